@@ -1,0 +1,108 @@
+"""Creating ops: ``emit`` checks attributes, runs the shape rule and records the source.
+
+The frontend, the VJP rules and the passes all create ops through :func:`emit`, so every
+Value is typed at birth and every op knows where it came from: the user's ``file:line``
+(the innermost stack frame outside fusegraph) and the layer path (set with
+:func:`layer_scope`).
+"""
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import os
+import sys
+
+from .core import Op, SourceLoc, Value
+from .errors import ShapeError
+from .opdef import get_opdef
+
+_LAYER_PATH: contextvars.ContextVar[tuple] = contextvars.ContextVar("fusegraph_layer_path", default=())
+_INTERNAL_DIRS: set[str] = set()
+
+
+def register_internal_dir(module_file: str) -> None:
+    """Mark the folder of ``module_file`` as fusegraph's own: its frames are not the user's."""
+    _INTERNAL_DIRS.add(os.path.dirname(os.path.abspath(module_file)) + os.sep)
+
+
+register_internal_dir(__file__)
+
+
+def user_frame(depth: int = 1):
+    """The innermost stack frame outside fusegraph's own folders (or None)."""
+    frame = sys._getframe(depth)
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if not any(os.path.abspath(filename).startswith(d) for d in _INTERNAL_DIRS):
+            return frame
+        frame = frame.f_back
+    return None
+
+
+def user_location(with_layer: bool = True) -> SourceLoc:
+    """The current SourceLoc: the user's file (base name) and line, and the layer path."""
+    frame = user_frame(2)
+    layer = "/".join(_LAYER_PATH.get()) or None if with_layer else None
+    if frame is None:
+        return SourceLoc(None, None, layer)
+    return SourceLoc(os.path.basename(frame.f_code.co_filename), frame.f_lineno, layer)
+
+
+def user_site() -> str:
+    """``path:line`` of the user's innermost frame, full path, for error messages."""
+    frame = user_frame(2)
+    return "<unknown>" if frame is None else f"{frame.f_code.co_filename}:{frame.f_lineno}"
+
+
+def current_layer_path() -> str | None:
+    return "/".join(_LAYER_PATH.get()) or None
+
+
+@contextlib.contextmanager
+def layer_scope(name: str):
+    """Ops emitted inside are attributed to layer ``name`` (nested scopes join with '/')."""
+    token = _LAYER_PATH.set(_LAYER_PATH.get() + (name,))
+    try:
+        yield
+    finally:
+        _LAYER_PATH.reset(token)
+
+
+def emit_op(kind: str, operands, attrs: dict | None = None, region=None,
+            loc: SourceLoc | None = None) -> Op:
+    """Create an op of ``kind``: check arity and attributes, infer its result types.
+
+    Raises ShapeError naming the op, the layer and the user's line when the operand
+    types break the op's rule.
+    """
+    opdef = get_opdef(kind)
+    operands = tuple(operands)
+    if loc is None:
+        loc = user_location()
+    if opdef.arity is not None and len(operands) != opdef.arity:
+        raise TypeError(f"op {kind} takes {opdef.arity} operands, got {len(operands)}")
+    if opdef.arity is None and not operands:
+        raise TypeError(f"op {kind} takes at least one operand")
+    attrs = opdef.normalize_attrs(dict(attrs or {}))
+    types = tuple(v.type for v in operands)
+    try:
+        out = opdef.infer(types, attrs) if region is None else opdef.infer(types, attrs, region)
+    except ShapeError as e:
+        raise ShapeError(f"{_where(loc)}: {kind}: {e}") from None
+    out = out if isinstance(out, tuple) else (out,)
+    return Op(kind, operands, attrs, out, loc, region)
+
+
+def emit(kind: str, *operands: Value, region=None, **attrs) -> Value | tuple:
+    """Create an op and return its result (a tuple for multi-result ops)."""
+    op = emit_op(kind, operands, attrs, region)
+    return op.results[0] if len(op.results) == 1 else op.results
+
+
+def _where(loc: SourceLoc) -> str:
+    parts = []
+    if loc.layer:
+        parts.append(f"layer '{loc.layer}'")
+    if loc.file:
+        parts.append(f"at {loc.file}:{loc.line}")
+    return " ".join(parts) or "op"

@@ -1,0 +1,164 @@
+"""The op registry: one :class:`OpDef` per primitive, holding everything about its meaning.
+
+An OpDef has the op's name, its operand count, its attribute schema, a shape-and-dtype
+rule (``infer``), a numpy reference implementation (``ref``) and traits the passes read.
+The autodiff issue adds each op's VJP rule here. Backend code templates do NOT live
+here: each backend keeps its own table keyed by op name.
+
+Contracts:
+
+* ``infer(types, attrs) -> TensorType | tuple[TensorType, ...]`` raises
+  :class:`~.errors.ShapeError` with a message that says what was expected and got.
+* ``ref(arrays, attrs) -> ndarray | tuple[ndarray, ...]`` computes the op on numpy
+  arrays whose shapes satisfy ``infer``; shape-valued attributes (kind ``shape``)
+  arrive with their symbols already replaced by sizes.
+* ``attrs`` maps each attribute name to an :class:`Attr` (kind and default); ops are
+  always created with every attribute present, so printing is explicit.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from .types import Sym, as_dtype
+
+# Traits the passes read.
+ELEMENTWISE = "elementwise"        # result[i] depends on operand[i] only
+BROADCASTING = "broadcasting"      # operands broadcast numpy-style
+REDUCTION = "reduction"            # reduces over ``axes``
+CONTRACTION = "contraction"        # matmul: BLAS territory
+MOVEMENT = "movement"              # reshapes, transposes, slices, gathers: data movement only
+SIDE_EFFECTS = "side_effects"      # must not be removed or reordered
+RANDOM = "random"                  # draws from a random stream
+COMMUTATIVE = "commutative"        # f(a, b) == f(b, a)
+HAS_REGION = "has_region"          # carries a Graph of its own
+ALL_TRAITS = frozenset({ELEMENTWISE, BROADCASTING, REDUCTION, CONTRACTION, MOVEMENT,
+                        SIDE_EFFECTS, RANDOM, COMMUTATIVE, HAS_REGION})
+
+REQUIRED = object()
+
+# Attribute kinds and the Python values they hold.
+ATTR_KINDS = {
+    "int": "an int",
+    "float": "a float",
+    "bool": "a bool",
+    "dtype": "a DType",
+    "ints": "a tuple of ints",
+    "shape": "a tuple of dims (ints or symbols; -1 once for an inferred size)",
+    "optional_ints": "a tuple of ints or None",
+    "scalar": "a number or a nested tuple of numbers",
+}
+
+
+@dataclass(frozen=True)
+class Attr:
+    kind: str
+    default: object = REQUIRED
+
+    def __post_init__(self):
+        if self.kind not in ATTR_KINDS:
+            raise ValueError(f"unknown attribute kind {self.kind!r}")
+
+
+def check_attr(kind: str, value):
+    """Normalize ``value`` to the canonical form of ``kind``; TypeError if it cannot be."""
+    if kind == "int" and isinstance(value, int) and not isinstance(value, bool):
+        return int(value)
+    if kind == "float" and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if kind == "bool" and isinstance(value, bool):
+        return value
+    if kind == "dtype":
+        return as_dtype(value)
+    if kind in ("ints", "optional_ints") and isinstance(value, (tuple, list)):
+        if all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            return tuple(int(v) for v in value)
+    if kind == "optional_ints" and value is None:
+        return None
+    if kind == "shape" and isinstance(value, (tuple, list)):
+        if all(isinstance(v, Sym) or (isinstance(v, int) and not isinstance(v, bool) and v >= -1)
+               for v in value):
+            return tuple(value)
+    if kind == "scalar" and _is_scalar_tree(value):
+        return _as_tuple_tree(value)
+    raise TypeError(f"attribute of kind {kind!r} must be {ATTR_KINDS[kind]}, got {value!r}")
+
+
+def _is_scalar_tree(v) -> bool:
+    if isinstance(v, (bool, int, float)):
+        return True
+    return isinstance(v, (tuple, list)) and all(_is_scalar_tree(e) for e in v)
+
+
+def _as_tuple_tree(v):
+    if isinstance(v, (tuple, list)):
+        return tuple(_as_tuple_tree(e) for e in v)
+    return v
+
+
+@dataclass(frozen=True)
+class OpDef:
+    """Everything about one primitive's meaning. See the module docstring for contracts."""
+
+    name: str
+    infer: Callable
+    ref: Callable
+    arity: int | None                      # None: one or more operands
+    attrs: dict = field(default_factory=dict)
+    traits: frozenset = frozenset()
+    doc: str = ""
+
+    def __post_init__(self):
+        unknown = set(self.traits) - ALL_TRAITS
+        if unknown:
+            raise ValueError(f"op {self.name}: unknown traits {sorted(unknown)}")
+
+    def has(self, trait: str) -> bool:
+        return trait in self.traits
+
+    def normalize_attrs(self, given: dict) -> dict:
+        """All attributes in schema order, defaults filled, values checked."""
+        unknown = set(given) - set(self.attrs)
+        if unknown:
+            raise TypeError(f"op {self.name}: unknown attributes {sorted(unknown)}; "
+                            f"it takes {list(self.attrs) or 'none'}")
+        out = {}
+        for name, spec in self.attrs.items():
+            if name in given:
+                try:
+                    out[name] = check_attr(spec.kind, given[name])
+                except TypeError as e:
+                    raise TypeError(f"op {self.name}, attribute {name}: {e}") from None
+            elif spec.default is REQUIRED:
+                raise TypeError(f"op {self.name}: missing attribute {name!r}")
+            else:
+                out[name] = spec.default
+        return out
+
+
+_REGISTRY: dict[str, OpDef] = {}
+
+
+def register(opdef: OpDef) -> OpDef:
+    if opdef.name in _REGISTRY:
+        raise ValueError(f"op {opdef.name!r} is already registered")
+    _REGISTRY[opdef.name] = opdef
+    return opdef
+
+
+def get_opdef(name: str) -> OpDef:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"unknown op {name!r}") from None
+
+
+def all_opdefs() -> dict[str, OpDef]:
+    """A copy of the registry: name -> OpDef."""
+    return dict(_REGISTRY)
+
+
+def shape_attr_names(opdef: OpDef) -> tuple:
+    """Names of attributes whose values may contain dimension symbols."""
+    return tuple(n for n, a in opdef.attrs.items() if a.kind == "shape")
+

@@ -1,0 +1,185 @@
+"""Data-movement primitives: reshape, transpose, broadcast_to, concatenate, slice, take,
+one_hot, iota.
+
+They move or index data without arithmetic. Squeeze/expand_dims/flatten are reshapes;
+stack is reshape + concatenate; Python indexing is slice (+ reshape for int indices);
+an embedding lookup is take. ``reshape`` and ``broadcast_to`` targets may name
+dimension symbols (``shape=(B, 4, 8)``): the backend binds them from the graph's inputs.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ShapeError
+from ..opdef import MOVEMENT, Attr, OpDef, register
+from ..types import DType, Sym, TensorType, broadcast_shapes, dims_compatible, symbolic_size
+from ._rules import INTS, fmt, require_dtype, same_dtype
+
+
+def _reshape_infer(types, attrs):
+    (t,) = types
+    target = attrs["shape"]
+    if sum(d == -1 for d in target) > 1:
+        raise ShapeError(f"reshape target {target} has more than one -1")
+    n_in, syms_in = symbolic_size(t.shape)
+    n_out, syms_out = symbolic_size(tuple(d for d in target if d != -1))
+    if syms_in != syms_out:
+        raise ShapeError(f"cannot reshape {t} to {target}: symbolic dims "
+                         f"{list(syms_in)} must all reappear in the target, got {list(syms_out)}")
+    if -1 in target:
+        if n_out == 0 or n_in % n_out:
+            raise ShapeError(f"cannot reshape {t} to {target}: {n_in} elements per "
+                             f"symbolic slice do not divide by {n_out}")
+        target = tuple(n_in // n_out if d == -1 else d for d in target)
+    elif n_in != n_out:
+        raise ShapeError(f"cannot reshape {t} ({n_in} elements per symbolic slice) "
+                         f"to {target} ({n_out})")
+    return TensorType(target, t.dtype)
+
+
+register(OpDef("reshape", _reshape_infer, lambda xs, attrs: np.reshape(xs[0], attrs["shape"]), 1,
+               attrs={"shape": Attr("shape")}, traits=frozenset({MOVEMENT}),
+               doc="same elements, new shape (one -1 may stand for an inferred size)"))
+
+
+def _transpose_infer(types, attrs):
+    (t,) = types
+    perm = attrs["perm"]
+    if sorted(perm) != list(range(t.rank)):
+        raise ShapeError(f"perm {perm} is not a permutation of the {t.rank} axes of {t}")
+    return TensorType(tuple(t.shape[p] for p in perm), t.dtype)
+
+
+register(OpDef("transpose", _transpose_infer, lambda xs, attrs: np.transpose(xs[0], attrs["perm"]), 1,
+               attrs={"perm": Attr("ints")}, traits=frozenset({MOVEMENT}),
+               doc="permute axes: result axis i is operand axis perm[i]"))
+
+
+def _broadcast_to_infer(types, attrs):
+    (t,) = types
+    target = attrs["shape"]
+    if -1 in target:
+        raise ShapeError(f"broadcast_to target {target} may not contain -1")
+    out = broadcast_shapes(t.shape, target)
+    if out is None or len(out) != len(target) or not all(map(dims_compatible, out, target)):
+        raise ShapeError(f"cannot broadcast {t} to {target}")
+    return TensorType(target, t.dtype)
+
+
+register(OpDef("broadcast_to", _broadcast_to_infer,
+               lambda xs, attrs: np.broadcast_to(xs[0], attrs["shape"]).copy(), 1,
+               attrs={"shape": Attr("shape")}, traits=frozenset({MOVEMENT}),
+               doc="numpy broadcast to an explicit shape"))
+
+
+def _concatenate_infer(types, attrs):
+    dtype = same_dtype(types, "")
+    rank = types[0].rank
+    if any(t.rank != rank for t in types):
+        raise ShapeError(f"concatenate needs operands of one rank, got {fmt(types)}")
+    axis = attrs["axis"]
+    if not 0 <= axis < rank:
+        raise ShapeError(f"axis must be in [0, {rank}), got {axis}")
+    out = list(types[0].shape)
+    for t in types[1:]:
+        for i, (a, b) in enumerate(zip(out, t.shape)):
+            if i != axis and not dims_compatible(a, b):
+                raise ShapeError(f"concatenate on axis {axis}: dim {i} differs in {fmt(types)}")
+    along = [t.shape[axis] for t in types]
+    if any(isinstance(d, Sym) for d in along):
+        raise ShapeError(f"cannot concatenate along symbolic dim {axis} of {fmt(types)}")
+    out[axis] = sum(along)
+    return TensorType(tuple(out), dtype)
+
+
+register(OpDef("concatenate", _concatenate_infer,
+               lambda xs, attrs: np.concatenate(xs, axis=attrs["axis"]), None,
+               attrs={"axis": Attr("int")}, traits=frozenset({MOVEMENT}),
+               doc="join operands along axis"))
+
+
+def _slice_infer(types, attrs):
+    (t,) = types
+    axes, begin, end, stride = attrs["axes"], attrs["begin"], attrs["end"], attrs["stride"]
+    if not len(axes) == len(begin) == len(end) == len(stride):
+        raise ShapeError(f"slice axes/begin/end/stride lengths differ: {axes} {begin} {end} {stride}")
+    out = list(t.shape)
+    for a, b, e, s in zip(axes, begin, end, stride):
+        if not 0 <= a < t.rank:
+            raise ShapeError(f"slice axis {a} out of range for {t}")
+        if isinstance(t.shape[a], Sym):
+            raise ShapeError(f"cannot slice symbolic dim {t.shape[a]} (axis {a}) of {t}")
+        if s <= 0 or not 0 <= b <= e <= t.shape[a]:
+            raise ShapeError(f"slice of axis {a} needs 0 <= begin <= end <= {t.shape[a]} and "
+                             f"stride > 0, got {b}:{e}:{s}")
+        out[a] = len(range(b, e, s))
+    return TensorType(tuple(out), t.dtype)
+
+
+def _slice_ref(xs, attrs):
+    index = [slice(None)] * xs[0].ndim
+    for a, b, e, s in zip(attrs["axes"], attrs["begin"], attrs["end"], attrs["stride"]):
+        index[a] = slice(b, e, s)
+    return xs[0][tuple(index)].copy()
+
+
+register(OpDef("slice", _slice_infer, _slice_ref, 1,
+               attrs={"axes": Attr("ints"), "begin": Attr("ints"), "end": Attr("ints"),
+                      "stride": Attr("ints")},
+               traits=frozenset({MOVEMENT}),
+               doc="x[begin:end:stride] on the listed (concrete) axes, in-range non-negative bounds"))
+
+
+def _take_infer(types, attrs):
+    x, idx = types
+    require_dtype(idx, INTS, "indices")
+    axis = attrs["axis"]
+    if not 0 <= axis < x.rank:
+        raise ShapeError(f"axis must be in [0, {x.rank}), got {axis} for {x}")
+    return TensorType(x.shape[:axis] + idx.shape + x.shape[axis + 1:], x.dtype)
+
+
+register(OpDef("take", _take_infer, lambda xs, attrs: np.take(xs[0], xs[1], axis=attrs["axis"]), 2,
+               attrs={"axis": Attr("int")}, traits=frozenset({MOVEMENT}),
+               doc="gather slices of x along axis at integer indices (out of range is an error)"))
+
+
+def _one_hot_infer(types, attrs):
+    (idx,) = types
+    require_dtype(idx, INTS, "indices")
+    if attrs["depth"] <= 0:
+        raise ShapeError(f"one_hot depth must be positive, got {attrs['depth']}")
+    return TensorType(idx.shape + (attrs["depth"],), attrs["dtype"])
+
+
+def _one_hot_ref(xs, attrs):
+    return (xs[0][..., None] == np.arange(attrs["depth"])).astype(attrs["dtype"].numpy)
+
+
+register(OpDef("one_hot", _one_hot_infer, _one_hot_ref, 1,
+               attrs={"depth": Attr("int"), "dtype": Attr("dtype", DType.f32)},
+               traits=frozenset({MOVEMENT}),
+               doc="indices -> one-hot vectors of length depth (out-of-range rows are zero)"))
+
+
+def _iota_infer(types, attrs):
+    shape, axis = attrs["shape"], attrs["axis"]
+    if -1 in shape:
+        raise ShapeError(f"iota shape {shape} may not contain -1")
+    if not 0 <= axis < len(shape):
+        raise ShapeError(f"iota axis must be in [0, {len(shape)}), got {axis}")
+    return TensorType(shape, attrs["dtype"])
+
+
+def _iota_ref(xs, attrs):
+    shape, axis = attrs["shape"], attrs["axis"]
+    ramp = np.arange(shape[axis], dtype=attrs["dtype"].numpy)
+    view = [1] * len(shape)
+    view[axis] = shape[axis]
+    return np.broadcast_to(ramp.reshape(view), shape).copy()
+
+
+register(OpDef("iota", _iota_infer, _iota_ref, 0,
+               attrs={"shape": Attr("shape"), "axis": Attr("int"), "dtype": Attr("dtype", DType.i32)},
+               traits=frozenset({MOVEMENT}),
+               doc="0, 1, 2, ... along axis, broadcast to shape (masks, positions)"))
