@@ -1,1 +1,13 @@
-"""placeholder"""
+"""``fg.layers``: Keras layers with Keras's names, arguments, defaults and weight order."""
+from ..layer import Layer
+from ..input_layer import Input, InputLayer
+from .attention import MultiHeadAttention
+from .core import Activation, Dense, Dropout, Flatten, Reshape
+from .embedding import Embedding
+from .merging import Add, Concatenate, add, concatenate
+from .normalization import LayerNormalization
+from .pooling import GlobalAveragePooling1D, GlobalMaxPooling1D
+
+__all__ = ["Activation", "Add", "Concatenate", "Dense", "Dropout", "Embedding", "Flatten",
+           "GlobalAveragePooling1D", "GlobalMaxPooling1D", "Input", "InputLayer", "Layer",
+           "LayerNormalization", "MultiHeadAttention", "Reshape", "add", "concatenate"]

@@ -1,0 +1,29 @@
+"""Activation lookup by Keras name (``activation="relu"``) or callable."""
+from __future__ import annotations
+
+from . import nn, ops
+
+
+def linear(x):
+    return x
+
+
+_BY_NAME = {
+    "linear": linear, "relu": nn.relu, "relu6": nn.relu6, "sigmoid": ops.sigmoid,
+    "tanh": ops.tanh, "softmax": nn.softmax, "log_softmax": nn.log_softmax,
+    "softplus": nn.softplus, "softsign": nn.softsign, "silu": nn.silu, "swish": nn.silu,
+    "gelu": lambda x: nn.gelu(x, approximate=False), "elu": nn.elu,
+    "leaky_relu": nn.leaky_relu, "hard_sigmoid": nn.hard_sigmoid, "exponential": ops.exp,
+}
+
+
+def get(identifier):
+    """A callable activation from None, a Keras name, or a callable."""
+    if identifier is None:
+        return linear
+    if callable(identifier):
+        return identifier
+    if isinstance(identifier, str) and identifier in _BY_NAME:
+        return _BY_NAME[identifier]
+    raise ValueError(f"unknown activation {identifier!r}: expected a callable or one of "
+                     f"{sorted(_BY_NAME)}")

@@ -1,0 +1,108 @@
+"""Weight initializers with Keras's names, defaults and fan computation."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir import as_dtype
+from .random_state import generator
+
+
+def compute_fans(shape) -> tuple[float, float]:
+    """Keras's fans: for rank > 2 the leading axes form the receptive field."""
+    shape = tuple(shape)
+    if len(shape) == 0:
+        return 1.0, 1.0
+    if len(shape) == 1:
+        return float(shape[0]), float(shape[0])
+    receptive = float(np.prod(shape[:-2])) if len(shape) > 2 else 1.0
+    return shape[-2] * receptive, shape[-1] * receptive
+
+
+class Initializer:
+    """Call with (shape, dtype) to get a numpy array."""
+
+    def __call__(self, shape, dtype="float32"):
+        return np.asarray(self.sample(tuple(shape)), dtype=as_dtype(dtype).numpy)
+
+    def sample(self, shape):
+        raise TypeError(f"{type(self).__name__} does not define sample()")
+
+
+class Zeros(Initializer):
+    def sample(self, shape):
+        return np.zeros(shape)
+
+
+class Ones(Initializer):
+    def sample(self, shape):
+        return np.ones(shape)
+
+
+class Constant(Initializer):
+    def __init__(self, value=0.0):
+        self.value = value
+
+    def sample(self, shape):
+        return np.full(shape, self.value)
+
+
+class RandomUniform(Initializer):
+    def __init__(self, minval=-0.05, maxval=0.05, seed=None):
+        self.minval, self.maxval, self.seed = minval, maxval, seed
+
+    def sample(self, shape):
+        return generator(self.seed).uniform(self.minval, self.maxval, shape)
+
+
+class RandomNormal(Initializer):
+    def __init__(self, mean=0.0, stddev=0.05, seed=None):
+        self.mean, self.stddev, self.seed = mean, stddev, seed
+
+    def sample(self, shape):
+        return generator(self.seed).normal(self.mean, self.stddev, shape)
+
+
+class GlorotUniform(Initializer):
+    """U(-limit, limit) with limit = sqrt(6 / (fan_in + fan_out))."""
+
+    def __init__(self, seed=None):
+        self.seed = seed
+
+    def sample(self, shape):
+        fan_in, fan_out = compute_fans(shape)
+        limit = np.sqrt(6.0 / (fan_in + fan_out))
+        return generator(self.seed).uniform(-limit, limit, shape)
+
+
+class GlorotNormal(Initializer):
+    """Truncated normal (2 stddev) with stddev = sqrt(2 / (fan_in + fan_out)) / .8796."""
+
+    def __init__(self, seed=None):
+        self.seed = seed
+
+    def sample(self, shape):
+        fan_in, fan_out = compute_fans(shape)
+        stddev = np.sqrt(2.0 / (fan_in + fan_out)) / 0.87962566103423978
+        rng = generator(self.seed)
+        out = rng.normal(0.0, stddev, shape)
+        bad = np.abs(out) > 2 * stddev
+        while bad.any():
+            out[bad] = rng.normal(0.0, stddev, int(bad.sum()))
+            bad = np.abs(out) > 2 * stddev
+        return out
+
+
+_BY_NAME = {"zeros": Zeros, "ones": Ones, "random_uniform": RandomUniform,
+            "uniform": RandomUniform, "random_normal": RandomNormal, "normal": RandomNormal,
+            "glorot_uniform": GlorotUniform, "glorot_normal": GlorotNormal}
+
+
+def get(identifier) -> Initializer:
+    """An initializer from a Keras name, an Initializer or any callable(shape, dtype)."""
+    if isinstance(identifier, str):
+        if identifier not in _BY_NAME:
+            raise ValueError(f"unknown initializer {identifier!r}: expected one of {sorted(_BY_NAME)}")
+        return _BY_NAME[identifier]()
+    if callable(identifier):
+        return identifier
+    raise TypeError(f"an initializer must be a name or a callable, got {identifier!r}")

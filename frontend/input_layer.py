@@ -1,0 +1,72 @@
+"""``fg.Input``: the symbolic tensors a functional model starts from.
+
+The batch dimension is the symbol ``B`` (or an int given as ``batch_size``); any other
+``None`` in ``shape`` becomes a symbol named after the input and axis (``title_1``).
+"""
+from __future__ import annotations
+
+import re
+
+from ..ir import BATCH, Sym, TensorType, Value, as_dtype
+from .naming import unique_name
+from .tensor import CallRecord, SymbolicTensor
+
+
+class InputLayer:
+    """The layer-like record of an Input, listed in functional models' ``layers``."""
+
+    trainable = False
+    weights: list = []
+    trainable_weights: list = []
+    non_trainable_weights: list = []
+    _layers: list = []
+
+    def __init__(self, name: str, tensor_type: TensorType):
+        self.name = name
+        self.type = tensor_type
+        self.built = True
+
+    def count_params(self) -> int:
+        return 0
+
+    def get_weights(self) -> list:
+        return []
+
+    def __repr__(self) -> str:
+        return f"<InputLayer name={self.name} type={self.type}>"
+
+
+def _symbol_for(name: str, axis: int) -> Sym:
+    return Sym(re.sub(r"\W", "_", f"{name}_{axis}") if re.match(r"[A-Za-z_]", name)
+               else f"d_{re.sub(r'[^0-9A-Za-z_]', '_', name)}_{axis}")
+
+
+def placeholder(shape, dtype, name: str, batch_size=None) -> SymbolicTensor:
+    """A symbolic input of Keras ``shape`` (batch included; None = unknown size)."""
+    dims = []
+    for axis, d in enumerate(shape):
+        if d is None:
+            dims.append(BATCH if axis == 0 else _symbol_for(name, axis))
+        elif isinstance(d, int) and d >= 0:
+            dims.append(d)
+        else:
+            raise ValueError(f"input '{name}': bad dimension {d!r} in shape {tuple(shape)}: "
+                             f"expected an int >= 0 or None")
+    tensor_type = TensorType(tuple(dims), as_dtype(dtype))
+    layer = InputLayer(name, tensor_type)
+    tensor = SymbolicTensor(Value(tensor_type, name=name), name=name)
+    tensor.record = CallRecord(layer, ())
+    tensor.record.outputs = (tensor,)
+    return tensor
+
+
+def Input(shape=None, batch_size=None, dtype=None, name=None, batch_shape=None):
+    """A symbolic model input; ``shape`` excludes the batch dimension (Keras's contract)."""
+    if batch_shape is None:
+        if shape is None:
+            raise ValueError("Input needs `shape` (without the batch dimension) or `batch_shape`")
+        if isinstance(shape, int):
+            shape = (shape,)
+        batch_shape = (batch_size,) + tuple(shape)
+    name = name or unique_name("input_layer")
+    return placeholder(batch_shape, dtype or "float32", name)

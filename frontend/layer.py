@@ -1,0 +1,199 @@
+"""``fg.layers.Layer``: the base of every layer and model.
+
+A layer builds its weights on its first call, from the input shape; its ops are traced
+under its name (``layer_scope``), so printed IR and errors say which layer made them.
+Called on symbolic tensors it traces; called on numpy arrays it traces once per input
+signature (batch dim symbolic), caches the graph and runs it on the installed backend.
+
+Sub-layers assigned as attributes (or in lists) are tracked in assignment order; a
+layer's ``weights`` are its sub-layers' weights in that order, then its own (the Keras 3
+order, see KERAS_COMPAT.md), so ``get_weights`` lists match Keras's.
+"""
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import inspect
+
+import numpy as np
+
+from ..ir import layer_scope
+from ..ir.builder import current_layer_path
+from . import initializers
+from .execution import compile_graph
+from .graphs import trace_graph
+from .input_layer import placeholder
+from .naming import to_snake_case, unique_name
+from .nest import flatten, pack_like
+from .tensor import CallRecord, SymbolicTensor, is_symbolic
+from .variables import Variable
+
+_TRAINING: contextvars.ContextVar = contextvars.ContextVar("fusegraph_training", default=None)
+
+
+class Layer:
+    """Base layer. Subclasses define ``build(input_shape)`` (optional) and ``call``."""
+
+    def __init__(self, name=None, trainable=True, dtype=None, input_shape=None, **kwargs):
+        if kwargs:
+            raise TypeError(f"{type(self).__name__}() got unexpected arguments {sorted(kwargs)}")
+        object.__setattr__(self, "_layers", [])
+        self._own_weights: list[Variable] = []
+        self.name = name or unique_name(to_snake_case(type(self).__name__))
+        self.trainable = trainable
+        self.dtype = dtype or "float32"
+        self.built = False
+        self._path = self.name
+        self._input_shape_arg = tuple(input_shape) if input_shape is not None else None
+        self._eager_cache: dict = {}
+        self._last_record = None
+
+    # --- tracking -------------------------------------------------------------------
+    def __setattr__(self, name, value):
+        for item in value if isinstance(value, (list, tuple)) else (value,):
+            if isinstance(item, Layer) and item is not self and "_layers" in self.__dict__ \
+                    and all(item is not known for known in self._layers):
+                self._layers.append(item)
+        object.__setattr__(self, name, value)
+
+    # --- weights --------------------------------------------------------------------
+    def add_weight(self, shape, initializer="glorot_uniform", dtype=None, trainable=True,
+                   name=None) -> Variable:
+        """Create a weight now, initialized by ``initializer``; named ``<layer path>/<name>``."""
+        name = name or f"variable_{len(self._own_weights)}"
+        dtype = dtype or self.dtype
+        value = initializers.get(initializer)(tuple(shape), dtype)
+        variable = Variable(value, name, f"{self._path}/{name}", trainable=trainable, dtype=dtype)
+        self._own_weights.append(variable)
+        return variable
+
+    @property
+    def weights(self) -> list[Variable]:
+        out, seen = [], set()
+        for layer in self._layers:
+            for w in layer.weights:
+                if id(w) not in seen:
+                    seen.add(id(w))
+                    out.append(w)
+        return out + [w for w in self._own_weights if id(w) not in seen]
+
+    @property
+    def trainable_weights(self) -> list[Variable]:
+        if not self.trainable:
+            return []
+        return [w for w in self.weights if w.trainable and self._owner_trainable(w)]
+
+    @property
+    def non_trainable_weights(self) -> list[Variable]:
+        trainable = {id(w) for w in self.trainable_weights}
+        return [w for w in self.weights if id(w) not in trainable]
+
+    def _owner_trainable(self, weight) -> bool:
+        if any(weight is w for w in self._own_weights):
+            return True
+        return any(layer.trainable and layer._owner_trainable(weight)
+                   for layer in self._layers if any(weight is w for w in layer.weights))
+
+    def get_weights(self) -> list[np.ndarray]:
+        return [w.numpy() for w in self.weights]
+
+    def set_weights(self, weights) -> None:
+        """Assign all weights at once, in ``weights`` order; nothing changes on a mismatch."""
+        mine = self.weights
+        weights = list(weights)
+        if len(weights) != len(mine):
+            raise ValueError(f"layer '{self.name}' expects {len(mine)} weight arrays, "
+                             f"got {len(weights)}")
+        for w, value in zip(mine, weights):
+            if np.shape(value) != w.shape:
+                raise ValueError(f"layer '{self.name}': weight '{w.path}' has shape {w.shape}, "
+                                 f"got an array of shape {np.shape(value)}")
+        for w, value in zip(mine, weights):
+            w.assign(value)
+
+    def count_params(self) -> int:
+        return int(sum(int(np.prod(w.shape)) for w in self.weights))
+
+    # --- building and calling ---------------------------------------------------------
+    def build(self, input_shape) -> None:
+        """Create weights from the input shape (Keras shape: None for unknown sizes)."""
+
+    def build_from_call(self, args, kwargs) -> None:
+        """Build from the tensors of the first call; by default from the first argument."""
+        first = args[0] if args else next(iter(kwargs.values()))
+        shapes = [t.shape for t in flatten(first)]
+        self.build(shapes[0] if not isinstance(first, (list, tuple, dict)) else
+                   pack_like(first, shapes))
+
+    def call(self, *args, **kwargs):
+        raise TypeError(f"layer '{self.name}' ({type(self).__name__}) defines no call()")
+
+    def __call__(self, *args, **kwargs):
+        tensors = flatten((args, kwargs))
+        if any(is_symbolic(t) for t in tensors):
+            return self._symbolic_call(args, kwargs)
+        return self._eager_call(args, kwargs)
+
+    def _symbolic_call(self, args, kwargs):
+        kwargs = self._with_training(kwargs)
+        with layer_scope(self.name), self._training_scope(kwargs):
+            if not self.built:
+                self._path = current_layer_path() or self.name
+                self.build_from_call(args, kwargs)
+                self.built = True
+            outputs = self.call(*args, **kwargs)
+        inputs = tuple(t for t in flatten((args, kwargs)) if is_symbolic(t))
+        record = CallRecord(self, inputs)
+        outputs = pack_like(outputs, [SymbolicTensor(t.value, record, t.name) if is_symbolic(t) else t
+                                      for t in flatten(outputs)])
+        record.outputs = tuple(t for t in flatten(outputs) if is_symbolic(t))
+        self._last_record = record
+        return outputs
+
+    def _with_training(self, kwargs):
+        if "training" in kwargs or not _accepts(self.call, "training"):
+            return kwargs
+        return {**kwargs, "training": _TRAINING.get()}
+
+    @contextlib.contextmanager
+    def _training_scope(self, kwargs):
+        token = _TRAINING.set(kwargs.get("training", _TRAINING.get()))
+        try:
+            yield
+        finally:
+            _TRAINING.reset(token)
+
+    def _eager_call(self, args, kwargs):
+        """Trace once per input signature with placeholders, then run on the backend."""
+        structure = (args, kwargs)
+        leaves = flatten(structure)
+        arrays = [np.asarray(x) if _is_array_like(x) else None for x in leaves]
+        key = tuple((a.shape[1:], a.dtype.str) if a is not None else ("static", repr(x))
+                    for a, x in zip(arrays, leaves))
+        if key not in self._eager_cache:
+            holders = [placeholder((None,) + a.shape[1:], a.dtype, f"arg{i}") if a is not None else x
+                       for i, (a, x) in enumerate(zip(arrays, leaves))]
+            args_s, kwargs_s = pack_like(structure, holders)
+            outputs = self._symbolic_call(args_s, kwargs_s)
+            graph, variables = trace_graph(self.name, [h for h in holders if is_symbolic(h)],
+                                           flatten(outputs), self.weights)
+            self._eager_cache[key] = (graph, compile_graph(graph), variables, outputs)
+        graph, executable, variables, outputs = self._eager_cache[key]
+        inputs = [a for a in arrays if a is not None]
+        results = executable(*inputs, *[w.value for w in variables])
+        return pack_like(outputs, results)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+def _accepts(fn, name: str) -> bool:
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+    return name in params
+
+
+def _is_array_like(x) -> bool:
+    return isinstance(x, (np.ndarray, np.generic))

@@ -1,0 +1,98 @@
+"""MultiHeadAttention with Keras 3's weights, scaling and masking.
+
+Weights (KERAS_COMPAT.md): query/key/value kernels (d, heads, key_dim) with biases
+(heads, key_dim), output kernel (heads, value_dim, out) with bias (out). The query is
+scaled by 1/sqrt(key_dim) before the dot product; masked scores are replaced by -1e9
+before the softmax (Keras's Softmax with a mask); ``use_causal_mask`` hides key
+positions after each query position. Projections lower to ``matmul`` with the kernel
+reshaped to (d, heads*key_dim), so the backend sees one contraction per projection.
+"""
+from __future__ import annotations
+
+import math
+
+from .. import nn, ops
+from ..layer import Layer
+from .core import incompatible
+
+
+class MultiHeadAttention(Layer):
+    def __init__(self, num_heads, key_dim, value_dim=None, dropout=0.0, use_bias=True,
+                 output_shape=None, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", **kwargs):
+        super().__init__(**kwargs)
+        self.num_heads, self.key_dim = num_heads, key_dim
+        self.value_dim = value_dim or key_dim
+        self.dropout, self.use_bias = dropout, use_bias
+        self.output_dim = output_shape
+        self.kernel_initializer, self.bias_initializer = kernel_initializer, bias_initializer
+
+    def build_from_call(self, args, kwargs):
+        query = args[0]
+        value = args[1] if len(args) > 1 else kwargs["value"]
+        key = kwargs.get("key") if kwargs.get("key") is not None else value
+        self.build(query.shape, value.shape, key.shape)
+
+    def build(self, query_shape, value_shape, key_shape=None):
+        key_shape = key_shape or value_shape
+        h, k, v = self.num_heads, self.key_dim, self.value_dim
+        out = self.output_dim or query_shape[-1]
+        for name, shape, width in (("query", query_shape, k), ("key", key_shape, k),
+                                   ("value", value_shape, v)):
+            if shape[-1] is None:
+                raise incompatible(self, f"the {name}'s last axis must have a known size", shape)
+            setattr(self, f"{name}_kernel", self.add_weight((shape[-1], h, width),
+                                                            self.kernel_initializer, name=f"{name}/kernel"))
+            if self.use_bias:
+                setattr(self, f"{name}_bias", self.add_weight((h, width), self.bias_initializer,
+                                                              name=f"{name}/bias"))
+        self.output_kernel = self.add_weight((h, v, out), self.kernel_initializer,
+                                             name="attention_output/kernel")
+        if self.use_bias:
+            self.output_bias = self.add_weight((out,), self.bias_initializer,
+                                               name="attention_output/bias")
+
+    def _project(self, x, name, width):
+        """(B, T, d) -> (B, heads, T, width)."""
+        kernel = getattr(self, f"{name}_kernel")
+        if x.shape[-1] != kernel.shape[0]:
+            raise incompatible(self, f"expected the {name}'s last axis to have size "
+                                     f"{kernel.shape[0]}", x.shape)
+        w = ops.reshape(ops.convert_to_tensor(kernel), (kernel.shape[0], self.num_heads * width))
+        y = ops.matmul(x, w)
+        if self.use_bias:
+            y = ops.add(y, ops.reshape(ops.convert_to_tensor(getattr(self, f"{name}_bias")),
+                                       (self.num_heads * width,)))
+        y = ops.reshape(y, x.type.shape[:-1] + (self.num_heads, width))
+        return ops.transpose(y, (0, 2, 1, 3))
+
+    def call(self, query, value, key=None, attention_mask=None, return_attention_scores=False,
+             training=None, use_causal_mask=False):
+        key = value if key is None else key
+        q = ops.multiply(self._project(query, "query", self.key_dim), 1.0 / math.sqrt(self.key_dim))
+        k = self._project(key, "key", self.key_dim)
+        v = self._project(value, "value", self.value_dim)
+        scores = ops.matmul(q, ops.transpose(k, (0, 1, 3, 2)))          # (B, h, T, S)
+        mask = self._mask(query, value, attention_mask, use_causal_mask)
+        if mask is not None:
+            scores = ops.where(mask, scores, -1e9)
+        probs = nn.softmax(scores, axis=-1)
+        context = ops.transpose(ops.matmul(probs, v), (0, 2, 1, 3))       # (B, T, h, v)
+        context = ops.reshape(context, query.type.shape[:-1] + (self.num_heads * self.value_dim,))
+        w_out = ops.reshape(ops.convert_to_tensor(self.output_kernel),
+                            (self.num_heads * self.value_dim, self.output_kernel.shape[-1]))
+        out = ops.matmul(context, w_out)
+        if self.use_bias:
+            out = ops.add(out, ops.convert_to_tensor(self.output_bias))
+        return (out, probs) if return_attention_scores else out
+
+    def _mask(self, query, value, attention_mask, use_causal_mask):
+        """A bool mask broadcastable to (B, h, T, S), or None."""
+        mask = None
+        if attention_mask is not None:
+            mask = ops.expand_dims(ops.cast(attention_mask, "bool"), -3)   # (B, 1, T, S)
+        if use_causal_mask:
+            shape = (query.type.shape[1], value.type.shape[1])
+            causal = ops.greater_equal(ops.iota(shape, 0), ops.iota(shape, 1))
+            mask = causal if mask is None else ops.logical_and(mask, causal)
+        return mask

@@ -1,0 +1,95 @@
+"""Dense, Activation, Dropout, Flatten, Reshape."""
+from __future__ import annotations
+
+import numpy as np
+
+from ...ir import Sym
+from ...ir.builder import user_site
+from ...ir.errors import FusegraphError, ShapeError
+from .. import activations, ops
+from ..layer import Layer
+
+
+def incompatible(layer: Layer, what: str, got) -> ShapeError:
+    """The Keras-style error for an input a layer cannot take, with the user's line."""
+    return ShapeError(f"{user_site()}: input of layer '{layer.name}' ({type(layer).__name__}) "
+                      f"is incompatible: {what}, but it was called on shape {got}")
+
+
+class Dense(Layer):
+    """``activation(inputs @ kernel + bias)`` over the last axis."""
+
+    def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(units, int) or units <= 0:
+            raise ValueError(f"Dense units must be a positive int, got {units!r}")
+        self.units = units
+        self.activation = activations.get(activation)
+        self.use_bias = use_bias
+        self.kernel_initializer, self.bias_initializer = kernel_initializer, bias_initializer
+
+    def build(self, input_shape):
+        if input_shape[-1] is None:
+            raise incompatible(self, "the last axis must have a known size", input_shape)
+        self.kernel = self.add_weight((input_shape[-1], self.units), self.kernel_initializer,
+                                      name="kernel")
+        if self.use_bias:
+            self.bias = self.add_weight((self.units,), self.bias_initializer, name="bias")
+
+    def call(self, inputs):
+        expected = self.kernel.shape[0]
+        if inputs.shape[-1] != expected:
+            raise incompatible(self, f"expected axis -1 of the input to have size {expected}",
+                               inputs.shape)
+        x = ops.matmul(inputs, ops.convert_to_tensor(self.kernel))
+        if self.use_bias:
+            x = ops.add(x, ops.convert_to_tensor(self.bias))
+        return self.activation(x)
+
+
+class Activation(Layer):
+    def __init__(self, activation, **kwargs):
+        super().__init__(**kwargs)
+        self.activation = activations.get(activation)
+
+    def call(self, inputs):
+        return self.activation(inputs)
+
+
+class Dropout(Layer):
+    """Identity outside training. (Training-mode dropout draws from the in-graph random
+    stream, which the training runtime adds.)"""
+
+    def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if not 0 <= rate < 1:
+            raise ValueError(f"Dropout rate must be in [0, 1), got {rate}")
+        self.rate, self.noise_shape, self.seed = rate, noise_shape, seed
+
+    def call(self, inputs, training=None):
+        if training and self.rate > 0:
+            raise FusegraphError(f"{user_site()}: layer '{self.name}': training-mode Dropout "
+                                 f"needs the in-graph random stream, which this version lacks")
+        return inputs
+
+
+class Flatten(Layer):
+    """(batch, d1, d2, ...) -> (batch, d1*d2*...); the non-batch dims must be known."""
+
+    def call(self, inputs):
+        rest = inputs.type.shape[1:]
+        if any(isinstance(d, Sym) for d in rest):
+            raise incompatible(self, "all non-batch dimensions must have known sizes", inputs.shape)
+        return ops.reshape(inputs, (inputs.type.shape[0], int(np.prod(rest, dtype=np.int64))))
+
+
+class Reshape(Layer):
+    """Reshape the non-batch dims to ``target_shape`` (one -1 allowed)."""
+
+    def __init__(self, target_shape, **kwargs):
+        super().__init__(**kwargs)
+        self.target_shape = tuple(target_shape)
+
+    def call(self, inputs):
+        return ops.reshape(inputs, (inputs.type.shape[0],) + self.target_shape)

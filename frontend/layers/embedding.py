@@ -1,0 +1,26 @@
+"""Embedding: integer ids -> rows of a (input_dim, output_dim) table."""
+from __future__ import annotations
+
+from .. import ops
+from ..layer import Layer
+
+
+class Embedding(Layer):
+    """``take(embeddings, ids, axis=0)``; float ids are cast to int32 (Keras accepts them)."""
+
+    def __init__(self, input_dim, output_dim, embeddings_initializer="uniform", mask_zero=False,
+                 **kwargs):
+        super().__init__(**kwargs)
+        if mask_zero:
+            raise ValueError("Embedding(mask_zero=True) is not supported: fusegraph has no "
+                             "Keras mask propagation; pass an explicit attention_mask instead")
+        self.input_dim, self.output_dim = input_dim, output_dim
+        self.embeddings_initializer = embeddings_initializer
+
+    def build(self, input_shape):
+        self.embeddings = self.add_weight((self.input_dim, self.output_dim),
+                                          self.embeddings_initializer, name="embeddings")
+
+    def call(self, inputs):
+        ids = inputs if inputs.type.dtype.is_int else ops.cast(inputs, "int32")
+        return ops.take(ops.convert_to_tensor(self.embeddings), ids, axis=0)

@@ -1,0 +1,261 @@
+"""``Model`` and ``Sequential``: layers that own a forward graph.
+
+* Functional: ``Model(inputs, outputs)`` with a tensor, a list or a dict on each side.
+  Its forward graph is traced once at construction; its layers are those called
+  between the inputs and the outputs, in the order first called.
+* Subclassed: ``call`` defined by the user; traced on the first call (or ``build``).
+* ``Sequential([...])``: layers applied in order; traced as soon as its input shape is
+  known (an ``Input`` first, or ``input_shape=`` on the first layer).
+
+Called on numpy arrays, a model checks them against its inputs (names, rank, sizes,
+dtype) and runs its graph on the installed backend. Array dtypes convert as Keras does
+where no information is lost (float64 -> float32, ints -> floats); a float array for an
+integer input is an error.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir import Sym
+from ..ir.clone import inline
+from .execution import compile_graph
+from .graphs import trace_graph
+from .input_layer import InputLayer, placeholder
+from .layer import Layer
+from .nest import flatten, pack_like
+from .summary import format_summary
+from .tensor import SymbolicTensor, is_symbolic
+
+
+class Model(Layer):
+    """A layer with a forward graph; see the module docstring for the three styles."""
+
+    def __init__(self, *args, inputs=None, outputs=None, name=None, **kwargs):
+        if args:
+            inputs, outputs = (args + (outputs,))[:2] if len(args) == 1 else args[:2]
+        super().__init__(name=name, **kwargs)
+        self._functional = None
+        if inputs is not None or outputs is not None:
+            self._init_functional(inputs, outputs)
+
+    # --- functional construction --------------------------------------------------------
+    def _init_functional(self, inputs, outputs, track_layers=True):
+        flat_inputs = flatten(inputs)
+        for i, t in enumerate(flat_inputs):
+            if not (is_symbolic(t) and isinstance(t.record.layer, InputLayer)):
+                raise TypeError(f"model '{self.name}': input {i} must be a tensor made by "
+                                f"fg.Input(...), got {t!r}")
+        if outputs is None or not flatten(outputs):
+            raise ValueError(f"model '{self.name}': `outputs` is empty")
+        flat_outputs = flatten(outputs)
+        for i, t in enumerate(flat_outputs):
+            if not is_symbolic(t):
+                raise TypeError(f"model '{self.name}': output {i} must be a symbolic tensor, "
+                                f"got {t!r}")
+        records = _records_between(flat_inputs, flat_outputs)
+        if track_layers:
+            for record in records:
+                if all(record.layer is not known for known in self._layers):
+                    self._layers.append(record.layer)
+        graph, variables = trace_graph(self.name, flat_inputs, flat_outputs, self.weights)
+        self._functional = _Functional(inputs, outputs, flat_inputs, flat_outputs, records,
+                                       graph, variables)
+        self.built = True
+
+    @property
+    def layers(self) -> list:
+        return list(self._layers)
+
+    def get_layer(self, name: str):
+        for layer in self._layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(f"model '{self.name}' has no layer '{name}'; it has "
+                         f"{[layer.name for layer in self._layers]}")
+
+    @property
+    def inputs(self) -> list:
+        return list(self._require_functional().flat_inputs)
+
+    @property
+    def outputs(self) -> list:
+        return list(self._require_functional().flat_outputs)
+
+    @property
+    def input_names(self) -> list[str]:
+        return [t.name for t in self._require_functional().flat_inputs]
+
+    @property
+    def output_names(self) -> list[str]:
+        """Keys of a dict of outputs, else the names of the layers producing them."""
+        f = self._require_functional()
+        if isinstance(f.outputs, dict):
+            return list(f.outputs)
+        return [t.record.layer.name if t.record and t.record.layer else t.name
+                for t in f.flat_outputs]
+
+    def _require_functional(self):
+        if self._functional is None:
+            raise ValueError(f"model '{self.name}' has no traced graph yet: call it on data "
+                             f"first (model(x)) or build it with model.build(input_shape)")
+        return self._functional
+
+    # --- calling ----------------------------------------------------------------------
+    def call(self, inputs, training=None):
+        """A functional model called on new tensors inlines its graph (weights shared)."""
+        f = self._require_functional()
+        args = [t.value for t in self._match_inputs(inputs, convert=False)]
+        results = inline(f.graph, args)
+        return pack_like(f.outputs, [SymbolicTensor(v) for v in results])
+
+    def build(self, input_shape) -> None:
+        """Trace a subclassed model on placeholders of ``input_shape`` (batch included)."""
+        if self._functional is not None or not isinstance(input_shape, (tuple, list)):
+            return
+        holder = placeholder(tuple(input_shape), "float32", "input")
+        outputs = self(holder)
+        self._init_functional(holder, outputs, track_layers=False)
+
+    def __call__(self, *args, **kwargs):
+        if self._functional is None and not any(is_symbolic(t) for t in flatten((args, kwargs))):
+            names = list(args[0]) if isinstance(args[0], dict) else None
+            holders = [placeholder((None,) + np.shape(a)[1:], np.asarray(a).dtype,
+                                   names[i] if names else f"input_{i}")
+                       for i, a in enumerate(flatten(args[0]))]
+            structure = pack_like(args[0], holders)
+            self._init_functional(structure, Layer.__call__(self, structure, *args[1:], **kwargs),
+                                  track_layers=False)
+        if self._functional is not None and not any(is_symbolic(t) for t in flatten((args, kwargs))):
+            return self._run(args[0])
+        return super().__call__(*args, **kwargs)
+
+    def _run(self, x):
+        f = self._functional
+        arrays = self._match_inputs(x, convert=True)
+        if f.executable is None:
+            f.executable = compile_graph(f.graph)
+        results = f.executable(*arrays, *[w.value for w in f.variables])
+        return pack_like(f.outputs, results)
+
+    def _match_inputs(self, x, convert: bool) -> list:
+        """The model's inputs, in order, from a tensor/array, a list, or a dict by name."""
+        f = self._functional
+        names = [t.name for t in f.flat_inputs]
+        if isinstance(x, dict):
+            missing = [n for n in names if n not in x]
+            unknown = [k for k in x if k not in names]
+            if missing or unknown:
+                raise KeyError(
+                    f"model '{self.name}': " + (f"missing input(s) {missing}" if missing else "")
+                    + ("; " if missing and unknown else "")
+                    + (f"unknown input name(s) {unknown}" if unknown else "")
+                    + f"; the model's inputs are {names}")
+            items = [x[n] for n in names]
+        else:
+            items = flatten(x) if isinstance(x, (list, tuple)) else [x]
+            if len(items) != len(names):
+                raise ValueError(f"model '{self.name}' expects {len(names)} input(s) {names}, "
+                                 f"got {len(items)}")
+        if not convert:
+            return items
+        return [_check_array(self.name, t, a) for t, a in zip(f.flat_inputs, items)]
+
+    def summary(self, print_fn=print) -> None:
+        """Print a Keras-style table of layers, output shapes and parameter counts."""
+        print_fn(format_summary(self))
+
+    def ir(self, stage: str = "forward") -> str:
+        """The graph of ``stage`` as SSA text (``forward`` now; training stages later)."""
+        if stage != "forward":
+            raise ValueError(f"unknown IR stage {stage!r}: expected 'forward'")
+        return str(self._require_functional().graph)
+
+    @property
+    def graph(self):
+        """The forward Graph (inputs, then the variables it reads, as parameters)."""
+        return self._require_functional().graph
+
+
+class _Functional:
+    """The traced forward graph of a model and what is needed to run it."""
+
+    def __init__(self, inputs, outputs, flat_inputs, flat_outputs, records, graph, variables):
+        self.inputs, self.outputs = inputs, outputs
+        self.flat_inputs, self.flat_outputs = flat_inputs, flat_outputs
+        self.records, self.graph, self.variables = records, graph, variables
+        self.executable = None
+
+
+def _records_between(inputs, outputs) -> list:
+    """Layer calls between ``inputs`` and ``outputs``, ordered by call time."""
+    stop = {id(t) for t in inputs}
+    found, seen, stack = {}, set(), list(outputs)
+    while stack:
+        t = stack.pop()
+        if id(t) in seen or t.record is None:
+            continue
+        seen.add(id(t))
+        record = t.record
+        if record.layer is not None:
+            found[id(record)] = record
+        if id(t) not in stop:
+            stack.extend(record.inputs)
+    return sorted(found.values(), key=lambda r: r.seq)
+
+
+def _check_array(model_name: str, tensor, array) -> np.ndarray:
+    array = np.asarray(array)
+    t = tensor.type
+    where = f"model '{model_name}', input '{tensor.name}'"
+    expected = tuple(None if isinstance(d, Sym) else d for d in t.shape)
+    if array.ndim != t.rank or any(d is not None and d != n for d, n in zip(expected, array.shape)):
+        raise ValueError(f"{where}: expected an array of shape {expected} (None = any size), "
+                         f"got shape {array.shape}")
+    if array.dtype != t.dtype.numpy:
+        if t.dtype.is_int and array.dtype.kind == "f":
+            raise TypeError(f"{where}: expected {t.dtype.keras_name} values, got {array.dtype}; "
+                            f"cast them with .astype('{t.dtype.keras_name}') if they are indices")
+        if array.dtype.kind not in "biuf":
+            raise TypeError(f"{where}: expected {t.dtype.keras_name} values, got {array.dtype}")
+        array = array.astype(t.dtype.numpy)
+    return array
+
+
+class Sequential(Model):
+    """A plain stack of layers, each called on the previous one's output."""
+
+    def __init__(self, layers=None, name=None, trainable=True):
+        super().__init__(name=name, trainable=trainable)
+        self._input_tensor = None
+        for layer in layers or []:
+            self.add(layer)
+
+    def add(self, layer) -> None:
+        if is_symbolic(layer) and isinstance(layer.record.layer, InputLayer):
+            if self._layers:
+                raise ValueError(f"sequential '{self.name}': an Input must come first")
+            self._input_tensor = layer
+            return
+        if not isinstance(layer, Layer):
+            raise TypeError(f"sequential '{self.name}' takes layers, got {layer!r}")
+        self._layers.append(layer)
+        if self._input_tensor is None and len(self._layers) == 1 and layer._input_shape_arg:
+            self._input_tensor = placeholder((None,) + layer._input_shape_arg, "float32",
+                                             f"{self.name}_input")
+        if self._input_tensor is not None:
+            self._init_functional(self._input_tensor, self._trace(self._input_tensor),
+                                  track_layers=False)
+
+    def _trace(self, x):
+        for layer in self._layers:
+            x = layer(x)
+        return x
+
+    def call(self, inputs, training=None):
+        return self._trace(inputs)
+
+    def build(self, input_shape) -> None:
+        if self._functional is None and self._layers:
+            self._input_tensor = placeholder(tuple(input_shape), "float32", f"{self.name}_input")
+            self._init_functional(self._input_tensor, self._trace(self._input_tensor),
+                                  track_layers=False)

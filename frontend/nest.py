@@ -1,0 +1,29 @@
+"""Nested structures (lists, tuples, dicts of leaves): flatten and rebuild."""
+from __future__ import annotations
+
+
+def flatten(structure) -> list:
+    """Leaves in order: lists/tuples by position, dicts by insertion order."""
+    if isinstance(structure, (list, tuple)):
+        return [leaf for item in structure for leaf in flatten(item)]
+    if isinstance(structure, dict):
+        return [leaf for item in structure.values() for leaf in flatten(item)]
+    return [structure]
+
+
+def pack_like(structure, leaves) -> object:
+    """``structure`` with its leaves replaced, in order, by ``leaves``."""
+    it = iter(leaves)
+
+    def rebuild(s):
+        if isinstance(s, (list, tuple)):
+            return type(s)(rebuild(item) for item in s)
+        if isinstance(s, dict):
+            return {k: rebuild(v) for k, v in s.items()}
+        return next(it)
+
+    return rebuild(structure)
+
+
+def map_structure(fn, structure):
+    return pack_like(structure, [fn(leaf) for leaf in flatten(structure)])

@@ -1,0 +1,86 @@
+"""Neural-network functions traced as compositions of primitives: activations, softmax,
+log-softmax, moments. (Keras puts these in ``keras.ops`` and ``keras.activations``;
+``fg.ops.nn`` mirrors TensorFlow's ``tf.nn`` names for the same functions.)
+
+Each is written in its numerically stable form (max-subtracted softmax, log-sum-exp,
+softplus via ``log1p(exp(-|x|))``), so fusion has nothing to fix up later.
+"""
+from __future__ import annotations
+
+import math
+
+from . import ops
+
+
+def relu(x):
+    return ops.maximum(x, 0.0)
+
+
+def relu6(x):
+    return ops.minimum(ops.maximum(x, 0.0), 6.0)
+
+
+def leaky_relu(x, negative_slope=0.2):
+    return ops.where(ops.greater(x, 0.0), x, ops.multiply(x, negative_slope))
+
+
+def elu(x, alpha=1.0):
+    return ops.where(ops.greater(x, 0.0), x, ops.multiply(ops.subtract(ops.exp(x), 1.0), alpha))
+
+
+def softplus(x):
+    """log(1 + e^x) = max(x, 0) + log1p(e^-|x|)."""
+    return ops.add(relu(x), ops.log1p(ops.exp(ops.negative(ops.abs(x)))))
+
+
+def softsign(x):
+    return ops.divide(x, ops.add(ops.abs(x), 1.0))
+
+
+def silu(x):
+    return ops.multiply(x, ops.sigmoid(x))
+
+
+swish = silu
+
+
+def gelu(x, approximate=True):
+    """Keras's gelu: the tanh approximation by default (``keras.ops.gelu``)."""
+    if approximate:
+        inner = ops.multiply(ops.add(x, ops.multiply(ops.power(x, 3.0), 0.044715)),
+                             math.sqrt(2.0 / math.pi))
+        return ops.multiply(ops.multiply(x, 0.5), ops.add(ops.tanh(inner), 1.0))
+    return ops.multiply(ops.multiply(x, 0.5), ops.add(ops.erf(ops.divide(x, math.sqrt(2.0))), 1.0))
+
+
+def hard_sigmoid(x):
+    return ops.clip(ops.add(ops.divide(x, 6.0), 0.5), 0.0, 1.0)
+
+
+def softmax(x, axis=-1):
+    """exp(x - max) / sum(exp(x - max)) over ``axis``."""
+    shifted = ops.subtract(x, ops.max(x, axis=axis, keepdims=True))
+    e = ops.exp(shifted)
+    return ops.divide(e, ops.sum(e, axis=axis, keepdims=True))
+
+
+def log_softmax(x, axis=-1):
+    """x - max - log(sum(exp(x - max))) over ``axis``."""
+    shifted = ops.subtract(x, ops.max(x, axis=axis, keepdims=True))
+    return ops.subtract(shifted, ops.log(ops.sum(ops.exp(shifted), axis=axis, keepdims=True)))
+
+
+def logsumexp(x, axis=None, keepdims=False):
+    m = ops.max(x, axis=axis, keepdims=True)
+    out = ops.add(ops.log(ops.sum(ops.exp(ops.subtract(x, m)), axis=axis, keepdims=True)), m)
+    return out if keepdims else ops.squeeze_axes(out, ops.normalize_axes(axis, out.ndim))
+
+
+def moments(x, axes, keepdims=False):
+    """(mean, variance) over ``axes``; variance as the mean of squared deviations."""
+    mean = ops.mean(x, axis=axes, keepdims=True)
+    variance = ops.mean(ops.square(ops.subtract(x, mean)), axis=axes, keepdims=True)
+    if keepdims:
+        return mean, variance
+    axes_ = ops.normalize_axes(axes, mean.ndim)
+    return ops.squeeze_axes(mean, axes_), ops.squeeze_axes(variance, axes_)

@@ -1,0 +1,391 @@
+"""``fg.ops``: keras.ops-named functions on symbolic tensors; each call emits IR ops.
+
+Every function takes symbolic tensors, Python numbers or numpy arrays (which become
+``constant`` ops) and returns a :class:`SymbolicTensor`. Dtypes follow Keras: a Python
+number takes the tensor's dtype (a float with an int tensor gives float32), two tensors
+of different dtypes promote numpy-style, and ``/`` of ints gives float32. Axis arguments
+accept negative values and ``None`` (all axes). Higher-level functions (activations,
+softmax, normalization) live in :mod:`.nn` and are compositions of these.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir import DType, Sym, as_dtype, emit
+from ..ir.errors import ShapeError
+from ..ir.types import promote, symbolic_size
+from .tensor import CallRecord, SymbolicTensor, is_symbolic
+from .variables import Variable
+
+
+# --- conversion -------------------------------------------------------------------
+def _wrap(value, inputs) -> SymbolicTensor:
+    return SymbolicTensor(value, CallRecord(None, tuple(t for t in inputs if is_symbolic(t))))
+
+
+def convert_to_tensor(x, dtype=None) -> SymbolicTensor:
+    """A symbolic tensor for ``x``: tensors pass through (cast if ``dtype`` differs);
+    numbers and arrays become constants."""
+    if isinstance(x, Variable):
+        x = SymbolicTensor(x.symbol, None, x.path)
+    if is_symbolic(x):
+        return x if dtype is None or as_dtype(dtype) == x.type.dtype else cast(x, dtype)
+    array = np.asarray(x)
+    if dtype is None:
+        dtype = as_dtype("float32" if array.dtype.kind == "f" else
+                         "bool" if array.dtype.kind == "b" else "int32")
+    dtype = as_dtype(dtype)
+    value = array.astype(dtype.numpy).tolist()
+    return _wrap(emit("constant", value=value, dtype=dtype), ())
+
+
+def _python_scalar_dtype(x, other: DType) -> DType:
+    if isinstance(x, bool):
+        return DType.bool
+    if isinstance(x, int):
+        return other if other != DType.bool else DType.i32
+    return other if other.is_float else DType.f32
+
+
+def _coerce_pair(a, b):
+    """Two symbolic tensors of one dtype (Keras's weak typing for Python numbers)."""
+    a, b = (convert_to_tensor(t) if isinstance(t, Variable) else t for t in (a, b))
+    if not is_symbolic(a) and not is_symbolic(b):
+        a = convert_to_tensor(a)
+    if not is_symbolic(a):
+        a = convert_to_tensor(a, _weak_dtype(a, b.type.dtype))
+    if not is_symbolic(b):
+        b = convert_to_tensor(b, _weak_dtype(b, a.type.dtype))
+    if a.type.dtype != b.type.dtype:
+        dtype = promote(a.type.dtype, b.type.dtype)
+        a, b = cast(a, dtype), cast(b, dtype)
+    return a, b
+
+
+def _weak_dtype(x, other: DType) -> DType:
+    if isinstance(x, (bool, int, float)):
+        return _python_scalar_dtype(x, other)
+    return as_dtype(np.asarray(x).dtype) if np.asarray(x).dtype.kind != "f" else (
+        other if other.is_float else DType.f32)
+
+
+def _unary(kind, x):
+    x = convert_to_tensor(x)
+    return _wrap(emit(kind, x.value), (x,))
+
+
+def _binary(kind, a, b):
+    a, b = _coerce_pair(a, b)
+    return _wrap(emit(kind, a.value, b.value), (a, b))
+
+
+def _float(x):
+    x = convert_to_tensor(x)
+    return x if x.type.dtype.is_float else cast(x, "float32")
+
+
+# --- elementwise --------------------------------------------------------------------
+def add(x1, x2): return _binary("add", x1, x2)
+def subtract(x1, x2): return _binary("sub", x1, x2)
+def multiply(x1, x2): return _binary("mul", x1, x2)
+def maximum(x1, x2): return _binary("maximum", x1, x2)
+def minimum(x1, x2): return _binary("minimum", x1, x2)
+def equal(x1, x2): return _binary("eq", x1, x2)
+def not_equal(x1, x2): return _binary("ne", x1, x2)
+def less(x1, x2): return _binary("lt", x1, x2)
+def less_equal(x1, x2): return _binary("le", x1, x2)
+def greater(x1, x2): return _binary("gt", x1, x2)
+def greater_equal(x1, x2): return _binary("ge", x1, x2)
+def logical_and(x1, x2): return _binary("logical_and", cast(x1, "bool"), cast(x2, "bool"))
+def logical_or(x1, x2): return _binary("logical_or", cast(x1, "bool"), cast(x2, "bool"))
+def logical_not(x): return _unary("logical_not", cast(x, "bool"))
+
+
+def divide(x1, x2):
+    """True division; integer operands give float32."""
+    a, b = _coerce_pair(x1, x2)
+    return _binary("div", _float(a), _float(b))
+
+
+def power(x1, x2):
+    a, b = _coerce_pair(x1, x2)
+    return _binary("pow", _float(a), _float(b))
+
+
+def negative(x): return _unary("neg", x)
+def abs(x): return _unary("abs", x)  # noqa: A001  (keras.ops name)
+def sign(x): return _unary("sign", x)
+def exp(x): return _unary("exp", _float(x))
+def log(x): return _unary("log", _float(x))
+def sqrt(x): return _unary("sqrt", _float(x))
+def rsqrt(x): return _unary("rsqrt", _float(x))
+def tanh(x): return _unary("tanh", _float(x))
+def sigmoid(x): return _unary("sigmoid", _float(x))
+def erf(x): return _unary("erf", _float(x))
+def sin(x): return _unary("sin", _float(x))
+def cos(x): return _unary("cos", _float(x))
+def floor(x): return _unary("floor", _float(x))
+def square(x): return multiply(x, x)
+def log1p(x): return log(add(x, 1.0))
+def reciprocal(x): return divide(1.0, x)
+
+
+def clip(x, x_min, x_max):
+    return minimum(maximum(x, x_min), x_max)
+
+
+def where(condition, x1, x2):
+    cond = cast(condition, "bool")
+    a, b = _coerce_pair(x1, x2)
+    return _wrap(emit("where", cond.value, a.value, b.value), (cond, a, b))
+
+
+def cast(x, dtype):
+    x = convert_to_tensor(x)
+    dtype = as_dtype(dtype)
+    if x.type.dtype == dtype:
+        return x
+    return _wrap(emit("cast", x.value, dtype=dtype), (x,))
+
+
+def zeros_like(x, dtype=None):
+    x = convert_to_tensor(x)
+    return broadcast_to(convert_to_tensor(0, dtype or x.type.dtype), x.type.shape)
+
+
+def ones_like(x, dtype=None):
+    x = convert_to_tensor(x)
+    return broadcast_to(convert_to_tensor(1, dtype or x.type.dtype), x.type.shape)
+
+
+# --- reductions -----------------------------------------------------------------------
+def normalize_axes(axis, rank: int, what: str = "axis") -> tuple:
+    """``None`` -> all axes; an int or sequence -> sorted, non-negative, checked."""
+    if axis is None:
+        return tuple(range(rank))
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    out = []
+    for a in axes:
+        if not -rank <= a < rank:
+            raise ShapeError(f"{what} {a} is out of range for a tensor of rank {rank}")
+        out.append(int(a) % rank)
+    if len(set(out)) != len(out):
+        raise ShapeError(f"{what} {axis} repeats an axis")
+    return tuple(sorted(out))
+
+
+def _reduce(kind, x, axis, keepdims):
+    x = convert_to_tensor(x)
+    axes = normalize_axes(axis, x.ndim)
+    return _wrap(emit(kind, x.value, axes=axes, keepdims=keepdims), (x,))
+
+
+def sum(x, axis=None, keepdims=False): return _reduce("reduce_sum", x, axis, keepdims)  # noqa: A001
+def max(x, axis=None, keepdims=False): return _reduce("reduce_max", x, axis, keepdims)  # noqa: A001
+def min(x, axis=None, keepdims=False): return _reduce("reduce_min", x, axis, keepdims)  # noqa: A001
+def mean(x, axis=None, keepdims=False): return _reduce("reduce_mean", _float(x), axis, keepdims)
+
+
+def _arg(kind, x, axis, keepdims):
+    x = convert_to_tensor(x)
+    if axis is None:
+        x, axis = reshape(x, (-1,)), 0
+    (axis,) = normalize_axes(axis, x.ndim)
+    return _wrap(emit(kind, x.value, axis=axis, keepdims=keepdims), (x,))
+
+
+def argmax(x, axis=None, keepdims=False): return _arg("argmax", x, axis, keepdims)
+def argmin(x, axis=None, keepdims=False): return _arg("argmin", x, axis, keepdims)
+
+
+# --- contraction ----------------------------------------------------------------------
+def matmul(x1, x2):
+    """numpy matmul; a rank-1 operand is treated as a row (left) or column (right)."""
+    a, b = _coerce_pair(x1, x2)
+    squeeze = []
+    if a.ndim == 1:
+        a = expand_dims(a, 0)
+        squeeze.append(-2)
+    if b.ndim == 1:
+        b = expand_dims(b, 1)
+        squeeze.append(-1)
+    out = _wrap(emit("matmul", a.value, b.value), (a, b))
+    return squeeze_axes(out, squeeze) if squeeze else out
+
+
+dot = matmul
+
+
+# --- movement -------------------------------------------------------------------------
+def reshape(x, newshape):
+    """Reshape; a -1 stands for the one inferred size, which may be the batch dim."""
+    x = convert_to_tensor(x)
+    target = tuple(-1 if d is None else d for d in ((newshape,) if isinstance(newshape, int) else newshape))
+    if target == x.type.shape:
+        return x
+    target = _place_symbols(x, target)
+    return _wrap(emit("reshape", x.value, shape=target), (x,))
+
+
+def _place_symbols(x, target):
+    """Put the input's dimension symbols into a user's -1 (Keras code writes
+    ``reshape(x, (-1, 4, 8))`` meaning "the batch dim")."""
+    if -1 not in target or not x.type.symbols:
+        return target
+    n_in, syms = symbolic_size(x.type.shape)
+    n_out, _ = symbolic_size(tuple(d for d in target if d != -1))
+    if len(syms) == 1 and n_out == n_in:
+        return tuple(Sym(syms[0]) if d == -1 else d for d in target)
+    if n_out and n_in % n_out == 0 and len(syms) == 0:
+        return target
+    raise ShapeError(f"cannot reshape {x.type} to {newshape_str(target)}: the -1 must stand "
+                     f"for the symbolic dims {list(syms)} alone; keep them as their own axes")
+
+
+def newshape_str(shape) -> str:
+    return "(" + ", ".join(str(d) for d in shape) + ")"
+
+
+def expand_dims(x, axis):
+    x = convert_to_tensor(x)
+    rank = x.ndim + 1
+    if not -rank <= axis < rank:
+        raise ShapeError(f"expand_dims axis {axis} is out of range for rank {x.ndim}")
+    shape = list(x.type.shape)
+    shape.insert(axis % rank, 1)
+    return _wrap(emit("reshape", x.value, shape=tuple(shape)), (x,))
+
+
+def squeeze_axes(x, axes):
+    axes = normalize_axes(tuple(axes), x.ndim)
+    for a in axes:
+        if x.type.shape[a] != 1:
+            raise ShapeError(f"cannot squeeze axis {a} of {x.type}: its size is not 1")
+    shape = tuple(d for i, d in enumerate(x.type.shape) if i not in axes)
+    return _wrap(emit("reshape", x.value, shape=shape), (x,))
+
+
+def squeeze(x, axis=None):
+    x = convert_to_tensor(x)
+    if axis is None:
+        axis = [i for i, d in enumerate(x.type.shape) if d == 1]
+    return squeeze_axes(x, (axis,) if isinstance(axis, int) else axis)
+
+
+def transpose(x, axes=None):
+    x = convert_to_tensor(x)
+    perm = tuple(reversed(range(x.ndim))) if axes is None else tuple(a % x.ndim for a in axes)
+    return _wrap(emit("transpose", x.value, perm=perm), (x,))
+
+
+def broadcast_to(x, shape):
+    x = convert_to_tensor(x)
+    return _wrap(emit("broadcast_to", x.value, shape=tuple(shape)), (x,))
+
+
+def concatenate(xs, axis=0):
+    xs = [convert_to_tensor(t) for t in xs]
+    dtype = xs[0].type.dtype
+    for t in xs[1:]:
+        dtype = promote(dtype, t.type.dtype)
+    xs = [cast(t, dtype) for t in xs]
+    (axis,) = normalize_axes(axis, xs[0].ndim)
+    return _wrap(emit("concatenate", *(t.value for t in xs), axis=axis), xs)
+
+
+def stack(xs, axis=0):
+    xs = [convert_to_tensor(t) for t in xs]
+    return concatenate([expand_dims(t, axis) for t in xs], axis=axis)
+
+
+def take(x, indices, axis=None):
+    x = convert_to_tensor(x)
+    if axis is None:
+        x, axis = reshape(x, (-1,)), 0
+    (axis,) = normalize_axes(axis, x.ndim)
+    idx = convert_to_tensor(indices)
+    if not idx.type.dtype.is_int:
+        idx = cast(idx, "int32")
+    return _wrap(emit("take", x.value, idx.value, axis=axis), (x, idx))
+
+
+def one_hot(x, num_classes, axis=-1, dtype="float32"):
+    x = cast(x, "int32") if not convert_to_tensor(x).type.dtype.is_int else convert_to_tensor(x)
+    out = _wrap(emit("one_hot", x.value, depth=int(num_classes), dtype=as_dtype(dtype)), (x,))
+    if axis in (-1, out.ndim - 1):
+        return out
+    perm = list(range(out.ndim - 1))
+    perm.insert(axis % out.ndim, out.ndim - 1)
+    return transpose(out, perm)
+
+
+def arange(start, stop=None, step=1, dtype="int32"):
+    if stop is None:
+        start, stop = 0, start
+    n = len(range(start, stop, step))
+    ramp = _wrap(emit("iota", shape=(n,), axis=0, dtype=as_dtype(dtype)), ())
+    if step != 1:
+        ramp = multiply(ramp, step)
+    return add(ramp, start) if start else ramp
+
+
+def iota(shape, axis, dtype="int32"):
+    """0, 1, 2, ... along ``axis`` of a tensor of ``shape`` (fusegraph extension)."""
+    return _wrap(emit("iota", shape=tuple(shape), axis=axis, dtype=as_dtype(dtype)), ())
+
+
+def getitem(x, key):
+    """``x[key]`` for ints, slices (positive step), ``None``, ``...`` and an int tensor
+    (a gather along axis 0)."""
+    if is_symbolic(key):
+        return take(x, key, axis=0)
+    key = key if isinstance(key, tuple) else (key,)
+    if len([k for k in key if k is Ellipsis]) > 1:
+        raise IndexError("an index can have only one Ellipsis (...)")
+    used = len([k for k in key if k is not None and k is not Ellipsis])
+    if used > x.ndim:
+        raise IndexError(f"too many indices ({used}) for a tensor of rank {x.ndim}")
+    if Ellipsis in key:
+        i = key.index(Ellipsis)
+        key = key[:i] + (slice(None),) * (x.ndim - used) + key[i + 1:]
+    key = key + (slice(None),) * (x.ndim - used)
+    axes, begin, end, stride, out_shape = [], [], [], [], []
+    axis = 0
+    for k in key:
+        if k is None:
+            out_shape.append(1)
+            continue
+        dim = x.type.shape[axis]
+        if isinstance(k, (int, np.integer)):
+            size = _concrete(dim, axis, x)
+            if not -size <= k < size:
+                raise IndexError(f"index {k} is out of bounds for axis {axis} of size {size}")
+            axes.append(axis); begin.append(int(k) % size); end.append(int(k) % size + 1); stride.append(1)
+        elif isinstance(k, slice):
+            if k == slice(None) or (isinstance(dim, Sym) and k in (slice(None, None, 1), slice(0, None))):
+                out_shape.append(dim)
+            else:
+                b, e, s = k.indices(_concrete(dim, axis, x))
+                if s <= 0:
+                    raise IndexError(f"negative slice steps are not supported (axis {axis}: {k})")
+                e = b if e < b else e
+                axes.append(axis); begin.append(b); end.append(e); stride.append(s)
+                out_shape.append(len(range(b, e, s)))
+        else:
+            raise IndexError(f"unsupported index {k!r} on axis {axis}: use ints, slices, None, "
+                             f"... or an int tensor")
+        axis += 1
+    out = x
+    if axes:
+        out = _wrap(emit("slice", x.value, axes=tuple(axes), begin=tuple(begin), end=tuple(end),
+                         stride=tuple(stride)), (x,))
+    if tuple(out_shape) != out.type.shape:
+        out = _wrap(emit("reshape", out.value, shape=tuple(out_shape)), (out,))
+    return out
+
+
+def _concrete(dim, axis, x) -> int:
+    if isinstance(dim, Sym):
+        raise IndexError(f"cannot index the symbolic dimension {dim} (axis {axis}) of {x.type} "
+                         f"with an int or a partial slice")
+    return dim

@@ -1,0 +1,22 @@
+"""``fg.ops``: keras.ops names plus the TensorFlow-style aliases Keras users write
+(``reduce_mean``, ``reduce_sum``, ``nn.relu``, ...)."""
+from types import SimpleNamespace
+
+from .frontend.nn import (elu, gelu, hard_sigmoid, leaky_relu, log_softmax, logsumexp, moments,
+                          relu, relu6, silu, softmax, softplus, softsign, swish)
+from .frontend.ops import (abs, add, arange, argmax, argmin, broadcast_to, cast, clip, concatenate,
+                           convert_to_tensor, cos, divide, dot, equal, erf, exp, expand_dims, floor,
+                           greater, greater_equal, iota, less, less_equal, log, log1p, logical_and,
+                           logical_not, logical_or, matmul, max, maximum, mean, min, minimum,
+                           multiply, negative, not_equal, one_hot, ones_like, power, reciprocal,
+                           reshape, rsqrt, sigmoid, sign, sin, sqrt, square, squeeze, stack,
+                           subtract, sum, take, tanh, transpose, where, zeros_like)
+
+absolute = abs
+true_divide = divide
+reduce_mean, reduce_sum, reduce_max, reduce_min = mean, sum, max, min
+nn = SimpleNamespace(relu=relu, relu6=relu6, elu=elu, gelu=gelu, leaky_relu=leaky_relu,
+                     sigmoid=sigmoid, tanh=tanh, softmax=softmax, log_softmax=log_softmax,
+                     softplus=softplus, softsign=softsign, silu=silu, swish=swish,
+                     moments=moments)
+del SimpleNamespace
