@@ -22,6 +22,7 @@ from .execution import compile_graph
 from .graphs import trace_graph
 from .input_layer import InputLayer, placeholder
 from .layer import Layer
+from .naming import unique_name
 from .nest import flatten, pack_like
 from .summary import format_summary
 from .tensor import SymbolicTensor, is_symbolic
@@ -33,6 +34,9 @@ class Model(Layer):
     def __init__(self, *args, inputs=None, outputs=None, name=None, **kwargs):
         if args:
             inputs, outputs = (args + (outputs,))[:2] if len(args) == 1 else args[:2]
+        if name is None and (inputs is not None or outputs is not None) \
+                and type(self).__name__ == "Model":
+            name = unique_name("functional")   # Keras 3: Model(inputs, outputs) is "functional"
         super().__init__(name=name, **kwargs)
         self._functional = None
         if inputs is not None or outputs is not None:
@@ -107,6 +111,12 @@ class Model(Layer):
         args = [t.value for t in self._match_inputs(inputs, convert=False)]
         results = inline(f.graph, args)
         return pack_like(f.outputs, [SymbolicTensor(v) for v in results])
+
+    def build_from_call(self, args, kwargs) -> None:
+        """Nothing to build on a call: a subclassed model's sub-layers build on their own
+        first calls, and a functional model's graph exists already. (``build(input_shape)``
+        is the user's way to trace a subclassed model ahead of data; calling it from here
+        would trace ``call`` inside itself, forever.)"""
 
     def build(self, input_shape) -> None:
         """Trace a subclassed model on placeholders of ``input_shape`` (batch included)."""
@@ -245,6 +255,8 @@ class Sequential(Model):
         if self._input_tensor is not None:
             self._init_functional(self._input_tensor, self._trace(self._input_tensor),
                                   track_layers=False)
+
+    build_from_call = Layer.build_from_call   # build(input_shape) from the first call's input
 
     def _trace(self, x):
         for layer in self._layers:

@@ -25,7 +25,10 @@ def leaky_relu(x, negative_slope=0.2):
 
 
 def elu(x, alpha=1.0):
-    return ops.where(ops.greater(x, 0.0), x, ops.multiply(ops.subtract(ops.exp(x), 1.0), alpha))
+    """x if x > 0 else alpha * (e^x - 1); the exp sees min(x, 0), so the branch ``where``
+    drops cannot overflow (an inf there would make its gradient 0 * inf = nan)."""
+    negative = ops.multiply(ops.subtract(ops.exp(ops.minimum(x, 0.0)), 1.0), alpha)
+    return ops.where(ops.greater(x, 0.0), x, negative)
 
 
 def softplus(x):
@@ -59,6 +62,8 @@ def hard_sigmoid(x):
 
 def softmax(x, axis=-1):
     """exp(x - max) / sum(exp(x - max)) over ``axis``."""
+    x = ops.convert_to_tensor(x)
+    axis = ops.normalize_axes(axis, x.ndim, op="softmax")
     shifted = ops.subtract(x, ops.max(x, axis=axis, keepdims=True))
     e = ops.exp(shifted)
     return ops.divide(e, ops.sum(e, axis=axis, keepdims=True))
@@ -66,21 +71,25 @@ def softmax(x, axis=-1):
 
 def log_softmax(x, axis=-1):
     """x - max - log(sum(exp(x - max))) over ``axis``."""
+    x = ops.convert_to_tensor(x)
+    axis = ops.normalize_axes(axis, x.ndim, op="log_softmax")
     shifted = ops.subtract(x, ops.max(x, axis=axis, keepdims=True))
     return ops.subtract(shifted, ops.log(ops.sum(ops.exp(shifted), axis=axis, keepdims=True)))
 
 
 def logsumexp(x, axis=None, keepdims=False):
-    m = ops.max(x, axis=axis, keepdims=True)
-    out = ops.add(ops.log(ops.sum(ops.exp(ops.subtract(x, m)), axis=axis, keepdims=True)), m)
-    return out if keepdims else ops.squeeze_axes(out, ops.normalize_axes(axis, out.ndim))
+    x = ops.convert_to_tensor(x)
+    axes = ops.normalize_axes(axis, x.ndim, op="logsumexp")
+    m = ops.max(x, axis=axes, keepdims=True)
+    out = ops.add(ops.log(ops.sum(ops.exp(ops.subtract(x, m)), axis=axes, keepdims=True)), m)
+    return out if keepdims else ops.squeeze_axes(out, axes)
 
 
 def moments(x, axes, keepdims=False):
     """(mean, variance) over ``axes``; variance as the mean of squared deviations."""
-    mean = ops.mean(x, axis=axes, keepdims=True)
-    variance = ops.mean(ops.square(ops.subtract(x, mean)), axis=axes, keepdims=True)
+    axes_ = ops.normalize_axes(axes, ops.convert_to_tensor(x).ndim, op="moments")
+    mean = ops.mean(x, axis=axes_, keepdims=True)
+    variance = ops.mean(ops.square(ops.subtract(x, mean)), axis=axes_, keepdims=True)
     if keepdims:
         return mean, variance
-    axes_ = ops.normalize_axes(axes, mean.ndim)
     return ops.squeeze_axes(mean, axes_), ops.squeeze_axes(variance, axes_)

@@ -3,19 +3,35 @@
 Every function takes symbolic tensors, Python numbers or numpy arrays (which become
 ``constant`` ops) and returns a :class:`SymbolicTensor`. Dtypes follow Keras: a Python
 number takes the tensor's dtype (a float with an int tensor gives float32), two tensors
-of different dtypes promote numpy-style, and ``/`` of ints gives float32. Axis arguments
-accept negative values and ``None`` (all axes). Higher-level functions (activations,
-softmax, normalization) live in :mod:`.nn` and are compositions of these.
+of different dtypes promote as Keras does (an int or bool with a float gives that float,
+so int32 + float32 is float32, not numpy's float64; otherwise numpy's rule), and ``/`` of
+ints gives float32. Axis arguments accept negative values and ``None`` (all axes).
+Higher-level functions (activations, softmax, normalization) live in :mod:`.nn` and are
+compositions of these.
+
+Errors raised here, before an op is emitted, say where as :func:`~fusegraph.ir.emit` does:
+the layer, the user's ``file:line`` and the op (see :func:`_error`).
 """
 from __future__ import annotations
 
 import numpy as np
 
 from ..ir import DType, Sym, as_dtype, emit
+from ..ir.builder import user_location
 from ..ir.errors import ShapeError
 from ..ir.types import promote, symbolic_size
 from .tensor import CallRecord, SymbolicTensor, is_symbolic
 from .variables import Variable
+
+
+# --- errors -----------------------------------------------------------------------
+def _error(kind, message: str, error=ShapeError) -> Exception:
+    """``error`` prefixed like emit's errors: ``layer 'dense' at model.py:12: reshape: ...``
+    (the layer only inside one; ``kind`` may be None)."""
+    loc = user_location()
+    where = " ".join(part for part in (f"layer '{loc.layer}'" if loc.layer else "",
+                                        f"at {loc.file}:{loc.line}" if loc.file else "") if part)
+    return error(f"{where or 'fg.ops'}: " + (f"{kind}: " if kind else "") + message)
 
 
 # --- conversion -------------------------------------------------------------------
@@ -57,9 +73,17 @@ def _coerce_pair(a, b):
     if not is_symbolic(b):
         b = convert_to_tensor(b, _weak_dtype(b, a.type.dtype))
     if a.type.dtype != b.type.dtype:
-        dtype = promote(a.type.dtype, b.type.dtype)
+        dtype = result_dtype(a.type.dtype, b.type.dtype)
         a, b = cast(a, dtype), cast(b, dtype)
     return a, b
+
+
+def result_dtype(a: DType, b: DType) -> DType:
+    """Keras's promotion of two tensor dtypes: an int or bool with a float gives that float
+    (int32 + float32 -> float32); otherwise numpy's rule (f32 + f64 -> f64)."""
+    if a.is_float != b.is_float:
+        return a if a.is_float else b
+    return promote(a, b)
 
 
 def _weak_dtype(x, other: DType) -> DType:
@@ -126,7 +150,19 @@ def sin(x): return _unary("sin", _float(x))
 def cos(x): return _unary("cos", _float(x))
 def floor(x): return _unary("floor", _float(x))
 def square(x): return multiply(x, x)
-def log1p(x): return log(add(x, 1.0))
+
+
+def log1p(x):
+    """log(1 + x), accurate for tiny x: with u = 1 + x rounded, log(u) * x / (u - 1) cancels
+    the rounding of u (Goldberg's identity); u == 1 gives x. (A simplification pass must not
+    fold (1 + x) - 1 into x.)"""
+    x = _float(x)
+    u = add(x, 1.0)
+    d = subtract(u, 1.0)
+    exact = equal(d, 0.0)
+    return where(exact, x, divide(multiply(x, log(u)), where(exact, 1.0, d)))
+
+
 def reciprocal(x): return divide(1.0, x)
 
 
@@ -159,24 +195,29 @@ def ones_like(x, dtype=None):
 
 
 # --- reductions -----------------------------------------------------------------------
-def normalize_axes(axis, rank: int, what: str = "axis") -> tuple:
-    """``None`` -> all axes; an int or sequence -> sorted, non-negative, checked."""
+def normalize_axes(axis, rank: int, what: str = "axis", op=None) -> tuple:
+    """``None`` -> all axes; an int or sequence -> sorted, non-negative, checked. Errors
+    name ``op`` (the function the user called) and the user's line."""
     if axis is None:
         return tuple(range(rank))
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else axis
+    if not isinstance(axes, (tuple, list)) or not all(
+            isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in axes):
+        raise _error(op, f"{what} must be an int, a tuple of ints or None, got {axis!r}", TypeError)
     out = []
     for a in axes:
         if not -rank <= a < rank:
-            raise ShapeError(f"{what} {a} is out of range for a tensor of rank {rank}")
+            raise _error(op, f"{what} {a} is out of range for a tensor of rank {rank}: "
+                             f"expected an int in [{-rank}, {rank})")
         out.append(int(a) % rank)
     if len(set(out)) != len(out):
-        raise ShapeError(f"{what} {axis} repeats an axis")
+        raise _error(op, f"{what} {axis} repeats an axis (rank {rank})")
     return tuple(sorted(out))
 
 
 def _reduce(kind, x, axis, keepdims):
     x = convert_to_tensor(x)
-    axes = normalize_axes(axis, x.ndim)
+    axes = normalize_axes(axis, x.ndim, op=kind)
     return _wrap(emit(kind, x.value, axes=axes, keepdims=keepdims), (x,))
 
 
@@ -186,11 +227,21 @@ def min(x, axis=None, keepdims=False): return _reduce("reduce_min", x, axis, kee
 def mean(x, axis=None, keepdims=False): return _reduce("reduce_mean", _float(x), axis, keepdims)
 
 
+def _flat(kind, x):
+    """``x`` as one axis (for axis=None), which needs every dimension known."""
+    if x.type.symbols:
+        raise _error(kind, f"axis=None flattens the tensor, but {x.type} has dims of unknown "
+                           f"size {list(map(str, x.type.symbols))}; pass an axis")
+    return reshape(x, (-1,))
+
+
 def _arg(kind, x, axis, keepdims):
     x = convert_to_tensor(x)
     if axis is None:
-        x, axis = reshape(x, (-1,)), 0
-    (axis,) = normalize_axes(axis, x.ndim)
+        x, axis = _flat(kind, x), 0
+    if not isinstance(axis, (int, np.integer)):
+        raise _error(kind, f"axis must be an int or None, got {axis!r}", TypeError)
+    (axis,) = normalize_axes(axis, x.ndim, op=kind)
     return _wrap(emit(kind, x.value, axis=axis, keepdims=keepdims), (x,))
 
 
@@ -238,8 +289,10 @@ def _place_symbols(x, target):
         return tuple(Sym(syms[0]) if d == -1 else d for d in target)
     if n_out and n_in % n_out == 0 and len(syms) == 0:
         return target
-    raise ShapeError(f"cannot reshape {x.type} to {newshape_str(target)}: the -1 must stand "
-                     f"for the symbolic dims {list(syms)} alone; keep them as their own axes")
+    raise _error("reshape", f"cannot reshape {x.type} to {newshape_str(target)}: the -1 must "
+                            f"stand for the symbolic dims {list(syms)} alone (expected "
+                            f"{n_in} elements per slice, the other sizes give {n_out}); keep "
+                            f"{', '.join(syms)} as its own axis")
 
 
 def newshape_str(shape) -> str:
@@ -249,18 +302,20 @@ def newshape_str(shape) -> str:
 def expand_dims(x, axis):
     x = convert_to_tensor(x)
     rank = x.ndim + 1
-    if not -rank <= axis < rank:
-        raise ShapeError(f"expand_dims axis {axis} is out of range for rank {x.ndim}")
+    if not isinstance(axis, (int, np.integer)) or not -rank <= axis < rank:
+        raise _error("expand_dims", f"axis {axis!r} is out of range for {x.type}: expected an "
+                                    f"int in [{-rank}, {rank})")
     shape = list(x.type.shape)
     shape.insert(axis % rank, 1)
     return _wrap(emit("reshape", x.value, shape=tuple(shape)), (x,))
 
 
 def squeeze_axes(x, axes):
-    axes = normalize_axes(tuple(axes), x.ndim)
+    axes = normalize_axes(tuple(axes), x.ndim, op="squeeze")
     for a in axes:
         if x.type.shape[a] != 1:
-            raise ShapeError(f"cannot squeeze axis {a} of {x.type}: its size is not 1")
+            raise _error("squeeze", f"cannot squeeze axis {a} of {x.type}: expected size 1, "
+                                    f"its size is {x.type.shape[a]}")
     shape = tuple(d for i, d in enumerate(x.type.shape) if i not in axes)
     return _wrap(emit("reshape", x.value, shape=shape), (x,))
 
@@ -274,7 +329,14 @@ def squeeze(x, axis=None):
 
 def transpose(x, axes=None):
     x = convert_to_tensor(x)
-    perm = tuple(reversed(range(x.ndim))) if axes is None else tuple(a % x.ndim for a in axes)
+    if axes is None:
+        perm = tuple(reversed(range(x.ndim)))
+    else:
+        normalize_axes(axes, x.ndim, op="transpose")  # ints, in range, no repeats
+        perm = tuple(int(a) % x.ndim for a in axes)
+        if len(perm) != x.ndim:
+            raise _error("transpose", f"axes {tuple(axes)} must list each of the {x.ndim} axes "
+                                      f"of {x.type} once")
     return _wrap(emit("transpose", x.value, perm=perm), (x,))
 
 
@@ -285,11 +347,13 @@ def broadcast_to(x, shape):
 
 def concatenate(xs, axis=0):
     xs = [convert_to_tensor(t) for t in xs]
+    if not xs:
+        raise _error("concatenate", "expected a non-empty list of tensors, got none", ValueError)
     dtype = xs[0].type.dtype
     for t in xs[1:]:
-        dtype = promote(dtype, t.type.dtype)
+        dtype = result_dtype(dtype, t.type.dtype)
     xs = [cast(t, dtype) for t in xs]
-    (axis,) = normalize_axes(axis, xs[0].ndim)
+    (axis,) = normalize_axes(axis, xs[0].ndim, op="concatenate")
     return _wrap(emit("concatenate", *(t.value for t in xs), axis=axis), xs)
 
 
@@ -301,8 +365,8 @@ def stack(xs, axis=0):
 def take(x, indices, axis=None):
     x = convert_to_tensor(x)
     if axis is None:
-        x, axis = reshape(x, (-1,)), 0
-    (axis,) = normalize_axes(axis, x.ndim)
+        x, axis = _flat("take", x), 0
+    (axis,) = normalize_axes(axis, x.ndim, op="take")
     idx = convert_to_tensor(indices)
     if not idx.type.dtype.is_int:
         idx = cast(idx, "int32")
@@ -319,10 +383,16 @@ def one_hot(x, num_classes, axis=-1, dtype="float32"):
     return transpose(out, perm)
 
 
-def arange(start, stop=None, step=1, dtype="int32"):
+def arange(start, stop=None, step=1, dtype=None):
+    """numpy's arange; ``dtype`` None gives int32 for int arguments, else float32."""
     if stop is None:
         start, stop = 0, start
-    n = len(range(start, stop, step))
+    if step == 0:
+        raise _error("arange", "step must be nonzero, got 0", ValueError)
+    if dtype is None:
+        dtype = "int32" if all(isinstance(v, (int, np.integer)) for v in (start, stop, step)) \
+            else "float32"
+    n = int(np.ceil((stop - start) / step)) if (stop - start) * step > 0 else 0
     ramp = _wrap(emit("iota", shape=(n,), axis=0, dtype=as_dtype(dtype)), ())
     if step != 1:
         ramp = multiply(ramp, step)
@@ -341,10 +411,11 @@ def getitem(x, key):
         return take(x, key, axis=0)
     key = key if isinstance(key, tuple) else (key,)
     if len([k for k in key if k is Ellipsis]) > 1:
-        raise IndexError("an index can have only one Ellipsis (...)")
+        raise _error("getitem", f"an index can have only one Ellipsis (...), got {key}", IndexError)
     used = len([k for k in key if k is not None and k is not Ellipsis])
     if used > x.ndim:
-        raise IndexError(f"too many indices ({used}) for a tensor of rank {x.ndim}")
+        raise _error("getitem", f"too many indices for {x.type}: expected at most {x.ndim}, "
+                                f"got {used} in {key}", IndexError)
     if Ellipsis in key:
         i = key.index(Ellipsis)
         key = key[:i] + (slice(None),) * (x.ndim - used) + key[i + 1:]
@@ -359,7 +430,8 @@ def getitem(x, key):
         if isinstance(k, (int, np.integer)):
             size = _concrete(dim, axis, x)
             if not -size <= k < size:
-                raise IndexError(f"index {k} is out of bounds for axis {axis} of size {size}")
+                raise _error("getitem", f"index {k} is out of bounds for axis {axis} of {x.type}: "
+                                        f"expected an int in [{-size}, {size})", IndexError)
             axes.append(axis); begin.append(int(k) % size); end.append(int(k) % size + 1); stride.append(1)
         elif isinstance(k, slice):
             if k == slice(None) or (isinstance(dim, Sym) and k in (slice(None, None, 1), slice(0, None))):
@@ -367,13 +439,14 @@ def getitem(x, key):
             else:
                 b, e, s = k.indices(_concrete(dim, axis, x))
                 if s <= 0:
-                    raise IndexError(f"negative slice steps are not supported (axis {axis}: {k})")
+                    raise _error("getitem", f"negative slice steps are not supported (axis "
+                                            f"{axis}: {k}); expected a step > 0", IndexError)
                 e = b if e < b else e
                 axes.append(axis); begin.append(b); end.append(e); stride.append(s)
                 out_shape.append(len(range(b, e, s)))
         else:
-            raise IndexError(f"unsupported index {k!r} on axis {axis}: use ints, slices, None, "
-                             f"... or an int tensor")
+            raise _error("getitem", f"unsupported index {k!r} on axis {axis}: expected ints, "
+                                    f"slices, None, ... or an int tensor", IndexError)
         axis += 1
     out = x
     if axes:
@@ -386,6 +459,7 @@ def getitem(x, key):
 
 def _concrete(dim, axis, x) -> int:
     if isinstance(dim, Sym):
-        raise IndexError(f"cannot index the symbolic dimension {dim} (axis {axis}) of {x.type} "
-                         f"with an int or a partial slice")
+        raise _error("getitem", f"cannot index the symbolic dimension {dim} (axis {axis}) of "
+                                f"{x.type} with an int or a partial slice: its size is unknown "
+                                f"until the model runs; keep the whole axis (:)", IndexError)
     return dim

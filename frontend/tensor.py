@@ -4,7 +4,7 @@ A :class:`SymbolicTensor` wraps one IR :class:`~fusegraph.ir.Value` (typed at bi
 remembers how it was made (:class:`CallRecord`: the layer, or None for a plain op, and
 the tensors it was called on), so a functional ``Model`` can find its layers. Python
 operators emit ops through :mod:`.ops`. Using a symbolic tensor where Python needs a
-concrete value (``if``, ``bool()``, ``for``, ``len``, ``int``) raises :class:`TraceError`
+concrete value (``if``, ``bool()``, ``for``, ``len``, ``int``, ``np.asarray``) raises :class:`TraceError`
 naming the user's line and what to write instead.
 """
 from __future__ import annotations
@@ -114,9 +114,18 @@ class SymbolicTensor:
     def _no_scalar(self, *_):
         raise TraceError(
             f"{user_site()}: a symbolic tensor ({self._describe()}) was converted to a Python "
-            f"number while tracing; keep it a tensor (use fg.ops.* on it), or use a Python value.")
+            f"number (int(), float(), range() or a list index) while tracing; its value is "
+            f"unknown until the model runs. Keep it a tensor (fg.ops.* on it; choose values "
+            f"with fg.ops.where(condition, x, y)), or use a Python int such as a size from "
+            f"x.shape.")
 
     __index__ = __int__ = __float__ = _no_scalar
+
+    def __array__(self, *_, **__):
+        raise TraceError(
+            f"{user_site()}: a symbolic tensor ({self._describe()}) was passed to numpy "
+            f"(np.asarray or an np.* function) while tracing; its values are unknown until "
+            f"the model runs. Use the fg.ops function of the same name (fg.ops.mean, ...).")
 
     def _describe(self) -> str:
         name = f"'{self.name}' " if self.name else ""

@@ -13,6 +13,7 @@ never mutated after creation: passes build new graphs.
 """
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Iterable, Mapping
@@ -39,6 +40,7 @@ class SourceLoc:
 
 
 UNKNOWN_LOC = SourceLoc()
+_op_counter = itertools.count()
 
 
 class Value:
@@ -77,7 +79,7 @@ def _freeze(x):
 class Op:
     """One operation. ``results`` are created here from ``result_types``."""
 
-    __slots__ = ("kind", "operands", "attrs", "results", "loc", "region")
+    __slots__ = ("kind", "operands", "attrs", "results", "loc", "region", "seq")
 
     def __init__(self, kind: str, operands: Iterable[Value], attrs: Mapping | None,
                  result_types: Iterable[TensorType], loc: SourceLoc = UNKNOWN_LOC,
@@ -91,6 +93,7 @@ class Op:
         self.results = tuple(Value(t, self, i) for i, t in enumerate(result_types))
         self.loc = loc
         self.region = region
+        self.seq = next(_op_counter)  # creation order: always a valid topological order
 
     @property
     def result(self) -> Value:
@@ -117,7 +120,8 @@ class Graph:
 
     @classmethod
     def from_results(cls, name: str, params: Iterable[Value], results: Iterable[Value]) -> "Graph":
-        """The graph of every op that ``results`` need, computed from ``params``.
+        """The graph of every op that ``results`` need, computed from ``params``, in the
+        order the ops were created (the user's program order).
 
         Raises VerificationError naming the first value reached that is neither a
         parameter nor produced by an op (an output not reachable from the inputs).
@@ -148,6 +152,7 @@ class Graph:
                 stack.append((value, True))
                 for operand in reversed(op.operands):
                     stack.append((operand, False))
+        ops.sort(key=lambda op: op.seq)
         return cls(name, params, ops, results)
 
     def users(self) -> dict[int, list[Op]]:
@@ -170,7 +175,7 @@ class Graph:
         ops = []
         for op in self.ops:
             ops.append((op.kind, tuple(number.get(id(v), ("?", id(v))) for v in op.operands),
-                        tuple(op.attrs.items()), tuple(r.type for r in op.results), op.loc,
+                        attrs_key(op.attrs), tuple(r.type for r in op.results), op.loc,
                         op.region.structure() if op.region is not None else None))
             for r in op.results:
                 number[id(r)] = len(number)
@@ -190,6 +195,18 @@ class Graph:
     def __repr__(self) -> str:
         return (f"<Graph @{self.name}: {len(self.params)} params, {len(self.ops)} ops, "
                 f"{len(self.results)} results>")
+
+
+def attrs_key(attrs) -> tuple:
+    """A type-exact, nan-safe key of an attribute mapping, order included: ``1`` and
+    ``1.0``, ``0`` and ``False`` differ; ``nan`` equals ``nan``."""
+    return tuple((name, _value_key(value)) for name, value in attrs.items())
+
+
+def _value_key(value):
+    if isinstance(value, tuple):
+        return tuple(_value_key(v) for v in value)
+    return type(value), repr(value)
 
 
 def _describe(value: Value) -> str:

@@ -81,8 +81,9 @@ class Sym:
     name: str
 
     def __post_init__(self):
-        if not _SYM_NAME.fullmatch(self.name):
-            raise ValueError(f"bad dimension symbol name {self.name!r}")
+        if not _SYM_NAME.fullmatch(self.name) or self.name in _RESERVED_WORDS:
+            raise ValueError(f"bad dimension symbol name {self.name!r}: expected an identifier "
+                             f"other than {sorted(_RESERVED_WORDS)}")
 
     def __str__(self) -> str:
         return self.name
@@ -91,6 +92,8 @@ class Sym:
 
 
 _SYM_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# Words the IR text reads as values, so no symbol may be called so.
+_RESERVED_WORDS = frozenset({"true", "false", "none", "inf", "nan"} | {d.value for d in DType})
 BATCH = Sym("B")
 Dim = Union[int, Sym]
 

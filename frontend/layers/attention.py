@@ -28,7 +28,7 @@ class MultiHeadAttention(Layer):
         self.kernel_initializer, self.bias_initializer = kernel_initializer, bias_initializer
 
     def build_from_call(self, args, kwargs):
-        query = args[0]
+        query = args[0] if args else kwargs["query"]
         value = args[1] if len(args) > 1 else kwargs["value"]
         key = kwargs.get("key") if kwargs.get("key") is not None else value
         self.build(query.shape, value.shape, key.shape)

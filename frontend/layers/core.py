@@ -85,11 +85,25 @@ class Flatten(Layer):
 
 
 class Reshape(Layer):
-    """Reshape the non-batch dims to ``target_shape`` (one -1 allowed)."""
+    """Reshape the non-batch dims to ``target_shape`` (one -1 allowed). The -1 is resolved
+    here from the input's non-batch sizes (as Keras does), so the batch dim stays its own."""
 
     def __init__(self, target_shape, **kwargs):
         super().__init__(**kwargs)
         self.target_shape = tuple(target_shape)
+        if list(self.target_shape).count(-1) > 1:
+            raise ValueError(f"Reshape target_shape may contain one -1, got {self.target_shape}")
 
     def call(self, inputs):
-        return ops.reshape(inputs, (inputs.type.shape[0],) + self.target_shape)
+        rest = inputs.type.shape[1:]
+        if any(isinstance(d, Sym) for d in rest):
+            raise incompatible(self, "all non-batch dimensions must have known sizes", inputs.shape)
+        size = int(np.prod(rest, dtype=np.int64))
+        known = int(np.prod([d for d in self.target_shape if d != -1], dtype=np.int64))
+        target = self.target_shape
+        if -1 in target and known and size % known == 0:
+            target = tuple(size // known if d == -1 else d for d in target)
+        if int(np.prod(target, dtype=np.int64)) != size:
+            raise incompatible(self, f"target_shape {self.target_shape} does not hold the "
+                                     f"{size} values of each sample", inputs.shape)
+        return ops.reshape(inputs, (inputs.type.shape[0],) + target)

@@ -168,6 +168,8 @@ def _iota_infer(types, attrs):
         raise ShapeError(f"iota shape {shape} may not contain -1")
     if not 0 <= axis < len(shape):
         raise ShapeError(f"iota axis must be in [0, {len(shape)}), got {axis}")
+    if attrs["dtype"] == DType.bool:
+        raise ShapeError("iota dtype must be f32/f64/i32/i64, got bool")
     return TensorType(shape, attrs["dtype"])
 
 

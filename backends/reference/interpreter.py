@@ -1,0 +1,180 @@
+"""The numpy interpreter of the IR: runs a Graph op by op with each OpDef's ``ref``.
+
+Contracts:
+
+* :func:`run_graph` checks the arrays against the graph's parameter types (count, rank,
+  exact dtype, concrete dims) and binds every dimension symbol to one size, raising
+  :class:`InputError` naming the parameter. Shape-kind attributes get their symbols
+  replaced by the bound sizes before ``ref`` sees them.
+* Every result is checked against its op's result type (dtype exact, shape with the
+  symbols resolved): a disagreement means a shape rule and its ``ref`` disagree, or the
+  arrays broke a promise the types made (two symbols of unequal size broadcast), and
+  raises :class:`ExecutionError` naming the op. The reference is the oracle, so the
+  check is always on.
+* Each intermediate array is dropped after its last use (torch.fx ``Interpreter``,
+  JAX ``eval_jaxpr``), so peak memory follows the graph's liveness.
+* A region (the ``fused`` op) runs through the same interpreter, with the enclosing
+  graph's symbol sizes: one symbol name is one size everywhere in a graph.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from fusegraph.ir.core import Graph, Op, Value
+from fusegraph.ir.errors import FusegraphError
+from fusegraph.ir.opdef import HAS_REGION, get_opdef, shape_attr_names
+from fusegraph.ir.types import Sym, resolve_shape
+
+
+class InputError(FusegraphError, ValueError):
+    """The arrays given to a graph do not match its parameter types."""
+
+
+class ExecutionError(FusegraphError, RuntimeError):
+    """An op failed, or its result disagrees with its type; the message names the op."""
+
+
+class Executable:
+    """A compiled graph: ``exe(*arrays)`` returns one array per graph result.
+
+    ``graph`` is the graph it runs. The reference backend holds no state buffers:
+    weights are passed as arrays like any other parameter.
+    """
+
+    def __init__(self, graph: Graph):
+        self.graph = graph
+
+    def __call__(self, *arrays) -> list[np.ndarray]:
+        return run_graph(self.graph, arrays)
+
+    def __repr__(self) -> str:
+        return f"<reference Executable of {self.graph!r}>"
+
+
+def compile(graph: Graph) -> Executable:
+    """The reference Executable of ``graph``; KeyError now for an op kind not registered."""
+    if not isinstance(graph, Graph):
+        raise TypeError(f"compile expects a Graph, got {type(graph).__name__}")
+    _check_kinds(graph)
+    return Executable(graph)
+
+
+def _check_kinds(graph: Graph) -> None:
+    for op in graph.ops:
+        get_opdef(op.kind)
+        if op.region is not None:
+            _check_kinds(op.region)
+
+
+def run_graph(graph: Graph, arrays, outer_env: dict | None = None) -> list[np.ndarray]:
+    """Run ``graph`` on ``arrays`` (one per parameter); return one array per result.
+
+    ``outer_env`` holds the symbol sizes of the enclosing graph when ``graph`` is a region.
+    """
+    arrays, env = bind_inputs(graph, arrays, outer_env or {})
+    values = {id(p): a for p, a in zip(graph.params, arrays)}
+    dying = free_schedule(graph)
+    for op, dead in zip(graph.ops, dying):
+        outs = run_op(op, [values[id(v)] for v in op.operands], env)
+        values.update(zip(map(id, op.results), outs))
+        for v in dead:
+            del values[id(v)]
+    return [values[id(r)] for r in graph.results]
+
+
+def bind_inputs(graph: Graph, arrays, outer_env: dict) -> tuple[list, dict]:
+    """Check ``arrays`` against ``graph.params``; return them and each symbol's size.
+
+    Raises InputError naming the parameter (and, for a symbol bound twice to different
+    sizes, both parameters and the symbol).
+    """
+    names = [f"%{p.name or i}" for i, p in enumerate(graph.params)]
+    if len(arrays) != len(graph.params):
+        raise InputError(f"graph @{graph.name} takes {len(graph.params)} arrays "
+                         f"({', '.join(names) or 'none'}), got {len(arrays)}")
+    env = dict(outer_env)
+    bound_by = {sym: "the enclosing graph" for sym in env}
+    out = []
+    for name, p, a in zip(names, graph.params, arrays):
+        if isinstance(a, np.generic):
+            a = np.asarray(a)
+        if not isinstance(a, np.ndarray):
+            raise InputError(f"param {name}: expected a numpy array of {p.type}, "
+                             f"got {type(a).__name__}")
+        t = p.type
+        if a.dtype != t.dtype.numpy:
+            raise InputError(f"param {name}: expected dtype {t.dtype.keras_name} ({t}), "
+                             f"got {a.dtype}")
+        if a.ndim != t.rank:
+            raise InputError(f"param {name}: expected rank {t.rank} ({t}), got shape {a.shape}")
+        for axis, (dim, size) in enumerate(zip(t.shape, a.shape)):
+            if not isinstance(dim, Sym):
+                if dim != size:
+                    raise InputError(f"param {name}: axis {axis} must be {dim} ({t}), "
+                                     f"got shape {a.shape}")
+            elif env.setdefault(dim, size) != size:
+                raise InputError(f"param {name}: symbol {dim} is {size} (axis {axis} of shape "
+                                 f"{a.shape}) but {env[dim]} in {bound_by[dim]}")
+            else:
+                bound_by.setdefault(dim, f"param {name}")
+        out.append(a)
+    return out, env
+
+
+def free_schedule(graph: Graph) -> list[list[Value]]:
+    """For each op, the values whose last use it is (never the graph's results).
+
+    A value nobody uses dies right after the op that makes it; a parameter nobody
+    uses is kept (the caller holds it anyway).
+    """
+    last: dict[int, tuple[int, Value]] = {}
+    for i, op in enumerate(graph.ops):
+        for v in (*op.operands, *op.results):
+            last[id(v)] = (i, v)
+    for r in graph.results:
+        last.pop(id(r), None)
+    dying: list[list[Value]] = [[] for _ in graph.ops]
+    for i, v in last.values():
+        dying[i].append(v)
+    return dying
+
+
+def run_op(op: Op, args: list, env: dict) -> list[np.ndarray]:
+    """Run one op with its ``ref`` and check its results against their types."""
+    opdef = get_opdef(op.kind)
+    try:
+        attrs = dict(op.attrs)
+        for name in shape_attr_names(opdef):
+            attrs[name] = resolve_shape(attrs[name], env)
+        expected = [resolve_shape(r.type.shape, env) for r in op.results]
+    except ValueError as e:
+        raise ExecutionError(f"{_where(op)}: {e} (symbols bound: {_env_str(env)})") from None
+    try:
+        if opdef.has(HAS_REGION):
+            out = opdef.ref(args, attrs, op.region, lambda g, xs: run_graph(g, xs, env))
+        else:
+            out = opdef.ref(args, attrs)
+    except FusegraphError:
+        raise
+    except Exception as e:
+        shapes = ", ".join(f"{a.dtype}{list(a.shape)}" for a in args)
+        raise ExecutionError(f"{_where(op)} on arrays ({shapes}): "
+                             f"{type(e).__name__}: {e}") from e
+    outs = [np.asarray(a) for a in (out if isinstance(out, (tuple, list)) else (out,))]
+    if len(outs) != len(op.results):
+        raise ExecutionError(f"{_where(op)}: ref returned {len(outs)} arrays for "
+                             f"{len(op.results)} results")
+    for i, (a, r, shape) in enumerate(zip(outs, op.results, expected)):
+        if a.dtype != r.type.dtype.numpy or a.shape != shape:
+            raise ExecutionError(f"{_where(op)}: result {i} is {a.dtype}{list(a.shape)} but its "
+                                 f"type is {r.type} = {r.type.dtype.keras_name}{list(shape)} "
+                                 f"(symbols bound: {_env_str(env)})")
+    return outs
+
+
+def _where(op: Op) -> str:
+    return f"op {op.kind}" + (f" at {op.loc}" if str(op.loc) else "")
+
+
+def _env_str(env: dict) -> str:
+    return ", ".join(f"{s}={n}" for s, n in sorted(env.items())) or "none"

@@ -1,0 +1,382 @@
+"""The op registry: every op is complete, every shape rule agrees with its numpy ``ref``
+(hypothesis, per op), subtle semantics match hand-written numpy, and bad operands raise
+ShapeErrors that say what was wrong."""
+import inspect
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis.extra import numpy as hnp
+
+from fusegraph.backends.reference import run_graph
+from fusegraph.ir import (BATCH as B, DType, Graph, ShapeError, TensorType, Value, all_opdefs,
+                          emit, get_opdef, layer_scope)
+from fusegraph.ir.opdef import (ALL_TRAITS, ATTR_KINDS, HAS_REGION, REQUIRED, Attr, check_attr,
+                                shape_attr_names)
+from fusegraph.ir.types import resolve_shape
+
+# Adding an op means adding it here, and a strategy to CASES below.
+OP_NAMES = """
+    neg abs sign exp log sqrt rsqrt tanh sigmoid erf sin cos floor
+    add sub mul div pow maximum minimum eq ne lt le gt ge logical_and logical_or logical_not
+    where cast constant
+    reduce_sum reduce_mean reduce_max reduce_min argmax argmin
+    matmul
+    reshape transpose broadcast_to concatenate slice take one_hot iota
+    fused
+""".split()
+
+f32, i32 = DType.f32, DType.i32
+FLOATS = [DType.f32, DType.f64]
+INTS = [DType.i32, DType.i64]
+NUMERIC = FLOATS + INTS
+ALL = NUMERIC + [DType.bool]
+
+
+def test_op_set_is_the_tested_list_and_each_op_has_a_property_case():
+    assert sorted(all_opdefs()) == sorted(OP_NAMES) == sorted(CASES)
+
+
+@pytest.mark.parametrize("name", sorted(all_opdefs()))
+def test_opdef_is_complete(name):
+    d = all_opdefs()[name]
+    assert d.name == name and re.fullmatch(r"[a-z][a-z0-9_]*", name)
+    assert isinstance(d.doc, str) and d.doc.strip(), "every op needs a doc"
+    region = d.has(HAS_REGION)
+    assert len(inspect.signature(d.infer).parameters) == (3 if region else 2)
+    assert len(inspect.signature(d.ref).parameters) == (4 if region else 2)
+    assert d.arity is None or (type(d.arity) is int and d.arity >= 0)
+    assert d.traits <= ALL_TRAITS
+    for spec in d.attrs.values():
+        assert isinstance(spec, Attr) and spec.kind in ATTR_KINDS
+        if spec.default is not REQUIRED:
+            assert check_attr(spec.kind, spec.default) == spec.default
+
+
+# ---- per-op cases: operand types, arrays and attributes valid for the op ----
+
+@dataclass
+class Case:
+    types: list                      # TensorType per operand (may hold the symbol B)
+    arrays: list                     # one concrete array per operand
+    attrs: dict
+    env: dict = field(default_factory=dict)
+    region: Graph | None = None
+
+
+def random_array(rng, shape, dtype, low=-4, high=5):
+    if dtype.is_float:
+        return np.asarray(rng.standard_normal(shape)).astype(dtype.numpy)
+    if dtype.is_int:
+        return np.asarray(rng.integers(low, high, shape)).astype(dtype.numpy)
+    return np.asarray(rng.random(shape) < 0.5)
+
+
+SIDE = st.integers(1, 3)
+SHAPE = st.lists(SIDE, max_size=3).map(tuple)
+RANKED = st.lists(SIDE, min_size=1, max_size=3).map(tuple)   # rank >= 1
+
+
+@st.composite
+def case(draw, operands, symbolic=True):
+    """``operands`` draws ([(shape, dtype[, low, high]) ...], attrs): operand specs (int
+    values in [low, high)) and attributes. The first operand's axis 0 may become B."""
+    specs, attrs = draw(operands)
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    arrays = [random_array(rng, s[0], s[1], *s[2:]) for s in specs]
+    types = [TensorType(a.shape, s[1]) for a, s in zip(arrays, specs)]
+    env = {}
+    if symbolic and types and types[0].rank and draw(st.booleans()):
+        env = {B: types[0].shape[0]}
+        types[0] = types[0].with_shape((B,) + types[0].shape[1:])
+    return Case(types, arrays, attrs, env)
+
+
+def unary(dtypes, attrs=st.just({})):
+    return st.tuples(st.tuples(SHAPE, st.sampled_from(dtypes)).map(lambda s: [s]), attrs)
+
+
+@st.composite
+def broadcasting(draw, dtypes, n=2, first=None):
+    shapes = draw(hnp.mutually_broadcastable_shapes(num_shapes=n, max_dims=3, max_side=3))
+    dtype = draw(st.sampled_from(dtypes))
+    kinds = [first or dtype] + [dtype] * (n - 1)
+    return list(zip(shapes.input_shapes, kinds)), {}
+
+
+@st.composite
+def constant(draw):
+    dtype = draw(st.sampled_from(ALL))
+    value = random_array(np.random.default_rng(draw(st.integers(0, 99))), draw(SHAPE), dtype)
+    return [], {"value": value.tolist(), "dtype": dtype}   # emit freezes lists to tuples
+
+
+@st.composite
+def reduction(draw, dtypes):
+    shape = draw(SHAPE)
+    axes = sorted(draw(st.sets(st.sampled_from(range(len(shape))))) if shape else [])
+    return [(shape, draw(st.sampled_from(dtypes)))], {"axes": axes, "keepdims": draw(st.booleans())}
+
+
+@st.composite
+def arg_reduction(draw):
+    shape = draw(RANKED)
+    return ([(shape, draw(st.sampled_from(NUMERIC)))],
+            {"axis": draw(st.integers(0, len(shape) - 1)), "keepdims": draw(st.booleans())})
+
+
+@st.composite
+def matmul(draw):
+    batch = draw(hnp.mutually_broadcastable_shapes(num_shapes=2, max_dims=2, max_side=3))
+    batch = batch.input_shapes
+    m, k, n, dtype = draw(SIDE), draw(SIDE), draw(SIDE), draw(st.sampled_from(NUMERIC))
+    return [(batch[0] + (m, k), dtype), (batch[1] + (k, n), dtype)], {}
+
+
+@st.composite
+def reshape(draw):
+    shape = draw(st.lists(SIDE, max_size=4).map(tuple))
+    dims = draw(st.permutations(shape))
+    target = []
+    for d in dims:   # merge some neighbours: same element count, another shape
+        if target and draw(st.booleans()):
+            target[-1] *= d
+        else:
+            target.append(d)
+    if target and draw(st.booleans()):
+        target[draw(st.integers(0, len(target) - 1))] = -1
+    return [(shape, draw(st.sampled_from(ALL)))], {"shape": tuple(target)}
+
+
+@st.composite
+def transpose(draw):
+    shape = draw(st.lists(SIDE, max_size=4).map(tuple))
+    return [(shape, draw(st.sampled_from(ALL)))], {"perm": draw(st.permutations(range(len(shape))))}
+
+
+@st.composite
+def broadcast_to(draw):
+    target = draw(SHAPE)
+    suffix = target[len(target) - draw(st.integers(0, len(target))):]
+    shape = tuple(1 if draw(st.booleans()) else d for d in suffix)
+    return [(shape, draw(st.sampled_from(ALL)))], {"shape": target}
+
+
+@st.composite
+def concatenate(draw):
+    base, dtype = draw(RANKED), draw(st.sampled_from(ALL))
+    axis = draw(st.integers(0, len(base) - 1))
+    sizes = draw(st.lists(st.integers(0, 3), min_size=1, max_size=3))
+    return [(base[:axis] + (n,) + base[axis + 1:], dtype) for n in sizes], {"axis": axis}
+
+
+@st.composite
+def slice_(draw):
+    shape = draw(st.lists(st.integers(1, 5), min_size=1, max_size=3).map(tuple))
+    axes = draw(st.lists(st.sampled_from(range(len(shape))), unique=True, min_size=1))
+    begin, end = zip(*(sorted(draw(st.lists(st.integers(0, shape[a]), min_size=2, max_size=2)))
+                       for a in axes))
+    stride = [draw(st.integers(1, 3)) for _ in axes]
+    return ([(shape, draw(st.sampled_from(ALL)))],
+            {"axes": axes, "begin": begin, "end": end, "stride": stride})
+
+
+@st.composite
+def take(draw):
+    shape = draw(RANKED)
+    axis = draw(st.integers(0, len(shape) - 1))
+    indices = draw(st.lists(SIDE, max_size=2).map(tuple))
+    return ([(shape, draw(st.sampled_from(ALL))),
+             (indices, draw(st.sampled_from(INTS)), 0, shape[axis])], {"axis": axis})
+
+
+@st.composite
+def one_hot(draw):
+    depth = draw(st.integers(1, 4))
+    indices = (draw(SHAPE), draw(st.sampled_from(INTS)), -1, depth + 1)   # some out of range
+    return [indices], {"depth": depth, "dtype": draw(st.sampled_from(ALL))}
+
+
+@st.composite
+def iota(draw):
+    shape = draw(RANKED)
+    return [], {"shape": shape, "axis": draw(st.integers(0, len(shape) - 1)),
+                "dtype": draw(st.sampled_from(NUMERIC))}
+
+
+@st.composite
+def fused(draw):
+    """A region computing (exp(a + b), a) on broadcasting float operands."""
+    c = draw(case(broadcasting(FLOATS)))
+    a, b = (Value(t, name=n) for t, n in zip(c.types, "ab"))
+    c.region = Graph.from_results("region", [a, b], [emit("exp", emit("add", a, b)), a])
+    return c
+
+
+CASES = {
+    **{n: case(unary(FLOATS)) for n in
+       "exp log sqrt rsqrt tanh sigmoid erf sin cos floor".split()},
+    **{n: case(unary(NUMERIC)) for n in ("neg", "abs", "sign")},
+    "logical_not": case(unary([DType.bool])),
+    **{n: case(broadcasting(NUMERIC)) for n in "add sub mul maximum minimum".split()},
+    **{n: case(broadcasting(FLOATS)) for n in ("div", "pow")},
+    **{n: case(broadcasting(ALL)) for n in "eq ne lt le gt ge".split()},
+    **{n: case(broadcasting([DType.bool])) for n in ("logical_and", "logical_or")},
+    "where": case(broadcasting(ALL, n=3, first=DType.bool)),
+    "cast": case(unary(ALL, st.fixed_dictionaries({"dtype": st.sampled_from(ALL)}))),
+    "constant": case(constant()),
+    **{n: case(reduction(NUMERIC)) for n in ("reduce_sum", "reduce_max", "reduce_min")},
+    "reduce_mean": case(reduction(FLOATS)),
+    **{n: case(arg_reduction()) for n in ("argmax", "argmin")},
+    "matmul": case(matmul()),
+    "reshape": case(reshape(), symbolic=False),
+    "transpose": case(transpose()),
+    "broadcast_to": case(broadcast_to(), symbolic=False),
+    "concatenate": case(concatenate(), symbolic=False),
+    "slice": case(slice_(), symbolic=False),
+    "take": case(take()),
+    "one_hot": case(one_hot()),
+    "iota": case(iota()),
+    "fused": fused(),
+}
+
+
+@pytest.mark.parametrize("name", OP_NAMES)
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_ref_agrees_with_shape_rule(name, data):
+    c = data.draw(CASES[name], label=name)
+    params = [Value(t, name=f"x{i}") for i, t in enumerate(c.types)]
+    out = emit(name, *params, region=c.region, **c.attrs)
+    op, opdef = (out[0] if isinstance(out, tuple) else out).producer, get_opdef(name)
+    attrs = {k: resolve_shape(v, c.env) if k in shape_attr_names(opdef) else v
+             for k, v in op.attrs.items()}
+    region_args = (op.region, run_graph) if c.region else ()
+    with np.errstate(all="ignore"):
+        got = opdef.ref(c.arrays, attrs, *region_args)
+    got = got if isinstance(got, tuple) else (got,)
+    assert len(got) == len(op.results)
+    for array, result in zip(map(np.asarray, got), op.results):
+        assert array.dtype == result.type.dtype.numpy, f"{name}: {result.type} vs {array.dtype}"
+        assert array.shape == resolve_shape(result.type.shape, c.env), f"{name}: {result.type}"
+
+
+# ---- explicit numerics where semantics are subtle ----
+
+def ref(name, *arrays, **attrs):
+    opdef = get_opdef(name)
+    return opdef.ref(list(arrays), opdef.normalize_attrs(attrs))
+
+
+def test_reshape_with_minus_one_and_symbols():
+    x = Value(TensorType((B, 2, 3)), name="x")
+    assert emit("reshape", x, shape=(B, -1)).type == TensorType((B, 6))
+    a = np.arange(24, dtype=np.float32).reshape(4, 2, 3)
+    np.testing.assert_array_equal(ref("reshape", a, shape=resolve_shape((B, -1), {B: 4})),
+                                  a.reshape(4, 6))
+    np.testing.assert_array_equal(ref("reshape", a, shape=(-1, 3)), a.reshape(8, 3))
+
+
+def test_slice_with_strides_on_listed_axes():
+    a = np.arange(30).reshape(5, 6)
+    got = ref("slice", a, axes=(1, 0), begin=(1, 0), end=(6, 5), stride=(2, 3))
+    np.testing.assert_array_equal(got, [[1, 3, 5], [19, 21, 23]])
+
+
+def test_take_one_hot_iota():
+    gathered = ref("take", np.arange(12).reshape(3, 4), np.array([[3, 0], [1, 1]]), axis=1)
+    assert gathered.shape == (3, 2, 2)
+    np.testing.assert_array_equal(gathered[2], [[11, 8], [9, 9]])
+    hot = ref("one_hot", np.array([0, 3, -1, 2], dtype=np.int64), depth=3)   # 3, -1: zero rows
+    np.testing.assert_array_equal(hot, [[1, 0, 0], [0, 0, 0], [0, 0, 0], [0, 0, 1]])
+    assert hot.dtype == np.float32
+    ramp = ref("iota", shape=(2, 3), axis=1)
+    np.testing.assert_array_equal(ramp, [[0, 1, 2], [0, 1, 2]])
+    assert ramp.dtype == np.int32
+
+
+def test_reductions_keepdims_and_arg_ties():
+    a = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    got = ref("reduce_sum", a, axes=(0, 2), keepdims=True)
+    np.testing.assert_array_equal(got, [[[a[:, 0].sum()], [a[:, 1].sum()], [a[:, 2].sum()]]])
+    assert ref("reduce_mean", a, axes=(0, 1, 2)).shape == ()
+    np.testing.assert_array_equal(ref("argmax", np.array([[1, 5, 5], [7, 7, 0]]), axis=1), [1, 0])
+
+
+def test_matmul_broadcasts_batch_dims():
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((2, 1, 3, 4)), rng.standard_normal((5, 4, 2))
+    got = ref("matmul", a, b)
+    assert got.shape == (2, 5, 3, 2)
+    np.testing.assert_allclose(got[1, 3], a[1, 0] @ b[3])
+
+
+def test_where_broadcasts_and_cast_truncates_toward_zero():
+    got = ref("where", np.array([[True], [False]]), np.array([1.0, 2.0]), np.array(-1.0))
+    np.testing.assert_array_equal(got, [[1.0, 2.0], [-1.0, -1.0]])
+    a = np.array([-1.7, -0.2, 0.0, 1.7])
+    np.testing.assert_array_equal(ref("cast", a, dtype="int32"), [-1, 0, 0, 1])
+    np.testing.assert_array_equal(ref("cast", a, dtype="bool"), [True, True, False, True])
+
+
+# ---- shape-rule errors ----
+
+def t(*shape, dtype=f32):
+    return TensorType(shape, dtype)
+
+
+ERRORS = [
+    ("exp", [t(3, dtype=i32)], {}, r"operand must be f32/f64, got i32\[3\]"),
+    ("logical_not", [t(3)], {}, r"operand must be bool"),
+    ("add", [t(3), t(3, dtype=DType.f64)], {}, r"one dtype, got f32\[3\], f64\[3\]"),
+    ("add", [t(2, 3), t(4)], {}, r"do not broadcast: f32\[2,3\], f32\[4\]"),
+    ("div", [t(3, dtype=i32), t(3, dtype=i32)], {}, r"operands must be f32/f64"),
+    ("where", [t(3), t(3), t(3)], {}, r"condition must be bool"),
+    ("constant", [], {"value": ((1, 2), (3,))}, r"ragged"),
+    ("reduce_sum", [t(2, 3)], {"axes": (1, 0)}, r"axes must be sorted, unique and in \[0, 2\)"),
+    ("reduce_mean", [t(3, dtype=i32)], {"axes": (0,)}, r"must be f32/f64"),
+    ("argmax", [t(2, 3)], {"axis": 2}, r"axis must be in \[0, 2\), got 2"),
+    ("matmul", [t(2, 3), t(4, 5)], {}, r"contracted dims differ.*\(3 vs 4\)"),
+    ("matmul", [t(3), t(3, 4)], {}, r"rank >= 2"),
+    ("matmul", [t(2, 3, 4), t(3, 4, 5)], {}, r"batch dims do not broadcast"),
+    ("reshape", [t(2, 3)], {"shape": (4, 2)}, r"cannot reshape f32\[2,3\]"),
+    ("reshape", [t(2, 3)], {"shape": (-1, -1)}, r"more than one -1"),
+    ("reshape", [t(B, 3)], {"shape": (3, -1)}, r"symbolic dims \['B'\] must all reappear"),
+    ("transpose", [t(2, 3)], {"perm": (0, 0)}, r"not a permutation"),
+    ("broadcast_to", [t(3)], {"shape": (2, 4)}, r"cannot broadcast f32\[3\] to \(2, 4\)"),
+    ("concatenate", [t(2, 3), t(2)], {"axis": 0}, r"one rank"),
+    ("concatenate", [t(2, 3), t(2, 4)], {"axis": 0}, r"dim 1 differs"),
+    ("concatenate", [t(B, 3), t(B, 3)], {"axis": 0}, r"symbolic dim 0"),
+    ("slice", [t(4)], {"axes": (0,), "begin": (3,), "end": (2,), "stride": (1,)},
+     r"0 <= begin <= end <= 4.*got 3:2:1"),
+    ("slice", [t(B)], {"axes": (0,), "begin": (0,), "end": (1,), "stride": (1,)},
+     r"cannot slice symbolic dim B"),
+    ("take", [t(4), t(2)], {"axis": 0}, r"indices must be i32/i64"),
+    ("one_hot", [t(3, dtype=i32)], {"depth": 0}, r"depth must be positive"),
+    ("iota", [], {"shape": (2, 3), "axis": 2}, r"iota axis must be in \[0, 2\)"),
+    ("iota", [], {"shape": (3,), "axis": 0, "dtype": "bool"}, r"iota dtype must be .*got bool"),
+]
+
+
+@pytest.mark.parametrize("kind, types, attrs, message", ERRORS, ids=[e[0] for e in ERRORS])
+def test_shape_rule_errors(kind, types, attrs, message):
+    params = [Value(ty, name=f"x{i}") for i, ty in enumerate(types)]
+    with pytest.raises(ShapeError, match=message):
+        emit(kind, *params, **attrs)
+
+
+def test_fused_rejects_operands_unlike_its_region():
+    a = Value(t(4), name="a")
+    region = Graph.from_results("r", [a], [emit("exp", a)])
+    with pytest.raises(ShapeError, match=r"region @r takes \(f32\[4\]\), got \(f32\[3\]\)"):
+        emit("fused", Value(t(3), name="x"), region=region)
+
+
+def test_shape_error_names_layer_and_user_line():
+    x, w = Value(t(B, 3), name="x"), Value(t(4, 5), name="w")
+    with layer_scope("dense"), pytest.raises(ShapeError) as info:
+        emit("matmul", x, w)
+    assert re.match(r"layer 'dense' at test_ops\.py:\d+: matmul: contracted dims differ",
+                    str(info.value))

@@ -1,0 +1,162 @@
+"""``verify`` accepts well-formed graphs and names the broken invariant otherwise."""
+import pytest
+
+from fusegraph.ir import (BATCH, DType, Graph, Op, SourceLoc, TensorType, Value,
+                          VerificationError, emit_op, verify)
+
+T = TensorType((BATCH, 4))
+LOC = SourceLoc("net.py", 5, "dense")
+
+
+def param(name="x", type=T):
+    return Value(type, name=name)
+
+
+def exp_of(value, loc=LOC):
+    return Op("exp", [value], {}, [value.type], loc)
+
+
+def graph_of(*ops, params=(), name="g"):
+    """A graph of ``ops`` in the order given, returning the last op's results."""
+    return Graph(name, params, ops, ops[-1].results if ops else ())
+
+
+def assert_fails(graph, *fragments):
+    with pytest.raises(VerificationError) as info:
+        verify(graph)
+    for fragment in fragments:
+        assert fragment in str(info.value), str(info.value)
+
+
+def test_a_well_formed_graph_passes():
+    x, w = param(), param("w", TensorType((4, 2)))
+    h = emit_op("matmul", [x, w], loc=LOC).result
+    s = emit_op("reduce_sum", [h], {"axes": (1,)}, loc=LOC).result
+    verify(Graph.from_results("ok", [x, w], [s, h, x]))
+
+
+def test_a_param_with_a_producer():
+    x = param()
+    op = exp_of(x)
+    assert_fails(Graph("g", [x, op.result], [op], [op.result]),
+                 "graph @g, param 1", "has a producer (exp)")
+
+
+@pytest.mark.parametrize("name", [None, "", "12", "a b", "x:y"])
+def test_a_param_name_that_cannot_be_printed(name):
+    x = param(name)
+    assert_fails(graph_of(exp_of(x), params=[x]), "param 0", "must be non-empty")
+
+
+def test_duplicate_param_names_and_values():
+    a, b = param("x"), param("x")
+    assert_fails(Graph("g", [a, b], [], [a]), "param 1 (%x)", "name is not unique")
+    assert_fails(Graph("g", [a, a], [], [a]), "param 1 (%x)", "is defined twice")
+
+
+def test_a_bad_graph_name():
+    assert_fails(Graph("my graph", [], [], []), "graph @'my graph'", "graph name")
+
+
+def test_an_unregistered_kind():
+    x = param()
+    assert_fails(graph_of(Op("relu", [x], {}, [T], LOC), params=[x]),
+                 "graph @g, op 0 (relu at net.py:5 dense)", "'relu' is not a registered op")
+
+
+def test_a_use_before_its_definition():
+    x = param()
+    first = exp_of(x)
+    second = exp_of(first.result)
+    assert_fails(graph_of(second, first, params=[x]),
+                 "op 0 (exp at net.py:5 dense)", "operand 0 (%1) is used before its definition (by op 1)")
+
+
+def test_an_operand_from_outside_the_graph():
+    x, stranger = param(), param("stranger")
+    assert_fails(graph_of(exp_of(stranger), params=[x]), "operand 0", "is not a parameter of this graph")
+    outside = exp_of(x)
+    assert_fails(graph_of(exp_of(outside.result), params=[x]),
+                 "result of a exp op outside this graph")
+
+
+def test_an_op_listed_twice():
+    x = param()
+    op = exp_of(x)
+    assert_fails(graph_of(op, op, params=[x]), "op 1", "is the same op as op 0")
+
+
+def test_a_value_defined_twice_or_with_the_wrong_producer():
+    x = param()
+    op = Op("fused", [x], {}, [T, T], LOC, Graph.from_results("k", [param("a")], []))
+    op.results = (op.results[0], op.results[0])
+    assert_fails(graph_of(op, params=[x]), "result 1 (%1) is defined twice")
+    borrower = exp_of(x)
+    borrower.results = exp_of(x).results
+    assert_fails(graph_of(borrower, params=[x]), "result 0", "not this op's result 0")
+
+
+@pytest.mark.parametrize("attrs, message", [
+    ({"keepdims": False, "axes": (1,)}, "not in normalized form"),        # order
+    ({"axes": (1,)}, "not in normalized form"),                           # a missing default
+    ({"axes": (1,), "keepdims": 0}, "must be a bool"),                    # wrong kind
+    ({"axes": (1,), "keepdims": False, "bogus": 1}, "unknown attributes ['bogus']"),
+])
+def test_attributes_must_be_normalized(attrs, message):
+    x = param()
+    op = Op("reduce_sum", [x], attrs, [TensorType((BATCH,))], LOC)
+    assert_fails(graph_of(op, params=[x]), "op 0 (reduce_sum at net.py:5 dense)", message)
+
+
+def test_an_attribute_of_the_wrong_python_type():
+    x = param()
+    op = Op("cast", [x], {"dtype": "float64"}, [T.with_dtype(DType.f64)], LOC)
+    assert_fails(graph_of(op, params=[x]), "expected {'dtype': f64}, got {'dtype': 'float64'}")
+
+
+def test_arity():
+    x = param()
+    assert_fails(graph_of(Op("exp", [x, x], {}, [T], LOC), params=[x]), "takes 1 operands, got 2")
+
+
+def test_result_types_must_match_the_shape_rule():
+    x = param()
+    wrong = Op("exp", [x], {}, [TensorType((BATCH, 5))], LOC)
+    assert_fails(graph_of(wrong, params=[x]),
+                 "result types disagree with the shape rule: expected (f32[B,4]), got (f32[B,5])")
+    too_many = Op("exp", [x], {}, [T, T], LOC)
+    assert_fails(graph_of(too_many, params=[x]), "expected (f32[B,4]), got (f32[B,4], f32[B,4])")
+
+
+def test_operands_that_break_the_shape_rule():
+    x, y = param(), param("y", TensorType((3,)))
+    assert_fails(graph_of(Op("add", [x, y], {}, [T], LOC), params=[x, y]), "shapes do not broadcast")
+
+
+def test_region_presence_follows_the_kind():
+    x = param()
+    region = Graph.from_results("k", [param("a")], [])
+    assert_fails(graph_of(Op("fused", [x], {}, [], LOC), params=[x]), "fused ops carry a region")
+    assert_fails(graph_of(Op("exp", [x], {}, [T], LOC, region), params=[x]), "exp ops carry no region")
+
+
+def test_regions_are_verified_and_isolated_from_above():
+    x, a = param(), param("a")
+    leak = exp_of(x, SourceLoc(layer="inner"))
+    region = Graph("kernel", [a], [leak], leak.results)
+    op = Op("fused", [x], {}, [T], SourceLoc("net.py", 9), region)
+    assert_fails(graph_of(op, params=[x]),
+                 "graph @g, op 0 (fused at net.py:9): in its region: graph @kernel, op 0 (exp at inner)",
+                 "operand 0", "is not a parameter of this graph")
+
+
+def test_a_region_that_disagrees_with_the_operands():
+    x, a = param(), param("a", TensorType((3,)))
+    region = Graph("kernel", [a], [], [a])
+    op = Op("fused", [x], {}, [a.type], LOC, region)
+    assert_fails(graph_of(op, params=[x]), "region @kernel takes (f32[3]), got (f32[B,4])")
+
+
+def test_results_must_be_defined():
+    x, stranger = param(), param("stranger")
+    assert_fails(Graph("g", [x], [], [x, stranger]), "graph @g, result 1", "is not defined in the graph")
