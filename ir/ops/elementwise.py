@@ -26,7 +26,7 @@ def _unary_rule(allowed):
 
 
 def _unary(name, fn, allowed, doc):
-    register(OpDef(name, _unary_rule(allowed), lambda xs, attrs: fn(xs[0]), 1,
+    register(OpDef(name, _unary_rule(allowed), lambda xs, attrs: np.asarray(fn(xs[0])), 1,
                    traits=frozenset({ELEMENTWISE}), doc=doc))
 
 
@@ -57,7 +57,8 @@ def _binary_rule(allowed, result_dtype=None):
 
 
 def _binary(name, fn, allowed, traits, doc, result_dtype=None):
-    register(OpDef(name, _binary_rule(allowed, result_dtype), lambda xs, attrs: fn(xs[0], xs[1]), 2,
+    register(OpDef(name, _binary_rule(allowed, result_dtype),
+                   lambda xs, attrs: np.asarray(fn(xs[0], xs[1])), 2,
                    traits=frozenset({ELEMENTWISE, BROADCASTING, *traits}), doc=doc))
 
 
@@ -94,7 +95,7 @@ def _where_infer(types, attrs):
     return TensorType(broadcast(types), dtype)
 
 
-register(OpDef("where", _where_infer, lambda xs, attrs: np.where(xs[0], xs[1], xs[2]), 3,
+register(OpDef("where", _where_infer, lambda xs, attrs: np.asarray(np.where(xs[0], xs[1], xs[2])), 3,
                traits=frozenset({ELEMENTWISE, BROADCASTING}),
                doc="cond ? a : b, broadcasting all three"))
 

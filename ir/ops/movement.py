@@ -139,9 +139,18 @@ def _take_infer(types, attrs):
     return TensorType(x.shape[:axis] + idx.shape + x.shape[axis + 1:], x.dtype)
 
 
-register(OpDef("take", _take_infer, lambda xs, attrs: np.take(xs[0], xs[1], axis=attrs["axis"]), 2,
+def _take_ref(xs, attrs):
+    x, idx = xs
+    size = x.shape[attrs["axis"]]
+    if idx.size and (idx.min() < 0 or idx.max() >= size):
+        bad = idx[(idx < 0) | (idx >= size)].flat[0]
+        raise IndexError(f"take: index {bad} is out of range [0, {size}) on axis {attrs['axis']}")
+    return np.take(x, idx, axis=attrs["axis"])
+
+
+register(OpDef("take", _take_infer, _take_ref, 2,
                attrs={"axis": Attr("int")}, traits=frozenset({MOVEMENT}),
-               doc="gather slices of x along axis at integer indices (out of range is an error)"))
+               doc="gather slices of x along axis at indices in [0, size) (others are an error)"))
 
 
 def _one_hot_infer(types, attrs):

@@ -87,6 +87,15 @@ def test_fused_region_runs_like_its_inlined_ops():
         np.testing.assert_array_equal(got, want)
 
 
+def test_region_sees_the_enclosing_graphs_symbols():
+    c = param("c", 2)
+    region = Graph.from_results("kernel", [c], [emit("iota", shape=(B, 2), axis=0, dtype="f32")])
+    x, y = param("x", B, 2), param("y", 2)
+    exe = compile(Graph.from_results("g", [x, y], [emit("add", x, emit("fused", y, region=region))]))
+    got = exe(np.zeros((3, 2), np.float32), np.zeros(2, np.float32))[0]
+    np.testing.assert_array_equal(got, [[0, 0], [1, 1], [2, 2]])
+
+
 def test_compile_rejects_unknown_op_kind():
     x = param("x", 3)
     bogus = Op("frobnicate", [x], {}, [x.type])
