@@ -17,6 +17,7 @@ from .errors import ShapeError
 from .opdef import get_opdef
 
 _LAYER_PATH: contextvars.ContextVar[tuple] = contextvars.ContextVar("fusegraph_layer_path", default=())
+_LOC_OVERRIDE: contextvars.ContextVar = contextvars.ContextVar("fusegraph_loc_override", default=None)
 _INTERNAL_DIRS: set[str] = set()
 
 
@@ -40,7 +41,11 @@ def user_frame(depth: int = 1):
 
 
 def user_location(with_layer: bool = True) -> SourceLoc:
-    """The current SourceLoc: the user's file (base name) and line, and the layer path."""
+    """The current SourceLoc: the user's file (base name) and line, and the layer path;
+    or the location set by :func:`source_location`."""
+    override = _LOC_OVERRIDE.get()
+    if override is not None:
+        return override
     frame = user_frame(2)
     layer = "/".join(_LAYER_PATH.get()) or None if with_layer else None
     if frame is None:
@@ -66,6 +71,16 @@ def layer_scope(name: str):
         yield
     finally:
         _LAYER_PATH.reset(token)
+
+
+@contextlib.contextmanager
+def source_location(loc: SourceLoc):
+    """Ops emitted inside get ``loc`` (passes use it: backward ops point at their forward op)."""
+    token = _LOC_OVERRIDE.set(loc)
+    try:
+        yield
+    finally:
+        _LOC_OVERRIDE.reset(token)
 
 
 def emit_op(kind: str, operands, attrs: dict | None = None, region=None,

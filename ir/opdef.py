@@ -1,9 +1,9 @@
 """The op registry: one :class:`OpDef` per primitive, holding everything about its meaning.
 
 An OpDef has the op's name, its operand count, its attribute schema, a shape-and-dtype
-rule (``infer``), a numpy reference implementation (``ref``) and traits the passes read.
-The autodiff issue adds each op's VJP rule here. Backend code templates do NOT live
-here: each backend keeps its own table keyed by op name.
+rule (``infer``), a numpy reference implementation (``ref``), a VJP rule (``vjp``) and
+traits the passes read. Backend code templates do NOT live here: each backend keeps its
+own table keyed by op name.
 
 Contracts:
 
@@ -12,6 +12,11 @@ Contracts:
 * ``ref(arrays, attrs) -> ndarray | tuple[ndarray, ...]`` computes the op on numpy
   arrays whose shapes satisfy ``infer``; shape-valued attributes (kind ``shape``)
   arrive with their symbols already replaced by sizes.
+* ``vjp(op, cotangents) -> tuple`` gives one gradient Value (or None for zero) per
+  operand, given one cotangent Value per result, emitting ops with ``emit``. Rules do
+  not reduce broadcast gradients (the autodiff driver does) and are only asked about
+  float results. ``vjp=NO_GRADIENT`` marks an op whose results carry no gradient
+  (comparisons, indices, random draws).
 * ``attrs`` maps each attribute name to an :class:`Attr` (kind and default); ops are
   always created with every attribute present, so printing is explicit.
 """
@@ -36,6 +41,14 @@ ALL_TRAITS = frozenset({ELEMENTWISE, BROADCASTING, REDUCTION, CONTRACTION, MOVEM
                         SIDE_EFFECTS, RANDOM, COMMUTATIVE, HAS_REGION})
 
 REQUIRED = object()
+
+
+class _NoGradient:
+    def __repr__(self) -> str:
+        return "NO_GRADIENT"
+
+
+NO_GRADIENT = _NoGradient()
 
 # Attribute kinds and the Python values they hold.
 ATTR_KINDS = {
@@ -107,6 +120,7 @@ class OpDef:
     attrs: dict = field(default_factory=dict)
     traits: frozenset = frozenset()
     doc: str = ""
+    vjp: Callable | None = None
 
     def __post_init__(self):
         unknown = set(self.traits) - ALL_TRAITS

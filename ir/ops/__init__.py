@@ -6,10 +6,15 @@ passes and backends have few ops to understand and fusion recovers the speed.
 
 * elementwise: neg abs sign exp log sqrt rsqrt tanh sigmoid erf sin cos floor;
   add sub mul div pow maximum minimum; eq ne lt le gt ge; logical_and logical_or
-  logical_not; where; cast; constant
+  logical_not; stop_gradient; where; cast; constant
 * reductions: reduce_sum reduce_mean reduce_max reduce_min argmax argmin
 * contraction: matmul
-* movement: reshape transpose broadcast_to concatenate slice take one_hot iota
+* movement: reshape transpose broadcast_to concatenate slice take one_hot iota; pad and
+  scatter_add (the transposes of slice and take, which their gradients need)
+* random: random_uniform (counter-based, a pure function of its key)
 * regions: fused
+
+Every op has a VJP rule or is marked NO_GRADIENT; ``stop_gradient`` (elementwise
+identity) has a zero rule, which is what makes it stop gradients.
 """
-from . import elementwise, linalg, movement, reduction, region  # noqa: F401  (registration)
+from . import elementwise, linalg, movement, random, reduction, region, scatter  # noqa: F401

@@ -9,12 +9,16 @@ dtypes (the frontend inserts ``cast``), so a backend never guesses a promotion.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import scipy.special
 
+from ..builder import emit
 from ..errors import ShapeError
-from ..opdef import BROADCASTING, COMMUTATIVE, ELEMENTWISE, Attr, OpDef, register
+from ..opdef import BROADCASTING, COMMUTATIVE, ELEMENTWISE, NO_GRADIENT, Attr, OpDef, register
 from ..types import DType, TensorType
+from .vjp_utils import const
 from ._rules import FLOATS, NUMERIC, broadcast, fmt, require_dtype, same_dtype
 
 
@@ -25,26 +29,48 @@ def _unary_rule(allowed):
     return infer
 
 
-def _unary(name, fn, allowed, doc):
+def _unary(name, fn, allowed, doc, vjp):
     register(OpDef(name, _unary_rule(allowed), lambda xs, attrs: np.asarray(fn(xs[0])), 1,
-                   traits=frozenset({ELEMENTWISE}), doc=doc))
+                   traits=frozenset({ELEMENTWISE}), doc=doc, vjp=vjp))
 
 
 def _rsqrt(x):
     return (1 / np.sqrt(x)).astype(x.dtype)
 
 
-for _name, _fn, _doc in [
-    ("exp", np.exp, "e ** x"), ("log", np.log, "natural logarithm"),
-    ("sqrt", np.sqrt, "square root"), ("rsqrt", _rsqrt, "1 / sqrt(x)"),
-    ("tanh", np.tanh, "hyperbolic tangent"), ("sigmoid", scipy.special.expit, "1 / (1 + e ** -x)"),
-    ("erf", scipy.special.erf, "the error function"), ("sin", np.sin, "sine"),
-    ("cos", np.cos, "cosine"), ("floor", np.floor, "round toward -inf"),
+def _unary_vjp(derivative):
+    """A rule g * f'(x), with ``derivative(x, y, c)`` giving f'(x) from the operand, the
+    result and a constant maker ``c(value)`` of the right dtype."""
+    def vjp(op, cts):
+        x, y, g = op.operands[0], op.results[0], cts[0]
+        return (emit("mul", g, derivative(x, y, lambda v: const(v, g.type.dtype))),)
+    return vjp
+
+
+def _zero_vjp(op, cts):
+    return (None,)
+
+
+_TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
+for _name, _fn, _doc, _deriv in [
+    ("exp", np.exp, "e ** x", lambda x, y, c: y),
+    ("log", np.log, "natural logarithm", lambda x, y, c: emit("div", c(1), x)),
+    ("sqrt", np.sqrt, "square root", lambda x, y, c: emit("div", c(0.5), y)),
+    ("rsqrt", _rsqrt, "1 / sqrt(x)",
+     lambda x, y, c: emit("mul", c(-0.5), emit("mul", y, emit("mul", y, y)))),
+    ("tanh", np.tanh, "hyperbolic tangent", lambda x, y, c: emit("sub", c(1), emit("mul", y, y))),
+    ("sigmoid", scipy.special.expit, "1 / (1 + e ** -x)",
+     lambda x, y, c: emit("mul", y, emit("sub", c(1), y))),
+    ("erf", scipy.special.erf, "the error function",
+     lambda x, y, c: emit("mul", c(_TWO_OVER_SQRT_PI), emit("exp", emit("neg", emit("mul", x, x))))),
+    ("sin", np.sin, "sine", lambda x, y, c: emit("cos", x)),
+    ("cos", np.cos, "cosine", lambda x, y, c: emit("neg", emit("sin", x))),
 ]:
-    _unary(_name, _fn, FLOATS, _doc)
-for _name, _fn, _doc in [("neg", np.negative, "-x"), ("abs", np.abs, "|x|"),
-                         ("sign", np.sign, "-1, 0 or 1")]:
-    _unary(_name, _fn, NUMERIC, _doc)
+    _unary(_name, _fn, FLOATS, _doc, _unary_vjp(_deriv))
+_unary("floor", np.floor, FLOATS, "round toward -inf (zero gradient)", _zero_vjp)
+_unary("neg", np.negative, NUMERIC, "-x", lambda op, cts: (emit("neg", cts[0]),))
+_unary("abs", np.abs, NUMERIC, "|x|", _unary_vjp(lambda x, y, c: emit("sign", x)))
+_unary("sign", np.sign, NUMERIC, "-1, 0 or 1 (zero gradient)", _zero_vjp)
 
 
 def _binary_rule(allowed, result_dtype=None):
@@ -56,10 +82,10 @@ def _binary_rule(allowed, result_dtype=None):
     return infer
 
 
-def _binary(name, fn, allowed, traits, doc, result_dtype=None):
+def _binary(name, fn, allowed, traits, doc, vjp, result_dtype=None):
     register(OpDef(name, _binary_rule(allowed, result_dtype),
                    lambda xs, attrs: np.asarray(fn(xs[0], xs[1])), 2,
-                   traits=frozenset({ELEMENTWISE, BROADCASTING, *traits}), doc=doc))
+                   traits=frozenset({ELEMENTWISE, BROADCASTING, *traits}), doc=doc, vjp=vjp))
 
 
 def _div(a, b):
@@ -70,22 +96,48 @@ def _pow(a, b):
     return np.power(a, b).astype(a.dtype, copy=False)
 
 
-_binary("add", np.add, NUMERIC, {COMMUTATIVE}, "a + b")
-_binary("sub", np.subtract, NUMERIC, set(), "a - b")
-_binary("mul", np.multiply, NUMERIC, {COMMUTATIVE}, "a * b")
-_binary("div", _div, FLOATS, set(), "a / b (floats only)")
-_binary("pow", _pow, FLOATS, set(), "a ** b (floats only)")
-_binary("maximum", np.maximum, NUMERIC, {COMMUTATIVE}, "elementwise max")
-_binary("minimum", np.minimum, NUMERIC, {COMMUTATIVE}, "elementwise min")
+def _div_vjp(op, cts):
+    (a, b), y, g = op.operands, op.results[0], cts[0]
+    return emit("div", g, b), emit("neg", emit("mul", g, emit("div", y, b)))
+
+
+def _pow_vjp(op, cts):
+    (a, b), y, g = op.operands, op.results[0], cts[0]
+    one, zero = const(1, a.type.dtype), const(0, a.type.dtype)
+    da = emit("mul", g, emit("mul", b, emit("pow", a, emit("sub", b, one))))
+    log_a = emit("where", emit("gt", a, zero), emit("log", a), zero)   # d/db is 0 where a <= 0
+    return da, emit("mul", g, emit("mul", y, log_a))
+
+
+def _select_vjp(compare):
+    """max/min: the gradient goes to ``a`` where ``compare(a, b)`` holds (ties to a)."""
+    def vjp(op, cts):
+        (a, b), g = op.operands, cts[0]
+        take_a = emit(compare, a, b)
+        zero = const(0, g.type.dtype)
+        return emit("where", take_a, g, zero), emit("where", take_a, zero, g)
+    return vjp
+
+
+_binary("add", np.add, NUMERIC, {COMMUTATIVE}, "a + b", lambda op, cts: (cts[0], cts[0]))
+_binary("sub", np.subtract, NUMERIC, set(), "a - b", lambda op, cts: (cts[0], emit("neg", cts[0])))
+_binary("mul", np.multiply, NUMERIC, {COMMUTATIVE}, "a * b",
+        lambda op, cts: (emit("mul", cts[0], op.operands[1]), emit("mul", cts[0], op.operands[0])))
+_binary("div", _div, FLOATS, set(), "a / b (floats only)", _div_vjp)
+_binary("pow", _pow, FLOATS, set(), "a ** b (floats only)", _pow_vjp)
+_binary("maximum", np.maximum, NUMERIC, {COMMUTATIVE}, "elementwise max", _select_vjp("ge"))
+_binary("minimum", np.minimum, NUMERIC, {COMMUTATIVE}, "elementwise min", _select_vjp("le"))
 
 _ALL = NUMERIC + (DType.bool,)
 for _name, _fn, _comm in [("eq", np.equal, {COMMUTATIVE}), ("ne", np.not_equal, {COMMUTATIVE}),
                           ("lt", np.less, set()), ("le", np.less_equal, set()),
                           ("gt", np.greater, set()), ("ge", np.greater_equal, set())]:
-    _binary(_name, _fn, _ALL, _comm, f"comparison {_name}: bool result", DType.bool)
-_binary("logical_and", np.logical_and, (DType.bool,), {COMMUTATIVE}, "a and b")
-_binary("logical_or", np.logical_or, (DType.bool,), {COMMUTATIVE}, "a or b")
-_unary("logical_not", np.logical_not, (DType.bool,), "not x")
+    _binary(_name, _fn, _ALL, _comm, f"comparison {_name}: bool result", NO_GRADIENT, DType.bool)
+_binary("logical_and", np.logical_and, (DType.bool,), {COMMUTATIVE}, "a and b", NO_GRADIENT)
+_binary("logical_or", np.logical_or, (DType.bool,), {COMMUTATIVE}, "a or b", NO_GRADIENT)
+_unary("logical_not", np.logical_not, (DType.bool,), "not x", NO_GRADIENT)
+_unary("stop_gradient", lambda x: x.copy(), NUMERIC + (DType.bool,),
+       "identity whose result carries no gradient back", _zero_vjp)
 
 
 def _where_infer(types, attrs):
@@ -95,15 +147,23 @@ def _where_infer(types, attrs):
     return TensorType(broadcast(types), dtype)
 
 
+def _where_vjp(op, cts):
+    cond, g = op.operands[0], cts[0]
+    zero = const(0, g.type.dtype)
+    return None, emit("where", cond, g, zero), emit("where", cond, zero, g)
+
+
 register(OpDef("where", _where_infer, lambda xs, attrs: np.asarray(np.where(xs[0], xs[1], xs[2])), 3,
                traits=frozenset({ELEMENTWISE, BROADCASTING}),
-               doc="cond ? a : b, broadcasting all three"))
+               doc="cond ? a : b, broadcasting all three", vjp=_where_vjp))
 
 
 register(OpDef("cast", lambda types, attrs: types[0].with_dtype(attrs["dtype"]),
                lambda xs, attrs: xs[0].astype(attrs["dtype"].numpy), 1,
                attrs={"dtype": Attr("dtype")}, traits=frozenset({ELEMENTWISE}),
-               doc="convert to another dtype (floats to ints truncate toward zero)"))
+               doc="convert to another dtype (floats to ints truncate toward zero)",
+               vjp=lambda op, cts: (emit("cast", cts[0], dtype=op.operands[0].type.dtype)
+                                    if op.operands[0].type.dtype.is_float else None,)))
 
 
 def _constant_shape(value) -> tuple:
@@ -125,4 +185,5 @@ def _constant_infer(types, attrs):
 register(OpDef("constant", _constant_infer,
                lambda xs, attrs: np.array(attrs["value"], dtype=attrs["dtype"].numpy), 0,
                attrs={"value": Attr("scalar"), "dtype": Attr("dtype", DType.f32)},
-               doc="a literal: a number (a scalar) or a small nested tuple of numbers"))
+               doc="a literal: a number (a scalar) or a small nested tuple of numbers",
+               vjp=lambda op, cts: ()))

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..builder import emit
 from ..errors import ShapeError
 from ..opdef import CONTRACTION, OpDef, register
 from ..types import TensorType, broadcast_shapes, dims_compatible
+from .vjp_utils import swap_last_two
 from ._rules import NUMERIC, fmt, require_dtype, same_dtype
 
 
@@ -29,6 +31,13 @@ def _matmul_infer(types, attrs):
     return TensorType(batch + (a.shape[-2], b.shape[-1]), dtype)
 
 
+def _matmul_vjp(op, cts):
+    """da = g @ b^T, db = a^T @ g (the driver sums over broadcast batch dims)."""
+    (a, b), g = op.operands, cts[0]
+    return emit("matmul", g, swap_last_two(b)), emit("matmul", swap_last_two(a), g)
+
+
 register(OpDef("matmul", _matmul_infer, lambda xs, attrs: np.matmul(xs[0], xs[1]), 2,
                traits=frozenset({CONTRACTION}),
-               doc="a @ b with numpy semantics for rank >= 2 (batch dims broadcast)"))
+               doc="a @ b with numpy semantics for rank >= 2 (batch dims broadcast)",
+               vjp=_matmul_vjp))

@@ -1,5 +1,5 @@
 """Data-movement primitives: reshape, transpose, broadcast_to, concatenate, slice, take,
-one_hot, iota.
+one_hot, iota. (Their gradients' primitives, pad and scatter_add, are in :mod:`.scatter`.)
 
 They move or index data without arithmetic. Squeeze/expand_dims/flatten are reshapes;
 stack is reshape + concatenate; Python indexing is slice (+ reshape for int indices);
@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..builder import emit
 from ..errors import ShapeError
-from ..opdef import MOVEMENT, Attr, OpDef, register
+from ..opdef import MOVEMENT, NO_GRADIENT, Attr, OpDef, register
 from ..types import DType, Sym, TensorType, broadcast_shapes, dims_compatible, symbolic_size
+from .vjp_utils import unbroadcast, zeros
 from ._rules import INTS, fmt, require_dtype, same_dtype
 
 
@@ -37,9 +39,14 @@ def _reshape_infer(types, attrs):
     return TensorType(target, t.dtype)
 
 
+def _reshape_vjp(op, cts):
+    return (emit("reshape", cts[0], shape=op.operands[0].type.shape),)
+
+
 register(OpDef("reshape", _reshape_infer, lambda xs, attrs: np.reshape(xs[0], attrs["shape"]), 1,
                attrs={"shape": Attr("shape")}, traits=frozenset({MOVEMENT}),
-               doc="same elements, new shape (one -1 may stand for an inferred size)"))
+               doc="same elements, new shape (one -1 may stand for an inferred size)",
+               vjp=_reshape_vjp))
 
 
 def _transpose_infer(types, attrs):
@@ -50,9 +57,15 @@ def _transpose_infer(types, attrs):
     return TensorType(tuple(t.shape[p] for p in perm), t.dtype)
 
 
+def _transpose_vjp(op, cts):
+    inverse = tuple(int(i) for i in np.argsort(op.attrs["perm"]))
+    return (emit("transpose", cts[0], perm=inverse),)
+
+
 register(OpDef("transpose", _transpose_infer, lambda xs, attrs: np.transpose(xs[0], attrs["perm"]), 1,
                attrs={"perm": Attr("ints")}, traits=frozenset({MOVEMENT}),
-               doc="permute axes: result axis i is operand axis perm[i]"))
+               doc="permute axes: result axis i is operand axis perm[i]",
+               vjp=_transpose_vjp))
 
 
 def _broadcast_to_infer(types, attrs):
@@ -69,7 +82,8 @@ def _broadcast_to_infer(types, attrs):
 register(OpDef("broadcast_to", _broadcast_to_infer,
                lambda xs, attrs: np.broadcast_to(xs[0], attrs["shape"]).copy(), 1,
                attrs={"shape": Attr("shape")}, traits=frozenset({MOVEMENT}),
-               doc="numpy broadcast to an explicit shape"))
+               doc="numpy broadcast to an explicit shape",
+               vjp=lambda op, cts: (unbroadcast(cts[0], op.operands[0].type),)))
 
 
 def _concatenate_infer(types, attrs):
@@ -92,10 +106,21 @@ def _concatenate_infer(types, attrs):
     return TensorType(tuple(out), dtype)
 
 
+def _concatenate_vjp(op, cts):
+    axis, grads, start = op.attrs["axis"], [], 0
+    for x in op.operands:
+        size = x.type.shape[axis]
+        grads.append(emit("slice", cts[0], axes=(axis,), begin=(start,), end=(start + size,),
+                          stride=(1,)))
+        start += size
+    return tuple(grads)
+
+
 register(OpDef("concatenate", _concatenate_infer,
                lambda xs, attrs: np.concatenate(xs, axis=attrs["axis"]), None,
                attrs={"axis": Attr("int")}, traits=frozenset({MOVEMENT}),
-               doc="join operands along axis"))
+               doc="join operands along axis",
+               vjp=_concatenate_vjp))
 
 
 def _slice_infer(types, attrs):
@@ -123,11 +148,25 @@ def _slice_ref(xs, attrs):
     return xs[0][tuple(index)].copy()
 
 
+def _slice_vjp(op, cts):
+    """Pad the cotangent back into the operand's shape: the sliced elements sit at
+    begin, begin + stride, ...; everything else gets zero."""
+    x, out = op.operands[0].type, op.results[0].type
+    if any(out.shape[a] == 0 for a in op.attrs["axes"]):
+        return (zeros(x),)
+    low, high, interior = [0] * x.rank, [0] * x.rank, [0] * x.rank
+    for a, b, s in zip(op.attrs["axes"], op.attrs["begin"], op.attrs["stride"]):
+        low[a], interior[a] = b, s - 1
+        high[a] = x.shape[a] - (b + (out.shape[a] - 1) * s + 1)
+    return (emit("pad", cts[0], low=tuple(low), high=tuple(high), interior=tuple(interior)),)
+
+
 register(OpDef("slice", _slice_infer, _slice_ref, 1,
                attrs={"axes": Attr("ints"), "begin": Attr("ints"), "end": Attr("ints"),
                       "stride": Attr("ints")},
                traits=frozenset({MOVEMENT}),
-               doc="x[begin:end:stride] on the listed (concrete) axes, in-range non-negative bounds"))
+               doc="x[begin:end:stride] on the listed (concrete) axes, in-range non-negative bounds",
+               vjp=_slice_vjp))
 
 
 def _take_infer(types, attrs):
@@ -139,18 +178,28 @@ def _take_infer(types, attrs):
     return TensorType(x.shape[:axis] + idx.shape + x.shape[axis + 1:], x.dtype)
 
 
-def _take_ref(xs, attrs):
-    x, idx = xs
-    size = x.shape[attrs["axis"]]
+def check_indices(kind: str, idx: np.ndarray, size: int, axis: int) -> None:
+    """IndexError unless every index is in [0, size)."""
     if idx.size and (idx.min() < 0 or idx.max() >= size):
         bad = idx[(idx < 0) | (idx >= size)].flat[0]
-        raise IndexError(f"take: index {bad} is out of range [0, {size}) on axis {attrs['axis']}")
+        raise IndexError(f"{kind}: index {bad} is out of range [0, {size}) on axis {axis}")
+
+
+def _take_ref(xs, attrs):
+    x, idx = xs
+    check_indices("take", idx, x.shape[attrs["axis"]], attrs["axis"])
     return np.take(x, idx, axis=attrs["axis"])
+
+
+def _take_vjp(op, cts):
+    x, idx = op.operands
+    return emit("scatter_add", zeros(x.type), idx, cts[0], axis=op.attrs["axis"]), None
 
 
 register(OpDef("take", _take_infer, _take_ref, 2,
                attrs={"axis": Attr("int")}, traits=frozenset({MOVEMENT}),
-               doc="gather slices of x along axis at indices in [0, size) (others are an error)"))
+               doc="gather slices of x along axis at indices in [0, size) (others are an error)",
+               vjp=_take_vjp))
 
 
 def _one_hot_infer(types, attrs):
@@ -168,7 +217,8 @@ def _one_hot_ref(xs, attrs):
 register(OpDef("one_hot", _one_hot_infer, _one_hot_ref, 1,
                attrs={"depth": Attr("int"), "dtype": Attr("dtype", DType.f32)},
                traits=frozenset({MOVEMENT}),
-               doc="indices -> one-hot vectors of length depth (out-of-range rows are zero)"))
+               doc="indices -> one-hot vectors of length depth (out-of-range rows are zero)",
+               vjp=NO_GRADIENT))
 
 
 def _iota_infer(types, attrs):
@@ -193,4 +243,5 @@ def _iota_ref(xs, attrs):
 register(OpDef("iota", _iota_infer, _iota_ref, 0,
                attrs={"shape": Attr("shape"), "axis": Attr("int"), "dtype": Attr("dtype", DType.i32)},
                traits=frozenset({MOVEMENT}),
-               doc="0, 1, 2, ... along axis, broadcast to shape (masks, positions)"))
+               doc="0, 1, 2, ... along axis, broadcast to shape (masks, positions)",
+               vjp=NO_GRADIENT))

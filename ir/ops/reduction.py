@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..builder import emit
 from ..errors import ShapeError
-from ..opdef import REDUCTION, Attr, OpDef, register
-from ..types import DType, TensorType
+from ..opdef import NO_GRADIENT, REDUCTION, Attr, OpDef, register
+from ..types import DType, Sym, TensorType
+from .vjp_utils import const, expand_reduced
 from ._rules import FLOATS, NUMERIC, check_axis, require_dtype
 
 
@@ -31,19 +33,48 @@ def _reduce_rule(allowed):
     return infer
 
 
-def _reduce(name, fn, allowed, doc):
+def _reduce(name, fn, allowed, doc, vjp):
     def ref(xs, attrs):
         x = xs[0]
         return np.asarray(fn(x, axis=attrs["axes"], keepdims=attrs["keepdims"]), dtype=x.dtype)
     register(OpDef(name, _reduce_rule(allowed), ref, 1,
                    attrs={"axes": Attr("ints"), "keepdims": Attr("bool", False)},
-                   traits=frozenset({REDUCTION}), doc=doc))
+                   traits=frozenset({REDUCTION}), doc=doc, vjp=vjp))
 
 
-_reduce("reduce_sum", np.sum, NUMERIC, "sum over axes")
-_reduce("reduce_mean", np.mean, FLOATS, "mean over axes (floats only)")
-_reduce("reduce_max", np.max, NUMERIC, "max over axes")
-_reduce("reduce_min", np.min, NUMERIC, "min over axes")
+def _expanded_cotangent(op, cts):
+    x = op.operands[0]
+    return expand_reduced(cts[0], x.type, op.attrs["axes"], op.attrs["keepdims"])
+
+
+def _sum_vjp(op, cts):
+    return (_expanded_cotangent(op, cts),)
+
+
+def _mean_vjp(op, cts):
+    """g / n; n is a constant unless a reduced dim is symbolic (then counted at run time)."""
+    x, axes = op.operands[0], op.attrs["axes"]
+    g = _expanded_cotangent(op, cts)
+    reduced = [x.type.shape[a] for a in axes]
+    if any(isinstance(d, Sym) for d in reduced):
+        ones = emit("broadcast_to", const(1, x.type.dtype), shape=x.type.shape)
+        return (emit("div", g, emit("reduce_sum", ones, axes=axes, keepdims=True)),)
+    return (emit("div", g, const(int(np.prod(reduced, dtype=np.int64)), x.type.dtype)),)
+
+
+def _extremum_vjp(op, cts):
+    """The gradient is shared equally by the elements that attain the max (or min)."""
+    x, axes = op.operands[0], op.attrs["axes"]
+    y = expand_reduced(op.results[0], x.type, axes, op.attrs["keepdims"])
+    hit = emit("cast", emit("eq", x, y), dtype=x.type.dtype)
+    count = emit("reduce_sum", hit, axes=axes, keepdims=True)
+    return (emit("mul", _expanded_cotangent(op, cts), emit("div", hit, count)),)
+
+
+_reduce("reduce_sum", np.sum, NUMERIC, "sum over axes", _sum_vjp)
+_reduce("reduce_mean", np.mean, FLOATS, "mean over axes (floats only)", _mean_vjp)
+_reduce("reduce_max", np.max, NUMERIC, "max over axes", _extremum_vjp)
+_reduce("reduce_min", np.min, NUMERIC, "min over axes", _extremum_vjp)
 
 
 def _arg_rule(types, attrs):
@@ -60,7 +91,7 @@ def _arg(name, fn, doc):
         return fn(xs[0], axis=attrs["axis"], keepdims=attrs["keepdims"]).astype(np.int32)
     register(OpDef(name, _arg_rule, ref, 1,
                    attrs={"axis": Attr("int"), "keepdims": Attr("bool", False)},
-                   traits=frozenset({REDUCTION}), doc=doc))
+                   traits=frozenset({REDUCTION}), doc=doc, vjp=NO_GRADIENT))
 
 
 _arg("argmax", np.argmax, "index of the first max along axis (i32)")

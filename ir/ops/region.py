@@ -24,5 +24,10 @@ def _fused_ref(xs, attrs, region, run_graph):
     return tuple(run_graph(region, xs))
 
 
+def _fused_vjp(op, cts):
+    raise ShapeError(f"cannot differentiate through fused kernel @{op.region.name}: "
+                     f"autodiff runs before fusion")
+
+
 register(OpDef("fused", _fused_infer, _fused_ref, None, traits=frozenset({HAS_REGION}),
-               doc="run the carried region on the operands (a fused kernel)"))
+               doc="run the carried region on the operands (a fused kernel)", vjp=_fused_vjp))

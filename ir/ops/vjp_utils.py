@@ -1,0 +1,47 @@
+"""Helpers the VJP rules share: constants, zeros, and undoing broadcasts."""
+from __future__ import annotations
+
+from ..builder import emit
+from ..core import Value
+from ..types import DType, TensorType
+
+
+def const(value, dtype: DType) -> Value:
+    """A scalar constant of ``dtype``."""
+    return emit("constant", value=float(value) if dtype.is_float else int(value), dtype=dtype)
+
+
+def zeros(t: TensorType) -> Value:
+    return emit("broadcast_to", const(0, t.dtype), shape=t.shape)
+
+
+def swap_last_two(x: Value) -> Value:
+    perm = tuple(range(x.type.rank - 2)) + (x.type.rank - 1, x.type.rank - 2)
+    return emit("transpose", x, perm=perm)
+
+
+def keepdims_shape(shape: tuple, axes: tuple) -> tuple:
+    return tuple(1 if i in axes else d for i, d in enumerate(shape))
+
+
+def expand_reduced(g: Value, x: TensorType, axes: tuple, keepdims: bool) -> Value:
+    """A reduction's cotangent broadcast back over the reduced axes of ``x``."""
+    if not keepdims:
+        g = emit("reshape", g, shape=keepdims_shape(x.shape, axes))
+    return emit("broadcast_to", g, shape=x.shape)
+
+
+def unbroadcast(g: Value, target: TensorType) -> Value:
+    """Sum ``g`` over the axes that broadcasting added or stretched, giving ``target``'s
+    shape (and cast to its dtype)."""
+    shape, want = g.type.shape, target.shape
+    lead = len(shape) - len(want)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, d in enumerate(want) if d == 1 and shape[lead + i] != 1)
+    if axes:
+        g = emit("reduce_sum", g, axes=axes, keepdims=True)
+    if g.type.shape != want:
+        g = emit("reshape", g, shape=want)
+    if g.type.dtype != target.dtype:
+        g = emit("cast", g, dtype=target.dtype)
+    return g

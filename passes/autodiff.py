@@ -1,0 +1,113 @@
+"""Reverse-mode autodiff, source to source: backward ops built in the same IR.
+
+:func:`gradients` emits, through the builder, the ops computing
+``d(sum_i <seed_i, y_i>) / d x_j`` for any values ``y`` (outputs) and ``x`` (weights,
+inputs or intermediates). The driver, not the per-op rules:
+
+* walks only the ops on paths from the ``x`` to the ``y``, latest first;
+* sums cotangents over fan-out;
+* reduces each gradient of a broadcast operand back to the operand's shape;
+* lets no gradient flow along integer or bool values.
+
+Backward ops carry their forward op's file:line, with ``/grad`` after the layer path.
+:func:`grad_graph` is the Graph -> Graph form of the same thing.
+"""
+from __future__ import annotations
+
+from ..ir import Graph, SourceLoc, Value
+from ..ir.builder import emit, source_location
+from ..ir.errors import FusegraphError
+from ..ir.opdef import NO_GRADIENT, get_opdef
+from ..ir.ops.vjp_utils import const, unbroadcast, zeros
+
+
+class AutodiffError(FusegraphError, ValueError):
+    """A gradient was asked of something that has none, or a rule is missing."""
+
+
+def _ops_between(ys, xs) -> list:
+    """Ops that lie on a path from some x to some y, in creation (topological) order."""
+    needed, stack, seen = {}, [v for v in ys], set()
+    while stack:
+        v = stack.pop()
+        if id(v) in seen or v.producer is None:
+            continue
+        seen.add(id(v))
+        needed[id(v.producer)] = v.producer
+        stack.extend(v.producer.operands)
+    depends = {id(x) for x in xs}
+    path = []
+    for op in sorted(needed.values(), key=lambda op: op.seq):
+        if any(id(v) in depends for v in op.operands):
+            depends.update(id(r) for r in op.results)
+            path.append(op)
+    return path
+
+
+def _grad_loc(op) -> SourceLoc:
+    layer = f"{op.loc.layer}/grad" if op.loc.layer else "grad"
+    return SourceLoc(op.loc.file, op.loc.line, layer)
+
+
+def gradients(ys, xs, seeds=None, unconnected: str = "none") -> list:
+    """Gradients of ``ys`` (weighted by ``seeds``, default ones) w.r.t. each of ``xs``.
+
+    Returns one Value per x, in x's type; for an x no y depends on: None, or zeros
+    when ``unconnected="zero"``. Raises AutodiffError for a non-float y or x.
+    """
+    ys, xs = list(ys), list(xs)
+    if unconnected not in ("none", "zero"):
+        raise ValueError(f"unconnected must be 'none' or 'zero', got {unconnected!r}")
+    for what, values in (("output", ys), ("input", xs)):
+        for v in values:
+            if not v.type.dtype.is_float:
+                raise AutodiffError(f"cannot differentiate w.r.t. or of an integer/bool {what} "
+                                    f"{v!r}: gradients flow along float values only")
+    cotangent: dict[int, Value] = {}
+
+    def accumulate(value: Value, g: Value) -> None:
+        g = unbroadcast(g, value.type)
+        cotangent[id(value)] = emit("add", cotangent[id(value)], g) if id(value) in cotangent else g
+
+    for i, y in enumerate(ys):
+        seed = seeds[i] if seeds is not None else None
+        with source_location(SourceLoc(layer="grad")):
+            accumulate(y, seed if seed is not None else
+                       emit("broadcast_to", const(1, y.type.dtype), shape=y.type.shape))
+    for op in reversed(_ops_between(ys, xs)):
+        cts = [cotangent.get(id(r)) for r in op.results]
+        if all(c is None for c in cts):
+            continue
+        rule = get_opdef(op.kind).vjp
+        if rule is NO_GRADIENT:
+            continue
+        if rule is None:
+            raise AutodiffError(f"op {op.kind} at {op.loc} has no VJP rule")
+        with source_location(_grad_loc(op)):
+            cts = tuple(c if c is not None else zeros(r.type) for c, r in zip(cts, op.results))
+            grads = rule(op, cts)
+            for operand, g in zip(op.operands, grads):
+                if g is not None and operand.type.dtype.is_float:
+                    accumulate(operand, g)
+    out = []
+    for x in xs:
+        g = cotangent.get(id(x))
+        if g is None and unconnected == "zero":
+            with source_location(SourceLoc(layer="grad")):
+                g = zeros(x.type)
+        out.append(g)
+    return out
+
+
+def grad_graph(graph: Graph, of: int = 0, wrt=None) -> Graph:
+    """``graph`` with the gradient of its result ``of`` (summed if not scalar) w.r.t. the
+    params named in ``wrt`` (default: every float param) appended to its results.
+    Unconnected params get zero gradients."""
+    names = [p.name for p in graph.params]
+    wrt = [p.name for p in graph.params if p.type.dtype.is_float] if wrt is None else list(wrt)
+    unknown = [n for n in wrt if n not in names]
+    if unknown:
+        raise AutodiffError(f"graph @{graph.name} has no params {unknown}; it has {names}")
+    params = {p.name: p for p in graph.params}
+    grads = gradients([graph.results[of]], [params[n] for n in wrt], unconnected="zero")
+    return Graph.from_results(graph.name, graph.params, graph.results + tuple(grads))
