@@ -1,6 +1,7 @@
 """Activation lookup by Keras name (``activation="relu"``) or callable."""
 from __future__ import annotations
 
+from ..ir.builder import current_layer_path, user_site
 from . import nn, ops
 
 
@@ -25,5 +26,7 @@ def get(identifier):
         return identifier
     if isinstance(identifier, str) and identifier in _BY_NAME:
         return _BY_NAME[identifier]
-    raise ValueError(f"unknown activation {identifier!r}: expected a callable or one of "
+    layer = current_layer_path()
+    raise ValueError(f"{user_site()}: " + (f"layer '{layer}': " if layer else "")
+                     + f"unknown activation {identifier!r}: expected a callable or one of "
                      f"{sorted(_BY_NAME)}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import as_dtype
+from ..ir.builder import current_layer_path, user_site
 from .random_state import generator
 
 
@@ -101,8 +102,15 @@ def get(identifier) -> Initializer:
     """An initializer from a Keras name, an Initializer or any callable(shape, dtype)."""
     if isinstance(identifier, str):
         if identifier not in _BY_NAME:
-            raise ValueError(f"unknown initializer {identifier!r}: expected one of {sorted(_BY_NAME)}")
+            raise ValueError(f"{_where()}unknown initializer {identifier!r}: expected one of "
+                             f"{sorted(_BY_NAME)}")
         return _BY_NAME[identifier]()
     if callable(identifier):
         return identifier
-    raise TypeError(f"an initializer must be a name or a callable, got {identifier!r}")
+    raise TypeError(f"{_where()}an initializer must be a name or a callable, got {identifier!r}")
+
+
+def _where() -> str:
+    """The user's line, and the layer when called while one builds its weights."""
+    layer = current_layer_path()
+    return f"{user_site()}: " + (f"layer '{layer}': " if layer else "")

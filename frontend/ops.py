@@ -43,7 +43,7 @@ def convert_to_tensor(x, dtype=None) -> SymbolicTensor:
     """A symbolic tensor for ``x``: tensors pass through (cast if ``dtype`` differs);
     numbers and arrays become constants."""
     if isinstance(x, Variable):
-        x = SymbolicTensor(x.symbol, None, x.path)
+        x = x.read_value()
     if is_symbolic(x):
         return x if dtype is None or as_dtype(dtype) == x.type.dtype else cast(x, dtype)
     array = np.asarray(x)
@@ -289,10 +289,14 @@ def _place_symbols(x, target):
         return tuple(Sym(syms[0]) if d == -1 else d for d in target)
     if n_out and n_in % n_out == 0 and len(syms) == 0:
         return target
-    raise _error("reshape", f"cannot reshape {x.type} to {newshape_str(target)}: the -1 must "
-                            f"stand for the symbolic dims {list(syms)} alone (expected "
-                            f"{n_in} elements per slice, the other sizes give {n_out}); keep "
-                            f"{', '.join(syms)} as its own axis")
+    if len(syms) == 1:
+        raise _error("reshape", f"cannot reshape {x.type} to {newshape_str(target)}: the -1 "
+                                f"stands for the unknown dim {syms[0]}, so the other sizes must "
+                                f"multiply to {n_in} (the size of {x.type} per {syms[0]}), "
+                                f"got {n_out}")
+    raise _error("reshape", f"cannot reshape {x.type} to {newshape_str(target)}: a -1 can stand "
+                            f"for one unknown dim only, and {x.type} has {list(syms)}; keep "
+                            f"each as its own axis")
 
 
 def newshape_str(shape) -> str:
@@ -367,6 +371,16 @@ def take(x, indices, axis=None):
     if axis is None:
         x, axis = _flat("take", x), 0
     (axis,) = normalize_axes(axis, x.ndim, op="take")
+    dim = x.type.shape[axis]
+    if not is_symbolic(indices) and not isinstance(indices, Variable) and isinstance(dim, int):
+        # indices known now: wrap negative ones (numpy's meaning) and check the range
+        array = np.asarray(indices)
+        if array.dtype.kind in "iu" and array.size:
+            if array.min() < -dim or array.max() >= dim:
+                raise _error("take", f"indices {array.tolist()} are out of range for axis "
+                                     f"{axis} of {x.type}: expected ints in [{-dim}, {dim})",
+                             IndexError)
+            indices = np.where(array < 0, array + dim, array)
     idx = convert_to_tensor(indices)
     if not idx.type.dtype.is_int:
         idx = cast(idx, "int32")
@@ -405,9 +419,15 @@ def iota(shape, axis, dtype="int32"):
 
 
 def getitem(x, key):
-    """``x[key]`` for ints, slices (positive step), ``None``, ``...`` and an int tensor
-    (a gather along axis 0)."""
-    if is_symbolic(key):
+    """``x[key]`` for ints, slices (positive step), ``None``, ``...``, and an int tensor or
+    int array alone (a gather along axis 0)."""
+    if is_symbolic(key) or isinstance(key, (list, np.ndarray)):
+        dtype = key.dtype if is_symbolic(key) else np.asarray(key).dtype.name
+        if not dtype.startswith(("int", "uint")):
+            raise _error("getitem", f"an index tensor must hold ints, got {dtype} values"
+                         + ("; a boolean mask gives a shape that depends on the values: use "
+                            "fg.ops.where(mask, x, 0) instead" if dtype == "bool" else ""),
+                         IndexError)
         return take(x, key, axis=0)
     key = key if isinstance(key, tuple) else (key,)
     if len([k for k in key if k is Ellipsis]) > 1:
@@ -416,10 +436,9 @@ def getitem(x, key):
     if used > x.ndim:
         raise _error("getitem", f"too many indices for {x.type}: expected at most {x.ndim}, "
                                 f"got {used} in {key}", IndexError)
-    if Ellipsis in key:
-        i = key.index(Ellipsis)
-        key = key[:i] + (slice(None),) * (x.ndim - used) + key[i + 1:]
-    key = key + (slice(None),) * (x.ndim - used)
+    ellipsis = [i for i, k in enumerate(key) if k is Ellipsis]  # `is`: keys may be arrays
+    fill = (slice(None),) * (x.ndim - used)
+    key = key[:ellipsis[0]] + fill + key[ellipsis[0] + 1:] if ellipsis else key + fill
     axes, begin, end, stride, out_shape = [], [], [], [], []
     axis = 0
     for k in key:

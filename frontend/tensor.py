@@ -12,11 +12,16 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from ..ir import Sym, TensorType, Value
-from ..ir.builder import user_site
+from ..ir.builder import register_internal_dir, user_site
 from ..ir.errors import FusegraphError
 
 _call_counter = itertools.count()
+# numpy calls back into tensors (``__array__``, reflected operators); its frames are never
+# the user's line.
+register_internal_dir(np.__file__)
 
 
 class TraceError(FusegraphError, TypeError):
