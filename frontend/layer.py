@@ -167,7 +167,8 @@ class Layer:
         """Trace once per input signature with placeholders, then run on the backend."""
         structure = (args, kwargs)
         leaves = flatten(structure)
-        arrays = [np.asarray(x) if _is_array_like(x) else None for x in leaves]
+        arrays = [_autocast(np.asarray(x), self.dtype) if _is_array_like(x) else None
+                  for x in leaves]
         key = tuple((a.shape[1:], a.dtype.str) if a is not None else ("static", repr(x))
                     for a, x in zip(arrays, leaves))
         if key not in self._eager_cache:
@@ -193,6 +194,17 @@ def _accepts(fn, name: str) -> bool:
     except (TypeError, ValueError):
         return False
     return name in params
+
+
+def autocast_dtype(array_dtype, layer_dtype) -> np.dtype:
+    """Keras's autocast: float arrays take a float layer's dtype (a float64 numpy array
+    into a float32 layer computes in float32); other dtypes stay as they are."""
+    array_dtype, layer_dtype = np.dtype(array_dtype), np.dtype(layer_dtype)
+    return layer_dtype if array_dtype.kind == "f" and layer_dtype.kind == "f" else array_dtype
+
+
+def _autocast(array: np.ndarray, layer_dtype) -> np.ndarray:
+    return array.astype(autocast_dtype(array.dtype, layer_dtype), copy=False)
 
 
 def _is_array_like(x) -> bool:

@@ -21,7 +21,7 @@ from ..ir.clone import inline
 from .execution import compile_graph
 from .graphs import trace_graph
 from .input_layer import InputLayer, placeholder
-from .layer import Layer
+from .layer import Layer, autocast_dtype
 from .naming import unique_name
 from .nest import flatten, pack_like
 from .summary import format_summary
@@ -129,7 +129,8 @@ class Model(Layer):
     def __call__(self, *args, **kwargs):
         if self._functional is None and not any(is_symbolic(t) for t in flatten((args, kwargs))):
             names = list(args[0]) if isinstance(args[0], dict) else None
-            holders = [placeholder((None,) + np.shape(a)[1:], np.asarray(a).dtype,
+            holders = [placeholder((None,) + np.shape(a)[1:],
+                                   autocast_dtype(np.asarray(a).dtype, self.dtype),
                                    names[i] if names else f"input_{i}")
                        for i, a in enumerate(flatten(args[0]))]
             structure = pack_like(args[0], holders)

@@ -34,7 +34,9 @@ def _rows(model):
         shape = _shape_text(record.outputs) if record is not None and getattr(record, "outputs", ()) else "?"
         sources = [producers.get(id(t)) for t in record.inputs] if record is not None else []
         connected |= len(sources) > 1
-        rows.append((f"{layer.name} ({type(layer).__name__})", shape, layer.count_params(),
+        kind = type(layer).__name__
+        kind = "Functional" if kind == "Model" else kind   # Keras's name for Model(inputs, outputs)
+        rows.append((f"{layer.name} ({kind})", shape, layer.count_params(),
                      ", ".join(s for s in sources if s)))
     return rows, connected
 

@@ -6,7 +6,10 @@ import weakref
 import numpy as np
 
 from ..ir import TensorType, Value, as_dtype
+from ..ir.builder import user_site
+from . import state
 from .naming import unique_path
+from .tensor import SymbolicTensor, TraceError, is_symbolic
 
 _BY_SYMBOL: "weakref.WeakValueDictionary[int, Variable]" = weakref.WeakValueDictionary()
 
@@ -41,13 +44,50 @@ class Variable:
     def numpy(self) -> np.ndarray:
         return self._value.copy()
 
+    def read_value(self):
+        """The variable as a symbolic tensor: its latest value assigned in the current
+        trace, else its parameter."""
+        trace = state.current()
+        latest = trace.latest(self) if trace is not None else None
+        return latest if latest is not None else SymbolicTensor(self.symbol, None, self.path)
+
     def assign(self, value) -> None:
-        """Replace the value; the shape must stay the same (checked before anything changes)."""
+        """Replace the value. A symbolic value (inside a traced function or step) is
+        recorded as an update the runtime applies after the step; an array is applied
+        now. The shape must stay the same; it is checked before anything changes."""
+        if is_symbolic(value):
+            self._assign_symbolic(value)
+            return
         array = np.asarray(value)
         if array.shape != self._value.shape:
             raise ValueError(f"cannot assign a value of shape {array.shape} to variable "
                              f"'{self.path}' of shape {self._value.shape}")
         self._value = array.astype(self.dtype.numpy, copy=True)
+
+    def _assign_symbolic(self, tensor) -> None:
+        trace = state.current()
+        if trace is None:
+            raise TraceError(f"{user_site()}: variable '{self.path}' was assigned a symbolic "
+                             f"value outside a traced step; assign inside fg.function or "
+                             f"train_step, or assign a numpy array")
+        if tensor.type.shape != self.symbol.type.shape:
+            raise ValueError(f"{user_site()}: cannot assign a value of shape {tensor.shape} to "
+                             f"variable '{self.path}' of shape {self.shape}")
+        from . import ops
+        trace.assign(self, ops.cast(tensor, self.dtype))
+
+    def assign_add(self, delta) -> None:
+        self._update(delta, "add")
+
+    def assign_sub(self, delta) -> None:
+        self._update(delta, "subtract")
+
+    def _update(self, delta, how: str) -> None:
+        from . import ops
+        if is_symbolic(delta) or state.current() is not None:
+            self.assign(getattr(ops, how)(self.read_value(), delta))
+        else:
+            self.assign(getattr(np, how)(self._value, np.asarray(delta, self.dtype.numpy)))
 
     def __repr__(self) -> str:
         return f"<Variable path={self.path} shape={self.shape} dtype={self.dtype.keras_name}>"

@@ -110,8 +110,22 @@ def test_dense_on_rank3_contracts_last_axis():
 def test_dense_rejects_wrong_feature_size():
     layer = L.Dense(3)
     layer(_rand(2, 4))
-    with pytest.raises(fg.ir.ShapeError, match=r"dense.*expected axis -1 of the input to have size 4"):
+    with pytest.raises(fg.ir.ShapeError,
+                       match=r"dense.*expected axis -1 of the input to have size 4"):
         layer(_rand(2, 5))
+
+
+def test_float64_arrays_are_autocast_to_the_layer_dtype():
+    # Keras's autocast: a float64 numpy array into a float32 layer computes in float32
+    layer = L.Dense(3)
+    x = np.random.default_rng(0).normal(size=(4, 5))       # float64
+    out = layer(x)
+    kernel, bias = layer.get_weights()
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, x.astype("float32") @ kernel + bias, rtol=RTOL, atol=ATOL)
+    assert L.LayerNormalization()(x).dtype == np.float32
+    ids = np.array([[1, 2]], dtype="int64")                  # ints are not cast to floats
+    assert L.Embedding(5, 2)(ids).dtype == np.float32
 
 
 @pytest.mark.parametrize("activation", ["relu", "softmax", "gelu", "hard_sigmoid"])
@@ -214,7 +228,8 @@ def test_layer_normalization_no_center_no_scale():
 # --- MultiHeadAttention -------------------------------------------------------------------
 def _mha_with_random_weights(layer):
     """Replace every weight by a random normal array (biases nonzero, so they matter)."""
-    layer.set_weights([_rand(*w.shape, seed=10 + i, scale=0.5) for i, w in enumerate(layer.weights)])
+    layer.set_weights([_rand(*w.shape, seed=10 + i, scale=0.5)
+                       for i, w in enumerate(layer.weights)])
     return layer.get_weights()
 
 
@@ -334,8 +349,10 @@ def test_global_average_pooling_1d():
 def test_global_max_pooling_1d():
     x = _rand(2, 5, 3)
     np.testing.assert_array_equal(L.GlobalMaxPooling1D()(x), x.max(axis=1))
-    np.testing.assert_array_equal(L.GlobalMaxPooling1D(keepdims=True)(x), x.max(axis=1, keepdims=True))
-    np.testing.assert_array_equal(L.GlobalMaxPooling1D(data_format="channels_first")(x), x.max(axis=2))
+    np.testing.assert_array_equal(L.GlobalMaxPooling1D(keepdims=True)(x),
+                                  x.max(axis=1, keepdims=True))
+    np.testing.assert_array_equal(L.GlobalMaxPooling1D(data_format="channels_first")(x),
+                                  x.max(axis=2))
 
 
 def test_flatten():
@@ -426,7 +443,8 @@ def test_layer_normalization_ones_and_zeros():
 
 
 def test_initializer_by_name_and_callable():
-    layer = L.Dense(3, kernel_initializer="ones", bias_initializer=lambda shape, dtype: np.full(shape, 2.0))
+    layer = L.Dense(3, kernel_initializer="ones",
+                    bias_initializer=lambda shape, dtype: np.full(shape, 2.0))
     x = _rand(2, 4)
     want = np.repeat(x.sum(axis=1, keepdims=True) + 2.0, 3, axis=1)
     np.testing.assert_allclose(layer(x), want, rtol=RTOL, atol=ATOL)

@@ -1,0 +1,115 @@
+"""``fg.function``: trace any Python function of tensors into one graph and run it.
+
+Called with numpy arrays, a :class:`Function` traces ``fn`` once per input signature
+(array dtypes and shapes past the first axis, which stays symbolic so a last partial
+batch reuses the graph; Python scalars and other non-array arguments are static, part
+of the signature), compiles the graph on the installed backend and runs it. The graph's
+results are the function's outputs followed by the new values of the variables it
+assigned (weights, optimizer slots, metric totals, seed counters); they are written
+back only after the whole graph ran, so a failed call changes nothing.
+
+Called on symbolic tensors (inside another trace), it simply calls ``fn``.
+"""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from .execution import compile_graph
+from .graphs import trace_graph
+from .input_layer import placeholder
+from .nest import flatten, pack_like
+from .state import tracing_state
+from .tensor import is_symbolic
+
+
+class Traced:
+    """One signature's trace: the graph, its variables and how to read its results."""
+
+    def __init__(self, graph, variables, outputs, updated):
+        self.graph, self.variables, self.outputs, self.updated = graph, variables, outputs, updated
+        self.executable = compile_graph(graph)
+
+
+class Function:
+    """A traced, compiled Python function; see the module docstring."""
+
+    def __init__(self, fn, name: str | None = None):
+        self.fn = fn
+        self.name = name or getattr(fn, "__name__", "function").strip("<>") or "function"
+        self._traces: dict = {}
+        self.last_trace: Traced | None = None
+        functools.update_wrapper(self, fn)
+
+    def __call__(self, *args, **kwargs):
+        if any(is_symbolic(t) for t in flatten((args, kwargs))):
+            return self.fn(*args, **kwargs)
+        outputs, updates = self.run(*args, **kwargs)
+        commit(updates)
+        return outputs
+
+    def run(self, *args, **kwargs):
+        """Run without writing state back: (outputs, [(variable, new array), ...])."""
+        structure = (args, kwargs)
+        leaves = flatten(structure)
+        key = tuple(_leaf_key(x) for x in leaves)
+        traced = self._traces.get(key)
+        if traced is None:
+            traced = self._traces[key] = self.trace(structure, leaves)
+        self.last_trace = traced
+        arrays = [np.asarray(x) for x in leaves if _is_array(x)]
+        results = traced.executable(*arrays, *[v.value for v in traced.variables])
+        n = len(results) - len(traced.updated)
+        out_leaves = iter(results[:n])
+        outputs = pack_like(traced.outputs, [next(out_leaves) if is_symbolic(t) else t
+                                             for t in flatten(traced.outputs)])
+        return outputs, list(zip(traced.updated, results[n:]))
+
+    def trace(self, structure, leaves) -> Traced:
+        holders = [placeholder(_holder_shape(x), np.asarray(x).dtype, f"arg{i}") if _is_array(x)
+                   else x for i, x in enumerate(leaves)]
+        args, kwargs = pack_like(structure, holders)
+        with tracing_state() as state:
+            outputs = self.fn(*args, **kwargs)
+        updates = state.updates
+        results = [t for t in flatten(outputs) if is_symbolic(t)] + [t for _, t in updates]
+        graph, variables = trace_graph(self.name, [h for h in holders if is_symbolic(h)], results)
+        return Traced(graph, variables, outputs, [v for v, _ in updates])
+
+    def ir(self) -> str:
+        if self.last_trace is None:
+            raise ValueError(f"function '{self.name}' has not been traced yet: call it first")
+        return str(self.last_trace.graph)
+
+
+def commit(updates) -> None:
+    """Write new values into their variables: all shapes checked first, then all written."""
+    for variable, value in updates:
+        if np.shape(value) != variable.shape:
+            raise ValueError(f"update of variable '{variable.path}' has shape {np.shape(value)}, "
+                             f"expected {variable.shape}")
+    for variable, value in updates:
+        variable.assign(value)
+
+
+def function(fn=None, *, name=None):
+    """Decorator form: ``@fg.function`` or ``fg.function(fn)``."""
+    if fn is None:
+        return lambda f: Function(f, name)
+    return Function(fn, name)
+
+
+def _is_array(x) -> bool:
+    return isinstance(x, (np.ndarray, np.generic))
+
+
+def _holder_shape(x) -> tuple:
+    shape = np.shape(x)
+    return (None,) + shape[1:] if shape else ()
+
+
+def _leaf_key(x):
+    if _is_array(x):
+        return ("array", np.ndim(x), np.shape(x)[1:], np.asarray(x).dtype.str)
+    return ("static", type(x).__name__, repr(x))
