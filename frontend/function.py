@@ -16,27 +16,31 @@ import functools
 
 import numpy as np
 
-from .execution import compile_graph
 from .graphs import trace_graph
 from .input_layer import placeholder
-from .nest import flatten, pack_like
+from .nest import flatten, map_structure, pack_like
 from .state import tracing_state
 from .tensor import is_symbolic
 
 
 class Traced:
-    """One signature's trace: the graph, its variables and how to read its results."""
+    """One signature's trace: the traced graph, the output structure, and the variables
+    whose new values follow the outputs among the graph's results."""
 
-    def __init__(self, graph, variables, outputs, updated):
-        self.graph, self.variables, self.outputs, self.updated = graph, variables, outputs, updated
-        self.executable = compile_graph(graph)
+    def __init__(self, traced_graph, outputs, updated):
+        self.traced_graph, self.outputs, self.updated = traced_graph, outputs, updated
+
+    @property
+    def graph(self):
+        return self.traced_graph.graph
 
 
 class Function:
     """A traced, compiled Python function; see the module docstring."""
 
-    def __init__(self, fn, name: str | None = None):
+    def __init__(self, fn, name: str | None = None, compile_fn=None):
         self.fn = fn
+        self.compile_fn = compile_fn
         self.name = name or getattr(fn, "__name__", "function").strip("<>") or "function"
         self._traces: dict = {}
         self.last_trace: Traced | None = None
@@ -53,13 +57,13 @@ class Function:
         """Run without writing state back: (outputs, [(variable, new array), ...])."""
         structure = (args, kwargs)
         leaves = flatten(structure)
-        key = tuple(_leaf_key(x) for x in leaves)
+        key = (_structure_key(structure),) + tuple(_leaf_key(x) for x in leaves)
         traced = self._traces.get(key)
         if traced is None:
             traced = self._traces[key] = self.trace(structure, leaves)
         self.last_trace = traced
         arrays = [np.asarray(x) for x in leaves if _is_array(x)]
-        results = traced.executable(*arrays, *[v.value for v in traced.variables])
+        results = traced.traced_graph.run(arrays)
         n = len(results) - len(traced.updated)
         out_leaves = iter(results[:n])
         outputs = pack_like(traced.outputs, [next(out_leaves) if is_symbolic(t) else t
@@ -74,8 +78,9 @@ class Function:
             outputs = self.fn(*args, **kwargs)
         updates = state.updates
         results = [t for t in flatten(outputs) if is_symbolic(t)] + [t for _, t in updates]
-        graph, variables = trace_graph(self.name, [h for h in holders if is_symbolic(h)], results)
-        return Traced(graph, variables, outputs, [v for v, _ in updates])
+        traced_graph = trace_graph(self.name, [h for h in holders if is_symbolic(h)], results,
+                                   compile_fn=self.compile_fn)
+        return Traced(traced_graph, outputs, [v for v, _ in updates])
 
     def ir(self) -> str:
         if self.last_trace is None:
@@ -94,7 +99,7 @@ def commit(updates) -> None:
 
 
 def function(fn=None, *, name=None):
-    """Decorator form: ``@fg.function`` or ``fg.function(fn)``."""
+    """Decorator form: ``@fg.function`` or ``fg.function(fn)`` (on the installed backend)."""
     if fn is None:
         return lambda f: Function(f, name)
     return Function(fn, name)
@@ -107,6 +112,11 @@ def _is_array(x) -> bool:
 def _holder_shape(x) -> tuple:
     shape = np.shape(x)
     return (None,) + shape[1:] if shape else ()
+
+
+def _structure_key(structure) -> str:
+    """The nesting (types, dict keys) of a call's arguments, leaves blanked out."""
+    return repr(map_structure(lambda leaf: None, structure))
 
 
 def _leaf_key(x):

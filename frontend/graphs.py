@@ -1,9 +1,16 @@
-"""From traced symbolic tensors to an IR Graph whose parameters are the inputs and the
-variables the outputs read."""
+"""From traced symbolic tensors to a runnable IR Graph.
+
+A traced graph's parameters are, in order: the inputs, the context parameters it reads
+(``training``, ``rng_key``; see :mod:`.context`), and the variables it reads.
+:class:`TracedGraph` keeps that split so every caller assembles run arguments the same
+way.
+"""
 from __future__ import annotations
 
 from ..ir import Graph
 from ..ir.errors import VerificationError
+from .context import CONTEXT_PARAMS, context_value, is_context_param
+from .execution import compile_graph
 from .variables import Variable, variable_of
 
 
@@ -22,17 +29,42 @@ def leaf_values(outputs) -> list:
     return leaves
 
 
-def trace_graph(name: str, inputs, outputs, weight_order=()) -> tuple[Graph, list[Variable]]:
-    """The graph computing ``outputs`` from ``inputs`` and the variables they read.
+class TracedGraph:
+    """A graph with its parameters split into inputs, context parameters and variables."""
 
-    Parameters are the inputs (in order), then the variables used, in ``weight_order``
-    first, then any others in the order reached. Raises ValueError naming an input the
-    outputs need that is not in ``inputs``.
+    def __init__(self, graph: Graph, num_inputs: int, context: list, variables: list[Variable],
+                 compile_fn=None):
+        self.graph, self.num_inputs = graph, num_inputs
+        self.context, self.variables = context, variables
+        self._compile = compile_fn or compile_graph
+        self._executable = None
+
+    def arguments(self, inputs, training: bool = False) -> list:
+        """All run arguments: the input arrays, fresh context values, the variables' values."""
+        return (list(inputs) + [context_value(p, training) for p in self.context]
+                + [v.value for v in self.variables])
+
+    def run(self, inputs, training: bool = False) -> list:
+        if self._executable is None:
+            self._executable = self._compile(self.graph)
+        return self._executable(*self.arguments(inputs, training))
+
+
+def trace_graph(name: str, inputs, outputs, weight_order=(), compile_fn=None) -> TracedGraph:
+    """The graph computing ``outputs`` from ``inputs``, the context and the variables.
+
+    Variables are ordered by ``weight_order`` first, then as reached; ``compile_fn``
+    (default: the installed backend's) compiles the graph on first run. Raises ValueError
+    naming an input the outputs need that is not in ``inputs``.
     """
     input_ids = {id(t.value) for t in inputs}
     used: list[Variable] = []
+    context = set()
     for value in leaf_values(outputs):
         if id(value) in input_ids:
+            continue
+        if is_context_param(value):
+            context.add(id(value))
             continue
         variable = variable_of(value)
         if variable is None:
@@ -43,9 +75,10 @@ def trace_graph(name: str, inputs, outputs, weight_order=()) -> tuple[Graph, lis
         used.append(variable)
     rank = {id(w): i for i, w in enumerate(weight_order)}
     used.sort(key=lambda w: rank.get(id(w), len(rank)))
+    context_params = [p for p in CONTEXT_PARAMS if id(p) in context]
     try:
-        graph = Graph.from_results(name, [t.value for t in inputs] + [w.symbol for w in used],
-                                   [t.value for t in outputs])
+        graph = Graph.from_results(name, [t.value for t in inputs] + context_params
+                                   + [w.symbol for w in used], [t.value for t in outputs])
     except VerificationError as e:
         raise ValueError(f"model '{name}': {e}") from None
-    return graph, used
+    return TracedGraph(graph, len(inputs), context_params, used, compile_fn)

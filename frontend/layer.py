@@ -20,11 +20,8 @@ import numpy as np
 from ..ir import layer_scope
 from ..ir.builder import current_layer_path
 from . import initializers
-from .execution import compile_graph
-from .graphs import trace_graph
-from .input_layer import placeholder
 from .naming import to_snake_case, unique_name
-from .nest import flatten, pack_like
+from .nest import flatten, map_structure, pack_like
 from .tensor import CallRecord, SymbolicTensor, is_symbolic
 from .variables import Variable
 
@@ -45,7 +42,7 @@ class Layer:
         self.built = False
         self._path = self.name
         self._input_shape_arg = tuple(input_shape) if input_shape is not None else None
-        self._eager_cache: dict = {}
+        self._eager_function = None
         self._last_record = None
 
     # --- tracking -------------------------------------------------------------------
@@ -164,25 +161,13 @@ class Layer:
             _TRAINING.reset(token)
 
     def _eager_call(self, args, kwargs):
-        """Trace once per input signature with placeholders, then run on the backend."""
-        structure = (args, kwargs)
-        leaves = flatten(structure)
-        arrays = [_autocast(np.asarray(x), self.dtype) if _is_array_like(x) else None
-                  for x in leaves]
-        key = tuple((a.shape[1:], a.dtype.str) if a is not None else ("static", repr(x))
-                    for a, x in zip(arrays, leaves))
-        if key not in self._eager_cache:
-            holders = [placeholder((None,) + a.shape[1:], a.dtype, f"arg{i}") if a is not None else x
-                       for i, (a, x) in enumerate(zip(arrays, leaves))]
-            args_s, kwargs_s = pack_like(structure, holders)
-            outputs = self._symbolic_call(args_s, kwargs_s)
-            graph, variables = trace_graph(self.name, [h for h in holders if is_symbolic(h)],
-                                           flatten(outputs), self.weights)
-            self._eager_cache[key] = (graph, compile_graph(graph), variables, outputs)
-        graph, executable, variables, outputs = self._eager_cache[key]
-        inputs = [a for a in arrays if a is not None]
-        results = executable(*inputs, *[w.value for w in variables])
-        return pack_like(outputs, results)
+        """Trace once per input signature (a cached Function), then run on the backend."""
+        if self._eager_function is None:
+            from .function import Function
+            self._eager_function = Function(lambda *a, **k: self._symbolic_call(a, k), self.name)
+        arrays = map_structure(lambda x: _autocast(np.asarray(x), self.dtype)
+                               if _is_array_like(x) else x, (args, kwargs))
+        return self._eager_function(*arrays[0], **arrays[1])
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"

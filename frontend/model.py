@@ -18,7 +18,8 @@ import numpy as np
 
 from ..ir import Sym
 from ..ir.clone import inline
-from .execution import compile_graph
+from . import ops
+from .context import TRAINING
 from .graphs import trace_graph
 from .input_layer import InputLayer, placeholder
 from .layer import Layer, autocast_dtype
@@ -61,9 +62,8 @@ class Model(Layer):
             for record in records:
                 if all(record.layer is not known for known in self._layers):
                     self._layers.append(record.layer)
-        graph, variables = trace_graph(self.name, flat_inputs, flat_outputs, self.weights)
-        self._functional = _Functional(inputs, outputs, flat_inputs, flat_outputs, records,
-                                       graph, variables)
+        traced = trace_graph(self.name, flat_inputs, flat_outputs, self.weights)
+        self._functional = _Functional(inputs, outputs, flat_inputs, flat_outputs, records, traced)
         self.built = True
 
     @property
@@ -108,8 +108,11 @@ class Model(Layer):
     def call(self, inputs, training=None):
         """A functional model called on new tensors inlines its graph (weights shared)."""
         f = self._require_functional()
-        args = [t.value for t in self._match_inputs(inputs, convert=False)]
-        results = inline(f.graph, args)
+        replacements = {t.value: ops.convert_to_tensor(x).value
+                        for t, x in zip(f.flat_inputs, self._match_inputs(inputs, convert=False))}
+        if isinstance(training, bool):
+            replacements[TRAINING] = ops.convert_to_tensor(training).value
+        results = inline(f.traced.graph, replacements)
         return pack_like(f.outputs, [SymbolicTensor(v) for v in results])
 
     def build_from_call(self, args, kwargs) -> None:
@@ -142,10 +145,7 @@ class Model(Layer):
 
     def _run(self, x):
         f = self._functional
-        arrays = self._match_inputs(x, convert=True)
-        if f.executable is None:
-            f.executable = compile_graph(f.graph)
-        results = f.executable(*arrays, *[w.value for w in f.variables])
+        results = f.traced.run(self._match_inputs(x, convert=True))
         return pack_like(f.outputs, results)
 
     def _match_inputs(self, x, convert: bool) -> list:
@@ -179,22 +179,21 @@ class Model(Layer):
         """The graph of ``stage`` as SSA text (``forward`` now; training stages later)."""
         if stage != "forward":
             raise ValueError(f"unknown IR stage {stage!r}: expected 'forward'")
-        return str(self._require_functional().graph)
+        return str(self.graph)
 
     @property
     def graph(self):
-        """The forward Graph (inputs, then the variables it reads, as parameters)."""
-        return self._require_functional().graph
+        """The forward Graph: inputs, context parameters, then the variables it reads."""
+        return self._require_functional().traced.graph
 
 
 class _Functional:
     """The traced forward graph of a model and what is needed to run it."""
 
-    def __init__(self, inputs, outputs, flat_inputs, flat_outputs, records, graph, variables):
+    def __init__(self, inputs, outputs, flat_inputs, flat_outputs, records, traced):
         self.inputs, self.outputs = inputs, outputs
         self.flat_inputs, self.flat_outputs = flat_inputs, flat_outputs
-        self.records, self.graph, self.variables = records, graph, variables
-        self.executable = None
+        self.records, self.traced = records, traced
 
 
 def _records_between(inputs, outputs) -> list:

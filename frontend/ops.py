@@ -194,6 +194,17 @@ def ones_like(x, dtype=None):
     return broadcast_to(convert_to_tensor(1, dtype or x.type.dtype), x.type.shape)
 
 
+def shape(x) -> tuple:
+    """The static shape: ints, and dimension symbols (such as the batch ``B``) where the
+    size is known only at run time; pass it on to ``reshape``, ``broadcast_to`` or
+    ``fg.random`` functions."""
+    return convert_to_tensor(x).type.shape
+
+
+def stop_gradient(x):
+    return _unary("stop_gradient", x)
+
+
 # --- reductions -----------------------------------------------------------------------
 def normalize_axes(axis, rank: int, what: str = "axis", op=None) -> tuple:
     """``None`` -> all axes; an int or sequence -> sorted, non-negative, checked. Errors

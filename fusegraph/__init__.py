@@ -10,10 +10,12 @@ from .ir.builder import register_internal_dir
 
 register_internal_dir(__file__)
 
-from . import ir, layers, ops, utils  # noqa: E402
+from . import callbacks, data, ir, layers, losses, metrics, ops, optimizers, random, utils  # noqa: E402
 from .backends import get_backend  # noqa: E402
 from .frontend import execution as _execution  # noqa: E402
+from .frontend.function import function  # noqa: E402
 from .frontend.input_layer import Input  # noqa: E402
+from .frontend.tape import GradientTape  # noqa: E402
 from .frontend.tensor import SymbolicTensor, TraceError  # noqa: E402
 from .frontend.variables import Variable  # noqa: E402
 from .models import Model, Sequential  # noqa: E402
@@ -21,5 +23,6 @@ from .models import Model, Sequential  # noqa: E402
 _execution.set_compiler(get_backend("reference"))
 
 __version__ = "0.1.0"
-__all__ = ["Input", "Model", "Sequential", "SymbolicTensor", "TraceError", "Variable", "ir",
-           "layers", "ops", "utils"]
+__all__ = ["GradientTape", "Input", "Model", "Sequential", "SymbolicTensor", "TraceError",
+           "Variable", "callbacks", "data", "function", "ir", "layers", "losses", "metrics", "ops",
+           "optimizers", "random", "utils"]

@@ -1,9 +1,13 @@
 """The ``fusegraph`` command line.
 
     fusegraph dump FILE.py [--format text|dot] [--stage forward]
+    fusegraph train FILE.py [--epochs N] [--batch-size N]
 
 ``dump`` imports FILE.py, calls its ``build_model()`` and prints the model's graph at
-the chosen stage, as SSA text or as Graphviz DOT.
+the chosen stage, as SSA text or as Graphviz DOT. ``train`` builds the file's model
+(compiled as the file says), loads its data with ``load_data()`` — ``(x, y)`` or
+``((x, y), (x_val, y_val))`` — fits it with a progress bar (``EPOCHS``/``BATCH_SIZE``
+from the file unless given) and prints the final metrics.
 """
 from __future__ import annotations
 
@@ -47,6 +51,23 @@ def _dump(args) -> int:
     return 0
 
 
+def _train(args) -> int:
+    module, model = build_user_model(args.file)
+    if not callable(getattr(module, "load_data", None)):
+        raise SystemExit(f"fusegraph: {args.file} defines no load_data() function")
+    if not getattr(model, "compiled", False):
+        raise SystemExit(f"fusegraph: build_model() in {args.file} must return a compiled model")
+    data = module.load_data()
+    (x, y), validation = (data if len(data) == 2 and isinstance(data[0], tuple) else (data, None))
+    epochs = args.epochs or getattr(module, "EPOCHS", 1)
+    batch_size = args.batch_size or getattr(module, "BATCH_SIZE", 32)
+    model.fit(x, y, epochs=epochs, batch_size=batch_size, validation_data=validation)
+    final = model.evaluate(*(validation or (x, y)), batch_size=batch_size, return_dict=True)
+    where = "validation" if validation else "training"
+    print(f"final {where} metrics: " + ", ".join(f"{k}={v:.4f}" for k, v in final.items()))
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="fusegraph", description="Compile Keras-style models.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -55,6 +76,11 @@ def main(argv=None) -> int:
     dump.add_argument("--format", choices=("text", "dot"), default="text")
     dump.add_argument("--stage", default="forward", help="which graph (default: forward)")
     dump.set_defaults(run=_dump)
+    train = commands.add_parser("train", help="train a file's model on its data")
+    train.add_argument("file", help="a Python file defining build_model() and load_data()")
+    train.add_argument("--epochs", type=int, default=None)
+    train.add_argument("--batch-size", type=int, default=None)
+    train.set_defaults(run=_train)
     args = parser.parse_args(argv)
     return args.run(args)
 

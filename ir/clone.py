@@ -5,15 +5,12 @@ from .builder import emit_op
 from .core import Graph, Value
 
 
-def inline(graph: Graph, args) -> list[Value]:
-    """Emit a copy of ``graph``'s ops with its first ``len(args)`` params replaced by
-    ``args``; the other params (weights) are used as they are, so they stay shared.
-    Types are re-inferred for the new operands; locations are kept. Returns the copies
-    of the graph's results."""
-    args = list(args)
-    if len(args) > len(graph.params):
-        raise ValueError(f"graph @{graph.name} takes {len(graph.params)} params, got {len(args)}")
-    mapping = {id(p): a for p, a in zip(graph.params, args)}
+def inline(graph: Graph, replacements: dict) -> list[Value]:
+    """Emit a copy of ``graph``'s ops with the params in ``replacements`` (a dict
+    param -> Value) replaced; the other params (weights) are used as they are, so they
+    stay shared. Types are re-inferred for the new operands; locations are kept.
+    Returns the copies of the graph's results."""
+    mapping = {id(p): v for p, v in replacements.items()}
     for op in graph.ops:
         copy = emit_op(op.kind, [mapping.get(id(v), v) for v in op.operands], dict(op.attrs),
                        op.region, loc=op.loc)

@@ -1,39 +1,290 @@
-"""The Trainer mixin: the running methods of the user-facing ``fg.Model``.
+"""The Trainer mixin: ``compile``, ``fit``, ``evaluate``, ``predict``, ``train_on_batch``,
+``test_on_batch`` of the user-facing ``fg.Model`` (as Keras's ``Model`` mixes in its
+``Trainer``).
 
-``frontend`` defines what a model computes; this mixin decides how data goes through
-it (batching now; compile/fit/evaluate with the training-step graph next).
+One training step — forward, per-output losses and their weighted sum, the backward
+pass, the optimizer update and the metric updates — is ``train_step(data)`` traced by
+``fg.function`` into ONE graph (``model.ir("train_step")``), compiled once per batch
+signature and run per batch. Its variable updates (weights, optimizer slots, metric
+totals) are written back only after the whole step ran, and not at all when a
+``TerminateOnNaN`` callback rejects the step, so weights stay from the last good step.
+A subclassed ``train_step`` using ``GradientTape``, ``optimizer.apply_gradients`` and
+metric trackers is traced the same way.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from ..backends import get_backend
+from ..frontend import optimizers as optimizers_module
+from ..frontend.function import Function, commit
+from ..frontend.metrics import Mean, Metric
 from ..frontend.nest import flatten, pack_like
-
-
-def _num_samples(x) -> int:
-    sizes = {len(a) for a in flatten(x)}
-    if len(sizes) != 1:
-        raise ValueError(f"all input arrays must have the same number of samples, got sizes "
-                         f"{sorted(sizes)}")
-    return sizes.pop()
-
-
-def _slice(x, start: int, stop: int):
-    return pack_like(x, [np.asarray(a)[start:stop] for a in flatten(x)])
+from ..frontend.tape import GradientTape
+from . import compile_config
+from .callbacks import CallbackList, History, TerminateOnNaN
+from .data import make_adapter, train_validation_split, unpack_x_y_sample_weight
+from .progress import ProgressBar
 
 
 class Trainer:
     """Mixed into ``fg.Model`` before the frontend model class."""
 
-    def predict(self, x, batch_size=None, verbose=0):
-        """Run the model on ``x`` in batches of ``batch_size`` (default 32) and join the
-        batch outputs, keeping the model's output structure."""
-        batch_size = batch_size or 32
-        if not isinstance(batch_size, int) or batch_size <= 0:
-            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-        n = _num_samples(x)
-        pieces = [self(_slice(x, start, start + batch_size)) for start in range(0, n, batch_size)]
+    compiled = False
+    stop_training = False
+
+    # --- compile -----------------------------------------------------------------------
+    def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None,
+                backend="reference"):
+        """Configure training. ``loss``/``loss_weights``/``metrics``: one object, a list by
+        output position, or a dict by output name. ``backend`` names the backend the step
+        graphs compile on."""
+        compile_fn = get_backend(backend)
+        self.optimizer = optimizers_module.get(optimizer)
+        self._compile_args = (loss, loss_weights, metrics)
+        self._output_specs = None
+        self._loss_tracker = Mean(name="loss")
+        self._train_function = Function(self.train_step, "train_step", compile_fn)
+        self._test_function = Function(self.test_step, "test_step", compile_fn)
+        self.compiled = True
+        if self._functional is not None and loss is not None:
+            self._resolve_outputs(self.output_names, [t.shape for t in self.outputs])
+
+    def _resolve_outputs(self, names, shapes):
+        loss, loss_weights, metrics = self._compile_args
+        self._output_specs = compile_config.resolve(loss, loss_weights, metrics, names, shapes)
+        self._output_loss_trackers = (
+            [Mean(name=f"{s.name}_loss") for s in self._output_specs if s.loss is not None]
+            if len(self._output_specs) > 1 else [])
+
+    def _require_compiled(self, method: str):
+        if not self.compiled:
+            raise RuntimeError(f"model '{self.name}': call compile() before {method}()")
+
+    @property
+    def metrics(self) -> list:
+        """The loss trackers, the compiled metrics, then Metric attributes of the model."""
+        out = []
+        if self.compiled:
+            out.append(self._loss_tracker)
+            if self._output_specs is not None:
+                out += self._output_loss_trackers
+                out += [m for s in self._output_specs for m in s.metrics]
+        out += [m for m in vars(self).values() if isinstance(m, Metric) and m not in out]
+        return out
+
+    @property
+    def metrics_names(self) -> list[str]:
+        return [m.name for m in self.metrics]
+
+    def reset_metrics(self) -> None:
+        for m in self.metrics:
+            m.reset_state()
+
+    # --- the traced steps ------------------------------------------------------------------
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """The weighted sum of the per-output losses; updates the loss trackers."""
+        if self._compile_args[0] is None:
+            raise ValueError(f"model '{self.name}': compile() got no loss, so compute_loss() "
+                             f"has nothing to compute; pass loss= or compute the loss yourself")
+        preds = flatten(y_pred)
+        names = self._output_names_for(y_pred)
+        if self._output_specs is None:
+            self._resolve_outputs(names, [p.shape for p in preds])
+        targets = self._match_targets(y, names)
+        batch = compile_config.batch_size_of(preds[0])
+        total, trackers = None, iter(self._output_loss_trackers)
+        for spec, target, pred in zip(self._output_specs, targets, preds):
+            if spec.loss is None:
+                continue
+            value = spec.loss(target, pred, sample_weight=_for_output(sample_weight, spec.name))
+            if self._output_loss_trackers:
+                next(trackers).update_state(value, sample_weight=batch)
+            weighted = value if spec.weight == 1.0 else value * spec.weight
+            total = weighted if total is None else total + weighted
+        self._loss_tracker.update_state(total, sample_weight=batch)
+        return total
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None) -> dict:
+        """Update the compiled metrics; return every metric's result by name."""
+        names = self._output_names_for(y_pred)
+        targets = self._match_targets(y, names) if self._output_specs else []
+        for spec, target, pred in zip(self._output_specs or [], targets, flatten(y_pred)):
+            for metric in spec.metrics:
+                metric.update_state(target, pred, sample_weight=_for_output(sample_weight, spec.name))
+        return {m.name: m.result() for m in self.metrics}
+
+    def train_step(self, data) -> dict:
+        x, y, sample_weight = unpack_x_y_sample_weight(data)
+        with GradientTape() as tape:
+            y_pred = self(x, training=True)
+            loss = self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight)
+        grads = tape.gradient(loss, self.trainable_weights)
+        self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
+        return self.compute_metrics(x, y, y_pred, sample_weight)
+
+    def test_step(self, data) -> dict:
+        x, y, sample_weight = unpack_x_y_sample_weight(data)
+        y_pred = self(x, training=False)
+        self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=False)
+        return self.compute_metrics(x, y, y_pred, sample_weight)
+
+    def _output_names_for(self, y_pred) -> list[str]:
+        """The functional model's output names, else names from the prediction structure."""
+        if self._functional is not None:
+            return self.output_names
+        if isinstance(y_pred, dict):
+            return list(y_pred)
+        n = len(flatten(y_pred))
+        return ["output"] if n == 1 else [f"output_{i}" for i in range(n)]
+
+    def _match_targets(self, y, names: list[str]) -> list:
+        """Targets in output order, from one array, a list, or a dict by output name."""
+        wanted = [s.name for s in self._output_specs if s.loss is not None]
+        if isinstance(y, dict):
+            missing = [n for n in wanted if n not in y]
+            unknown = [k for k in y if k not in names]
+            if missing or unknown:
+                raise KeyError(f"model '{self.name}': targets " +
+                               (f"missing for output(s) {missing}" if missing else "") +
+                               ("; " if missing and unknown else "") +
+                               (f"given for unknown output(s) {unknown}" if unknown else "") +
+                               f"; the model's outputs are {names}")
+            return [y.get(n) for n in names]
+        if isinstance(y, (list, tuple)):
+            if len(y) != len(names):
+                raise ValueError(f"model '{self.name}': {len(names)} outputs {names} but "
+                                 f"{len(y)} targets")
+            return list(y)
+        if len(names) != 1:
+            raise ValueError(f"model '{self.name}' has {len(names)} outputs {names}: pass the "
+                             f"targets as a list or a dict by output name")
+        return [y]
+
+    # --- loops -----------------------------------------------------------------------------
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
+            validation_split=0.0, validation_data=None, shuffle=True, initial_epoch=0,
+            steps_per_epoch=None, sample_weight=None, validation_batch_size=None, seed=None):
+        """Train for ``epochs`` epochs; returns the History."""
+        self._require_compiled("fit")
+        if validation_split and validation_data is None:
+            (x, y, sample_weight), validation_data = train_validation_split(
+                x, y, sample_weight, validation_split)
+        data = make_adapter(x, y, sample_weight, batch_size=batch_size, shuffle=shuffle,
+                            steps_per_epoch=steps_per_epoch, seed=seed)
+        verbose = 1 if verbose == "auto" else verbose
+        history = History()
+        callbacks = CallbackList([history] + list(callbacks or []), model=self,
+                                 params={"epochs": epochs, "steps": data.num_batches,
+                                         "verbose": verbose})
+        rejecters = [c for c in callbacks.callbacks if isinstance(c, TerminateOnNaN)]
+        self.stop_training = False
+        callbacks.on_train_begin()
+        for epoch in range(initial_epoch, epochs):
+            self.reset_metrics()
+            callbacks.on_epoch_begin(epoch)
+            if verbose:
+                print(f"Epoch {epoch + 1}/{epochs}")
+            bar = ProgressBar(data.num_batches, verbose=verbose)
+            logs, step = {}, 0
+            for step, batch in enumerate(data.epoch_batches()):
+                callbacks.on_train_batch_begin(step)
+                outputs, updates = self._train_function.run(_step_data(*batch))
+                batch_logs = _to_floats(outputs)
+                if any(c.should_reject(batch_logs) for c in rejecters):
+                    callbacks.on_train_batch_end(step, batch_logs)
+                    break
+                commit(updates)
+                logs = batch_logs
+                callbacks.on_train_batch_end(step, logs)
+                bar.update(step + 1, logs)
+                if self.stop_training:
+                    break
+            if validation_data is not None and not self.stop_training:
+                val = self._evaluate_data(_validation_adapter(validation_data, validation_batch_size
+                                                              or batch_size))
+                logs.update({f"val_{k}": v for k, v in val.items()})
+            bar.update(step + 1, logs, finalize=True)
+            callbacks.on_epoch_end(epoch, logs)
+            if self.stop_training or data.ran_out_of_data:
+                break
+        callbacks.on_train_end(logs if epochs > initial_epoch else {})
+        return history
+
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
+                 steps=None, callbacks=None, return_dict=False):
+        """Loss and metrics over the data (running means over all batches)."""
+        self._require_compiled("evaluate")
+        logs = self._evaluate_data(make_adapter(x, y, sample_weight, batch_size=batch_size,
+                                                shuffle=False, steps_per_epoch=steps))
+        return logs if return_dict else _as_list(logs)
+
+    def _evaluate_data(self, data) -> dict:
+        self.reset_metrics()
+        logs = {}
+        for batch in data.epoch_batches():
+            logs = _to_floats(self._test_function(_step_data(*batch)))
+        return logs
+
+    def train_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
+        """One step on one batch; returns that step's loss (computed before its update)
+        and metrics."""
+        self._require_compiled("train_on_batch")
+        self.reset_metrics()
+        logs = _to_floats(self._train_function(_step_data(x, y, sample_weight)))
+        return logs if return_dict else _as_list(logs)
+
+    def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
+        self._require_compiled("test_on_batch")
+        self.reset_metrics()
+        logs = _to_floats(self._test_function(_step_data(x, y, sample_weight)))
+        return logs if return_dict else _as_list(logs)
+
+    def predict(self, x, batch_size=None, verbose=0, steps=None):
+        """Run the model on ``x`` in batches (default 32) and join the outputs."""
+        data = make_adapter(x, None, None, batch_size=batch_size, shuffle=False,
+                            steps_per_epoch=steps)
+        pieces = [self(batch[0]) for batch in data.epoch_batches()]
         if not pieces:
             raise ValueError("predict() got no samples")
         joined = [np.concatenate(parts, axis=0) for parts in zip(*(flatten(p) for p in pieces))]
         return pack_like(pieces[0], joined)
+
+    def ir(self, stage: str = "forward") -> str:
+        """SSA text of ``forward``, or of the traced ``train_step``/``test_step`` graph
+        (after fit/train_on_batch/evaluate has traced it)."""
+        if stage in ("train_step", "test_step"):
+            self._require_compiled(f"ir('{stage}')")
+            return getattr(self, f"_{stage.split('_')[0]}_function").ir()
+        return super().ir(stage)
+
+
+def _step_data(x, y=None, sample_weight=None):
+    """What train_step receives, as Keras passes it: x alone when there are no targets."""
+    if y is None and sample_weight is None:
+        return x
+    return (x, y) if sample_weight is None else (x, y, sample_weight)
+
+
+def _for_output(sample_weight, name):
+    return sample_weight.get(name) if isinstance(sample_weight, dict) else sample_weight
+
+
+def _to_floats(logs) -> dict:
+    if not isinstance(logs, dict):
+        raise TypeError(f"train_step/test_step must return a dict of metric values, got "
+                        f"{type(logs).__name__}")
+    return {k: float(np.asarray(v)) for k, v in logs.items()}
+
+
+def _as_list(logs: dict):
+    values = list(logs.values())
+    return values[0] if len(values) == 1 else values
+
+
+def _validation_adapter(validation_data, batch_size):
+    """Arrays as (x, y[, sample_weight]) are batched here; a Dataset comes batched."""
+    if isinstance(validation_data, (tuple, list)):
+        x, y, sample_weight = unpack_x_y_sample_weight(tuple(validation_data))
+        return make_adapter(x, y, sample_weight, batch_size=batch_size, shuffle=False)
+    return make_adapter(validation_data, shuffle=False)

@@ -6,7 +6,8 @@ import numpy as np
 from ...ir import Sym
 from ...ir.builder import user_site
 from ...ir.errors import FusegraphError, ShapeError
-from .. import activations, ops
+from .. import activations, ops, random
+from ..context import training_flag
 from ..layer import Layer
 
 
@@ -58,20 +59,26 @@ class Activation(Layer):
 
 
 class Dropout(Layer):
-    """Identity outside training. (Training-mode dropout draws from the in-graph random
-    stream, which the training runtime adds.)"""
+    """Zeroes a ``rate`` fraction of the inputs in training and scales the rest by
+    1 / (1 - rate); identity outside training. The mask comes from the in-graph random
+    stream (:mod:`..random`). Called with ``training`` unknown (a functional model being
+    built), it selects between both behaviours with the graph's ``training`` flag."""
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)
         if not 0 <= rate < 1:
-            raise ValueError(f"Dropout rate must be in [0, 1), got {rate}")
-        self.rate, self.noise_shape, self.seed = rate, noise_shape, seed
+            raise ValueError(f"{user_site()}: Dropout rate must be in [0, 1), got {rate}")
+        self.rate, self.noise_shape = rate, noise_shape
+        self.seed_generator = random.SeedGenerator(seed)
 
     def call(self, inputs, training=None):
-        if training and self.rate > 0:
-            raise FusegraphError(f"{user_site()}: layer '{self.name}': training-mode Dropout "
-                                 f"needs the in-graph random stream, which this version lacks")
-        return inputs
+        if self.rate == 0 or training is False:
+            return inputs
+        shape = inputs.type.shape if self.noise_shape is None else tuple(
+            d if n is None else n for d, n in zip(inputs.type.shape, self.noise_shape))
+        keep = random.dropout_mask(shape, self.rate, inputs.type.dtype, self.seed_generator)
+        dropped = ops.where(keep, ops.divide(inputs, 1.0 - self.rate), 0.0)
+        return dropped if training else ops.where(training_flag(), dropped, inputs)
 
 
 class Flatten(Layer):

@@ -1,0 +1,44 @@
+"""Handwritten digits (scikit-learn's 8x8 images, shipped with the package): an MLP
+classifier trained with fusegraph. The README's main job:
+
+    fusegraph train examples/digits.py
+
+reaches about 95% accuracy on the 297 held-out images in 20 epochs.
+"""
+import numpy as np
+
+import fusegraph as fg
+
+EPOCHS = 20
+BATCH_SIZE = 32
+
+
+def build_model():
+    inputs = fg.Input(shape=(64,), name="pixels")
+    x = fg.layers.Dense(64, activation="relu")(inputs)
+    x = fg.layers.Dropout(0.1)(x)
+    outputs = fg.layers.Dense(10, activation="softmax", name="digit")(x)
+    model = fg.Model(inputs, outputs, name="digits_mlp")
+    model.compile(optimizer=fg.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    return model
+
+
+def load_data():
+    """((x_train, y_train), (x_test, y_test)): pixels scaled to [0, 1], int labels; the
+    last 297 images (one sixth) are held out."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    x = (digits.data / 16.0).astype("float32")
+    y = digits.target.astype("int32")
+    split = len(x) - 297
+    return (x[:split], y[:split]), (x[split:], y[split:])
+
+
+if __name__ == "__main__":
+    (x_train, y_train), (x_test, y_test) = load_data()
+    model = build_model()
+    model.fit(x_train, y_train, epochs=EPOCHS, batch_size=BATCH_SIZE,
+              validation_data=(x_test, y_test))
+    print(dict(zip(["loss", "accuracy"], np.round(model.evaluate(x_test, y_test, verbose=0), 4))))

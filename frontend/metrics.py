@@ -1,0 +1,438 @@
+"""``fg.metrics``: stateful metrics with Keras's names, traced into the step graph.
+
+A :class:`Metric` keeps its state in non-trainable :class:`~fusegraph.frontend.variables.Variable`
+objects (paths ``<metric name>/<variable name>``, e.g. ``accuracy/total``) made by
+:meth:`Metric.add_variable`. Subclasses write ``update_state`` and ``result`` with
+``fg.ops`` on symbolic tensors, as in Keras, and both work two ways:
+
+* inside a trace (a traced train step, ``fg.function``; or any symbolic argument),
+  ``update_state`` records symbolic variable updates (``assign_add``) that the runtime
+  writes back after the step, and ``result()`` returns a symbolic scalar;
+* called with numpy arrays (or lists, numbers) outside a trace, each runs eagerly: it
+  is traced once per input signature into a :class:`~fusegraph.frontend.function.Function`
+  cached on the metric (one per method; the batch axis stays symbolic, so every batch
+  size reuses one graph), the variables are updated, and ``result()`` returns a numpy
+  scalar. So ``m.update_state(y_true, y_pred); m.result()`` works as in Keras.
+
+``reset_state()`` writes each variable's initial value back with numpy, all at once
+(inside a trace it assigns them as constants instead).
+
+The accuracy metrics follow Keras 3's per-sample functions; :func:`resolve_accuracy`
+picks one for ``metrics=["accuracy"]`` from the loss and the output's shape.
+"""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from ..ir import as_dtype
+from ..ir.builder import user_site
+from ..ir.errors import ShapeError
+from . import initializers, losses, ops, state
+from .losses import squeeze_or_expand_to_same_rank
+from .naming import to_snake_case, unique_name
+from .nest import flatten, map_structure
+from .tensor import is_symbolic
+from .variables import Variable
+
+__all__ = [
+    "Metric", "Mean", "MeanMetricWrapper", "Accuracy", "BinaryAccuracy", "CategoricalAccuracy",
+    "SparseCategoricalAccuracy", "MeanSquaredError", "MeanAbsoluteError", "BinaryCrossentropy",
+    "CategoricalCrossentropy", "SparseCategoricalCrossentropy", "KLDivergence", "accuracy",
+    "binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy", "get",
+    "resolve_accuracy",
+]
+
+_DUAL_METHODS = ("update_state", "result")
+
+
+def _in_trace(args, kwargs) -> bool:
+    return state.current() is not None or any(
+        is_symbolic(t) or isinstance(t, Variable) for t in flatten((args, kwargs)))
+
+
+def _as_array(x):
+    """Array-like eager arguments (lists, Python numbers) as numpy arrays, so the
+    Function treats them as data, not as static values; None and bools stay."""
+    if x is None or isinstance(x, (bool, np.ndarray, str)):
+        return x
+    if isinstance(x, (int, float, np.generic, list, tuple)):
+        return np.asarray(x)
+    return x
+
+
+def _dual(name: str, raw):
+    """``raw`` as a method that runs symbolically inside a trace and through a cached
+    Function (eagerly) on arrays outside one."""
+
+    @functools.wraps(raw)
+    def method(self, *args, **kwargs):
+        if _in_trace(args, kwargs):
+            return raw(self, *args, **kwargs)
+        return self._run_eagerly(name, raw, [_as_array(a) for a in args],
+                                 {k: _as_array(v) for k, v in kwargs.items()})
+
+    method._fusegraph_raw = raw
+    return method
+
+
+class Metric:
+    """Base of the metrics; see the module docstring.
+
+    Subclasses create their state in ``__init__`` with :meth:`add_variable` and define
+    ``update_state(...)`` and ``result()`` with ``fg.ops``; both get the eager/traced
+    dispatch automatically."""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for name in _DUAL_METHODS:
+            fn = cls.__dict__.get(name)
+            if fn is not None and not hasattr(fn, "_fusegraph_raw"):
+                setattr(cls, name, _dual(name, fn))
+
+    def __init__(self, name=None, dtype="float32"):
+        self.name = name or unique_name(to_snake_case(type(self).__name__))
+        self.dtype = as_dtype(dtype or "float32").keras_name
+        self._variables: list[Variable] = []
+        self._initial_values: list[np.ndarray] = []
+        self._eager_fns: dict = {}
+
+    # --- state ------------------------------------------------------------------------
+    def add_variable(self, shape, initializer="zeros", dtype=None, aggregation="sum",
+                     name=None):
+        """A non-trainable Variable at ``<metric name>/<name>``; ``reset_state`` restores
+        the value ``initializer`` gives now. (``aggregation`` is accepted for Keras
+        compatibility; there is one replica.)"""
+        dtype = dtype or self.dtype
+        name = name or f"variable_{len(self._variables)}"
+        value = np.asarray(initializers.get(initializer)(tuple(shape), dtype))
+        variable = Variable(value, name, f"{self.name}/{name}", trainable=False, dtype=dtype)
+        self._variables.append(variable)
+        self._initial_values.append(variable.numpy())
+        return variable
+
+    def add_weight(self, shape=(), initializer="zeros", dtype=None, name=None):
+        """Keras's older name for :meth:`add_variable`."""
+        return self.add_variable(shape, initializer=initializer, dtype=dtype, name=name)
+
+    @property
+    def variables(self) -> list[Variable]:
+        return list(self._variables)
+
+    def reset_state(self) -> None:
+        """Every variable back to its initial value: numpy assignments, all at once (as
+        symbolic constants inside a trace, so they are part of that step)."""
+        if state.current() is not None:
+            for variable, value in zip(self._variables, self._initial_values):
+                variable.assign(ops.convert_to_tensor(value, variable.dtype))
+            return
+        for variable, value in zip(self._variables, self._initial_values):
+            variable.assign(value)
+
+    def reset_states(self) -> None:
+        self.reset_state()
+
+    # --- the metric ---------------------------------------------------------------------
+    def update_state(self, *args, **kwargs):
+        raise NotImplementedError(f"metric {type(self).__name__} must implement update_state()")
+
+    def result(self):
+        raise NotImplementedError(f"metric {type(self).__name__} must implement result()")
+
+    def __call__(self, *args, **kwargs):
+        """Update with one batch, then return the result (Keras's ``metric(y, p)``)."""
+        self.update_state(*args, **kwargs)
+        return self.result()
+
+    # --- eager execution ------------------------------------------------------------------
+    def _run_eagerly(self, method: str, raw, args, kwargs):
+        key = (method, raw)
+        fn = self._eager_fns.get(key)
+        if fn is None:
+            from .function import Function
+            fn = self._eager_fns[key] = Function(
+                lambda *a, **k: raw(self, *a, **k), name=f"{self.name}_{method}")
+        out = fn(*args, **kwargs)
+        if method == "result":
+            return map_structure(_to_numpy_scalar, out)
+        return out
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "dtype": self.dtype}
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name}>"
+
+
+def _to_numpy_scalar(x):
+    return x[()] if isinstance(x, np.ndarray) and x.ndim == 0 else x
+
+
+# --- means ------------------------------------------------------------------------------
+def _samplewise(values, sample_weight, dtype):
+    """Keras's reduce_to_samplewise_values: per-sample values (mean over the non-batch
+    axes) and per-sample weights (None when not given)."""
+    values = ops.cast(ops.convert_to_tensor(values), dtype)
+    weights = None
+    if sample_weight is not None:
+        weights = ops.convert_to_tensor(sample_weight, dtype)
+        values, weights = squeeze_or_expand_to_same_rank(values, weights)
+        if values.ndim > weights.ndim:
+            values = ops.mean(values, axis=tuple(range(weights.ndim, values.ndim)))
+        if weights.type.shape != values.type.shape:
+            weights = ops.broadcast_to(weights, values.type.shape)
+        values = ops.multiply(values, weights)
+        if weights.ndim > 1:
+            weights = ops.mean(weights, axis=tuple(range(1, weights.ndim)))
+    if values.ndim > 1:
+        values = ops.mean(values, axis=tuple(range(1, values.ndim)))
+    return values, weights
+
+
+class Mean(Metric):
+    """The (weighted) running mean of values: variables ``total`` and ``count``;
+    ``result() = total / count`` (0 while ``count`` is 0). Values of rank > 1 are first
+    averaged per sample; without weights each sample counts 1, with weights the weights
+    are summed into ``count``."""
+
+    def __init__(self, name="mean", dtype=None):
+        super().__init__(name=name, dtype=dtype)
+        self.total = self.add_variable((), "zeros", name="total")
+        self.count = self.add_variable((), "zeros", name="count")
+
+    def update_state(self, values, sample_weight=None):
+        values, weights = _samplewise(values, sample_weight, self.dtype)
+        self.total.assign_add(ops.sum(values))
+        if weights is not None:
+            n = ops.sum(weights)
+        elif values.ndim >= 1:
+            n = ops.sum(ops.ones_like(values))  # the (maybe symbolic) batch size
+        else:
+            n = 1.0
+        self.count.assign_add(n)
+
+    def result(self):
+        return losses._divide_no_nan(self.total.read_value(), self.count.read_value())
+
+
+class MeanMetricWrapper(Mean):
+    """The running mean of a per-sample function ``fn(y_true, y_pred, **kwargs)``."""
+
+    def __init__(self, fn, name=None, dtype=None, **kwargs):
+        super().__init__(name=name or unique_name("mean_metric_wrapper"), dtype=dtype)
+        self._fn = fn
+        self._fn_kwargs = kwargs
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        values = self._fn(y_true, y_pred, **self._fn_kwargs)
+        return super().update_state(values, sample_weight=sample_weight)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), **self._fn_kwargs}
+
+
+# --- accuracy functions (per sample) -------------------------------------------------------
+def _shape_str(t) -> str:
+    return losses._shape_str(t)
+
+
+def accuracy(y_true, y_pred):
+    """mean(y_true == y_pred, axis=-1): exact matches (labels against labels)."""
+    y_pred = ops.convert_to_tensor(y_pred)
+    y_true = ops.cast(ops.convert_to_tensor(y_true), y_pred.type.dtype)
+    y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
+    return ops.mean(ops.cast(ops.equal(y_true, y_pred), "float32"), axis=-1)
+
+
+def binary_accuracy(y_true, y_pred, threshold=0.5):
+    """mean(y_true == (y_pred > threshold), axis=-1)."""
+    y_true = ops.convert_to_tensor(y_true)
+    y_pred = ops.convert_to_tensor(y_pred)
+    y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
+    predicted = ops.cast(ops.greater(y_pred, threshold), y_true.type.dtype)
+    return ops.mean(ops.cast(ops.equal(y_true, predicted), "float32"), axis=-1)
+
+
+def categorical_accuracy(y_true, y_pred):
+    """argmax(y_true) == argmax(y_pred) over the last axis: one value per sample."""
+    y_true = ops.convert_to_tensor(y_true)
+    y_pred = ops.convert_to_tensor(y_pred)
+    if y_true.ndim != y_pred.ndim or not losses._shapes_compatible(y_true.type.shape,
+                                                                   y_pred.type.shape):
+        raise ShapeError(f"{user_site()}: metric 'categorical_accuracy': y_true has shape "
+                         f"{_shape_str(y_true)} but y_pred has shape {_shape_str(y_pred)}; "
+                         f"expected one-hot targets of shape {_shape_str(y_pred)} (for "
+                         f"integer labels use sparse_categorical_accuracy)")
+    return ops.cast(ops.equal(ops.argmax(y_true, axis=-1), ops.argmax(y_pred, axis=-1)),
+                    "float32")
+
+
+def sparse_categorical_accuracy(y_true, y_pred):
+    """y_true == argmax(y_pred, axis=-1) with integer (or float) labels of shape
+    ``y_pred.shape[:-1]`` or that plus a trailing 1."""
+    y_true = ops.convert_to_tensor(y_true)
+    y_pred = ops.convert_to_tensor(y_pred)
+    if y_true.ndim == y_pred.ndim and y_true.ndim >= 1 and y_true.type.shape[-1] == 1:
+        y_true = ops.squeeze_axes(y_true, (-1,))
+    if not losses._shapes_compatible(y_true.type.shape, y_pred.type.shape[:-1]):
+        raise ShapeError(f"{user_site()}: metric 'sparse_categorical_accuracy': y_true has "
+                         f"shape {_shape_str(y_true)}; expected integer class indices of "
+                         f"shape {tuple(y_pred.shape[:-1])} or {tuple(y_pred.shape[:-1]) + (1,)} "
+                         f"for y_pred of shape {_shape_str(y_pred)}")
+    predicted = ops.cast(ops.argmax(y_pred, axis=-1), y_true.type.dtype)
+    return ops.cast(ops.equal(y_true, predicted), "float32")
+
+
+# --- metric classes --------------------------------------------------------------------------
+class Accuracy(MeanMetricWrapper):
+    def __init__(self, name="accuracy", dtype=None):
+        super().__init__(accuracy, name=name, dtype=dtype)
+
+
+class BinaryAccuracy(MeanMetricWrapper):
+    def __init__(self, name="binary_accuracy", dtype=None, threshold=0.5):
+        if threshold is not None and not 0 < threshold < 1:
+            raise ValueError(f"{user_site()}: BinaryAccuracy: threshold must be in (0, 1), "
+                             f"got {threshold}")
+        super().__init__(binary_accuracy, name=name, dtype=dtype, threshold=threshold)
+        self.threshold = threshold
+
+
+class CategoricalAccuracy(MeanMetricWrapper):
+    def __init__(self, name="categorical_accuracy", dtype=None):
+        super().__init__(categorical_accuracy, name=name, dtype=dtype)
+
+
+class SparseCategoricalAccuracy(MeanMetricWrapper):
+    def __init__(self, name="sparse_categorical_accuracy", dtype=None):
+        super().__init__(sparse_categorical_accuracy, name=name, dtype=dtype)
+
+
+class MeanSquaredError(MeanMetricWrapper):
+    def __init__(self, name="mean_squared_error", dtype=None):
+        super().__init__(losses.mean_squared_error, name=name, dtype=dtype)
+
+
+class MeanAbsoluteError(MeanMetricWrapper):
+    def __init__(self, name="mean_absolute_error", dtype=None):
+        super().__init__(losses.mean_absolute_error, name=name, dtype=dtype)
+
+
+class BinaryCrossentropy(MeanMetricWrapper):
+    def __init__(self, name="binary_crossentropy", dtype=None, from_logits=False,
+                 label_smoothing=0.0):
+        super().__init__(losses.binary_crossentropy, name=name, dtype=dtype,
+                         from_logits=from_logits, label_smoothing=label_smoothing)
+
+
+class CategoricalCrossentropy(MeanMetricWrapper):
+    def __init__(self, name="categorical_crossentropy", dtype=None, from_logits=False,
+                 label_smoothing=0.0, axis=-1):
+        super().__init__(losses.categorical_crossentropy, name=name, dtype=dtype,
+                         from_logits=from_logits, label_smoothing=label_smoothing, axis=axis)
+
+
+class SparseCategoricalCrossentropy(MeanMetricWrapper):
+    def __init__(self, name="sparse_categorical_crossentropy", dtype=None, from_logits=False,
+                 axis=-1):
+        super().__init__(losses.sparse_categorical_crossentropy, name=name, dtype=dtype,
+                         from_logits=from_logits, axis=axis)
+
+
+class KLDivergence(MeanMetricWrapper):
+    def __init__(self, name="kl_divergence", dtype=None):
+        super().__init__(losses.kl_divergence, name=name, dtype=dtype)
+
+
+# --- lookup ------------------------------------------------------------------------------------
+_CLASSES = {cls.__name__: cls for cls in (
+    Mean, Accuracy, BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy,
+    MeanSquaredError, MeanAbsoluteError, BinaryCrossentropy, CategoricalCrossentropy,
+    SparseCategoricalCrossentropy, KLDivergence)}
+_BY_NAME = {
+    "accuracy": Accuracy, "acc": Accuracy, "binary_accuracy": BinaryAccuracy,
+    "categorical_accuracy": CategoricalAccuracy,
+    "sparse_categorical_accuracy": SparseCategoricalAccuracy,
+    "mse": MeanSquaredError, "mean_squared_error": MeanSquaredError,
+    "mae": MeanAbsoluteError, "mean_absolute_error": MeanAbsoluteError,
+    "binary_crossentropy": BinaryCrossentropy,
+    "categorical_crossentropy": CategoricalCrossentropy,
+    "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
+    "kld": KLDivergence, "kl_divergence": KLDivergence,
+    **_CLASSES,
+}
+
+
+def get(identifier) -> Metric:
+    """A Metric from a name, a Metric class or instance, or a per-sample function
+    ``fn(y_true, y_pred)`` (a :class:`MeanMetricWrapper` named after it).
+
+    A snake-case name gives a new metric named as written, as ``compile`` names it in the
+    logs (``"mse"`` logs as ``mse``); a class name (``"BinaryAccuracy"``) gives the
+    class's default name. ``"accuracy"`` here is :class:`Accuracy` (exact matches); use
+    :func:`resolve_accuracy` to choose by the loss, as ``compile`` does."""
+    if isinstance(identifier, Metric):
+        return identifier
+    if isinstance(identifier, type) and issubclass(identifier, Metric):
+        return identifier()
+    if isinstance(identifier, str):
+        cls = _BY_NAME.get(identifier)
+        if cls is None:
+            raise ValueError(f"{user_site()}: unknown metric {identifier!r}: expected a Metric, "
+                             f"a callable(y_true, y_pred) or one of {sorted(_BY_NAME)}")
+        return cls() if identifier in _CLASSES else cls(name=identifier)
+    if callable(identifier):
+        return MeanMetricWrapper(identifier,
+                                 name=getattr(identifier, "__name__", None) or None)
+    raise TypeError(f"{user_site()}: a metric must be a name, a Metric or a callable(y_true, "
+                    f"y_pred), got {identifier!r}")
+
+
+def _loss_kind(loss) -> str | None:
+    """"binary", "sparse", "categorical" or None for a loss given any way compile takes."""
+    kinds = {losses.binary_crossentropy: "binary",
+             losses.sparse_categorical_crossentropy: "sparse",
+             losses.categorical_crossentropy: "categorical"}
+    if loss is None:
+        return None
+    if isinstance(loss, str):
+        cls = losses._BY_NAME.get(loss)
+        return kinds.get(losses.FUNCTIONS.get(cls)) if cls is not None else None
+    if isinstance(loss, type):
+        for cls, fn in losses.FUNCTIONS.items():
+            if issubclass(loss, cls):
+                return kinds.get(fn)
+        return None
+    if isinstance(loss, losses.LossFunctionWrapper):
+        return kinds.get(loss.fn)
+    return kinds.get(loss) if callable(loss) else None
+
+
+def resolve_accuracy(identifier, loss, output_shape, target_shape=None) -> Metric:
+    """The metric ``compile(metrics=["accuracy"])`` means for an output: a
+    :class:`BinaryAccuracy` when the loss is binary cross-entropy or the output's last
+    dim is 1; :class:`SparseCategoricalAccuracy` for sparse categorical cross-entropy;
+    :class:`CategoricalAccuracy` for categorical cross-entropy; otherwise, when
+    ``target_shape`` is given, Keras 3's rule by shapes (targets of lower rank or with a
+    last dim of 1 against several classes: sparse; else categorical), and
+    :class:`Accuracy` (exact matches) when it is not. The metric is named as written
+    (``"accuracy"`` or ``"acc"``). Other identifiers go to :func:`get`."""
+    if not (isinstance(identifier, str) and identifier.lower() in ("accuracy", "acc")):
+        return get(identifier)
+    name = identifier
+    kind = _loss_kind(loss)
+    last = tuple(output_shape)[-1] if output_shape is not None and len(output_shape) else None
+    if kind == "binary" or last == 1:
+        return BinaryAccuracy(name=name)
+    if kind == "sparse":
+        return SparseCategoricalAccuracy(name=name)
+    if kind == "categorical":
+        return CategoricalAccuracy(name=name)
+    if target_shape is not None and output_shape is not None:
+        target_shape, output_shape = tuple(target_shape), tuple(output_shape)
+        if len(target_shape) < len(output_shape) or (
+                target_shape and target_shape[-1] == 1 and (last is None or last > 1)):
+            return SparseCategoricalAccuracy(name=name)
+        return CategoricalAccuracy(name=name)
+    return Accuracy(name=name)

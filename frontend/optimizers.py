@@ -1,0 +1,607 @@
+"""``fg.optimizers``: SGD, RMSprop, Adam, AdamW with Keras 3's update rules and defaults.
+
+An optimizer's update is traced like everything else. ``apply_gradients`` inside a
+trace (a ``train_step``, an ``fg.function``, or any symbolic gradient) emits the update
+into the step graph: every new value (weights, slots, ``iterations``) is a
+``variable.assign`` that the trace records, later reads in the step see, and the
+runtime writes back after the step ran. So the optimizer's state lives in the step
+graph, where the update fuses with the backward pass; nothing is computed in Python.
+Called with numpy gradients outside a trace, the same code runs through a cached
+:class:`~fusegraph.frontend.function.Function` (one per set of variables updated), so
+the numbers are the same either way.
+
+What one ``apply`` does, in Keras's order (``keras/src/optimizers/base_optimizer.py``):
+
+1. check the pairs: every gradient's shape must equal its variable's, checked for all
+   pairs before anything is built or assigned, so a bad call changes nothing;
+2. build the slots on the first call (for every variable passed, with or without a
+   gradient), and drop pairs whose gradient is None (with a warning naming them);
+3. clip: ``clipnorm`` per gradient (``g * c / max(||g||, c)``), ``global_clipnorm``
+   over all of them, or ``clipvalue`` elementwise (at most one of the three);
+4. weight decay, when ``weight_decay`` is set, for every optimizer as Keras applies it:
+   ``w <- w - w * weight_decay * lr`` before the update rule;
+5. each variable's update rule (:meth:`Optimizer.update_step`);
+6. ``iterations <- iterations + 1``.
+
+The learning rate is a non-trainable float32 Variable (``<name>/learning_rate``, as in
+Keras), read by the step graph as a parameter: setting ``optimizer.learning_rate``
+between steps (a callback does) takes effect at the next step without tracing again.
+A :class:`~fusegraph.frontend.schedules.LearningRateSchedule` is instead called inside
+the step with the step count ``iterations`` (before its increment), so it too is
+computed in the graph.
+
+Slots are zeros Variables shaped like their model variable, non-trainable, with Keras's
+paths ``<optimizer name>/<variable path, '/' -> '_'>_<slot>`` (``adam/dense_kernel_momentum``).
+``variables`` lists ``iterations``, the learning-rate variable, then the slots variable
+by variable (``momentum, velocity`` for each variable for Adam), Keras 3's order.
+"""
+from __future__ import annotations
+
+import sys
+import warnings
+
+import numpy as np
+
+from ..ir.builder import user_frame, user_site
+from . import ops, state
+from .function import Function
+from .schedules import LearningRateSchedule
+from .tensor import TraceError, is_symbolic
+from .variables import Variable
+
+# Keras arguments fusegraph does not implement, so a model written for Keras fails loudly
+# rather than training differently.
+_UNSUPPORTED = ("use_ema", "ema_momentum", "ema_overwrite_frequency", "loss_scale_factor",
+                "gradient_accumulation_steps")
+
+
+class Optimizer:
+    """Base class of the optimizers; subclasses define :meth:`slot_names` and
+    :meth:`update_step` (see the module docstring for what ``apply`` does)."""
+
+    default_name = "optimizer"
+
+    def __init__(self, learning_rate=0.001, weight_decay=None, clipnorm=None, clipvalue=None,
+                 global_clipnorm=None, name=None, **kwargs):
+        unsupported = [k for k in kwargs if k in _UNSUPPORTED]
+        if unsupported:
+            raise NotImplementedError(f"{type(self).__name__}: Keras's {unsupported} "
+                                      f"{'is' if len(unsupported) == 1 else 'are'} not "
+                                      f"supported by fusegraph")
+        if kwargs:
+            raise TypeError(f"{type(self).__name__}: argument(s) not recognized: "
+                            f"{sorted(kwargs)}")
+        clips = {"clipnorm": clipnorm, "clipvalue": clipvalue, "global_clipnorm": global_clipnorm}
+        given = {k: v for k, v in clips.items() if v is not None}
+        if len(given) > 1:
+            raise ValueError(f"only one of `clipnorm`, `clipvalue` and `global_clipnorm` can "
+                             f"be set, got {', '.join(f'{k}={v}' for k, v in given.items())}")
+        for key, value in given.items():  # 0 turns clipping off, as in Keras
+            _check_number(type(self).__name__, key, value, low=0.0)
+        if weight_decay is not None:
+            _check_number(type(self).__name__, "weight_decay", weight_decay, low=0.0)
+        self.name = name if name is not None else self.default_name
+        self.weight_decay = weight_decay
+        self.clipnorm, self.clipvalue, self.global_clipnorm = clipnorm, clipvalue, global_clipnorm
+        self.built = False
+        self._trainable_variables: list[Variable] = []
+        self._index: dict[int, int] = {}
+        self._slots: dict[tuple[int, str], Variable] = {}
+        self._slot_list: list[Variable] = []
+        self._eager: dict[tuple, Function] = {}
+        self._exclude_ids: set[int] = set()
+        self._exclude_names: tuple[str, ...] = ()
+        self._per_apply: dict = {}
+        self.iterations = Variable(0, "iteration", f"{self.name}/iteration", trainable=False,
+                                   dtype="int64")
+        self._learning_rate_variable: Variable | None = None
+        self._learning_rate = None
+        self._set_learning_rate(learning_rate)
+
+    # --- learning rate ------------------------------------------------------------
+    @property
+    def learning_rate(self):
+        """The learning rate of the next step: inside a trace a float32 scalar tensor,
+        outside it a ``numpy.float32`` (a schedule evaluated at ``iterations``)."""
+        if state.current() is not None:
+            return self._current_learning_rate()
+        if isinstance(self._learning_rate, LearningRateSchedule):
+            return np.float32(self._learning_rate(self.iterations.numpy()))
+        return np.float32(self._learning_rate_variable.numpy())
+
+    @learning_rate.setter
+    def learning_rate(self, value):
+        self._set_learning_rate(value)
+
+    def _set_learning_rate(self, value) -> None:
+        if isinstance(value, LearningRateSchedule):
+            self._learning_rate = value
+            self._eager.clear()  # the eager steps read the old rate; trace them again
+            return
+        if callable(value) and not isinstance(value, Variable):
+            raise TypeError(f"{type(self).__name__}: `learning_rate` must be a float or a "
+                            f"LearningRateSchedule, got the callable {value!r}; write it as "
+                            f"a LearningRateSchedule subclass whose __call__(step) gets the "
+                            f"step count")
+        if isinstance(self._learning_rate, LearningRateSchedule):
+            raise TypeError(f"{type(self).__name__} was created with a LearningRateSchedule "
+                            f"as its `learning_rate`, so its learning rate is not settable; "
+                            f"create the optimizer with a float `learning_rate` to set it")
+        if is_symbolic(value) and self._learning_rate_variable is not None:
+            self._learning_rate_variable.assign(value)  # recorded in the current trace
+            return
+        if isinstance(value, Variable):
+            value = value.numpy()
+        if isinstance(value, np.ndarray) and value.ndim == 0:
+            value = value.item()
+        _check_number(type(self).__name__, "learning_rate", value, low=0.0)
+        if self._learning_rate_variable is None:
+            self._learning_rate_variable = Variable(
+                np.float32(value), "learning_rate", f"{self.name}/learning_rate",
+                trainable=False, dtype="float32")
+        else:
+            self._learning_rate_variable.assign(np.float32(value))
+        if self._learning_rate is not self._learning_rate_variable:
+            self._learning_rate = self._learning_rate_variable
+            self._eager.clear()
+
+    def _current_learning_rate(self):
+        """The learning rate as a float32 scalar tensor (inside a trace)."""
+        if isinstance(self._learning_rate, LearningRateSchedule):
+            lr = self._learning_rate(self.iterations.read_value())
+            lr = ops.cast(ops.convert_to_tensor(lr), "float32")
+            if lr.ndim != 0:
+                raise ValueError(f"learning rate schedule {self._learning_rate!r} returned a "
+                                 f"tensor of shape {lr.shape}; expected a scalar")
+            return lr
+        return self._learning_rate_variable.read_value()
+
+    # --- variables ----------------------------------------------------------------
+    @property
+    def variables(self) -> list[Variable]:
+        """``iterations``, the learning-rate variable (unless a schedule), the slots."""
+        lr = [self._learning_rate_variable] if self._learning_rate is self._learning_rate_variable \
+            else []
+        return [self.iterations] + lr + list(self._slot_list)
+
+    def slot_names(self) -> tuple[str, ...]:
+        """The slots this optimizer keeps per model variable, in creation order."""
+        return ()
+
+    def build(self, variables) -> None:
+        """Create the slots for ``variables`` (once; later calls do nothing)."""
+        if self.built:
+            return
+        variables = list(variables)
+        _check_variables(self, variables)
+        for i, variable in enumerate(variables):
+            self._index[id(variable)] = i
+            for slot in self.slot_names():
+                self.add_variable_from_reference(variable, slot)
+        self._trainable_variables = variables
+        self.built = True
+
+    def add_variable_from_reference(self, variable: Variable, slot: str) -> Variable:
+        """A zeros slot shaped like ``variable``, stored for :meth:`get_slot`."""
+        path = f"{self.name}/{variable.path.replace('/', '_')}_{slot}"
+        created = Variable(np.zeros(variable.shape, variable.dtype.numpy), path.split("/")[-1],
+                           path, trainable=False, dtype=variable.dtype)
+        self._slots[(id(variable), slot)] = created
+        self._slot_list.append(created)
+        return created
+
+    def get_slot(self, variable: Variable, slot: str) -> Variable:
+        try:
+            return self._slots[(id(variable), slot)]
+        except KeyError:
+            raise KeyError(f"optimizer '{self.name}' has no slot '{slot}' for variable "
+                           f"'{variable.path}' (slots: {list(self.slot_names())})") from None
+
+    def exclude_from_weight_decay(self, var_list=None, var_names=None) -> None:
+        """Exempt variables from weight decay: those in ``var_list``, and those whose
+        name contains any of ``var_names`` (as Keras). Call before the first step."""
+        if self.built:
+            raise ValueError("`exclude_from_weight_decay()` can only be configured before "
+                             "the optimizer is built")
+        self._exclude_ids = {id(v) for v in var_list or ()}
+        self._exclude_names = tuple(var_names or ())
+
+    def _use_weight_decay(self, variable: Variable) -> bool:
+        return id(variable) not in self._exclude_ids and not any(
+            n in variable.name for n in self._exclude_names)
+
+    # --- applying gradients ---------------------------------------------------------
+    def apply_gradients(self, grads_and_vars):
+        """Apply ``(gradient, variable)`` pairs; returns ``iterations`` (tf.keras compat)."""
+        pairs = list(grads_and_vars)
+        for i, pair in enumerate(pairs):
+            if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
+                raise TypeError(f"{user_site()}: apply_gradients expects (gradient, variable) "
+                                f"pairs; item {i} is {pair!r}")
+        if not pairs:
+            return self.iterations
+        grads, variables = zip(*pairs)
+        self.apply(list(grads), list(variables))
+        return self.iterations
+
+    def apply(self, grads, trainable_variables=None) -> None:
+        """Update ``trainable_variables`` with ``grads`` (one each, in order); without
+        ``trainable_variables``, the variables the optimizer was built on."""
+        grads = list(grads)
+        if not grads:
+            return
+        if trainable_variables is None:
+            if not self.built:
+                raise ValueError(f"optimizer '{self.name}': when passing `grads` without "
+                                 f"variables, the optimizer must already be built; call "
+                                 f"`optimizer.build(trainable_variables)` first")
+            variables = list(self._trainable_variables)
+        else:
+            variables = list(trainable_variables)
+        if len(grads) != len(variables):
+            raise ValueError(f"optimizer '{self.name}': got {len(grads)} gradients for "
+                             f"{len(variables)} variables; expected one gradient per variable")
+        _check_variables(self, variables)
+        if self.built:
+            unknown = [v.path for v in variables if id(v) not in self._index]
+            if unknown:
+                raise ValueError(f"optimizer '{self.name}' was built for other variables and "
+                                 f"cannot update {unknown}; create a new optimizer for a new "
+                                 f"set of variables")
+        self._check_gradients(grads, variables)
+        tracing = state.current() is not None
+        if not tracing and any(is_symbolic(g) for g in grads):
+            raise TraceError(f"{user_site()}: optimizer '{self.name}' got symbolic gradients "
+                             f"outside a traced step; apply them inside fg.function or a "
+                             f"model's train_step, or pass numpy arrays")
+        self.build(variables)
+        missing = [v.path for g, v in zip(grads, variables) if g is None]
+        kept = [(g, v) for g, v in zip(grads, variables) if g is not None]
+        if not kept:
+            raise ValueError(f"optimizer '{self.name}': no gradients provided for any "
+                             f"variable ({', '.join(missing)})")
+        if missing:
+            _warn_at_user(f"Gradients do not exist for variables {missing} when minimizing "
+                          f"the loss; they are left unchanged.")
+        grads, variables = [g for g, _ in kept], [v for _, v in kept]
+        if tracing:
+            self._apply_traced(grads, variables)
+        else:
+            self._apply_eager(grads, variables)
+
+    def _check_gradients(self, grads, variables) -> None:
+        """Every gradient's shape equals its variable's: checked for all, before any change."""
+        for g, v in zip(grads, variables):
+            if g is None:
+                continue
+            if is_symbolic(g):
+                ok, given = g.type.shape == v.symbol.type.shape, g.shape
+                dtype_ok = g.type.dtype.is_float
+            elif isinstance(g, Variable):
+                raise TypeError(f"{user_site()}: optimizer '{self.name}': the gradient for "
+                                f"variable '{v.path}' is the Variable '{g.path}'; pass a "
+                                f"tensor or an array")
+            else:
+                array = np.asarray(g)
+                ok, given = array.shape == v.shape, array.shape
+                dtype_ok = array.dtype.kind in "iuf"
+            if not ok:
+                raise ValueError(f"{user_site()}: optimizer '{self.name}': the gradient for "
+                                 f"variable '{v.path}' has shape {tuple(given)}, expected the "
+                                 f"variable's shape {v.shape}")
+            if not dtype_ok:
+                raise TypeError(f"{user_site()}: optimizer '{self.name}': the gradient for "
+                                f"variable '{v.path}' must hold numbers, got {g!r}")
+
+    def _apply_eager(self, grads, variables) -> None:
+        """Numpy gradients outside a trace: run the traced update once, compiled."""
+        key = tuple(id(v) for v in variables)
+        function = self._eager.get(key)
+        if function is None:
+            def apply_step(*batched, _variables=tuple(variables)):
+                # each gradient comes with a leading axis of 1 (Function makes the first
+                # axis symbolic); summing it away gives the exact shape back
+                self._apply_traced([ops.sum(g, axis=0) for g in batched], list(_variables))
+            function = self._eager[key] = Function(apply_step, name=f"{self.name}_apply")
+        function(*[np.asarray(g, dtype=v.dtype.numpy)[np.newaxis]
+                   for g, v in zip(grads, variables)])
+
+    def _apply_traced(self, grads, variables) -> None:
+        grads = [ops.cast(ops.convert_to_tensor(g), v.dtype) for g, v in zip(grads, variables)]
+        grads = self._clip_gradients(grads)
+        learning_rate = self._current_learning_rate()
+        self._per_apply = {}
+        try:
+            self._apply_weight_decay(variables, learning_rate)
+            for g, v in zip(grads, variables):
+                self.update_step(g, v, learning_rate)
+        finally:
+            self._per_apply = {}
+        self.iterations.assign_add(1)
+
+    def _clip_gradients(self, grads):
+        if self.clipnorm is not None and self.clipnorm > 0:
+            c = self.clipnorm
+            return [g * c / ops.maximum(ops.sqrt(ops.sum(ops.square(g))), c) for g in grads]
+        if self.global_clipnorm is not None and self.global_clipnorm > 0:
+            c = self.global_clipnorm
+            dtype = "float64" if any(g.dtype == "float64" for g in grads) else "float32"
+            total = ops.sum(ops.stack([ops.cast(ops.sum(ops.square(g)), dtype) for g in grads]))
+            norm = ops.sqrt(total)
+            # c / max(norm, c) (1 when the norm is within c); NaN when the norm is inf or
+            # NaN (norm - norm), as Keras's clip_by_global_norm
+            scale = c / ops.maximum(norm, c) + (norm - norm)
+            return [g * ops.cast(scale, g.dtype) for g in grads]
+        if self.clipvalue is not None and self.clipvalue > 0:
+            c = self.clipvalue
+            return [ops.clip(g, -c, c) for g in grads]
+        return grads
+
+    def _apply_weight_decay(self, variables, learning_rate) -> None:
+        if self.weight_decay is None:
+            return
+        for variable in variables:
+            if self._use_weight_decay(variable):
+                w = variable.read_value()
+                lr = ops.cast(learning_rate, variable.dtype)
+                variable.assign(w - w * ops.cast(self.weight_decay, variable.dtype) * lr)
+
+    def once_per_apply(self, key, compute):
+        """``compute()``, emitted once per ``apply`` for ``key`` and reused by every
+        variable's update (Adam's bias correction is the same for all of them)."""
+        if key not in self._per_apply:
+            self._per_apply[key] = compute()
+        return self._per_apply[key]
+
+    def local_step(self, dtype="float32"):
+        """``iterations + 1`` (the step t, from 1) in ``dtype``."""
+        return self.once_per_apply(("local_step", dtype), lambda: ops.cast(
+            self.iterations.read_value() + 1, dtype))
+
+    def update_step(self, gradient, variable: Variable, learning_rate) -> None:
+        """Emit the update of ``variable`` for ``gradient`` (both symbolic, the gradient
+        already clipped and in the variable's dtype)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement update_step")
+
+    # --- config -----------------------------------------------------------------------
+    def get_config(self) -> dict:
+        if isinstance(self._learning_rate, LearningRateSchedule):
+            lr = {"class_name": type(self._learning_rate).__name__,
+                  "config": self._learning_rate.get_config()}
+        else:
+            lr = float(self._learning_rate_variable.numpy())
+        return {"name": self.name, "learning_rate": lr, "weight_decay": self.weight_decay,
+                "clipnorm": self.clipnorm, "global_clipnorm": self.global_clipnorm,
+                "clipvalue": self.clipvalue}
+
+    @classmethod
+    def from_config(cls, config: dict):
+        config = dict(config)
+        lr = config.get("learning_rate")
+        if isinstance(lr, dict):
+            from . import schedules
+            schedule = getattr(schedules, lr.get("class_name", ""), None)
+            if not (isinstance(schedule, type) and issubclass(schedule, LearningRateSchedule)):
+                raise ValueError(f"unknown learning rate schedule {lr.get('class_name')!r}")
+            config["learning_rate"] = schedule.from_config(lr.get("config", {}))
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name} built={self.built}>"
+
+
+class SGD(Optimizer):
+    """Gradient descent, with momentum and Nesterov momentum (Keras 3's rule):
+    ``m <- momentum * m - lr * g``; ``w <- w + m`` (nesterov: ``w <- w + momentum * m - lr
+    * g`` with the new ``m``); without momentum ``w <- w - lr * g`` and no slot."""
+
+    default_name = "SGD"
+
+    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, weight_decay=None,
+                 clipnorm=None, clipvalue=None, global_clipnorm=None, name=None, **kwargs):
+        super().__init__(learning_rate=learning_rate, weight_decay=weight_decay,
+                         clipnorm=clipnorm, clipvalue=clipvalue,
+                         global_clipnorm=global_clipnorm, name=name, **kwargs)
+        _check_number("SGD", "momentum", momentum, low=0.0, high=1.0)
+        self.momentum = float(momentum)
+        self.nesterov = bool(nesterov)
+
+    def slot_names(self):
+        return ("momentum",) if self.momentum != 0 else ()
+
+    def update_step(self, gradient, variable, learning_rate):
+        lr = ops.cast(learning_rate, variable.dtype)
+        if self.momentum == 0:
+            variable.assign_sub(gradient * lr)
+            return
+        m = self.get_slot(variable, "momentum")
+        m_new = m.read_value() * self.momentum - gradient * lr
+        m.assign(m_new)
+        if self.nesterov:
+            variable.assign_add(m_new * self.momentum - gradient * lr)
+        else:
+            variable.assign_add(m_new)
+
+    def get_config(self):
+        return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
+
+
+class RMSprop(Optimizer):
+    """RMSprop (Keras 3's rule): ``v <- rho * v + (1 - rho) * g**2``; centered also keeps
+    ``a <- rho * a + (1 - rho) * g`` and divides by ``sqrt(v - a**2 + eps)``, otherwise by
+    ``sqrt(v + eps)`` (epsilon inside the root); with momentum, ``mom <- momentum * mom +
+    lr * g / root`` and ``w <- w - mom``, otherwise ``w <- w - lr * g / root``."""
+
+    default_name = "rmsprop"
+
+    def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False,
+                 weight_decay=None, clipnorm=None, clipvalue=None, global_clipnorm=None,
+                 name=None, **kwargs):
+        super().__init__(learning_rate=learning_rate, weight_decay=weight_decay,
+                         clipnorm=clipnorm, clipvalue=clipvalue,
+                         global_clipnorm=global_clipnorm, name=name, **kwargs)
+        _check_number("RMSprop", "rho", rho, low=0.0, high=1.0)
+        _check_number("RMSprop", "momentum", momentum, low=0.0)
+        _check_number("RMSprop", "epsilon", epsilon, low=0.0)
+        self.rho, self.momentum, self.epsilon = float(rho), float(momentum), float(epsilon)
+        self.centered = bool(centered)
+
+    def slot_names(self):
+        return (("velocity",) + (("momentum",) if self.momentum > 0 else ())
+                + (("average_gradient",) if self.centered else ()))
+
+    def update_step(self, gradient, variable, learning_rate):
+        lr = ops.cast(learning_rate, variable.dtype)
+        rho = self.rho
+        velocity = self.get_slot(variable, "velocity")
+        v = velocity.read_value() * rho + ops.square(gradient) * (1 - rho)
+        velocity.assign(v)
+        if self.centered:
+            average = self.get_slot(variable, "average_gradient")
+            a = average.read_value() * rho + gradient * (1 - rho)
+            average.assign(a)
+            denominator = v - ops.square(a) + self.epsilon
+        else:
+            denominator = v + self.epsilon
+        increment = lr * gradient / ops.sqrt(denominator)
+        if self.momentum > 0:
+            momentum = self.get_slot(variable, "momentum")
+            mom = momentum.read_value() * self.momentum + increment
+            momentum.assign(mom)
+            variable.assign_sub(mom)
+        else:
+            variable.assign_sub(increment)
+
+    def get_config(self):
+        return {**super().get_config(), "rho": self.rho, "momentum": self.momentum,
+                "epsilon": self.epsilon, "centered": self.centered}
+
+
+class Adam(Optimizer):
+    """Adam (Keras 3's rule, t = iterations + 1): ``alpha = lr * sqrt(1 - beta_2**t) /
+    (1 - beta_1**t)``; ``m <- m + (g - m)(1 - beta_1)``; ``v <- v + (g**2 - v)(1 -
+    beta_2)``; ``w <- w - alpha * m / (sqrt(v) + eps)`` (epsilon added to sqrt(v), not to
+    the bias-corrected root: Keras's, not the paper's or PyTorch's). With ``amsgrad`` the
+    root uses ``v_hat <- max(v_hat, v)``."""
+
+    default_name = "adam"
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
+                 amsgrad=False, weight_decay=None, clipnorm=None, clipvalue=None,
+                 global_clipnorm=None, name=None, **kwargs):
+        super().__init__(learning_rate=learning_rate, weight_decay=weight_decay,
+                         clipnorm=clipnorm, clipvalue=clipvalue,
+                         global_clipnorm=global_clipnorm, name=name, **kwargs)
+        for key, value in (("beta_1", beta_1), ("beta_2", beta_2)):
+            _check_number(type(self).__name__, key, value, low=0.0, high=1.0)
+        _check_number(type(self).__name__, "epsilon", epsilon, low=0.0)
+        self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
+        self.amsgrad = bool(amsgrad)
+
+    def slot_names(self):
+        return ("momentum", "velocity") + (("velocity_hat",) if self.amsgrad else ())
+
+    def update_step(self, gradient, variable, learning_rate):
+        alpha = self.once_per_apply(("alpha", variable.dtype),
+                                    lambda: self._alpha(learning_rate, variable.dtype))
+        m_slot = self.get_slot(variable, "momentum")
+        v_slot = self.get_slot(variable, "velocity")
+        m = m_slot.read_value()
+        m = m + (gradient - m) * (1 - self.beta_1)
+        m_slot.assign(m)
+        v = v_slot.read_value()
+        v = v + (ops.square(gradient) - v) * (1 - self.beta_2)
+        v_slot.assign(v)
+        if self.amsgrad:
+            v_hat = self.get_slot(variable, "velocity_hat")
+            v = ops.maximum(v_hat.read_value(), v)
+            v_hat.assign(v)
+        variable.assign_sub(m * alpha / (ops.sqrt(v) + self.epsilon))
+
+    def _alpha(self, learning_rate, dtype):
+        """The bias-corrected step size ``lr * sqrt(1 - beta_2**t) / (1 - beta_1**t)``."""
+        t = self.local_step(dtype.keras_name)
+        beta_1_power = ops.power(ops.convert_to_tensor(self.beta_1, dtype), t)
+        beta_2_power = ops.power(ops.convert_to_tensor(self.beta_2, dtype), t)
+        return ops.cast(learning_rate, dtype) * ops.sqrt(1 - beta_2_power) / (1 - beta_1_power)
+
+    def get_config(self):
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,
+                "epsilon": self.epsilon, "amsgrad": self.amsgrad}
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay: ``w <- w - w * weight_decay * lr`` (default
+    weight_decay 0.004), then the Adam update."""
+
+    default_name = "adamw"
+
+    def __init__(self, learning_rate=0.001, weight_decay=0.004, beta_1=0.9, beta_2=0.999,
+                 epsilon=1e-7, amsgrad=False, clipnorm=None, clipvalue=None,
+                 global_clipnorm=None, name=None, **kwargs):
+        if weight_decay is None:
+            raise ValueError("AdamW: argument `weight_decay` must be a float, got None")
+        super().__init__(learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2,
+                         epsilon=epsilon, amsgrad=amsgrad, weight_decay=weight_decay,
+                         clipnorm=clipnorm, clipvalue=clipvalue,
+                         global_clipnorm=global_clipnorm, name=name, **kwargs)
+
+
+_BY_NAME = {"sgd": SGD, "rmsprop": RMSprop, "adam": Adam, "adamw": AdamW}
+
+
+def get(identifier):
+    """An optimizer from a name (``"adam"``, any case), a config dict
+    (``{"class_name": "Adam", "config": {...}}``) or an optimizer (returned as is)."""
+    if isinstance(identifier, Optimizer):
+        return identifier
+    if isinstance(identifier, str):
+        cls = _BY_NAME.get(identifier.lower())
+        if cls is None:
+            raise ValueError(f"unknown optimizer {identifier!r}; expected one of "
+                             f"{sorted(_BY_NAME)} or an Optimizer instance")
+        return cls()
+    if isinstance(identifier, dict) and "class_name" in identifier:
+        cls = _BY_NAME.get(str(identifier["class_name"]).lower())
+        if cls is None:
+            raise ValueError(f"unknown optimizer class {identifier['class_name']!r}; "
+                             f"expected one of {[c.__name__ for c in _BY_NAME.values()]}")
+        return cls.from_config(identifier.get("config", {}))
+    raise ValueError(f"could not interpret optimizer identifier {identifier!r}: expected a "
+                     f"name ({', '.join(sorted(_BY_NAME))}), a config dict or an Optimizer")
+
+
+def _warn_at_user(message: str) -> None:
+    """A UserWarning attributed to the user's line (the innermost frame outside fusegraph)."""
+    target, frame, level = user_frame(2), sys._getframe(1), 2
+    while frame is not None and frame is not target:
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, UserWarning, stacklevel=level if frame is not None else 2)
+
+
+def _check_variables(optimizer, variables) -> None:
+    seen = set()
+    for v in variables:
+        if not isinstance(v, Variable):
+            raise TypeError(f"{user_site()}: optimizer '{optimizer.name}' updates Variables, "
+                            f"got {v!r}")
+        if id(v) in seen:
+            raise ValueError(f"{user_site()}: optimizer '{optimizer.name}': variable "
+                             f"'{v.path}' is listed twice")
+        seen.add(id(v))
+
+
+def _check_number(owner, key, value, low=None, high=None, open_low=False) -> None:
+    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+    if ok:
+        value = float(value)
+        ok = np.isfinite(value) and (low is None or (value > low if open_low else value >= low)) \
+            and (high is None or value <= high)
+    if not ok:
+        bounds = " ".join(part for part in (
+            f"{'>' if open_low else '>='} {low}" if low is not None else "",
+            f"and <= {high}" if high is not None else "") if part)
+        raise ValueError(f"{owner}: `{key}` must be a number {bounds}, got {value!r}")
+
+
+__all__ = ["Adam", "AdamW", "Optimizer", "RMSprop", "SGD", "get"]

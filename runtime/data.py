@@ -1,0 +1,351 @@
+"""Data for the training loop: ``fg.data.Dataset`` and the adapters that ``fit``,
+``evaluate`` and ``predict`` read batches through. Pure numpy/Python; no IR.
+
+- ``Dataset``: a small, re-iterable ``tf.data`` — ``from_tensor_slices`` then ``batch``,
+  ``shuffle``, ``map``, ``take``, ``repeat``, ``prefetch`` (a no-op). Elements are numpy
+  structures (arrays in tuples, lists, dicts, nested); every ``iter()`` is a fresh pass.
+- ``make_adapter(x, y, sample_weight, ...)`` → ``DataAdapter``, whose ``epoch_batches()``
+  yields one epoch of ``(x, y, sample_weight)`` numpy batches (None for absent parts).
+- ``train_validation_split`` and ``unpack_x_y_sample_weight``: Keras's helpers.
+
+Shuffles are reproducible by default, as fusegraph's weights are: a ``seed`` of None is
+drawn from the global generator (``fg.utils.set_random_seed``) when the shuffle is set up.
+Pass ``k`` over the data (an epoch of arrays, an iteration of a Dataset) is then ordered by
+``np.random.default_rng([seed, k])``: the same run after run, different pass to pass.
+"""
+from __future__ import annotations
+
+import inspect
+import itertools
+import math
+import numbers
+import warnings
+
+import numpy as np
+
+from ..frontend import random_state
+from ..frontend.nest import flatten, map_structure, pack_like
+
+INFINITE_CARDINALITY = -1
+
+
+def _draw_seed(seed) -> int:
+    return int(random_state.generator().integers(2**31)) if seed is None else int(seed)
+
+
+def _int_arg(value, name: str, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _slice_parts(parts: tuple, index) -> tuple:
+    """Rows ``index`` of every array in ``parts`` (None parts stay None)."""
+    return tuple(None if p is None else map_structure(lambda a: a[index], p) for p in parts)
+
+
+def _labelled_leaves(structure, label: str) -> list:
+    """``(label, leaf)`` pairs, labels such as ``x['a']`` or ``x[0]``."""
+    if isinstance(structure, (list, tuple)):
+        return [p for i, s in enumerate(structure) for p in _labelled_leaves(s, f"{label}[{i}]")]
+    if isinstance(structure, dict):
+        return [p for k, s in structure.items() for p in _labelled_leaves(s, f"{label}[{k!r}]")]
+    return [(label, structure)]
+
+
+def _as_arrays(parts: dict):
+    """``(structures, n)``: the structures of ``parts`` (label -> structure or None), in
+    order, with numpy leaves that share a leading sample axis of length ``n``. The
+    ValueError for different lengths names every array's label and length."""
+    pairs = [p for label, s in parts.items() if s is not None for p in _labelled_leaves(s, label)]
+    if not pairs:
+        raise ValueError("no arrays given (None)")
+    arrays = [np.asarray(leaf) for _, leaf in pairs]
+    for (name, leaf), array in zip(pairs, arrays):
+        if array.ndim == 0:
+            raise ValueError(f"{name} is a single value ({leaf!r}), not an array with a leading "
+                             f"sample axis; a Python list is read as several inputs, so pass "
+                             f"np.array(...) for one input")
+    if len({len(a) for a in arrays}) > 1:
+        listed = ", ".join(f"{name}: {len(a)}" for (name, _), a in zip(pairs, arrays))
+        raise ValueError(f"Data cardinality is ambiguous: all arrays must have the same number "
+                         f"of samples, got {listed}")
+    it = iter(arrays)
+    structures = tuple(None if s is None else pack_like(s, [next(it) for _ in flatten(s)])
+                       for s in parts.values())
+    return structures, len(arrays[0])
+
+
+class Dataset:
+    """A re-iterable pipeline of numpy elements, as ``tf.data.Dataset``.
+
+    Build with ``Dataset.from_tensor_slices``; each method returns a new dataset
+    (``prefetch`` returns this one). ``cardinality()`` is the number of elements, or
+    ``INFINITE_CARDINALITY`` (-1) after ``repeat()``, when ``len()`` raises TypeError.
+    """
+
+    def __init__(self, make_iterator, cardinality: int):
+        """Internal: ``make_iterator()`` starts a fresh pass over the elements."""
+        self._make_iterator = make_iterator
+        self._cardinality = cardinality
+
+    @classmethod
+    def from_tensor_slices(cls, structure) -> "Dataset":
+        """Element ``i`` is ``structure`` with each array ``a`` replaced by ``a[i]``. Lists
+        are structures (several arrays) like tuples and dicts."""
+        (arrays,), n = _as_arrays({"tensors": structure})
+        leaves = flatten(arrays)
+        return cls(lambda: (pack_like(arrays, [a[i] for a in leaves]) for i in range(n)), n)
+
+    def __iter__(self):
+        return iter(self._make_iterator())
+
+    def cardinality(self) -> int:
+        return self._cardinality
+
+    def __len__(self) -> int:
+        if self._cardinality == INFINITE_CARDINALITY:
+            raise TypeError("The dataset is infinite.")
+        return self._cardinality
+
+    def batch(self, batch_size, drop_remainder: bool = False) -> "Dataset":
+        """Stack ``batch_size`` consecutive elements leaf by leaf (``np.stack``); the last,
+        smaller batch is kept unless ``drop_remainder``."""
+        size = _int_arg(batch_size, "batch_size")
+
+        def batches():
+            it = iter(self)
+            while chunk := list(itertools.islice(it, size)):
+                if drop_remainder and len(chunk) < size:
+                    return
+                yield pack_like(chunk[0], [np.stack(p) for p in zip(*map(flatten, chunk))])
+
+        n = self._cardinality
+        if n != INFINITE_CARDINALITY:
+            n = n // size if drop_remainder else -(-n // size)
+        return Dataset(batches, n)
+
+    def shuffle(self, buffer_size, seed=None, reshuffle_each_iteration: bool = True) -> "Dataset":
+        """Shuffle through a buffer of ``buffer_size`` elements, as tf.data does: each
+        element out is drawn at random from the buffer and the next element takes its
+        place; ``buffer_size >= cardinality`` is a uniform shuffle. Iteration ``k`` uses
+        ``default_rng([seed, k])`` (``k`` stays 0 without ``reshuffle_each_iteration``)."""
+        size = _int_arg(buffer_size, "buffer_size")
+        seed, passes = _draw_seed(seed), itertools.count()
+
+        def shuffled():
+            rng = np.random.default_rng([seed, next(passes) if reshuffle_each_iteration else 0])
+            buffer = []
+            for element in self:
+                if len(buffer) < size:
+                    buffer.append(element)
+                    continue
+                i = rng.integers(len(buffer))
+                yield buffer[i]
+                buffer[i] = element
+            yield from (buffer[i] for i in rng.permutation(len(buffer)))
+
+        return Dataset(shuffled, self._cardinality)
+
+    def map(self, fn) -> "Dataset":
+        """``fn`` on each element (each batch, after ``batch``); a tuple element is passed
+        as positional arguments (``lambda x, y: ...``), as tf.data does."""
+        def call(e):
+            return fn(*e) if isinstance(e, tuple) else fn(e)
+
+        return Dataset(lambda: map(call, self), self._cardinality)
+
+    def take(self, count) -> "Dataset":
+        """The first ``count`` elements (all of them for ``count=-1``)."""
+        if count == -1:
+            return Dataset(self._make_iterator, self._cardinality)
+        count = _int_arg(count, "take() count", minimum=0)
+        n = count if self._cardinality == INFINITE_CARDINALITY else min(count, self._cardinality)
+        return Dataset(lambda: itertools.islice(self, count), n)
+
+    def repeat(self, count=None) -> "Dataset":
+        """The elements ``count`` times over (forever for None or -1), each time a fresh
+        pass (reshuffled by a ``shuffle`` before it)."""
+        forever = count is None or count == -1
+        if not forever:
+            count = _int_arg(count, "repeat() count", minimum=0)
+
+        def repeated():
+            for _ in itertools.count() if forever else range(count):
+                seen = 0
+                for seen, element in enumerate(self, 1):
+                    yield element
+                if not seen:  # an empty dataset repeated forever stays empty
+                    return
+
+        n = self._cardinality
+        if n != INFINITE_CARDINALITY:
+            n = (INFINITE_CARDINALITY if n else 0) if forever else n * count
+        return Dataset(repeated, n)
+
+    def prefetch(self, buffer_size) -> "Dataset":
+        """A no-op (elements are made on demand): this dataset."""
+        return self
+
+
+def unpack_x_y_sample_weight(data) -> tuple:
+    """``(x, y, sample_weight)`` from ``x``, ``(x,)``, ``(x, y)`` or ``(x, y, sample_weight)``,
+    missing parts None. As in Keras, a list counts as a tuple here."""
+    if not isinstance(data, (list, tuple)):
+        return data, None, None
+    if len(data) in (1, 2, 3):
+        return tuple(data) + (None,) * (3 - len(data))
+    raise ValueError(f"Data is expected to be in format `x`, `(x,)`, `(x, y)`, or "
+                     f"`(x, y, sample_weight)`, found a sequence of length {len(data)}")
+
+
+def _is_stream(x) -> bool:
+    """A Dataset, generator function, iterator or other non-array iterable."""
+    if isinstance(x, Dataset):
+        return True
+    if isinstance(x, (np.ndarray, list, tuple, dict, str, bytes)) or hasattr(x, "__array__"):
+        return False
+    return inspect.isgeneratorfunction(x) or hasattr(x, "__iter__")
+
+
+def _numpy_batch(element) -> tuple:
+    return tuple(None if p is None else map_structure(np.asarray, p)
+                 for p in unpack_x_y_sample_weight(element))
+
+
+class DataAdapter:
+    """One source of batches for a training, evaluation or prediction loop.
+
+    ``epoch_batches()`` iterates one epoch of ``(x, y, sample_weight)`` batches. Without
+    ``steps_per_epoch`` an epoch is one full pass over the data (ValueError when a pass
+    yields nothing, e.g. a generator used up by an earlier epoch). With it, an epoch is
+    that many batches, carrying on from where the last epoch stopped: a re-iterable source
+    (arrays, a Dataset, a generator function, an iterable) starts a new pass, reshuffled,
+    when a pass ends; a one-shot iterator (a generator object) that runs out ends the epoch
+    early with Keras's warning and sets ``ran_out_of_data``, and the loop should stop.
+
+    ``num_batches``: batches per epoch, None when unknown (learned after the first full
+    pass of a re-iterable source). ``num_samples``: for array data, else None.
+    """
+
+    def __init__(self, new_pass, *, num_batches, num_samples, steps_per_epoch, one_shot):
+        """Internal (use ``make_adapter``): ``new_pass(k)`` iterates pass ``k``'s batches."""
+        self._new_pass, self._one_shot = new_pass, one_shot
+        self.steps_per_epoch = steps_per_epoch
+        self.num_batches = steps_per_epoch or num_batches
+        self.num_samples = num_samples
+        self.ran_out_of_data = False
+        self._passes, self._iterator = 0, None
+
+    def _start_pass(self) -> None:
+        self._iterator = iter(self._new_pass(self._passes))
+        self._passes += 1
+
+    def epoch_batches(self):
+        """One epoch of ``(x, y, sample_weight)`` batches (see the class)."""
+        if self.ran_out_of_data:
+            return
+        if self.steps_per_epoch is None:
+            self._start_pass()
+            count = 0
+            for count, batch in enumerate(self._iterator, 1):
+                yield batch
+            if not count:
+                raise ValueError(
+                    "the generator is used up: an earlier epoch consumed it. To train for "
+                    "several epochs, pass steps_per_epoch and a generator that loops forever "
+                    "(`while True: ... yield x, y`), as Keras requires, or pass the generator "
+                    "function itself (it is called again each epoch)"
+                    if self._one_shot and self._passes > 1 else "the data yielded no batches")
+            if self.num_batches is None and not self._one_shot:
+                self.num_batches = count
+            return
+        for _ in range(self.steps_per_epoch):
+            if self._iterator is None:
+                self._start_pass()
+            batch = next(self._iterator, None)
+            if batch is None and not self._one_shot:
+                self._start_pass()
+                batch = next(self._iterator, None)
+            if batch is None:
+                warnings.warn("Your input ran out of data; interrupting training. Make sure that "
+                              "your dataset or generator can generate at least "
+                              "`steps_per_epoch * epochs` batches. You may need to use the "
+                              "`.repeat()` function when building your dataset.", stacklevel=2)
+                self.ran_out_of_data = True
+                return
+            yield batch
+
+
+def make_adapter(x, y=None, sample_weight=None, batch_size=None, shuffle=False,
+                 steps_per_epoch=None, seed=None) -> DataAdapter:
+    """A ``DataAdapter`` for ``x`` (and ``y``/``sample_weight`` for array data).
+
+    - Arrays (numpy or array-likes; lists/tuples of them as positional inputs/outputs,
+      dicts by name): batches of ``batch_size`` (default 32), the last one partial;
+      ``shuffle=True`` reorders the samples every pass (see the module on ``seed``).
+    - A ``Dataset`` yielding ``x``, ``(x, y)`` or ``(x, y, sample_weight)`` batches (batch
+      it yourself: no ``batch_size``); an infinite one needs ``steps_per_epoch``.
+    - A generator function (called again each pass), an iterable (``iter()`` each pass) or
+      a generator/iterator of such batches. A generator object is consumed: it yields its
+      batches once, so for several epochs pass ``steps_per_epoch`` and a generator that
+      loops forever, as Keras requires.
+    ``shuffle`` does not apply to datasets and generators (shuffle those yourself).
+    """
+    if steps_per_epoch is not None:
+        steps_per_epoch = _int_arg(steps_per_epoch, "steps_per_epoch")
+    if _is_stream(x):
+        kind = "Dataset" if isinstance(x, Dataset) else "generator"
+        if y is not None or sample_weight is not None:
+            raise ValueError(f"y and sample_weight must come from the {kind} when x is a {kind} "
+                             f"(yield (x, y) or (x, y, sample_weight)); do not pass them")
+        if batch_size is not None:
+            raise ValueError(f"batch_size must not be given when x is a {kind}: it yields "
+                             f"batches already (use dataset.batch(batch_size))")
+        num_batches = x.cardinality() if isinstance(x, Dataset) else None
+        if num_batches == INFINITE_CARDINALITY:
+            if steps_per_epoch is None:
+                raise ValueError("the Dataset is infinite (repeat()): pass steps_per_epoch so "
+                                 "that epochs end")
+            num_batches = None
+        source = x if inspect.isgeneratorfunction(x) else x.__iter__
+        return DataAdapter(lambda k: map(_numpy_batch, source()), num_batches=num_batches,
+                           num_samples=None, steps_per_epoch=steps_per_epoch,
+                           one_shot=hasattr(x, "__next__"))
+    if x is None:
+        raise ValueError("x is required")
+    batch_size = 32 if batch_size is None else _int_arg(batch_size, "batch_size")
+    parts, n = _as_arrays({"x": x, "y": y, "sample_weight": sample_weight})
+    if n == 0:
+        raise ValueError("the data has no samples")
+    shuffle_seed = _draw_seed(seed) if shuffle else None
+
+    def new_pass(k):
+        order = np.random.default_rng([shuffle_seed, k]).permutation(n) if shuffle else None
+        for start in range(0, n, batch_size):
+            stop = start + batch_size
+            yield _slice_parts(parts, slice(start, stop) if order is None else order[start:stop])
+
+    return DataAdapter(new_pass, num_batches=math.ceil(n / batch_size), num_samples=n,
+                       steps_per_epoch=steps_per_epoch, one_shot=False)
+
+
+def train_validation_split(x, y, sample_weight, validation_split) -> tuple:
+    """``((x, y, sample_weight), (x_val, y_val, sample_weight_val))``: the last
+    ``validation_split`` fraction of the samples is held out, before any shuffling, as
+    Keras does. Only array data can be split; ``y``/``sample_weight`` may be None."""
+    if not isinstance(validation_split, numbers.Real) or not 0 < validation_split < 1:
+        raise ValueError(f"validation_split must be a float in (0, 1), got {validation_split!r}")
+    streams = [type(leaf).__name__ for leaf in flatten((x, y, sample_weight)) if _is_stream(leaf)]
+    if streams:
+        raise ValueError(f"validation_split is only supported for array data (numpy arrays and "
+                         f"lists/dicts of them), got {', '.join(streams)}; pass "
+                         f"validation_data instead")
+    parts, n = _as_arrays({"x": x, "y": y, "sample_weight": sample_weight})
+    split_at = math.floor(n * (1.0 - validation_split))
+    if split_at in (0, n):
+        raise ValueError(f"Training data contains {n} samples, which is not sufficient to split "
+                         f"it into a validation and training set as specified by "
+                         f"`validation_split={validation_split}`. Either provide more data, or a "
+                         f"different value for the `validation_split` argument.")
+    return _slice_parts(parts, slice(0, split_at)), _slice_parts(parts, slice(split_at, None))
