@@ -3,7 +3,7 @@ classifier trained with fusegraph. The README's main job:
 
     fusegraph train examples/digits.py
 
-reaches about 95% accuracy on the 297 held-out images in 20 epochs.
+reaches about 99% accuracy on the 297 held-out images in 20 epochs (a few seconds).
 """
 import numpy as np
 
@@ -25,13 +25,14 @@ def build_model():
 
 
 def load_data():
-    """((x_train, y_train), (x_test, y_test)): pixels scaled to [0, 1], int labels; the
-    last 297 images (one sixth) are held out."""
+    """((x_train, y_train), (x_test, y_test)): pixels scaled to [0, 1], int labels; 297
+    images (one sixth), drawn by a fixed permutation, are held out."""
     from sklearn.datasets import load_digits
 
     digits = load_digits()
-    x = (digits.data / 16.0).astype("float32")
-    y = digits.target.astype("int32")
+    order = np.random.default_rng(0).permutation(len(digits.target))
+    x = (digits.data[order] / 16.0).astype("float32")
+    y = digits.target[order].astype("int32")
     split = len(x) - 297
     return (x[:split], y[:split]), (x[split:], y[split:])
 

@@ -7,7 +7,7 @@
 the chosen stage, as SSA text or as Graphviz DOT. ``train`` builds the file's model
 (compiled as the file says), loads its data with ``load_data()`` — ``(x, y)`` or
 ``((x, y), (x_val, y_val))`` — fits it with a progress bar (``EPOCHS``/``BATCH_SIZE``
-from the file unless given) and prints the final metrics.
+from the file unless given) and prints the last epoch's metrics.
 """
 from __future__ import annotations
 
@@ -61,10 +61,9 @@ def _train(args) -> int:
     (x, y), validation = (data if len(data) == 2 and isinstance(data[0], tuple) else (data, None))
     epochs = args.epochs or getattr(module, "EPOCHS", 1)
     batch_size = args.batch_size or getattr(module, "BATCH_SIZE", 32)
-    model.fit(x, y, epochs=epochs, batch_size=batch_size, validation_data=validation)
-    final = model.evaluate(*(validation or (x, y)), batch_size=batch_size, return_dict=True)
-    where = "validation" if validation else "training"
-    print(f"final {where} metrics: " + ", ".join(f"{k}={v:.4f}" for k, v in final.items()))
+    history = model.fit(x, y, epochs=epochs, batch_size=batch_size, validation_data=validation)
+    final = {k: v[-1] for k, v in history.history.items()}
+    print("final metrics: " + ", ".join(f"{k}={v:.4f}" for k, v in final.items()))
     return 0
 
 

@@ -9,8 +9,9 @@ from .frontend.ops import (abs, add, arange, argmax, argmin, broadcast_to, cast,
                            greater, greater_equal, iota, less, less_equal, log, log1p, logical_and,
                            logical_not, logical_or, matmul, max, maximum, mean, min, minimum,
                            multiply, negative, not_equal, one_hot, ones_like, power, reciprocal,
-                           reshape, rsqrt, sigmoid, sign, sin, sqrt, square, squeeze, stack,
-                           subtract, sum, take, tanh, transpose, where, zeros_like)
+                           reshape, rsqrt, shape, sigmoid, sign, sin, sqrt, square, squeeze,
+                           stack, stop_gradient, subtract, sum, take, tanh, transpose, where,
+                           zeros_like)
 
 absolute = abs
 true_divide = divide
