@@ -2,7 +2,7 @@
 
 Called with numpy arrays, a :class:`Function` traces ``fn`` once per input signature
 (array dtypes and shapes past the first axis, which stays symbolic so a last partial
-batch reuses the graph; Python scalars and other non-array arguments are static, part
+batch reuses the graph — or whole shapes, with ``symbolic_batch=False``; Python scalars and other non-array arguments are static, part
 of the signature), compiles the graph on the installed backend and runs it. The graph's
 results are the function's outputs followed by the new values of the variables it
 assigned (weights, optimizer slots, metric totals, seed counters); they are written
@@ -38,9 +38,10 @@ class Traced:
 class Function:
     """A traced, compiled Python function; see the module docstring."""
 
-    def __init__(self, fn, name: str | None = None, compile_fn=None):
+    def __init__(self, fn, name: str | None = None, compile_fn=None, symbolic_batch: bool = True):
         self.fn = fn
         self.compile_fn = compile_fn
+        self.symbolic_batch = symbolic_batch
         self.name = name or getattr(fn, "__name__", "function").strip("<>") or "function"
         self._traces: dict = {}
         self.last_trace: Traced | None = None
@@ -57,7 +58,7 @@ class Function:
         """Run without writing state back: (outputs, [(variable, new array), ...])."""
         structure = (args, kwargs)
         leaves = flatten(structure)
-        key = (_structure_key(structure),) + tuple(_leaf_key(x) for x in leaves)
+        key = (_structure_key(structure),) + tuple(_leaf_key(x, self.symbolic_batch) for x in leaves)
         traced = self._traces.get(key)
         if traced is None:
             traced = self._traces[key] = self.trace(structure, leaves)
@@ -71,8 +72,8 @@ class Function:
         return outputs, list(zip(traced.updated, results[n:]))
 
     def trace(self, structure, leaves) -> Traced:
-        holders = [placeholder(_holder_shape(x), np.asarray(x).dtype, f"arg{i}") if _is_array(x)
-                   else x for i, x in enumerate(leaves)]
+        holders = [placeholder(_holder_shape(x, self.symbolic_batch), np.asarray(x).dtype,
+                               f"arg{i}") if _is_array(x) else x for i, x in enumerate(leaves)]
         args, kwargs = pack_like(structure, holders)
         with tracing_state() as state:
             outputs = self.fn(*args, **kwargs)
@@ -98,20 +99,20 @@ def commit(updates) -> None:
         variable.assign(value)
 
 
-def function(fn=None, *, name=None):
+def function(fn=None, *, name=None, symbolic_batch=True):
     """Decorator form: ``@fg.function`` or ``fg.function(fn)`` (on the installed backend)."""
     if fn is None:
-        return lambda f: Function(f, name)
-    return Function(fn, name)
+        return lambda f: Function(f, name, symbolic_batch=symbolic_batch)
+    return Function(fn, name, symbolic_batch=symbolic_batch)
 
 
 def _is_array(x) -> bool:
     return isinstance(x, (np.ndarray, np.generic))
 
 
-def _holder_shape(x) -> tuple:
+def _holder_shape(x, symbolic_batch: bool) -> tuple:
     shape = np.shape(x)
-    return (None,) + shape[1:] if shape else ()
+    return (None,) + shape[1:] if shape and symbolic_batch else shape
 
 
 def _structure_key(structure) -> str:
@@ -119,7 +120,8 @@ def _structure_key(structure) -> str:
     return repr(map_structure(lambda leaf: None, structure))
 
 
-def _leaf_key(x):
+def _leaf_key(x, symbolic_batch: bool):
     if _is_array(x):
-        return ("array", np.ndim(x), np.shape(x)[1:], np.asarray(x).dtype.str)
+        shape = np.shape(x)[1:] if symbolic_batch else np.shape(x)
+        return ("array", np.ndim(x), shape, np.asarray(x).dtype.str)
     return ("static", type(x).__name__, repr(x))

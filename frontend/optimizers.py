@@ -254,12 +254,12 @@ class Optimizer:
             raise TraceError(f"{user_site()}: optimizer '{self.name}' got symbolic gradients "
                              f"outside a traced step; apply them inside fg.function or a "
                              f"model's train_step, or pass numpy arrays")
-        self.build(variables)
         missing = [v.path for g, v in zip(grads, variables) if g is None]
         kept = [(g, v) for g, v in zip(grads, variables) if g is not None]
         if not kept:
             raise ValueError(f"optimizer '{self.name}': no gradients provided for any "
                              f"variable ({', '.join(missing)})")
+        self.build(variables)  # on every variable passed, as Keras, None gradient or not
         if missing:
             _warn_at_user(f"Gradients do not exist for variables {missing} when minimizing "
                           f"the loss; they are left unchanged.")
@@ -298,13 +298,11 @@ class Optimizer:
         key = tuple(id(v) for v in variables)
         function = self._eager.get(key)
         if function is None:
-            def apply_step(*batched, _variables=tuple(variables)):
-                # each gradient comes with a leading axis of 1 (Function makes the first
-                # axis symbolic); summing it away gives the exact shape back
-                self._apply_traced([ops.sum(g, axis=0) for g in batched], list(_variables))
-            function = self._eager[key] = Function(apply_step, name=f"{self.name}_apply")
-        function(*[np.asarray(g, dtype=v.dtype.numpy)[np.newaxis]
-                   for g, v in zip(grads, variables)])
+            def apply_step(*gradients, _variables=tuple(variables)):
+                self._apply_traced(list(gradients), list(_variables))
+            function = self._eager[key] = Function(apply_step, name=f"{self.name}_apply",
+                                                   symbolic_batch=False)
+        function(*[np.asarray(g, dtype=v.dtype.numpy) for g, v in zip(grads, variables)])
 
     def _apply_traced(self, grads, variables) -> None:
         grads = [ops.cast(ops.convert_to_tensor(g), v.dtype) for g, v in zip(grads, variables)]
