@@ -36,7 +36,10 @@ def _pad_infer(types, attrs):
 
 
 def _pad_index(shape, attrs):
-    return tuple(slice(lo, lo + max(d - 1, 0) * (mid + 1) + 1, mid + 1)
+    """Where the operand's elements land: lo, lo + mid + 1, ... (nothing for an empty axis;
+    all of a symbolic axis, which is never padded)."""
+    return tuple(slice(None) if isinstance(d, Sym) else
+                 slice(lo, lo + (d - 1) * (mid + 1) + 1 if d else lo, mid + 1)
                  for d, lo, mid in zip(shape, attrs["low"], attrs["interior"]))
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ..builder import emit
 from ..core import Value
-from ..types import DType, TensorType
+from ..types import DType, TensorType, symbolic_size
 
 
 def const(value, dtype: DType) -> Value:
@@ -33,7 +33,11 @@ def expand_reduced(g: Value, x: TensorType, axes: tuple, keepdims: bool) -> Valu
 
 def unbroadcast(g: Value, target: TensorType) -> Value:
     """Sum ``g`` over the axes that broadcasting added or stretched, giving ``target``'s
-    shape (and cast to its dtype)."""
+    shape (and cast to its dtype).
+
+    A symbol of ``target`` that broadcasting met as a concrete size or another symbol is
+    that size at run time: ``broadcast_to`` retypes the axis (and checks the size when the
+    graph runs; a symbol that turns out to be 1 there is refused, not summed)."""
     shape, want = g.type.shape, target.shape
     lead = len(shape) - len(want)
     axes = tuple(range(lead)) + tuple(
@@ -41,7 +45,13 @@ def unbroadcast(g: Value, target: TensorType) -> Value:
     if axes:
         g = emit("reduce_sum", g, axes=axes, keepdims=True)
     if g.type.shape != want:
-        g = emit("reshape", g, shape=want)
+        kept = g.type.shape[lead:]
+        if symbolic_size(kept)[1] != symbolic_size(want)[1]:
+            if lead:
+                g = emit("reshape", g, shape=kept)
+            g = emit("broadcast_to", g, shape=want)
+        else:
+            g = emit("reshape", g, shape=want)
     if g.type.dtype != target.dtype:
         g = emit("cast", g, dtype=target.dtype)
     return g

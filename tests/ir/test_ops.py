@@ -13,18 +13,19 @@ from hypothesis.extra import numpy as hnp
 from fusegraph.backends.reference import run_graph
 from fusegraph.ir import (BATCH as B, DType, Graph, ShapeError, TensorType, Value, all_opdefs,
                           emit, get_opdef, layer_scope)
-from fusegraph.ir.opdef import (ALL_TRAITS, ATTR_KINDS, HAS_REGION, REQUIRED, Attr, check_attr,
-                                shape_attr_names)
+from fusegraph.ir.opdef import (ALL_TRAITS, ATTR_KINDS, HAS_REGION, NO_GRADIENT, REQUIRED, Attr,
+                                check_attr, shape_attr_names)
 from fusegraph.ir.types import resolve_shape
 
 # Adding an op means adding it here, and a strategy to CASES below.
 OP_NAMES = """
     neg abs sign exp log sqrt rsqrt tanh sigmoid erf sin cos floor
     add sub mul div pow maximum minimum eq ne lt le gt ge logical_and logical_or logical_not
-    where cast constant
+    stop_gradient where cast constant
     reduce_sum reduce_mean reduce_max reduce_min argmax argmin
     matmul
-    reshape transpose broadcast_to concatenate slice take one_hot iota
+    reshape transpose broadcast_to concatenate slice take one_hot iota pad scatter_add
+    random_uniform
     fused
 """.split()
 
@@ -53,6 +54,14 @@ def test_opdef_is_complete(name):
         assert isinstance(spec, Attr) and spec.kind in ATTR_KINDS
         if spec.default is not REQUIRED:
             assert check_attr(spec.kind, spec.default) == spec.default
+
+
+@pytest.mark.parametrize("name", sorted(all_opdefs()))
+def test_every_op_has_a_vjp_rule_or_no_gradient(name):
+    vjp = all_opdefs()[name].vjp
+    assert vjp is NO_GRADIENT or callable(vjp), f"op {name}: vjp must be a rule or NO_GRADIENT"
+    if vjp is not NO_GRADIENT:
+        assert len(inspect.signature(vjp).parameters) == 2, "a rule takes (op, cotangents)"
 
 
 # ---- per-op cases: operand types, arrays and attributes valid for the op ----
@@ -207,6 +216,36 @@ def iota(draw):
 
 
 @st.composite
+def pad(draw):
+    shape = draw(st.lists(st.integers(0, 3), max_size=3).map(tuple))   # empty axes included
+    amounts = st.lists(st.integers(0, 2), min_size=len(shape), max_size=len(shape)).map(tuple)
+    return ([(shape, draw(st.sampled_from(ALL)))],
+            {"low": draw(amounts), "high": draw(amounts), "interior": draw(amounts)})
+
+
+@st.composite
+def scatter_add(draw):
+    shape, dtype = draw(RANKED), draw(st.sampled_from(NUMERIC))
+    axis = draw(st.integers(0, len(shape) - 1))
+    indices = draw(st.lists(SIDE, max_size=2).map(tuple))
+    return ([(shape, dtype), (indices, draw(st.sampled_from(INTS)), 0, shape[axis]),
+             (shape[:axis] + indices + shape[axis + 1:], dtype)], {"axis": axis})
+
+
+@st.composite
+def random_uniform(draw):
+    """The drawn shape may start with B (bound through env only: the key is a scalar)."""
+    shape = draw(SHAPE)
+    attrs = {"shape": shape, "salt": draw(st.integers(0, 2**31)),
+             "dtype": draw(st.sampled_from(FLOATS))}
+    key = np.array(draw(st.integers(-2**63, 2**63 - 1)), dtype=np.int64)
+    env = {}
+    if shape and draw(st.booleans()):
+        env, attrs["shape"] = {B: shape[0]}, (B,) + shape[1:]
+    return Case([TensorType((), DType.i64)], [key], attrs, env)
+
+
+@st.composite
 def fused(draw):
     """A region computing (exp(a + b), a) on broadcasting float operands."""
     c = draw(case(broadcasting(FLOATS)))
@@ -220,6 +259,7 @@ CASES = {
        "exp log sqrt rsqrt tanh sigmoid erf sin cos floor".split()},
     **{n: case(unary(NUMERIC)) for n in ("neg", "abs", "sign")},
     "logical_not": case(unary([DType.bool])),
+    "stop_gradient": case(unary(ALL)),
     **{n: case(broadcasting(NUMERIC)) for n in "add sub mul maximum minimum".split()},
     **{n: case(broadcasting(FLOATS)) for n in ("div", "pow")},
     **{n: case(broadcasting(ALL)) for n in "eq ne lt le gt ge".split()},
@@ -239,6 +279,9 @@ CASES = {
     "take": case(take()),
     "one_hot": case(one_hot()),
     "iota": case(iota()),
+    "pad": case(pad(), symbolic=False),
+    "scatter_add": case(scatter_add(), symbolic=False),
+    "random_uniform": random_uniform(),
     "fused": fused(),
 }
 
@@ -321,6 +364,96 @@ def test_where_broadcasts_and_cast_truncates_toward_zero():
     np.testing.assert_array_equal(ref("cast", a, dtype="bool"), [True, True, False, True])
 
 
+def test_pad_low_high_and_interior():
+    got = ref("pad", np.array([1, 2, 3]), low=(1,), high=(2,), interior=(1,))
+    np.testing.assert_array_equal(got, [0, 1, 0, 2, 0, 3, 0, 0])
+    got = ref("pad", np.array([[1.0, 2.0], [3.0, 4.0]]), low=(0, 2), high=(1, 0), interior=(1, 2))
+    np.testing.assert_array_equal(got, [[0, 0, 1, 0, 0, 2],
+                                        [0, 0, 0, 0, 0, 0],
+                                        [0, 0, 3, 0, 0, 4],
+                                        [0, 0, 0, 0, 0, 0]])
+    assert got.dtype == np.float64
+    np.testing.assert_array_equal(ref("pad", np.zeros(0), low=(1,), high=(2,), interior=(3,)),
+                                  [0, 0, 0])   # an empty axis is all padding
+    x = Value(t(B, 2), name="x")
+    assert emit("pad", x, low=(0, 1), high=(0, 2), interior=(0, 4)).type == t(B, 9)
+
+
+def test_scatter_add_accumulates_repeated_indices():
+    got = ref("scatter_add", np.array([10.0, 20.0, 30.0, 40.0]), np.array([1, 3, 1, 1]),
+              np.array([1.0, 2.0, 3.0, 4.0]), axis=0)
+    np.testing.assert_array_equal(got, [10, 28, 30, 42], err_msg="repeats must accumulate")
+
+
+def test_scatter_add_along_axis_1():
+    x = np.arange(6.0).reshape(2, 3)
+    idx = np.array([[2, 0], [2, 2]], dtype=np.int64)
+    updates = np.arange(1.0, 9.0).reshape(2, 2, 2)      # x[:1] + idx.shape + x[2:]
+    got = ref("scatter_add", x, idx, updates, axis=1)
+    want = x.copy()
+    for r in range(2):
+        for i in range(2):
+            for j in range(2):
+                want[r, idx[i, j]] += updates[r, i, j]
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(got, [[0 + 2, 1, 2 + 1 + 3 + 4], [3 + 6, 4, 5 + 5 + 7 + 8]])
+
+
+@pytest.mark.parametrize("bad", [4, -1])
+def test_scatter_add_rejects_out_of_range_indices(bad):
+    message = rf"scatter_add: index {bad} is out of range \[0, 4\) on axis 0"
+    with pytest.raises(IndexError, match=message):
+        ref("scatter_add", np.zeros(4), np.array([0, bad]), np.ones(2), axis=0)
+
+
+def _uniform(key, salt, shape, dtype="float32"):
+    return ref("random_uniform", np.array(key, dtype=np.int64), shape=shape, salt=salt, dtype=dtype)
+
+
+def test_random_uniform_is_a_pure_function_of_key_and_salt():
+    a = _uniform(7, 1, (4, 5))
+    assert a.shape == (4, 5) and a.dtype == np.float32
+    np.testing.assert_array_equal(a, _uniform(7, 1, (4, 5)))
+    for other in (_uniform(8, 1, (4, 5)), _uniform(7, 2, (4, 5)), _uniform(-7, 1, (4, 5))):
+        assert not np.array_equal(a, other)
+        assert np.mean(a == other) < 0.1
+    assert len(np.unique(a)) == a.size
+    np.testing.assert_array_equal(_uniform(7, 1, (20,))[:6], _uniform(7, 1, (2, 3)).ravel())
+
+
+def test_random_uniform_statistics():
+    draws = _uniform(12345, 0, (100_000,), dtype="float64")
+    assert draws.min() >= 0.0 and draws.max() < 1.0
+    assert abs(draws.mean() - 0.5) < 0.005
+    assert abs(draws.var() - 1 / 12) < 0.002
+    assert np.all(draws * 2**24 == np.floor(draws * 2**24))   # 24 bits: exact in f32
+    counts = np.histogram(draws, bins=10, range=(0, 1))[0]
+    assert counts.min() > 9_500 and counts.max() < 10_500
+    f32 = _uniform(12345, 0, (100_000,))
+    np.testing.assert_array_equal(f32, draws.astype(np.float32))
+    assert f32.max() < 1.0
+
+
+def test_random_uniform_symbolic_shape_is_bound_at_run_time():
+    key, x = Value(t(dtype=DType.i64), name="key"), Value(t(B, 3), name="x")
+    u = emit("random_uniform", key, shape=(B, 3), salt=3)
+    assert u.type == t(B, 3)
+    graph = Graph.from_results("g", [key, x], [u])
+    k = np.array(42, dtype=np.int64)
+    small = run_graph(graph, [k, np.zeros((2, 3), np.float32)])[0]
+    large = run_graph(graph, [k, np.zeros((5, 3), np.float32)])[0]
+    assert small.shape == (2, 3) and large.shape == (5, 3)
+    np.testing.assert_array_equal(large[:2], small)   # counter-based: a prefix is the same
+    assert np.all((large >= 0) & (large < 1))
+
+
+def test_stop_gradient_is_identity_forward():
+    a = np.array([[1.5, -2.0]])
+    got = ref("stop_gradient", a)
+    np.testing.assert_array_equal(got, a)
+    assert got is not a and got.dtype == a.dtype
+
+
 # ---- shape-rule errors ----
 
 def t(*shape, dtype=f32):
@@ -357,6 +490,24 @@ ERRORS = [
     ("one_hot", [t(3, dtype=i32)], {"depth": 0}, r"depth must be positive"),
     ("iota", [], {"shape": (2, 3), "axis": 2}, r"iota axis must be in \[0, 2\)"),
     ("iota", [], {"shape": (3,), "axis": 0, "dtype": "bool"}, r"iota dtype must be .*got bool"),
+    ("pad", [t(2, 3)], {"low": (1,), "high": (1,), "interior": (0,)},
+     r"pad needs low/high/interior of length 2 for f32\[2,3\]"),
+    ("pad", [t(3)], {"low": (0,), "high": (-1,), "interior": (0,)},
+     r"pad amounts must be >= 0, got 0/-1/0 on axis 0"),
+    ("pad", [t(B, 3)], {"low": (1, 0), "high": (0, 0), "interior": (0, 0)},
+     r"cannot pad symbolic dim B \(axis 0\)"),
+    ("scatter_add", [t(4, 2), t(3), t(3, 2)], {"axis": 0}, r"indices must be i32/i64"),
+    ("scatter_add", [t(4, 2), t(3, dtype=i32), t(2, 3)], {"axis": 0},
+     r"updates must have shape f32\[3,2\] for f32\[4,2\], i32\[3\], got f32\[2,3\]"),
+    ("scatter_add", [t(4, 2), t(3, dtype=i32), t(3, 2, dtype=DType.f64)], {"axis": 0},
+     r"one dtype"),
+    ("scatter_add", [t(4, 2), t(3, dtype=i32), t(3, 2)], {"axis": 2}, r"axis must be in \[0, 2\)"),
+    ("random_uniform", [t(dtype=i32)], {"shape": (2,), "salt": 0}, r"key must be i64, got i32\[\]"),
+    ("random_uniform", [t(2, dtype=DType.i64)], {"shape": (2,), "salt": 0},
+     r"the key must be a scalar, got i64\[2\]"),
+    ("random_uniform", [t(dtype=DType.i64)], {"shape": (2,), "salt": 0, "dtype": "int32"},
+     r"random_uniform dtype must be f32/f64, got i32"),
+    ("random_uniform", [t(dtype=DType.i64)], {"shape": (-1, 2), "salt": 0}, r"may not contain -1"),
 ]
 
 
