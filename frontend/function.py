@@ -2,11 +2,14 @@
 
 Called with numpy arrays, a :class:`Function` traces ``fn`` once per input signature
 (array dtypes and shapes past the first axis, which stays symbolic so a last partial
-batch reuses the graph — or whole shapes, with ``symbolic_batch=False``; Python scalars and other non-array arguments are static, part
-of the signature), compiles the graph on the installed backend and runs it. The graph's
-results are the function's outputs followed by the new values of the variables it
-assigned (weights, optimizer slots, metric totals, seed counters); they are written
-back only after the whole graph ran, so a failed call changes nothing.
+batch reuses the graph — or whole shapes, with ``symbolic_batch=False``; Python scalars
+and other non-array arguments are static, part of the signature). With a symbolic first
+axis, every array argument (of rank >= 1) shares that batch axis, so their first sizes
+must agree; a function of a batch and of fixed-shape arrays (``x @ w`` with ``w`` an
+argument) needs ``symbolic_batch=False``. It compiles the graph on the installed backend
+and runs it. The graph's results are the function's outputs followed by the new values
+of the variables it assigned (weights, optimizer slots, metric totals, seed counters);
+they are written back only after the whole graph ran, so a failed call changes nothing.
 
 Called on symbolic tensors (inside another trace), it simply calls ``fn``.
 """
@@ -58,6 +61,8 @@ class Function:
         """Run without writing state back: (outputs, [(variable, new array), ...])."""
         structure = (args, kwargs)
         leaves = flatten(structure)
+        if self.symbolic_batch:
+            self._check_batch_sizes(leaves)
         key = (_structure_key(structure),) + tuple(_leaf_key(x, self.symbolic_batch) for x in leaves)
         traced = self._traces.get(key)
         if traced is None:
@@ -70,6 +75,18 @@ class Function:
         outputs = pack_like(traced.outputs, [next(out_leaves) if is_symbolic(t) else t
                                              for t in flatten(traced.outputs)])
         return outputs, list(zip(traced.updated, results[n:]))
+
+    def _check_batch_sizes(self, leaves) -> None:
+        """The first axis of every array argument is one symbolic batch axis, so their
+        sizes must agree: a ValueError naming them otherwise (before the graph would fail
+        on it, less clearly)."""
+        sizes = [(f"arg{i}", np.shape(x)) for i, x in enumerate(leaves)
+                 if _is_array(x) and np.ndim(x) > 0]
+        if len({shape[0] for _, shape in sizes}) > 1:
+            listed = ", ".join(f"{name} has shape {shape}" for name, shape in sizes)
+            raise ValueError(f"function '{self.name}': the first axis of every array argument "
+                             f"is the batch axis, so their sizes must agree, but {listed}; "
+                             f"pass symbolic_batch=False to fg.function to trace exact shapes")
 
     def trace(self, structure, leaves) -> Traced:
         holders = [placeholder(_holder_shape(x, self.symbolic_batch), np.asarray(x).dtype,

@@ -2,21 +2,22 @@
 
 A draw's key is the run's ``rng_key`` context parameter (fresh on every run, see
 :mod:`.context`) unless ``seed`` is an int, which makes the draw a constant function of
-that seed, as Keras's stateless ``seed=int``. Each call site gets its own salt, so two
-draws in one step differ. Outside any trace, a draw runs at once and returns numpy.
+that seed, as Keras's stateless ``seed=int``: the same int seed gives the same draws at
+every call, traced or eager. Otherwise each call site gets its own salt, so two draws in
+one step differ; salts are counted per session (``fg.utils.clear_session`` restarts
+them), so a model built again in a fresh session traces the same graph. Outside any
+trace, a draw runs at once and returns numpy.
 """
 from __future__ import annotations
 
-import itertools
 import math
 
 from ..ir import DType, as_dtype, emit
 from ..ir.builder import current_layer_path
 from . import ops, state
 from .context import rng_key
+from .naming import unique_name
 from .tensor import CallRecord, SymbolicTensor
-
-_salts = itertools.count(1)
 
 
 class SeedGenerator:
@@ -34,9 +35,21 @@ def _key(seed):
     raise TypeError(f"seed must be None, an int or a SeedGenerator, got {seed!r}")
 
 
-def _uniform01(shape, dtype, seed) -> SymbolicTensor:
+def _next_site() -> int:
+    """1, 2, 3, ... per session: the session's auto-name counter for draws restarts with
+    ``clear_session``."""
+    name = unique_name("random_draw")
+    return 1 if name == "random_draw" else int(name.rsplit("_", 1)[1]) + 1
+
+
+def _uniform01(shape, dtype, seed, stream: int = 0, eager: bool = False) -> SymbolicTensor:
+    """U[0, 1) draws; ``stream`` tells apart the draws of one call (normal's two). An
+    eager draw is a graph of its own, so it needs no call-site salt: its run key alone
+    decides it (and ``set_random_seed`` then repeats it)."""
     key, seed_salt = _key(seed)
-    salt = (next(_salts) * 1_000_003 + seed_salt) % (1 << 62)
+    stateless = isinstance(seed, int) and not isinstance(seed, bool)
+    site = 0 if stateless or eager else _next_site()
+    salt = ((site * 1_000_003 + seed_salt) * 2 + stream) % (1 << 62)
     value = emit("random_uniform", key.value, shape=tuple(shape), salt=salt, dtype=dtype)
     return SymbolicTensor(value, CallRecord(None, (key,)))
 
@@ -47,15 +60,15 @@ def _eager_or_traced(draw, shape):
     tracing = state.current() is not None or current_layer_path() is not None
     if not tracing and all(isinstance(d, int) for d in shape):
         from .function import Function
-        return Function(draw, "random")()
+        return Function(lambda: draw(eager=True), "random")()
     return draw()
 
 
 def uniform(shape, minval=0.0, maxval=1.0, dtype="float32", seed=None):
     dtype = as_dtype(dtype)
 
-    def draw():
-        u = _uniform01(shape, dtype, seed)
+    def draw(eager=False):
+        u = _uniform01(shape, dtype, seed, eager=eager)
         return ops.add(ops.multiply(u, maxval - minval), minval) if (minval, maxval) != (0.0, 1.0) else u
     return _eager_or_traced(draw, tuple(shape))
 
@@ -64,9 +77,9 @@ def normal(shape, mean=0.0, stddev=1.0, dtype="float32", seed=None):
     """Box-Muller on two uniform draws."""
     dtype = as_dtype(dtype)
 
-    def draw():
-        u1 = _uniform01(shape, dtype, seed)
-        u2 = _uniform01(shape, dtype, seed)
+    def draw(eager=False):
+        u1 = _uniform01(shape, dtype, seed, stream=0, eager=eager)
+        u2 = _uniform01(shape, dtype, seed, stream=1, eager=eager)
         radius = ops.sqrt(ops.multiply(ops.log(ops.subtract(1.0, u1)), -2.0))
         z = ops.multiply(radius, ops.cos(ops.multiply(u2, 2.0 * math.pi)))
         return ops.add(ops.multiply(z, stddev), mean)

@@ -39,9 +39,26 @@ def build_user_model(path: str):
     return module, module.build_model()
 
 
+def _require_forward_graph(path: str, model) -> None:
+    """A clear SystemExit for a model without a forward graph to print."""
+    if getattr(model, "_functional", True) is not None:
+        return
+    from .frontend.model import Model
+    if type(model).call is Model.call:
+        raise SystemExit(f"fusegraph: {path}: model '{model.name}' has no forward graph: "
+                         f"{type(model).__name__} defines no call() (it trains through its own "
+                         f"train_step); dump prints the forward graph of a functional model "
+                         f"or of a subclassed model that defines call()")
+    raise SystemExit(f"fusegraph: {path}: model '{model.name}' has no forward graph yet: "
+                     f"build_model() must build it before returning it (call it on data, or "
+                     f"model.build(input_shape))")
+
+
 def _dump(args) -> int:
     from .ir.graphviz import to_dot
     _, model = build_user_model(args.file)
+    if args.stage == "forward":
+        _require_forward_graph(args.file, model)
     if args.format == "dot":
         if args.stage != "forward":
             raise SystemExit("fusegraph: --format dot supports --stage forward only")

@@ -19,7 +19,7 @@ from ..backends import get_backend
 from ..frontend import optimizers as optimizers_module
 from ..frontend.function import Function, commit
 from ..frontend.metrics import Mean, Metric
-from ..frontend.nest import flatten, pack_like
+from ..frontend.nest import flatten, map_structure, pack_like
 from ..frontend.tape import GradientTape
 from . import compile_config
 from .callbacks import CallbackList, History, TerminateOnNaN
@@ -129,6 +129,24 @@ class Trainer:
         self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=False)
         return self.compute_metrics(x, y, y_pred, sample_weight)
 
+    def _step_data(self, x, y=None, sample_weight=None):
+        """What train_step/test_step receive, as Keras passes it (x alone when there are
+        no targets), as the arrays the step graph takes: a functional model's inputs are
+        checked and converted as a call converts them (a wrong shape, dtype or name is an
+        error naming the input), other float64 arrays become float32."""
+        if self._functional is not None and x is not None:
+            arrays = self._match_inputs(x, convert=True)
+            if isinstance(x, dict):
+                x = dict(zip(self.input_names, arrays))
+            else:
+                x = type(x)(arrays) if isinstance(x, (list, tuple)) else arrays[0]
+        else:
+            x = _floatx(x)
+        y, sample_weight = _floatx(y), _floatx(sample_weight)
+        if y is None and sample_weight is None:
+            return x
+        return (x, y) if sample_weight is None else (x, y, sample_weight)
+
     def _output_names_for(self, y_pred) -> list[str]:
         """The functional model's output names, else names from the prediction structure."""
         if self._functional is not None:
@@ -189,7 +207,7 @@ class Trainer:
             logs, step = {}, 0
             for step, batch in enumerate(data.epoch_batches()):
                 callbacks.on_train_batch_begin(step)
-                outputs, updates = self._train_function.run(_step_data(*batch))
+                outputs, updates = self._train_function.run(self._step_data(*batch))
                 batch_logs = _to_floats(outputs)
                 if any(c.should_reject(batch_logs) for c in rejecters):
                     callbacks.on_train_batch_end(step, batch_logs)
@@ -223,7 +241,7 @@ class Trainer:
         self.reset_metrics()
         logs = {}
         for batch in data.epoch_batches():
-            logs = _to_floats(self._test_function(_step_data(*batch)))
+            logs = _to_floats(self._test_function(self._step_data(*batch)))
         return logs
 
     def train_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
@@ -231,13 +249,13 @@ class Trainer:
         and metrics."""
         self._require_compiled("train_on_batch")
         self.reset_metrics()
-        logs = _to_floats(self._train_function(_step_data(x, y, sample_weight)))
+        logs = _to_floats(self._train_function(self._step_data(x, y, sample_weight)))
         return logs if return_dict else _as_list(logs)
 
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
         self._require_compiled("test_on_batch")
         self.reset_metrics()
-        logs = _to_floats(self._test_function(_step_data(x, y, sample_weight)))
+        logs = _to_floats(self._test_function(self._step_data(x, y, sample_weight)))
         return logs if return_dict else _as_list(logs)
 
     def predict(self, x, batch_size=None, verbose=0, steps=None):
@@ -259,11 +277,18 @@ class Trainer:
         return super().ir(stage)
 
 
-def _step_data(x, y=None, sample_weight=None):
-    """What train_step receives, as Keras passes it: x alone when there are no targets."""
-    if y is None and sample_weight is None:
-        return x
-    return (x, y) if sample_weight is None else (x, y, sample_weight)
+def _floatx(structure):
+    """float64 arrays as float32 (Keras's floatx), as Keras's data adapters convert them;
+    other arrays (int labels, int token ids) as they are."""
+    if structure is None:
+        return None
+
+    def convert(leaf):
+        if leaf is None:  # no target for an output without a loss
+            return None
+        array = np.asarray(leaf)
+        return array.astype(np.float32) if array.dtype == np.float64 else array
+    return map_structure(convert, structure)
 
 
 def _for_output(sample_weight, name):

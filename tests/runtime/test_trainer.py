@@ -1,0 +1,664 @@
+"""End-to-end training: compile/fit/evaluate/predict/train_on_batch/test_on_batch.
+
+Numbers are checked against plain numpy written here (forward, hand-derived gradients,
+Keras 3's update rules from KERAS_COMPAT.md) and against relations that only hold when
+the loop is right (per-epoch logs vs per-batch steps, fit vs a manual train_on_batch
+loop, validation logs vs evaluate)."""
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import fusegraph as fg
+from fusegraph import ops
+from fusegraph.cli import load_user_file
+from fusegraph.ir import parse_graph, verify
+from fusegraph.ir.errors import ShapeError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+# --- helpers -------------------------------------------------------------------------------
+def mlp():
+    """Input(3) -> Dense(4, relu) -> Dense(2)."""
+    inputs = fg.Input(shape=(3,), name="x")
+    hidden = fg.layers.Dense(4, activation="relu")(inputs)
+    return fg.Model(inputs, fg.layers.Dense(2)(hidden), name="mlp")
+
+
+def regression_data(n=40, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 3)).astype("float32")
+    true_w = np.array([[1.0, -2.0], [0.5, 0.0], [-1.0, 1.5]], "float32")
+    y = (x @ true_w + 0.1 * rng.normal(size=(n, 2))).astype("float32")
+    return x, y
+
+
+def np_forward(weights, x):
+    w1, b1, w2, b2 = (np.asarray(w, np.float64) for w in weights)
+    pre = x @ w1 + b1
+    hidden = np.maximum(pre, 0.0)
+    return pre, hidden, hidden @ w2 + b2
+
+
+def np_mse_and_grads(weights, x, y):
+    """Keras's mse (mean over the last axis, then over the batch) and its gradients."""
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    pre, hidden, out = np_forward(weights, x)
+    loss = np.mean((out - y) ** 2)
+    d_out = 2.0 * (out - y) / out.size
+    w2 = np.asarray(weights[2], np.float64)
+    d_hidden = (d_out @ w2.T) * (pre > 0)
+    return loss, [x.T @ d_hidden, d_hidden.sum(0), hidden.T @ d_out, d_out.sum(0)]
+
+
+class NumpyOptimizer:
+    """KERAS_COMPAT.md's update rules, per variable, step t from 1."""
+
+    def __init__(self, kind, lr, momentum=0.0, weight_decay=None):
+        self.kind, self.lr, self.mu, self.wd = kind, lr, momentum, weight_decay
+        self.slots, self.t = {}, 0
+
+    def step(self, weights, grads):
+        self.t += 1
+        out = []
+        for i, (w, g) in enumerate(zip(weights, grads)):
+            w = np.asarray(w, np.float64).copy()
+            s = self.slots.setdefault(i, {"m": np.zeros_like(w), "v": np.zeros_like(w)})
+            lr = self.lr
+            if self.kind == "sgd":
+                w = w - lr * g
+            elif self.kind in ("momentum", "nesterov"):
+                s["m"] = self.mu * s["m"] - lr * g
+                w = w + (self.mu * s["m"] - lr * g if self.kind == "nesterov" else s["m"])
+            elif self.kind == "rmsprop":
+                s["v"] = 0.9 * s["v"] + 0.1 * g ** 2
+                w = w - lr * g / np.sqrt(s["v"] + 1e-7)
+            elif self.kind in ("adam", "adamw"):
+                if self.kind == "adamw":
+                    w = w - w * self.wd * lr
+                alpha = lr * np.sqrt(1 - 0.999 ** self.t) / (1 - 0.9 ** self.t)
+                s["m"] = s["m"] + (g - s["m"]) * (1 - 0.9)
+                s["v"] = s["v"] + (g ** 2 - s["v"]) * (1 - 0.999)
+                w = w - alpha * s["m"] / (np.sqrt(s["v"]) + 1e-7)
+            out.append(w)
+        return out
+
+
+def ticket_module():
+    return load_user_file(str(ROOT / "examples" / "ticket_classifier.py"))
+
+
+def compiled_ticket(module):
+    model = module.build_model()
+    model.compile(optimizer=fg.optimizers.RMSprop(1e-3),
+                  loss={"priority": fg.losses.BinaryCrossentropy(from_logits=True),
+                        "department": fg.losses.CategoricalCrossentropy(from_logits=True)},
+                  loss_weights={"priority": 1.0, "department": 0.2})
+    return model
+
+
+def depends_on(value, target) -> bool:
+    """Whether IR ``value`` is computed from ``target`` (or is it)."""
+    stack, seen = [value], set()
+    while stack:
+        v = stack.pop()
+        if v is target:
+            return True
+        if id(v) in seen or v.producer is None:
+            continue
+        seen.add(id(v))
+        stack.extend(v.producer.operands)
+    return False
+
+
+# --- the ticket model: dict x, dict y, weighted losses, one step graph -----------------------
+@pytest.fixture(scope="module")
+def trained_ticket():
+    fg.utils.clear_session()
+    fg.utils.set_random_seed(0)
+    module = ticket_module()
+    model = compiled_ticket(module)
+    x, y = module.load_data(num_samples=256)
+    history = model.fit(x, y, batch_size=32, epochs=2, verbose=0)
+    return model, history
+
+
+def test_ticket_fit_logs_weighted_and_per_output_losses(trained_ticket):
+    model, history = trained_ticket
+    h = history.history
+    assert set(h) == {"loss", "priority_loss", "department_loss"}
+    assert history.epoch == [0, 1]
+    assert all(len(v) == 2 for v in h.values())
+    assert h["loss"][1] < h["loss"][0]
+    for epoch in range(2):
+        assert h["loss"][epoch] == pytest.approx(
+            h["priority_loss"][epoch] + 0.2 * h["department_loss"][epoch], rel=1e-5)
+    # untrained: binary CE of a near-zero logit is about log 2; 4 classes about log 4
+    assert h["priority_loss"][0] == pytest.approx(np.log(2), abs=0.05)
+    assert h["department_loss"][0] == pytest.approx(np.log(4), abs=0.1)
+
+
+def test_ticket_train_step_is_one_graph_with_forward_backward_update_and_metrics(trained_ticket):
+    model, _ = trained_ticket
+    text = model.ir("train_step")
+    assert text.startswith("graph @train_step(")
+    assert text.count("graph @") == 1
+    graph = parse_graph(text)
+    verify(graph)
+    traced = model._train_function.last_trace
+    assert graph == traced.graph
+    kinds = {op.kind for op in graph.ops}
+    # forward: embeddings, pooling, concat, dense heads
+    assert {"take", "reduce_mean", "concatenate", "matmul"} <= kinds
+    # backward: the embedding gradient is a scatter_add; ops located at the layers' /grad
+    assert "scatter_add" in kinds
+    for layer in ("embedding", "embedding_1", "priority", "department", "concatenate"):
+        assert re.search(rf"ticket_classifier\.py:\d+ {layer}/grad$", text, re.M), layer
+    assert "sqrt" in kinds                                      # RMSprop's root
+    params = [p.name for p in graph.params]
+    weights = ["embedding/embeddings", "embedding_1/embeddings", "priority/kernel",
+               "priority/bias", "department/kernel", "department/bias"]
+    slots = [f"rmsprop/{w.replace('/', '_')}_velocity" for w in weights]
+    trackers = [f"{m}/{v}" for m in ("loss", "priority_loss", "department_loss")
+                for v in ("total", "count")]
+    assert set(weights + slots + trackers + ["rmsprop/iteration",
+                                             "rmsprop/learning_rate"]) <= set(params)
+    # results: the 3 logs, then the new value of every updated variable
+    updated = [v.path for v in traced.updated]
+    assert set(weights + slots + trackers + ["rmsprop/iteration"]) <= set(updated)
+    assert "rmsprop/learning_rate" not in updated
+    assert len(graph.results) == 3 + len(updated)
+    by_name = {p.name: p for p in graph.params}
+    for path, result in zip(updated, graph.results[3:]):
+        assert result.producer is not None, path                # computed, not passed through
+        assert depends_on(result, by_name[path]), path
+    # a slot's new value is computed from that weight's gradient (the backward)
+    kernel_velocity = graph.results[3 + updated.index("rmsprop/priority_kernel_velocity")]
+    grad_ops = [op for op in graph.ops if op.loc is not None and "priority/grad" in str(op.loc)]
+    assert any(depends_on(kernel_velocity, r) for op in grad_ops for r in op.results)
+
+
+def test_ticket_predict_and_evaluate_keep_names(trained_ticket):
+    model, history = trained_ticket
+    x, y = ticket_module().load_data(num_samples=40, seed=1)
+    pred = model.predict(x, batch_size=16)
+    assert set(pred) == {"priority", "department"}
+    assert pred["priority"].shape == (40, 1) and pred["department"].shape == (40, 4)
+    logs = model.evaluate(x, y, batch_size=16, return_dict=True, verbose=0)
+    assert set(logs) == {"loss", "priority_loss", "department_loss"}
+    z, t = pred["priority"].astype(np.float64), y["priority"]
+    bce = np.mean(np.maximum(z, 0) - z * t + np.log1p(np.exp(-np.abs(z))))
+    d = pred["department"].astype(np.float64)
+    log_softmax = d - d.max(1, keepdims=True)
+    log_softmax -= np.log(np.exp(log_softmax).sum(1, keepdims=True))
+    cce = np.mean(-(y["department"] * log_softmax).sum(1))
+    assert logs["priority_loss"] == pytest.approx(bce, rel=1e-4)
+    assert logs["department_loss"] == pytest.approx(cce, rel=1e-4)
+    assert logs["loss"] == pytest.approx(bce + 0.2 * cce, rel=1e-4)
+
+
+# --- one step of each optimizer against numpy ------------------------------------------------
+OPTIMIZERS = {
+    "sgd": (lambda: fg.optimizers.SGD(0.1), dict(kind="sgd", lr=0.1)),
+    "momentum": (lambda: fg.optimizers.SGD(0.1, momentum=0.9),
+                 dict(kind="momentum", lr=0.1, momentum=0.9)),
+    "nesterov": (lambda: fg.optimizers.SGD(0.1, momentum=0.9, nesterov=True),
+                 dict(kind="nesterov", lr=0.1, momentum=0.9)),
+    "rmsprop": (lambda: fg.optimizers.RMSprop(0.01), dict(kind="rmsprop", lr=0.01)),
+    "adam": (lambda: fg.optimizers.Adam(0.01), dict(kind="adam", lr=0.01)),
+    "adamw": (lambda: fg.optimizers.AdamW(0.01, weight_decay=0.1),
+              dict(kind="adamw", lr=0.01, weight_decay=0.1)),
+}
+
+
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_train_on_batch_matches_numpy(name):
+    make, config = OPTIMIZERS[name]
+    model = mlp()
+    model.compile(optimizer=make(), loss="mse")
+    x, y = regression_data(8)
+    weights = [w.astype(np.float64) for w in model.get_weights()]
+    reference = NumpyOptimizer(**config)
+    for step in range(2):                                 # two steps: slots, bias correction
+        expected_loss, grads = np_mse_and_grads(weights, x, y)
+        loss = model.train_on_batch(x, y)
+        assert isinstance(loss, float)
+        assert loss == pytest.approx(expected_loss, rel=1e-5), step   # before the update
+        weights = reference.step(weights, grads)
+        for got, want in zip(model.get_weights(), weights):
+            assert got.dtype == np.float32
+            np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-6)
+    assert int(model.optimizer.iterations.numpy()) == 2
+
+
+def test_optimizer_steps_are_not_interchangeable():
+    """The rules differ (AdamW decays, nesterov looks ahead): a swapped rule would fail."""
+    x, y = regression_data(8)
+    finals = {}
+    for name in ("adam", "adamw", "momentum", "nesterov"):
+        fg.utils.clear_session()
+        fg.utils.set_random_seed(0)
+        model = mlp()
+        model.compile(optimizer=OPTIMIZERS[name][0](), loss="mse")
+        model.train_on_batch(x, y)
+        model.train_on_batch(x, y)
+        finals[name] = model.get_weights()[0]
+    assert np.abs(finals["adam"] - finals["adamw"]).max() > 1e-5
+    assert np.abs(finals["momentum"] - finals["nesterov"]).max() > 1e-3
+
+
+# --- custom train_step -----------------------------------------------------------------------
+class Regressor(fg.Model):
+    """A subclassed model with its own train_step and two Mean trackers."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.dense = fg.layers.Dense(1)
+        self.loss_tracker = fg.metrics.Mean(name="loss")
+        self.mae_tracker = fg.metrics.Mean(name="mae")
+
+    def call(self, inputs, training=None):
+        return self.dense(inputs)
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker, self.mae_tracker]
+
+    def train_step(self, data):
+        x, y = data
+        with fg.GradientTape() as tape:
+            pred = self(x, training=True)
+            loss = ops.mean(ops.square(pred - y))
+        grads = tape.gradient(loss, self.trainable_weights)
+        self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
+        self.loss_tracker.update_state(loss)
+        self.mae_tracker.update_state(ops.mean(ops.abs(pred - y)))
+        return {"loss": self.loss_tracker.result(), "mae": self.mae_tracker.result()}
+
+
+def test_custom_train_step_trackers_match_numpy():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(20, 3)).astype("float32")
+    y = (x @ np.array([[1.0], [-1.0], [2.0]]) + 0.5).astype("float32")
+    model = Regressor()
+    model.compile(optimizer=fg.optimizers.SGD(0.05))
+    model(x[:1])                                          # build the weights
+    kernel, bias = (w.astype(np.float64) for w in model.get_weights())
+    losses, maes = [], []
+    for batch in (slice(0, 10), slice(10, 20)):           # shuffle=False: in order
+        xb, yb = x[batch].astype(np.float64), y[batch].astype(np.float64)
+        err = xb @ kernel + bias - yb
+        losses.append(np.mean(err ** 2))
+        maes.append(np.mean(np.abs(err)))
+        d = 2 * err / err.size
+        kernel, bias = kernel - 0.05 * xb.T @ d, bias - 0.05 * d.sum(0)
+    history = model.fit(x, y, batch_size=10, epochs=1, shuffle=False, verbose=0)
+    assert set(history.history) == {"loss", "mae"}
+    assert history.history["loss"][0] == pytest.approx(np.mean(losses), rel=1e-5)
+    assert history.history["mae"][0] == pytest.approx(np.mean(maes), rel=1e-5)
+    np.testing.assert_allclose(model.get_weights()[0], kernel, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(model.get_weights()[1], bias, rtol=1e-5, atol=1e-6)
+    # the trackers hold the epoch's state: 2 updates of weight 1 each
+    assert float(model.loss_tracker.count.numpy()) == 2.0
+    assert float(model.loss_tracker.result()) == pytest.approx(np.mean(losses), rel=1e-5)
+    later = model.fit(x, y, batch_size=10, epochs=8, shuffle=False, verbose=0).history["loss"]
+    assert later[-1] < later[0] < history.history["loss"][0]
+
+
+def test_vae_without_call_trains_on_x_alone():
+    module = load_user_file(str(ROOT / "examples" / "vae.py"))
+    vae = module.build_model()
+    x, targets = module.load_data()
+    assert targets is None
+    history = vae.fit(x[:384], epochs=3, batch_size=64, verbose=0)
+    h = history.history
+    assert set(h) == {"loss", "reconstruction_loss", "kl_loss"}
+    assert h["loss"][2] < h["loss"][1] < h["loss"][0]
+    for epoch in range(3):
+        assert h["loss"][epoch] == pytest.approx(
+            h["reconstruction_loss"][epoch] + h["kl_loss"][epoch], rel=1e-5)
+    assert all(np.isfinite(w).all() for w in vae.get_weights())
+    # the sampling layer's draws are in the step graph
+    assert "random_uniform %rng_key" in vae.ir("train_step")
+
+
+# --- evaluate / test_on_batch / predict ------------------------------------------------------
+@pytest.fixture
+def fitted_mlp():
+    model = mlp()
+    model.compile(optimizer=fg.optimizers.SGD(0.05), loss="mse", metrics=["mae"])
+    x, y = regression_data(40)
+    model.fit(x, y, batch_size=16, epochs=2, verbose=0)
+    return model, x, y
+
+
+def test_evaluate_test_on_batch_and_predict_match_numpy(fitted_mlp):
+    model, x, y = fitted_mlp
+    out = np_forward(model.get_weights(), x.astype(np.float64))[2]
+    mse, mae = np.mean((out - y) ** 2), np.mean(np.abs(out - y))
+    np.testing.assert_allclose(model.predict(x, batch_size=7), out, rtol=1e-5, atol=1e-6)
+    assert model.metrics_names == ["loss", "mae"]
+    # batches of 16, 16, 8: the running means weight each batch by its size
+    values = model.evaluate(x, y, batch_size=16, verbose=0)
+    assert values == pytest.approx([mse, mae], rel=1e-5)
+    logs = model.evaluate(x, y, batch_size=16, verbose=0, return_dict=True)
+    assert logs == pytest.approx({"loss": mse, "mae": mae}, rel=1e-5)
+    assert model.test_on_batch(x[:5], y[:5]) == pytest.approx(
+        [np.mean((out[:5] - y[:5]) ** 2), np.mean(np.abs(out[:5] - y[:5]))], rel=1e-5)
+    assert model.test_on_batch(x[:5], y[:5], return_dict=True)["loss"] == pytest.approx(
+        np.mean((out[:5] - y[:5]) ** 2), rel=1e-5)
+    before = [w.copy() for w in model.get_weights()]
+    model.evaluate(x, y, verbose=0)
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+
+
+def test_float64_and_int_data_convert_as_keras_does():
+    """numpy's default float64 (and ints for a float input) train as float32."""
+    model = mlp()
+    model.compile(optimizer=fg.optimizers.SGD(0.1), loss="mse")
+    x, y = regression_data(8)
+    expected, _ = np_mse_and_grads(model.get_weights(), x, y)
+    assert model.train_on_batch(x.astype(np.float64), y.astype(np.float64)) == \
+        pytest.approx(expected, rel=1e-5)
+    assert np.isfinite(model.evaluate(np.ones((4, 3), "int64"), np.zeros((4, 2)), verbose=0))
+
+
+def test_fit_without_shuffle_equals_train_on_batch_in_order():
+    """Also: the last, partial batch (40 = 16 + 16 + 8) is trained on."""
+    x, y = regression_data(40)
+    models = []
+    for _ in range(2):
+        fg.utils.clear_session()
+        fg.utils.set_random_seed(5)
+        model = mlp()
+        model.compile(optimizer=fg.optimizers.Adam(0.01), loss="mse")
+        models.append(model)
+    batch_losses = [models[1].train_on_batch(x[i:i + 16], y[i:i + 16]) for i in (0, 16, 32)]
+    seen = []
+    history = models[0].fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0, callbacks=[
+        fg.callbacks.LambdaCallback(on_train_batch_end=lambda b, logs: seen.append(b))])
+    assert seen == [0, 1, 2]
+    for a, b in zip(models[0].get_weights(), models[1].get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    # the epoch's loss is the sample-weighted mean of the batch losses
+    assert history.history["loss"][0] == pytest.approx(
+        np.average(batch_losses, weights=[16, 16, 8]), rel=1e-5)
+
+
+def test_shuffled_fit_is_reproducible_under_a_seed():
+    x, y = regression_data(40)
+    runs = []
+    for shuffle in (True, True, False):
+        fg.utils.clear_session()
+        fg.utils.set_random_seed(3)
+        model = mlp()
+        model.compile(optimizer=fg.optimizers.SGD(0.05), loss="mse")
+        history = model.fit(x, y, batch_size=8, epochs=2, shuffle=shuffle, verbose=0)
+        runs.append((history.history["loss"], model.get_weights()))
+    assert runs[0][0] == runs[1][0]
+    assert all(np.array_equal(a, b) for a, b in zip(runs[0][1], runs[1][1]))
+    assert not np.array_equal(runs[0][1][0], runs[2][1][0])     # the order mattered
+
+
+def test_initial_epoch(capsys):
+    model = mlp()
+    model.compile(optimizer="sgd", loss="mse")
+    x, y = regression_data(16)
+    epochs = []
+    history = model.fit(x, y, epochs=3, initial_epoch=1, batch_size=8, verbose=1, callbacks=[
+        fg.callbacks.LambdaCallback(on_epoch_begin=lambda e, logs: epochs.append(e))])
+    assert epochs == [1, 2] and history.epoch == [1, 2]
+    assert len(history.history["loss"]) == 2
+    out = capsys.readouterr().out
+    assert "Epoch 2/3" in out and "Epoch 3/3" in out and "Epoch 1/3" not in out
+
+
+def test_validation_data_logs_val_loss_equal_to_evaluate():
+    model = mlp()
+    model.compile(optimizer=fg.optimizers.SGD(0.05), loss="mse", metrics=["mae"])
+    x, y = regression_data(40)
+    xv, yv = regression_data(12, seed=9)
+    history = model.fit(x, y, batch_size=16, epochs=2, validation_data=(xv, yv), verbose=0)
+    assert set(history.history) == {"loss", "mae", "val_loss", "val_mae"}
+    assert history.history["val_loss"][0] != history.history["val_loss"][1]
+    assert model.evaluate(xv, yv, verbose=0, return_dict=True) == pytest.approx(
+        {"loss": history.history["val_loss"][-1], "mae": history.history["val_mae"][-1]},
+        rel=1e-6)
+
+
+def test_validation_split_holds_out_the_last_samples():
+    model = mlp()
+    model.compile(optimizer=fg.optimizers.SGD(0.05), loss="mse")
+    x, y = regression_data(40)
+    batches = []
+    history = model.fit(x, y, batch_size=10, epochs=1, validation_split=0.25, shuffle=False,
+                        verbose=0, callbacks=[fg.callbacks.LambdaCallback(
+                            on_train_batch_end=lambda b, logs: batches.append(b))])
+    assert batches == [0, 1, 2]                            # 30 training samples
+    out = np_forward(model.get_weights(), x[30:].astype(np.float64))[2]
+    assert history.history["val_loss"][0] == pytest.approx(np.mean((out - y[30:]) ** 2),
+                                                           rel=1e-5)
+
+
+def test_dataset_pipeline_as_input():
+    x, y = regression_data(40)
+    dataset = (fg.data.Dataset.from_tensor_slices((x, y)).shuffle(40, seed=1).batch(16)
+               .map(lambda xb, yb: (xb * 1.0, yb)).prefetch(2))
+    model = mlp()
+    model.compile(optimizer=fg.optimizers.Adam(0.02), loss="mse")
+    steps = []
+    history = model.fit(dataset, epochs=4, verbose=0, callbacks=[fg.callbacks.LambdaCallback(
+        on_train_batch_end=lambda b, logs: steps.append(b))])
+    assert steps == [0, 1, 2] * 4
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    loss = model.evaluate(fg.data.Dataset.from_tensor_slices((x, y)).batch(40), verbose=0)
+    out = np_forward(model.get_weights(), x.astype(np.float64))[2]
+    assert loss == pytest.approx(np.mean((out - y) ** 2), rel=1e-5)
+
+
+def test_generator_with_steps_per_epoch():
+    x, y = regression_data(40)
+
+    def batches():
+        while True:
+            for i in range(0, 40, 10):
+                yield x[i:i + 10], y[i:i + 10]
+
+    model = mlp()
+    model.compile(optimizer=fg.optimizers.Adam(0.02), loss="mse")
+    steps = []
+    history = model.fit(batches(), steps_per_epoch=3, epochs=3, verbose=0, callbacks=[
+        fg.callbacks.LambdaCallback(on_train_batch_end=lambda b, logs: steps.append(b))])
+    assert steps == [0, 1, 2] * 3 and len(history.history["loss"]) == 3
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    assert int(model.optimizer.iterations.numpy()) == 9
+
+
+# --- callbacks and verbosity -----------------------------------------------------------------
+def test_early_stopping_stops_and_lambda_callback_gets_the_logs():
+    model = mlp()
+    model.compile(optimizer=fg.optimizers.SGD(0.0), loss="mse")   # the loss cannot improve
+    x, y = regression_data(16)
+    calls = []
+    stopper = fg.callbacks.EarlyStopping(monitor="loss", patience=1)
+    history = model.fit(x, y, batch_size=8, epochs=10, shuffle=False, verbose=0, callbacks=[
+        stopper, fg.callbacks.LambdaCallback(
+            on_epoch_end=lambda epoch, logs: calls.append((epoch, dict(logs))))])
+    assert history.epoch == [0, 1] and stopper.stopped_epoch == 1
+    assert [e for e, _ in calls] == [0, 1]
+    assert calls[0][1] == {"loss": history.history["loss"][0]}
+    expected, _ = np_mse_and_grads(model.get_weights(), x, y)
+    assert calls[1][1]["loss"] == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize("verbose", [0, 1, 2])
+def test_verbose_output(verbose, capsys):
+    model = mlp()
+    model.compile(optimizer="sgd", loss="mse")
+    x, y = regression_data(20)
+    model.fit(x, y, batch_size=8, epochs=2, verbose=verbose)
+    out = capsys.readouterr().out
+    if verbose == 0:
+        assert out == ""
+        return
+    assert re.findall(r"Epoch (\d)/2", out) == ["1", "2"]
+    if verbose == 1:
+        assert "\r" in out and "━" in out
+        assert len(re.findall(r"\r3/3 ━{20} \d+s \d+m?u?s/step - loss: \d\.\d{4} *\n", out)) == 2
+    else:
+        assert "\r" not in out and "━" not in out
+        lines = out.splitlines()
+        assert len(lines) == 4
+        for line in lines[1::2]:
+            assert re.fullmatch(r"3/3 - \d+s - \d+m?u?s/step - loss: \d\.\d{4}", line), line
+
+
+# --- dropout in training ---------------------------------------------------------------------
+def test_dropout_draws_in_training_and_is_the_identity_outside():
+    inputs = fg.Input(shape=(64,))
+    model = fg.Model(inputs, fg.layers.Dropout(0.5)(inputs))
+    x = np.ones((32, 64), "float32")
+    step = fg.function(lambda batch: model(batch, training=True))
+    first, second = step(x), step(x)
+    assert not np.array_equal(first, second)
+    for out in (first, second):
+        assert set(np.unique(out)) <= {0.0, 2.0}            # kept values scaled by 1/(1-rate)
+        assert 0.45 < np.mean(out == 0) < 0.55
+    fg.utils.set_random_seed(7)
+    again = step(x)
+    fg.utils.set_random_seed(7)
+    np.testing.assert_array_equal(step(x), again)
+    np.testing.assert_array_equal(model(x), x)
+    np.testing.assert_array_equal(model.predict(x), x)
+    np.testing.assert_array_equal(fg.function(lambda b: model(b, training=False))(x), x)
+
+
+def test_dropout_masks_differ_between_training_steps():
+    inputs = fg.Input(shape=(8,))
+    hidden = fg.layers.Dropout(0.5)(fg.layers.Dense(8, activation="relu")(inputs))
+    model = fg.Model(inputs, fg.layers.Dense(1)(hidden))
+    model.compile(optimizer=fg.optimizers.SGD(0.0), loss="mse")   # weights never change
+    x, y = np.ones((16, 8), "float32"), np.zeros((16, 1), "float32")
+    losses = [model.train_on_batch(x, y) for _ in range(3)]
+    assert len(set(losses)) == 3
+    assert model.test_on_batch(x, y) == model.test_on_batch(x, y)
+
+
+# --- bad input -------------------------------------------------------------------------------
+@pytest.fixture
+def ticket():
+    module = ticket_module()
+    x, y = module.load_data(num_samples=24)
+    return compiled_ticket(module), x, y
+
+
+def test_wrong_input_keys_are_named(ticket):
+    model, x, y = ticket
+    bad = {"title": x["title"], "body": x["body"], "tagz": x["tags"]}
+    with pytest.raises(KeyError, match=r"missing input\(s\) \['tags'\].*unknown input "
+                                       r"name\(s\) \['tagz'\].*\['title', 'body', 'tags'\]"):
+        model.fit(bad, y, verbose=0)
+
+
+def test_wrong_target_keys_are_named(ticket):
+    model, x, y = ticket
+    with pytest.raises(KeyError, match=r"missing for output\(s\) \['department'\].*unknown "
+                                       r"output\(s\) \['dept'\].*\['priority', 'department'\]"):
+        model.fit(x, {"priority": y["priority"], "dept": y["department"]}, verbose=0)
+    before = [w.copy() for w in model.get_weights()]
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+
+
+def test_x_and_y_of_different_lengths(ticket):
+    model, x, y = ticket
+    with pytest.raises(ValueError, match=r"Data cardinality is ambiguous.*x\['title'\]: 24.*"
+                                         r"y\['priority'\]: 10"):
+        model.fit(x, {k: v[:10] for k, v in y.items()}, verbose=0)
+
+
+def test_loss_dict_naming_no_output():
+    model = ticket_module().build_model()
+    with pytest.raises(ValueError, match=r"the key\(s\) \['prio'\] name no output; the "
+                                         r"model's outputs are \['priority', 'department'\]"):
+        model.compile(loss={"prio": "mse"})
+
+
+def test_wrong_target_shape_for_a_loss(ticket):
+    model, x, y = ticket
+    before = [w.copy() for w in model.get_weights()]
+    with pytest.raises(ShapeError, match=r"categorical_crossentropy.*3 classes.*y_pred has 4"):
+        model.fit(x, {"priority": y["priority"], "department": y["department"][:, :3]},
+                  verbose=0)
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+    simple = mlp()
+    simple.compile(loss="sparse_categorical_crossentropy")
+    with pytest.raises(ShapeError, match=r"sparse_categorical_crossentropy.*y_true has shape "
+                                         r"\(None, 3\).*integer class indices"):
+        simple.train_on_batch(np.ones((4, 3), "float32"), np.ones((4, 3), "float32"))
+
+
+def test_wrong_input_shape_names_the_input():
+    model = mlp()
+    model.compile(loss="mse")
+    with pytest.raises(ValueError, match=r"model 'mlp', input 'x': expected an array of shape "
+                                         r"\(None, 3\).*got shape \(4, 5\)"):
+        model.fit(np.ones((4, 5), "float32"), np.ones((4, 2), "float32"), verbose=0)
+
+
+@pytest.mark.parametrize("method", ["fit", "evaluate", "train_on_batch", "test_on_batch"])
+def test_training_before_compile(method):
+    model = mlp()
+    x, y = regression_data(4)
+    with pytest.raises(RuntimeError, match=rf"model 'mlp': call compile\(\) before {method}\(\)"):
+        getattr(model, method)(x, y)
+
+
+def test_terminate_on_nan_keeps_the_last_good_weights(capsys):
+    x, y = regression_data(40)
+    passes = []
+
+    def batches():
+        """Epoch 1's second batch holds a NaN."""
+        passes.append(len(passes))
+        for i in range(0, 40, 10):
+            xb = x[i:i + 10].copy()
+            if len(passes) == 2 and i == 10:
+                xb[3, 1] = np.nan
+            yield xb, y[i:i + 10]
+
+    model = mlp()
+    model.compile(optimizer=fg.optimizers.Adam(0.01), loss="mse")
+    snapshots = []
+    terminate = fg.callbacks.TerminateOnNaN()
+    history = model.fit(batches, epochs=5, verbose=0, callbacks=[
+        terminate, fg.callbacks.LambdaCallback(
+            on_train_batch_begin=lambda b, logs: snapshots.append(model.get_weights()))])
+    assert "Batch 1: Invalid loss, terminating training" in capsys.readouterr().out
+    assert (terminate.stopped_epoch, terminate.stopped_batch) == (1, 1)
+    assert model.stop_training and len(passes) == 2 and len(snapshots) == 4 + 2
+    last_good = snapshots[-1]                              # taken before the bad step
+    assert not np.array_equal(last_good[0], snapshots[0][0])
+    for got, want in zip(model.get_weights(), last_good):
+        assert np.isfinite(got).all()
+        np.testing.assert_array_equal(got, want)
+    assert int(model.optimizer.iterations.numpy()) == 5    # the bad step is not counted
+    assert np.isfinite(history.history["loss"]).all()
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning",
+                            "ignore:invalid value encountered:RuntimeWarning")
+def test_a_huge_learning_rate_is_stopped_before_weights_go_bad(capsys):
+    model = mlp()
+    model.compile(optimizer=fg.optimizers.SGD(1e20), loss="mse")
+    x, y = regression_data(16)
+    snapshots = []
+    model.fit(x, y, batch_size=4, epochs=20, verbose=0, callbacks=[
+        fg.callbacks.TerminateOnNaN(), fg.callbacks.LambdaCallback(
+            on_train_batch_begin=lambda b, logs: snapshots.append(model.get_weights()))])
+    assert re.search(r"Batch \d: Invalid loss, terminating training", capsys.readouterr().out)
+    assert len(snapshots) < 80
+    for got, want in zip(model.get_weights(), snapshots[-1]):
+        np.testing.assert_array_equal(got, want)
+        assert np.isfinite(got).all()
