@@ -28,7 +28,7 @@ class DType(enum.Enum):
 
     @property
     def numpy(self) -> np.dtype:
-        return np.dtype(_NUMPY_NAMES[self])
+        return _NUMPY_DTYPES[self]
 
     @property
     def is_float(self) -> bool:
@@ -49,6 +49,7 @@ class DType(enum.Enum):
 
 _NUMPY_NAMES = {DType.f32: "float32", DType.f64: "float64", DType.i32: "int32",
                 DType.i64: "int64", DType.bool: "bool"}
+_NUMPY_DTYPES = {d: np.dtype(n) for d, n in _NUMPY_NAMES.items()}
 _BY_NAME = {**{d.value: d for d in DType}, **{n: d for d, n in _NUMPY_NAMES.items()},
             "float": DType.f32, "int": DType.i32, "bool_": DType.bool}
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from fusegraph.ir.core import Graph, Op, Value
 from fusegraph.ir.errors import FusegraphError
-from fusegraph.ir.opdef import HAS_REGION, get_opdef, shape_attr_names
+from fusegraph.ir.opdef import get_opdef, shape_attr_names
 from fusegraph.ir.types import Sym, resolve_shape
 
 
@@ -37,15 +37,17 @@ class ExecutionError(FusegraphError, RuntimeError):
 class Executable:
     """A compiled graph: ``exe(*arrays)`` returns one array per graph result.
 
-    ``graph`` is the graph it runs. The reference backend holds no state buffers:
-    weights are passed as arrays like any other parameter.
+    ``graph`` is the graph it runs; its :class:`Plan` (the per-op work that does not
+    depend on the arrays) is made once here. The reference backend holds no state
+    buffers: weights are passed as arrays like any other parameter.
     """
 
     def __init__(self, graph: Graph):
         self.graph = graph
+        self.plan = Plan(graph)
 
     def __call__(self, *arrays) -> list[np.ndarray]:
-        return run_graph(self.graph, arrays)
+        return self.plan.run(arrays)
 
     def __repr__(self) -> str:
         return f"<reference Executable of {self.graph!r}>"
@@ -55,31 +57,53 @@ def compile(graph: Graph) -> Executable:
     """The reference Executable of ``graph``; KeyError now for an op kind not registered."""
     if not isinstance(graph, Graph):
         raise TypeError(f"compile expects a Graph, got {type(graph).__name__}")
-    _check_kinds(graph)
     return Executable(graph)
 
 
-def _check_kinds(graph: Graph) -> None:
-    for op in graph.ops:
-        get_opdef(op.kind)
-        if op.region is not None:
-            _check_kinds(op.region)
+class _Step:
+    """One op with what running it needs, looked up once."""
+
+    __slots__ = ("op", "opdef", "attrs", "shape_attrs", "operands", "results", "dying",
+                 "region_plan")
+
+    def __init__(self, op: Op, dying: list[Value]):
+        self.op = op
+        self.opdef = get_opdef(op.kind)
+        self.attrs = dict(op.attrs)
+        self.shape_attrs = shape_attr_names(self.opdef)
+        self.operands = [id(v) for v in op.operands]
+        self.results = [id(r) for r in op.results]
+        self.dying = [id(v) for v in dying]
+        self.region_plan = Plan(op.region) if op.region is not None else None
+
+
+class Plan:
+    """A graph's ops in order with their definitions, attributes and the values that die
+    after each (see :func:`free_schedule`); ``run`` executes it."""
+
+    def __init__(self, graph: Graph):
+        self.graph = graph
+        self.steps = [_Step(op, dead) for op, dead in zip(graph.ops, free_schedule(graph))]
+
+    def run(self, arrays, outer_env: dict | None = None) -> list[np.ndarray]:
+        graph = self.graph
+        arrays, env = bind_inputs(graph, arrays, outer_env or {})
+        values = {id(p): a for p, a in zip(graph.params, arrays)}
+        for step in self.steps:
+            outs = run_op(step, [values[i] for i in step.operands], env)
+            values.update(zip(step.results, outs))
+            for i in step.dying:
+                del values[i]
+        return [values[id(r)] for r in graph.results]
 
 
 def run_graph(graph: Graph, arrays, outer_env: dict | None = None) -> list[np.ndarray]:
     """Run ``graph`` on ``arrays`` (one per parameter); return one array per result.
 
     ``outer_env`` holds the symbol sizes of the enclosing graph when ``graph`` is a region.
+    (Builds the graph's Plan each call; an Executable keeps its own.)
     """
-    arrays, env = bind_inputs(graph, arrays, outer_env or {})
-    values = {id(p): a for p, a in zip(graph.params, arrays)}
-    dying = free_schedule(graph)
-    for op, dead in zip(graph.ops, dying):
-        outs = run_op(op, [values[id(v)] for v in op.operands], env)
-        values.update(zip(map(id, op.results), outs))
-        for v in dead:
-            del values[id(v)]
-    return [values[id(r)] for r in graph.results]
+    return Plan(graph).run(arrays, outer_env)
 
 
 def bind_inputs(graph: Graph, arrays, outer_env: dict) -> tuple[list, dict]:
@@ -139,19 +163,22 @@ def free_schedule(graph: Graph) -> list[list[Value]]:
     return dying
 
 
-def run_op(op: Op, args: list, env: dict) -> list[np.ndarray]:
-    """Run one op with its ``ref`` and check its results against their types."""
-    opdef = get_opdef(op.kind)
+def run_op(step: _Step, args: list, env: dict) -> list[np.ndarray]:
+    """Run one planned op with its ``ref`` and check its results against their types."""
+    op, opdef = step.op, step.opdef
     try:
-        attrs = dict(op.attrs)
-        for name in shape_attr_names(opdef):
-            attrs[name] = resolve_shape(attrs[name], env)
+        attrs = step.attrs
+        if step.shape_attrs:
+            attrs = dict(attrs)
+            for name in step.shape_attrs:
+                attrs[name] = resolve_shape(attrs[name], env)
         expected = [resolve_shape(r.type.shape, env) for r in op.results]
     except ValueError as e:
         raise ExecutionError(f"{_where(op)}: {e} (symbols bound: {_env_str(env)})") from None
     try:
-        if opdef.has(HAS_REGION):
-            out = opdef.ref(args, attrs, op.region, lambda g, xs: run_graph(g, xs, env))
+        if step.region_plan is not None:
+            plan = step.region_plan
+            out = opdef.ref(args, attrs, op.region, lambda g, xs: plan.run(xs, env))
         else:
             out = opdef.ref(args, attrs)
     except FusegraphError:

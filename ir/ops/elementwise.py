@@ -110,7 +110,9 @@ def _pow_vjp(op, cts):
 
 
 def _select_vjp(compare):
-    """max/min: the gradient goes to ``a`` where ``compare(a, b)`` holds (ties to a)."""
+    """max/min: the gradient goes to ``a`` where ``compare(a, b)`` strictly holds, else to
+    ``b``: ties go to b, so ``relu(x) = maximum(x, 0)`` has gradient 0 at x = 0, as
+    TensorFlow's and JAX's relu do."""
     def vjp(op, cts):
         (a, b), g = op.operands, cts[0]
         take_a = emit(compare, a, b)
@@ -125,8 +127,8 @@ _binary("mul", np.multiply, NUMERIC, {COMMUTATIVE}, "a * b",
         lambda op, cts: (emit("mul", cts[0], op.operands[1]), emit("mul", cts[0], op.operands[0])))
 _binary("div", _div, FLOATS, set(), "a / b (floats only)", _div_vjp)
 _binary("pow", _pow, FLOATS, set(), "a ** b (floats only)", _pow_vjp)
-_binary("maximum", np.maximum, NUMERIC, {COMMUTATIVE}, "elementwise max", _select_vjp("ge"))
-_binary("minimum", np.minimum, NUMERIC, {COMMUTATIVE}, "elementwise min", _select_vjp("le"))
+_binary("maximum", np.maximum, NUMERIC, {COMMUTATIVE}, "elementwise max", _select_vjp("gt"))
+_binary("minimum", np.minimum, NUMERIC, {COMMUTATIVE}, "elementwise min", _select_vjp("lt"))
 
 _ALL = NUMERIC + (DType.bool,)
 for _name, _fn, _comm in [("eq", np.equal, {COMMUTATIVE}), ("ne", np.not_equal, {COMMUTATIVE}),

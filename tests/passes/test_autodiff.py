@@ -385,7 +385,7 @@ def run(values, params, *arrays):
     return compile(graph)(*arrays)
 
 
-def test_reduce_max_ties_share_the_gradient_and_maximum_ties_go_to_a():
+def test_reduce_max_ties_share_the_gradient_and_maximum_ties_go_to_b():
     x = Value(TensorType((2, 3), f64), name="x")
     (gx,) = gradients([emit("reduce_max", x, axes=(1,))], [x])
     got = run([gx], [x], np.array([[1.0, 3.0, 3.0], [5.0, 5.0, 5.0]]))[0]
@@ -394,7 +394,7 @@ def test_reduce_max_ties_share_the_gradient_and_maximum_ties_go_to_a():
     for kind in ("maximum", "minimum"):
         ga, gb = gradients([emit(kind, a, b)], [a, b])
         got = run([ga, gb], [a, b], np.array([1.0, 2.0, 3.0]), np.array([1.0, 0.0, 4.0]))
-        want_a = [1, 1, 0] if kind == "maximum" else [1, 0, 1]
+        want_a = [0, 1, 0] if kind == "maximum" else [0, 0, 1]   # a tie (1 vs 1) goes to b
         np.testing.assert_array_equal(got[0], want_a)
         np.testing.assert_array_equal(got[1], 1 - np.array(want_a))
 
@@ -610,3 +610,17 @@ def test_grad_graph_appends_gradients_of_every_float_param_and_verifies():
     np.testing.assert_allclose(gw, (counts * xa).sum(axis=0)[:, None] / 8 * np.ones((1, 2)))
     with pytest.raises(AutodiffError):
         grad_graph(forward, wrt=["i"])
+
+
+def test_relu_has_zero_gradient_at_zero_like_tensorflow():
+    import fusegraph as fg
+    from fusegraph.frontend.function import function
+
+    @function
+    def grad_of_relu(x):
+        with fg.GradientTape() as tape:
+            y = fg.ops.sum(fg.ops.relu(x))
+        return tape.gradient(y, x)
+
+    got = grad_of_relu(np.array([-1.0, 0.0, 2.0], dtype=np.float32))
+    np.testing.assert_array_equal(got, [0.0, 0.0, 1.0])
