@@ -11,7 +11,7 @@ from .ir.builder import register_internal_dir
 register_internal_dir(__file__)
 
 from . import callbacks, data, ir, layers, losses, metrics, ops, optimizers, random, utils  # noqa: E402
-from .backends import get_backend  # noqa: E402
+from .backends import optimizing_compiler  # noqa: E402
 from .frontend import execution as _execution  # noqa: E402
 from .frontend.function import function  # noqa: E402
 from .frontend.input_layer import Input  # noqa: E402
@@ -20,7 +20,7 @@ from .frontend.tensor import SymbolicTensor, TraceError  # noqa: E402
 from .frontend.variables import Variable  # noqa: E402
 from .models import Model, Sequential  # noqa: E402
 
-_execution.set_compiler(get_backend("reference"))
+_execution.set_compiler(optimizing_compiler("reference"))
 
 __version__ = "0.1.0"
 __all__ = ["GradientTape", "Input", "Model", "Sequential", "SymbolicTensor", "TraceError",

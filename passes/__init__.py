@@ -4,12 +4,19 @@ Each pass has one job and a docstring stating its contract; :mod:`.manager` hold
 ``{name: Pass}`` registry and :func:`run_pipeline`. ``DEFAULT_PIPELINE`` is the order
 passes run in by default, read top to bottom.
 """
+from .cse import cse
+from .dce import dce
 from .manager import PASSES, Pass, PassRun, PipelineReport, register_pass, run_pipeline
 from .shape_inference import infer_shapes
+from .simplify import simplify
 
+# What a graph goes through before a backend compiles it.
 DEFAULT_PIPELINE = [
-    "shape_inference",
+    "simplify",   # fold constants, drop identities (and untaken training branches)
+    "cse",        # merge duplicates (the many equal constants of a traced step)
+    "simplify",   # what merging exposed
+    "dce",
 ]
 
-__all__ = ["DEFAULT_PIPELINE", "PASSES", "Pass", "PassRun", "PipelineReport", "infer_shapes",
-           "register_pass", "run_pipeline"]
+__all__ = ["DEFAULT_PIPELINE", "PASSES", "Pass", "PassRun", "PipelineReport", "cse", "dce",
+           "infer_shapes", "register_pass", "run_pipeline", "simplify"]

@@ -1,0 +1,29 @@
+"""Common-subexpression elimination: one op for each distinct (kind, operands,
+attributes, region); later duplicates reuse its results. Random ops are never merged
+(two draws must differ)."""
+from __future__ import annotations
+
+from fusegraph.ir.core import Graph, attrs_key
+from fusegraph.ir.opdef import RANDOM, SIDE_EFFECTS, get_opdef
+
+from .manager import Pass, register_pass
+from .rewrite import rebuild, reemit
+
+
+def cse(graph: Graph) -> Graph:
+    first: dict[tuple, tuple] = {}
+
+    def rule(op, operands):
+        opdef = get_opdef(op.kind)
+        if opdef.has(RANDOM) or opdef.has(SIDE_EFFECTS):
+            return None
+        key = (op.kind, tuple(id(v) for v in operands), attrs_key(op.attrs),
+               op.region.structure() if op.region is not None else None)
+        if key not in first:
+            first[key] = reemit(op, operands)
+        return first[key]
+
+    return rebuild(graph, rule)
+
+
+register_pass(Pass("cse", cse, "merge ops with equal kind, operands and attributes"))

@@ -1,0 +1,122 @@
+"""Constant folding and algebraic simplification, as small rules keyed by op kind.
+
+* Folding: an op whose operands are all constants (and whose result is small, concrete
+  and not random) is computed now with its numpy reference and becomes a ``constant``.
+* Identities, each applied only when the result type equals the kept value's type:
+  ``x + 0``, ``0 + x``, ``x - 0``, ``x * 1``, ``1 * x``, ``x / 1`` -> x; a reshape,
+  broadcast_to or cast to the operand's own type -> x; an identity transpose -> x; a
+  reduction over no axes -> x; a reshape of a reshape -> one reshape, and a transpose
+  of a transpose -> one transpose (none if the two cancel);
+  ``where(c, a, b)`` with a constant all-true (all-false) ``c`` -> a (b), broadcast to
+  the result's shape. The last one removes the branch a training-mode flag did not
+  take. A broadcast constant counts as that constant for the 0 and 1 tests.
+
+``stop_gradient`` is kept: a graph may still be differentiated after this pass.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from fusegraph.ir.builder import emit
+from fusegraph.ir.core import Graph, Op, Value
+from fusegraph.ir.opdef import HAS_REGION, RANDOM, get_opdef
+from fusegraph.ir.types import Sym
+
+from .manager import Pass, register_pass
+from .rewrite import rebuild
+
+FOLD_LIMIT = 4096  # largest result (elements) folded into a constant
+
+
+def constant_value(v: Value) -> np.ndarray | None:
+    """The array a ``constant`` op makes, or None for any other value."""
+    op = v.producer
+    if op is None or op.kind != "constant":
+        return None
+    return np.array(op.attrs["value"], dtype=op.attrs["dtype"].numpy)
+
+
+def _is_all(v: Value, number) -> bool:
+    """True when ``v`` is a constant (or a broadcast of one) whose elements all equal
+    ``number``."""
+    if v.producer is not None and v.producer.kind == "broadcast_to":
+        v = v.producer.operands[0]
+    c = constant_value(v)
+    return c is not None and bool(np.all(c == number))
+
+
+def _fold(op: Op, operands) -> tuple | None:
+    opdef = get_opdef(op.kind)
+    if op.kind == "constant" or opdef.has(RANDOM) or opdef.has(HAS_REGION):
+        return None
+    if any(isinstance(d, Sym) for r in op.results for d in r.type.shape):
+        return None
+    if any(int(np.prod(r.type.shape, dtype=np.int64)) > FOLD_LIMIT for r in op.results):
+        return None
+    arrays = [constant_value(v) for v in operands]
+    if any(a is None for a in arrays):
+        return None
+    out = opdef.ref(arrays, dict(op.attrs))
+    outs = out if isinstance(out, tuple) else (out,)
+    return tuple(emit("constant", value=np.asarray(a).tolist(), dtype=r.type.dtype)
+                 for a, r in zip(outs, op.results))
+
+
+def _keep(op: Op, value: Value, broadcast: bool = False) -> tuple | None:
+    """``(value,)`` when it can stand for the op's only result (same type) — or, with
+    ``broadcast``, its broadcast to the result's shape — else None."""
+    want = op.results[0].type
+    if value.type == want:
+        return (value,)
+    if broadcast and value.type.dtype == want.dtype:
+        return (emit("broadcast_to", value, shape=want.shape),)
+    return None
+
+
+def _identity_operand(op: Op, operands) -> tuple | None:
+    kind = op.kind
+    if not operands:
+        return None
+    a = operands[0]
+    if kind in ("add", "sub") and _is_all(operands[1], 0):
+        return _keep(op, a)
+    if kind == "add" and _is_all(a, 0):
+        return _keep(op, operands[1])
+    if kind in ("mul", "div") and _is_all(operands[1], 1):
+        return _keep(op, a)
+    if kind == "mul" and _is_all(a, 1):
+        return _keep(op, operands[1])
+    if kind in ("reshape", "broadcast_to", "cast"):
+        return _keep(op, a)
+    if kind == "transpose" and op.attrs["perm"] == tuple(range(a.type.rank)):
+        return _keep(op, a)
+    if kind.startswith("reduce_") and op.attrs["axes"] == ():
+        return _keep(op, a)
+    if kind == "where":
+        c = constant_value(a)
+        if c is not None and (c.all() or not c.any()):
+            return _keep(op, operands[1] if c.all() else operands[2], broadcast=True)
+    return None
+
+
+def _merge_movement(op: Op, operands) -> tuple | None:
+    """reshape(reshape(y)) -> reshape(y); transpose(transpose(y)) -> one transpose (or y)."""
+    if op.kind not in ("reshape", "transpose"):
+        return None
+    inner = operands[0].producer
+    if inner is None or inner.kind != op.kind:
+        return None
+    y = inner.operands[0]
+    if op.kind == "reshape":
+        return (emit("reshape", y, shape=op.attrs["shape"]),)
+    perm = tuple(inner.attrs["perm"][p] for p in op.attrs["perm"])
+    return _keep(op, y) if perm == tuple(range(y.type.rank)) else (emit("transpose", y, perm=perm),)
+
+
+def simplify(graph: Graph) -> Graph:
+    def rule(op, operands):
+        return _fold(op, operands) or _identity_operand(op, operands) or _merge_movement(op, operands)
+    return rebuild(graph, rule)
+
+
+register_pass(Pass("simplify", simplify, "fold constants and drop identity ops"))
