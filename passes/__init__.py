@@ -6,6 +6,7 @@ passes run in by default, read top to bottom.
 """
 from .cse import cse
 from .dce import dce
+from .fusion import fuse
 from .manager import PASSES, Pass, PassRun, PipelineReport, register_pass, run_pipeline
 from .shape_inference import infer_shapes
 from .simplify import simplify
@@ -18,5 +19,8 @@ DEFAULT_PIPELINE = [
     "dce",
 ]
 
-__all__ = ["DEFAULT_PIPELINE", "PASSES", "Pass", "PassRun", "PipelineReport", "cse", "dce",
-           "infer_shapes", "register_pass", "run_pipeline", "simplify"]
+# Backends that compile kernels run this after the default pipeline.
+FUSION_PIPELINE = DEFAULT_PIPELINE + ["fusion"]
+
+__all__ = ["DEFAULT_PIPELINE", "FUSION_PIPELINE", "PASSES", "Pass", "PassRun", "PipelineReport",
+           "cse", "dce", "fuse", "infer_shapes", "register_pass", "run_pipeline", "simplify"]

@@ -1,0 +1,162 @@
+"""Fusion: group elementwise chains, and the reductions over them, into ``fused`` ops.
+
+A group (a future kernel) has one *iteration shape*: every elementwise op in it makes a
+result of that shape, and every reduction in it reduces a value of that shape. What a
+backend may assume of a ``fused`` op's region:
+
+* its ops are elementwise (trait ELEMENTWISE) or reductions (``reduce_*``);
+* every elementwise result has the iteration shape, except scalar ``constant`` ops,
+  which are copied into the region rather than passed in;
+* every region parameter broadcasts to the iteration shape;
+* a reduction's operand has the iteration shape, and nothing in the region uses a
+  reduction's result (a kernel finishes its reductions; their users start the next);
+* the region's results are the values used outside it, in first-definition order.
+
+Groups grow in program order: an op joins the group of one of its operands' producers
+when the shapes agree and joining keeps the group convex (no path leaves the group and
+comes back, which would make the fused graph cyclic). Groups of one op stay plain ops.
+The fused graph is put in order with networkx's topological sort, program order first.
+"""
+from __future__ import annotations
+
+import itertools
+
+import networkx as nx
+
+from fusegraph.ir.builder import emit_op
+from fusegraph.ir.core import Graph, Op, Value
+from fusegraph.ir.opdef import ELEMENTWISE, get_opdef
+
+from .manager import Pass, register_pass
+
+REDUCTIONS = frozenset({"reduce_sum", "reduce_mean", "reduce_max", "reduce_min"})
+
+
+def is_scalar_constant(op: Op) -> bool:
+    return op.kind == "constant" and op.results[0].type.rank == 0
+
+
+def _fusible(op: Op) -> bool:
+    opdef = get_opdef(op.kind)
+    return (opdef.has(ELEMENTWISE) and not is_scalar_constant(op)) or op.kind in REDUCTIONS
+
+
+class _Group:
+    _ids = itertools.count()
+
+    def __init__(self, shape: tuple):
+        self.id = next(self._ids)
+        self.shape = shape
+        self.ops: list[Op] = []
+        self.reduced: set[int] = set()   # ids of reduction results (no member may use them)
+
+
+def _iteration_shape(op: Op) -> tuple:
+    return (op.operands[0] if op.kind in REDUCTIONS else op.results[0]).type.shape
+
+
+def group_ops(graph: Graph) -> list[_Group]:
+    """The groups of two or more ops, each convex, in program order."""
+    group_of: dict[int, _Group] = {}          # id(op) -> group
+    depends: dict[int, frozenset] = {}        # id(value) -> ids of groups it depends on
+    groups: list[_Group] = []
+
+    def deps(v: Value) -> frozenset:
+        return depends.get(id(v), frozenset())
+
+    def can_join(op: Op, g: _Group) -> bool:
+        if _iteration_shape(op) != g.shape:
+            return False
+        for v in op.operands:
+            inside = v.producer is not None and group_of.get(id(v.producer)) is g
+            if (inside and id(v) in g.reduced) or (not inside and g.id in deps(v)):
+                return False
+        return True
+
+    for op in graph.ops:
+        group = None
+        if _fusible(op):
+            for v in op.operands:
+                g = group_of.get(id(v.producer)) if v.producer is not None else None
+                if g is not None and can_join(op, g):
+                    group = g
+                    break
+            if group is None:
+                group = _Group(_iteration_shape(op))
+                groups.append(group)
+            group.ops.append(op)
+            group_of[id(op)] = group
+            if op.kind in REDUCTIONS:
+                group.reduced.add(id(op.results[0]))
+        below = frozenset().union(*(deps(v) for v in op.operands))
+        for r in op.results:
+            depends[id(r)] = below | ({group.id} if group is not None else frozenset())
+    return [g for g in groups if len(g.ops) > 1]
+
+
+def fuse(graph: Graph) -> Graph:
+    groups = group_ops(graph)
+    group_of = {id(op): g for g in groups for op in g.ops}
+    users = graph.users()
+    result_ids = {id(r) for r in graph.results}
+
+    def node(op: Op) -> tuple:
+        g = group_of.get(id(op))
+        return ("group", g.id) if g is not None else ("op", op.seq)
+
+    # One node per group and per other op, ordered by dependencies, program order first.
+    dag, first_seq, item_of = nx.DiGraph(), {}, {}
+    for op in graph.ops:
+        n = node(op)
+        first_seq.setdefault(n, op.seq)
+        item_of.setdefault(n, group_of.get(id(op), op))
+        dag.add_node(n)
+        for v in op.operands:
+            if v.producer is not None and node(v.producer) != n:
+                dag.add_edge(node(v.producer), n)
+    order = nx.lexicographical_topological_sort(dag, key=first_seq.__getitem__)
+
+    mapping: dict[int, Value] = {}
+    for n in order:
+        item = item_of[n]
+        if isinstance(item, Op):
+            new = emit_op(item.kind, [mapping.get(id(v), v) for v in item.operands],
+                          dict(item.attrs), item.region, loc=item.loc)
+            mapping.update(zip(map(id, item.results), new.results))
+        else:
+            _emit_group(item, mapping, users, result_ids)
+    return Graph.from_results(graph.name, graph.params,
+                              [mapping.get(id(r), r) for r in graph.results])
+
+
+def _emit_group(group: _Group, mapping: dict, users: dict, result_ids: set) -> None:
+    """Emit one ``fused`` op for ``group``; map its members' escaping results."""
+    members = {id(op) for op in group.ops}
+    inner: dict[int, Value] = {}
+    params: list[Value] = []
+    outer_args: list[Value] = []
+    region_ops = []
+    for op in group.ops:
+        operands = []
+        for v in op.operands:
+            if id(v) not in inner:
+                if v.producer is not None and is_scalar_constant(v.producer):
+                    c = v.producer
+                    inner[id(v)] = emit_op("constant", [], dict(c.attrs), loc=c.loc).results[0]
+                else:
+                    p = Value(v.type, name=f"in{len(params)}")
+                    params.append(p)
+                    outer_args.append(mapping.get(id(v), v))
+                    inner[id(v)] = p
+            operands.append(inner[id(v)])
+        copy = emit_op(op.kind, operands, dict(op.attrs), loc=op.loc)
+        region_ops.append(copy)
+        inner.update(zip(map(id, op.results), copy.results))
+    escaping = [r for op in group.ops for r in op.results
+                if id(r) in result_ids or any(id(u) not in members for u in users.get(id(r), []))]
+    region = Graph.from_results(f"kernel{group.id}", params, [inner[id(r)] for r in escaping])
+    fused = emit_op("fused", outer_args, {}, region, loc=group.ops[0].loc)
+    mapping.update(zip(map(id, escaping), fused.results))
+
+
+register_pass(Pass("fusion", fuse, "group elementwise chains and their reductions into kernels"))
