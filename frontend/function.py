@@ -97,7 +97,7 @@ class Function:
         updates = state.updates
         results = [t for t in flatten(outputs) if is_symbolic(t)] + [t for _, t in updates]
         traced_graph = trace_graph(self.name, [h for h in holders if is_symbolic(h)], results,
-                                   compile_fn=self.compile_fn)
+                                   compile_fn=self.compile_fn, subject="function")
         return Traced(traced_graph, outputs, [v for v, _ in updates])
 
     def ir(self) -> str:

@@ -138,8 +138,8 @@ def _class_axis(loss: str, y_pred, axis) -> int:
     if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
         raise TypeError(f"{user_site()}: loss '{loss}': axis must be an int, got {axis!r}")
     if y_pred.ndim == 0:
-        raise _shape_error(loss, f"y_pred is a scalar (shape ()); expected predictions with a "
-                                 f"class axis, such as (batch_size, num_classes)")
+        raise _shape_error(loss, "y_pred is a scalar (shape ()); expected predictions with a "
+                                 "class axis, such as (batch_size, num_classes)")
     if not -y_pred.ndim <= axis < y_pred.ndim:
         raise _shape_error(loss, f"axis {axis} is out of range for y_pred of shape "
                                  f"{_shape_str(y_pred)}: expected an int in "

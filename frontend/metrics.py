@@ -18,7 +18,8 @@ objects (paths ``<metric name>/<variable name>``, e.g. ``accuracy/total``) made 
 (inside a trace it assigns them as constants instead).
 
 The accuracy metrics follow Keras 3's per-sample functions; :func:`resolve_accuracy`
-picks one for ``metrics=["accuracy"]`` from the loss and the output's shape.
+picks one for ``metrics=["accuracy"]`` from the target's and the prediction's shapes,
+as Keras 3 does.
 """
 from __future__ import annotations
 
@@ -161,6 +162,12 @@ class Metric:
     def get_config(self) -> dict:
         return {"name": self.name, "dtype": self.dtype}
 
+    @classmethod
+    def from_config(cls, config: dict):
+        """A new metric of this class from :meth:`get_config`'s dict (Keras's rule:
+        ``cls(**config)``), with fresh state."""
+        return cls(**config)
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name}>"
 
@@ -207,7 +214,7 @@ class Mean(Metric):
         if weights is not None:
             n = ops.sum(weights)
         elif values.ndim >= 1:
-            n = ops.sum(ops.ones_like(values))  # the (maybe symbolic) batch size
+            n = ops.dim_size(values, 0, self.dtype)  # the (maybe symbolic) batch size
         else:
             n = 1.0
         self.count.assign_add(n)
@@ -230,6 +237,15 @@ class MeanMetricWrapper(Mean):
 
     def get_config(self) -> dict:
         return {**super().get_config(), **self._fn_kwargs}
+
+    @classmethod
+    def from_config(cls, config: dict):
+        """Subclasses (``Accuracy``, ...) take their config; a plain wrapper's function is
+        not in its config, so copy one with :func:`fresh_copy` instead."""
+        if cls is MeanMetricWrapper:
+            raise TypeError("a MeanMetricWrapper's config does not hold its function; "
+                            "create it as MeanMetricWrapper(fn, **config)")
+        return cls(**config)
 
 
 # --- accuracy functions (per sample) -------------------------------------------------------
@@ -364,6 +380,41 @@ _BY_NAME = {
 }
 
 
+def check_identifier(identifier) -> None:
+    """Raise what :func:`get` would raise for ``identifier``, without creating a metric
+    (``compile`` checks its metrics before the first step creates them)."""
+    if isinstance(identifier, str):
+        if identifier.lower() in ("accuracy", "acc") or identifier in _BY_NAME:
+            return
+        raise ValueError(f"{user_site()}: unknown metric {identifier!r}: expected a Metric, "
+                         f"a callable(y_true, y_pred) or one of {sorted(_BY_NAME)}")
+    if isinstance(identifier, Metric) or callable(identifier):
+        return
+    raise TypeError(f"{user_site()}: a metric must be a name, a Metric or a callable(y_true, "
+                    f"y_pred), got {identifier!r}")
+
+
+def fresh_copy(metric: Metric, name: str | None = None) -> Metric:
+    """A new metric of ``metric``'s class and config (so zero state and variables of its
+    own), named ``name`` (default: the same name). ``metric`` is not changed. A TypeError
+    says how to fix a class whose ``get_config`` does not give its constructor's
+    arguments."""
+    config = metric.get_config()
+    if name is not None:
+        config["name"] = name
+    try:
+        if type(metric) is MeanMetricWrapper:
+            kwargs = {k: v for k, v in config.items() if k not in ("name", "dtype")}
+            return MeanMetricWrapper(metric._fn, name=config["name"], dtype=config["dtype"],
+                                     **kwargs)
+        return type(metric).from_config(config)
+    except TypeError as e:
+        raise TypeError(f"cannot copy metric {metric.name!r} ({type(metric).__name__}) as "
+                        f"{type(metric).__name__}.from_config(get_config()): {e}; give it a "
+                        f"get_config() returning its constructor's arguments (and a "
+                        f"from_config() if they are not plain values)") from None
+
+
 def get(identifier) -> Metric:
     """A Metric from a name, a Metric class or instance, or a per-sample function
     ``fn(y_true, y_pred)`` (a :class:`MeanMetricWrapper` named after it).
@@ -371,22 +422,16 @@ def get(identifier) -> Metric:
     A snake-case name gives a new metric named as written, as ``compile`` names it in the
     logs (``"mse"`` logs as ``mse``); a class name (``"BinaryAccuracy"``) gives the
     class's default name. ``"accuracy"`` here is :class:`Accuracy` (exact matches); use
-    :func:`resolve_accuracy` to choose by the loss, as ``compile`` does."""
+    :func:`resolve_accuracy` to choose by the shapes, as ``compile`` does."""
     if isinstance(identifier, Metric):
         return identifier
     if isinstance(identifier, type) and issubclass(identifier, Metric):
         return identifier()
+    check_identifier(identifier)
     if isinstance(identifier, str):
-        cls = _BY_NAME.get(identifier)
-        if cls is None:
-            raise ValueError(f"{user_site()}: unknown metric {identifier!r}: expected a Metric, "
-                             f"a callable(y_true, y_pred) or one of {sorted(_BY_NAME)}")
+        cls = _BY_NAME.get(identifier, Accuracy)   # "ACC", "Accuracy": exact matches too
         return cls() if identifier in _CLASSES else cls(name=identifier)
-    if callable(identifier):
-        return MeanMetricWrapper(identifier,
-                                 name=getattr(identifier, "__name__", None) or None)
-    raise TypeError(f"{user_site()}: a metric must be a name, a Metric or a callable(y_true, "
-                    f"y_pred), got {identifier!r}")
+    return MeanMetricWrapper(identifier, name=getattr(identifier, "__name__", None) or None)
 
 
 def _loss_kind(loss) -> str | None:
@@ -409,30 +454,43 @@ def _loss_kind(loss) -> str | None:
     return kinds.get(loss) if callable(loss) else None
 
 
+def _int_dim(shape, i):
+    """``shape[i]`` when it is a known int (not a symbol), else None."""
+    d = shape[i] if shape else None
+    return d if isinstance(d, (int, np.integer)) and not isinstance(d, bool) else None
+
+
 def resolve_accuracy(identifier, loss, output_shape, target_shape=None) -> Metric:
-    """The metric ``compile(metrics=["accuracy"])`` means for an output: a
-    :class:`BinaryAccuracy` when the loss is binary cross-entropy or the output's last
-    dim is 1; :class:`SparseCategoricalAccuracy` for sparse categorical cross-entropy;
-    :class:`CategoricalAccuracy` for categorical cross-entropy; otherwise, when
-    ``target_shape`` is given, Keras 3's rule by shapes (targets of lower rank or with a
-    last dim of 1 against several classes: sparse; else categorical), and
-    :class:`Accuracy` (exact matches) when it is not. The metric is named as written
-    (``"accuracy"`` or ``"acc"``). Other identifiers go to :func:`get`."""
+    """The metric ``compile(metrics=["accuracy"])`` means for an output, named as written
+    (``"accuracy"``, ``"acc"``); other identifiers go to :func:`get`.
+
+    With the target's shape known (``compile`` resolves on the first step, from the
+    traced batch) this is Keras 3's rule (``compile_utils.get_metric``), by shapes only:
+    :class:`BinaryAccuracy` when the prediction's last dim is 1; else
+    :class:`SparseCategoricalAccuracy` when the target has a lower rank than the
+    prediction, or a last dim of 1 against several classes; else
+    :class:`CategoricalAccuracy`. Without the target's shape, the loss decides (binary,
+    sparse or categorical cross-entropy; a last dim of 1 is binary), and
+    :class:`Accuracy` (exact matches) is left for the rest."""
     if not (isinstance(identifier, str) and identifier.lower() in ("accuracy", "acc")):
         return get(identifier)
     name = identifier
+    output_shape = None if output_shape is None else tuple(output_shape)
+    last = _int_dim(output_shape, -1)
+    if target_shape is not None and output_shape is not None:
+        target_shape = tuple(target_shape)
+        if last == 1:
+            return BinaryAccuracy(name=name)
+        target_last = _int_dim(target_shape, -1)
+        if len(target_shape) < len(output_shape) or (
+                target_last == 1 and last is not None and last > 1):
+            return SparseCategoricalAccuracy(name=name)
+        return CategoricalAccuracy(name=name)
     kind = _loss_kind(loss)
-    last = tuple(output_shape)[-1] if output_shape is not None and len(output_shape) else None
     if kind == "binary" or last == 1:
         return BinaryAccuracy(name=name)
     if kind == "sparse":
         return SparseCategoricalAccuracy(name=name)
     if kind == "categorical":
-        return CategoricalAccuracy(name=name)
-    if target_shape is not None and output_shape is not None:
-        target_shape, output_shape = tuple(target_shape), tuple(output_shape)
-        if len(target_shape) < len(output_shape) or (
-                target_shape and target_shape[-1] == 1 and (last is None or last > 1)):
-            return SparseCategoricalAccuracy(name=name)
         return CategoricalAccuracy(name=name)
     return Accuracy(name=name)

@@ -201,6 +201,15 @@ def shape(x) -> tuple:
     return convert_to_tensor(x).type.shape
 
 
+def dim_size(x, axis: int = 0, dtype="float32"):
+    """The size of axis ``axis`` of ``x`` as a scalar tensor of ``dtype``, read from its
+    shape when the graph runs, so a symbolic axis (the batch ``B``) is counted too. Not
+    in ``fg.ops`` (Keras has no such op): the running means and losses count with it."""
+    x = convert_to_tensor(x)
+    (axis,) = normalize_axes(int(axis), x.ndim, op="dim_size")
+    return _wrap(emit("dim_size", x.value, axis=axis, dtype=as_dtype(dtype)), (x,))
+
+
 def stop_gradient(x):
     return _unary("stop_gradient", x)
 

@@ -24,11 +24,17 @@ What one ``apply`` does, in Keras's order (``keras/src/optimizers/base_optimizer
 6. ``iterations <- iterations + 1``.
 
 The learning rate is a non-trainable float32 Variable (``<name>/learning_rate``, as in
-Keras), read by the step graph as a parameter: setting ``optimizer.learning_rate``
-between steps (a callback does) takes effect at the next step without tracing again.
-A :class:`~fusegraph.frontend.schedules.LearningRateSchedule` is instead called inside
-the step with the step count ``iterations`` (before its increment), so it too is
-computed in the graph.
+Keras), read by the step graph as a parameter: setting ``optimizer.learning_rate`` to a
+number between steps (a callback does) takes effect at the next step without tracing
+again. A :class:`~fusegraph.frontend.schedules.LearningRateSchedule` is instead called
+inside the step with the step count ``iterations`` (before its increment), so it too is
+computed in the graph — which is why setting a schedule (on an optimizer that had a
+number or another schedule) changes the graph: it bumps :attr:`Optimizer.trace_version`,
+and the model's train step, whose traces are valid for one version, is traced again at
+its next step (the optimizer's own eager steps too). Setting a number on an optimizer
+whose learning rate is a schedule is a TypeError, as in Keras. A step you trace
+yourself with ``fg.function`` is not watched: make a new ``fg.function`` after such a
+change.
 
 Slots are zeros Variables shaped like their model variable, non-trainable, with Keras's
 paths ``<optimizer name>/<variable path, '/' -> '_'>_<slot>`` (``adam/dense_kernel_momentum``).
@@ -96,7 +102,15 @@ class Optimizer:
                                    dtype="int64")
         self._learning_rate_variable: Variable | None = None
         self._learning_rate = None
+        self._trace_version = 0
         self._set_learning_rate(learning_rate)
+
+    @property
+    def trace_version(self) -> int:
+        """A counter of configuration changes that traced steps cannot see through their
+        parameters (a learning-rate schedule set); a trace that applied this optimizer
+        is valid for one version (see the module docstring)."""
+        return self._trace_version
 
     # --- learning rate ------------------------------------------------------------
     @property
@@ -115,8 +129,10 @@ class Optimizer:
 
     def _set_learning_rate(self, value) -> None:
         if isinstance(value, LearningRateSchedule):
-            self._learning_rate = value
-            self._eager.clear()  # the eager steps read the old rate; trace them again
+            if value is not self._learning_rate:
+                self._learning_rate = value
+                self._trace_version += 1   # traced steps read the old rate: trace them again
+                self._eager.clear()
             return
         if callable(value) and not isinstance(value, Variable):
             raise TypeError(f"{type(self).__name__}: `learning_rate` must be a float or a "
@@ -124,9 +140,11 @@ class Optimizer:
                             f"a LearningRateSchedule subclass whose __call__(step) gets the "
                             f"step count")
         if isinstance(self._learning_rate, LearningRateSchedule):
-            raise TypeError(f"{type(self).__name__} was created with a LearningRateSchedule "
-                            f"as its `learning_rate`, so its learning rate is not settable; "
-                            f"create the optimizer with a float `learning_rate` to set it")
+            raise TypeError(f"{user_site()}: {type(self).__name__}'s learning rate is the "
+                            f"LearningRateSchedule {self._learning_rate!r}, so it is not "
+                            f"settable to the number {value!r} (as in Keras); set another "
+                            f"LearningRateSchedule, or create the optimizer with a float "
+                            f"`learning_rate` to set numbers")
         if is_symbolic(value) and self._learning_rate_variable is not None:
             self._learning_rate_variable.assign(value)  # recorded in the current trace
             return

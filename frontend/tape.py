@@ -7,8 +7,8 @@ accepted for compatibility (every float value can be differentiated).
 """
 from __future__ import annotations
 
-from ..passes.autodiff import gradients
 from ..ir.builder import user_site
+from ..passes.autodiff import AutodiffError, gradients
 from . import state
 from .nest import flatten, pack_like
 from .tensor import CallRecord, SymbolicTensor, TraceError, is_symbolic
@@ -46,7 +46,10 @@ class GradientTape:
         leaves = flatten(sources)
         wrt = [self._source_value(s) for s in leaves]
         seeds = None if output_gradients is None else [t.value for t in flatten(output_gradients)]
-        grads = gradients([t.value for t in targets], wrt, seeds, unconnected_gradients)
+        try:
+            grads = gradients([t.value for t in targets], wrt, seeds, unconnected_gradients)
+        except AutodiffError as e:
+            raise AutodiffError(_explain(e, targets, leaves)) from e
         return pack_like(sources, [None if g is None else SymbolicTensor(g, CallRecord(None, ()))
                                    for g in grads])
 
@@ -58,3 +61,32 @@ class GradientTape:
             return source.value
         raise TypeError(f"{user_site()}: gradient sources must be variables or symbolic "
                         f"tensors, got {source!r}")
+
+
+def _describe(kind: str, i: int, x, total: int) -> str:
+    """``source 1 of 2 (tensor 'arg1' of shape (None,)) is int32``; a variable by its path."""
+    if isinstance(x, Variable):
+        what = f"variable '{x.path}'"
+    else:
+        what = (f"tensor '{x.name}'" if x.name else "tensor") + f" of shape {x.shape}"
+    position = f"{kind} {i} of {total}" if total > 1 else kind
+    return f"{position} ({what}) is {_dtype_of(x).keras_name}"
+
+
+def _explain(error, targets, sources) -> str:
+    """The autodiff pass's error restated in the user's terms: their line, and which
+    target or source (position in the flattened structure, variable path) is not a
+    float."""
+    bad = [_describe("source", i, s, len(sources)) for i, s in enumerate(sources)
+           if not _dtype_of(s).is_float]
+    bad += [_describe("target", i, t, len(targets)) for i, t in enumerate(targets)
+            if not _dtype_of(t).is_float]
+    if not bad:
+        return f"{user_site()}: GradientTape.gradient: {error}"
+    return (f"{user_site()}: GradientTape.gradient: {'; '.join(bad)}, but gradients flow "
+            f"along float values only: cast it to a float first, or leave integer values "
+            f"(labels, token ids, counters) out of the gradient")
+
+
+def _dtype_of(x):
+    return x.dtype if isinstance(x, Variable) else x.type.dtype

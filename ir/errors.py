@@ -10,6 +10,11 @@ class ShapeError(FusegraphError, ValueError):
     """Operand types do not satisfy an op's shape-and-dtype rule."""
 
 
+class UnsupportedError(FusegraphError, NotImplementedError):
+    """A well-formed request fusegraph does not support (such as differentiating a graph
+    that was already fused): says what, and what to do instead."""
+
+
 class VerificationError(FusegraphError):
     """A graph breaks an IR invariant (SSA, typing, ordering, results)."""
 

@@ -9,9 +9,18 @@ Contract with the loop (``runtime/trainer.py``):
 - Order of calls: ``on_train_begin``; per epoch ``on_epoch_begin(epoch)``, per batch
   ``on_train_batch_begin(batch)`` / ``on_train_batch_end(batch, logs)`` (batch counts
   from 0 each epoch), then ``on_epoch_end(epoch, logs)`` with ``val_*`` entries;
-  ``on_train_end``. Evaluation and prediction use the ``test``/``predict`` hooks.
+  ``on_train_end``. Validation inside ``fit`` runs ``on_test_begin``, the
+  ``on_test_batch_*`` hooks and ``on_test_end`` on the same callbacks, before
+  ``on_epoch_end``.
+- ``evaluate(callbacks=...)`` gives its callbacks ``params={"epochs": 1, "steps": ...,
+  "verbose": ...}`` and calls ``on_test_begin``, ``on_test_batch_begin(batch)`` /
+  ``on_test_batch_end(batch, logs)`` (running logs), ``on_test_end(logs)``;
+  ``predict(callbacks=...)`` likewise the ``predict`` hooks, ``on_predict_batch_end``
+  getting ``{"outputs": batch outputs}``. (One batch loop, ``Trainer._run_batches``,
+  runs all three.)
 - A callback stops training by setting ``model.stop_training = True``; the loop checks it
-  after every batch and epoch.
+  after every batch and epoch. ``model.stop_evaluating`` and ``model.stop_predicting``
+  stop ``evaluate`` and ``predict`` after the current batch, as in Keras.
 - Before committing a training step, the loop asks every ``TerminateOnNaN`` whether to
   ``should_reject(logs)`` the step; a rejected step's updates are not written back (the
   weights stay from the last good step), and ``on_train_batch_end`` is still called

@@ -9,7 +9,15 @@ signature and run per batch. Its variable updates (weights, optimizer slots, met
 totals) are written back only after the whole step ran, and not at all when a
 ``TerminateOnNaN`` callback rejects the step, so weights stay from the last good step.
 A subclassed ``train_step`` using ``GradientTape``, ``optimizer.apply_gradients`` and
-metric trackers is traced the same way.
+metric trackers is traced the same way. Its traces are valid for one
+``optimizer.trace_version``: setting a learning-rate schedule between steps traces the
+step again (a number only updates the learning-rate variable the graph reads).
+
+The compiled metrics are made on the first traced step, from the traced targets and
+predictions (``"accuracy"`` is resolved from their shapes, as in Keras 3); see
+:mod:`.compile_config` for their names. ``fit``, ``evaluate`` and ``predict`` share one
+batch loop (:meth:`Trainer._run_batches`): callbacks' batch hooks, the progress bar,
+and the ``stop_*`` flags.
 """
 from __future__ import annotations
 
@@ -32,30 +40,48 @@ class Trainer:
 
     compiled = False
     stop_training = False
+    stop_evaluating = False
+    stop_predicting = False
 
     # --- compile -----------------------------------------------------------------------
     def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None,
                 backend="reference"):
         """Configure training. ``loss``/``loss_weights``/``metrics``: one object, a list by
-        output position, or a dict by output name. ``backend`` names the backend the step
-        graphs compile on."""
-        compile_fn = get_backend(backend)
+        output position, or a dict by output name (see :mod:`.compile_config` for how
+        metrics are named and when a Metric instance is copied per output). ``backend``
+        names the backend the step graphs compile on."""
+        self._compile_fn = compile_fn = get_backend(backend)
         self.optimizer = optimizers_module.get(optimizer)
         self._compile_args = (loss, loss_weights, metrics)
         self._output_specs = None
+        self._metric_log_names = {}
         self._loss_tracker = Mean(name="loss")
         self._train_function = Function(self.train_step, "train_step", compile_fn)
+        self._train_function_version = self.optimizer.trace_version
         self._test_function = Function(self.test_step, "test_step", compile_fn)
         self.compiled = True
         if self._functional is not None and loss is not None:
-            self._resolve_outputs(self.output_names, [t.shape for t in self.outputs])
+            self._resolve_outputs(self.output_names)
 
-    def _resolve_outputs(self, names, shapes):
+    def _resolve_outputs(self, names):
         loss, loss_weights, metrics = self._compile_args
-        self._output_specs = compile_config.resolve(loss, loss_weights, metrics, names, shapes)
+        self._output_specs = compile_config.resolve(loss, loss_weights, metrics, names)
         self._output_loss_trackers = (
             [Mean(name=f"{s.name}_loss") for s in self._output_specs if s.loss is not None]
             if len(self._output_specs) > 1 else [])
+        self._metric_log_names = {}
+
+    def _build_compiled_metrics(self, targets, preds) -> None:
+        """The compiled metrics, made on the first traced step (``"accuracy"`` needs the
+        target's shape); see :mod:`.compile_config`."""
+        compile_config.build_metrics(self._output_specs, targets, preds)
+        self._metric_log_names = {id(m): n for s in self._output_specs
+                                  for m, n in zip(s.metrics, s.metric_names)}
+
+    def _compiled_metrics(self) -> list:
+        if self._output_specs is None:
+            return []
+        return [m for s in self._output_specs for m in s.metrics or ()]
 
     def _require_compiled(self, method: str):
         if not self.compiled:
@@ -63,19 +89,26 @@ class Trainer:
 
     @property
     def metrics(self) -> list:
-        """The loss trackers, the compiled metrics, then Metric attributes of the model."""
+        """The loss trackers, the compiled metrics (once the first step has made them),
+        then Metric attributes of the model."""
         out = []
         if self.compiled:
             out.append(self._loss_tracker)
             if self._output_specs is not None:
                 out += self._output_loss_trackers
-                out += [m for s in self._output_specs for m in s.metrics]
+                out += self._compiled_metrics()
         out += [m for m in vars(self).values() if isinstance(m, Metric) and m not in out]
         return out
 
+    def _log_name(self, metric) -> str:
+        """A metric's key in the logs: its log name when compiled (``<output>_<name>`` for
+        several outputs), else its name."""
+        return self._metric_log_names.get(id(metric), metric.name) if self.compiled \
+            else metric.name
+
     @property
     def metrics_names(self) -> list[str]:
-        return [m.name for m in self.metrics]
+        return [self._log_name(m) for m in self.metrics]
 
     def reset_metrics(self) -> None:
         for m in self.metrics:
@@ -90,7 +123,7 @@ class Trainer:
         preds = flatten(y_pred)
         names = self._output_names_for(y_pred)
         if self._output_specs is None:
-            self._resolve_outputs(names, [p.shape for p in preds])
+            self._resolve_outputs(names)
         targets = self._match_targets(y, names)
         batch = compile_config.batch_size_of(preds[0])
         total, trackers = None, iter(self._output_loss_trackers)
@@ -108,11 +141,14 @@ class Trainer:
     def compute_metrics(self, x, y, y_pred, sample_weight=None) -> dict:
         """Update the compiled metrics; return every metric's result by name."""
         names = self._output_names_for(y_pred)
+        preds = flatten(y_pred)
         targets = self._match_targets(y, names) if self._output_specs else []
-        for spec, target, pred in zip(self._output_specs or [], targets, flatten(y_pred)):
+        if self._output_specs and any(s.metrics is None for s in self._output_specs):
+            self._build_compiled_metrics(targets, preds)
+        for spec, target, pred in zip(self._output_specs or [], targets, preds):
             for metric in spec.metrics:
                 metric.update_state(target, pred, sample_weight=_for_output(sample_weight, spec.name))
-        return {m.name: m.result() for m in self.metrics}
+        return {self._log_name(m): m.result() for m in self.metrics}
 
     def train_step(self, data) -> dict:
         x, y, sample_weight = unpack_x_y_sample_weight(data)
@@ -180,10 +216,59 @@ class Trainer:
         return [y]
 
     # --- loops -----------------------------------------------------------------------------
+    def _train_fn(self) -> Function:
+        """The traced train step, traced again when the optimizer's configuration changed
+        in a way its cached graphs cannot see (a new learning-rate schedule): the
+        optimizer's ``trace_version`` is part of what a trace is valid for."""
+        version = self.optimizer.trace_version
+        if version != self._train_function_version:
+            self._train_function = Function(self.train_step, "train_step", self._compile_fn)
+            self._train_function_version = version
+        return self._train_function
+
+    def _callbacks(self, callbacks, verbose, steps, epochs=1, first=()) -> CallbackList:
+        """A CallbackList of ``first`` then the user's callbacks (a list, or a CallbackList
+        used as it is), with the model and Keras's params."""
+        params = {"epochs": epochs, "steps": steps, "verbose": verbose}
+        if isinstance(callbacks, CallbackList):
+            for callback in first:
+                callbacks.append(callback)
+            callbacks.set_model(self)
+            callbacks.set_params(params)
+            return callbacks
+        return CallbackList(list(first) + list(callbacks or []), model=self, params=params)
+
+    def _run_batches(self, data, run_step, callbacks, mode: str, bar, stop_flag: str):
+        """One pass over ``data``, the loop ``fit``, ``evaluate`` and ``predict`` share.
+
+        Per batch ``i``: ``on_<mode>_batch_begin(i)``; ``run_step(batch)`` gives ``(logs,
+        keep)``; ``on_<mode>_batch_end(i, logs)``; then, when ``keep``, the logs become
+        the pass's logs and the bar shows them (predict's ``outputs`` are not shown).
+        It stops after a batch whose step said not to ``keep`` (a rejected training
+        step) or once ``self.<stop_flag>`` is set (``stop_training``,
+        ``stop_evaluating``, ``stop_predicting``, as in Keras). Returns the last kept
+        logs and the number of batches run."""
+        begin = getattr(callbacks, f"on_{mode}_batch_begin")
+        end = getattr(callbacks, f"on_{mode}_batch_end")
+        logs, count = {}, 0
+        for index, batch in enumerate(data.epoch_batches()):
+            begin(index)
+            batch_logs, keep = run_step(batch)
+            count = index + 1
+            end(index, batch_logs)
+            if not keep:
+                break
+            logs = batch_logs
+            bar.update(count, None if mode == "predict" else logs)
+            if getattr(self, stop_flag):
+                break
+        return logs, count
+
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
             validation_split=0.0, validation_data=None, shuffle=True, initial_epoch=0,
             steps_per_epoch=None, sample_weight=None, validation_batch_size=None, seed=None):
-        """Train for ``epochs`` epochs; returns the History."""
+        """Train for ``epochs`` epochs; returns the History. Validation runs the
+        ``on_test_*`` hooks of these callbacks, without a progress bar of its own."""
         self._require_compiled("fit")
         if validation_split and validation_data is None:
             (x, y, sample_weight), validation_data = train_validation_split(
@@ -192,37 +277,34 @@ class Trainer:
                             steps_per_epoch=steps_per_epoch, seed=seed)
         verbose = 1 if verbose == "auto" else verbose
         history = History()
-        callbacks = CallbackList([history] + list(callbacks or []), model=self,
-                                 params={"epochs": epochs, "steps": data.num_batches,
-                                         "verbose": verbose})
+        callbacks = self._callbacks(callbacks, verbose, data.num_batches, epochs, [history])
         rejecters = [c for c in callbacks.callbacks if isinstance(c, TerminateOnNaN)]
+
+        def train_batch(batch):
+            outputs, updates = self._train_fn().run(self._step_data(*batch))
+            batch_logs = _to_floats(outputs)
+            if any(c.should_reject(batch_logs) for c in rejecters):
+                return batch_logs, False
+            commit(updates)
+            return batch_logs, True
+
         self.stop_training = False
         callbacks.on_train_begin()
+        logs = {}
         for epoch in range(initial_epoch, epochs):
             self.reset_metrics()
             callbacks.on_epoch_begin(epoch)
             if verbose:
                 print(f"Epoch {epoch + 1}/{epochs}")
             bar = ProgressBar(data.num_batches, verbose=verbose)
-            logs, step = {}, 0
-            for step, batch in enumerate(data.epoch_batches()):
-                callbacks.on_train_batch_begin(step)
-                outputs, updates = self._train_function.run(self._step_data(*batch))
-                batch_logs = _to_floats(outputs)
-                if any(c.should_reject(batch_logs) for c in rejecters):
-                    callbacks.on_train_batch_end(step, batch_logs)
-                    break
-                commit(updates)
-                logs = batch_logs
-                callbacks.on_train_batch_end(step, logs)
-                bar.update(step + 1, logs)
-                if self.stop_training:
-                    break
+            logs, count = self._run_batches(data, train_batch, callbacks, "train", bar,
+                                            "stop_training")
+            logs = dict(logs)
             if validation_data is not None and not self.stop_training:
-                val = self._evaluate_data(_validation_adapter(validation_data, validation_batch_size
-                                                              or batch_size))
+                val = self._evaluate_data(_validation_adapter(
+                    validation_data, validation_batch_size or batch_size), callbacks)
                 logs.update({f"val_{k}": v for k, v in val.items()})
-            bar.update(step + 1, logs, finalize=True)
+            bar.update(count, logs, finalize=True)
             callbacks.on_epoch_end(epoch, logs)
             if self.stop_training or data.ran_out_of_data:
                 break
@@ -231,17 +313,28 @@ class Trainer:
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
                  steps=None, callbacks=None, return_dict=False):
-        """Loss and metrics over the data (running means over all batches)."""
+        """Loss and metrics over the data (running means over all batches), with the
+        ``on_test_*`` hooks of ``callbacks`` and a progress bar for ``verbose``."""
         self._require_compiled("evaluate")
-        logs = self._evaluate_data(make_adapter(x, y, sample_weight, batch_size=batch_size,
-                                                shuffle=False, steps_per_epoch=steps))
+        data = make_adapter(x, y, sample_weight, batch_size=batch_size, shuffle=False,
+                            steps_per_epoch=steps)
+        verbose = 1 if verbose == "auto" else verbose
+        logs = self._evaluate_data(data, self._callbacks(callbacks, verbose, data.num_batches),
+                                   verbose)
         return logs if return_dict else _as_list(logs)
 
-    def _evaluate_data(self, data) -> dict:
+    def _evaluate_data(self, data, callbacks, verbose=0) -> dict:
+        """One pass of the test step over ``data``: ``on_test_begin``, the batches,
+        ``on_test_end`` with the final logs."""
         self.reset_metrics()
-        logs = {}
-        for batch in data.epoch_batches():
-            logs = _to_floats(self._test_function(self._step_data(*batch)))
+        self.stop_evaluating = False
+        callbacks.on_test_begin()
+        bar = ProgressBar(data.num_batches, verbose=verbose)
+        logs, count = self._run_batches(
+            data, lambda batch: (_to_floats(self._test_function(self._step_data(*batch))), True),
+            callbacks, "test", bar, "stop_evaluating")
+        bar.update(count, logs, finalize=True)
+        callbacks.on_test_end(logs)
         return logs
 
     def train_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
@@ -249,7 +342,7 @@ class Trainer:
         and metrics."""
         self._require_compiled("train_on_batch")
         self.reset_metrics()
-        logs = _to_floats(self._train_function(self._step_data(x, y, sample_weight)))
+        logs = _to_floats(self._train_fn()(self._step_data(x, y, sample_weight)))
         return logs if return_dict else _as_list(logs)
 
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
@@ -258,11 +351,28 @@ class Trainer:
         logs = _to_floats(self._test_function(self._step_data(x, y, sample_weight)))
         return logs if return_dict else _as_list(logs)
 
-    def predict(self, x, batch_size=None, verbose=0, steps=None):
-        """Run the model on ``x`` in batches (default 32) and join the outputs."""
+    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
+        """Run the model on ``x`` in batches (default 32) and join the outputs, with the
+        ``on_predict_*`` hooks of ``callbacks`` (``on_predict_batch_end`` gets
+        ``{"outputs": ...}``, as in Keras) and a progress bar for ``verbose``."""
         data = make_adapter(x, None, None, batch_size=batch_size, shuffle=False,
                             steps_per_epoch=steps)
-        pieces = [self(batch[0]) for batch in data.epoch_batches()]
+        verbose = 1 if verbose == "auto" else verbose
+        callbacks = self._callbacks(callbacks, verbose, data.num_batches)
+        pieces = []
+
+        def predict_batch(batch):
+            outputs = self(batch[0])
+            pieces.append(outputs)
+            return {"outputs": outputs}, True
+
+        self.stop_predicting = False
+        callbacks.on_predict_begin()
+        bar = ProgressBar(data.num_batches, verbose=verbose)
+        _, count = self._run_batches(data, predict_batch, callbacks, "predict", bar,
+                                     "stop_predicting")
+        bar.update(count, None, finalize=True)
+        callbacks.on_predict_end()
         if not pieces:
             raise ValueError("predict() got no samples")
         joined = [np.concatenate(parts, axis=0) for parts in zip(*(flatten(p) for p in pieces))]

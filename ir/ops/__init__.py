@@ -7,7 +7,8 @@ passes and backends have few ops to understand and fusion recovers the speed.
 * elementwise: neg abs sign exp log sqrt rsqrt tanh sigmoid erf sin cos floor;
   add sub mul div pow maximum minimum; eq ne lt le gt ge; logical_and logical_or
   logical_not; stop_gradient; where; cast; constant
-* reductions: reduce_sum reduce_mean reduce_max reduce_min argmax argmin
+* reductions: reduce_sum reduce_mean reduce_max reduce_min argmax argmin; dim_size (the
+  size of one axis, symbolic ones included)
 * contraction: matmul
 * movement: reshape transpose broadcast_to concatenate slice take one_hot iota; pad and
   scatter_add (the transposes of slice and take, which their gradients need)
@@ -17,4 +18,6 @@ passes and backends have few ops to understand and fusion recovers the speed.
 Every op has a VJP rule or is marked NO_GRADIENT; ``stop_gradient`` (elementwise
 identity) has a zero rule, which is what makes it stop gradients.
 """
-from . import elementwise, linalg, movement, random, reduction, region, scatter  # noqa: F401
+from . import elementwise, linalg, movement, random, reduction, region, scatter
+
+__all__ = ["elementwise", "linalg", "movement", "random", "reduction", "region", "scatter"]

@@ -97,7 +97,7 @@ def _pow(a, b):
 
 
 def _div_vjp(op, cts):
-    (a, b), y, g = op.operands, op.results[0], cts[0]
+    b, y, g = op.operands[1], op.results[0], cts[0]
     return emit("div", g, b), emit("neg", emit("mul", g, emit("div", y, b)))
 
 

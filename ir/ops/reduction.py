@@ -1,8 +1,13 @@
-"""Reductions over a set of axes: sum, mean, max, min; argmax/argmin over one axis.
+"""Reductions over a set of axes: sum, mean, max, min; argmax/argmin over one axis;
+``dim_size``, the size of one axis.
 
 ``reduce_mean`` is primitive (not sum / n) because ``n`` may be a symbolic dimension
 such as the batch size, unknown until the graph runs. ``axes`` are stored
 non-negative and sorted; ``keepdims`` keeps reduced axes as size 1.
+
+``dim_size`` is how a graph counts elements along an axis whose size is symbolic (the
+batch size for a running mean, ``n`` in the gradient of a mean): it reads the size from
+the operand's shape, never its data, so it costs nothing per element.
 """
 from __future__ import annotations
 
@@ -13,7 +18,7 @@ from ..errors import ShapeError
 from ..opdef import NO_GRADIENT, REDUCTION, Attr, OpDef, register
 from ..types import DType, Sym, TensorType
 from .vjp_utils import const, expand_reduced
-from ._rules import FLOATS, NUMERIC, check_axis, require_dtype
+from ._rules import FLOATS, NUMERIC, require_dtype
 
 
 def reduced_shape(shape: tuple, axes: tuple, keepdims: bool) -> tuple:
@@ -52,14 +57,18 @@ def _sum_vjp(op, cts):
 
 
 def _mean_vjp(op, cts):
-    """g / n; n is a constant unless a reduced dim is symbolic (then counted at run time)."""
+    """g / n: n is the product of the reduced dims, a constant for the static ones times
+    ``dim_size`` of each symbolic one (read from the shape when the graph runs)."""
     x, axes = op.operands[0], op.attrs["axes"]
     g = _expanded_cotangent(op, cts)
-    reduced = [x.type.shape[a] for a in axes]
-    if any(isinstance(d, Sym) for d in reduced):
-        ones = emit("broadcast_to", const(1, x.type.dtype), shape=x.type.shape)
-        return (emit("div", g, emit("reduce_sum", ones, axes=axes, keepdims=True)),)
-    return (emit("div", g, const(int(np.prod(reduced, dtype=np.int64)), x.type.dtype)),)
+    dtype, shape = x.type.dtype, x.type.shape
+    static = [shape[a] for a in axes if not isinstance(shape[a], Sym)]
+    symbolic = [a for a in axes if isinstance(shape[a], Sym)]
+    n = const(int(np.prod(static, dtype=np.int64)), dtype) if static or not symbolic else None
+    for a in symbolic:
+        size = emit("dim_size", x, axis=a, dtype=dtype)
+        n = size if n is None else emit("mul", n, size)
+    return (emit("div", g, n),)
 
 
 def _extremum_vjp(op, cts):
@@ -96,3 +105,24 @@ def _arg(name, fn, doc):
 
 _arg("argmax", np.argmax, "index of the first max along axis (i32)")
 _arg("argmin", np.argmin, "index of the first min along axis (i32)")
+
+
+def _dim_size_infer(types, attrs):
+    (t,) = types
+    axis = attrs["axis"]
+    if not 0 <= axis < t.rank:
+        raise ShapeError(f"dim_size axis must be in [0, {t.rank}), got {axis} for {t}")
+    if attrs["dtype"] == DType.bool:
+        raise ShapeError("dim_size dtype must be f32/f64/i32/i64, got bool")
+    return TensorType((), attrs["dtype"])
+
+
+def _dim_size_ref(xs, attrs):
+    return np.array(xs[0].shape[attrs["axis"]], dtype=attrs["dtype"].numpy)
+
+
+register(OpDef("dim_size", _dim_size_infer, _dim_size_ref, 1,
+               attrs={"axis": Attr("int"), "dtype": Attr("dtype", DType.f32)},
+               doc="the size of axis `axis` of the operand as a scalar (reads the shape, "
+                   "not the data; counts along symbolic dims)",
+               vjp=NO_GRADIENT))

@@ -8,7 +8,7 @@ parameters, which receive the op's operands in order. Its reference semantics ar
 """
 from __future__ import annotations
 
-from ..errors import ShapeError
+from ..errors import ShapeError, UnsupportedError
 from ..opdef import HAS_REGION, OpDef, register
 from ._rules import fmt
 
@@ -25,8 +25,9 @@ def _fused_ref(xs, attrs, region, run_graph):
 
 
 def _fused_vjp(op, cts):
-    raise ShapeError(f"cannot differentiate through fused kernel @{op.region.name}: "
-                     f"autodiff runs before fusion")
+    raise UnsupportedError(f"cannot differentiate through fused kernel @{op.region.name}: "
+                           f"autodiff runs before fusion; take gradients of the graph "
+                           f"before the fusion pass")
 
 
 register(OpDef("fused", _fused_infer, _fused_ref, None, traits=frozenset({HAS_REGION}),

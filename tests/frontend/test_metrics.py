@@ -179,6 +179,22 @@ def test_metric_in_a_traced_function_accumulates_across_calls_and_batch_sizes():
     assert acc.result() == 0.0
 
 
+def test_mean_counts_an_unweighted_batch_with_dim_size():
+    m = metrics.Mean()
+
+    @function
+    def update(values):
+        m.update_state(values)
+        return m.result()
+
+    assert update(np.array([1.0, 2.0, 6.0], "float32")) == pytest.approx(3.0)
+    assert update(np.array([7.0], "float32")) == pytest.approx(4.0)
+    assert float(m.count.numpy()) == 4.0
+    kinds = [op.kind for op in update.last_trace.graph.ops]
+    assert kinds.count("dim_size") == 1            # the batch size read from the shape ...
+    assert "broadcast_to" not in kinds             # ... not a sum over a tensor of ones
+
+
 def test_reset_state_inside_a_trace_is_part_of_the_step():
     m = metrics.Mean()
 
@@ -261,3 +277,21 @@ def test_resolve_accuracy_with_target_shape_follows_keras_3_for_other_losses():
         metrics.CategoricalAccuracy
     other = metrics.resolve_accuracy("mae", "mse", (None, 4))
     assert type(other) is metrics.MeanAbsoluteError and other.name == "mae"
+
+
+B = fg.ir.BATCH
+
+
+@pytest.mark.parametrize("loss,target,output,cls", [
+    # Keras 3's compile_utils rule: the shapes decide, the loss does not
+    ("mse", (B, 4), (B, 4), metrics.CategoricalAccuracy),
+    ("binary_crossentropy", (B, 3), (B, 3), metrics.CategoricalAccuracy),
+    (None, (B,), (B, 4), metrics.SparseCategoricalAccuracy),
+    ("mse", (B, 1), (B, 4), metrics.SparseCategoricalAccuracy),
+    ("categorical_crossentropy", (B, 1), (B, 1), metrics.BinaryAccuracy),
+    ("mse", (B,), (B, 1), metrics.BinaryAccuracy),
+    ("mse", (B, 7, 1), (B, 7, 5), metrics.SparseCategoricalAccuracy),
+])
+def test_resolve_accuracy_by_target_and_prediction_shapes(loss, target, output, cls):
+    m = metrics.resolve_accuracy("Accuracy", loss, output, target)
+    assert type(m) is cls and m.name == "Accuracy"

@@ -291,6 +291,28 @@ def test_setting_the_learning_rate_applies_to_the_next_step_without_retracing(tr
     assert len(opt._eager) == (0 if traced else 1)
 
 
+def test_trace_version_counts_the_changes_a_traced_step_cannot_see():
+    schedule = optimizers.schedules.ExponentialDecay(0.1, decay_steps=2, decay_rate=0.5)
+    opt = optimizers.SGD(0.1)
+    w = fg.Variable(np.zeros(3, np.float32), "w", "w")
+    assert opt.trace_version == 0
+    opt.learning_rate = 0.5                      # a number: the graph reads the variable
+    assert opt.trace_version == 0
+    opt.learning_rate = schedule                 # a schedule is computed in the graph
+    assert opt.trace_version == 1
+    opt.learning_rate = schedule                 # the same one again: nothing changes
+    assert opt.trace_version == 1
+    eager_apply(opt, [w])(np.ones(3, np.float32))     # the eager step uses the schedule
+    np.testing.assert_allclose(w.numpy(), -0.1)
+    opt.learning_rate = optimizers.schedules.ExponentialDecay(1.0, 2, 0.5)
+    assert opt.trace_version == 2 and not opt._eager
+    with pytest.raises(TypeError, match=r"test_optimizers\.py:\d+: SGD's learning rate is "
+                                        r"the LearningRateSchedule ExponentialDecay.*not "
+                                        r"settable to the number 0\.01"):
+        opt.learning_rate = 0.01
+    assert opt.trace_version == 2
+
+
 @pytest.mark.parametrize("traced", [False, True])
 def test_schedule_as_learning_rate(traced):
     schedule = optimizers.schedules.ExponentialDecay(0.1, decay_steps=2, decay_rate=0.5)

@@ -187,3 +187,45 @@ def test_sources_must_be_variables_or_tensors(wb):
     with pytest.raises(TypeError, match=r"gradient sources must be variables or symbolic "
                                         r"tensors, got 3\.0"):
         grads(X)
+
+
+def test_an_integer_source_is_named_with_the_users_line(wb):
+    w, _, _ = wb
+    step = fg.Variable(3, "step", "counter/step", trainable=False, dtype="int64")
+
+    @fg.function
+    def grads(x, labels):
+        with fg.GradientTape() as tape:
+            y = ops.sum(ops.matmul(x, w.read_value())) + ops.sum(ops.cast(labels, "float32"))
+        return tape.gradient(y, {"kernel": w, "labels": labels})
+
+    with pytest.raises(fg.ir.FusegraphError,
+                       match=r"test_tape\.py:\d+: GradientTape\.gradient: source 1 of 2 "
+                             r"\(tensor 'arg1' of shape \(None,\)\) is int32, but gradients "
+                             r"flow along float values only") as info:
+        grads(X, np.array([1, 0], "int32"))
+    assert "<Value" not in str(info.value)
+
+    @fg.function
+    def of_a_counter(x):
+        with fg.GradientTape() as tape:
+            y = ops.sum(x) * ops.cast(step.read_value(), "float32")
+        return tape.gradient(y, step)
+
+    with pytest.raises(ValueError, match=r"test_tape\.py:\d+: GradientTape\.gradient: source "
+                                         r"\(variable 'counter/step'\) is int64"):
+        of_a_counter(X)
+
+
+def test_an_integer_target_is_named(wb):
+    w, _, _ = wb
+
+    @fg.function
+    def grads(x):
+        with fg.GradientTape() as tape:
+            y = ops.argmax(ops.matmul(x, w.read_value()), axis=-1)
+        return tape.gradient(y, w)
+
+    with pytest.raises(ValueError, match=r"test_tape\.py:\d+: GradientTape\.gradient: target "
+                                         r"\(tensor .*of shape \(None,\)\) is int32"):
+        grads(X)

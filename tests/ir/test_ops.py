@@ -22,7 +22,7 @@ OP_NAMES = """
     neg abs sign exp log sqrt rsqrt tanh sigmoid erf sin cos floor
     add sub mul div pow maximum minimum eq ne lt le gt ge logical_and logical_or logical_not
     stop_gradient where cast constant
-    reduce_sum reduce_mean reduce_max reduce_min argmax argmin
+    reduce_sum reduce_mean reduce_max reduce_min argmax argmin dim_size
     matmul
     reshape transpose broadcast_to concatenate slice take one_hot iota pad scatter_add
     random_uniform
@@ -134,6 +134,13 @@ def arg_reduction(draw):
     shape = draw(RANKED)
     return ([(shape, draw(st.sampled_from(NUMERIC)))],
             {"axis": draw(st.integers(0, len(shape) - 1)), "keepdims": draw(st.booleans())})
+
+
+@st.composite
+def dim_size(draw):
+    shape = draw(RANKED)
+    return ([(shape, draw(st.sampled_from(ALL)))],
+            {"axis": draw(st.integers(0, len(shape) - 1)), "dtype": draw(st.sampled_from(NUMERIC))})
 
 
 @st.composite
@@ -270,6 +277,7 @@ CASES = {
     **{n: case(reduction(NUMERIC)) for n in ("reduce_sum", "reduce_max", "reduce_min")},
     "reduce_mean": case(reduction(FLOATS)),
     **{n: case(arg_reduction()) for n in ("argmax", "argmin")},
+    "dim_size": case(dim_size()),
     "matmul": case(matmul()),
     "reshape": case(reshape(), symbolic=False),
     "transpose": case(transpose()),
@@ -346,6 +354,22 @@ def test_reductions_keepdims_and_arg_ties():
     np.testing.assert_array_equal(got, [[[a[:, 0].sum()], [a[:, 1].sum()], [a[:, 2].sum()]]])
     assert ref("reduce_mean", a, axes=(0, 1, 2)).shape == ()
     np.testing.assert_array_equal(ref("argmax", np.array([[1, 5, 5], [7, 7, 0]]), axis=1), [1, 0])
+
+
+def test_dim_size_reads_the_runtime_size_of_a_symbolic_axis():
+    x = Value(TensorType((B, 3, 2), DType.bool), name="x")
+    n = emit("dim_size", x, axis=0)
+    assert n.type == TensorType((), f32)                     # f32 by default: a count to divide by
+    assert emit("dim_size", x, axis=1, dtype="int64").type == TensorType((), DType.i64)
+    graph = Graph.from_results("count", [x], [n, emit("dim_size", x, axis=2, dtype="int32")])
+    got = run_graph(graph, [np.zeros((5, 3, 2), bool)])
+    assert got[0] == 5.0 and got[0].dtype == np.float32 and got[0].shape == ()
+    assert got[1] == 2 and got[1].dtype == np.int32
+    assert get_opdef("dim_size").vjp is NO_GRADIENT
+    with pytest.raises(ShapeError, match=r"dim_size axis must be in \[0, 3\), got 3"):
+        emit("dim_size", x, axis=3)
+    with pytest.raises(ShapeError, match="dim_size dtype must be f32/f64/i32/i64, got bool"):
+        emit("dim_size", x, axis=0, dtype="bool")
 
 
 def test_matmul_broadcasts_batch_dims():

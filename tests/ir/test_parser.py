@@ -37,6 +37,7 @@ SAMPLES = {
     "reduce_min": ([F32], {"axes": (0,)}),
     "argmax": ([F32], {"axis": 1}),
     "argmin": ([F32], {"axis": 0, "keepdims": True}),
+    "dim_size": ([F32], {"axis": 0, "dtype": DType.i64}),
     "pad": ([F32], {"low": (0, 1), "high": (0, 2), "interior": (0, 1)}),
     "scatter_add": ([TensorType((10, 4)), TensorType((BATCH, 2), DType.i64),
                      TensorType((BATCH, 2, 4))], {"axis": 0}),

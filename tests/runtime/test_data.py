@@ -91,7 +91,7 @@ def test_shuffle_buffer_of_one_keeps_the_order():
         [0, 1, 2, 3, 4]
 
 
-def test_shuffle_without_seed_follows_the_global_seed():
+def test_dataset_shuffle_without_seed_follows_the_global_seed():
     def order():
         fg.utils.set_random_seed(11)
         return [int(e) for e in Dataset.from_tensor_slices(np.arange(10)).shuffle(10)]
@@ -188,7 +188,7 @@ def test_shuffle_reorders_every_epoch_reproducibly_and_keeps_pairs():
     assert _eq([list(again.epoch_batches()) for _ in range(2)], epochs)
 
 
-def test_shuffle_without_seed_follows_the_global_seed():
+def test_adapter_shuffle_without_seed_follows_the_global_seed():
     def first_epoch():
         fg.utils.set_random_seed(4)
         return _firsts(make_adapter(np.arange(12), batch_size=5, shuffle=True).epoch_batches())

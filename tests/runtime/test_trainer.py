@@ -515,6 +515,156 @@ def test_verbose_output(verbose, capsys):
             assert re.fullmatch(r"3/3 - \d+s - \d+m?u?s/step - loss: \d\.\d{4}", line), line
 
 
+class Recorder(fg.callbacks.Callback):
+    """Records every hook call as (hook, index or None, logs keys or the outputs' shape)."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = []
+
+    def __getattribute__(self, name):
+        if name.startswith("on_") and not name.startswith(("on_batch", "on_train_batch")):
+            def hook(*args):
+                *index, logs = args
+                shown = (np.shape(logs["outputs"]) if "outputs" in logs else sorted(logs))
+                self.calls.append((name, index[0] if index else None, shown))
+            return hook
+        return super().__getattribute__(name)
+
+
+def test_evaluate_dispatches_the_test_hooks_and_shows_a_bar(capsys):
+    model = mlp()
+    model.compile(optimizer="sgd", loss="mse", metrics=["mae"])
+    x, y = regression_data(20)
+    recorder = Recorder()
+    logs = model.evaluate(x, y, batch_size=8, callbacks=[recorder], return_dict=True)
+    assert recorder.calls == [
+        ("on_test_begin", None, []),
+        ("on_test_batch_begin", 0, []), ("on_test_batch_end", 0, ["loss", "mae"]),
+        ("on_test_batch_begin", 1, []), ("on_test_batch_end", 1, ["loss", "mae"]),
+        ("on_test_batch_begin", 2, []), ("on_test_batch_end", 2, ["loss", "mae"]),
+        ("on_test_end", None, ["loss", "mae"])]
+    assert recorder.model is model and recorder.params == {"epochs": 1, "steps": 3,
+                                                           "verbose": 1}
+    out = capsys.readouterr().out                       # verbose="auto": a bar, as in Keras
+    assert re.search(r"\r3/3 ━{20} \d+s \d+m?u?s/step - loss: \d\.\d{4} - mae: \d\.\d{4} *\n$",
+                     out), out
+    assert f"loss: {logs['loss']:.4f}" in out
+    model.evaluate(x, y, batch_size=8, verbose=2)
+    assert re.fullmatch(r"3/3 - \d+s - \d+m?u?s/step - loss: \d\.\d{4} - mae: \d\.\d{4}\n",
+                        capsys.readouterr().out)
+    model.evaluate(x, y, batch_size=8, verbose=0)
+    assert capsys.readouterr().out == ""
+
+
+def test_a_callback_stops_evaluation_with_stop_evaluating():
+    model = mlp()
+    model.compile(optimizer="sgd", loss="mse")
+    x, y = regression_data(40)
+    seen = []
+
+    def stop(batch, logs):
+        seen.append(batch)
+        model.stop_evaluating = batch == 1
+
+    logs = model.evaluate(x, y, batch_size=8, verbose=0, return_dict=True, callbacks=[
+        fg.callbacks.LambdaCallback(on_test_batch_end=stop)])
+    assert seen == [0, 1]
+    out = np_forward(model.get_weights(), x[:16].astype(np.float64))[2]
+    assert logs["loss"] == pytest.approx(np.mean((out - y[:16]) ** 2), rel=1e-5)
+
+
+def test_predict_dispatches_the_predict_hooks_and_shows_a_bar(capsys):
+    model = mlp()
+    x, _ = regression_data(20)
+    recorder = Recorder()
+    out = model.predict(x, batch_size=8, callbacks=[recorder])
+    assert out.shape == (20, 2)
+    assert recorder.calls == [
+        ("on_predict_begin", None, []),
+        ("on_predict_batch_begin", 0, []), ("on_predict_batch_end", 0, (8, 2)),
+        ("on_predict_batch_begin", 1, []), ("on_predict_batch_end", 1, (8, 2)),
+        ("on_predict_batch_begin", 2, []), ("on_predict_batch_end", 2, (4, 2)),
+        ("on_predict_end", None, [])]
+    assert re.search(r"\r3/3 ━{20} \d+s \d+m?u?s/step *\n$", capsys.readouterr().out)
+    model.predict(x, verbose=0)
+    assert capsys.readouterr().out == ""
+
+
+def test_validation_in_fit_runs_the_test_hooks_without_a_bar_of_its_own(capsys):
+    model = mlp()
+    model.compile(optimizer="sgd", loss="mse")
+    x, y = regression_data(16)
+    recorder = Recorder()
+    model.fit(x, y, batch_size=8, epochs=1, validation_data=(x[:8], y[:8]), verbose=1,
+              callbacks=[recorder])
+    hooks = [name for name, _, _ in recorder.calls]
+    assert hooks == ["on_train_begin", "on_epoch_begin", "on_test_begin",
+                     "on_test_batch_begin", "on_test_batch_end", "on_test_end",
+                     "on_epoch_end", "on_train_end"]
+    assert recorder.calls[-2] == ("on_epoch_end", 0, ["loss", "val_loss"])
+    out = capsys.readouterr().out
+    assert out.count("\n") == 2 and "val_loss" in out            # "Epoch 1/1" and one bar
+
+
+# --- the learning rate changed between steps -------------------------------------------------
+class Halving(fg.optimizers.schedules.LearningRateSchedule):
+    """lr = base / 2**step."""
+
+    def __init__(self, base):
+        self.base = base
+
+    def __call__(self, step):
+        return self.base / ops.power(2.0, ops.cast(step, "float32"))
+
+    def get_config(self):
+        return {"base": self.base}
+
+
+def test_a_schedule_set_after_the_first_step_takes_effect():
+    model = mlp()
+    optimizer = fg.optimizers.SGD(0.1)
+    model.compile(optimizer=optimizer, loss="mse")
+    x, y = regression_data(8)
+    weights = [w.astype(np.float64) for w in model.get_weights()]
+    for step, set_rate in enumerate([None, 0.05, Halving(0.2), Halving(0.0)]):
+        if set_rate is not None:
+            optimizer.learning_rate = set_rate
+        lr = {0: 0.1, 1: 0.05, 2: 0.2 / 2 ** 2, 3: 0.0}[step]    # iterations is 2 at step 2
+        _, grads = np_mse_and_grads(weights, x, y)
+        model.train_on_batch(x, y)
+        weights = [w - lr * g for w, g in zip(weights, grads)]
+        for got, want in zip(model.get_weights(), weights):
+            np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-6, err_msg=f"step {step}")
+    # the float changes reused the graph; each schedule traced the step again
+    assert optimizer.trace_version == 2
+    params = [p.name for p in parse_graph(model.ir("train_step")).params]
+    assert "SGD/iteration" in params and "SGD/learning_rate" not in params
+    with pytest.raises(TypeError, match=r"test_trainer\.py:\d+: SGD's learning rate is the "
+                                        r"LearningRateSchedule .*not settable to the number"):
+        optimizer.learning_rate = 0.1
+
+
+def test_a_callback_setting_a_schedule_mid_fit_changes_the_next_steps():
+    model = mlp()
+    model.compile(optimizer=fg.optimizers.SGD(0.05), loss="mse")
+    x, y = regression_data(16)
+    initial, snapshots = model.get_weights(), []
+
+    def on_batch_end(batch, logs):
+        snapshots.append(model.get_weights())
+        if batch == 0:
+            model.optimizer.learning_rate = Halving(0.0)          # no more change
+
+    model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0, callbacks=[
+        fg.callbacks.LambdaCallback(on_train_batch_end=on_batch_end)])
+    assert not np.array_equal(snapshots[0][0], initial[0])        # the first step trained
+    assert len(snapshots) == 4
+    for later in snapshots[1:]:
+        for a, b in zip(later, snapshots[0]):
+            np.testing.assert_array_equal(a, b)
+
+
 # --- dropout in training ---------------------------------------------------------------------
 def test_dropout_draws_in_training_and_is_the_identity_outside():
     inputs = fg.Input(shape=(64,))
@@ -544,6 +694,60 @@ def test_dropout_masks_differ_between_training_steps():
     losses = [model.train_on_batch(x, y) for _ in range(3)]
     assert len(set(losses)) == 3
     assert model.test_on_batch(x, y) == model.test_on_batch(x, y)
+
+
+
+class DropoutNoTrainingArg(fg.Model):
+    """A subclassed model whose call takes no `training`: fit's self(x, training=True)
+    must still reach its Dropout (Keras 3 drops the argument, keeps the mode)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.hidden = fg.layers.Dense(8, activation="relu")
+        self.drop = fg.layers.Dropout(0.5)
+        self.head = fg.layers.Dense(1)
+
+    def call(self, inputs):
+        return self.head(self.drop(self.hidden(inputs)))
+
+
+def test_fit_a_subclassed_model_whose_call_takes_no_training():
+    model = DropoutNoTrainingArg()
+    model.compile(optimizer=fg.optimizers.SGD(0.0), loss="mse")   # weights never change
+    x, y = np.ones((16, 8), "float32"), np.zeros((16, 1), "float32")
+    losses = [model.train_on_batch(x, y) for _ in range(3)]
+    assert len(set(losses)) == 3                                   # dropout in training
+    assert model.test_on_batch(x, y) == model.test_on_batch(x, y)
+    np.testing.assert_array_equal(model.predict(x), model(x))
+    model.compile(optimizer=fg.optimizers.SGD(0.01), loss="mse")
+    history = model.fit(x, y, batch_size=8, epochs=2, verbose=0)
+    assert all(np.isfinite(history.history["loss"]))
+
+
+def test_custom_train_step_with_trainable_variables_as_in_the_keras_3_guide():
+    class Guide(Regressor):
+        def train_step(self, data):
+            x, y = data
+            with fg.GradientTape() as tape:
+                pred = self(x, training=True)
+                loss = ops.mean(ops.square(pred - y))
+            grads = tape.gradient(loss, self.trainable_variables)
+            self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
+            self.loss_tracker.update_state(loss)
+            return {"loss": self.loss_tracker.result()}
+
+    x, y = regression_data(20)
+    y = y[:, :1]
+    finals = []
+    for cls in (Regressor, Guide):
+        fg.utils.clear_session()
+        fg.utils.set_random_seed(0)
+        model = cls()
+        model.compile(optimizer=fg.optimizers.SGD(0.05))
+        model.fit(x, y, batch_size=10, epochs=2, shuffle=False, verbose=0)
+        finals.append(model.get_weights())
+    for a, b in zip(*finals):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
 
 
 # --- bad input -------------------------------------------------------------------------------

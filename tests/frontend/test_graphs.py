@@ -1,0 +1,62 @@
+"""``trace_graph``'s errors for a graph that reads a symbolic value it was not given: the
+user's line, where the value is first read, and advice that fits a model (``inputs=``)
+or a function (pass it as an argument)."""
+import numpy as np
+import pytest
+
+import fusegraph as fg
+from fusegraph import ops
+
+
+def test_a_model_missing_an_input_names_it_and_says_pass_it_in_inputs():
+    a, b = fg.Input(shape=(3,), name="a"), fg.Input(shape=(3,), name="b")
+    out = fg.layers.Dense(2)(ops.add(a, b))
+    with pytest.raises(ValueError, match=r"test_graphs\.py:\d+: model 'pair': the outputs depend "
+                                         r"on the symbolic input 'b' \(f32\[B,3\]\), first read "
+                                         r"at test_graphs\.py:\d+, which is not among the "
+                                         r"model's inputs \('a'\); pass it in `inputs=`"):
+        fg.Model(a, out, name="pair")
+
+
+def test_a_function_reading_a_tensor_of_another_trace_says_pass_it_as_an_argument():
+    kept = []
+
+    @fg.function
+    def first(x):
+        kept.append(x * 2.0)
+        return kept[-1]
+
+    first(np.ones((2, 3), "float32"))
+
+    @fg.function
+    def second(x):
+        return x + kept[0]
+
+    with pytest.raises(ValueError) as info:
+        second(np.ones((2, 3), "float32"))
+    message = str(info.value)
+    assert message.startswith(f"{__file__}:")
+    assert "function 'second': the result depends on the symbolic tensor 'arg0' (f32[B,3])" \
+        in message
+    assert "it comes from another trace" in message
+    assert "Pass its value to the function as an argument, or compute it inside" in message
+    assert "model" not in message.split("(a tensor kept")[0] and "inputs=" not in message
+
+
+def test_a_train_step_reading_a_models_symbolic_input_is_a_function_error():
+    inputs = fg.Input(shape=(3,), name="x")
+    model = fg.Model(inputs, fg.layers.Dense(1)(inputs))
+    stray = fg.Input(shape=(1,), name="stray")
+
+    class Custom(fg.Model):
+        def train_step(self, data):
+            x, y = data
+            loss = ops.mean(ops.square(model(x) - y + stray))
+            return {"loss": loss}
+
+    custom = Custom(inputs, model.outputs)
+    custom.compile(optimizer="sgd")
+    with pytest.raises(ValueError, match=r"function 'train_step': the result depends on the "
+                                         r"symbolic tensor 'stray'.*first read at "
+                                         r"test_graphs\.py:\d+.*Pass its value to the function"):
+        custom.train_on_batch(np.ones((4, 3), "float32"), np.ones((4, 1), "float32"))
