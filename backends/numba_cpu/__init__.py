@@ -1,0 +1,1 @@
+"""The Numba CPU backend (being written)."""
