@@ -7,7 +7,16 @@ signature (batch dim symbolic), caches the graph and runs it on the installed ba
 
 Sub-layers assigned as attributes (or in lists) are tracked in assignment order; a
 layer's ``weights`` are its sub-layers' weights in that order, then its own (the Keras 3
-order, see KERAS_COMPAT.md), so ``get_weights`` lists match Keras's.
+order, see KERAS_COMPAT.md), so ``get_weights`` lists match Keras's. Tracking starts with
+the first attribute set, so sub-layers assigned before ``super().__init__()`` count too.
+
+``training`` follows Keras 3: a call's explicit ``training`` (True/False) wins, else the
+enclosing layer call's. It is passed to ``call`` only when ``call`` has a ``training``
+parameter, but it always sets the scope that sub-layers inherit, so
+``model(x, training=True)`` reaches a Dropout inside a model whose ``call(self, inputs)``
+takes no ``training``. Left None (a functional model being built, a subclassed model's
+forward graph), it stays None (not ``call``'s own default, unlike Keras): layers that
+depend on it select with the graph's ``training`` flag, which each run sets.
 """
 from __future__ import annotations
 
@@ -34,8 +43,9 @@ class Layer:
     def __init__(self, name=None, trainable=True, dtype=None, input_shape=None, **kwargs):
         if kwargs:
             raise TypeError(f"{type(self).__name__}() got unexpected arguments {sorted(kwargs)}")
-        object.__setattr__(self, "_layers", [])
-        self._own_weights: list[Variable] = []
+        # setdefault: sub-layers and weights made before super().__init__() stay tracked
+        self.__dict__.setdefault("_layers", [])
+        self.__dict__.setdefault("_own_weights", [])
         self.name = name or unique_name(to_snake_case(type(self).__name__))
         self.trainable = trainable
         self.dtype = dtype or "float32"
@@ -47,21 +57,23 @@ class Layer:
 
     # --- tracking -------------------------------------------------------------------
     def __setattr__(self, name, value):
+        layers = self.__dict__.setdefault("_layers", [])
         for item in value if isinstance(value, (list, tuple)) else (value,):
-            if isinstance(item, Layer) and item is not self and "_layers" in self.__dict__ \
-                    and all(item is not known for known in self._layers):
-                self._layers.append(item)
+            if isinstance(item, Layer) and item is not self \
+                    and all(item is not known for known in layers):
+                layers.append(item)
         object.__setattr__(self, name, value)
 
     # --- weights --------------------------------------------------------------------
     def add_weight(self, shape, initializer="glorot_uniform", dtype=None, trainable=True,
                    name=None) -> Variable:
         """Create a weight now, initialized by ``initializer``; named ``<layer path>/<name>``."""
-        name = name or f"variable_{len(self._own_weights)}"
+        own = self.__dict__.setdefault("_own_weights", [])
+        name = name or f"variable_{len(own)}"
         dtype = dtype or self.dtype
         value = initializers.get(initializer)(tuple(shape), dtype)
         variable = Variable(value, name, f"{self._path}/{name}", trainable=trainable, dtype=dtype)
-        self._own_weights.append(variable)
+        own.append(variable)
         return variable
 
     @property
@@ -84,6 +96,19 @@ class Layer:
     def non_trainable_weights(self) -> list[Variable]:
         trainable = {id(w) for w in self.trainable_weights}
         return [w for w in self.weights if id(w) not in trainable]
+
+    # Keras 3's names for the same lists (its guides write ``self.trainable_variables``).
+    @property
+    def variables(self) -> list[Variable]:
+        return self.weights
+
+    @property
+    def trainable_variables(self) -> list[Variable]:
+        return self.trainable_weights
+
+    @property
+    def non_trainable_variables(self) -> list[Variable]:
+        return self.non_trainable_weights
 
     def _owner_trainable(self, weight) -> bool:
         if any(weight is w for w in self._own_weights):
@@ -132,8 +157,8 @@ class Layer:
         return self._eager_call(args, kwargs)
 
     def _symbolic_call(self, args, kwargs):
-        kwargs = self._with_training(kwargs)
-        with layer_scope(self.name), self._training_scope(kwargs):
+        kwargs, training = self._with_training(kwargs)
+        with layer_scope(self.name), _training_scope(training):
             if not self.built:
                 self._path = current_layer_path() or self.name
                 self.build_from_call(args, kwargs)
@@ -148,17 +173,16 @@ class Layer:
         return outputs
 
     def _with_training(self, kwargs):
-        if "training" in kwargs or not _accepts(self.call, "training"):
-            return kwargs
-        return {**kwargs, "training": _TRAINING.get()}
-
-    @contextlib.contextmanager
-    def _training_scope(self, kwargs):
-        token = _TRAINING.set(kwargs.get("training", _TRAINING.get()))
-        try:
-            yield
-        finally:
-            _TRAINING.reset(token)
+        """(the kwargs for ``call``, the training value of this call), as Keras 3 resolves
+        it (see the module docstring): ``training`` is dropped from the kwargs when
+        ``call`` takes no such parameter, yet still returned for the scope."""
+        training = kwargs.get("training")
+        if training is None:
+            training = _TRAINING.get()
+        kwargs = {k: v for k, v in kwargs.items() if k != "training"}
+        if _accepts(self.call, "training"):
+            kwargs["training"] = training
+        return kwargs, training
 
     def _eager_call(self, args, kwargs):
         """Trace once per input signature (a cached Function), then run on the backend."""
@@ -173,7 +197,19 @@ class Layer:
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
 
 
+@contextlib.contextmanager
+def _training_scope(training):
+    """Sub-layers called inside inherit ``training`` (unless given their own)."""
+    token = _TRAINING.set(training)
+    try:
+        yield
+    finally:
+        _TRAINING.reset(token)
+
+
 def _accepts(fn, name: str) -> bool:
+    """Whether ``fn``'s signature names ``name`` (a ``**kwargs`` catch-all does not
+    count: Keras passes ``training`` only to a ``call`` that names it)."""
     try:
         params = inspect.signature(fn).parameters
     except (TypeError, ValueError):

@@ -10,7 +10,16 @@
 Called on numpy arrays, a model checks them against its inputs (names, rank, sizes,
 dtype) and runs its graph on the installed backend. Array dtypes convert as Keras does
 where no information is lost (float64 -> float32, ints -> floats); a float array for an
-integer input is an error.
+integer input is an error. ``training=True`` on such a call runs the graph with its
+``training`` flag set (Dropout on); it is off by default, as in ``predict``. A
+subclassed model's forward graph is therefore traced with ``training`` left open (its
+first call's ``training`` is not baked in): layers that depend on it select with the
+flag. (A ``call`` that branches in Python on ``training`` itself sees None there.)
+
+Called on symbolic tensors, a functional model inlines a copy of its graph; each copy
+draws its own random numbers (its random ops get fresh salts from the session's source
+of call sites in :mod:`.random`), so a model called twice in one step gets two dropout
+masks, as two calls of a Keras model do.
 """
 from __future__ import annotations
 
@@ -19,12 +28,13 @@ import numpy as np
 from ..ir import Sym
 from ..ir.clone import inline
 from . import ops
-from .context import TRAINING
+from .context import RNG_KEY, TRAINING
 from .graphs import trace_graph
 from .input_layer import InputLayer, placeholder
 from .layer import Layer, autocast_dtype
 from .naming import unique_name
 from .nest import flatten, pack_like
+from .random import _next_site
 from .summary import format_summary
 from .tensor import SymbolicTensor, is_symbolic
 
@@ -100,6 +110,12 @@ class Model(Layer):
 
     def _require_functional(self):
         if self._functional is None:
+            if type(self).call is Model.call:
+                raise ValueError(
+                    f"model '{self.name}' has no forward graph: {type(self).__name__} defines "
+                    f"no call() (a model without call() can still train through its own "
+                    f"train_step); define call(self, inputs) to call it, predict() with it or "
+                    f"print its forward IR")
             raise ValueError(f"model '{self.name}' has no traced graph yet: call it on data "
                              f"first (model(x)) or build it with model.build(input_shape)")
         return self._functional
@@ -112,7 +128,7 @@ class Model(Layer):
                         for t, x in zip(f.flat_inputs, self._match_inputs(inputs, convert=False))}
         if isinstance(training, bool):
             replacements[TRAINING] = ops.convert_to_tensor(training).value
-        results = inline(f.traced.graph, replacements)
+        results = inline(f.traced.graph, replacements, _fresh_salts())
         return pack_like(f.outputs, [SymbolicTensor(v) for v in results])
 
     def build_from_call(self, args, kwargs) -> None:
@@ -130,22 +146,25 @@ class Model(Layer):
         self._init_functional(holder, outputs, track_layers=False)
 
     def __call__(self, *args, **kwargs):
-        if self._functional is None and not any(is_symbolic(t) for t in flatten((args, kwargs))):
+        if any(is_symbolic(t) for t in flatten((args, kwargs))):
+            return super().__call__(*args, **kwargs)
+        if self._functional is None:
+            # Traced once, with ``training`` left open: each run below sets the flag.
             names = list(args[0]) if isinstance(args[0], dict) else None
             holders = [placeholder((None,) + np.shape(a)[1:],
                                    autocast_dtype(np.asarray(a).dtype, self.dtype),
                                    names[i] if names else f"input_{i}")
                        for i, a in enumerate(flatten(args[0]))]
             structure = pack_like(args[0], holders)
-            self._init_functional(structure, Layer.__call__(self, structure, *args[1:], **kwargs),
+            traced_kwargs = {k: v for k, v in kwargs.items() if k != "training"}
+            self._init_functional(structure,
+                                  Layer.__call__(self, structure, *args[1:], **traced_kwargs),
                                   track_layers=False)
-        if self._functional is not None and not any(is_symbolic(t) for t in flatten((args, kwargs))):
-            return self._run(args[0])
-        return super().__call__(*args, **kwargs)
+        return self._run(args[0], training=bool(kwargs.get("training") or False))
 
-    def _run(self, x):
+    def _run(self, x, training: bool = False):
         f = self._functional
-        results = f.traced.run(self._match_inputs(x, convert=True))
+        results = f.traced.run(self._match_inputs(x, convert=True), training=training)
         return pack_like(f.outputs, results)
 
     def _match_inputs(self, x, convert: bool) -> list:
@@ -185,6 +204,30 @@ class Model(Layer):
     def graph(self):
         """The forward Graph: inputs, context parameters, then the variables it reads."""
         return self._require_functional().traced.graph
+
+
+def _fresh_salts():
+    """An ``inline`` attribute hook giving each copied random op a fresh call site.
+
+    A draw keyed by the run's ``rng_key`` has salt ``(site * 1_000_003 + seed_salt) * 2
+    + stream`` (:func:`.random._uniform01`); the copy keeps its seed salt and stream and
+    takes the next site of the session's counter (one new site per original site, so
+    normal()'s two streams stay a pair; a seed salt of 1_000_003 or more, which that
+    formula already folds into the site, still gets a salt of its own). Stateless draws
+    (an int seed: a constant key) stay as they are: the same seed gives the same draws at
+    every call, as in Keras."""
+    sites: dict[int, int] = {}
+
+    def rewrite(op):
+        if op.kind != "random_uniform" or op.operands[0] is not RNG_KEY:
+            return None
+        salt = op.attrs["salt"]
+        site, seed_salt = divmod(salt >> 1, 1_000_003)
+        if site not in sites:
+            sites[site] = _next_site()
+        new = ((sites[site] * 1_000_003 + seed_salt) * 2 + (salt & 1)) % (1 << 62)
+        return {**op.attrs, "salt": new}
+    return rewrite
 
 
 class _Functional:

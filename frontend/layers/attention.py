@@ -6,6 +6,12 @@ scaled by 1/sqrt(key_dim) before the dot product; masked scores are replaced by 
 before the softmax (Keras's Softmax with a mask); ``use_causal_mask`` hides key
 positions after each query position. Projections lower to ``matmul`` with the kernel
 reshaped to (d, heads*key_dim), so the backend sees one contraction per projection.
+
+``dropout`` is applied as Keras applies it: a Dropout sub-layer (seeded by ``seed``) on
+the attention probabilities, before they weight the values, following ``training``
+(left open, it selects with the graph's ``training`` flag); the scores returned with
+``return_attention_scores`` are the probabilities before dropout. The Dropout has no
+weights, so ``get_weights()`` keeps the order above.
 """
 from __future__ import annotations
 
@@ -13,19 +19,22 @@ import math
 
 from .. import nn, ops
 from ..layer import Layer
-from .core import incompatible
+from .core import Dropout, incompatible
 
 
 class MultiHeadAttention(Layer):
     def __init__(self, num_heads, key_dim, value_dim=None, dropout=0.0, use_bias=True,
                  output_shape=None, kernel_initializer="glorot_uniform",
-                 bias_initializer="zeros", **kwargs):
+                 bias_initializer="zeros", seed=None, **kwargs):
         super().__init__(**kwargs)
         self.num_heads, self.key_dim = num_heads, key_dim
         self.value_dim = value_dim or key_dim
         self.dropout, self.use_bias = dropout, use_bias
         self.output_dim = output_shape
         self.kernel_initializer, self.bias_initializer = kernel_initializer, bias_initializer
+        self.seed = seed
+        # Named explicitly, so it takes no auto-name from the user's own Dropout layers.
+        self._dropout_layer = Dropout(dropout, seed=seed, name="dropout")
 
     def build_from_call(self, args, kwargs):
         query = args[0] if args else kwargs["query"]
@@ -77,7 +86,8 @@ class MultiHeadAttention(Layer):
         if mask is not None:
             scores = ops.where(mask, scores, -1e9)
         probs = nn.softmax(scores, axis=-1)
-        context = ops.transpose(ops.matmul(probs, v), (0, 2, 1, 3))       # (B, T, h, v)
+        weights = self._dropout_layer(probs, training=training) if self.dropout > 0 else probs
+        context = ops.transpose(ops.matmul(weights, v), (0, 2, 1, 3))     # (B, T, h, v)
         context = ops.reshape(context, query.type.shape[:-1] + (self.num_heads * self.value_dim,))
         w_out = ops.reshape(ops.convert_to_tensor(self.output_kernel),
                             (self.num_heads * self.value_dim, self.output_kernel.shape[-1]))

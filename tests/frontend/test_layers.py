@@ -161,6 +161,72 @@ def test_dropout_rate_is_checked():
         L.Dropout(1.0)
 
 
+
+# --- Layer: tracking, variables, training ---------------------------------------------------
+def test_sub_layers_assigned_before_super_init_are_tracked():
+    class Early(fg.layers.Layer):
+        def __init__(self, **kwargs):
+            self.inner = L.Dense(3)                    # Keras allows this before super()
+            self.blocks = [L.Dense(2), L.Dense(3)]
+            super().__init__(**kwargs)
+            self.late = L.Dense(1)
+
+        def call(self, inputs):
+            return self.late(self.blocks[1](self.blocks[0](self.inner(inputs))))
+
+    layer = Early()
+    x = _rand(4, 5)
+    layer(x)
+    assert [w.path for w in layer.weights] == [
+        f"early/{name}/{kind}" for name in ("dense", "dense_1", "dense_2", "dense_3")
+        for kind in ("kernel", "bias")]
+    k1, b1, k2, b2, k3, b3, k4, b4 = (w.astype(np.float64) for w in layer.get_weights())
+    np.testing.assert_allclose(layer(x), (((x @ k1 + b1) @ k2 + b2) @ k3 + b3) @ k4 + b4,
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_variables_are_keras_3_names_for_the_weights():
+    layer = L.Dense(3)
+    layer(_rand(2, 4))
+    layer.add_weight((2,), "zeros", trainable=False, name="count")
+    assert layer.variables == layer.weights and len(layer.variables) == 3
+    assert layer.trainable_variables == layer.trainable_weights == layer.weights[:2]
+    assert layer.non_trainable_variables == layer.non_trainable_weights == layer.weights[2:]
+    layer.trainable = False
+    assert layer.trainable_variables == [] and len(layer.non_trainable_variables) == 3
+
+
+def test_training_reaches_sub_layers_of_a_call_without_a_training_parameter():
+    class Block(fg.layers.Layer):
+        def __init__(self):
+            super().__init__()
+            self.drop = L.Dropout(0.5)
+
+        def call(self, inputs):                       # no `training` parameter
+            return self.drop(inputs)
+
+    x = np.ones((16, 32), "float32")
+    block = Block()
+    dropped = block(x, training=True)
+    assert set(np.unique(dropped)) == {0.0, 2.0}
+    np.testing.assert_array_equal(block(x, training=False), x)
+    np.testing.assert_array_equal(block(x), x)
+
+
+def test_explicit_training_none_inherits_the_enclosing_call():
+    class Block(fg.layers.Layer):
+        def __init__(self):
+            super().__init__()
+            self.drop = L.Dropout(0.5)
+
+        def call(self, inputs, training=None):
+            return self.drop(inputs, training=None)   # None: the caller's mode, as in Keras
+
+    x = np.ones((16, 32), "float32")
+    assert set(np.unique(Block()(x, training=True))) == {0.0, 2.0}
+    np.testing.assert_array_equal(Block()(x, training=False), x)
+
+
 # --- Embedding ----------------------------------------------------------------------------
 def test_embedding_int_ids():
     layer = L.Embedding(10, 3)
@@ -334,6 +400,62 @@ def test_mha_in_functional_model_with_keyword_query():
     q, v = _rand(2, 3, 4), _rand(2, 5, 4, seed=1)
     np.testing.assert_allclose(model({"q": q, "v": v}), np_mha(weights, q, v)[0],
                                rtol=1e-4, atol=1e-5)
+
+
+
+def _uniform_attention_on_one_hot_values(dropout, seq=8):
+    """One head over one-hot values: zero query kernel (every key gets 1/seq of the
+    attention) and identity value and output kernels, so the output is the attention
+    probabilities themselves, as applied to the values: (1, seq, seq)."""
+    layer = L.MultiHeadAttention(num_heads=1, key_dim=seq, use_bias=False, dropout=dropout,
+                                 seed=3)
+    x = np.eye(seq, dtype="float32")[None]
+    layer(x, x)
+    eye = np.eye(seq, dtype="float32")
+    layer.set_weights([np.zeros((seq, 1, seq), "float32"), eye[:, None], eye[:, None],
+                       eye[None]])
+    return layer, x
+
+
+def test_mha_dropout_drops_attention_probabilities_in_training_only():
+    layer, x = _uniform_attention_on_one_hot_values(dropout=0.5)
+    np.testing.assert_allclose(layer(x, x), np.full((1, 8, 8), 1 / 8), rtol=1e-6)
+    out, scores = layer(x, x, training=True, return_attention_scores=True)
+    # each probability 1/8 is dropped (0) or kept and scaled by 1/(1 - rate): 2/8
+    np.testing.assert_allclose(np.unique(np.round(out, 6)), [0.0, 0.25], atol=1e-6)
+    assert 0.2 < np.mean(out == 0) < 0.8
+    np.testing.assert_allclose(scores, np.full((1, 1, 8, 8), 1 / 8), rtol=1e-6)  # before dropout
+
+
+def test_mha_dropout_follows_the_training_flag_in_a_functional_model():
+    q_in = fg.Input(shape=(8, 8), name="q")
+    layer = L.MultiHeadAttention(num_heads=1, key_dim=8, use_bias=False, dropout=0.5)
+    model = fg.Model(q_in, layer(q_in, q_in))                # training left open
+    assert "training" in [p.name for p in model.graph.params]
+    eye = np.eye(8, dtype="float32")
+    layer.set_weights([np.zeros((8, 1, 8), "float32"), eye[:, None], eye[:, None], eye[None]])
+    x = eye[None]
+    np.testing.assert_allclose(model(x), np.full((1, 8, 8), 1 / 8), rtol=1e-6)
+    np.testing.assert_allclose(model.predict(x), np.full((1, 8, 8), 1 / 8), rtol=1e-6)
+    for out in (model(x, training=True),
+                fg.function(lambda b: model(b, training=True))(x)):
+        np.testing.assert_allclose(np.unique(np.round(out, 6)), [0.0, 0.25], atol=1e-6)
+
+
+def test_mha_dropout_adds_no_weights():
+    plain = L.MultiHeadAttention(num_heads=2, key_dim=3)
+    dropping = L.MultiHeadAttention(num_heads=2, key_dim=3, dropout=0.3)
+    x = _rand(2, 4, 5)
+    plain(x, x)
+    dropping(x, x)
+    assert [w.path.split("/", 1)[1] for w in dropping.weights] == \
+        [w.path.split("/", 1)[1] for w in plain.weights]
+    assert [w.shape for w in dropping.get_weights()] == [w.shape for w in plain.get_weights()]
+    dropping.set_weights(plain.get_weights())
+    np.testing.assert_allclose(dropping(x, x), plain(x, x), rtol=1e-6)   # inference: no dropout
+    assert not np.allclose(dropping(x, x, training=True), plain(x, x), atol=1e-4)
+    # the MHA's Dropout takes no auto-name away from the user's
+    assert L.Dropout(0.1).name == "dropout"
 
 
 # --- pooling, Flatten, Reshape ------------------------------------------------------------

@@ -666,3 +666,122 @@ def test_set_weights_with_a_wrong_shape_changes_nothing():
         model.set_weights(before[:3])
     for got, want in zip(model.get_weights(), before):
         np.testing.assert_array_equal(got, want)
+
+
+# --- training mode on eager calls --------------------------------------------------------------
+def _dropout_mlp():
+    inputs = fg.Input(shape=(32,))
+    return fg.Model(inputs, L.Dropout(0.5)(inputs))
+
+
+def _is_dropped(out, x):
+    """Dropout(0.5) applied to ``x`` (all ones): zeros and 2.0s, about half each."""
+    return set(np.unique(out)) == {0.0, 2.0} and 0.3 < np.mean(out == 0) < 0.7
+
+
+def test_functional_model_called_with_training_true_applies_dropout():
+    model = _dropout_mlp()
+    x = np.ones((16, 32), "float32")
+    assert _is_dropped(model(x, training=True), x)
+    np.testing.assert_array_equal(model(x), x)
+    np.testing.assert_array_equal(model(x, training=False), x)
+    np.testing.assert_array_equal(model.predict(x), x)
+
+
+class DropoutHead(fg.Model):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.drop = L.Dropout(0.5)
+
+    def call(self, inputs, training=None):
+        return self.drop(inputs, training=training)
+
+
+@pytest.mark.parametrize("first_training", [True, False, None])
+def test_subclassed_model_first_call_does_not_fix_training(first_training):
+    model = DropoutHead()
+    x = np.ones((16, 32), "float32")
+    first = model(x, training=first_training)
+    assert _is_dropped(first, x) if first_training else np.array_equal(first, x)
+    assert "training" in [p.name for p in model.graph.params]   # the flag is left open
+    np.testing.assert_array_equal(model(x), x)
+    np.testing.assert_array_equal(model.predict(x), x)
+    assert _is_dropped(model(x, training=True), x)
+    np.testing.assert_array_equal(model(x, training=False), x)
+
+
+# --- one functional model called twice in a step -----------------------------------------------
+def test_functional_model_called_twice_in_a_step_draws_two_masks():
+    inner = _dropout_mlp()
+    a = fg.Input(shape=(32,), name="a")
+    outer = fg.Model(a, [inner(a), inner(a)])
+    x = np.ones((16, 32), "float32")
+    first, second = outer(x, training=True)
+    assert _is_dropped(first, x) and _is_dropped(second, x)
+    assert not np.array_equal(first, second)
+    first, second = fg.function(lambda b: [inner(b, training=True), inner(b, training=True)])(x)
+    assert not np.array_equal(first, second)
+    np.testing.assert_array_equal(outer(x)[0], x)                  # inference: identity
+
+
+def test_copies_of_a_model_keep_their_stateless_draws():
+    class Noise(fg.layers.Layer):
+        def call(self, inputs):
+            return inputs + fg.random.uniform((4,), seed=5)     # an int seed: the same draws
+
+    inputs = fg.Input(shape=(4,))
+    inner = fg.Model(inputs, Noise()(inputs))
+    a = fg.Input(shape=(4,))
+    first, second = fg.Model(a, [inner(a), inner(a)])(np.zeros((2, 4), "float32"))
+    np.testing.assert_array_equal(first, second)
+    np.testing.assert_array_equal(first, inner(np.zeros((2, 4), "float32")))
+
+
+def test_two_calls_of_a_model_in_a_step_trace_the_same_graph_in_a_fresh_session():
+    def salts():
+        fg.utils.clear_session()
+        inner = _dropout_mlp()
+        a = fg.Input(shape=(32,))
+        outer = fg.Model(a, [inner(a), inner(a)])
+        return [op.attrs["salt"] for op in outer.graph.ops if op.kind == "random_uniform"]
+
+    first = salts()
+    assert len(first) == 2 and len(set(first)) == 2
+    assert salts() == first
+
+
+# --- Keras-style tracking, missing call() -------------------------------------------------------
+def test_subclassed_model_tracks_layers_assigned_before_super_init():
+    class EarlyModel(fg.Model):
+        def __init__(self):
+            self.hidden = L.Dense(4, activation="relu")
+            self.head = L.Dense(2)
+            super().__init__()
+
+        def call(self, inputs):
+            return self.head(self.hidden(inputs))
+
+    model = EarlyModel()
+    x = _rand(5, 3)
+    model(x)
+    assert [w.shape for w in model.get_weights()] == [(3, 4), (4,), (4, 2), (2,)]
+    assert len(model.trainable_variables) == 4
+    w = _perturb(model)
+    np.testing.assert_allclose(model(x), np_relu(x @ w[0] + w[1]) @ w[2] + w[3],
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_model_without_call_says_so():
+    class NoCall(fg.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = L.Dense(2)
+
+    model = NoCall()
+    message = r"model 'no_call' has no forward graph: NoCall defines no call\(\)"
+    with pytest.raises(ValueError, match=message):
+        model.ir()
+    with pytest.raises(ValueError, match=message):
+        model.predict(_rand(4, 3))
+    with pytest.raises(ValueError, match=message):
+        model(_rand(4, 3))
