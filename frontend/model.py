@@ -34,7 +34,7 @@ from .input_layer import InputLayer, placeholder
 from .layer import Layer, autocast_dtype
 from .naming import unique_name
 from .nest import flatten, pack_like
-from .random import _next_site
+from .random import make_salt, next_site, split_salt
 from .summary import format_summary
 from .tensor import SymbolicTensor, is_symbolic
 
@@ -209,11 +209,10 @@ class Model(Layer):
 def _fresh_salts():
     """An ``inline`` attribute hook giving each copied random op a fresh call site.
 
-    A draw keyed by the run's ``rng_key`` has salt ``(site * 1_000_003 + seed_salt) * 2
-    + stream`` (:func:`.random._uniform01`); the copy keeps its seed salt and stream and
-    takes the next site of the session's counter (one new site per original site, so
-    normal()'s two streams stay a pair; a seed salt of 1_000_003 or more, which that
-    formula already folds into the site, still gets a salt of its own). Stateless draws
+    A draw keyed by the run's ``rng_key`` has a salt made of (site, seed salt, stream)
+    (:func:`.random.make_salt`); the copy keeps its seed salt and stream and takes the
+    next site of the session's counter (one new site per original site, so normal()'s
+    two streams stay a pair). Stateless draws
     (an int seed: a constant key) stay as they are: the same seed gives the same draws at
     every call, as in Keras."""
     sites: dict[int, int] = {}
@@ -221,12 +220,10 @@ def _fresh_salts():
     def rewrite(op):
         if op.kind != "random_uniform" or op.operands[0] is not RNG_KEY:
             return None
-        salt = op.attrs["salt"]
-        site, seed_salt = divmod(salt >> 1, 1_000_003)
+        site, seed_salt, stream = split_salt(op.attrs["salt"])
         if site not in sites:
-            sites[site] = _next_site()
-        new = ((sites[site] * 1_000_003 + seed_salt) * 2 + (salt & 1)) % (1 << 62)
-        return {**op.attrs, "salt": new}
+            sites[site] = next_site()
+        return {**op.attrs, "salt": make_salt(sites[site], seed_salt, stream)}
     return rewrite
 
 

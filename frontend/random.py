@@ -35,11 +35,26 @@ def _key(seed):
     raise TypeError(f"seed must be None, an int or a SeedGenerator, got {seed!r}")
 
 
-def _next_site() -> int:
+def next_site() -> int:
     """1, 2, 3, ... per session: the session's auto-name counter for draws restarts with
     ``clear_session``."""
     name = unique_name("random_draw")
     return 1 if name == "random_draw" else int(name.rsplit("_", 1)[1]) + 1
+
+
+_SITE_STRIDE = 1_000_003
+
+
+def make_salt(site: int, seed_salt: int, stream: int) -> int:
+    """The ``salt`` attribute of a draw: its call site, its seed's salt, its stream."""
+    return ((site * _SITE_STRIDE + seed_salt) * 2 + stream) % (1 << 62)
+
+
+def split_salt(salt: int) -> tuple[int, int, int]:
+    """(site, seed_salt, stream) of a salt made by :func:`make_salt` (a seed salt of
+    ``_SITE_STRIDE`` or more comes back folded into the site)."""
+    site, seed_salt = divmod(salt >> 1, _SITE_STRIDE)
+    return site, seed_salt, salt & 1
 
 
 def _uniform01(shape, dtype, seed, stream: int = 0, eager: bool = False) -> SymbolicTensor:
@@ -48,8 +63,8 @@ def _uniform01(shape, dtype, seed, stream: int = 0, eager: bool = False) -> Symb
     decides it (and ``set_random_seed`` then repeats it)."""
     key, seed_salt = _key(seed)
     stateless = isinstance(seed, int) and not isinstance(seed, bool)
-    site = 0 if stateless or eager else _next_site()
-    salt = ((site * 1_000_003 + seed_salt) * 2 + stream) % (1 << 62)
+    site = 0 if stateless or eager else next_site()
+    salt = make_salt(site, seed_salt, stream)
     value = emit("random_uniform", key.value, shape=tuple(shape), salt=salt, dtype=dtype)
     return SymbolicTensor(value, CallRecord(None, (key,)))
 
