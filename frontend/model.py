@@ -34,6 +34,7 @@ from .input_layer import InputLayer, placeholder
 from .layer import Layer, autocast_dtype
 from .naming import unique_name
 from .nest import flatten, pack_like
+from ..passes import pipeline_through, run_pipeline
 from .random import make_salt, next_site, split_salt
 from .summary import format_summary
 from .tensor import SymbolicTensor, is_symbolic
@@ -194,11 +195,12 @@ class Model(Layer):
         """Print a Keras-style table of layers, output shapes and parameter counts."""
         print_fn(format_summary(self))
 
-    def ir(self, stage: str = "forward") -> str:
-        """The graph of ``stage`` as SSA text (``forward`` now; training stages later)."""
+    def ir(self, stage: str = "forward", after: str | None = None) -> str:
+        """The forward graph as SSA text; with ``after``, as it is after that pass of the
+        compile pipeline (``after="fusion"`` shows the kernels)."""
         if stage != "forward":
             raise ValueError(f"unknown IR stage {stage!r}: expected 'forward'")
-        return str(self.graph)
+        return graph_text(self.graph, after)
 
     @property
     def graph(self):
@@ -225,6 +227,13 @@ def _fresh_salts():
             sites[site] = next_site()
         return {**op.attrs, "salt": make_salt(sites[site], seed_salt, stream)}
     return rewrite
+
+
+def graph_text(graph, after: str | None) -> str:
+    """``graph`` as text, first run through the compile pipeline up to ``after``."""
+    if after is not None:
+        graph, _ = run_pipeline(graph, pipeline_through(after))
+    return str(graph)
 
 
 class _Functional:

@@ -1,10 +1,12 @@
 """The ``fusegraph`` command line.
 
-    fusegraph dump FILE.py [--format text|dot] [--stage forward]
+    fusegraph dump FILE.py [--format text|dot] [--stage forward|train_step|test_step]
+                           [--after PASS]
     fusegraph train FILE.py [--epochs N] [--batch-size N]
 
 ``dump`` imports FILE.py, calls its ``build_model()`` and prints the model's graph at
-the chosen stage, as SSA text or as Graphviz DOT. ``train`` builds the file's model
+the chosen stage (a step graph is traced on a batch of ``load_data()``), as SSA text or
+as Graphviz DOT, optionally after a pass of the compile pipeline (``--after fusion``). ``train`` builds the file's model
 (compiled as the file says), loads its data with ``load_data()`` — ``(x, y)`` or
 ``((x, y), (x_val, y_val))`` — fits it with a progress bar (``EPOCHS``/``BATCH_SIZE``
 from the file unless given) and prints the last epoch's metrics.
@@ -15,6 +17,8 @@ import argparse
 import importlib.util
 import os
 import sys
+
+from .frontend.nest import map_structure
 
 
 def load_user_file(path: str):
@@ -56,16 +60,37 @@ def _require_forward_graph(path: str, model) -> None:
 
 def _dump(args) -> int:
     from .ir.graphviz import to_dot
-    _, model = build_user_model(args.file)
+    module, model = build_user_model(args.file)
     if args.stage == "forward":
         _require_forward_graph(args.file, model)
     if args.format == "dot":
-        if args.stage != "forward":
-            raise SystemExit("fusegraph: --format dot supports --stage forward only")
+        if args.stage != "forward" or args.after:
+            raise SystemExit("fusegraph: --format dot supports --stage forward only, without --after")
         print(to_dot(model.graph))
+    elif args.stage == "forward":
+        print(model.ir(args.stage, after=args.after), end="")
     else:
-        print(model.ir(args.stage))
+        print(model.ir(args.stage, after=args.after, data=_first_batch(args.file, module, model)),
+              end="")
     return 0
+
+
+def _first_batch(path: str, module, model):
+    """A batch of the file's ``load_data()`` to trace a step graph on."""
+    if not getattr(model, "compiled", False):
+        raise SystemExit(f"fusegraph: build_model() in {path} must return a compiled model to "
+                         f"dump its step graphs")
+    if not callable(getattr(module, "load_data", None)):
+        raise SystemExit(f"fusegraph: {path} defines no load_data() to trace a step graph on")
+    (x, y), _ = _split_data(module.load_data())
+    size = getattr(module, "BATCH_SIZE", 32)
+    take = lambda a: None if a is None else map_structure(lambda t: t[:size], a)  # noqa: E731
+    return (take(x), take(y)) if y is not None else (take(x),)
+
+
+def _split_data(data):
+    """``load_data()`` gives ``(x, y)`` or ``((x, y), (x_val, y_val))``."""
+    return data if len(data) == 2 and isinstance(data[0], tuple) else (data, None)
 
 
 def _train(args) -> int:
@@ -74,8 +99,7 @@ def _train(args) -> int:
         raise SystemExit(f"fusegraph: {args.file} defines no load_data() function")
     if not getattr(model, "compiled", False):
         raise SystemExit(f"fusegraph: build_model() in {args.file} must return a compiled model")
-    data = module.load_data()
-    (x, y), validation = (data if len(data) == 2 and isinstance(data[0], tuple) else (data, None))
+    (x, y), validation = _split_data(module.load_data())
     epochs = args.epochs or getattr(module, "EPOCHS", 1)
     batch_size = args.batch_size or getattr(module, "BATCH_SIZE", 32)
     history = model.fit(x, y, epochs=epochs, batch_size=batch_size, validation_data=validation)
@@ -90,7 +114,10 @@ def main(argv=None) -> int:
     dump = commands.add_parser("dump", help="print a model's IR (or DOT) at a stage")
     dump.add_argument("file", help="a Python file defining build_model()")
     dump.add_argument("--format", choices=("text", "dot"), default="text")
-    dump.add_argument("--stage", default="forward", help="which graph (default: forward)")
+    dump.add_argument("--stage", default="forward", choices=("forward", "train_step", "test_step"),
+                      help="which graph (default: forward; a step is traced on load_data())")
+    dump.add_argument("--after", default=None,
+                      help="show the graph after this pass of the compile pipeline (e.g. fusion)")
     dump.set_defaults(run=_dump)
     train = commands.add_parser("train", help="train a file's model on its data")
     train.add_argument("file", help="a Python file defining build_model() and load_data()")

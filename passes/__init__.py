@@ -22,5 +22,16 @@ DEFAULT_PIPELINE = [
 # Backends that compile kernels run this after the default pipeline.
 FUSION_PIPELINE = DEFAULT_PIPELINE + ["fusion"]
 
+
+
+def pipeline_through(after: str, pipeline=None) -> list[str]:
+    """The passes of ``pipeline`` (default: FUSION_PIPELINE, every pass a graph goes
+    through before a kernel backend) up to and including the last run of ``after``."""
+    names = list(FUSION_PIPELINE if pipeline is None else pipeline)
+    if after not in names:
+        raise ValueError(f"unknown pass {after!r} for after=: the pipeline is {names}")
+    return names[:len(names) - names[::-1].index(after)]
+
+
 __all__ = ["DEFAULT_PIPELINE", "FUSION_PIPELINE", "PASSES", "Pass", "PassRun", "PipelineReport",
-           "cse", "dce", "fuse", "infer_shapes", "register_pass", "run_pipeline", "simplify"]
+           "cse", "dce", "fuse", "infer_shapes", "pipeline_through", "register_pass", "run_pipeline", "simplify"]

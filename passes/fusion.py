@@ -19,8 +19,6 @@ The fused graph is put in order with networkx's topological sort, program order 
 """
 from __future__ import annotations
 
-import itertools
-
 import networkx as nx
 
 from fusegraph.ir.builder import emit_op
@@ -42,10 +40,8 @@ def _fusible(op: Op) -> bool:
 
 
 class _Group:
-    _ids = itertools.count()
-
-    def __init__(self, shape: tuple):
-        self.id = next(self._ids)
+    def __init__(self, id: int, shape: tuple):
+        self.id = id          # numbers the groups of one graph in program order
         self.shape = shape
         self.ops: list[Op] = []
         self.reduced: set[int] = set()   # ids of reduction results (no member may use them)
@@ -82,7 +78,7 @@ def group_ops(graph: Graph) -> list[_Group]:
                     group = g
                     break
             if group is None:
-                group = _Group(_iteration_shape(op))
+                group = _Group(len(groups), _iteration_shape(op))
                 groups.append(group)
             group.ops.append(op)
             group_of[id(op)] = group
@@ -91,7 +87,10 @@ def group_ops(graph: Graph) -> list[_Group]:
         below = frozenset().union(*(deps(v) for v in op.operands))
         for r in op.results:
             depends[id(r)] = below | ({group.id} if group is not None else frozenset())
-    return [g for g in groups if len(g.ops) > 1]
+    kept = [g for g in groups if len(g.ops) > 1]
+    for number, g in enumerate(kept):
+        g.id = number          # kernel0, kernel1, ... in the printed graph
+    return kept
 
 
 def fuse(graph: Graph) -> Graph:

@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..backends import get_backend
+from ..backends import optimizing_compiler
 from ..frontend import optimizers as optimizers_module
 from ..frontend.function import Function, commit
 from ..frontend.metrics import Mean, Metric
+from ..frontend.model import graph_text
 from ..frontend.nest import flatten, map_structure, pack_like
 from ..frontend.tape import GradientTape
 from . import compile_config
@@ -50,7 +51,7 @@ class Trainer:
         output position, or a dict by output name (see :mod:`.compile_config` for how
         metrics are named and when a Metric instance is copied per output). ``backend``
         names the backend the step graphs compile on."""
-        self._compile_fn = compile_fn = get_backend(backend)
+        self._compile_fn = compile_fn = optimizing_compiler(backend)
         self.optimizer = optimizers_module.get(optimizer)
         self._compile_args = (loss, loss_weights, metrics)
         self._output_specs = None
@@ -378,13 +379,19 @@ class Trainer:
         joined = [np.concatenate(parts, axis=0) for parts in zip(*(flatten(p) for p in pieces))]
         return pack_like(pieces[0], joined)
 
-    def ir(self, stage: str = "forward") -> str:
-        """SSA text of ``forward``, or of the traced ``train_step``/``test_step`` graph
-        (after fit/train_on_batch/evaluate has traced it)."""
-        if stage in ("train_step", "test_step"):
-            self._require_compiled(f"ir('{stage}')")
-            return getattr(self, f"_{stage.split('_')[0]}_function").ir()
-        return super().ir(stage)
+    def ir(self, stage: str = "forward", after: str | None = None, data=None) -> str:
+        """SSA text of the ``forward`` graph or of the traced ``train_step``/``test_step``
+        graph; ``after`` names a pass of the compile pipeline to show the graph after it.
+        A step graph exists once fit/train_on_batch/evaluate traced it, or trace it here
+        on a batch ``data`` = ``(x, y)`` (the step runs once; nothing is written back)."""
+        if stage not in ("train_step", "test_step"):
+            return super().ir(stage, after)
+        self._require_compiled(f"ir('{stage}')")
+        function = self._train_fn() if stage == "train_step" else self._test_function
+        if data is not None:
+            function.run(self._step_data(*unpack_x_y_sample_weight(data)))
+        function.ir()   # a clear error when the step was never traced
+        return graph_text(function.last_trace.graph, after)
 
 
 def _floatx(structure):

@@ -41,7 +41,7 @@ def test_dump_parses_back_to_the_models_graph(path, capsys):
     model = load_user_file(str(path)).build_model()
     verify(model.graph)
     assert parsed == model.graph
-    assert text == model.ir() + "\n"               # print() adds the newline
+    assert text == model.ir()
     assert print_graph(parsed) == model.ir()
     assert f"# {path.name}:" in text
 
@@ -57,7 +57,7 @@ def test_dump_mlp_text(capsys):
 
 def test_dump_as_a_subprocess():
     fg.utils.clear_session()
-    expected = load_user_file(str(ROOT / "examples" / "mlp.py")).build_model().ir() + "\n"
+    expected = load_user_file(str(ROOT / "examples" / "mlp.py")).build_model().ir()
     run = subprocess.run([sys.executable, "-m", "fusegraph", "dump", "examples/mlp.py"],
                          cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
@@ -80,8 +80,24 @@ def test_dump_dot_only_for_forward(capsys):
 
 
 def test_dump_unknown_stage(capsys):
-    with pytest.raises(ValueError, match="unknown IR stage 'nope'"):
+    with pytest.raises(SystemExit):
         main(["dump", str(ROOT / "examples" / "mlp.py"), "--stage", "nope"])
+    assert "invalid choice: 'nope'" in capsys.readouterr().err
+
+
+def test_dump_a_train_step_after_fusion_traced_on_the_files_data(capsys):
+    main(["dump", str(ROOT / "examples" / "digits.py"), "--stage", "train_step", "--after", "fusion"])
+    text = capsys.readouterr().out
+    graph = parse_graph(text)
+    verify(graph)
+    kernels = [op for op in graph.ops if op.kind == "fused"]
+    assert graph.name == "train_step" and len(kernels) >= 10
+    assert "adam/dense_kernel_momentum" in [p.name for p in graph.params]
+
+
+def test_dump_after_an_unknown_pass(capsys):
+    with pytest.raises(ValueError, match="unknown pass 'nope' for after="):
+        main(["dump", str(ROOT / "examples" / "mlp.py"), "--after", "nope"])
 
 
 def test_missing_file(tmp_path):
