@@ -3,13 +3,14 @@
 Called with numpy arrays, a :class:`Function` traces ``fn`` once per input signature
 (array dtypes and shapes past the first axis, which stays symbolic so a last partial
 batch reuses the graph — or whole shapes, with ``symbolic_batch=False``; Python scalars
-and other non-array arguments are static, part of the signature). With a symbolic first
-axis, every array argument (of rank >= 1) shares that batch axis, so their first sizes
-must agree; a function of a batch and of fixed-shape arrays (``x @ w`` with ``w`` an
-argument) needs ``symbolic_batch=False``. It compiles the graph on the installed backend
-and runs it. The graph's results are the function's outputs followed by the new values
-of the variables it assigned (weights, optimizer slots, metric totals, seed counters);
-they are written back only after the whole graph ran, so a failed call changes nothing.
+and other non-array arguments are static, part of the signature: by value, a Variable
+by identity). With a symbolic first axis, every array argument (of rank >= 1) shares
+that batch axis, so their first sizes must agree; a function of a batch and of
+fixed-shape arrays (``x @ w`` with ``w`` an argument) needs ``symbolic_batch=False``.
+It compiles the graph on the installed backend and runs it. The graph's results are the
+function's outputs followed by the new values of the variables it assigned (weights,
+optimizer slots, metric totals, seed counters); they are written back only after the
+whole graph ran, so a failed call changes nothing.
 
 Called on symbolic tensors (inside another trace), it simply calls ``fn``.
 """
@@ -24,14 +25,17 @@ from .input_layer import placeholder
 from .nest import flatten, map_structure, pack_like
 from .state import tracing_state
 from .tensor import is_symbolic
+from .variables import Variable
 
 
 class Traced:
     """One signature's trace: the traced graph, the output structure, and the variables
-    whose new values follow the outputs among the graph's results."""
+    whose new values follow the outputs among the graph's results. ``statics`` keeps the
+    Variable arguments alive, so the ids that key the trace stay theirs."""
 
-    def __init__(self, traced_graph, outputs, updated):
+    def __init__(self, traced_graph, outputs, updated, statics=()):
         self.traced_graph, self.outputs, self.updated = traced_graph, outputs, updated
+        self.statics = tuple(statics)
 
     @property
     def graph(self):
@@ -98,7 +102,8 @@ class Function:
         results = [t for t in flatten(outputs) if is_symbolic(t)] + [t for _, t in updates]
         traced_graph = trace_graph(self.name, [h for h in holders if is_symbolic(h)], results,
                                    compile_fn=self.compile_fn, subject="function")
-        return Traced(traced_graph, outputs, [v for v, _ in updates])
+        return Traced(traced_graph, outputs, [v for v, _ in updates],
+                      [x for x in leaves if isinstance(x, Variable)])
 
     def ir(self) -> str:
         if self.last_trace is None:
@@ -141,4 +146,6 @@ def _leaf_key(x, symbolic_batch: bool):
     if _is_array(x):
         shape = np.shape(x)[1:] if symbolic_batch else np.shape(x)
         return ("array", np.ndim(x), shape, np.asarray(x).dtype.str)
+    if isinstance(x, Variable):  # two variables may print the same (after clear_session)
+        return ("variable", id(x))
     return ("static", type(x).__name__, repr(x))

@@ -11,9 +11,10 @@ Two forms, as in Keras:
 
 Both work on symbolic tensors (the usual case: the runtime traces the loss into the
 train step) and, like Keras, on numpy arrays outside a trace: then the loss is traced
-once per input signature and run through :class:`~fusegraph.frontend.function.Function`
-(the first axis stays symbolic, so other batch sizes reuse the graph), and the result
-is a numpy array.
+once per input signature and run through a cached
+:class:`~fusegraph.frontend.function.Function` (the first axis stays symbolic, so other
+batch sizes reuse the graph; see :mod:`.dispatch` for the rule and for how lists and
+Python numbers become arrays), and the result is a numpy array.
 
 Numerics follow Keras 3 (see KERAS_COMPAT.md, "Losses and logs"):
 
@@ -38,18 +39,15 @@ function forms stay reachable by name in this module.
 """
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 
 from ..ir import Sym
 from ..ir.builder import user_site
 from ..ir.errors import ShapeError
-from . import nn, ops, state
+from ..ir.types import dims_compatible
+from . import nn, ops
+from .dispatch import eager_or_traced
 from .naming import to_snake_case, unique_name
-from .nest import flatten
-from .tensor import is_symbolic
-from .variables import Variable
 
 EPSILON = 1e-7  # keras.backend.epsilon()
 
@@ -75,33 +73,11 @@ def _shape_error(loss: str, message: str) -> ShapeError:
     return ShapeError(f"{user_site()}: loss '{loss}': {message}")
 
 
-def _dims_compatible(a, b) -> bool:
-    """Equal sizes, or an unknown (symbolic) size on either side."""
-    return a == b or isinstance(a, Sym) or isinstance(b, Sym)
-
-
-def _shapes_compatible(a: tuple, b: tuple) -> bool:
-    return len(a) == len(b) and all(_dims_compatible(x, y) for x, y in zip(a, b))
-
-
 def _float_tensor(x, dtype=None):
     x = ops.convert_to_tensor(x)
     if dtype is not None:
         return ops.cast(x, dtype)
     return x if x.type.dtype.is_float else ops.cast(x, "float32")
-
-
-def _tracing(*args) -> bool:
-    """True inside a trace, or when any argument is symbolic (or a Variable)."""
-    return state.current() is not None or any(
-        is_symbolic(t) or isinstance(t, Variable) for t in flatten(list(args)))
-
-
-def _as_array(x):
-    """An array for array-like eager arguments (lists, numbers); None stays None."""
-    if x is None or isinstance(x, np.ndarray):
-        return x
-    return np.asarray(x)
 
 
 def squeeze_or_expand_to_same_rank(x1, x2, expand_rank_1=True):
@@ -127,7 +103,8 @@ def _prepare(loss: str, y_true, y_pred, hint: str = ""):
     y_pred = _float_tensor(y_pred)
     y_true = ops.cast(ops.convert_to_tensor(y_true), y_pred.type.dtype)
     y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
-    if not _shapes_compatible(y_true.type.shape, y_pred.type.shape):
+    a, b = y_true.type.shape, y_pred.type.shape
+    if len(a) != len(b) or not all(map(dims_compatible, a, b)):
         raise _shape_error(loss, f"y_true has shape {_shape_str(y_true)} but y_pred has shape "
                                  f"{_shape_str(y_pred)}; expected y_true of shape "
                                  f"{_shape_str(y_pred)} (the same as y_pred){hint}")
@@ -156,39 +133,22 @@ def _log_probs(y_pred, axis: int, from_logits: bool):
     return ops.log(ops.clip(probs, EPSILON, 1.0 - EPSILON))
 
 
-def _eager_capable(fn):
-    """Run ``fn(y_true, y_pred, ...)`` through a cached Function when called with arrays
-    outside a trace; call it directly on symbolic tensors."""
-    traced = []
-
-    @functools.wraps(fn)
-    def wrapper(y_true, y_pred, *args, **kwargs):
-        if _tracing(y_true, y_pred):
-            return fn(y_true, y_pred, *args, **kwargs)
-        if not traced:
-            from .function import Function
-            traced.append(Function(fn, name=fn.__name__))
-        return traced[0](_as_array(y_true), _as_array(y_pred), *args, **kwargs)
-
-    return wrapper
-
-
 # --- per-sample functions -----------------------------------------------------------
-@_eager_capable
+@eager_or_traced(data=("y_true", "y_pred"))  # the other arguments are static
 def mean_squared_error(y_true, y_pred):
     """mean((y_true - y_pred)^2, axis=-1): one value per sample."""
     y_true, y_pred = _prepare("mean_squared_error", y_true, y_pred)
     return ops.mean(ops.square(ops.subtract(y_true, y_pred)), axis=-1)
 
 
-@_eager_capable
+@eager_or_traced(data=("y_true", "y_pred"))
 def mean_absolute_error(y_true, y_pred):
     """mean(|y_true - y_pred|, axis=-1): one value per sample."""
     y_true, y_pred = _prepare("mean_absolute_error", y_true, y_pred)
     return ops.mean(ops.abs(ops.subtract(y_true, y_pred)), axis=-1)
 
 
-@_eager_capable
+@eager_or_traced(data=("y_true", "y_pred"))
 def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
     """Binary cross-entropy of each element, averaged over ``axis`` (the last)."""
     name = "binary_crossentropy"
@@ -209,7 +169,7 @@ def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, 
     return ops.mean(elementwise, axis=axis)
 
 
-@_eager_capable
+@eager_or_traced(data=("y_true", "y_pred"))
 def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
     """-sum(y_true * log p, axis): one value per sample; ``y_true`` one-hot (or any
     distribution) of the same shape as ``y_pred``."""
@@ -217,8 +177,8 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
     y_pred = _float_tensor(y_pred)
     y_true = ops.convert_to_tensor(y_true)
     if (y_true.ndim == y_pred.ndim and y_pred.ndim >= 1
-            and not _shapes_compatible(y_true.type.shape, y_pred.type.shape)
-            and _shapes_compatible(y_true.type.shape[:-1], y_pred.type.shape[:-1])):
+            and not all(map(dims_compatible, y_true.type.shape, y_pred.type.shape))
+            and all(map(dims_compatible, y_true.type.shape[:-1], y_pred.type.shape[:-1]))):
         raise _shape_error(name, f"y_true has {y_true.type.shape[-1]} classes (shape "
                                  f"{_shape_str(y_true)}) but y_pred has {y_pred.type.shape[-1]} "
                                  f"(shape {_shape_str(y_pred)}); expected one-hot targets of "
@@ -241,7 +201,7 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
                                 axis=axis))
 
 
-@_eager_capable
+@eager_or_traced(data=("y_true", "y_pred"))
 def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_class=None,
                                     axis=-1):
     """Categorical cross-entropy with integer class labels: ``y_true`` of shape
@@ -258,7 +218,8 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_cl
     if y_true.ndim == y_pred.ndim and y_true.type.shape[-1] == 1:
         y_true = ops.squeeze_axes(y_true, (-1,))
     expected = y_pred.type.shape[:axis] + y_pred.type.shape[axis + 1:]
-    if not _shapes_compatible(y_true.type.shape, expected):
+    if y_true.ndim != len(expected) or not all(map(dims_compatible, y_true.type.shape,
+                                                    expected)):
         shown = tuple(None if isinstance(d, Sym) else d for d in expected)
         with_one = shown[:axis] + (1,) + shown[axis:] if axis == y_pred.ndim - 1 else None
         alternatives = f"{shown}" + (f" or {with_one}" if with_one else "")
@@ -277,7 +238,7 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_cl
     return ops.negative(ops.sum(ops.multiply(one_hot, log_probs), axis=axis))
 
 
-@_eager_capable
+@eager_or_traced(data=("y_true", "y_pred"))
 def kl_divergence(y_true, y_pred):
     """sum(y_true * log(y_true / y_pred), axis=-1), both clipped to [1e-7, 1]."""
     y_true, y_pred = _prepare("kl_divergence", y_true, y_pred)
@@ -319,7 +280,7 @@ def reduce_weighted_values(values, sample_weight=None, reduction="sum_over_batch
         while weights.ndim < values.ndim:
             weights = ops.expand_dims(weights, -1)
         if weights.ndim > values.ndim or not all(
-                w == 1 or _dims_compatible(w, v)
+                w == 1 or dims_compatible(w, v)
                 for w, v in zip(weights.type.shape, values.type.shape)):
             raise _shape_error(loss, f"sample_weight has shape {_shape_str(weights)}, which does "
                                      f"not match the per-sample losses of shape "
@@ -350,17 +311,9 @@ class Loss:
         self.name = name or unique_name(to_snake_case(type(self).__name__))
         self.reduction = reduction
         self.dtype = dtype or "float32"
-        self._eager_fn = None
 
+    @eager_or_traced(method=True, name=lambda loss: loss.name)
     def __call__(self, y_true, y_pred, sample_weight=None):
-        if _tracing(y_true, y_pred, sample_weight):
-            return self._traced_call(y_true, y_pred, sample_weight)
-        if self._eager_fn is None:
-            from .function import Function
-            self._eager_fn = Function(self._traced_call, name=self.name)
-        return self._eager_fn(_as_array(y_true), _as_array(y_pred), _as_array(sample_weight))
-
-    def _traced_call(self, y_true, y_pred, sample_weight=None):
         y_pred = _float_tensor(y_pred, self.dtype)
         values = self.call(y_true, y_pred)
         return reduce_weighted_values(values, sample_weight, self.reduction, self.name)

@@ -12,7 +12,9 @@ objects (paths ``<metric name>/<variable name>``, e.g. ``accuracy/total``) made 
   is traced once per input signature into a :class:`~fusegraph.frontend.function.Function`
   cached on the metric (one per method; the batch axis stays symbolic, so every batch
   size reuses one graph), the variables are updated, and ``result()`` returns a numpy
-  scalar. So ``m.update_state(y_true, y_pred); m.result()`` works as in Keras.
+  scalar. So ``m.update_state(y_true, y_pred); m.result()`` works as in Keras. (The rule
+  and the conversion of lists and numbers are :mod:`.dispatch`'s; every argument of
+  ``update_state`` is data.)
 
 ``reset_state()`` writes each variable's initial value back with numpy, all at once
 (inside a trace it assigns them as constants instead).
@@ -23,18 +25,17 @@ as Keras 3 does.
 """
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 
 from ..ir import as_dtype
 from ..ir.builder import user_site
 from ..ir.errors import ShapeError
-from . import initializers, losses, ops, state
+from ..ir.types import dims_compatible
+from . import initializers, losses, ops
+from .dispatch import eager_or_traced, tracing
 from .losses import squeeze_or_expand_to_same_rank
 from .naming import to_snake_case, unique_name
-from .nest import flatten, map_structure
-from .tensor import is_symbolic
+from .nest import map_structure
 from .variables import Variable
 
 __all__ = [
@@ -45,37 +46,15 @@ __all__ = [
     "resolve_accuracy",
 ]
 
-_DUAL_METHODS = ("update_state", "result")
+
+def _to_numpy_scalar(x):
+    return x[()] if isinstance(x, np.ndarray) and x.ndim == 0 else x
 
 
-def _in_trace(args, kwargs) -> bool:
-    return state.current() is not None or any(
-        is_symbolic(t) or isinstance(t, Variable) for t in flatten((args, kwargs)))
-
-
-def _as_array(x):
-    """Array-like eager arguments (lists, Python numbers) as numpy arrays, so the
-    Function treats them as data, not as static values; None and bools stay."""
-    if x is None or isinstance(x, (bool, np.ndarray, str)):
-        return x
-    if isinstance(x, (int, float, np.generic, list, tuple)):
-        return np.asarray(x)
-    return x
-
-
-def _dual(name: str, raw):
-    """``raw`` as a method that runs symbolically inside a trace and through a cached
-    Function (eagerly) on arrays outside one."""
-
-    @functools.wraps(raw)
-    def method(self, *args, **kwargs):
-        if _in_trace(args, kwargs):
-            return raw(self, *args, **kwargs)
-        return self._run_eagerly(name, raw, [_as_array(a) for a in args],
-                                 {k: _as_array(v) for k, v in kwargs.items()})
-
-    method._fusegraph_raw = raw
-    return method
+# the methods every subclass gets dispatched (eager or traced), with what their eager
+# outputs become
+_DUAL_METHODS = {"update_state": None,
+                 "result": lambda outputs: map_structure(_to_numpy_scalar, outputs)}
 
 
 class Metric:
@@ -87,17 +66,16 @@ class Metric:
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        for name in _DUAL_METHODS:
+        for name, eager_result in _DUAL_METHODS.items():
             fn = cls.__dict__.get(name)
-            if fn is not None and not hasattr(fn, "_fusegraph_raw"):
-                setattr(cls, name, _dual(name, fn))
+            if fn is not None and not hasattr(fn, "symbolic"):
+                setattr(cls, name, eager_or_traced(fn, method=True, eager_result=eager_result))
 
     def __init__(self, name=None, dtype="float32"):
         self.name = name or unique_name(to_snake_case(type(self).__name__))
         self.dtype = as_dtype(dtype or "float32").keras_name
         self._variables: list[Variable] = []
         self._initial_values: list[np.ndarray] = []
-        self._eager_fns: dict = {}
 
     # --- state ------------------------------------------------------------------------
     def add_variable(self, shape, initializer="zeros", dtype=None, aggregation="sum",
@@ -124,7 +102,7 @@ class Metric:
     def reset_state(self) -> None:
         """Every variable back to its initial value: numpy assignments, all at once (as
         symbolic constants inside a trace, so they are part of that step)."""
-        if state.current() is not None:
+        if tracing():
             for variable, value in zip(self._variables, self._initial_values):
                 variable.assign(ops.convert_to_tensor(value, variable.dtype))
             return
@@ -146,19 +124,6 @@ class Metric:
         self.update_state(*args, **kwargs)
         return self.result()
 
-    # --- eager execution ------------------------------------------------------------------
-    def _run_eagerly(self, method: str, raw, args, kwargs):
-        key = (method, raw)
-        fn = self._eager_fns.get(key)
-        if fn is None:
-            from .function import Function
-            fn = self._eager_fns[key] = Function(
-                lambda *a, **k: raw(self, *a, **k), name=f"{self.name}_{method}")
-        out = fn(*args, **kwargs)
-        if method == "result":
-            return map_structure(_to_numpy_scalar, out)
-        return out
-
     def get_config(self) -> dict:
         return {"name": self.name, "dtype": self.dtype}
 
@@ -170,10 +135,6 @@ class Metric:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name}>"
-
-
-def _to_numpy_scalar(x):
-    return x[()] if isinstance(x, np.ndarray) and x.ndim == 0 else x
 
 
 # --- means ------------------------------------------------------------------------------
@@ -274,8 +235,8 @@ def categorical_accuracy(y_true, y_pred):
     """argmax(y_true) == argmax(y_pred) over the last axis: one value per sample."""
     y_true = ops.convert_to_tensor(y_true)
     y_pred = ops.convert_to_tensor(y_pred)
-    if y_true.ndim != y_pred.ndim or not losses._shapes_compatible(y_true.type.shape,
-                                                                   y_pred.type.shape):
+    if y_true.ndim != y_pred.ndim or not all(map(dims_compatible, y_true.type.shape,
+                                                 y_pred.type.shape)):
         raise ShapeError(f"{user_site()}: metric 'categorical_accuracy': y_true has shape "
                          f"{_shape_str(y_true)} but y_pred has shape {_shape_str(y_pred)}; "
                          f"expected one-hot targets of shape {_shape_str(y_pred)} (for "
@@ -291,7 +252,9 @@ def sparse_categorical_accuracy(y_true, y_pred):
     y_pred = ops.convert_to_tensor(y_pred)
     if y_true.ndim == y_pred.ndim and y_true.ndim >= 1 and y_true.type.shape[-1] == 1:
         y_true = ops.squeeze_axes(y_true, (-1,))
-    if not losses._shapes_compatible(y_true.type.shape, y_pred.type.shape[:-1]):
+    expected = y_pred.type.shape[:-1]
+    if y_true.ndim != len(expected) or not all(map(dims_compatible, y_true.type.shape,
+                                                   expected)):
         raise ShapeError(f"{user_site()}: metric 'sparse_categorical_accuracy': y_true has "
                          f"shape {_shape_str(y_true)}; expected integer class indices of "
                          f"shape {tuple(y_pred.shape[:-1])} or {tuple(y_pred.shape[:-1]) + (1,)} "

@@ -6,9 +6,10 @@ into the step graph: every new value (weights, slots, ``iterations``) is a
 ``variable.assign`` that the trace records, later reads in the step see, and the
 runtime writes back after the step ran. So the optimizer's state lives in the step
 graph, where the update fuses with the backward pass; nothing is computed in Python.
-Called with numpy gradients outside a trace, the same code runs through a cached
-:class:`~fusegraph.frontend.function.Function` (one per set of variables updated), so
-the numbers are the same either way.
+Called with numpy gradients outside a trace, the same code runs through a
+:class:`~fusegraph.frontend.function.Function` cached on the optimizer (see
+:mod:`.dispatch`; one trace per set of variables updated), so the numbers are the same
+either way.
 
 What one ``apply`` does, in Keras's order (``keras/src/optimizers/base_optimizer.py``):
 
@@ -49,8 +50,8 @@ import warnings
 import numpy as np
 
 from ..ir.builder import user_frame, user_site
-from . import ops, state
-from .function import Function
+from . import ops
+from .dispatch import clear_eager_functions, eager_or_traced, tracing
 from .schedules import LearningRateSchedule
 from .tensor import TraceError, is_symbolic
 from .variables import Variable
@@ -94,7 +95,6 @@ class Optimizer:
         self._index: dict[int, int] = {}
         self._slots: dict[tuple[int, str], Variable] = {}
         self._slot_list: list[Variable] = []
-        self._eager: dict[tuple, Function] = {}
         self._exclude_ids: set[int] = set()
         self._exclude_names: tuple[str, ...] = ()
         self._per_apply: dict = {}
@@ -117,7 +117,7 @@ class Optimizer:
     def learning_rate(self):
         """The learning rate of the next step: inside a trace a float32 scalar tensor,
         outside it a ``numpy.float32`` (a schedule evaluated at ``iterations``)."""
-        if state.current() is not None:
+        if tracing():
             return self._current_learning_rate()
         if isinstance(self._learning_rate, LearningRateSchedule):
             return np.float32(self._learning_rate(self.iterations.numpy()))
@@ -132,7 +132,7 @@ class Optimizer:
             if value is not self._learning_rate:
                 self._learning_rate = value
                 self._trace_version += 1   # traced steps read the old rate: trace them again
-                self._eager.clear()
+                clear_eager_functions(self)
             return
         if callable(value) and not isinstance(value, Variable):
             raise TypeError(f"{type(self).__name__}: `learning_rate` must be a float or a "
@@ -161,7 +161,7 @@ class Optimizer:
             self._learning_rate_variable.assign(np.float32(value))
         if self._learning_rate is not self._learning_rate_variable:
             self._learning_rate = self._learning_rate_variable
-            self._eager.clear()
+            clear_eager_functions(self)
 
     def _current_learning_rate(self):
         """The learning rate as a float32 scalar tensor (inside a trace)."""
@@ -267,8 +267,7 @@ class Optimizer:
                                  f"cannot update {unknown}; create a new optimizer for a new "
                                  f"set of variables")
         self._check_gradients(grads, variables)
-        tracing = state.current() is not None
-        if not tracing and any(is_symbolic(g) for g in grads):
+        if not tracing() and any(is_symbolic(g) for g in grads):
             raise TraceError(f"{user_site()}: optimizer '{self.name}' got symbolic gradients "
                              f"outside a traced step; apply them inside fg.function or a "
                              f"model's train_step, or pass numpy arrays")
@@ -282,10 +281,9 @@ class Optimizer:
             _warn_at_user(f"Gradients do not exist for variables {missing} when minimizing "
                           f"the loss; they are left unchanged.")
         grads, variables = [g for g, _ in kept], [v for _, v in kept]
-        if tracing:
-            self._apply_traced(grads, variables)
-        else:
-            self._apply_eager(grads, variables)
+        if not tracing():  # numpy gradients in their variable's dtype: one trace serves all
+            grads = [np.asarray(g, dtype=v.dtype.numpy) for g, v in zip(grads, variables)]
+        self._apply_update(variables, *grads)
 
     def _check_gradients(self, grads, variables) -> None:
         """Every gradient's shape equals its variable's: checked for all, before any change."""
@@ -311,18 +309,12 @@ class Optimizer:
                 raise TypeError(f"{user_site()}: optimizer '{self.name}': the gradient for "
                                 f"variable '{v.path}' must hold numbers, got {g!r}")
 
-    def _apply_eager(self, grads, variables) -> None:
-        """Numpy gradients outside a trace: run the traced update once, compiled."""
-        key = tuple(id(v) for v in variables)
-        function = self._eager.get(key)
-        if function is None:
-            def apply_step(*gradients, _variables=tuple(variables)):
-                self._apply_traced(list(gradients), list(_variables))
-            function = self._eager[key] = Function(apply_step, name=f"{self.name}_apply",
-                                                   symbolic_batch=False)
-        function(*[np.asarray(g, dtype=v.dtype.numpy) for g, v in zip(grads, variables)])
-
-    def _apply_traced(self, grads, variables) -> None:
+    @eager_or_traced(method=True, data=("grads",), symbolic_batch=False,
+                     name=lambda optimizer: f"{optimizer.name}_apply")
+    def _apply_update(self, variables, *grads) -> None:
+        """Emit the whole update (clip, decay, each variable's rule, the step count);
+        with numpy gradients outside a trace, through a cached Function (the variables
+        are static: one trace per set of them)."""
         grads = [ops.cast(ops.convert_to_tensor(g), v.dtype) for g, v in zip(grads, variables)]
         grads = self._clip_gradients(grads)
         learning_rate = self._current_learning_rate()

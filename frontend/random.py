@@ -5,17 +5,21 @@ A draw's key is the run's ``rng_key`` context parameter (fresh on every run, see
 that seed, as Keras's stateless ``seed=int``: the same int seed gives the same draws at
 every call, traced or eager. Otherwise each call site gets its own salt, so two draws in
 one step differ; salts are counted per session (``fg.utils.clear_session`` restarts
-them), so a model built again in a fresh session traces the same graph. Outside any
-trace, a draw runs at once and returns numpy.
+them), so a model built again in a fresh session traces the same graph.
+
+Outside any trace (see :func:`.dispatch.tracing`), a draw with a concrete shape runs at
+once and returns numpy: through a Function cached per kind of draw, shape, dtype, seed
+and parameters, so drawing again reuses the compiled graph, and the fresh run key of
+every run gives new numbers.
 """
 from __future__ import annotations
 
 import math
 
 from ..ir import DType, as_dtype, emit
-from ..ir.builder import current_layer_path
-from . import ops, state
+from . import ops
 from .context import rng_key
+from .dispatch import eager_or_traced
 from .naming import unique_name
 from .tensor import CallRecord, SymbolicTensor
 
@@ -25,6 +29,9 @@ class SeedGenerator:
 
     def __init__(self, seed=None):
         self.seed = 0 if seed is None else int(seed)
+
+    def __repr__(self) -> str:  # by value: it keys the eager draws' cached traces
+        return f"SeedGenerator(seed={self.seed})"
 
 
 def _key(seed):
@@ -69,36 +76,29 @@ def _uniform01(shape, dtype, seed, stream: int = 0, eager: bool = False) -> Symb
     return SymbolicTensor(value, CallRecord(None, (key,)))
 
 
-def _eager_or_traced(draw, shape):
-    """Run ``draw()`` now (through a Function) when nothing is being traced: no traced
-    function or step, no layer call, and a concrete shape."""
-    tracing = state.current() is not None or current_layer_path() is not None
-    if not tracing and all(isinstance(d, int) for d in shape):
-        from .function import Function
-        return Function(lambda: draw(eager=True), "random")()
-    return draw()
+@eager_or_traced(name="random", data=(), symbolic_batch=False, eager_kwargs={"eager": True})
+def _draw(kind: str, shape: tuple, dtype: DType, seed, a, b, eager: bool = False):
+    """A ``kind`` draw ("uniform" on [a, b), "normal" of mean a and stddev b). Every
+    argument is static: eagerly, a Function per kind, shape, dtype, seed and parameters
+    (the seed's repr is its value) runs the draw; a symbolic dim in ``shape`` (or a
+    trace) makes it symbolic."""
+    if kind == "uniform":
+        u = _uniform01(shape, dtype, seed, eager=eager)
+        return ops.add(ops.multiply(u, b - a), a) if (a, b) != (0.0, 1.0) else u
+    u1 = _uniform01(shape, dtype, seed, stream=0, eager=eager)
+    u2 = _uniform01(shape, dtype, seed, stream=1, eager=eager)
+    radius = ops.sqrt(ops.multiply(ops.log(ops.subtract(1.0, u1)), -2.0))
+    z = ops.multiply(radius, ops.cos(ops.multiply(u2, 2.0 * math.pi)))
+    return ops.add(ops.multiply(z, b), a)
 
 
 def uniform(shape, minval=0.0, maxval=1.0, dtype="float32", seed=None):
-    dtype = as_dtype(dtype)
-
-    def draw(eager=False):
-        u = _uniform01(shape, dtype, seed, eager=eager)
-        return ops.add(ops.multiply(u, maxval - minval), minval) if (minval, maxval) != (0.0, 1.0) else u
-    return _eager_or_traced(draw, tuple(shape))
+    return _draw("uniform", tuple(shape), as_dtype(dtype), seed, minval, maxval)
 
 
 def normal(shape, mean=0.0, stddev=1.0, dtype="float32", seed=None):
     """Box-Muller on two uniform draws."""
-    dtype = as_dtype(dtype)
-
-    def draw(eager=False):
-        u1 = _uniform01(shape, dtype, seed, stream=0, eager=eager)
-        u2 = _uniform01(shape, dtype, seed, stream=1, eager=eager)
-        radius = ops.sqrt(ops.multiply(ops.log(ops.subtract(1.0, u1)), -2.0))
-        z = ops.multiply(radius, ops.cos(ops.multiply(u2, 2.0 * math.pi)))
-        return ops.add(ops.multiply(z, stddev), mean)
-    return _eager_or_traced(draw, tuple(shape))
+    return _draw("normal", tuple(shape), as_dtype(dtype), seed, mean, stddev)
 
 
 def dropout_mask(shape, rate, dtype=DType.f32, seed=None):

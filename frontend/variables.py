@@ -6,7 +6,7 @@ import weakref
 import numpy as np
 
 from ..ir import TensorType, Value, as_dtype
-from ..ir.builder import user_site
+from ..ir.builder import current_layer_path, user_site
 from . import state
 from .naming import unique_path
 from .tensor import SymbolicTensor, TraceError, is_symbolic
@@ -67,9 +67,12 @@ class Variable:
     def _assign_symbolic(self, tensor) -> None:
         trace = state.current()
         if trace is None:
+            layer = current_layer_path()
+            where = (f" (in layer '{layer}', whose call is traced to build a model: its "
+                     f"updates have no step to happen in)" if layer else "")
             raise TraceError(f"{user_site()}: variable '{self.path}' was assigned a symbolic "
-                             f"value outside a traced step; assign inside fg.function or "
-                             f"train_step, or assign a numpy array")
+                             f"value outside a traced step{where}; assign inside fg.function "
+                             f"or train_step, or assign a numpy array")
         if tensor.type.shape != self.symbol.type.shape:
             raise ValueError(f"{user_site()}: cannot assign a value of shape {tensor.shape} to "
                              f"variable '{self.path}' of shape {self.shape}")
@@ -83,8 +86,11 @@ class Variable:
         self._update(delta, "subtract")
 
     def _update(self, delta, how: str) -> None:
+        """Inside a trace (or with a symbolic delta) an op and a recorded update, as
+        ``assign``; outside one, numpy now (an add needs no compiled graph)."""
         from . import ops
-        if is_symbolic(delta) or state.current() is not None:
+        from .dispatch import traced_call
+        if traced_call(delta):
             self.assign(getattr(ops, how)(self.read_value(), delta))
         else:
             self.assign(getattr(np, how)(self._value, np.asarray(delta, self.dtype.numpy)))

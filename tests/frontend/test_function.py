@@ -184,3 +184,18 @@ def test_gradient_ascent_on_an_input_image():
     assert np.all(np.diff(activations) > 0), activations
     assert float(model(image)[0, 2]) > activations[-1]
     assert all(np.array_equal(a, b) for a, b in zip(weights, model.get_weights()))
+
+
+def test_a_variable_argument_is_static_by_identity():
+    """Two variables that print the same (as after clear_session) get traces of their own."""
+    f, traces = counting(lambda v, x: v.assign_add(ops.sum(x)))
+    first = fg.Variable(np.zeros((), "float32"), "total", "same_path")
+    fg.utils.clear_session()
+    second = fg.Variable(np.zeros((), "float32"), "total", "same_path")
+    assert repr(first) == repr(second)
+    x = np.ones((2,), "float32")
+    f(first, x)
+    f(second, x)
+    f(second, x)
+    assert len(traces) == 2
+    assert float(first.numpy()) == 2.0 and float(second.numpy()) == 4.0

@@ -7,6 +7,7 @@ import pytest
 
 import fusegraph as fg
 from fusegraph import losses, metrics
+from fusegraph.frontend.dispatch import eager_functions
 from fusegraph.frontend.function import function
 from fusegraph.ir.errors import ShapeError
 
@@ -216,8 +217,10 @@ def test_eager_calls_reuse_one_function_per_method_and_one_graph_per_signature()
         y = np.eye(3, dtype="float32")[RNG.integers(0, 3, size=batch)]
         m.update_state(y, RNG.normal(size=(batch, 3)).astype("float32"))
         m.result()
-    fns = list(m._eager_fns.values())
+    fns = list(eager_functions(m).values())
     assert len(fns) == 2 and all(len(f._traces) == 1 for f in fns)
+    assert sorted(f.name for f in fns) == ["categorical_accuracy_result",
+                                           "categorical_accuracy_update_state"]
 
 
 # --- get and accuracy resolution ----------------------------------------------------------------------

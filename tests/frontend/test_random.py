@@ -6,6 +6,8 @@ import pytest
 
 import fusegraph as fg
 from fusegraph import ops
+from fusegraph.frontend import random as frontend_random
+from fusegraph.frontend.dispatch import clear_eager_functions, eager_functions
 
 
 def draws():
@@ -121,6 +123,31 @@ def test_eager_draws_return_numpy():
     fg.utils.set_random_seed(9)
     np.testing.assert_array_equal(fg.random.uniform((2, 3)), u)
     np.testing.assert_array_equal(fg.random.normal((4,), dtype="float64"), z)
+
+
+def test_eager_draws_reuse_one_traced_graph_per_signature():
+    clear_eager_functions(frontend_random._draw)
+    fg.utils.set_random_seed(3)
+    first, second = fg.random.uniform((64,)), fg.random.uniform((64,))
+    assert not np.array_equal(first, second)                 # a fresh run key per run
+    (function,) = eager_functions(frontend_random._draw).values()
+    assert len(function._traces) == 1                        # traced and compiled once
+    (traced,) = function._traces.values()
+    executable = traced.traced_graph._executable
+    fg.random.uniform((64,))
+    assert traced.traced_graph._executable is executable
+    fg.utils.set_random_seed(3)
+    np.testing.assert_array_equal(fg.random.uniform((64,)), first)
+    fg.random.uniform((65,))                                 # another shape,
+    fg.random.uniform((64,), dtype="float64")                # dtype,
+    fg.random.uniform((64,), seed=7)                         # seed,
+    fg.random.normal((64,))                                  # or kind: a trace of its own
+    assert len(function._traces) == 5
+    gen, same = fg.random.SeedGenerator(4), fg.random.SeedGenerator(4)
+    np.testing.assert_array_equal(fg.random.uniform((64,), seed=7),
+                                  fg.random.uniform((64,), seed=7))
+    fg.random.uniform((64,), seed=gen), fg.random.uniform((64,), seed=same)
+    assert len(function._traces) == 6                        # generators key by their seed
 
 
 def test_a_bad_seed_is_refused():
