@@ -1,1 +1,23 @@
-"""The Numba CPU backend (being written)."""
+"""The Numba CPU backend: every ``fused`` op runs a generated, ``numba.njit``-compiled
+kernel; every other op runs as in the reference backend (numpy, BLAS for matmul).
+
+* :mod:`.templates`: scalar expression templates keyed by op name;
+* :mod:`.codegen`: a fused op's region -> the readable source of one kernel (one loop
+  nest over the iteration shape, one statement per region op, the IR line as a comment);
+* :mod:`.kernels`: kernel files in ``$FUSEGRAPH_CACHE_DIR`` (default
+  ``~/.cache/fusegraph/numba``), imported from there so Numba's disk cache makes a
+  second process start fast; memoized in-process by source hash;
+* :mod:`.executable`: ``compile(graph) -> Executable``, the reference interpreter's plan
+  with kernels in place of fused ops; ``Executable.source()`` dumps the kernels.
+
+Use it through ``fusegraph.backends.optimizing_compiler("numba_cpu")``, which runs the
+fusion pipeline first: on a graph without ``fused`` ops this backend is the reference.
+"""
+from fusegraph.backends.reference.interpreter import ExecutionError, InputError
+
+from .codegen import CodegenError, KernelSpec, generate_kernel
+from .executable import Executable, KernelStep, compile
+from .kernels import cache_dir, clear_memo, load_kernel
+
+__all__ = ["CodegenError", "ExecutionError", "Executable", "InputError", "KernelSpec",
+           "KernelStep", "cache_dir", "clear_memo", "compile", "generate_kernel", "load_kernel"]

@@ -1,0 +1,133 @@
+"""Scalar expression templates of the Numba CPU backend, keyed by op name.
+
+A template is a Python expression with ``{0}``, ``{1}``, ... for the operands (always
+plain variable names in the generated code, so an operand may appear twice) and ``{T}``
+for the numpy scalar type of the op's result (``np.float32``, ``np.int32``, ...). The
+expression, compiled by Numba, computes one element of the op exactly as the op's numpy
+``ref`` does, in the result's dtype:
+
+* float32 stays float32: Numba types ``math.exp(float32)`` and ``float32 + float32`` as
+  float32, and every literal goes through ``{T}(...)`` (a bare ``1.0`` is float64 and
+  would promote the whole expression);
+* int32 arithmetic is wrapped in ``{T}(...)``, because Numba computes on small ints in
+  int64; wrapping gives numpy's modular int32 results;
+* NaN and inf behave as in numpy: ``maximum``/``minimum`` propagate NaN (a bare ``max``
+  does not), ``sigmoid`` is the stable two-sided form of ``scipy.special.expit``, and the
+  kernels compile with ``error_model="numpy"`` so that ``x / 0`` is inf, not an exception.
+  ``pow`` is C's ``pow``, as numpy's with an array exponent; numpy's shortcut for a scalar
+  exponent of exactly 0.5 (a square root) differs from it at -inf (nan, not inf) and
+  -0.0 (-0.0, not 0.0).
+
+``FLOAT_TEMPLATES`` is the base table; the int and bool tables override a few entries
+by dict-merge (tinygrad's ``code_for_op``). :func:`template_for` picks the table by the
+result dtype. ``REDUCTIONS`` describes how a kernel accumulates each reduction.
+A CUDA backend would start from these tables and override the few entries it spells
+differently.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fusegraph.ir.types import DType
+
+FLOAT_TEMPLATES = {
+    # unary
+    "neg": "(-{0})",
+    "abs": "abs({0})",
+    "sign": "np.sign({0})",
+    "exp": "math.exp({0})",
+    "log": "math.log({0})",
+    "sqrt": "math.sqrt({0})",
+    "rsqrt": "({T}(1) / math.sqrt({0}))",
+    "tanh": "math.tanh({0})",
+    "sigmoid": ("({T}(1) / ({T}(1) + math.exp(-{0})) if {0} >= {T}(0)"
+                " else math.exp({0}) / ({T}(1) + math.exp({0})))"),
+    "erf": "math.erf({0})",
+    "sin": "math.sin({0})",
+    "cos": "math.cos({0})",
+    "floor": "np.floor({0})",
+    # binary arithmetic
+    "add": "({0} + {1})",
+    "sub": "({0} - {1})",
+    "mul": "({0} * {1})",
+    "div": "({0} / {1})",
+    "pow": "({0} ** {1})",
+    "maximum": "({0} if ({0} > {1} or {0} != {0}) else {1})",
+    "minimum": "({0} if ({0} < {1} or {0} != {0}) else {1})",
+    # comparisons (bool results, any operand dtype)
+    "eq": "({0} == {1})",
+    "ne": "({0} != {1})",
+    "lt": "({0} < {1})",
+    "le": "({0} <= {1})",
+    "gt": "({0} > {1})",
+    "ge": "({0} >= {1})",
+    # logic
+    "logical_and": "({0} and {1})",
+    "logical_or": "({0} or {1})",
+    "logical_not": "(not {0})",
+    # the rest
+    "stop_gradient": "{0}",
+    "where": "({1} if {0} else {2})",
+    "cast": "{T}({0})",
+    "constant": "{T}({value})",   # scalar constants only; ``value`` is a Python literal
+}
+
+INT_TEMPLATES = {
+    **FLOAT_TEMPLATES,
+    "neg": "{T}(-{0})",
+    "add": "{T}({0} + {1})",
+    "sub": "{T}({0} - {1})",
+    "mul": "{T}({0} * {1})",
+    "maximum": "max({0}, {1})",
+    "minimum": "min({0}, {1})",
+}
+
+BOOL_TEMPLATES = {
+    **FLOAT_TEMPLATES,
+    "cast": "({0} != 0)",
+    "constant": "{value}",
+}
+
+_TABLES = {DType.f32: FLOAT_TEMPLATES, DType.f64: FLOAT_TEMPLATES, DType.i32: INT_TEMPLATES,
+           DType.i64: INT_TEMPLATES, DType.bool: BOOL_TEMPLATES}
+
+# The numpy scalar type that ``{T}`` stands for.
+SCALAR_TYPES = {DType.f32: "np.float32", DType.f64: "np.float64", DType.i32: "np.int32",
+                DType.i64: "np.int64", DType.bool: "np.bool_"}
+
+
+def template_for(kind: str, dtype: DType) -> str | None:
+    """The template of op ``kind`` making a ``dtype`` result, or None if there is none."""
+    return _TABLES[dtype].get(kind)
+
+
+@dataclass(frozen=True)
+class Reduction:
+    """How a kernel computes one reduction.
+
+    ``init``: the accumulator's start, a template over ``{A}`` (the accumulator's scalar
+    type). ``update``: the new accumulator from ``{acc}`` and the element ``{0}``.
+    ``divide``: divide by the number of reduced elements at the end (the mean).
+    ``wide``: accumulate float32 in float64 and ints in int64 (sums; numpy's int sums
+    are int64 too, and float32 sums in float64 are nearer numpy's pairwise sum than a
+    float32 running sum is). Max and min accumulate in the result dtype.
+    """
+
+    init_float: str
+    init_int: str
+    update_float: str
+    update_int: str
+    wide: bool = False
+    divide: bool = False
+
+
+_SUM = dict(init_float="{A}(0)", init_int="{A}(0)", update_float="({acc} + {0})",
+            update_int="({acc} + {0})", wide=True)
+REDUCTIONS = {
+    "reduce_sum": Reduction(**_SUM),
+    "reduce_mean": Reduction(**_SUM, divide=True),
+    "reduce_max": Reduction("{A}(-np.inf)", "{A}({min})",
+                            "({0} if ({0} > {acc} or {0} != {0}) else {acc})", "max({acc}, {0})"),
+    "reduce_min": Reduction("{A}(np.inf)", "{A}({max})",
+                            "({0} if ({0} < {acc} or {0} != {0}) else {acc})", "min({acc}, {0})"),
+}

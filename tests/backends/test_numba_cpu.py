@@ -1,0 +1,511 @@
+"""The numba_cpu backend against the reference: every elementwise primitive inside a fused
+kernel, broadcasting, every reduction over every axis, symbolic sizes, multi-output
+kernels, NaN/inf, ints and bools, a whole training step, and the on-disk kernel cache.
+
+Compile time is what this file spends: each test compiles one or two small kernels
+(about 0.1 s each once Numba is warm), and the shared graphs are compiled once per module.
+"""
+import os
+
+os.environ.setdefault("NUMBA_NUM_THREADS", "2")   # before numba starts its workers
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")   # idle workers sleep instead of spinning
+
+import numba  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import fusegraph as fg  # noqa: E402
+from fusegraph.backends import (default_pipeline, get_backend, numba_cpu,  # noqa: E402
+                                optimizing_compiler)
+from fusegraph.backends.numba_cpu import (CodegenError, ExecutionError, InputError,  # noqa: E402
+                                          clear_memo, generate_kernel)
+from fusegraph.backends.numba_cpu.codegen import structural_hash  # noqa: E402
+from fusegraph.backends.numba_cpu.templates import (BOOL_TEMPLATES, FLOAT_TEMPLATES,  # noqa: E402
+                                                    INT_TEMPLATES, REDUCTIONS)
+from fusegraph.backends.reference import compile as reference  # noqa: E402
+from fusegraph.ir import BATCH as B, DType, Graph, Sym, TensorType, Value, emit  # noqa: E402
+from fusegraph.ir.builder import emit_op  # noqa: E402
+from fusegraph.ir.opdef import ELEMENTWISE, all_opdefs  # noqa: E402
+from fusegraph.passes import FUSION_PIPELINE, fuse  # noqa: E402
+from fusegraph.passes.fusion import REDUCTIONS as FUSED_REDUCTIONS  # noqa: E402
+
+F32, F64, I32, I64, BOOL = DType.f32, DType.f64, DType.i32, DType.i64, DType.bool
+rng = np.random.default_rng(0)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _two_threads():
+    numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+    yield
+
+
+def param(name, *shape, dtype=F32):
+    return Value(TensorType(shape, dtype), name=name)
+
+
+def graph(params, results, name="g"):
+    return Graph.from_results(name, params, results)
+
+
+def assert_same(got, want, rtol=1e-6, atol=1e-7):
+    assert len(got) == len(want)
+    for i, (g, w) in enumerate(zip(got, want)):
+        assert g.dtype == w.dtype and g.shape == w.shape, (i, g.dtype, g.shape, w.dtype, w.shape)
+        if w.dtype.kind == "f":
+            np.testing.assert_allclose(g, w, rtol=rtol, atol=atol, err_msg=f"result {i}")
+            np.testing.assert_array_equal(np.isnan(g), np.isnan(w), err_msg=f"result {i} nan")
+        else:
+            np.testing.assert_array_equal(g, w, err_msg=f"result {i}")
+
+
+def differential(params, results, arrays, *, kernels=1, rtol=1e-6, atol=1e-7):
+    """Fuse the graph, run it on numba_cpu and the unfused graph on the reference."""
+    g = graph(params, results)
+    exe = numba_cpu.compile(fuse(g))
+    assert exe.fallbacks == []
+    assert len(exe.kernels) == kernels, str(exe.graph)
+    with np.errstate(all="ignore"):
+        want = reference(g)(*arrays)
+    assert_same(exe(*arrays), want, rtol, atol)
+    return exe
+
+
+def floats(*shape, dtype=np.float32, scale=3.0):
+    return (rng.standard_normal(shape) * scale).astype(dtype)
+
+
+# --- registration and pipelines ---------------------------------------------------------
+
+def test_backend_is_registered_with_the_fusion_pipeline():
+    assert get_backend("numba_cpu") is numba_cpu.compile
+    assert default_pipeline("numba_cpu") == FUSION_PIPELINE
+    assert "fusion" not in default_pipeline("reference")
+    with pytest.raises(ValueError, match="expected one of reference, numba_cpu"):
+        get_backend("tpu")
+    x = param("x", B, 4)
+    g = graph([x], [emit("exp", emit("neg", x))])
+    assert len(optimizing_compiler("numba_cpu")(g).kernels) == 1
+    assert not any(op.kind == "fused" for op in optimizing_compiler("reference")(g).graph.ops)
+
+
+def test_every_elementwise_primitive_and_reduction_has_a_template():
+    elementwise = {n for n, d in all_opdefs().items() if d.has(ELEMENTWISE)} | {"constant"}
+    for table in (FLOAT_TEMPLATES, INT_TEMPLATES, BOOL_TEMPLATES):
+        assert elementwise <= set(table), sorted(elementwise - set(table))
+    assert set(REDUCTIONS) == set(FUSED_REDUCTIONS)
+
+
+# --- code generation (no compiling) ------------------------------------------------------
+
+def test_source_has_one_statement_per_op_with_its_ir_line_and_static_broadcast_indexing():
+    x, row, col, s = param("x", B, 3, 4), param("row", B, 1, 1), param("col", 4), param("s")
+    y = emit("add", emit("mul", emit("sub", x, row), col), s)
+    total = emit("reduce_sum", y, axes=(1, 2), keepdims=False)
+    (k,) = [op for op in fuse(graph([x, row, col, s], [y, total])).ops if op.kind == "fused"]
+    spec = generate_kernel(k.region)
+    src = spec.source
+    assert spec.symbols == (Sym("B"),) and spec.checks == () and not spec.parallel
+    assert f"def {spec.name}(in0, in1, in2, in3, out0, out1, n_B):" in src
+    assert spec.name == f"kernel_{structural_hash(k.region)}"
+    assert '@njit(cache=True, error_model="numpy", fastmath=False, parallel=False)' in src
+    lines = [line.strip() for line in src.splitlines()]
+    for expected in ["a3 = in3[()]", "a1 = in1[i0, 0, 0]", "a2 = in2[i2]",
+                     "a0 = in0[i0, i1, i2]", "out0[i0, i1, i2] = v2", "acc3 = np.float64(0)",
+                     "out1[i0] = np.float32(acc3)"]:
+        assert any(line.startswith(expected) for line in lines), (expected, src)
+    assert any(line.startswith("v0 = (a0 - a1)")
+               and line.endswith("# %0: f32[B,3,4] = sub %in0, %in1") for line in lines), src
+    assert "for i0 in range(n_B):" in src and "in prange(" not in src
+    compile(src, "<kernel>", "exec")
+    # The row operand and the scalar are read outside the innermost loop.
+    body = src.splitlines()
+    assert body.index(next(b for b in body if "a1 = in1" in b)) < \
+        body.index(next(b for b in body if "for i1 in" in b))
+
+
+def test_equal_regions_share_a_name_whatever_their_locations_and_names():
+    def region(n, layer):
+        x = param(f"x{layer}", B, n)
+        with fg.ir.layer_scope(layer):
+            out = fuse(graph([x], [emit("tanh", emit("exp", x))]))
+        return out.ops[0].region
+    assert structural_hash(region(5, "a")) == structural_hash(region(5, "b"))
+    assert generate_kernel(region(5, "a")).source == generate_kernel(region(5, "b")).source
+    assert structural_hash(region(5, "a")) != structural_hash(region(6, "a"))
+
+
+def test_parallel_only_for_big_iteration_spaces_whose_first_axis_is_not_reduced():
+    def spec(shape, axes=None):
+        x = param("x", *shape)
+        y = emit("exp", emit("neg", x))
+        results = [y] if axes is None else [emit("reduce_sum", y, axes=axes)]
+        return generate_kernel(fuse(graph([x], results)).ops[0].region)
+    big = spec((1024, 512))
+    assert big.parallel and "for i0 in prange(1024):" in big.source
+    assert "parallel=True" in big.source
+    assert spec((1024, 512), axes=(1,)).parallel
+    assert not spec((1024, 512), axes=(0,)).parallel
+    assert not spec((1024, 512), axes=(0, 1)).parallel
+    assert not spec((B, 64)).parallel           # B counts as codegen.SYMBOL_SIZE_GUESS
+
+
+def test_a_region_without_a_kernel_falls_back_to_the_reference():
+    x = param("x", 3, 3)
+    inner = param("in0", 3, 3)
+    region = graph([inner], [emit("exp", emit("matmul", inner, inner))], name="kernel")
+    fused = emit_op("fused", [x], {}, region)
+    g = graph([x], [fused.results[0]])
+    with pytest.raises(CodegenError, match="matmul is neither elementwise nor a reduction"):
+        generate_kernel(region)
+    exe = numba_cpu.compile(g)
+    assert len(exe.fallbacks) == 1 and "matmul" in exe.fallbacks[0][1] and exe.kernels == []
+    a = floats(3, 3, scale=0.3)
+    assert_same(exe(a), reference(g)(a))
+
+
+# --- every elementwise primitive, inside a kernel ----------------------------------------
+
+UNARY_FLOAT = ["neg", "abs", "sign", "exp", "log", "sqrt", "rsqrt", "tanh", "sigmoid", "erf",
+               "sin", "cos", "floor", "stop_gradient"]
+POSITIVE_ONLY = {"log", "sqrt", "rsqrt"}
+
+
+def _unary_data(kind, dtype):
+    a = floats(4, 7, dtype=dtype)
+    a[0, :5] = [0.0, -2.5, 2.5, 30.0, -30.0]
+    return np.abs(a) + dtype(0.1) if kind in POSITIVE_ONLY else a
+
+
+@pytest.mark.parametrize("kind", UNARY_FLOAT)
+def test_unary_float_primitive(kind):
+    x = param("x", B, 7)
+    y = emit(kind, x)
+    differential([x], [y, emit("mul", y, x)], [_unary_data(kind, np.float32)])
+
+
+@pytest.mark.parametrize("kind", ["exp", "sigmoid", "erf", "rsqrt"])
+def test_unary_float64_primitive(kind):
+    x = param("x", B, 7, dtype=F64)
+    y = emit(kind, x)
+    differential([x], [y, emit("mul", y, x)], [_unary_data(kind, np.float64)], rtol=1e-13)
+
+
+INT_EXTREMES = {np.int32: [np.iinfo(np.int32).min, np.iinfo(np.int32).max, 0, -1, 7],
+                np.int64: [np.iinfo(np.int64).min, np.iinfo(np.int64).max, 0, -1, 7]}
+
+
+def ints(shape, dtype, low=-50, high=50):
+    a = rng.integers(low, high, size=shape).astype(dtype)
+    a.flat[:5] = INT_EXTREMES[dtype]
+    return a
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.int64])
+@pytest.mark.parametrize("kind", ["neg", "abs", "sign"])
+def test_unary_int_primitive(kind, dtype):
+    x = param("x", B, 6, dtype=fg.ir.as_dtype(dtype))
+    y = emit(kind, x)
+    differential([x], [y, emit("add", y, x)], [ints((3, 6), dtype)])
+
+
+def test_logical_not():
+    x = param("x", B, 5, dtype=BOOL)
+    y = emit("logical_not", x)
+    differential([x], [y, emit("logical_and", y, x)], [rng.random((3, 5)) < 0.5])
+
+
+@pytest.mark.parametrize("kind", ["add", "sub", "mul", "div", "pow", "maximum", "minimum"])
+def test_binary_float_primitive_broadcasting(kind):
+    x, y = param("x", B, 3, 4), param("y", 3, 1)
+    r = emit(kind, x, y)
+    xa, ya = floats(2, 3, 4), floats(3, 1)
+    if kind == "pow":
+        xa = np.abs(xa) + np.float32(0.1)
+    if kind == "div":
+        ya[0, 0] = 0.0                               # x / 0: +-inf
+    if kind in ("maximum", "minimum"):
+        ya[1, 0] = xa[0, 1, 0]                       # a tie
+    differential([x, y], [r, emit("mul", r, x)], [xa, ya])
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.int64])
+@pytest.mark.parametrize("kind", ["add", "sub", "mul", "maximum", "minimum"])
+def test_binary_int_primitive_wraps_like_numpy(kind, dtype):
+    t = fg.ir.as_dtype(dtype)
+    x, y = param("x", B, 6, dtype=t), param("y", 6, dtype=t)
+    r = emit(kind, x, y)
+    xa, ya = ints((3, 6), dtype), ints((6,), dtype)
+    ya[:5] = [1, 1, 2, 5, 3]                         # max + 1, min - 1 and min * 2 overflow
+    differential([x, y], [r, emit("add", r, x)], [xa, ya])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.int32, np.bool_])
+def test_comparisons(dtype):
+    t = fg.ir.as_dtype(dtype)
+    x, y = param("x", B, 5, dtype=t), param("y", 5, dtype=t)
+    xs = emit("stop_gradient", x)                    # in the kernel, so the comparisons join it
+    results = [emit(kind, xs, y) for kind in ["eq", "ne", "lt", "le", "gt", "ge"]]
+    either = emit("logical_or", results[0], emit("logical_not", results[2]))
+    xa = rng.integers(0, 2, size=(4, 5)).astype(dtype)
+    ya = rng.integers(0, 2, size=(5,)).astype(dtype)
+    differential([x, y], results + [either], [xa, ya])
+
+
+@pytest.mark.parametrize("kind", ["logical_and", "logical_or"])
+def test_binary_logic(kind):
+    x, y = param("x", B, 5, dtype=BOOL), param("y", B, 1, dtype=BOOL)
+    r = emit(kind, x, y)
+    differential([x, y], [r, emit("logical_not", r)],
+                 [rng.random((4, 5)) < 0.5, rng.random((4, 1)) < 0.5])
+
+
+def test_where_broadcasts_all_three_operands():
+    c, a, b = param("c", B, 1, dtype=BOOL), param("a", B, 4), param("b")
+    r = emit("where", c, a, b)
+    differential([c, a, b], [r, emit("mul", r, a)],
+                 [np.array([[True], [False], [True]]), floats(3, 4), np.array(2.5, np.float32)])
+
+
+CASTS = [(np.float32, np.int32), (np.int32, np.float32), (np.float32, np.bool_),
+         (np.bool_, np.float32), (np.float32, np.float64), (np.float64, np.float32),
+         (np.int32, np.int64), (np.int64, np.int32), (np.int32, np.bool_)]
+
+
+@pytest.mark.parametrize("source,target", CASTS, ids=lambda t: np.dtype(t).name)
+def test_cast(source, target):
+    x = param("x", B, 6, dtype=fg.ir.as_dtype(source))
+    r = emit("cast", x, dtype=fg.ir.as_dtype(target))
+    after = emit("logical_not", r) if target is np.bool_ else emit("add", r, r)
+    if source is np.bool_:
+        data = rng.random((3, 6)) < 0.5
+    elif np.dtype(source).kind == "i":
+        data = ints((3, 6), source)
+    else:
+        data = floats(3, 6, dtype=source)
+        data[0, :4] = [-2.7, 2.7, 0.0, -0.0]         # truncation toward zero
+    differential([x], [r, after], [data])
+
+
+@pytest.mark.parametrize("value,dtype", [(2.5, F32), (0.1, F64), (float("inf"), F32),
+                                         (float("-inf"), F32), (float("nan"), F32), (7, I32),
+                                         (3.9, I64), (True, BOOL)])
+def test_scalar_constants_are_copied_into_the_kernel(value, dtype):
+    x = param("x", B, 4, dtype=dtype)
+    c = emit("constant", value=value, dtype=dtype)
+    if dtype == BOOL:
+        r = emit("logical_and", x, c)
+        after, data = emit("logical_not", r), rng.random((3, 4)) < 0.5
+    else:
+        r = emit("add", x, c)
+        after = emit("mul", r, r)
+        if dtype.is_int:
+            data = ints((3, 4), dtype.numpy.type, -9, 9)
+            data.flat[:5] = [1, 2, 3, 4, 5]
+        else:
+            data = floats(3, 4, dtype=dtype.numpy.type)
+    exe = differential([x], [r, after], [data])
+    assert "constant" in exe.kernels[0].spec.source
+
+
+# --- broadcasting, symbols, multi-output, special values -----------------------------------
+
+def test_broadcasting_dims_of_one_missing_leading_dims_and_scalars():
+    x = param("x", B, 3, 4)
+    others = [param("p4", 4), param("p31", 3, 1), param("p14", 1, 4), param("pb", B, 1, 1),
+              param("p111", 1, 1, 1), param("s"), param("full", B, 3, 4)]
+    acc = x
+    for p in others:
+        acc = emit("add", emit("mul", acc, p), p)
+    arrays = [floats(2, 3, 4, scale=0.5)] + [floats(*((2 if d is B else d) for d in p.type.shape),
+                                                     scale=0.5) for p in others]
+    exe = differential([x] + others, [acc], arrays)
+    src = exe.kernels[0].spec.source
+    for load in ["in1[i2]", "in2[i1, 0]", "in3[0, i2]", "in4[i0, 0, 0]", "in5[0, 0, 0]", "in6[()]",
+                 "in7[i0, i1, i2]"]:
+        assert load in src, (load, src)
+
+
+def test_a_symbol_that_broadcasts_against_another_is_checked_at_run_time():
+    n = Sym("N")
+    x, y = param("x", B, 4), param("y", n, 4)
+    r = emit("add", x, y)
+    g = graph([x, y], [r, emit("exp", r)])
+    exe = numba_cpu.compile(fuse(g))
+    (k,) = exe.kernels
+    assert k.spec.checks == ((1, 0, 0),)
+    xa = floats(3, 4, scale=0.5)
+    for ya in (floats(3, 4, scale=0.5), floats(1, 4, scale=0.5)):   # kernel, then reference
+        assert_same(exe(xa, ya), reference(g)(xa, ya))
+    assert len(k.kernel.signatures) == 1
+
+
+@pytest.fixture(scope="module")
+def softmax():
+    """Bias, relu, a shifted softmax: two kernels of two outputs each, and a plain div."""
+    x, b = param("x", B, 5), param("b", 5)
+    h = emit("maximum", emit("add", x, b), emit("constant", value=0.0))
+    e = emit("exp", emit("sub", h, emit("reduce_max", h, axes=(1,), keepdims=True)))
+    probs = emit("div", e, emit("reduce_sum", e, axes=(1,), keepdims=True))
+    g = graph([x, b], [probs, h], name="softmax")
+    return g, numba_cpu.compile(fuse(g))
+
+
+def test_multi_output_kernels(softmax):
+    g, exe = softmax
+    assert [len(k.op.results) for k in exe.kernels] == [2, 2]
+    assert [op.kind for op in exe.graph.ops] == ["fused", "fused", "div"]
+    xa, ba = floats(6, 5), floats(5)
+    assert_same(exe(xa, ba), reference(g)(xa, ba))
+
+
+def test_a_symbolic_batch_runs_with_two_sizes_on_one_compilation(softmax):
+    g, exe = softmax
+    ba = floats(5)
+    for batch in (3, 17, 1):
+        xa = floats(batch, 5)
+        assert_same(exe(xa, ba), reference(g)(xa, ba))
+    assert [len(k.kernel.signatures) for k in exe.kernels] == [1, 1]
+
+
+def test_an_empty_batch_runs_on_the_reference(softmax):
+    g, exe = softmax
+    xa, ba = np.zeros((0, 5), np.float32), floats(5)
+    assert_same(exe(xa, ba), reference(g)(xa, ba))
+    x = param("x", B, 3)
+    g = graph([x], [emit("reduce_max", emit("exp", x), axes=(0,))])
+    with pytest.raises(ExecutionError, match="reduce_max"):
+        numba_cpu.compile(fuse(g))(np.zeros((0, 3), np.float32))
+
+
+def test_nan_and_inf_propagate_as_in_numpy():
+    x = param("x", B, 7)
+    xs = emit("stop_gradient", x)                    # in the kernel, so every op below joins it
+    zero, one, three_halves = (emit("constant", value=v) for v in (0.0, 1.0, 1.5))
+    results = [emit("exp", xs), emit("maximum", xs, zero), emit("minimum", xs, zero),
+               emit("sigmoid", xs), emit("div", one, xs), emit("log", xs), emit("tanh", xs),
+               emit("sign", xs), emit("rsqrt", xs), emit("pow", xs, three_halves),
+               emit("floor", xs), emit("sub", xs, xs), emit("eq", xs, xs)]
+    results += [emit(r, xs, axes=(1,)) for r in ("reduce_max", "reduce_min", "reduce_sum")]
+    data = np.array([[np.nan, np.inf, -np.inf, 0.0, -0.0, 1.0, -3.0],
+                     [2.0, 100.0, -100.0, 1e-30, -1e-30, np.inf, 5.0],
+                     [1.0, np.inf, -np.inf, 0.0, 3.0, -1.0, 2.0]], np.float32)
+    differential([x], results, [data])
+
+
+# --- reductions ---------------------------------------------------------------------------
+
+AXES = [(0,), (1,), (2,), (0, 1), (0, 2), (1, 2), (0, 1, 2)]
+
+
+@pytest.mark.parametrize("keepdims", [False, True])
+@pytest.mark.parametrize("axes", AXES, ids=lambda a: "axes" + "".join(map(str, a)))
+def test_every_reduction_over_every_axis(axes, keepdims):
+    x = param("x", B, 3, 4)
+    y = emit("neg", x)
+    results = [emit(k, y, axes=axes, keepdims=keepdims)
+               for k in ("reduce_sum", "reduce_mean", "reduce_max", "reduce_min")]
+    exe = differential([x], results, [floats(5, 3, 4)], rtol=2e-6)
+    src = exe.kernels[0].spec.source
+    trailing = axes == tuple(range(axes[0], 3))
+    assert (".fill(" not in src) == trailing, src
+
+
+def test_int_reductions_accumulate_like_numpy():
+    x = param("x", B, 6, dtype=I32)
+    y = emit("mul", x, x)
+    results = [emit(k, y, axes=a) for k in ("reduce_sum", "reduce_max", "reduce_min")
+               for a in ((1,), (0,))]
+    differential([x], results, [ints((4, 6), np.int32, -60000, 60000)])
+
+
+def test_parallel_kernel_with_local_and_array_reductions(monkeypatch):
+    monkeypatch.setenv("FUSEGRAPH_NUMBA_PARALLEL_MIN", "1")
+    x = param("x", B, 3, 4)
+    y = emit("exp", x)
+    results = [y, emit("reduce_sum", y, axes=(2,)), emit("reduce_max", y, axes=(1,), keepdims=True),
+               emit("reduce_mean", y, axes=(1,))]
+    exe = differential([x], results, [floats(9, 3, 4, scale=1.0)])
+    spec = exe.kernels[0].spec
+    assert spec.parallel and "for i0 in prange(n_B):" in spec.source
+
+
+# --- the Executable -----------------------------------------------------------------------
+
+def test_input_errors_are_the_references(softmax):
+    g, exe = softmax
+    for arrays in [(floats(2, 5),), (floats(2, 5).astype(np.float64), floats(5)),
+                   (floats(2, 4), floats(5))]:
+        with pytest.raises(InputError) as want:
+            reference(g)(*arrays)
+        with pytest.raises(InputError) as got:
+            exe(*arrays)
+        assert str(got.value) == str(want.value)
+
+
+def test_source_dumps_every_kernel_once(softmax):
+    g, exe = softmax
+    src = exe.source()
+    assert src.count("def kernel_") == 2 and src.count("@njit(cache=True") == 2
+    assert "reduce_max %2 {axes=[1], keepdims=true}" in src
+    for k in exe.kernels:
+        assert k.kernel.__source__ == k.spec.source and k.spec.source in src
+        assert os.path.exists(k.kernel.__kernel_path__)
+
+
+def test_a_second_compile_with_a_fresh_memo_reuses_the_files(tmp_path, monkeypatch):
+    monkeypatch.setenv("FUSEGRAPH_CACHE_DIR", str(tmp_path))
+    x, y = param("x", B, 3), param("y", 3)
+    g = graph([x, y], [emit("tanh", emit("mul", x, y))])
+    arrays = [floats(4, 3), floats(3)]
+
+    def listing():
+        return {str(p.relative_to(tmp_path)): p.stat().st_mtime_ns
+                for p in tmp_path.rglob("*") if p.is_file()}
+
+    clear_memo()
+    try:
+        first = numba_cpu.compile(fuse(g))
+        want = first(*arrays)
+        files = listing()
+        assert any(f.endswith(".py") and f.startswith("k_") for f in files)
+        assert any(f.endswith(".nbi") for f in files) and any(f.endswith(".nbc") for f in files)
+
+        clear_memo()
+        second = numba_cpu.compile(fuse(g))
+        assert second.kernels[0].kernel is not first.kernels[0].kernel
+        assert_same(second(*arrays), want, 0, 0)
+        assert listing() == files                       # nothing written, nothing rewritten
+        assert sum(second.kernels[0].kernel._cache_hits.values()) == 1   # loaded, not compiled
+    finally:
+        clear_memo()
+
+
+# --- a whole training step ----------------------------------------------------------------
+
+def _train(backend):
+    fg.utils.clear_session()
+    fg.utils.set_random_seed(0)
+    inputs = fg.Input(shape=(6,))
+    h = fg.layers.Dense(8, activation="relu")(inputs)
+    model = fg.Model(inputs, fg.layers.Dense(3, activation="softmax")(h))
+    model.compile(optimizer=fg.optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"], backend=backend)
+    data = np.random.default_rng(1)
+    x = data.normal(size=(40, 6)).astype(np.float32)
+    y = data.integers(0, 3, 40).astype(np.int32)
+    losses = [model.train_on_batch(x[:16], y[:16]) for _ in range(3)]
+    history = model.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0)   # 16, 16, 8
+    return model, losses, history.history
+
+
+def test_a_training_step_matches_the_reference():
+    ref_model, ref_losses, ref_history = _train("reference")
+    model, losses, history = _train("numba_cpu")
+    exe = model._train_function.last_trace.traced_graph._executable
+    assert isinstance(exe, numba_cpu.Executable) and len(exe.kernels) >= 5 and not exe.fallbacks
+    np.testing.assert_allclose(losses, ref_losses, rtol=1e-5)
+    assert history.keys() == ref_history.keys()
+    for key in history:
+        np.testing.assert_allclose(history[key], ref_history[key], rtol=1e-5)
+    for w, ref_w in zip(model.get_weights(), ref_model.get_weights()):
+        np.testing.assert_allclose(w, ref_w, rtol=1e-5, atol=1e-6)
