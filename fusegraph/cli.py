@@ -1,12 +1,13 @@
 """The ``fusegraph`` command line.
 
     fusegraph dump FILE.py [--format text|dot] [--stage forward|train_step|test_step]
-                           [--after PASS]
-    fusegraph train FILE.py [--epochs N] [--batch-size N]
+                           [--after PASS] [--kernels]
+    fusegraph train FILE.py [--epochs N] [--batch-size N] [--backend NAME]
 
 ``dump`` imports FILE.py, calls its ``build_model()`` and prints the model's graph at
 the chosen stage (a step graph is traced on a batch of ``load_data()``), as SSA text or
-as Graphviz DOT, optionally after a pass of the compile pipeline (``--after fusion``). ``train`` builds the file's model
+as Graphviz DOT, optionally after a pass of the compile pipeline (``--after fusion``), or
+the numba_cpu backend's generated kernel source for it (``--kernels``). ``train`` builds the file's model
 (compiled as the file says), loads its data with ``load_data()`` — ``(x, y)`` or
 ``((x, y), (x_val, y_val))`` — fits it with a progress bar (``EPOCHS``/``BATCH_SIZE``
 from the file unless given) and prints the last epoch's metrics.
@@ -63,7 +64,12 @@ def _dump(args) -> int:
     module, model = build_user_model(args.file)
     if args.stage == "forward":
         _require_forward_graph(args.file, model)
-    if args.format == "dot":
+    if args.kernels:
+        from .backends import optimizing_compiler
+        graph = model.graph if args.stage == "forward" else model.step_graph(
+            args.stage, _first_batch(args.file, module, model))
+        print(optimizing_compiler("numba_cpu")(graph).source())
+    elif args.format == "dot":
         if args.stage != "forward" or args.after:
             raise SystemExit("fusegraph: --format dot supports --stage forward only, without --after")
         print(to_dot(model.graph))
@@ -99,6 +105,8 @@ def _train(args) -> int:
         raise SystemExit(f"fusegraph: {args.file} defines no load_data() function")
     if not getattr(model, "compiled", False):
         raise SystemExit(f"fusegraph: build_model() in {args.file} must return a compiled model")
+    if args.backend:
+        model.recompile(args.backend)
     (x, y), validation = _split_data(module.load_data())
     epochs = args.epochs or getattr(module, "EPOCHS", 1)
     batch_size = args.batch_size or getattr(module, "BATCH_SIZE", 32)
@@ -118,11 +126,15 @@ def main(argv=None) -> int:
                       help="which graph (default: forward; a step is traced on load_data())")
     dump.add_argument("--after", default=None,
                       help="show the graph after this pass of the compile pipeline (e.g. fusion)")
+    dump.add_argument("--kernels", action="store_true",
+                      help="print the numba_cpu backend's generated kernel source instead")
     dump.set_defaults(run=_dump)
     train = commands.add_parser("train", help="train a file's model on its data")
     train.add_argument("file", help="a Python file defining build_model() and load_data()")
     train.add_argument("--epochs", type=int, default=None)
     train.add_argument("--batch-size", type=int, default=None)
+    train.add_argument("--backend", default=None,
+                       help="compile the steps on this backend (reference, numba_cpu) instead")
     train.set_defaults(run=_train)
     args = parser.parse_args(argv)
     return args.run(args)

@@ -64,6 +64,12 @@ class Trainer:
         if self._functional is not None and loss is not None:
             self._resolve_outputs(self.output_names)
 
+    def recompile(self, backend: str) -> None:
+        """``compile()`` again with the same optimizer, losses and metrics, on ``backend``."""
+        self._require_compiled("recompile")
+        loss, loss_weights, metrics = self._compile_args
+        self.compile(self.optimizer, loss, loss_weights, metrics, backend=backend)
+
     def _resolve_outputs(self, names):
         loss, loss_weights, metrics = self._compile_args
         self._output_specs = compile_config.resolve(loss, loss_weights, metrics, names)
@@ -383,15 +389,22 @@ class Trainer:
         """SSA text of the ``forward`` graph or of the traced ``train_step``/``test_step``
         graph; ``after`` names a pass of the compile pipeline to show the graph after it.
         A step graph exists once fit/train_on_batch/evaluate traced it, or trace it here
-        on a batch ``data`` = ``(x, y)`` (the step runs once; nothing is written back)."""
+        on a batch ``data`` = ``(x, y)`` (see :meth:`step_graph`)."""
         if stage not in ("train_step", "test_step"):
             return super().ir(stage, after)
-        self._require_compiled(f"ir('{stage}')")
+        return graph_text(self.step_graph(stage, data), after)
+
+    def step_graph(self, stage: str = "train_step", data=None):
+        """The traced ``train_step``/``test_step`` Graph, traced first on the batch ``data``
+        when given (the step runs once; nothing is written back)."""
+        if stage not in ("train_step", "test_step"):
+            raise ValueError(f"unknown step {stage!r}: expected 'train_step' or 'test_step'")
+        self._require_compiled(f"step_graph('{stage}')")
         function = self._train_fn() if stage == "train_step" else self._test_function
         if data is not None:
             function.run(self._step_data(*unpack_x_y_sample_weight(data)))
         function.ir()   # a clear error when the step was never traced
-        return graph_text(function.last_trace.graph, after)
+        return function.last_trace.graph
 
 
 def _floatx(structure):

@@ -166,3 +166,17 @@ def test_train_digits(capsys):
     loss, accuracy, val_loss, val_accuracy = map(float, match.groups())
     assert val_accuracy > 0.85          # measured 0.91-0.93 over seeds 0-5 after 2 epochs
     assert accuracy > 0.7 and val_loss < 1.0 and loss < 1.2
+
+
+def test_dump_kernels_prints_the_generated_numba_source(capsys):
+    main(["dump", str(ROOT / "examples" / "mlp.py"), "--kernels"])
+    text = capsys.readouterr().out
+    assert "@njit(" in text and "def kernel_" in text
+    assert "# %" in text   # each statement carries its IR line
+
+
+def test_train_on_the_numba_backend(capsys):
+    main(["train", str(ROOT / "examples" / "digits.py"), "--epochs", "1", "--backend", "numba_cpu"])
+    out = capsys.readouterr().out
+    accuracy = float(out.rsplit("val_accuracy=", 1)[1].split()[0].rstrip(","))
+    assert accuracy > 0.7
