@@ -1,0 +1,1 @@
+"""The Numba CUDA backend (being written)."""
