@@ -32,7 +32,7 @@ from .context import RNG_KEY, TRAINING
 from .graphs import trace_graph
 from .input_layer import InputLayer, placeholder
 from .layer import Layer, autocast_dtype
-from .naming import unique_name
+from .naming import key_mismatch, unique_name
 from .nest import flatten, pack_like
 from ..passes import pipeline_through, run_pipeline
 from .random import make_salt, next_site, split_salt
@@ -176,11 +176,8 @@ class Model(Layer):
             missing = [n for n in names if n not in x]
             unknown = [k for k in x if k not in names]
             if missing or unknown:
-                raise KeyError(
-                    f"model '{self.name}': " + (f"missing input(s) {missing}" if missing else "")
-                    + ("; " if missing and unknown else "")
-                    + (f"unknown input name(s) {unknown}" if unknown else "")
-                    + f"; the model's inputs are {names}")
+                raise KeyError(f"model '{self.name}': "
+                               + key_mismatch("input", missing, unknown, names))
             items = [x[n] for n in names]
         else:
             items = flatten(x) if isinstance(x, (list, tuple)) else [x]

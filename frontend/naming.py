@@ -21,14 +21,30 @@ def unique_name(prefix: str) -> str:
     return prefix if n == 0 else f"{prefix}_{n}"
 
 
+def first_free(name: str, taken: set) -> str:
+    """``name``, or ``name_1``, ``name_2``, ... : the first not in ``taken``, which it joins."""
+    candidate, n = name, 0
+    while candidate in taken:
+        n += 1
+        candidate = f"{name}_{n}"
+    taken.add(candidate)
+    return candidate
+
+
 def unique_path(path: str) -> str:
     """A variable path not used before in this session (``_1`` appended if needed)."""
-    candidate, n = path, 0
-    while candidate in _taken_paths:
-        n += 1
-        candidate = f"{path}_{n}"
-    _taken_paths.add(candidate)
-    return candidate
+    return first_free(path, _taken_paths)
+
+
+def key_mismatch(what: str, missing: list, unknown: list, known: list) -> str:
+    """The message for dict keys that do not match: ``missing input(s) [...]; unknown
+    input name(s) [...]; the model's inputs are [...]`` (``what`` = "input", "output")."""
+    parts = []
+    if missing:
+        parts.append(f"missing {what}(s) {missing}")
+    if unknown:
+        parts.append(f"unknown {what} name(s) {unknown}")
+    return "; ".join(parts + [f"the model's {what}s are {known}"])
 
 
 def clear_session() -> None:

@@ -38,6 +38,7 @@ import numpy as np
 from ..frontend import losses as losses_module
 from ..frontend import metrics as metrics_module
 from ..frontend import ops
+from ..frontend.naming import first_free
 from ..frontend.nest import flatten
 
 
@@ -124,12 +125,7 @@ def build_metrics(specs: list[OutputSpec], targets: list, preds: list) -> None:
     taken: set[str] = set()
 
     def unique(name: str) -> str:
-        out, i = name, 0
-        while out in taken:
-            i += 1
-            out = f"{name}_{i}"
-        taken.add(out)
-        return out
+        return first_free(name, taken)
 
     for spec, target, pred in zip(specs, targets, preds):
         built, names = [], []

@@ -28,6 +28,7 @@ from ..frontend import optimizers as optimizers_module
 from ..frontend.function import Function, commit
 from ..frontend.metrics import Mean, Metric
 from ..frontend.model import graph_text
+from ..frontend.naming import key_mismatch
 from ..frontend.nest import flatten, map_structure, pack_like
 from ..frontend.tape import GradientTape
 from . import compile_config
@@ -206,11 +207,8 @@ class Trainer:
             missing = [n for n in wanted if n not in y]
             unknown = [k for k in y if k not in names]
             if missing or unknown:
-                raise KeyError(f"model '{self.name}': targets " +
-                               (f"missing for output(s) {missing}" if missing else "") +
-                               ("; " if missing and unknown else "") +
-                               (f"given for unknown output(s) {unknown}" if unknown else "") +
-                               f"; the model's outputs are {names}")
+                raise KeyError(f"model '{self.name}': targets: "
+                               + key_mismatch("output", missing, unknown, names))
             return [y.get(n) for n in names]
         if isinstance(y, (list, tuple)):
             if len(y) != len(names):

@@ -768,8 +768,8 @@ def test_wrong_input_keys_are_named(ticket):
 
 def test_wrong_target_keys_are_named(ticket):
     model, x, y = ticket
-    with pytest.raises(KeyError, match=r"missing for output\(s\) \['department'\].*unknown "
-                                       r"output\(s\) \['dept'\].*\['priority', 'department'\]"):
+    with pytest.raises(KeyError, match=r"targets: missing output\(s\) \['department'\].*unknown "
+                                       r"output name\(s\) \['dept'\].*\['priority', 'department'\]"):
         model.fit(x, {"priority": y["priority"], "dept": y["department"]}, verbose=0)
     before = [w.copy() for w in model.get_weights()]
     assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
