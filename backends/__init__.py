@@ -15,6 +15,7 @@ import importlib
 _BACKENDS = {
     "reference": "fusegraph.backends.reference",
     "numba_cpu": "fusegraph.backends.numba_cpu",
+    "numba_cuda": "fusegraph.backends.numba_cuda",
 }
 
 # name -> the name of the pipeline in ``fusegraph.passes`` run before it: a backend that
@@ -22,6 +23,7 @@ _BACKENDS = {
 _PIPELINES = {
     "reference": "DEFAULT_PIPELINE",
     "numba_cpu": "FUSION_PIPELINE",
+    "numba_cuda": "FUSION_PIPELINE",
 }
 
 

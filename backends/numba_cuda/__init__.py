@@ -1,1 +1,33 @@
-"""The Numba CUDA backend (being written)."""
+"""The Numba CUDA backend: every ``fused`` op runs as a generated ``numba.cuda`` kernel,
+matmuls run on cuBLAS through CuPy when a GPU is there, the other ops run as in the
+reference backend, on the host.
+
+* :mod:`.templates`: numba_cpu's scalar expression templates, with the few entries CUDA
+  spells differently overridden by dict-merge;
+* :mod:`.codegen`: a fused op's region -> the readable source of one ``@cuda.jit``
+  kernel (one thread per element of the non-reduced part of the iteration space, from
+  ``cuda.grid(1)``; the reduced axes looped inside the thread);
+* :mod:`.device`: ``numba.cuda`` and CuPy, imported lazily (importing this package
+  imports neither), the simulator switch, PTX availability;
+* :mod:`.executable`: ``compile(graph) -> Executable`` (the reference calling
+  convention: numpy in, numpy out) and ``compile_ptx_all(graph)``.
+
+Kernel files are written and imported by numba_cpu's loader
+(:func:`fusegraph.backends.numba_cpu.load_kernel`, same cache folder, keyed by a hash
+of the source), so a second process on a GPU loads Numba's cached machine code.
+
+Without a GPU the backend runs in Numba's CUDA simulator: set ``NUMBA_ENABLE_CUDASIM=1``
+before ``numba.cuda`` is first imported in the process (see :mod:`.device`). Use it
+through ``fusegraph.backends.optimizing_compiler("numba_cuda")`` or
+``model.compile(..., backend="numba_cuda")``, which run the fusion pipeline first.
+"""
+from fusegraph.backends.reference.interpreter import ExecutionError, InputError
+
+from .codegen import CodegenError, CudaKernelSpec, generate_kernel
+from .device import ptx_status
+from .executable import (CudaUnavailableError, Executable, KernelStep, compile,
+                         compile_ptx_all, kernel_signature)
+
+__all__ = ["CodegenError", "CudaKernelSpec", "CudaUnavailableError", "ExecutionError",
+           "Executable", "InputError", "KernelStep", "compile", "compile_ptx_all",
+           "generate_kernel", "kernel_signature", "ptx_status"]
