@@ -134,7 +134,7 @@ def main(argv=None) -> int:
     train.add_argument("--epochs", type=int, default=None)
     train.add_argument("--batch-size", type=int, default=None)
     train.add_argument("--backend", default=None,
-                       help="compile the steps on this backend (reference, numba_cpu) instead")
+                       help="compile the steps on this backend (reference, numba_cpu, numba_cuda) instead")
     train.set_defaults(run=_train)
     args = parser.parse_args(argv)
     return args.run(args)
