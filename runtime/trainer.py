@@ -31,7 +31,7 @@ from ..frontend.model import graph_text
 from ..frontend.naming import key_mismatch
 from ..frontend.nest import flatten, map_structure, pack_like
 from ..frontend.tape import GradientTape
-from . import compile_config
+from . import checkpoints, compile_config
 from .callbacks import CallbackList, History, TerminateOnNaN
 from .data import make_adapter, train_validation_split, unpack_x_y_sample_weight
 from .progress import ProgressBar
@@ -64,6 +64,14 @@ class Trainer:
         self.compiled = True
         if self._functional is not None and loss is not None:
             self._resolve_outputs(self.output_names)
+
+    def save_weights(self, filepath) -> None:
+        """Write the weights to ``filepath`` (``.npz``), atomically (see :mod:`.checkpoints`)."""
+        checkpoints.save_weights(self, filepath)
+
+    def load_weights(self, filepath) -> None:
+        """Assign weights saved by ``save_weights``; nothing changes on a mismatch."""
+        checkpoints.load_weights(self, filepath)
 
     def recompile(self, backend: str) -> None:
         """``compile()`` again with the same optimizer, losses and metrics, on ``backend``."""

@@ -1,0 +1,82 @@
+"""Weights files: round trip, atomic writes, mismatches that change nothing, ModelCheckpoint."""
+import os
+
+import numpy as np
+import pytest
+
+import fusegraph as fg
+from fusegraph.runtime import checkpoints
+
+
+def mlp(units=4):
+    inputs = fg.Input(shape=(3,))
+    hidden = fg.layers.Dense(units, activation="relu")(inputs)
+    model = fg.Model(inputs, fg.layers.Dense(2)(hidden))
+    model.compile(optimizer="sgd", loss="mse")
+    return model
+
+
+def test_save_and_load_round_trip(tmp_path):
+    a, b = mlp(), mlp()
+    path = tmp_path / "w.weights.npz"
+    a.save_weights(path)
+    assert not np.array_equal(a.get_weights()[0], b.get_weights()[0])   # the kernels differ
+    b.load_weights(path)
+    for x, y in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_array_equal(x, y)
+    x = np.ones((2, 3), np.float32)
+    np.testing.assert_array_equal(a(x), b(x))
+
+
+def test_a_suffix_is_added_and_no_temporary_file_stays(tmp_path):
+    mlp().save_weights(tmp_path / "weights")
+    assert sorted(os.listdir(tmp_path)) == ["weights.npz"]
+
+
+def test_a_failed_save_leaves_the_previous_file_intact(tmp_path, monkeypatch):
+    model = mlp()
+    path = tmp_path / "w.npz"
+    model.save_weights(path)
+    before = path.read_bytes()
+
+    def broken_savez(f, **arrays):
+        f.write(b"partial")
+        raise OSError("disk full")
+    monkeypatch.setattr(checkpoints.np, "savez", broken_savez)
+    with pytest.raises(OSError, match="disk full"):
+        model.save_weights(path)
+    assert path.read_bytes() == before
+    assert sorted(os.listdir(tmp_path)) == ["w.npz"]
+
+
+def test_a_shape_mismatch_names_the_weight_and_changes_nothing(tmp_path):
+    mlp(units=5).save_weights(tmp_path / "w.npz")
+    model = mlp(units=4)
+    before = model.get_weights()
+    with pytest.raises(ValueError, match=r"w.npz: weight 'dense/kernel' has shape \(3, 5\), but "
+                                         r"model 'functional_1' expects \(3, 4\) for "
+                                         r"'dense_2/kernel'"):
+        model.load_weights(tmp_path / "w.npz")
+    for x, y in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_model_checkpoint_saves_each_epoch_or_only_the_best(tmp_path):
+    model = mlp()
+    x = np.random.default_rng(0).normal(size=(32, 3)).astype(np.float32)
+    y = x[:, :2] * 2.0
+    every = fg.callbacks.ModelCheckpoint(str(tmp_path / "e{epoch:02d}.npz"), monitor="loss")
+    best = fg.callbacks.ModelCheckpoint(str(tmp_path / "best.npz"), monitor="loss",
+                                        save_best_only=True)
+    history = model.fit(x, y, epochs=3, batch_size=8, verbose=0, callbacks=[every, best])
+    assert sorted(os.listdir(tmp_path)) == ["best.npz", "e01.npz", "e02.npz", "e03.npz"]
+    assert best.best == min(history.history["loss"])
+    restored = mlp()
+    restored.load_weights(tmp_path / "e03.npz")
+    for a, b in zip(model.get_weights(), restored.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_model_checkpoint_refuses_what_it_cannot_do():
+    with pytest.raises(ValueError, match="saves weights only"):
+        fg.callbacks.ModelCheckpoint("x.npz", save_weights_only=False)
