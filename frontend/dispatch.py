@@ -41,7 +41,9 @@ def tracing() -> bool:
     maybe many times: what it computes must be ops in that graph, not numbers computed
     now. A random draw made now would repeat at every run; a metric or weight update
     made now would happen once, at build time. So inside a layer's symbolic call such an
-    update raises (there is no step to record it in) rather than being applied once.
+    update raises (there is no step to record it in) rather than being applied once;
+    only an update of the layer's own weights is kept, on the call's record, for the
+    steps of the model built from it (see :mod:`.state`).
     """
     return state.current() is not None or current_layer_path() is not None
 

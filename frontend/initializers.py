@@ -93,9 +93,33 @@ class GlorotNormal(Initializer):
         return out
 
 
+class Orthogonal(Initializer):
+    """Keras's orthogonal matrix: the Q of the QR decomposition of a standard normal
+    matrix, its columns' signs fixed by R's diagonal (so Q is uniformly distributed),
+    times ``gain``. A shape of rank > 2 is drawn as the (prod(shape[:-1]), shape[-1])
+    matrix and reshaped. With fewer rows than columns the rows are orthonormal (the
+    transpose of a tall draw), else the columns."""
+
+    def __init__(self, gain=1.0, seed=None):
+        self.gain, self.seed = gain, seed
+
+    def sample(self, shape):
+        if len(shape) < 2:
+            raise ValueError(f"{_where()}the orthogonal initializer needs a shape of rank >= 2 "
+                             f"(a matrix), got {shape}")
+        rows, cols = int(np.prod(shape[:-1], dtype=np.int64)), shape[-1]
+        a = generator(self.seed).normal(0.0, 1.0, (max(rows, cols), min(rows, cols)))
+        q, r = np.linalg.qr(a)
+        q = q * np.sign(np.diag(r))
+        if rows < cols:
+            q = q.T
+        return self.gain * q.reshape(shape)
+
+
 _BY_NAME = {"zeros": Zeros, "ones": Ones, "random_uniform": RandomUniform,
             "uniform": RandomUniform, "random_normal": RandomNormal, "normal": RandomNormal,
-            "glorot_uniform": GlorotUniform, "glorot_normal": GlorotNormal}
+            "glorot_uniform": GlorotUniform, "glorot_normal": GlorotNormal,
+            "orthogonal": Orthogonal}
 
 
 def get(identifier) -> Initializer:

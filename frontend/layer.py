@@ -17,6 +17,10 @@ parameter, but it always sets the scope that sub-layers inherit, so
 takes no ``training``. Left None (a functional model being built, a subclassed model's
 forward graph), it stays None (not ``call``'s own default, unlike Keras): layers that
 depend on it select with the graph's ``training`` flag, which each run sets.
+
+A call traced outside any step (building a functional model) may update the layer's
+own weights (BatchNormalization's moving statistics): the updates are recorded on the
+call's record and become part of every step the model runs in (see :mod:`.state`).
 """
 from __future__ import annotations
 
@@ -28,7 +32,7 @@ import numpy as np
 
 from ..ir import layer_scope
 from ..ir.builder import current_layer_path
-from . import initializers
+from . import initializers, state
 from .naming import to_snake_case, unique_name
 from .nest import flatten, map_structure, pack_like
 from .tensor import CallRecord, SymbolicTensor, is_symbolic
@@ -158,14 +162,16 @@ class Layer:
 
     def _symbolic_call(self, args, kwargs):
         kwargs, training = self._with_training(kwargs)
-        with layer_scope(self.name), _training_scope(training):
+        outside = state.current() is None
+        with layer_scope(self.name), _training_scope(training), \
+                (state.deferring_updates(self) if outside else contextlib.nullcontext()) as deferred:
             if not self.built:
                 self._path = current_layer_path() or self.name
                 self.build_from_call(args, kwargs)
                 self.built = True
             outputs = self.call(*args, **kwargs)
         inputs = tuple(t for t in flatten((args, kwargs)) if is_symbolic(t))
-        record = CallRecord(self, inputs)
+        record = CallRecord(self, inputs, updates=tuple(deferred.updates) if outside else ())
         outputs = pack_like(outputs, [SymbolicTensor(t.value, record, t.name) if is_symbolic(t) else t
                                       for t in flatten(outputs)])
         record.outputs = tuple(t for t in flatten(outputs) if is_symbolic(t))

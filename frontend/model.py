@@ -28,7 +28,9 @@ import numpy as np
 from ..ir import Sym
 from ..ir.clone import inline
 from . import ops
+from . import state
 from .context import RNG_KEY, TRAINING
+from .function import commit
 from .graphs import trace_graph
 from .input_layer import InputLayer, placeholder
 from .layer import Layer, autocast_dtype
@@ -74,7 +76,11 @@ class Model(Layer):
                 if all(record.layer is not known for known in self._layers):
                     self._layers.append(record.layer)
         traced = trace_graph(self.name, flat_inputs, flat_outputs, self.weights)
-        self._functional = _Functional(inputs, outputs, flat_inputs, flat_outputs, records, traced)
+        updates = _call_updates(records)
+        stepped = traced if not updates else trace_graph(
+            self.name, flat_inputs, flat_outputs + [t for _, t in updates], self.weights)
+        self._functional = _Functional(inputs, outputs, flat_inputs, flat_outputs, records, traced,
+                                       [v for v, _ in updates], stepped)
         self.built = True
 
     @property
@@ -123,14 +129,28 @@ class Model(Layer):
 
     # --- calling ----------------------------------------------------------------------
     def call(self, inputs, training=None):
-        """A functional model called on new tensors inlines its graph (weights shared)."""
+        """A functional model called on new tensors inlines its graph (weights shared).
+
+        The copy reads each variable's latest value in the current trace (program order,
+        as a layer's own call would), and the variable updates its layers recorded when
+        the model was built (BatchNormalization's moving statistics) are issued again as
+        assignments of the copy's values: they reach the step being traced (or, inside
+        another model's construction, that model's call record)."""
         f = self._require_functional()
         replacements = {t.value: ops.convert_to_tensor(x).value
                         for t, x in zip(f.flat_inputs, self._match_inputs(inputs, convert=False))}
         if isinstance(training, bool):
             replacements[TRAINING] = ops.convert_to_tensor(training).value
-        results = inline(f.traced.graph, replacements, _fresh_salts())
-        return pack_like(f.outputs, [SymbolicTensor(v) for v in results])
+        trace = state.current()
+        for variable in f.stepped.variables if trace is not None else ():
+            latest = trace.latest(variable)
+            if latest is not None:
+                replacements[variable.symbol] = latest.value
+        results = inline(f.stepped.graph, replacements, _fresh_salts())
+        n = len(f.flat_outputs)
+        for variable, value in zip(f.updated, results[n:]):
+            variable.assign(SymbolicTensor(value))
+        return pack_like(f.outputs, [SymbolicTensor(v) for v in results[:n]])
 
     def build_from_call(self, args, kwargs) -> None:
         """Nothing to build on a call: a subclassed model's sub-layers build on their own
@@ -164,9 +184,16 @@ class Model(Layer):
         return self._run(args[0], training=bool(kwargs.get("training") or False))
 
     def _run(self, x, training: bool = False):
+        """The forward graph on arrays; with ``training`` and layer updates (moving
+        statistics), the graph that also computes them, written back after the run."""
         f = self._functional
-        results = f.traced.run(self._match_inputs(x, convert=True), training=training)
-        return pack_like(f.outputs, results)
+        inputs = self._match_inputs(x, convert=True)
+        if not (training and f.updated):
+            return pack_like(f.outputs, f.traced.run(inputs, training=training))
+        results = f.stepped.run(inputs, training=True)
+        n = len(f.flat_outputs)
+        commit(list(zip(f.updated, results[n:])))
+        return pack_like(f.outputs, results[:n])
 
     def _match_inputs(self, x, convert: bool) -> list:
         """The model's inputs, in order, from a tensor/array, a list, or a dict by name."""
@@ -234,12 +261,30 @@ def graph_text(graph, after: str | None) -> str:
 
 
 class _Functional:
-    """The traced forward graph of a model and what is needed to run it."""
+    """The traced forward graph of a model and what is needed to run it. ``updated``: the
+    variables its layers' calls update (see :func:`_call_updates`); ``stepped``: the graph
+    whose results are the outputs, then those variables' new values (``traced`` itself
+    when there are none). ``traced`` (``model.graph``, predictions) computes outputs only."""
 
-    def __init__(self, inputs, outputs, flat_inputs, flat_outputs, records, traced):
+    def __init__(self, inputs, outputs, flat_inputs, flat_outputs, records, traced,
+                 updated=(), stepped=None):
         self.inputs, self.outputs = inputs, outputs
         self.flat_inputs, self.flat_outputs = flat_inputs, flat_outputs
         self.records, self.traced = records, traced
+        self.updated, self.stepped = list(updated), stepped or traced
+
+
+def _call_updates(records) -> list:
+    """The (variable, new value) updates the layer calls ``records`` (in call order)
+    recorded outside any trace; a variable updated by several calls (a layer shared by
+    two branches) keeps its place of first update and the last call's value, as a state
+    trace keeps them. (Each of those calls computed its update from the variable's value
+    before the step, as separate calls traced at build time cannot see each other's.)"""
+    latest: dict[int, tuple] = {}
+    for record in records:
+        for variable, value in record.updates:
+            latest[id(variable)] = (variable, value)
+    return list(latest.values())
 
 
 def _records_between(inputs, outputs) -> list:

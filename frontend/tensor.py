@@ -30,12 +30,15 @@ class TraceError(FusegraphError, TypeError):
 
 @dataclass(eq=False)
 class CallRecord:
-    """One call of a layer (``layer`` set) or of a plain op (``layer`` None)."""
+    """One call of a layer (``layer`` set) or of a plain op (``layer`` None).
+    ``updates``: (variable, new symbolic value) pairs the call made outside any trace
+    (a model built from the call carries them; see :mod:`.state`)."""
 
     layer: object
     inputs: tuple
     outputs: tuple = ()
     seq: int = field(default_factory=lambda: next(_call_counter))
+    updates: tuple = ()
 
 
 class SymbolicTensor:

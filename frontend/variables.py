@@ -66,10 +66,11 @@ class Variable:
 
     def _assign_symbolic(self, tensor) -> None:
         trace = state.current()
-        if trace is None:
+        if trace is None or not trace.accepts(self):
             layer = current_layer_path()
-            where = (f" (in layer '{layer}', whose call is traced to build a model: its "
-                     f"updates have no step to happen in)" if layer else "")
+            where = (f" (in layer '{layer}', whose call is traced to build a model: only "
+                     f"its own weights' updates become part of the model's step; this "
+                     f"variable's would have no step to happen in)" if layer else "")
             raise TraceError(f"{user_site()}: variable '{self.path}' was assigned a symbolic "
                              f"value outside a traced step{where}; assign inside fg.function "
                              f"or train_step, or assign a numpy array")

@@ -17,6 +17,20 @@ Contracts:
   not reduce broadcast gradients (the autodiff driver does) and are only asked about
   float results. ``vjp=NO_GRADIENT`` marks an op whose results carry no gradient
   (comparisons, indices, random draws).
+* Region ops (trait ``has_region``) have rules ``vjp(op, cotangents, differentiate)``:
+  the driver also passes its own reverse mode as a callback, since ``ir`` cannot import
+  the autodiff pass. ``differentiate(graph, wrt) -> Graph`` takes a graph and the
+  indices ``wrt`` of float parameters of it, and returns a new graph (named
+  ``<name>_vjp``) whose parameters are ``graph``'s parameters followed by one cotangent
+  per float result of ``graph`` (in result order, of the result's type), and whose
+  results are, for each index in ``wrt``, the gradient of ``sum_j <ct_j, result_j>``
+  with respect to that parameter (in its type; zeros where unconnected). The new
+  graph reuses ``graph``'s forward ops; a rule inlines it where it needs it (``scan``
+  builds its backward loop body from it). ``fused`` raises: it runs after autodiff.
+* ``region_params(types, attrs) -> tuple[TensorType, ...]`` (region ops only, optional):
+  the types the region's parameters take for these operand types. None means the
+  operand types themselves (``fused``); ``scan`` drops the time axis of each sequence.
+  Passes that re-type a graph read it (shape inference).
 * ``attrs`` maps each attribute name to an :class:`Attr` (kind and default); ops are
   always created with every attribute present, so printing is explicit.
 """
@@ -121,6 +135,7 @@ class OpDef:
     traits: frozenset = frozenset()
     doc: str = ""
     vjp: Callable | None = None
+    region_params: Callable | None = None   # region ops: operand types -> region param types
 
     def __post_init__(self):
         unknown = set(self.traits) - ALL_TRAITS

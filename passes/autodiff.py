@@ -11,13 +11,19 @@ inputs or intermediates). The driver, not the per-op rules:
 
 Backward ops carry their forward op's file:line, with ``/grad`` after the layer path.
 :func:`grad_graph` is the Graph -> Graph form of the same thing.
+
+Region ops: the rule of an op with the ``has_region`` trait is called
+``rule(op, cotangents, differentiate)`` with :func:`vjp_graph` as ``differentiate``
+(the contract is in :mod:`fusegraph.ir.opdef`), so ``scan`` can differentiate its body
+without ``ir`` importing this pass. A region differentiated this way goes through this
+same driver, so nested regions work too.
 """
 from __future__ import annotations
 
 from ..ir import Graph, SourceLoc, Value
 from ..ir.builder import emit, source_location
 from ..ir.errors import FusegraphError
-from ..ir.opdef import NO_GRADIENT, get_opdef
+from ..ir.opdef import HAS_REGION, NO_GRADIENT, get_opdef
 from ..ir.ops.vjp_utils import const, unbroadcast, zeros
 
 
@@ -78,14 +84,15 @@ def gradients(ys, xs, seeds=None, unconnected: str = "none") -> list:
         cts = [cotangent.get(id(r)) for r in op.results]
         if all(c is None for c in cts):
             continue
-        rule = get_opdef(op.kind).vjp
+        opdef = get_opdef(op.kind)
+        rule = opdef.vjp
         if rule is NO_GRADIENT:
             continue
         if rule is None:
             raise AutodiffError(f"op {op.kind} at {op.loc} has no VJP rule")
         with source_location(_grad_loc(op)):
             cts = tuple(c if c is not None else zeros(r.type) for c, r in zip(cts, op.results))
-            grads = rule(op, cts)
+            grads = rule(op, cts, vjp_graph) if opdef.has(HAS_REGION) else rule(op, cts)
             for operand, g in zip(op.operands, grads):
                 if g is not None and operand.type.dtype.is_float:
                     accumulate(operand, g)
@@ -111,3 +118,28 @@ def grad_graph(graph: Graph, of: int = 0, wrt=None) -> Graph:
     params = {p.name: p for p in graph.params}
     grads = gradients([graph.results[of]], [params[n] for n in wrt], unconnected="zero")
     return Graph.from_results(graph.name, graph.params, graph.results + tuple(grads))
+
+
+def vjp_graph(graph: Graph, wrt) -> Graph:
+    """The reverse-mode derivative of ``graph`` as a graph of its own (the
+    ``differentiate`` callback region ops' VJP rules get; contract in
+    :mod:`fusegraph.ir.opdef`).
+
+    Parameters: ``graph``'s, then ``ct0, ct1, ...``: one cotangent per float result, in
+    result order. Results: for each index in ``wrt`` (float parameters of ``graph``), the
+    gradient of ``sum_j <ct_j, result_j>`` w.r.t. that parameter, zeros where unconnected.
+    The graph reuses ``graph``'s ops (they are immutable); callers inline it.
+    """
+    wrt = list(wrt)
+    for i in wrt:
+        if not 0 <= i < len(graph.params) or not graph.params[i].type.dtype.is_float:
+            raise AutodiffError(f"graph @{graph.name}: cannot differentiate w.r.t. parameter "
+                                f"{i}: expected the index of a float parameter among "
+                                f"{[str(p.type) for p in graph.params]}")
+    ys = [r for r in graph.results if r.type.dtype.is_float]
+    taken = {p.name for p in graph.params}
+    names = [next(n for n in (f"ct{j}", *(f"ct{j}_{k}" for k in range(1, len(taken) + 2)))
+                  if n not in taken) for j in range(len(ys))]
+    cts = [Value(y.type, name=name) for y, name in zip(ys, names)]
+    grads = gradients(ys, [graph.params[i] for i in wrt], seeds=cts, unconnected="zero")
+    return Graph.from_results(f"{graph.name}_vjp", list(graph.params) + cts, grads)

@@ -12,7 +12,9 @@ Contract of :func:`infer_shapes`:
   shape-kind attributes (``reshape(shape=(B, 2, 2))`` becomes ``(32, 2, 2)``), so a
   specialized graph stays well typed. Two bindings of one symbol must agree.
 * Every op is re-created with ``emit_op`` (same kind, attributes, location, value
-  names), regions recursively, their parameters typed as the op's new operands.
+  names), regions recursively, their parameters typed as the op's new operands (or as
+  its OpDef's ``region_params`` says: a ``scan`` body's step of a sequence has no time
+  axis).
 * The input graph is not changed. A rule that fails raises ShapeError naming the op,
   its layer and the user's file:line, plus the parameter types that were given.
 """
@@ -82,7 +84,11 @@ def _reinfer(graph: Graph, params: list[Value], binding: dict) -> Graph:
             if len(operands) != len(op.region.params):
                 raise ShapeError(f"op {op.kind} at {op.loc}: region @{op.region.name} takes "
                                  f"{len(op.region.params)} operands, got {len(operands)}")
-            region_params = [Value(v.type, name=p.name) for p, v in zip(op.region.params, operands)]
+            opdef = get_opdef(op.kind)
+            types = [v.type for v in operands]
+            if opdef.region_params is not None:   # e.g. scan: a sequence's step drops its time axis
+                types = opdef.region_params(types, opdef.normalize_attrs(attrs))
+            region_params = [Value(t, name=p.name) for p, t in zip(op.region.params, types)]
             region = _reinfer(op.region, region_params, binding)
         new_op = emit_op(op.kind, operands, attrs, region, loc=op.loc)
         for old, new in zip(op.results, new_op.results):

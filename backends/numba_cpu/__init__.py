@@ -7,8 +7,12 @@ kernel; every other op runs as in the reference backend (numpy, BLAS for matmul)
 * :mod:`.kernels`: kernel files in ``$FUSEGRAPH_CACHE_DIR`` (default
   ``~/.cache/fusegraph/numba``), imported from there so Numba's disk cache makes a
   second process start fast; memoized in-process by source hash;
-* :mod:`.executable`: ``compile(graph) -> Executable``, the reference interpreter's plan
-  with kernels in place of fused ops; ``Executable.source()`` dumps the kernels.
+* :mod:`.executable`: ``compile(graph) -> Executable``: the first call for a batch size
+  runs the reference interpreter's loop with kernels in place of fused ops (every
+  result checked), then generates a *plan*, one straight-line Python function for that
+  batch size that runs the kernels and BLAS into buffers it keeps across calls, with
+  the values that depend on the sizes alone computed once; later calls run the plan.
+  ``Executable.source()`` dumps the kernels, ``Executable.plan_source()`` the plan.
 
 Use it through ``fusegraph.backends.optimizing_compiler("numba_cpu")``, which runs the
 fusion pipeline first: on a graph without ``fused`` ops this backend is the reference.

@@ -1,36 +1,95 @@
-"""The numba_cpu Executable: the reference interpreter's plan, with each ``fused`` op run by
-a generated, Numba-compiled kernel.
+"""The numba_cpu Executable: each ``fused`` op runs a generated, Numba-compiled kernel, and
+a whole call runs as ONE generated straight-line Python function per binding of the
+graph's symbols (a *plan*), with as little Python per step as possible.
 
-* ``compile(graph)`` plans the graph once (the reference :func:`free_schedule` and
-  per-op ``_Step``), generates every fused op's kernel source and imports it from the
-  kernel cache (:mod:`.kernels`) — **eagerly**, so a region the code generator cannot
-  handle is known at compile time. Numba compiles each kernel **lazily**, on its first
-  call, for the array types it gets (or loads the machine code from its disk cache),
-  so compiling a graph costs milliseconds and its first run pays for the kernels used.
-* A call binds and checks the inputs exactly as the reference does
-  (:func:`~fusegraph.backends.reference.interpreter.bind_inputs`: same errors, same
-  symbol binding). Every op that is not fused runs through the reference's
-  ``run_op`` (numpy; matmul is BLAS through numpy), with its checks. A fused op
-  allocates its outputs with ``np.empty`` (shapes with the bound symbol sizes) and calls
-  its kernel, which initializes them; values die after their last use.
-* A fused op falls back to the reference interpreter of its region (a) for good, when
-  its region has no kernel (a :class:`~.codegen.CodegenError`; listed in
-  ``Executable.fallbacks`` with the reason), and (b) for one call, when the arrays break
-  what the kernel decided statically: two different symbols in a broadcast turned out of
-  different sizes (numpy broadcasts a size 1 there), or the iteration space is empty
-  (numpy's max of nothing is an error, which the reference then reports).
+Compiling
+    ``compile(graph)`` plans the graph once (the reference :func:`free_schedule` and per-op
+    :class:`~fusegraph.backends.reference.interpreter.Step`), generates every fused op's
+    kernel source and imports it from the kernel cache (:mod:`.kernels`) — **eagerly**,
+    so a region the code generator cannot handle is known at compile time. Numba compiles
+    each kernel **lazily**, on its first call, for the array types it gets (or loads the
+    machine code from its disk cache), so compiling a graph costs milliseconds and its
+    first run pays for the kernels used.
+
+Calling
+    * The arrays are checked by a generated binder (exact ndarray class and dtype, rank,
+      static dims, one size per symbol) that returns the symbol sizes; anything it does
+      not accept goes through the reference's
+      :func:`~fusegraph.backends.reference.interpreter.bind_inputs`, so errors are the
+      reference's, word for word, and what the reference accepts runs.
+    * **The first call for a binding of the symbols** (a batch size, say) runs the
+      *checked* path: the reference interpreter's loop, every op that is not fused run
+      by the reference's ``run_op`` (numpy; matmul is BLAS through numpy), its result
+      checked against its type, every fused op by its kernel. It then builds the plan
+      for that binding: a Python function, generated as source (``exe.plan_source()``
+      shows it), that calls the kernels and the ops' numpy ``ref`` functions in graph
+      order with every size, attribute and decision already fixed, runs it once on the
+      same arrays and compares its results with the checked path's (the same types, and
+      the same values up to summation order; a plan that does not agree is dropped: that binding stays on the checked path, and
+      ``exe.plan_errors`` says why). Later calls with that binding run the plan. Types
+      are functions of the input types, which the binding fixes, so the checked call's
+      result checks hold for every later call. Up to :data:`MAX_PLANS` bindings are kept
+      (the oldest is dropped first).
+    * If a plan raises, the call runs again on the checked path, which raises the error
+      naming the op (or returns, if the plan was wrong: ``exe.plan_errors`` counts it).
+      The executable never writes into its arguments, so nothing is half applied.
+
+What a plan does that the checked path does not
+    * **Values that depend only on the symbol sizes** — constants, ``dim_size`` (it reads
+      a shape, not data), and every pure op of only such values (``broadcast_to`` of a
+      constant, the ``1/B`` of a mean's gradient, whole kernels of them) — are computed
+      once, by the checked call, and kept. A kept value that reaches a graph result is
+      copied first, so a caller never holds the executable's own array.
+    * **Buffers are reused across calls** (what the design's memory planning asks for;
+      here per plan). Kernel outputs and matmul results (``np.matmul(a, b, out=...)``:
+      the same BLAS call, into a kept buffer; transposed operands stay views, numpy
+      passes BLAS the transpose flag) go into arrays the plan allocated once, so a step
+      allocates (and page-faults) nothing for them. Buffers no graph result can reach
+      are plain scratch, overwritten by the next call. A buffer that may reach a graph
+      result (the result itself, or a value a result may be a view of: every op but a
+      kernel or a matmul may return a view of its operands) is handed to the caller, so
+      it is reused only when the caller no longer holds it: before each write the plan
+      checks its reference count (``sys.getrefcount``, against a baseline calibrated at
+      import; a view counts, since it references its base). Each such slot has two
+      buffers, the last one written and a spare (made the first time the last one is
+      found held), so a caller that keeps each step's arrays until the next one (a
+      variable holding its new value) allocates nothing either; only when both are held
+      is a new array allocated, and the older one left to the caller. (Without a GIL,
+      where reference counts are not exact, such results are new arrays every call.)
+      Weights are never written in place: the runtime's contract is that a step returns
+      new arrays, which :func:`fusegraph.frontend.function.commit` assigns after the
+      whole step ran, so a failed step leaves the weights as they were.
+    * Values die after their last use (``del``), as in the reference.
+    * A plan is not reentrant: a call that finds the plan busy (another thread) runs on
+      the checked path, which allocates everything fresh.
+
+A fused op falls back to the reference interpreter of its region (a) for good, when its
+region has no kernel (a :class:`~.codegen.CodegenError`; listed in ``Executable.fallbacks``
+with the reason), and (b) for a binding whose sizes break what the kernel decided
+statically: two different symbols in a broadcast turned out of different sizes (numpy
+broadcasts a size 1 there), or the iteration space is empty (numpy's max of nothing is an
+error, which the reference then reports).
 """
 from __future__ import annotations
 
+import sys
+import threading
+
 import numpy as np
 
-from fusegraph.backends.reference.interpreter import (ExecutionError, _Step, bind_inputs,
+from fusegraph.backends.reference.interpreter import (ExecutionError, Step, bind_inputs,
                                                       free_schedule, run_op)
 from fusegraph.ir.core import Graph, Op
-from fusegraph.ir.types import Sym
+from fusegraph.ir.opdef import RANDOM, SIDE_EFFECTS, get_opdef
+from fusegraph.ir.types import Sym, resolve_shape
 
 from .codegen import CodegenError, KernelSpec, generate_kernel
 from .kernels import load_kernel
+
+MAX_PLANS = 8   # bindings of the symbols (batch sizes) with a plan kept at once
+
+# Ops whose result depends on the operands' shapes only, not their data.
+_SHAPE_ONLY = frozenset({"dim_size"})
 
 
 class KernelStep:
@@ -38,37 +97,45 @@ class KernelStep:
 
     __slots__ = ("ref", "op", "spec", "kernel", "out_shapes", "out_dtypes", "static_empty")
 
-    def __init__(self, ref: _Step, spec: KernelSpec, kernel):
+    def __init__(self, ref: Step, spec: KernelSpec, kernel):
         self.ref, self.op, self.spec, self.kernel = ref, ref.op, spec, kernel
         self.out_shapes = [r.type.shape for r in ref.op.results]
         self.out_dtypes = [r.type.dtype.numpy for r in ref.op.results]
         self.static_empty = 0 in spec.iteration_shape
 
-    def run(self, args: list, env: dict) -> list:
-        spec = self.spec
+    def sizes(self, env: dict) -> list:
         try:
-            sizes = [env[s] for s in spec.symbols]
-            outs = [np.empty(tuple(env[d] if d.__class__ is Sym else d for d in shape), dtype)
-                    for shape, dtype in zip(self.out_shapes, self.out_dtypes)]
+            return [env[s] for s in self.spec.symbols]
         except KeyError as e:
             raise ExecutionError(f"{_where(self.op)}: dimension {e.args[0]} is not bound") from None
-        if self.static_empty or 0 in sizes or (spec.checks and not self._sizes_agree(args, env)):
+
+    def runs_kernel(self, operand_shapes: list, env: dict) -> bool:
+        """Whether operands of these shapes run the kernel (else the reference region)."""
+        if self.static_empty or 0 in self.sizes(env):
+            return False
+        shape = self.spec.iteration_shape
+        for k, axis, it_axis in self.spec.checks:
+            dim = shape[it_axis]
+            if operand_shapes[k][axis] != (env[dim] if isinstance(dim, Sym) else dim):
+                return False
+        return True
+
+    def run(self, args: list, env: dict) -> list:
+        sizes = self.sizes(env)
+        try:
+            outs = [np.empty(resolve_shape(shape, env), dtype)
+                    for shape, dtype in zip(self.out_shapes, self.out_dtypes)]
+        except ValueError as e:
+            raise ExecutionError(f"{_where(self.op)}: {e}") from None
+        if not self.runs_kernel([a.shape for a in args], env):
             return run_op(self.ref, args, env)
         try:
             self.kernel(*args, *outs, *sizes)
         except Exception as e:
             shapes = ", ".join(f"{a.dtype}{list(a.shape)}" for a in args)
-            raise ExecutionError(f"{_where(self.op)}: kernel {spec.name} on arrays ({shapes}): "
+            raise ExecutionError(f"{_where(self.op)}: kernel {self.spec.name} on arrays ({shapes}): "
                                  f"{type(e).__name__}: {e}") from e
         return outs
-
-    def _sizes_agree(self, args, env) -> bool:
-        shape = self.spec.iteration_shape
-        for k, axis, it_axis in self.spec.checks:
-            dim = shape[it_axis]
-            if args[k].shape[axis] != (env[dim] if isinstance(dim, Sym) else dim):
-                return False
-        return True
 
 
 class Executable:
@@ -76,39 +143,108 @@ class Executable:
 
     ``kernels``: the KernelSteps, one per fused op with a kernel, in graph order.
     ``fallbacks``: ``(op, reason)`` for fused ops run by the reference interpreter.
-    :meth:`source` gives the generated kernel sources (what ``fusegraph dump`` shows).
-    Like the reference, it holds no state buffers: weights are passed in as arrays.
+    :meth:`source` gives the generated kernel sources (what ``fusegraph dump`` shows),
+    :meth:`plan_source` the generated step function of a binding. ``plan_errors`` lists
+    plans dropped or rerun on the checked path, with the reason (empty unless a plan
+    disagreed with the checked path). Like the reference, it holds no state buffers:
+    weights are passed in as arrays and new values come back as new arrays.
     """
 
     def __init__(self, graph: Graph):
         self.graph = graph
         self.kernels: list[KernelStep] = []
         self.fallbacks: list[tuple[Op, str]] = []
-        self._steps = []          # (run function, step, operand ids, result ids, dying ids)
+        self.plan_errors: list[str] = []
+        self._steps: list[tuple[Step, KernelStep | None]] = []
         for op, dying in zip(graph.ops, free_schedule(graph)):
-            ref = _Step(op, dying)
-            run, step = run_op, ref
+            ref = Step(op, dying)
+            kernel_step = None
             if op.kind == "fused":
                 try:
                     spec = generate_kernel(op.region)
                 except CodegenError as e:
                     self.fallbacks.append((op, str(e)))
                 else:
-                    step = KernelStep(ref, spec, load_kernel(spec))
-                    run = KernelStep.run
-                    self.kernels.append(step)
-            self._steps.append((run, step, ref.operands, ref.results, ref.dying))
+                    kernel_step = KernelStep(ref, spec, load_kernel(spec))
+                    self.kernels.append(kernel_step)
+            self._steps.append((ref, kernel_step))
+        self._symbols = tuple(dict.fromkeys(d for p in graph.params for d in p.type.shape
+                                            if isinstance(d, Sym)))
+        self._size_only = _size_only_values(graph)
+        self._bind = _make_binder(graph, self._symbols)
+        self._plans: dict[tuple, _Plan | None] = {}   # None: that binding stays checked
+        self._lock = threading.Lock()
+        self._last_plan: _Plan | None = None
 
     def __call__(self, *arrays) -> list[np.ndarray]:
+        key = self._bind(arrays)
+        if key is None:
+            arrays, env = bind_inputs(self.graph, arrays, {})
+            key = tuple(env[s] for s in self._symbols)
+        plan = self._plans.get(key, False)
+        if plan is False:
+            return self._first_call(arrays, key)
+        if plan is None or not self._lock.acquire(False):
+            return self._run_checked(arrays, dict(zip(self._symbols, key)))
+        try:
+            return plan.run(arrays)
+        except Exception as e:   # rerun checked: it raises the error naming the op
+            failure = f"{type(e).__name__}: {e}"
+        finally:
+            self._lock.release()
+        out = self._run_checked(arrays, plan.env)
+        self.plan_errors.append(f"plan for {plan.env_text()} raised {failure} "
+                                f"but the checked path did not")
+        return out
+
+    # --- the checked path and plans ------------------------------------------------------
+    def _run_checked(self, arrays, env: dict, capture: dict | None = None) -> list:
+        """The interpreter's loop: ``run_op`` with its checks, or the kernel, per op.
+        ``capture`` gets the size-only values the plan keeps."""
         graph = self.graph
-        arrays, env = bind_inputs(graph, arrays, {})
         values = {id(p): a for p, a in zip(graph.params, arrays)}
-        for run, step, operands, results, dying in self._steps:
-            outs = run(step, [values[i] for i in operands], env)
-            values.update(zip(results, outs))
-            for i in dying:
+        for ref, kernel_step in self._steps:
+            args = [values[i] for i in ref.operands]
+            outs = kernel_step.run(args, env) if kernel_step is not None else run_op(ref, args, env)
+            values.update(zip(ref.results, outs))
+            if capture is not None:
+                for i, out in zip(ref.results, outs):
+                    if i in self._size_only:
+                        capture[i] = out
+            for i in ref.dying:
                 del values[i]
         return [values[id(r)] for r in graph.results]
+
+    def _first_call(self, arrays, key: tuple) -> list:
+        env = dict(zip(self._symbols, key))
+        captured: dict[int, np.ndarray] = {}
+        want = self._run_checked(arrays, env, captured)
+        plan = None
+        try:
+            plan = _Plan(self, env, captured)
+            with self._lock:
+                got = plan.run(arrays)
+            problem = _disagreement(got, want)
+        except Exception as e:
+            problem = f"{type(e).__name__}: {e}"
+        if problem is not None:
+            where = plan.env_text() if plan is not None else str(env)
+            self.plan_errors.append(f"plan for {where} dropped: {problem}")
+            plan = None
+        while self._plans and len(self._plans) >= MAX_PLANS:
+            del self._plans[next(iter(self._plans))]
+        self._plans[key] = plan
+        if plan is not None:
+            self._last_plan = plan
+        return want
+
+    def plan_source(self, *sizes) -> str:
+        """The generated step function of the binding ``sizes`` (one per symbol, in order
+        of first appearance in the parameters), or of the latest plan made."""
+        plan = self._plans.get(tuple(sizes)) if sizes else self._last_plan
+        if plan is None:
+            raise ValueError("no plan for that binding yet: call the executable first")
+        return plan.source
 
     def source(self) -> str:
         """Every generated kernel's source, once each, headed by the fused ops using it."""
@@ -132,6 +268,245 @@ def compile(graph: Graph) -> Executable:
     if not isinstance(graph, Graph):
         raise TypeError(f"compile expects a Graph, got {type(graph).__name__}")
     return Executable(graph)
+
+
+# --- analysis -----------------------------------------------------------------------------
+
+def _size_only_values(graph: Graph) -> set:
+    """Ids of values that depend on the symbol sizes only: results of pure ops whose
+    operands are all such values (constants, iota: no operands), and of ``dim_size``."""
+    out: set[int] = set()
+    for op in graph.ops:
+        opdef = get_opdef(op.kind)
+        if opdef.has(RANDOM) or opdef.has(SIDE_EFFECTS):
+            continue
+        if op.kind in _SHAPE_ONLY or all(id(v) in out for v in op.operands):
+            out.update(id(r) for r in op.results)
+    return out
+
+
+def _may_reach_results(graph: Graph, fresh: set) -> set:
+    """Ids of values a graph result may be (or be a view of): the results, and the
+    operands of every op whose result may reach one, unless the op is in ``fresh``
+    (ids of ops whose results are new arrays: kernels and matmuls)."""
+    out = {id(r) for r in graph.results}
+    for op in reversed(graph.ops):
+        if id(op) not in fresh and any(id(r) in out for r in op.results):
+            out.update(id(v) for v in op.operands)
+    return out
+
+
+def _disagreement(got: list, want: list) -> str | None:
+    """Why the plan's results differ from the checked path's (None if they agree)."""
+    if len(got) != len(want):
+        return f"{len(got)} results, expected {len(want)}"
+    for i, (g, w) in enumerate(zip(got, want)):
+        if not isinstance(g, np.ndarray) or g.dtype != w.dtype or g.shape != w.shape:
+            return (f"result {i} is {type(g).__name__} {getattr(g, 'dtype', '')}"
+                    f"{list(getattr(g, 'shape', ()))}, expected {w.dtype}{list(w.shape)}")
+        if w.dtype.kind not in "fc":
+            same = np.array_equal(g, w)
+        else:   # equal up to summation order (a threaded BLAS may split sums differently)
+            finite = np.isfinite(w)
+            scale = float(np.max(np.abs(w[finite]))) if finite.any() else 0.0
+            same = (np.array_equal(np.isnan(g), np.isnan(w))
+                    and np.array_equal(g[~finite & ~np.isnan(w)], w[~finite & ~np.isnan(w)])
+                    and np.allclose(g[finite], w[finite], rtol=1e-5, atol=1e-6 * scale))
+        if not same:
+            return f"result {i} differs from the checked path's"
+    return None
+
+
+# --- generated code -------------------------------------------------------------------------
+
+def _refcount_baseline() -> int:
+    """``sys.getrefcount`` of a pooled buffer nobody else holds, read by code shaped as
+    the plans read it (a global list, a local name), so that interpreter versions that
+    count stack references differently agree with the plans."""
+    namespace = {"POOL": [np.empty(1)], "getrefcount": sys.getrefcount}
+    exec("def probe():\n    v0 = POOL[0]\n    return getrefcount(v0)\n", namespace)
+    return namespace["probe"]()
+
+
+# Reference counts are exact only with the GIL: without it, results are never reused.
+_POOLING = getattr(sys, "_is_gil_enabled", lambda: True)()
+_HELD = _refcount_baseline()
+
+
+def _make_binder(graph: Graph, symbols: tuple):
+    """``bind(arrays) -> sizes`` (one per symbol) for arrays that surely pass
+    ``bind_inputs``; None for anything else (which ``bind_inputs`` then judges)."""
+    params = graph.params
+    namespace: dict = {"ndarray": np.ndarray}
+    lines = ["def bind(arrays):", "    try:"]
+    names = [f"p{k}" for k in range(len(params))]
+    if names:
+        lines.append(f"        {', '.join(names)}, = arrays")
+    else:
+        lines.append("        if len(arrays): return None")
+    conditions, first = [], {}
+    for k, p in enumerate(params):
+        namespace[f"D{k}"] = np.dtype(p.type.dtype.numpy)
+        lines.append(f"        if p{k}.__class__ is not ndarray or p{k}.dtype is not D{k}: "
+                     f"return None")
+        dims = [f"s{k}_{j}" for j in range(p.type.rank)]
+        if dims:
+            lines.append(f"        {', '.join(dims)}, = p{k}.shape")
+        else:
+            lines.append(f"        if p{k}.shape: return None")
+        for name, dim in zip(dims, p.type.shape):
+            if isinstance(dim, Sym):
+                if dim in first:
+                    conditions.append(f"{name} != {first[dim]}")
+                else:
+                    first[dim] = name
+            else:
+                conditions.append(f"{name} != {dim}")
+    lines.append("    except (ValueError, TypeError, AttributeError):")
+    lines.append("        return None")
+    for i in range(0, len(conditions), 8):
+        lines.append(f"    if {' or '.join(conditions[i:i + 8])}: return None")
+    key = ", ".join(first[s] for s in symbols)
+    lines.append(f"    return ({key}{',' if len(symbols) == 1 else ''})")
+    exec("\n".join(lines) + "\n", namespace)
+    return namespace["bind"]
+
+
+class _Plan:
+    """The generated step function of one binding of the symbols (see the module
+    docstring): ``run(arrays)`` on arrays the binder accepted."""
+
+    def __init__(self, exe: Executable, env: dict, captured: dict):
+        self.env = env
+        graph = exe.graph
+        size_only = exe._size_only
+        # How each op runs: skipped (its results depend on the sizes only: computed once,
+        # by the checked call), by its kernel, as a matmul into a buffer, by run_op (a
+        # region the kernel cannot run for these sizes), or by its numpy ``ref``.
+        modes = []
+        for ref, kernel_step in exe._steps:
+            op = ref.op
+            if all(i in size_only for i in ref.results):
+                modes.append("skip")
+            elif kernel_step is not None and kernel_step.runs_kernel(
+                    [resolve_shape(v.type.shape, env) for v in op.operands], env):
+                modes.append("kernel")
+            elif op.kind == "matmul" and op.region is None:
+                modes.append("matmul")
+            elif op.region is not None or op.kind == "fused":
+                modes.append("run_op")
+            else:
+                modes.append("ref")
+        reach = _may_reach_results(graph, {id(ref.op) for (ref, _), mode in zip(exe._steps, modes)
+                                           if mode in ("kernel", "matmul")})
+        ns: dict = {"matmul": np.matmul, "empty": np.empty, "asarray": np.asarray,
+                    "getrefcount": sys.getrefcount, "HELD": _HELD, "run_op": run_op,
+                    "env": env, "POOL": [], "SPARE": []}
+        self.buffers: list[np.ndarray] = []       # scratch no result can reach
+        pool, spare = ns["POOL"], ns["SPARE"]
+        name: dict[int, str] = {}
+        local: set[int] = set()                   # values held by local names (deletable)
+        lines = ["def run(arrays):"]
+        body: list[str] = []
+        params = [f"p{k}" for k in range(len(graph.params))]
+        if params:
+            body.append(f"{', '.join(params)}, = arrays")
+        for p, pname in zip(graph.params, params):
+            name[id(p)] = pname
+            local.add(id(p))
+        counter = {"v": 0}
+
+        def global_(prefix: str, value) -> str:
+            n = f"{prefix}{len(ns)}"
+            ns[n] = value
+            return n
+
+        def constant(i: int) -> str:
+            if i not in name:
+                name[i] = global_("c", captured[i])
+            return name[i] + (".copy()" if i in reach else "")
+
+        def operand(v) -> str:
+            return constant(id(v)) if id(v) in size_only else name[id(v)]
+
+        def new_local(i: int) -> str:
+            counter["v"] += 1
+            name[i] = f"v{counter['v']}"
+            local.add(i)
+            return name[i]
+
+        def output(r) -> str:
+            """The array a kernel or matmul writes ``r`` into: kept scratch, or a pooled
+            buffer (reused only when nobody else holds it) when a result may reach it."""
+            shape = resolve_shape(r.type.shape, env)
+            dtype = np.dtype(r.type.dtype.numpy)
+            if id(r) not in reach:
+                buffer = np.empty(shape, dtype)
+                self.buffers.append(buffer)
+                name[id(r)] = global_("b", buffer)
+                return name[id(r)]
+            v = new_local(id(r))
+            d = global_("D", dtype)
+            if _POOLING:
+                pool.append(np.empty(shape, dtype))
+                spare.append(None)            # made when first needed (None is always held)
+                j = len(pool) - 1
+                body.append(f"{v} = POOL[{j}]")
+                body.append(f"if getrefcount({v}) != HELD:")
+                body.append(f"    {v} = SPARE[{j}]")
+                body.append(f"    if getrefcount({v}) != HELD: {v} = empty({shape}, {d})")
+                body.append(f"    SPARE[{j}] = POOL[{j}]")
+                body.append(f"    POOL[{j}] = {v}")
+            else:
+                body.append(f"{v} = empty({shape}, {d})")
+            return v
+
+        for (ref, kernel_step), mode in zip(exe._steps, modes):
+            op = ref.op
+            if mode == "skip":
+                continue
+            args = [operand(v) for v in op.operands]
+            comment = f"  # {op.kind}" + (f" at {op.loc}" if str(op.loc) else "")
+            if mode == "kernel":
+                outs = [output(r) for r in op.results]
+                k = global_("k", kernel_step.kernel)
+                sizes = [str(n) for n in kernel_step.sizes(env)]
+                body.append(f"{k}({', '.join(args + outs + sizes)}){comment} "
+                            f"{kernel_step.spec.name}")
+            elif mode == "matmul":
+                out = output(op.results[0])
+                body.append(f"matmul({args[0]}, {args[1]}, out={out}){comment}")
+            elif mode == "run_op":
+                step = global_("S", ref)
+                outs = [new_local(id(r)) for r in op.results]
+                body.append(f"{', '.join(outs)}, = run_op({step}, [{', '.join(args)}], env)"
+                            f"{comment}")
+            else:
+                attrs = dict(ref.attrs)
+                for a in ref.shape_attrs:
+                    attrs[a] = resolve_shape(attrs[a], env)
+                f = global_("f", ref.opdef.ref)
+                a = global_("a", attrs)
+                outs = [new_local(id(r)) for r in op.results]
+                target = f"{', '.join(outs)} = " if outs else ""
+                body.append(f"{target}{f}([{', '.join(args)}], {a}){comment}")
+                for r, v in zip(op.results, outs):
+                    if r.type.rank == 0:
+                        body.append(f"{v} = asarray({v})")
+            dead = [name[i] for i in ref.dying if i in local]
+            if dead:
+                body.append(f"del {', '.join(dead)}")
+        results = [operand(r) if id(r) in size_only else name[id(r)] for r in graph.results]
+        body.append(f"return [{', '.join(results)}]")
+        lines += ["    " + line for line in body]
+        header = (f"# plan of @{graph.name} for {self.env_text()}: generated by fusegraph's "
+                  f"numba_cpu backend (backends/numba_cpu/executable.py)\n")
+        self.source = header + "\n".join(lines) + "\n"
+        exec(self.source, ns)
+        self.run = ns["run"]
+
+    def env_text(self) -> str:
+        return ", ".join(f"{s}={n}" for s, n in self.env.items()) or "static shapes"
 
 
 def _where(op: Op) -> str:

@@ -60,8 +60,9 @@ def compile(graph: Graph) -> Executable:
     return Executable(graph)
 
 
-class _Step:
-    """One op with what running it needs, looked up once."""
+class Step:
+    """One op with what running it needs, looked up once (``operands``, ``results`` and
+    ``dying`` hold value ids). Other backends build their plans from these too."""
 
     __slots__ = ("op", "opdef", "attrs", "shape_attrs", "operands", "results", "dying",
                  "region_plan")
@@ -77,13 +78,16 @@ class _Step:
         self.region_plan = Plan(op.region) if op.region is not None else None
 
 
+_Step = Step   # the former private name, for code that still imports it
+
+
 class Plan:
     """A graph's ops in order with their definitions, attributes and the values that die
     after each (see :func:`free_schedule`); ``run`` executes it."""
 
     def __init__(self, graph: Graph):
         self.graph = graph
-        self.steps = [_Step(op, dead) for op, dead in zip(graph.ops, free_schedule(graph))]
+        self.steps = [Step(op, dead) for op, dead in zip(graph.ops, free_schedule(graph))]
 
     def run(self, arrays, outer_env: dict | None = None) -> list[np.ndarray]:
         graph = self.graph
@@ -163,7 +167,7 @@ def free_schedule(graph: Graph) -> list[list[Value]]:
     return dying
 
 
-def run_op(step: _Step, args: list, env: dict) -> list[np.ndarray]:
+def run_op(step: Step, args: list, env: dict) -> list[np.ndarray]:
     """Run one planned op with its ``ref`` and check its results against their types."""
     op, opdef = step.op, step.opdef
     try:

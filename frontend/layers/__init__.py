@@ -11,3 +11,15 @@ from .pooling import GlobalAveragePooling1D, GlobalMaxPooling1D
 __all__ = ["Activation", "Add", "Concatenate", "Dense", "Dropout", "Embedding", "Flatten",
            "GlobalAveragePooling1D", "GlobalMaxPooling1D", "Input", "InputLayer", "Layer",
            "LayerNormalization", "MultiHeadAttention", "Reshape", "add", "concatenate"]
+
+from .convolutional import Conv1D, Conv2D
+from .normalization import BatchNormalization
+from .pooling import (AveragePooling1D, AveragePooling2D, GlobalAveragePooling2D,
+                      GlobalMaxPooling2D, MaxPooling1D, MaxPooling2D)
+
+__all__ += ["AveragePooling1D", "AveragePooling2D", "BatchNormalization", "Conv1D", "Conv2D",
+            "GlobalAveragePooling2D", "GlobalMaxPooling2D", "MaxPooling1D", "MaxPooling2D"]
+
+from .recurrent import GRU, LSTM, SimpleRNN
+
+__all__ += ["GRU", "LSTM", "SimpleRNN"]

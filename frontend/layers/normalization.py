@@ -1,8 +1,11 @@
-"""LayerNormalization (Keras defaults: axis -1, epsilon 1e-3, center and scale)."""
+"""LayerNormalization and BatchNormalization (Keras defaults: axis -1, epsilon 1e-3,
+center and scale; BatchNormalization momentum 0.99)."""
 from __future__ import annotations
 
 from .. import nn, ops
+from ..context import training_flag
 from ..layer import Layer
+from .core import incompatible
 
 
 class LayerNormalization(Layer):
@@ -39,3 +42,97 @@ class LayerNormalization(Layer):
         if self.center:
             shift = ops.add(shift, self._broadcastable(self.beta, x.ndim))
         return ops.add(ops.multiply(x, inv), shift)
+
+
+class BatchNormalization(Layer):
+    """Normalizes each feature along ``axis`` with batch statistics in training and with
+    moving statistics otherwise (Keras 3's layer, its defaults and weight order: gamma,
+    beta, moving_mean, moving_variance; the last two non-trainable).
+
+    Training (``training=True``, as ``fit`` calls the model): the batch mean and the
+    biased batch variance over every axis but ``axis`` normalize the input, and
+    ``moving = moving * momentum + batch * (1 - momentum)`` is assigned to each moving
+    statistic (``variable.assign``: inside a traced step the update becomes part of the
+    step graph, written back after the step). Inference (``training=False``, predict,
+    evaluate): the moving statistics. ``training`` left open (a functional model being
+    built): both are traced and the graph's ``training`` flag selects the statistics, and
+    the assigned value is ``where(flag, updated, unchanged)``, so a run in inference
+    leaves the moving statistics as they were. Such an update, made while the model is
+    being built, is kept on the call and reaches every step the model runs in (see
+    ``Model.call``). A non-trainable layer (``trainable = False``) always runs in
+    inference mode and updates nothing, as in Keras. (A functional model's graph is
+    traced when the model is built, so set ``trainable`` before that, or call the built
+    model with ``training=False`` inside a new one, Keras's fine-tuning recipe; Keras
+    would also apply a later change at the next ``compile``.)
+
+    The output is ``x * inv + (beta - mean * inv)`` with ``inv = gamma / sqrt(var +
+    epsilon)``; integer inputs are cast to the layer's dtype.
+    """
+
+    def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True,
+                 beta_initializer="zeros", gamma_initializer="ones",
+                 moving_mean_initializer="zeros", moving_variance_initializer="ones", **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(axis, int) or isinstance(axis, bool):
+            raise ValueError(f"BatchNormalization axis must be an int, got {axis!r}")
+        self.axis, self.momentum, self.epsilon = axis, float(momentum), float(epsilon)
+        self.center, self.scale = center, scale
+        self.beta_initializer, self.gamma_initializer = beta_initializer, gamma_initializer
+        self.moving_mean_initializer = moving_mean_initializer
+        self.moving_variance_initializer = moving_variance_initializer
+
+    def build(self, input_shape):
+        (self.feature_axis,) = ops.normalize_axes(self.axis, len(input_shape))
+        size = input_shape[self.feature_axis]
+        if size is None:
+            raise incompatible(self, f"axis {self.axis} must have a known size", input_shape)
+        shape = (size,)
+        if self.scale:
+            self.gamma = self.add_weight(shape, self.gamma_initializer, name="gamma")
+        if self.center:
+            self.beta = self.add_weight(shape, self.beta_initializer, name="beta")
+        self.moving_mean = self.add_weight(shape, self.moving_mean_initializer,
+                                           trainable=False, name="moving_mean")
+        self.moving_variance = self.add_weight(shape, self.moving_variance_initializer,
+                                               trainable=False, name="moving_variance")
+
+    def _broadcastable(self, tensor, rank):
+        shape = [1] * rank
+        shape[self.feature_axis] = tensor.type.shape[0]
+        return ops.reshape(tensor, tuple(shape))
+
+    def call(self, inputs, training=None):
+        size = self.moving_mean.shape[0]
+        if inputs.ndim <= self.feature_axis or inputs.shape[self.feature_axis] != size:
+            raise incompatible(self, f"expected axis {self.axis} of the input to have size "
+                                     f"{size}", inputs.shape)
+        x = inputs if inputs.type.dtype.is_float else ops.cast(inputs, self.dtype)
+        if not self.trainable:
+            training = False
+        moving_mean = ops.cast(ops.convert_to_tensor(self.moving_mean), x.type.dtype)
+        moving_variance = ops.cast(ops.convert_to_tensor(self.moving_variance), x.type.dtype)
+        if training is False:
+            mean, variance = moving_mean, moving_variance
+        else:
+            axes = tuple(a for a in range(x.ndim) if a != self.feature_axis)
+            mean, variance = nn.moments(x, axes)
+            new_mean = ops.add(ops.multiply(moving_mean, self.momentum),
+                               ops.multiply(mean, 1.0 - self.momentum))
+            new_variance = ops.add(ops.multiply(moving_variance, self.momentum),
+                                   ops.multiply(variance, 1.0 - self.momentum))
+            if training is None:   # open: the run's training flag decides
+                flag = training_flag()
+                new_mean = ops.where(flag, new_mean, moving_mean)
+                new_variance = ops.where(flag, new_variance, moving_variance)
+                mean = ops.where(flag, mean, moving_mean)
+                variance = ops.where(flag, variance, moving_variance)
+            self.moving_mean.assign(new_mean)
+            self.moving_variance.assign(new_variance)
+        inv = ops.rsqrt(ops.add(variance, self.epsilon))
+        if self.scale:
+            inv = ops.multiply(inv, ops.cast(ops.convert_to_tensor(self.gamma), x.type.dtype))
+        shift = ops.negative(ops.multiply(mean, inv))
+        if self.center:
+            shift = ops.add(shift, ops.cast(ops.convert_to_tensor(self.beta), x.type.dtype))
+        return ops.add(ops.multiply(x, self._broadcastable(inv, x.ndim)),
+                       self._broadcastable(shift, x.ndim))

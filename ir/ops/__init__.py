@@ -13,11 +13,13 @@ passes and backends have few ops to understand and fusion recovers the speed.
 * movement: reshape transpose broadcast_to concatenate slice take one_hot iota; pad and
   scatter_add (the transposes of slice and take, which their gradients need)
 * random: random_uniform (counter-based, a pure function of its key)
-* regions: fused
+* regions: fused (a fused kernel); scan (a loop over a sequence axis with carried
+  state: recurrent layers, never unrolled)
 
 Every op has a VJP rule or is marked NO_GRADIENT; ``stop_gradient`` (elementwise
 identity) has a zero rule, which is what makes it stop gradients.
 """
-from . import elementwise, linalg, movement, random, reduction, region, scatter
+from . import elementwise, linalg, movement, random, reduction, region, scan, scatter
 
-__all__ = ["elementwise", "linalg", "movement", "random", "reduction", "region", "scatter"]
+__all__ = ["elementwise", "linalg", "movement", "random", "reduction", "region", "scan",
+           "scatter"]

@@ -24,7 +24,7 @@ def _fused_ref(xs, attrs, region, run_graph):
     return tuple(run_graph(region, xs))
 
 
-def _fused_vjp(op, cts):
+def _fused_vjp(op, cts, differentiate):
     raise UnsupportedError(f"cannot differentiate through fused kernel @{op.region.name}: "
                            f"autodiff runs before fusion; take gradients of the graph "
                            f"before the fusion pass")

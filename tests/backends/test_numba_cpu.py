@@ -480,6 +480,167 @@ def test_a_second_compile_with_a_fresh_memo_reuses_the_files(tmp_path, monkeypat
         clear_memo()
 
 
+# --- plans: the generated step function of a binding ------------------------------------------
+
+def _plan_globals(exe):
+    return exe._last_plan.run.__globals__
+
+
+def test_later_calls_run_the_plan_whose_source_can_be_dumped(softmax):
+    g, exe = softmax
+    xa, ba = floats(6, 5), floats(5)
+    for _ in range(3):
+        assert_same(exe(xa, ba), reference(g)(xa, ba))
+    assert exe.plan_errors == []
+    src = exe.plan_source(6)
+    assert src.startswith("# plan of @softmax for B=6")
+    assert src.count("# fused") == 2 and f"{exe.kernels[0].spec.name}" in src
+    assert ", 6)" in src                      # the batch size is a literal
+    with pytest.raises(ValueError, match="no plan"):
+        exe.plan_source(99)
+
+
+def test_a_plan_per_batch_size_and_at_most_max_plans(monkeypatch, softmax):
+    g, exe = softmax
+    monkeypatch.setattr(numba_cpu.executable, "MAX_PLANS", 3)
+    ba = floats(5)
+    for batch in (1, 2, 3, 4, 2, 5):
+        xa = floats(batch, 5)
+        assert_same(exe(xa, ba), reference(g)(xa, ba))
+    assert len(exe._plans) <= 3 and (5,) in exe._plans and exe.plan_errors == []
+
+
+def test_matmul_writes_into_a_kept_buffer_and_reads_transposes_as_views():
+    x, w, b = param("x", B, 4), param("w", 4, 3), param("b", 3)
+    h = emit("maximum", emit("add", emit("matmul", x, w), b), emit("constant", value=0.0))
+    gw = emit("matmul", emit("transpose", x, perm=(1, 0)), h)        # [4,3]
+    g = graph([x, w, b], [emit("tanh", emit("mul", gw, gw)), h])
+    exe = numba_cpu.compile(fuse(g))
+    arrays = [floats(5, 4), floats(4, 3), floats(3)]
+    for _ in range(2):
+        assert_same(exe(*arrays), reference(g)(*arrays))
+    src = exe.plan_source()
+    assert src.count("matmul(") == 2 and src.count(", out=") == 2, src
+    assert "ascontiguousarray" not in src and exe.plan_errors == []
+
+
+def test_results_are_reused_only_once_the_caller_let_them_go():
+    x = param("x", B, 3)
+    y = emit("exp", emit("neg", x))
+    g = graph([x], [y, emit("reshape", emit("mul", y, y), shape=(B, 3, 1))])
+    exe = numba_cpu.compile(fuse(g))
+    a, b = floats(2, 3), floats(2, 3)
+    exe(a)                                         # the checked call, which makes the plan
+    first = exe(a)
+    kept = [r.copy() for r in first]
+    second = exe(b)                                # ``first`` is held: the spare buffers
+    assert all(r2 is not r1 and not np.shares_memory(r1, r2) for r1, r2 in zip(first, second))
+    assert any(second[0] is p for p in _plan_globals(exe)["POOL"])
+    extra = exe(a)                                 # both held: new arrays
+    assert not any(np.shares_memory(e, r) for e in extra for r in first + second)
+    for r, k in zip(first, kept):
+        np.testing.assert_array_equal(r, k)
+    del extra
+    # The second result is a view of a kernel's buffer: holding it holds the buffer.
+    view = second[1]
+    del first, second
+    third = exe(a)
+    assert not np.shares_memory(view, third[1])
+    pool = _plan_globals(exe)["POOL"]
+    del third, view
+    fourth = exe(b)                                # nobody holds anything: buffers reused
+    assert any(fourth[0] is p for p in pool)
+    assert any(np.shares_memory(fourth[1], p) for p in pool)
+    assert_same(fourth, reference(g)(b))
+
+
+def test_values_of_the_sizes_alone_are_computed_once_and_returned_as_copies():
+    x = param("x", B, 3)
+    n = emit("dim_size", x, axis=0)
+    ones = emit("broadcast_to", emit("constant", value=(1.0,)), shape=(B,))
+    scale = emit("div", ones, n)                    # a kernel of size-only values
+    g = graph([x], [scale, emit("mul", emit("reduce_sum", x, axes=(1,)), scale)])
+    exe = numba_cpu.compile(fuse(g))
+    a = floats(4, 3)
+    exe(a)
+    got = exe(a)
+    assert "dim_size" not in exe.plan_source() and "broadcast_to" not in exe.plan_source()
+    got[0][:] = 7.0                                 # the caller's copy, not the plan's
+    assert_same(exe(a), reference(g)(a))
+
+
+def test_a_busy_plan_and_a_failing_plan_run_on_the_checked_path(softmax):
+    g, exe = softmax
+    xa, ba = floats(7, 5), floats(5)
+    exe(xa, ba)
+    with exe._lock:                                 # as if another thread were in the plan
+        assert_same(exe(xa, ba), reference(g)(xa, ba))
+    plan = exe._plans[(7,)]
+    run = plan.run
+
+    def broken(arrays):
+        raise RuntimeError("plan bug")
+    plan.run = broken
+    try:
+        assert_same(exe(xa, ba), reference(g)(xa, ba))
+    finally:
+        plan.run = run
+    assert len(exe.plan_errors) == 1 and "plan bug" in exe.plan_errors[0]
+    exe.plan_errors.clear()
+
+
+def test_a_plan_that_disagrees_with_the_checked_path_is_dropped(monkeypatch, softmax):
+    g, exe = softmax
+    monkeypatch.setattr(numba_cpu.executable, "_disagreement", lambda got, want: "forced")
+    xa, ba = floats(11, 5), floats(5)
+    for _ in range(2):
+        assert_same(exe(xa, ba), reference(g)(xa, ba))
+    assert exe._plans[(11,)] is None
+    assert exe.plan_errors == ["plan for B=11 dropped: forced"]
+    exe.plan_errors.clear()
+
+
+def test_plan_results_must_match_in_type_and_value_up_to_summation_order():
+    check = numba_cpu.executable._disagreement
+    w = np.array([1.0, np.nan, np.inf, -2.0, 0.0], np.float32)
+    assert check([w.copy()], [w]) is None
+    assert check([w * np.float32(1 + 1e-7)], [w]) is None          # last-bit differences
+    assert "differs" in check([w + np.float32(0.01)], [w])
+    assert "differs" in check([np.where(np.isnan(w), 0, w)], [w])
+    assert "differs" in check([-w], [w])
+    assert "result 0 is" in check([w.astype(np.float64)], [w])
+    assert "result 0 is" in check([w[:4]], [w])
+    assert "result 0 is" in check([(1.0,)], [w])
+    assert "2 results" in check([w, w], [w])
+    assert "differs" in check([np.array([1, 2], np.int32)], [np.array([1, 3], np.int32)])
+
+
+def test_an_op_failing_in_the_plan_raises_the_references_error():
+    x, i = param("x", 4, 3), param("i", B, dtype=I32)
+    g = graph([x, i], [emit("tanh", emit("exp", emit("take", x, i, axis=0)))])
+    exe = numba_cpu.compile(fuse(g))
+    xa = floats(4, 3)
+    good, bad = np.array([0, 3], np.int32), np.array([0, 4], np.int32)
+    exe(xa, good)
+    assert_same(exe(xa, good), reference(g)(xa, good))
+    with pytest.raises(Exception) as want:
+        reference(g)(xa, bad)
+    with pytest.raises(type(want.value)) as got:
+        exe(xa, bad)
+    assert str(got.value) == str(want.value) and exe.plan_errors == []
+
+
+def test_arrays_the_fast_binder_leaves_to_the_reference_still_run(softmax):
+    g, exe = softmax
+    xa, ba = floats(5, 3), floats(5)
+    class Sub(np.ndarray):
+        pass
+    for x_in, b_in in [(xa.T, ba), (floats(3, 10)[:, ::2], ba), (np.asfortranarray(xa.T), ba),
+                       (floats(2, 5).view(Sub), ba), (floats(2, 5), ba.view(Sub))]:
+        assert_same(exe(x_in, b_in), reference(g)(x_in, b_in))
+    assert exe.plan_errors == []
+
+
 # --- a whole training step ----------------------------------------------------------------
 
 def _train(backend):
@@ -503,6 +664,11 @@ def test_a_training_step_matches_the_reference():
     model, losses, history = _train("numba_cpu")
     exe = model._train_function.last_trace.traced_graph._executable
     assert isinstance(exe, numba_cpu.Executable) and len(exe.kernels) >= 5 and not exe.fallbacks
+    assert exe.plan_errors == [] and exe._plans
+    # Each weight's Adam update is one kernel: gradient, moment, velocity, step size and
+    # weight in; new moment, velocity and weight out.
+    updates = [k for k in exe.kernels if len(k.op.operands) == 5 and len(k.op.results) == 3]
+    assert len(updates) == 4, exe.graph
     np.testing.assert_allclose(losses, ref_losses, rtol=1e-5)
     assert history.keys() == ref_history.keys()
     for key in history:

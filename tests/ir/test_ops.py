@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
 
 from fusegraph.backends.reference import run_graph
-from fusegraph.ir import (BATCH as B, DType, Graph, ShapeError, TensorType, Value, all_opdefs,
-                          emit, get_opdef, layer_scope)
+from fusegraph.ir import (BATCH as B, DType, Graph, ShapeError, Sym, TensorType, Value,
+                          all_opdefs, emit, get_opdef, layer_scope)
 from fusegraph.ir.opdef import (ALL_TRAITS, ATTR_KINDS, HAS_REGION, NO_GRADIENT, REQUIRED, Attr,
                                 check_attr, shape_attr_names)
 from fusegraph.ir.types import resolve_shape
@@ -26,7 +26,7 @@ OP_NAMES = """
     matmul
     reshape transpose broadcast_to concatenate slice take one_hot iota pad scatter_add
     random_uniform
-    fused
+    fused scan
 """.split()
 
 f32, i32 = DType.f32, DType.i32
@@ -61,7 +61,10 @@ def test_every_op_has_a_vjp_rule_or_no_gradient(name):
     vjp = all_opdefs()[name].vjp
     assert vjp is NO_GRADIENT or callable(vjp), f"op {name}: vjp must be a rule or NO_GRADIENT"
     if vjp is not NO_GRADIENT:
-        assert len(inspect.signature(vjp).parameters) == 2, "a rule takes (op, cotangents)"
+        # a region op's rule also gets the driver's ``differentiate`` callback
+        want = 3 if all_opdefs()[name].has(HAS_REGION) else 2
+        assert len(inspect.signature(vjp).parameters) == want, \
+            "a rule takes (op, cotangents), a region op's (op, cotangents, differentiate)"
 
 
 # ---- per-op cases: operand types, arrays and attributes valid for the op ----
@@ -261,6 +264,45 @@ def fused(draw):
     return c
 
 
+def scan_body(carry_types, step_types, invariant_types, name="body"):
+    """A body using every group: new carry i = tanh(carry_i + s * w) (w: the invariants'
+    product, or 1), y0 = s + carry 0 (or s), y1 = s summed over its last axis, where s is
+    the sum of the sequences' steps."""
+    carries = [Value(ty, name=f"c{i}") for i, ty in enumerate(carry_types)]
+    steps = [Value(ty, name=f"x{i}") for i, ty in enumerate(step_types)]
+    invs = [Value(ty, name=f"w{i}") for i, ty in enumerate(invariant_types)]
+    s = steps[0]
+    for x in steps[1:]:
+        s = emit("add", s, x)
+    scaled = s
+    for w in invs:
+        scaled = emit("mul", scaled, w)
+    new = [emit("tanh", emit("add", c, scaled)) for c in carries]
+    ys = [emit("add", s, carries[0]) if carries else emit("neg", s),
+          emit("reduce_sum", s, axes=(s.type.rank - 1,))]
+    return Graph.from_results(name, carries + steps + invs, new + ys)
+
+
+@st.composite
+def scan(draw):
+    """Carries (m, n), sequences with the time axis (0 or 1, maybe 0 steps) and
+    invariants (n,); m may be the symbol B."""
+    dtype = draw(st.sampled_from(FLOATS))
+    nc, ns, ni = draw(st.integers(0, 2)), draw(st.integers(1, 2)), draw(st.integers(0, 2))
+    axis, steps, m, n = draw(st.integers(0, 1)), draw(st.integers(0, 3)), draw(SIDE), draw(SIDE)
+    lead = B if draw(st.booleans()) else m
+    step = TensorType((lead, n), dtype)
+    seq = step.with_shape(step.shape[:axis] + (steps,) + step.shape[axis:])
+    inv = TensorType((n,), dtype)
+    types = [step] * nc + [seq] * ns + [inv] * ni
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    arrays = [random_array(rng, resolve_shape(ty.shape, {B: m}), dtype) for ty in types]
+    attrs = {"num_carries": nc, "num_sequences": ns, "num_invariants": ni, "axis": axis,
+             "reverse": draw(st.booleans())}
+    return Case(types, arrays, attrs, {B: m} if lead == B else {},
+                scan_body([step] * nc, [step] * ns, [inv] * ni))
+
+
 CASES = {
     **{n: case(unary(FLOATS)) for n in
        "exp log sqrt rsqrt tanh sigmoid erf sin cos floor".split()},
@@ -291,6 +333,7 @@ CASES = {
     "scatter_add": case(scatter_add(), symbolic=False),
     "random_uniform": random_uniform(),
     "fused": fused(),
+    "scan": scan(),
 }
 
 
@@ -547,6 +590,104 @@ def test_fused_rejects_operands_unlike_its_region():
     region = Graph.from_results("r", [a], [emit("exp", a)])
     with pytest.raises(ShapeError, match=r"region @r takes \(f32\[4\]\), got \(f32\[3\]\)"):
         emit("fused", Value(t(3), name="x"), region=region)
+
+
+def _scan_numpy(carries, seqs, invs, axis, reverse):
+    """``scan_body``'s loop written out in numpy."""
+    steps = seqs[0].shape[axis]
+    ys0, ys1 = [None] * steps, [None] * steps
+    for t_ in (range(steps - 1, -1, -1) if reverse else range(steps)):
+        s = sum(np.take(x, t_, axis=axis) for x in seqs)
+        scaled = s * np.prod(invs, axis=0) if invs else s
+        ys0[t_] = s + carries[0] if carries else -s
+        ys1[t_] = s.sum(axis=-1)
+        carries = [np.tanh(c + scaled) for c in carries]
+    return carries, np.stack(ys0, axis=axis), np.stack(ys1, axis=axis)
+
+
+@pytest.mark.parametrize("axis", [0, 1])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_scan_loops_over_the_time_axis_and_stacks_outputs_where_their_inputs_are(axis, reverse):
+    rng = np.random.default_rng(axis + 2 * reverse)
+    step = TensorType((2, 3), DType.f64)
+    seq = step.with_shape(step.shape[:axis] + (4,) + step.shape[axis:])
+    carries = [rng.standard_normal((2, 3)) for _ in range(2)]
+    seqs = [rng.standard_normal(seq.shape) for _ in range(2)]
+    invs = [rng.standard_normal(3)]
+    region = scan_body([step] * 2, [step] * 2, [TensorType((3,), DType.f64)])
+    types = [step] * 2 + [seq] * 2 + [t(3, dtype=DType.f64)]
+    params = [Value(ty, name=f"p{i}") for i, ty in enumerate(types)]
+    out = emit("scan", *params, region=region, num_carries=2, num_sequences=2,
+               num_invariants=1, axis=axis, reverse=reverse)
+    assert [r.type for r in out] == [step, step, seq, seq.with_shape(seq.shape[:-1])]
+    got = run_graph(Graph.from_results("g", params, out), [*carries, *seqs, *invs])
+    (c0, c1), y0, y1 = _scan_numpy(carries, seqs, invs, axis, reverse)
+    for a, b in zip(got, [c0, c1, y0, y1]):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+    # the final carries are fresh arrays, never an operand (reverse or not)
+    assert not any(np.shares_memory(g, a) for g in got for a in carries + seqs + invs)
+
+
+def test_scan_of_zero_steps_returns_the_initial_carries_and_empty_stacks():
+    step = TensorType((B, 3), DType.f32)
+    params = [Value(step, name="c"), Value(TensorType((B, 0, 3), DType.f32), name="xs")]
+    out = emit("scan", *params, region=scan_body([step], [step], []), num_carries=1,
+               num_sequences=1, num_invariants=0, axis=1)
+    c = np.arange(6, dtype=np.float32).reshape(2, 3)
+    got = run_graph(Graph.from_results("g", params, out), [c, np.zeros((2, 0, 3), np.float32)])
+    np.testing.assert_array_equal(got[0], c)
+    assert got[0] is not c
+    assert got[1].shape == (2, 0, 3) and got[2].shape == (2, 0) and got[2].dtype == np.float32
+
+
+def test_scan_with_a_symbolic_length_runs_as_many_steps_as_the_input_has():
+    step = TensorType((B, 2), DType.f64)
+    length = Sym("T")
+    params = [Value(step, name="c"), Value(TensorType((B, length, 2), DType.f64), name="xs")]
+    cT, y0, y1 = emit("scan", *params, region=scan_body([step], [step], []), num_carries=1,
+                      num_sequences=1, num_invariants=0, axis=1)
+    assert y0.type.shape == (B, length, 2) and y1.type.shape == (B, length)
+    graph = Graph.from_results("g", params, [cT, y0, y1])
+    for steps in (1, 5):
+        xs = np.random.default_rng(steps).standard_normal((3, steps, 2))
+        got = run_graph(graph, [np.zeros((3, 2)), xs])
+        (want,), w0, w1 = _scan_numpy([np.zeros((3, 2))], [xs], [], 1, False)
+        np.testing.assert_allclose(got[0], want)
+        np.testing.assert_allclose(got[1], w0)
+
+
+def _scan_error(types, attrs, region, message):
+    params = [Value(ty, name=f"x{i}") for i, ty in enumerate(types)]
+    full = {"num_carries": 1, "num_sequences": 1, "num_invariants": 0, **attrs}
+    with pytest.raises(ShapeError, match=message):
+        emit("scan", *params, region=region, **full)
+
+
+def test_scan_shape_rule_errors():
+    step = t(2, 3)
+    body = scan_body([step], [step], [])
+    _scan_error([step, t(4, 2, 3)], {"num_sequences": 0, "num_invariants": 1}, body,
+                r"num_sequences >= 1 \(the sequences' time axis sets the step count\)")
+    _scan_error([step, t(4, 2, 3)], {"num_invariants": 1}, body,
+                r"scan has 2 operands but num_carries \+ num_sequences \+ num_invariants = "
+                r"1 \+ 1 \+ 1 = 3")
+    _scan_error([step, t(4, 2, 3)], {"axis": 3}, body, r"sequence 0 \(f32\[4,2,3\]\) has no "
+                                                        r"time axis 3")
+    _scan_error([step, t(4, 2, 3)], {"axis": 1}, body,
+                r"region @body takes \(f32\[2,3\], f32\[2,3\]\), but these operands need "
+                r"\(f32\[2,3\], f32\[4,3\]\)")
+    _scan_error([step, t(4, 2, 3), t(5, 2, 3)], {"num_sequences": 2},
+                scan_body([step], [step, step], []),
+                r"same length along axis 0: sequence 0 \(f32\[4,2,3\]\) has 4, sequence 1 "
+                r"\(f32\[5,2,3\]\) has 5")
+    c, x = Value(step, name="c"), Value(step, name="x")
+    wrong_carry = Graph.from_results("b", [c, x], [emit("reduce_sum", c, axes=(0,))])
+    _scan_error([step, t(4, 2, 3)], {}, wrong_carry,
+                r"region @b returns \(f32\[3\]\), but its first 1 results must be the new "
+                r"carries, typed as the carries \(f32\[2,3\]\)")
+    scalar_y = Graph.from_results("b", [c, x], [c, emit("reduce_sum", x, axes=(0, 1))])
+    _scan_error([step, t(2, 4, 3)], {"axis": 1}, scalar_y,
+                r"per-step output 0 \(f32\[\]\) cannot be stacked along axis 1")
 
 
 def test_shape_error_names_layer_and_user_line():

@@ -17,6 +17,15 @@ def _kernel() -> Graph:
     return Graph.from_results("kernel", [a, b], [emit_op("exp", [a], loc=LOC).result, b])
 
 
+def _cell() -> Graph:
+    """A recurrent cell: h' = tanh(h @ w + x_t); y_t = h' (a scan body)."""
+    h, x = Value(F32, name="h"), Value(F32, name="x")
+    w = Value(TensorType((4, 4)), name="w")
+    z = emit_op("add", [emit_op("matmul", [h, w], loc=LOC).result, x], loc=LOC).result
+    new = emit_op("tanh", [z], loc=SourceLoc(layer="rnn")).result
+    return Graph.from_results("cell", [h, x, w], [new, new])
+
+
 # Operand types and attributes for ops the generic search below cannot guess.
 SAMPLES = {
     "where": ([TensorType((BATCH, 4), DType.bool), F32, F32], {}),
@@ -45,6 +54,9 @@ SAMPLES = {
                        {"shape": (BATCH, 3), "salt": 7, "dtype": DType.f64}),
     "stop_gradient": ([F32], {}),
     "fused": ([F32, TensorType((BATCH,))], {"region": _kernel}),
+    "scan": ([F32, TensorType((BATCH, Sym("T"), 4)), TensorType((4, 4))],
+             {"num_carries": 1, "num_sequences": 1, "num_invariants": 1, "axis": 1,
+              "reverse": True, "region": _cell}),
 }
 
 

@@ -311,6 +311,72 @@ def scatter_add(draw):
                    maybe_b(draw, [x, idx, updates], (0, 2)) if axis else None)
 
 
+def _cell(carry_types, counter, step_types, invariant_types):
+    """A scan body using every group: with W the first invariant (n, n) and v the others
+    (n,), s = (sum of the steps) * v... (+ 0.1 * the int counter), new carry i =
+    tanh(c_i @ W + s + 0.3 c_(i+1)), and per-step outputs sin(s) * c_0 and the new c_0."""
+    f64c = lambda v: emit("constant", value=v, dtype=f64)   # noqa: E731
+    carries = [Value(ty, name=f"c{i}") for i, ty in enumerate(carry_types)]
+    count = [Value(TensorType((), i32), name="count")] if counter else []
+    steps = [Value(ty, name=f"x{k}") for k, ty in enumerate(step_types)]
+    invs = [Value(ty, name=f"w{j}") for j, ty in enumerate(invariant_types)]
+    s = steps[0]
+    for x in steps[1:]:
+        s = emit("add", s, x)
+    for v in invs[1:]:
+        s = emit("mul", s, v)
+    if counter:
+        s = emit("add", s, emit("mul", emit("cast", count[0], dtype=f64), f64c(0.1)))
+    new = []
+    for i, c in enumerate(carries):
+        rec = emit("matmul", c, invs[0]) if invs else c
+        mixed = emit("add", emit("add", rec, s),
+                     emit("mul", carries[(i + 1) % len(carries)], f64c(0.3)))
+        new.append(emit("tanh", mixed))
+    ys = [emit("mul", emit("sin", s), carries[0]) if carries else emit("sin", s)]
+    ys += new[:1]
+    new_count = [emit("add", count[0], emit("constant", value=1, dtype=i32))] if counter else []
+    return Graph.from_results("cell", carries + count + steps + invs, new + new_count + ys)
+
+
+@st.composite
+def scan(draw):
+    """A loop over axis 0 or 1, forward or reverse, 1-3 steps: float carries (m, n), maybe
+    an int32 scalar counter carry (below the time axis's rank: its saved steps are padded),
+    sequences, an (n, n) weight and (n,) weights; m may be the symbol B. The checked value
+    is the final carries, the stacked outputs, or both."""
+    rng = rng_of(draw)
+    nc, ns, ni = draw(st.integers(0, 2)), draw(st.integers(1, 2)), draw(st.integers(0, 2))
+    counter, axis, reverse = draw(st.booleans()), draw(st.integers(0, 1)), draw(st.booleans())
+    steps, m, n = draw(st.integers(1, 3)), draw(SIDE), draw(SIDE)
+    lead = B if draw(st.booleans()) else m
+    step = TensorType((lead, n), f64)
+    seq = step.with_shape(step.shape[:axis] + (steps,) + step.shape[axis:])
+    inv_types = [TensorType((n, n), f64)] * min(ni, 1) + [TensorType((n,), f64)] * (ni - 1)
+    types = [step] * nc + [TensorType((), i32)] * counter + [seq] * ns + inv_types
+    arrays = [normal(rng, resolve_shape(t.shape, {B: m})) * 0.7 for t in types]
+    if counter:
+        arrays[nc] = np.asarray(draw(st.integers(0, 3)), dtype=np.int32)
+    region = _cell([step] * nc, counter, [step] * ns, inv_types)
+    use = draw(st.sampled_from(["carries", "ys", "both"])) if nc else "ys"
+
+    def build(*params):
+        out = emit("scan", *params, region=region, num_carries=nc + counter, num_sequences=ns,
+                   num_invariants=ni, axis=axis, reverse=reverse)
+        out = out if isinstance(out, tuple) else (out,)
+        final, stacked = out[:nc], out[nc + counter:]
+        if use == "ys":
+            return stacked[0]
+        total = final[0]
+        for c in final[1:]:
+            total = emit("add", total, c)
+        if use == "both":
+            total = emit("add", total, emit("reduce_sum", stacked[0], axes=(axis,)))
+        return total
+
+    return VjpCase(arrays, types=types, build=build)
+
+
 def _zero_expect(arrays, ct):
     return [np.zeros_like(arrays[0])]
 
@@ -339,6 +405,7 @@ VJP_CASES = {
     "take": take(),
     "pad": pad(),
     "scatter_add": scatter_add(),
+    "scan": scan(),
 }
 VJP_OPS = sorted(VJP_CASES)
 VJP_CASE_COUNT = len(VJP_OPS) * EXAMPLES_PER_OP   # per-op VJP cases run (ops x examples)
@@ -372,6 +439,126 @@ def test_fused_refuses_to_be_differentiated():
         gradients([y], [x])
     assert not isinstance(info.value, ShapeError)      # not a shape problem
     assert isinstance(info.value, (FusegraphError, NotImplementedError))
+
+
+# ---- scan: the backward loop, symbolic lengths, zero steps, nesting ----
+
+def _rnn_cell(n=2, name="cell"):
+    h, x, w = (Value(TensorType(shape, f64), name=nm)
+               for nm, shape in (("h", (B, n)), ("x", (B, n)), ("w", (n, n))))
+    new = emit("tanh", emit("add", emit("matmul", h, w), x))
+    return Graph.from_results(name, [h, x, w], [new, new])
+
+
+def _rnn_numpy(h, xs, w, reverse=False):
+    """Final h and the stacked outputs of ``_rnn_cell`` over axis 1, in numpy."""
+    ys = [None] * xs.shape[1]
+    for t in (reversed(range(xs.shape[1])) if reverse else range(xs.shape[1])):
+        h = ys[t] = np.tanh(h @ w + xs[:, t])
+    return h, (np.stack(ys, axis=1) if ys else np.zeros(xs.shape))
+
+
+def test_vjp_graph_is_the_callback_region_rules_get():
+    from fusegraph.passes.autodiff import vjp_graph
+    cell = _rnn_cell()
+    g = vjp_graph(cell, [0, 2])
+    assert g.name == "cell_vjp"
+    assert [p.name for p in g.params] == ["h", "x", "w", "ct0", "ct1"]
+    assert [r.type for r in g.results] == [cell.params[0].type, cell.params[2].type]
+    verify(g)
+    rng = np.random.default_rng(0)
+    h, x, w, c0, c1 = (rng.standard_normal(p.type.shape if B not in p.type.shape else (3, 2))
+                       for p in g.params)
+    gh, gw = compile(g)(h, x, w, c0, c1)
+    d = (c0 + c1) * (1 - np.tanh(h @ w + x) ** 2)
+    np.testing.assert_allclose(gh, d @ w.T)
+    np.testing.assert_allclose(gw, h.T @ d)
+    with pytest.raises(AutodiffError, match=r"graph @cell: cannot differentiate w.r.t. "
+                                            r"parameter 5: expected the index of a float"):
+        vjp_graph(cell, [5])
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_scan_gradient_over_a_symbolic_length_is_one_backward_loop(reverse):
+    length = Sym("T")
+    h0, xs, w = param("h0", B, 2), param("xs", B, length, 2), param("w", 2, 2)
+    hT, ys = emit("scan", h0, xs, w, region=_rnn_cell(), num_carries=1, num_sequences=1,
+                  num_invariants=1, axis=1, reverse=reverse)
+    loss = emit("add", emit("reduce_sum", hT, axes=(0, 1)),
+                emit("reduce_sum", emit("mul", ys, ys), axes=(0, 1, 2)))
+    backward = grad_graph(Graph.from_results("g", [h0, xs, w], [loss]))
+    verify(backward)
+    assert parse_graph(print_graph(backward)) == backward
+    scans = [op for op in backward.ops if op.kind == "scan"]
+    assert [op.region.name for op in scans] == ["cell", "cell_saving", "cell_grad"]
+    back = scans[-1]
+    assert back.attrs["reverse"] is (not reverse)
+    # the backward loop reads the saved carries, the inputs and the outputs' cotangent
+    assert (back.attrs["num_carries"], back.attrs["num_sequences"]) == (2, 3)
+    assert back.operands[2] is scans[1].results[2] and back.operands[3] is xs
+    run_backward = compile(backward)
+
+    def f(a, b, c):
+        hT_, ys_ = _rnn_numpy(a, b, c, reverse)
+        return hT_.sum() + (ys_ ** 2).sum()
+
+    for steps in (1, 4):
+        rng = np.random.default_rng(steps)
+        arrays = [rng.standard_normal((3, 2)), rng.standard_normal((3, steps, 2)),
+                  rng.standard_normal((2, 2)) * 0.5]
+        loss_value, *grads = run_backward(*arrays)
+        np.testing.assert_allclose(loss_value, f(*arrays), rtol=1e-12)
+        for i, g in enumerate(grads):
+            want = central_difference(lambda a: f(*a), arrays, i)
+            np.testing.assert_allclose(g, want, rtol=TOL, atol=TOL, err_msg=f"operand {i}")
+
+
+def test_scan_of_zero_steps_passes_the_carry_cotangent_through():
+    h0, xs, w = param("h0", B, 2), param("xs", B, 0, 2), param("w", 2, 2)
+    hT, ys = emit("scan", h0, xs, w, region=_rnn_cell(), num_carries=1, num_sequences=1,
+                  num_invariants=1, axis=1)
+    ct = param("ct", B, 2)
+    gh, gx, gw = gradients([hT], [h0, xs, w], seeds=[ct])
+    c = np.arange(6.0).reshape(3, 2)
+    got = run([gh, gx, gw], [h0, xs, w, ct], np.ones((3, 2)), np.zeros((3, 0, 2)),
+              np.ones((2, 2)), c)
+    np.testing.assert_array_equal(got[0], c)
+    assert got[1].shape == (3, 0, 2)
+    np.testing.assert_array_equal(got[2], np.zeros((2, 2)))
+
+
+def test_scan_inside_a_scan_body_is_differentiated_through_the_same_driver():
+    """An outer loop over axis 0 whose body runs the RNN over axis 1 of its step."""
+    inner_h, inner_xs, inner_w = param("h", B, 2), param("xs", B, 3, 2), param("w", 2, 2)
+    hT, _ = emit("scan", inner_h, inner_xs, inner_w, region=_rnn_cell(), num_carries=1,
+                 num_sequences=1, num_invariants=1, axis=1)
+    outer = Graph.from_results("outer", [inner_h, inner_xs, inner_w],
+                               [emit("mul", hT, emit("constant", value=0.9, dtype=f64)), hT])
+    h0, xss, w = param("h0", B, 2), param("xss", 2, B, 3, 2), param("w", 2, 2)
+    final, stacked = emit("scan", h0, xss, w, region=outer, num_carries=1, num_sequences=1,
+                          num_invariants=1)
+    loss = emit("add", emit("reduce_sum", final, axes=(0, 1)),
+                emit("reduce_sum", emit("sin", stacked), axes=(0, 1, 2)))
+    backward = grad_graph(Graph.from_results("g", [h0, xss, w], [loss]))
+    verify(backward)
+    assert parse_graph(print_graph(backward)) == backward
+
+    def f(a, b, c):
+        h, total = a, 0.0
+        for k in range(b.shape[0]):
+            h = _rnn_numpy(h, b[k], c)[0]
+            total += np.sin(h).sum()
+            h = h * 0.9
+        return total + h.sum()
+
+    rng = np.random.default_rng(5)
+    arrays = [rng.standard_normal((2, 2)), rng.standard_normal((2, 2, 3, 2)),
+              rng.standard_normal((2, 2)) * 0.5]
+    loss_value, *grads = compile(backward)(*arrays)
+    np.testing.assert_allclose(loss_value, f(*arrays), rtol=1e-12)
+    for i, g in enumerate(grads):
+        np.testing.assert_allclose(g, central_difference(lambda a: f(*a), arrays, i),
+                                   rtol=TOL, atol=TOL, err_msg=f"operand {i}")
 
 
 def test_constant_rule_gives_no_gradients():

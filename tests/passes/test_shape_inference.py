@@ -80,6 +80,20 @@ def test_regions_are_reinferred_recursively():
     assert out.results[0].type == TensorType((5, 3, 2))
 
 
+def test_a_scan_body_is_retyped_per_step():
+    """A scan's body takes one step of each sequence: its time axis is not a parameter's."""
+    h, xt = param("h", B, 3), param("x", B, 3)
+    body = Graph.from_results("cell", [h, xt], [emit("tanh", emit("add", h, xt)), xt])
+    h0, xs = param("h0", B, 3), param("xs", B, Sym("T"), 3)
+    g = Graph.from_results("g", [h0, xs], list(emit(
+        "scan", h0, xs, region=body, num_carries=1, num_sequences=1, num_invariants=0, axis=1)))
+    out = infer_shapes(g, {"xs": TensorType((4, 7, 3))})
+    verify(out)
+    inner = out.ops[0].region
+    assert [p.type for p in inner.params] == [TensorType((4, 3))] * 2
+    assert [r.type for r in out.results] == [TensorType((4, 3)), TensorType((4, 7, 3))]
+
+
 def test_error_names_op_layer_line_and_given_types():
     g = mlp()
     with pytest.raises(ShapeError) as info:
