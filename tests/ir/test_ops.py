@@ -620,6 +620,9 @@ def test_scan_loops_over_the_time_axis_and_stacks_outputs_where_their_inputs_are
     out = emit("scan", *params, region=region, num_carries=2, num_sequences=2,
                num_invariants=1, axis=axis, reverse=reverse)
     assert [r.type for r in out] == [step, step, seq, seq.with_shape(seq.shape[:-1])]
+    # what passes that re-type a graph read: the body's parameter types for these operands
+    opdef = get_opdef("scan")
+    assert opdef.region_params(types, out[0].producer.attrs) == tuple(p.type for p in region.params)
     got = run_graph(Graph.from_results("g", params, out), [*carries, *seqs, *invs])
     (c0, c1), y0, y1 = _scan_numpy(carries, seqs, invs, axis, reverse)
     for a, b in zip(got, [c0, c1, y0, y1]):
