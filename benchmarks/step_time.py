@@ -17,7 +17,8 @@ so that BLAS and Numba's workers do not spin against each other on a small machi
 idle OpenMP workers (Numba's ``omp`` threading layer) wait passively: spinning workers
 made parallel kernels 10x slower on a 2-core machine. Set them in the environment to try
 others; ``FUSEGRAPH_NUMBA_PARALLEL_MIN`` moves the size from which kernels use threads.
-Not a test: numbers depend on the machine.
+Not a test: numbers depend on the machine. ``benchmarks/vs_torch.py`` compares both
+backends with PyTorch on the same models (BLAS on two threads there).
 """
 from __future__ import annotations
 
