@@ -112,13 +112,14 @@ class Function:
 
 
 def commit(updates) -> None:
-    """Write new values into their variables: all shapes checked first, then all written."""
+    """Write new values into their variables: all shapes checked first, then all written
+    (fresh result arrays are adopted, not copied: see ``Variable.adopt``)."""
     for variable, value in updates:
         if np.shape(value) != variable.shape:
             raise ValueError(f"update of variable '{variable.path}' has shape {np.shape(value)}, "
                              f"expected {variable.shape}")
     for variable, value in updates:
-        variable.assign(value)
+        variable.adopt(value)
 
 
 def function(fn=None, *, name=None, symbolic_batch=True):

@@ -64,6 +64,17 @@ class Variable:
                              f"'{self.path}' of shape {self._value.shape}")
         self._value = array.astype(self.dtype.numpy, copy=True)
 
+    def adopt(self, array: np.ndarray) -> None:
+        """Take ``array`` as the new value without copying it, when it owns its data, is
+        C-contiguous and has the variable's dtype and shape (a step's fresh result); else
+        copy as ``assign`` does. The runtime's commit uses this: no per-step copy of every
+        weight."""
+        if (isinstance(array, np.ndarray) and array.base is None and array.flags.c_contiguous
+                and array.dtype == self.dtype.numpy and array.shape == self._value.shape):
+            self._value = array
+        else:
+            self.assign(array)
+
     def _assign_symbolic(self, tensor) -> None:
         trace = state.current()
         if trace is None or not trace.accepts(self):
