@@ -184,14 +184,30 @@ def cast(x, dtype):
     return _wrap(emit("cast", x.value, dtype=dtype), (x,))
 
 
-def zeros_like(x, dtype=None):
+def full(shape, fill_value, dtype="float32"):
+    """A tensor of ``shape`` (ints, or symbols from ``fg.ops.shape``) filled with a number."""
+    return broadcast_to(convert_to_tensor(fill_value, dtype), tuple(shape))
+
+
+def zeros(shape, dtype="float32"):
+    return full(shape, 0, dtype)
+
+
+def ones(shape, dtype="float32"):
+    return full(shape, 1, dtype)
+
+
+def full_like(x, fill_value, dtype=None):
     x = convert_to_tensor(x)
-    return broadcast_to(convert_to_tensor(0, dtype or x.type.dtype), x.type.shape)
+    return full(x.type.shape, fill_value, dtype or x.type.dtype)
+
+
+def zeros_like(x, dtype=None):
+    return full_like(x, 0, dtype)
 
 
 def ones_like(x, dtype=None):
-    x = convert_to_tensor(x)
-    return broadcast_to(convert_to_tensor(1, dtype or x.type.dtype), x.type.shape)
+    return full_like(x, 1, dtype)
 
 
 def shape(x) -> tuple:

@@ -6,12 +6,12 @@ from .frontend.nn import (elu, gelu, hard_sigmoid, leaky_relu, log_softmax, logs
                           relu, relu6, silu, softmax, softplus, softsign, swish)
 from .frontend.ops import (abs, add, arange, argmax, argmin, broadcast_to, cast, clip, concatenate,
                            convert_to_tensor, cos, divide, dot, equal, erf, exp, expand_dims, floor,
-                           greater, greater_equal, iota, less, less_equal, log, log1p, logical_and,
-                           logical_not, logical_or, matmul, max, maximum, mean, min, minimum,
-                           multiply, negative, not_equal, one_hot, ones_like, power, reciprocal,
-                           reshape, rsqrt, shape, sigmoid, sign, sin, sqrt, square, squeeze,
-                           stack, stop_gradient, subtract, sum, take, tanh, transpose, where,
-                           zeros_like)
+                           full, full_like, greater, greater_equal, iota, less, less_equal, log,
+                           log1p, logical_and, logical_not, logical_or, matmul, max, maximum, mean,
+                           min, minimum, multiply, negative, not_equal, one_hot, ones, ones_like,
+                           power, reciprocal, reshape, rsqrt, shape, sigmoid, sign, sin, sqrt,
+                           square, squeeze, stack, stop_gradient, subtract, sum, take, tanh,
+                           transpose, where, zeros, zeros_like)
 
 absolute = abs
 true_divide = divide

@@ -437,6 +437,15 @@ def test_zeros_like_and_ones_like():
     check(run(lambda t: fg.ops.zeros_like(t) + t, x), x)
 
 
+def test_zeros_ones_and_full_take_symbolic_shapes():
+    x = randn(4, 3)
+    check(run(lambda t: fg.ops.zeros((fg.ops.shape(t)[0], 3)) + t, x), x)
+    check(run(lambda t: fg.ops.ones((fg.ops.shape(t)[0], 2), dtype="int32"), x),
+          np.ones((4, 2), np.int32))
+    check(run(lambda t: fg.ops.full((3,), 2.5) * t, x), x * 2.5)
+    check(run(lambda t: fg.ops.full_like(t, 7, dtype="int64"), x), np.full((4, 3), 7, np.int64))
+
+
 def test_convert_to_tensor():
     x = randn(4, 3)
     c = np.array([[1, 2, 3]])
