@@ -113,7 +113,9 @@ class Function:
 
 def commit(updates) -> None:
     """Write new values into their variables: all shapes checked first, then all written
-    (fresh result arrays are adopted, not copied: see ``Variable.adopt``)."""
+    (fresh result arrays are adopted, not copied: see ``Variable.adopt``; the values come
+    from ``TracedGraph.run``, whose results share no array with its arguments or with
+    each other, so a variable never takes the caller's array or another variable's)."""
     for variable, value in updates:
         if np.shape(value) != variable.shape:
             raise ValueError(f"update of variable '{variable.path}' has shape {np.shape(value)}, "

@@ -7,10 +7,13 @@ way.
 """
 from __future__ import annotations
 
-from ..ir import Graph
-from ..ir.builder import user_site
+import numpy as np
+
+from ..ir import DType, Graph
+from ..ir.builder import emit, user_site
+from ..ir.clone import inline
 from ..ir.errors import VerificationError
-from .context import CONTEXT_PARAMS, context_value, is_context_param
+from .context import CONTEXT_PARAMS, TRAINING, context_value, is_context_param
 from .execution import compile_graph
 from .variables import Variable, variable_of
 
@@ -31,24 +34,78 @@ def leaf_values(outputs) -> list:
 
 
 class TracedGraph:
-    """A graph with its parameters split into inputs, context parameters and variables."""
+    """A graph with its parameters split into inputs, context parameters and variables.
+
+    A graph that reads the ``training`` flag is compiled once per flag value, as
+    :meth:`specialized` for it: the flag a constant, so the compile pipeline's simplify
+    pass drops the branch not taken and DCE what only it read (an inference run of a
+    model with Dropout draws no random numbers). Other graphs compile as they are."""
 
     def __init__(self, graph: Graph, num_inputs: int, context: list, variables: list[Variable],
                  compile_fn=None):
         self.graph, self.num_inputs = graph, num_inputs
         self.context, self.variables = context, variables
         self._compile = compile_fn or compile_graph
-        self._executable = None
+        self._reads_training = any(p is TRAINING for p in context)
+        self._run_context = [p for p in context if p is not TRAINING]
+        self._executable = None           # a graph without the flag: its one executable
+        self._by_training: dict = {}      # a graph with the flag: flag value -> executable
 
     def arguments(self, inputs, training: bool = False) -> list:
-        """All run arguments: the input arrays, fresh context values, the variables' values."""
+        """All arguments of ``self.graph``: the input arrays, fresh context values, the
+        variables' values."""
         return (list(inputs) + [context_value(p, training) for p in self.context]
                 + [v.value for v in self.variables])
 
+    def specialized(self, training: bool) -> Graph:
+        """The graph a run with this ``training`` value compiles: ``self.graph`` with its
+        ``training`` parameter replaced by that constant (and dropped from the
+        parameters); ``self.graph`` itself when it does not read the flag."""
+        if not self._reads_training:
+            return self.graph
+        flag = emit("constant", value=bool(training), dtype=DType.bool)
+        results = inline(self.graph, {TRAINING: flag})
+        return Graph.from_results(self.graph.name,
+                                  [p for p in self.graph.params if p is not TRAINING], results)
+
+    def executable(self, training: bool = False):
+        """The compiled :meth:`specialized` graph for ``training`` (compiled on first use)."""
+        if not self._reads_training:
+            if self._executable is None:
+                self._executable = self._compile(self.graph)
+            return self._executable
+        training = bool(training)
+        if training not in self._by_training:
+            self._by_training[training] = self._compile(self.specialized(training))
+        return self._by_training[training]
+
     def run(self, inputs, training: bool = False) -> list:
-        if self._executable is None:
-            self._executable = self._compile(self.graph)
-        return self._executable(*self.arguments(inputs, training))
+        """The graph's results on ``inputs`` with the ``training`` flag set to
+        ``training``: arrays the caller owns (see :func:`_owned`), so a variable may
+        adopt one as its new value without copying it."""
+        executable = self.executable(training)
+        arguments = (list(inputs) + [context_value(p, training) for p in self._run_context]
+                     + [v.value for v in self.variables])
+        return _owned(executable(*arguments), arguments)
+
+
+def _owned(results, arguments) -> list:
+    """``results`` with each array that is one of the run's ``arguments`` (a result that
+    is a parameter: ``v.assign(x)`` of an input ``x``, or of another variable's value)
+    or that an earlier result already is (one value returned twice) replaced by a copy.
+
+    A backend may return such arrays as they are (the reference returns a parameter's
+    array for a result that is that parameter); without the copy, a variable adopting it
+    (``commit``) would share the caller's array, or another variable's. A result that is
+    a view of something has a ``base`` and is copied by ``Variable.adopt`` itself."""
+    seen = {id(a) for a in arguments}
+    out = []
+    for r in results:
+        if id(r) in seen:
+            r = np.array(r, copy=True)
+        seen.add(id(r))
+        out.append(r)
+    return out
 
 
 def _first_use(outputs, value):

@@ -3,7 +3,8 @@
 * Functional: ``Model(inputs, outputs)`` with a tensor, a list or a dict on each side.
   Its forward graph is traced once at construction; its layers are those called
   between the inputs and the outputs, in the order first called.
-* Subclassed: ``call`` defined by the user; traced on the first call (or ``build``).
+* Subclassed: ``call`` defined by the user; traced on the first call (or ``build``),
+  and again for each new set of a call's other (non-input) arguments (see ``__call__``).
 * ``Sequential([...])``: layers applied in order; traced as soon as its input shape is
   known (an ``Input`` first, or ``input_shape=`` on the first layer).
 
@@ -30,7 +31,7 @@ from ..ir.clone import inline
 from . import ops
 from . import state
 from .context import RNG_KEY, TRAINING
-from .function import commit
+from .function import _is_array, _leaf_key, _structure_key, commit
 from .graphs import trace_graph
 from .input_layer import InputLayer, placeholder
 from .layer import Layer, autocast_dtype
@@ -53,11 +54,18 @@ class Model(Layer):
             name = unique_name("functional")   # Keras 3: Model(inputs, outputs) is "functional"
         super().__init__(name=name, **kwargs)
         self._functional = None
+        self._eager_forwards: dict = {}   # traced by calls: their other arguments' key -> forward
         if inputs is not None or outputs is not None:
             self._init_functional(inputs, outputs)
 
     # --- functional construction --------------------------------------------------------
     def _init_functional(self, inputs, outputs, track_layers=True):
+        self._functional = self._make_functional(inputs, outputs, track_layers)
+        self.built = True
+
+    def _make_functional(self, inputs, outputs, track_layers=True) -> "_Functional":
+        """The forward graph from ``inputs`` to ``outputs`` (checked), with the variable
+        updates the layer calls between them recorded (see :func:`_call_updates`)."""
         flat_inputs = flatten(inputs)
         for i, t in enumerate(flat_inputs):
             if not (is_symbolic(t) and isinstance(t.record.layer, InputLayer)):
@@ -79,9 +87,8 @@ class Model(Layer):
         updates = _call_updates(records)
         stepped = traced if not updates else trace_graph(
             self.name, flat_inputs, flat_outputs + [t for _, t in updates], self.weights)
-        self._functional = _Functional(inputs, outputs, flat_inputs, flat_outputs, records, traced,
-                                       [v for v, _ in updates], stepped)
-        self.built = True
+        return _Functional(inputs, outputs, flat_inputs, flat_outputs, records, traced,
+                           [v for v, _ in updates], stepped)
 
     @property
     def layers(self) -> list:
@@ -135,20 +142,25 @@ class Model(Layer):
         as a layer's own call would), and the variable updates its layers recorded when
         the model was built (BatchNormalization's moving statistics) are issued again as
         assignments of the copy's values: they reach the step being traced (or, inside
-        another model's construction, that model's call record)."""
+        another model's construction, that model's call record). Not when ``training``
+        is known False (given, or inherited from an enclosing call, as a Python or numpy
+        bool): in inference those updates would assign the unchanged values, so the copy
+        is of the outputs-only graph and a test step returns no moving statistics."""
         f = self._require_functional()
         replacements = {t.value: ops.convert_to_tensor(x).value
                         for t, x in zip(f.flat_inputs, self._match_inputs(inputs, convert=False))}
-        if isinstance(training, bool):
+        if isinstance(training, (bool, np.bool_)):
+            training = bool(training)
             replacements[TRAINING] = ops.convert_to_tensor(training).value
+        source = f.traced if training is False else f.stepped
         trace = state.current()
-        for variable in f.stepped.variables if trace is not None else ():
+        for variable in source.variables if trace is not None else ():
             latest = trace.latest(variable)
             if latest is not None:
                 replacements[variable.symbol] = latest.value
-        results = inline(f.stepped.graph, replacements, _fresh_salts())
+        results = inline(source.graph, replacements, _fresh_salts())
         n = len(f.flat_outputs)
-        for variable, value in zip(f.updated, results[n:]):
+        for variable, value in zip(f.updated, results[n:]):   # none from f.traced
             variable.assign(SymbolicTensor(value))
         return pack_like(f.outputs, [SymbolicTensor(v) for v in results[:n]])
 
@@ -165,29 +177,51 @@ class Model(Layer):
         holder = placeholder(tuple(input_shape), "float32", "input")
         outputs = self(holder)
         self._init_functional(holder, outputs, track_layers=False)
+        self._eager_forwards[_call_key(((), {}))] = self._functional
 
     def __call__(self, *args, **kwargs):
+        """On symbolic tensors, a layer call. On arrays, the forward graph is run: a
+        functional model's, or, for a model traced by its calls (subclassed, or a
+        Sequential without an input shape), the graph traced for this call's other
+        arguments (besides ``training``): each distinct set of them (by value, as
+        ``fg.function``'s static arguments; an array among them by its contents) is a
+        trace of its own, so ``m(x, scale=5.0)`` after ``m(x, scale=2.0)`` computes with
+        5.0. The first trace is the model's ``graph``."""
         if any(is_symbolic(t) for t in flatten((args, kwargs))):
             return super().__call__(*args, **kwargs)
-        if self._functional is None:
-            # Traced once, with ``training`` left open: each run below sets the flag.
-            names = list(args[0]) if isinstance(args[0], dict) else None
-            holders = [placeholder((None,) + np.shape(a)[1:],
-                                   autocast_dtype(np.asarray(a).dtype, self.dtype),
-                                   names[i] if names else f"input_{i}")
-                       for i, a in enumerate(flatten(args[0]))]
-            structure = pack_like(args[0], holders)
-            traced_kwargs = {k: v for k, v in kwargs.items() if k != "training"}
-            self._init_functional(structure,
-                                  Layer.__call__(self, structure, *args[1:], **traced_kwargs),
-                                  track_layers=False)
-        return self._run(args[0], training=bool(kwargs.get("training") or False))
+        training = bool(kwargs.get("training") or False)
+        if self._functional is not None and not self._eager_forwards:
+            return self._run(args[0], training=training)
+        extras = (args[1:], {k: v for k, v in kwargs.items() if k != "training"})
+        key = _call_key(extras)
+        forward = self._eager_forwards.get(key)
+        if forward is None:
+            forward = self._eager_forwards[key] = self._trace_call(args[0], extras)
+            if self._functional is None:
+                self._functional = forward
+                self.built = True
+        return self._run(args[0], training=training, forward=forward)
 
-    def _run(self, x, training: bool = False):
-        """The forward graph on arrays; with ``training`` and layer updates (moving
-        statistics), the graph that also computes them, written back after the run."""
-        f = self._functional
-        inputs = self._match_inputs(x, convert=True)
+    def _trace_call(self, x, extras) -> "_Functional":
+        """The forward graph of ``call`` on placeholders like the arrays ``x`` (batch axis
+        symbolic) with the other arguments ``extras`` as given; traced with ``training``
+        left open: each run sets the flag."""
+        names = list(x) if isinstance(x, dict) else None
+        holders = [placeholder((None,) + np.shape(a)[1:],
+                               autocast_dtype(np.asarray(a).dtype, self.dtype),
+                               names[i] if names else f"input_{i}")
+                   for i, a in enumerate(flatten(x))]
+        structure = pack_like(x, holders)
+        args, kwargs = extras
+        return self._make_functional(structure, Layer.__call__(self, structure, *args, **kwargs),
+                                     track_layers=False)
+
+    def _run(self, x, training: bool = False, forward=None):
+        """The forward graph (``forward``, default the model's) on arrays; with
+        ``training`` and layer updates (moving statistics), the graph that also computes
+        them, written back after the run."""
+        f = forward or self._functional
+        inputs = self._match_inputs(x, convert=True, functional=f)
         if not (training and f.updated):
             return pack_like(f.outputs, f.traced.run(inputs, training=training))
         results = f.stepped.run(inputs, training=True)
@@ -195,9 +229,9 @@ class Model(Layer):
         commit(list(zip(f.updated, results[n:])))
         return pack_like(f.outputs, results[:n])
 
-    def _match_inputs(self, x, convert: bool) -> list:
+    def _match_inputs(self, x, convert: bool, functional=None) -> list:
         """The model's inputs, in order, from a tensor/array, a list, or a dict by name."""
-        f = self._functional
+        f = functional or self._functional
         names = [t.name for t in f.flat_inputs]
         if isinstance(x, dict):
             missing = [n for n in names if n not in x]
@@ -230,6 +264,16 @@ class Model(Layer):
     def graph(self):
         """The forward Graph: inputs, context parameters, then the variables it reads."""
         return self._require_functional().traced.graph
+
+
+def _call_key(extras) -> tuple:
+    """A hashable key of an eager call's arguments other than its inputs: their nesting,
+    then each leaf as ``fg.function`` keys a static argument (by value; a Variable by
+    identity), an array by its dtype, shape and contents (it is a constant of the trace)."""
+    leaves = flatten(extras)
+    return (_structure_key(extras),) + tuple(
+        ("array", x.dtype.str, x.shape, x.tobytes()) if _is_array(x) else _leaf_key(x, False)
+        for x in (np.asarray(leaf) if _is_array(leaf) else leaf for leaf in leaves))
 
 
 def _fresh_salts():

@@ -54,7 +54,10 @@ class Variable:
     def assign(self, value) -> None:
         """Replace the value. A symbolic value (inside a traced function or step) is
         recorded as an update the runtime applies after the step; an array is applied
-        now. The shape must stay the same; it is checked before anything changes."""
+        now. The shape must stay the same; it is checked before anything changes.
+        Another Variable stands for its value (inside a trace, its latest value there)."""
+        if isinstance(value, Variable):
+            value = value.read_value() if state.current() is not None else value.value
         if is_symbolic(value):
             self._assign_symbolic(value)
             return
@@ -68,7 +71,10 @@ class Variable:
         """Take ``array`` as the new value without copying it, when it owns its data, is
         C-contiguous and has the variable's dtype and shape (a step's fresh result); else
         copy as ``assign`` does. The runtime's commit uses this: no per-step copy of every
-        weight."""
+        weight. Only for an array nobody else holds: a graph run's results are such
+        arrays (``TracedGraph.run`` copies a result that is one of the run's arguments —
+        the caller's input, another variable's value — or that repeats another result);
+        a view is copied here."""
         if (isinstance(array, np.ndarray) and array.base is None and array.flags.c_contiguous
                 and array.dtype == self.dtype.numpy and array.shape == self._value.shape):
             self._value = array

@@ -2,8 +2,8 @@
 
 Format: one ``.npz`` file (numpy's zip of arrays) holding the weights in
 ``model.weights`` order under the keys ``w0000``, ``w0001``, ..., plus ``paths`` (the
-variables' paths) so a mismatch can be named. Weights load by position, like Keras's
-``set_weights``, after every shape is checked: a mismatch changes nothing.
+variables' paths). Weights load by position through ``model.set_weights``, which
+checks the count and every shape first: a mismatch changes nothing.
 
 Writes are atomic: the file is written next to its destination under a temporary name,
 flushed to disk and renamed over it, so a failed save leaves the previous file intact.
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import zipfile
 
 import numpy as np
 
@@ -41,21 +42,62 @@ def save_weights(model, filepath: str) -> None:
 def load_weights(model, filepath: str) -> None:
     """Assign the weights saved in ``filepath`` to ``model``, in ``model.weights`` order.
 
-    ValueError naming the file, the count or the first variable whose shape differs;
-    nothing is assigned then."""
+    A file that is not what :func:`save_weights` writes (not an ``.npz``, or without
+    ``paths`` and one ``wNNNN`` array per path) is a ValueError naming the file and the
+    keys expected. The count and the shapes are ``set_weights``' to check: its
+    ValueError, prefixed with the file name; nothing is assigned then."""
     filepath = _npz_path(filepath)
-    with np.load(filepath, allow_pickle=False) as data:
-        paths = [str(p) for p in data["paths"]]
-        arrays = [data[f"w{i:04d}"] for i in range(len(paths))]
-    mine = model.weights
-    if len(arrays) != len(mine):
-        raise ValueError(f"{filepath} holds {len(arrays)} weights, model '{model.name}' has "
-                         f"{len(mine)}")
-    for saved_path, array, w in zip(paths, arrays, mine):
-        if array.shape != w.shape:
-            raise ValueError(f"{filepath}: weight '{saved_path}' has shape {array.shape}, but "
-                             f"model '{model.name}' expects {w.shape} for '{w.path}'")
-    model.set_weights(arrays)
+    arrays = _read_weights(filepath)
+    try:
+        model.set_weights(arrays)
+    except ValueError as e:
+        raise ValueError(f"{filepath}: {e}") from None
+
+
+_EXPECTED_KEYS = "'paths' (the weights' paths) and 'w0000', 'w0001', ... (one array per path)"
+
+
+def _read_weights(filepath: str) -> list:
+    """The arrays ``w0000``, ``w0001``, ... of a weights file, one per entry of its
+    ``paths``; ValueError naming the file and the expected keys when it is malformed."""
+    def malformed(what: str) -> ValueError:
+        return ValueError(f"{filepath} is not a weights file written by save_weights: {what}; "
+                          f"expected an .npz holding {_EXPECTED_KEYS}")
+
+    with open(filepath, "rb") as f:       # ours to close, whatever numpy makes of it
+        try:
+            data = np.load(f, allow_pickle=False)
+        except (ValueError, EOFError, zipfile.BadZipFile) as e:
+            raise malformed(f"numpy cannot read it as an .npz ({e})") from None
+        if not isinstance(data, np.lib.npyio.NpzFile):
+            raise malformed(f"it holds a single array of shape {np.shape(data)}")
+        with data:
+            return _arrays_of(data, malformed)
+
+
+def _arrays_of(data, malformed) -> list:
+    """The weight arrays of an open ``NpzFile``, its keys checked against ``paths``."""
+    def read(key):
+        try:
+            return data[key]
+        except (ValueError, EOFError, zipfile.BadZipFile) as e:   # object arrays, bad members
+            raise malformed(f"numpy cannot read its array {key!r} ({e})") from None
+
+    keys = list(data.files)
+    if "paths" not in keys:
+        raise malformed(f"it has no 'paths'; its keys are {sorted(keys)}")
+    paths = read("paths")
+    if paths.ndim != 1:
+        raise malformed(f"'paths' has shape {paths.shape}, not one path per weight")
+    expected = ["paths"] + [f"w{i:04d}" for i in range(len(paths))]
+    missing = [k for k in expected if k not in keys]
+    unexpected = sorted(k for k in keys if k not in expected)
+    if missing or unexpected:
+        listed = "; ".join(part for part in (
+            f"missing {missing}" if missing else "",
+            f"unexpected {unexpected}" if unexpected else "") if part)
+        raise malformed(f"for its {len(paths)} paths, {listed}")
+    return [read(k) for k in expected[1:]]
 
 
 def _npz_path(filepath) -> str:

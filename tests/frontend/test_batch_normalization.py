@@ -128,6 +128,34 @@ def test_fit_updates_moving_statistics_as_numpy_and_inference_uses_them():
     assert any(v is bn.moving_variance for v in updated)
 
 
+def test_evaluation_steps_neither_compute_nor_write_back_the_moving_statistics():
+    """``test_step`` calls the model with ``training=False``: the recorded updates are not
+    issued there (they would assign the unchanged values), so the step graph has no
+    results for the moving statistics, and a model called with ``training=False``
+    inside another carries none into that one's steps."""
+    model = _bn_model()
+    x, y = _rand(8, 3, loc=1.0), _rand(8, 1, seed=1)
+    bn = model.get_layer("bn")
+    moving = {id(bn.moving_mean), id(bn.moving_variance)}
+    model.evaluate(x, y, verbose=0)
+    trace = model._test_function.last_trace
+    assert not any(id(v) in moving for v in trace.updated)
+    assert not any(id(v) in moving for v in
+                   fg.function(lambda a: model(a, training=np.False_)).run(x)[1])
+    np.testing.assert_array_equal(bn.moving_mean.numpy(), np.zeros(3))
+
+    inputs = fg.Input(shape=(3,))
+    outer = fg.Model(inputs, L.Dense(1)(model(inputs, training=False)))
+    assert len(outer.graph.results) == 1 and outer._functional.updated == []
+    outer.compile(optimizer="sgd", loss="mse")
+    outer.train_on_batch(x, y)
+    assert not any(id(v) in moving for v in outer._train_fn().last_trace.updated)
+    np.testing.assert_array_equal(bn.moving_mean.numpy(), np.zeros(3))
+    model.train_on_batch(x, y)                                   # training still updates
+    assert any(id(v) in moving for v in model._train_fn().last_trace.updated)
+    np.testing.assert_allclose(bn.moving_mean.numpy(), np_moving([x], (0,))[0], rtol=1e-5)
+
+
 def test_eager_model_call_with_training_true_updates_once():
     model = _bn_model()
     x = _rand(10, 3, loc=3.0)

@@ -5,7 +5,9 @@ import pytest
 
 import fusegraph as fg
 from fusegraph import ops
+from fusegraph.backends import optimizing_compiler
 from fusegraph.backends.reference.interpreter import ExecutionError
+from fusegraph.frontend.function import Function
 from fusegraph.ir import parse_graph, verify
 
 
@@ -199,3 +201,40 @@ def test_a_variable_argument_is_static_by_identity():
     f(second, x)
     assert len(traces) == 2
     assert float(first.numpy()) == 2.0 and float(second.numpy()) == 4.0
+
+
+@pytest.mark.parametrize("backend", ["reference", "numba_cpu"])
+def test_a_variable_never_takes_ownership_of_an_argument_or_shares_an_array(backend):
+    """A step's result that is one of the run's arrays (an input assigned as it is, or
+    another variable's value) or that is returned twice is copied before a variable
+    adopts it."""
+    compile_fn = optimizing_compiler(backend)
+
+    def function(fn):
+        return Function(fn, compile_fn=compile_fn, symbolic_batch=False)
+
+    v = fg.Variable(np.zeros(3, "float32"), "v", "v")
+    x = np.ones(3, "float32")
+    function(lambda a: v.assign(a))(x)
+    x[0] = 99.0                                            # the caller's array, mutated
+    np.testing.assert_array_equal(v.numpy(), [1.0, 1.0, 1.0])
+
+    u = fg.Variable(np.zeros(3, "float32"), "u", "u")
+    w = fg.Variable(np.full(3, 2.0, "float32"), "w", "w")
+    function(lambda: u.assign(w))()
+    np.testing.assert_array_equal(u.numpy(), [2.0, 2.0, 2.0])
+    assert not np.shares_memory(u.value, w.value)
+
+    function(lambda a: [u.assign(a * 3.0), w.assign(a * 3.0)])(x)
+    np.testing.assert_array_equal(u.numpy(), [297.0, 3.0, 3.0])
+    assert not np.shares_memory(u.value, w.value)
+    same = function(lambda a: [a, a * 2.0, a * 2.0])(x)
+    assert not np.shares_memory(same[0], x) and not np.shares_memory(same[1], same[2])
+
+
+def test_assigning_a_variable_outside_a_trace_copies_its_value():
+    u = fg.Variable(np.zeros(3, "float32"), "u", "u")
+    w = fg.Variable(np.full(3, 2.0, "float32"), "w", "w")
+    u.assign(w)
+    np.testing.assert_array_equal(u.numpy(), [2.0, 2.0, 2.0])
+    assert not np.shares_memory(u.value, w.value)

@@ -1,11 +1,16 @@
 """``trace_graph``'s errors for a graph that reads a symbolic value it was not given: the
 user's line, where the value is first read, and advice that fits a model (``inputs=``)
-or a function (pass it as an argument)."""
+or a function (pass it as an argument); a traced graph compiled once per ``training``
+value (the flag a constant, so inference draws no Dropout masks); and a run's results
+owned by the caller."""
 import numpy as np
 import pytest
 
 import fusegraph as fg
 from fusegraph import ops
+from fusegraph.frontend import execution
+from fusegraph.frontend.context import TRAINING
+from fusegraph.passes import DEFAULT_PIPELINE, run_pipeline
 
 
 def test_a_model_missing_an_input_names_it_and_says_pass_it_in_inputs():
@@ -60,3 +65,37 @@ def test_a_train_step_reading_a_models_symbolic_input_is_a_function_error():
                                          r"symbolic tensor 'stray'.*first read at "
                                          r"test_graphs\.py:\d+.*Pass its value to the function"):
         custom.train_on_batch(np.ones((4, 3), "float32"), np.ones((4, 1), "float32"))
+
+
+@pytest.fixture
+def compiled_graphs(monkeypatch):
+    """The graphs eager calls compile, after the compile pipeline, in order."""
+    graphs, compile_fn = [], execution._compiler
+
+    def recording(graph):
+        graphs.append(run_pipeline(graph, DEFAULT_PIPELINE)[0])
+        return compile_fn(graph)
+
+    monkeypatch.setattr(execution, "_compiler", recording)
+    return graphs
+
+
+def test_predict_compiles_an_inference_graph_without_dropouts_random_draws(compiled_graphs):
+    inputs = fg.Input(shape=(8,))
+    hidden = fg.layers.Dropout(0.5)(fg.layers.Dense(8)(inputs))
+    model = fg.Model(inputs, fg.layers.Dense(2)(fg.layers.Dropout(0.3)(hidden)))
+    assert any(p is TRAINING for p in model.graph.params)           # the flag stays open
+    x = np.ones((16, 8), "float32")
+    kernel, bias, head, head_bias = model.get_weights()
+    want = (x @ kernel + bias) @ head + head_bias
+    np.testing.assert_allclose(model.predict(x, batch_size=4, verbose=0), want, rtol=1e-5)
+    np.testing.assert_allclose(model(x, training=False), want, rtol=1e-5)
+    (inference,) = compiled_graphs                                   # compiled once
+    assert "training" not in [p.name for p in inference.params]
+    assert not any(op.kind in ("random_uniform", "where") for op in inference.ops)
+    dropped = model(x, training=True)                                # its own graph
+    assert not np.allclose(dropped, want)
+    assert len(compiled_graphs) == 2
+    assert sum(op.kind == "random_uniform" for op in compiled_graphs[1].ops) == 2
+    model.predict(x, verbose=0)
+    assert len(compiled_graphs) == 2

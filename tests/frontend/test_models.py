@@ -455,6 +455,44 @@ def test_subclassed_model_reads_its_weights_at_each_call():
     np.testing.assert_allclose(model(x), first + 1.0, rtol=1e-6)
 
 
+class Scaled(fg.Model):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.dense = L.Dense(2)
+
+    def call(self, inputs, scale=1.0, offset=None, training=None):
+        out = fg.ops.multiply(self.dense(inputs), scale)
+        return out if offset is None else out + offset
+
+
+def test_subclassed_model_eager_calls_follow_their_other_arguments():
+    model = Scaled()
+    x = _rand(4, 3)
+    two = model(x, scale=2.0)
+    kernel, bias = model.get_weights()
+    np.testing.assert_allclose(two, 2.0 * (x @ kernel + bias), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(model(x, scale=5.0), 2.5 * two, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(model(x, 3.0), 1.5 * two, rtol=1e-5, atol=1e-6)   # positional
+    offset = np.arange(2, dtype="float32")
+    np.testing.assert_allclose(model(x, scale=2.0, offset=offset), two + offset, rtol=1e-5)
+    np.testing.assert_allclose(model(x, scale=2.0, offset=offset + 1), two + offset + 1,
+                               rtol=1e-5)
+    np.testing.assert_allclose(model(x, scale=2.0, training=True), two, rtol=1e-6)
+    np.testing.assert_allclose(model.predict(x, verbose=0), two / 2, rtol=1e-5, atol=1e-6)
+    assert len(model._eager_forwards) == 6                     # each set of arguments, once
+    model(x, scale=5.0)
+    assert len(model._eager_forwards) == 6
+    assert "f32[] = constant {value=2.0" in model.ir()         # the first call is the graph
+
+
+def test_subclassed_model_built_ahead_follows_its_other_arguments_too():
+    model = Scaled()
+    model.build((None, 3))
+    x = _rand(4, 3)
+    plain = model(x)
+    np.testing.assert_allclose(model(x, scale=4.0), 4.0 * plain, rtol=1e-5, atol=1e-6)
+
+
 def test_subclassed_model_inside_a_functional_model_shares_weights():
     model = TwoDense()
     x = _rand(4, 3)
@@ -630,6 +668,40 @@ def test_functional_model_called_twice_shares_weights():
     k, bias = _perturb(outer)
     xa, xb = _rand(2, 3, seed=1), _rand(2, 3, seed=2)
     np.testing.assert_allclose(outer([xa, xb]), (xa + xb) @ k + 2 * bias, rtol=1e-5, atol=1e-6)
+
+
+def _flatten_model():
+    inputs = fg.Input(shape=(3, 4))
+    return fg.Model(inputs, L.Dense(2)(L.Flatten()(inputs)))
+
+
+def _conv_model():
+    inputs = fg.Input(shape=(6, 6, 1))
+    return fg.Model(inputs, L.Conv2D(2, 3)(inputs))
+
+
+@pytest.mark.parametrize("build, shape", [(_flatten_model, (5, 3, 4)), (_conv_model, (5, 6, 6, 1))])
+def test_functional_model_inside_a_fixed_shape_function(build, shape):
+    """Its reshapes name the batch symbol B; inlined on a concrete batch they take 5."""
+    model = build()
+    x = _rand(*shape)
+    got = fg.function(lambda a: model(a), symbolic_batch=False)(x)
+    np.testing.assert_allclose(got, model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+    nested = fg.Input(shape=shape[1:])
+    np.testing.assert_allclose(fg.Model(nested, model(nested)).predict(x, verbose=0),
+                               model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+
+
+def test_a_model_with_a_fixed_batch_size_trains_with_fit():
+    inputs = fg.Input(shape=(3, 4), batch_size=4)
+    model = fg.Model(inputs, L.Dense(2)(L.Flatten()(inputs)))
+    x, y = _rand(16, 3, 4), _rand(16, 2, seed=1)
+    model.compile(optimizer=fg.optimizers.SGD(0.1), loss="mse")
+    history = model.fit(x, y, batch_size=4, epochs=3, verbose=0).history["loss"]
+    assert history[-1] < history[0]
+    w = model.get_weights()
+    np.testing.assert_allclose(model.predict(x[:4], verbose=0),
+                               x[:4].reshape(4, 12) @ w[0] + w[1], rtol=1e-5, atol=1e-6)
 
 
 # --- names and weights --------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """Weights files: round trip, atomic writes, mismatches that change nothing, ModelCheckpoint."""
 import os
+import re
 
 import numpy as np
 import pytest
@@ -53,10 +54,62 @@ def test_a_shape_mismatch_names_the_weight_and_changes_nothing(tmp_path):
     mlp(units=5).save_weights(tmp_path / "w.npz")
     model = mlp(units=4)
     before = model.get_weights()
-    with pytest.raises(ValueError, match=r"w.npz: weight 'dense/kernel' has shape \(3, 5\), but "
-                                         r"model 'functional_1' expects \(3, 4\) for "
-                                         r"'dense_2/kernel'"):
+    with pytest.raises(ValueError, match=r"w.npz: layer 'functional_1': weight 'dense_2/kernel' "
+                                         r"has shape \(3, 4\), got an array of shape \(3, 5\)"):
         model.load_weights(tmp_path / "w.npz")
+    for x, y in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_a_count_mismatch_names_the_file_and_changes_nothing(tmp_path):
+    inputs = fg.Input(shape=(3,))
+    fg.Model(inputs, fg.layers.Dense(2)(inputs)).save_weights(tmp_path / "w.npz")
+    model = mlp()
+    before = model.get_weights()
+    with pytest.raises(ValueError, match=r"^\S*w\.npz: layer 'functional_1' expects 4 weight "
+                                         r"arrays, got 2$"):
+        model.load_weights(tmp_path / "w.npz")
+    for x, y in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(x, y)
+
+
+def _write_npz(path, **arrays):
+    with open(path, "wb") as f:
+        np.savez(f, **arrays)
+
+
+def _write_npy(path, array):
+    with open(path, "wb") as f:
+        np.save(f, array)
+
+
+@pytest.mark.parametrize("write, what", [
+    (lambda p: _write_npz(p, w0000=np.ones(3)), r"it has no 'paths'; its keys are \['w0000'\]"),
+    (lambda p: _write_npz(p, paths=np.array(["a", "b"]), w0000=np.ones(3)),
+     r"for its 2 paths, missing \['w0001'\]"),
+    (lambda p: _write_npz(p, paths=np.array(["a"]), w0000=np.ones(3), extra=np.ones(1)),
+     r"for its 1 paths, unexpected \['extra'\]"),
+    (lambda p: _write_npz(p, paths=np.array("a"), w0000=np.ones(3)),
+     r"'paths' has shape \(\), not one path per weight"),
+    (lambda p: p.write_bytes(b"not a zip"), r"numpy cannot read it as an .npz"),
+    (lambda p: p.write_bytes(b"PK\x03\x04 truncated"), r"numpy cannot read it as an .npz"),
+    (lambda p: _write_npy(p, np.ones((2, 2))), r"it holds a single array of shape \(2, 2\)"),
+    (lambda p: _write_npz(p, paths=np.array(["a"]), w0000=np.array([None], dtype=object)),
+     r"numpy cannot read its array 'w0000' \(Object arrays cannot be loaded"),
+], ids=["no_paths", "missing_array", "extra_key", "scalar_paths", "not_a_zip", "bad_zip",
+        "one_array", "object_array"])
+def test_a_malformed_file_is_a_value_error_naming_it_and_the_expected_keys(tmp_path, write, what):
+    path = tmp_path / "bad.npz"
+    write(path)
+    model = mlp()
+    before = model.get_weights()
+    with pytest.raises(ValueError) as info:
+        model.load_weights(path)
+    message = str(info.value)
+    assert message.startswith(f"{path} is not a weights file written by save_weights: ")
+    assert re.search(what, message), message
+    assert message.endswith("expected an .npz holding 'paths' (the weights' paths) and 'w0000', "
+                            "'w0001', ... (one array per path)")
     for x, y in zip(before, model.get_weights()):
         np.testing.assert_array_equal(x, y)
 
