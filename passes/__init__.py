@@ -8,14 +8,16 @@ from .cse import cse
 from .dce import dce
 from .fusion import fuse
 from .manager import PASSES, Pass, PassRun, PipelineReport, register_pass, run_pipeline
+from .merge_scans import merge_scans
 from .shape_inference import infer_shapes
 from .simplify import simplify
 
 # What a graph goes through before a backend compiles it.
 DEFAULT_PIPELINE = [
-    "simplify",   # fold constants, drop identities (and untaken training branches)
-    "cse",        # merge duplicates (the many equal constants of a traced step)
-    "simplify",   # what merging exposed
+    "simplify",      # fold constants, drop identities (and untaken training branches)
+    "cse",           # merge duplicates (the many equal constants of a traced step)
+    "merge_scans",   # one loop for a recurrent layer's forward and autodiff's saving scan
+    "simplify",      # what merging exposed
     "dce",
 ]
 
@@ -34,4 +36,5 @@ def pipeline_through(after: str, pipeline=None) -> list[str]:
 
 
 __all__ = ["DEFAULT_PIPELINE", "FUSION_PIPELINE", "PASSES", "Pass", "PassRun", "PipelineReport",
-           "cse", "dce", "fuse", "infer_shapes", "pipeline_through", "register_pass", "run_pipeline", "simplify"]
+           "cse", "dce", "fuse", "infer_shapes", "merge_scans", "pipeline_through",
+           "register_pass", "run_pipeline", "simplify"]

@@ -1,17 +1,48 @@
-"""Dead-code elimination: keep only the ops the results need.
+"""Dead-code elimination: keep only the ops the results need, and the ops with effects.
 
-No op has side effects yet (state updates are results of the step graph), so liveness
-is reachability from the results. Parameters are kept (callers pass them by position).
+Liveness is backward reachability from two kinds of roots: the graph's results, and
+every op with effects (trait SIDE_EFFECTS, or a region holding such an op): such an op
+stays, with everything it reads, even when nothing uses its results, and keeps its
+place in program order. Parameters are kept (callers pass them by position).
+
+:func:`live_graph` is the same rule for the passes that rebuild a graph op by op
+(:mod:`.rewrite`, :mod:`.fusion`): whatever they drop as unused, they keep the ops with
+effects they emitted.
 """
 from __future__ import annotations
 
-from fusegraph.ir.core import Graph
+from typing import Iterable
+
+from fusegraph.ir.core import Graph, Op, Value
+from fusegraph.ir.opdef import SIDE_EFFECTS, get_opdef
 
 from .manager import Pass, register_pass
 
 
+def has_effects(op: Op) -> bool:
+    """Whether ``op`` must run although nothing uses its results: its kind has the
+    SIDE_EFFECTS trait, or its region (recursively) holds an op that has."""
+    if get_opdef(op.kind).has(SIDE_EFFECTS):
+        return True
+    return op.region is not None and any(has_effects(inner) for inner in op.region.ops)
+
+
+def live_graph(name: str, params: Iterable[Value], results: Iterable[Value],
+               effects: Iterable[Op] = ()) -> Graph:
+    """The graph of the ops ``results`` need plus the ops ``effects`` and what they
+    need, in creation order (``Graph.from_results`` with more roots)."""
+    params, results, effects = tuple(params), tuple(results), tuple(effects)
+    needed = Graph.from_results(name, params,
+                                results + tuple(v for op in effects for v in op.operands))
+    ops = {id(op): op for op in needed.ops}
+    for op in effects:
+        ops.setdefault(id(op), op)
+    return Graph(name, params, sorted(ops.values(), key=lambda op: op.seq), results)
+
+
 def dce(graph: Graph) -> Graph:
-    return Graph.from_results(graph.name, graph.params, graph.results)
+    return live_graph(graph.name, graph.params, graph.results,
+                      [op for op in graph.ops if has_effects(op)])
 
 
-register_pass(Pass("dce", dce, "drop ops the results do not need"))
+register_pass(Pass("dce", dce, "drop ops the results do not need (ops with effects stay)"))

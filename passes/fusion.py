@@ -19,10 +19,11 @@ several groups of its shape, they merge into one (convexity and the reduction ru
 permitting): the moment and velocity chains of an Adam update both start from the
 gradient and meet at the new weight, so each weight's whole update is one kernel that
 reads the gradient, the two slots and the weight once and writes the three new values.
-Groups of one op stay plain ops. A member reading ``broadcast_to(x)`` reads ``x``
-instead when its result shape stays the same (the kernel broadcasts from the types), so
-the broadcast copy disappears. The fused graph is put in order with networkx's
-topological sort, program order first.
+Groups of one op stay plain ops, and so do ops with effects (:func:`.dce.has_effects`:
+they are never fused, and kept even when nothing reads their results). A member
+reading ``broadcast_to(x)`` reads ``x`` instead when its result shape stays the same
+(the kernel broadcasts from the types), so the broadcast copy disappears. The fused
+graph is put in order with networkx's topological sort, program order first.
 
 Statistics: the number of kernels formed is ``len(group_ops(graph))``.
 """
@@ -35,6 +36,7 @@ from fusegraph.ir.core import Graph, Op, Value
 from fusegraph.ir.opdef import ELEMENTWISE, get_opdef
 from fusegraph.ir.types import broadcast_shapes
 
+from .dce import has_effects, live_graph
 from .manager import Pass, register_pass
 
 REDUCTIONS = frozenset({"reduce_sum", "reduce_mean", "reduce_max", "reduce_min"})
@@ -45,6 +47,8 @@ def is_scalar_constant(op: Op) -> bool:
 
 
 def _fusible(op: Op) -> bool:
+    if has_effects(op):
+        return False
     opdef = get_opdef(op.kind)
     return (opdef.has(ELEMENTWISE) and not is_scalar_constant(op)) or op.kind in REDUCTIONS
 
@@ -175,16 +179,19 @@ def fuse(graph: Graph) -> Graph:
     order = nx.lexicographical_topological_sort(dag, key=first_seq.__getitem__)
 
     mapping: dict[int, Value] = {}
+    effects: list[Op] = []
     for n in order:
         item = item_of[n]
         if isinstance(item, Op):
             new = emit_op(item.kind, [mapping.get(id(v), v) for v in item.operands],
                           dict(item.attrs), item.region, loc=item.loc)
             mapping.update(zip(map(id, item.results), new.results))
+            if has_effects(item):
+                effects.append(new)
         else:
             _emit_group(item, mapping, users, result_ids)
-    return Graph.from_results(graph.name, graph.params,
-                              [mapping.get(id(r), r) for r in graph.results])
+    return live_graph(graph.name, graph.params,
+                      [mapping.get(id(r), r) for r in graph.results], effects)
 
 
 def _sources(op: Op, members: set) -> list:

@@ -2,14 +2,26 @@
 
 * Folding: an op whose operands are all constants (and whose result is small, concrete
   and not random) is computed now with its numpy reference and becomes a ``constant``.
-* Identities, each applied only when the result type equals the kept value's type:
-  ``x + 0``, ``0 + x``, ``x - 0``, ``x * 1``, ``1 * x``, ``x / 1`` -> x; a reshape,
-  broadcast_to or cast to the operand's own type -> x; an identity transpose -> x; a
-  reduction over no axes -> x; a reshape of a reshape -> one reshape, and a transpose
-  of a transpose -> one transpose (none if the two cancel);
-  ``where(c, a, b)`` with a constant all-true (all-false) ``c`` -> a (b), broadcast to
-  the result's shape. The last one removes the branch a training-mode flag did not
-  take. A broadcast constant counts as that constant for the 0 and 1 tests.
+  A fold must give exactly what the reference gives when the graph runs, errors
+  included, so an op is left as it is (to run, and fail or warn, with its location in
+  the message) when its ``ref`` raises (an index out of range), when it meets a
+  floating-point exception (``1 / 0``, ``log(0)``, an overflow or an underflow: numpy's
+  ``errstate`` is ``"raise"`` for every kind while folding, so a fold never hides what
+  the run would warn about, or raise under the user's ``np.errstate``), or when its
+  arrays disagree with the op's result types (the interpreter reports that too). A
+  non-finite result of non-finite constants (``inf + 1``) signals nothing and folds.
+* Identities, each applied only when the result type equals the kept value's type and
+  the identity is exact for every x, signed zeros, inf and NaN included: ``x * 1``,
+  ``1 * x``, ``x / 1`` -> x; ``x + 0``, ``0 + x`` and ``x - 0`` -> x for integer
+  dtypes, and for floats only with the zero of the right sign: ``x + -0.0``,
+  ``-0.0 + x`` and ``x - 0.0`` are x, but ``x + 0.0`` and ``x - -0.0`` are not
+  (``-0.0 + 0.0`` is +0.0) and stay; a reshape, broadcast_to or cast to the operand's
+  own type -> x; an identity transpose -> x; a reduction over no axes -> x; a reshape
+  of a reshape -> one reshape, and a transpose of a transpose -> one transpose (none if
+  the two cancel); ``where(c, a, b)`` with a constant all-true (all-false) ``c`` -> a
+  (b), broadcast to the result's shape. The last one removes the branch a
+  training-mode flag did not take. A broadcast constant counts as that constant for
+  the 0 and 1 tests.
 
 ``stop_gradient`` is kept: a graph may still be differentiated after this pass.
 """
@@ -20,6 +32,7 @@ import numpy as np
 from fusegraph.ir.builder import emit
 from fusegraph.ir.core import Graph, Op, Value
 from fusegraph.ir.opdef import HAS_REGION, RANDOM, get_opdef
+from fusegraph.ir.ops.vjp_utils import constant_value, is_all, splat_value
 from fusegraph.ir.types import Sym
 
 from .manager import Pass, register_pass
@@ -28,21 +41,14 @@ from .rewrite import rebuild
 FOLD_LIMIT = 4096  # largest result (elements) folded into a constant
 
 
-def constant_value(v: Value) -> np.ndarray | None:
-    """The array a ``constant`` op makes, or None for any other value."""
-    op = v.producer
-    if op is None or op.kind != "constant":
-        return None
-    return np.array(op.attrs["value"], dtype=op.attrs["dtype"].numpy)
-
-
-def _is_all(v: Value, number) -> bool:
-    """True when ``v`` is a constant (or a broadcast of one) whose elements all equal
-    ``number``."""
-    if v.producer is not None and v.producer.kind == "broadcast_to":
-        v = v.producer.operands[0]
-    c = constant_value(v)
-    return c is not None and bool(np.all(c == number))
+def _is_signed_zero(v: Value, negative: bool) -> bool:
+    """Whether ``v`` is a (broadcast) constant zero, each element with the sign bit
+    ``negative`` when ``v`` is a float (ints have one zero). ``x + -0.0`` and ``x - 0.0``
+    are x for every x, -0.0 included; ``x + 0.0`` and ``x - -0.0`` turn -0.0 into +0.0."""
+    c = splat_value(v)
+    if c is None or not np.all(c == 0):
+        return False
+    return not v.type.dtype.is_float or bool(np.all(np.signbit(c) == negative))
 
 
 def _fold(op: Op, operands) -> tuple | None:
@@ -56,9 +62,17 @@ def _fold(op: Op, operands) -> tuple | None:
     arrays = [constant_value(v) for v in operands]
     if any(a is None for a in arrays):
         return None
-    out = opdef.ref(arrays, dict(op.attrs))
-    outs = out if isinstance(out, tuple) else (out,)
-    return tuple(emit("constant", value=np.asarray(a).tolist(), dtype=r.type.dtype)
+    try:
+        with np.errstate(all="raise"):
+            out = opdef.ref(arrays, dict(op.attrs))
+    except Exception:   # left for the graph's run to report, with the op's location
+        return None
+    outs = [np.asarray(a) for a in (out if isinstance(out, (tuple, list)) else (out,))]
+    if len(outs) != len(op.results) or any(
+            a.dtype != r.type.dtype.numpy or a.shape != r.type.shape
+            for a, r in zip(outs, op.results)):
+        return None
+    return tuple(emit("constant", value=a.tolist(), dtype=r.type.dtype)
                  for a, r in zip(outs, op.results))
 
 
@@ -78,13 +92,15 @@ def _identity_operand(op: Op, operands) -> tuple | None:
     if not operands:
         return None
     a = operands[0]
-    if kind in ("add", "sub") and _is_all(operands[1], 0):
+    if kind == "sub" and _is_signed_zero(operands[1], negative=False):
         return _keep(op, a)
-    if kind == "add" and _is_all(a, 0):
+    if kind == "add" and _is_signed_zero(operands[1], negative=True):
+        return _keep(op, a)
+    if kind == "add" and _is_signed_zero(a, negative=True):
         return _keep(op, operands[1])
-    if kind in ("mul", "div") and _is_all(operands[1], 1):
+    if kind in ("mul", "div") and is_all(operands[1], 1):
         return _keep(op, a)
-    if kind == "mul" and _is_all(a, 1):
+    if kind == "mul" and is_all(a, 1):
         return _keep(op, operands[1])
     if kind in ("reshape", "broadcast_to", "cast"):
         return _keep(op, a)

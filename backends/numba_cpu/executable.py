@@ -77,13 +77,13 @@ import threading
 
 import numpy as np
 
-from fusegraph.backends.reference.interpreter import (ExecutionError, Step, bind_inputs,
-                                                      free_schedule, run_op)
+from fusegraph.backends import numba_common
+from fusegraph.backends.reference.interpreter import Step, bind_inputs, free_schedule, run_op
 from fusegraph.ir.core import Graph, Op
 from fusegraph.ir.opdef import RANDOM, SIDE_EFFECTS, get_opdef
 from fusegraph.ir.types import Sym, resolve_shape
 
-from .codegen import CodegenError, KernelSpec, generate_kernel
+from .codegen import generate_kernel
 from .kernels import load_kernel
 
 MAX_PLANS = 8   # bindings of the symbols (batch sizes) with a plan kept at once
@@ -92,49 +92,21 @@ MAX_PLANS = 8   # bindings of the symbols (batch sizes) with a plan kept at once
 _SHAPE_ONLY = frozenset({"dim_size"})
 
 
-class KernelStep:
+class KernelStep(numba_common.KernelStep):
     """One fused op run by its kernel; ``ref`` is the reference step (its fallback)."""
 
-    __slots__ = ("ref", "op", "spec", "kernel", "out_shapes", "out_dtypes", "static_empty")
-
-    def __init__(self, ref: Step, spec: KernelSpec, kernel):
-        self.ref, self.op, self.spec, self.kernel = ref, ref.op, spec, kernel
-        self.out_shapes = [r.type.shape for r in ref.op.results]
-        self.out_dtypes = [r.type.dtype.numpy for r in ref.op.results]
-        self.static_empty = 0 in spec.iteration_shape
-
-    def sizes(self, env: dict) -> list:
-        try:
-            return [env[s] for s in self.spec.symbols]
-        except KeyError as e:
-            raise ExecutionError(f"{_where(self.op)}: dimension {e.args[0]} is not bound") from None
-
-    def runs_kernel(self, operand_shapes: list, env: dict) -> bool:
-        """Whether operands of these shapes run the kernel (else the reference region)."""
-        if self.static_empty or 0 in self.sizes(env):
-            return False
-        shape = self.spec.iteration_shape
-        for k, axis, it_axis in self.spec.checks:
-            dim = shape[it_axis]
-            if operand_shapes[k][axis] != (env[dim] if isinstance(dim, Sym) else dim):
-                return False
-        return True
+    __slots__ = ()
 
     def run(self, args: list, env: dict) -> list:
         sizes = self.sizes(env)
-        try:
-            outs = [np.empty(resolve_shape(shape, env), dtype)
-                    for shape, dtype in zip(self.out_shapes, self.out_dtypes)]
-        except ValueError as e:
-            raise ExecutionError(f"{_where(self.op)}: {e}") from None
+        outs = [np.empty(shape, dtype)
+                for shape, dtype in zip(self.output_shapes(env), self.out_dtypes)]
         if not self.runs_kernel([a.shape for a in args], env):
             return run_op(self.ref, args, env)
         try:
             self.kernel(*args, *outs, *sizes)
         except Exception as e:
-            shapes = ", ".join(f"{a.dtype}{list(a.shape)}" for a in args)
-            raise ExecutionError(f"{_where(self.op)}: kernel {self.spec.name} on arrays ({shapes}): "
-                                 f"{type(e).__name__}: {e}") from e
+            raise self.launch_error(args, e) from e
         return outs
 
 
@@ -159,14 +131,10 @@ class Executable:
         for op, dying in zip(graph.ops, free_schedule(graph)):
             ref = Step(op, dying)
             kernel_step = None
-            if op.kind == "fused":
-                try:
-                    spec = generate_kernel(op.region)
-                except CodegenError as e:
-                    self.fallbacks.append((op, str(e)))
-                else:
-                    kernel_step = KernelStep(ref, spec, load_kernel(spec))
-                    self.kernels.append(kernel_step)
+            spec = numba_common.kernel_spec(op, generate_kernel, self.fallbacks)
+            if spec is not None:
+                kernel_step = KernelStep(ref, spec, load_kernel(spec))
+                self.kernels.append(kernel_step)
             self._steps.append((ref, kernel_step))
         self._symbols = tuple(dict.fromkeys(d for p in graph.params for d in p.type.shape
                                             if isinstance(d, Sym)))
@@ -248,15 +216,7 @@ class Executable:
 
     def source(self) -> str:
         """Every generated kernel's source, once each, headed by the fused ops using it."""
-        users: dict[str, list[KernelStep]] = {}
-        for k in self.kernels:
-            users.setdefault(k.spec.source, []).append(k)
-        parts = []
-        for source, steps in users.items():
-            where = "; ".join(str(k.op.loc) or "?" for k in steps)
-            parts.append(f"# ---- {steps[0].spec.name}: {len(steps)} fused op(s) "
-                         f"[{where}]\n{source}")
-        return "\n".join(parts)
+        return numba_common.kernel_sources(self.kernels)
 
     def __repr__(self) -> str:
         return (f"<numba_cpu Executable of {self.graph!r}: {len(self.kernels)} kernels, "
@@ -507,7 +467,3 @@ class _Plan:
 
     def env_text(self) -> str:
         return ", ".join(f"{s}={n}" for s, n in self.env.items()) or "static shapes"
-
-
-def _where(op: Op) -> str:
-    return f"op {op.kind}" + (f" at {op.loc}" if str(op.loc) else "")

@@ -21,8 +21,8 @@ expression, compiled by Numba, computes one element of the op exactly as the op'
 ``FLOAT_TEMPLATES`` is the base table; the int and bool tables override a few entries
 by dict-merge (tinygrad's ``code_for_op``). :func:`template_for` picks the table by the
 result dtype. ``REDUCTIONS`` describes how a kernel accumulates each reduction.
-A CUDA backend would start from these tables and override the few entries it spells
-differently.
+The CUDA backend (:mod:`fusegraph.backends.numba_cuda.templates`) starts from these
+tables and overrides the few entries it spells differently.
 """
 from __future__ import annotations
 

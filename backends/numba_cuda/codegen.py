@@ -67,6 +67,12 @@ No ``fastmath``: NaN, inf and signed zeros behave as in the reference. The sourc
 nothing that varies between equal regions, so equal kernels share one source, one
 cached file and one compiled function; the kernel's name carries a hash of the region's
 structure (numba_cpu's :func:`structural_hash`) and of this generator's version.
+
+What the CPU and CUDA generators share (validation, broadcasting, placement, the local
+accumulators, the source's layout) is :class:`fusegraph.backends.numba_common.
+KernelGenerator`; this module gives it the CUDA template table and loop wrapper: the
+reduced axes as loops inside a thread whose indices come from ``cuda.grid(1)``,
+``@cuda.jit``, an output accumulator started at the first visit and divided at the last.
 """
 from __future__ import annotations
 
@@ -74,22 +80,16 @@ import hashlib
 import math
 from dataclasses import dataclass
 
-import numpy as np
-
+from fusegraph.backends.numba_common import CodegenError, KernelGenerator
 from fusegraph.backends.numba_cpu.codegen import structural_hash
-from fusegraph.ir.core import Graph, Op, Value
-from fusegraph.ir.opdef import ELEMENTWISE, get_opdef
-from fusegraph.ir.printer import format_attrs
-from fusegraph.ir.types import DType, Sym
+from fusegraph.ir.core import Graph
+from fusegraph.ir.types import Sym
 
-from .templates import REDUCTIONS, SCALAR_TYPES, template_for
+from . import templates
 
 CODEGEN_VERSION = "cuda-1"     # bump when the generated code changes meaning
-_COMMENT_COLUMN = 60
 
-
-class CodegenError(Exception):
-    """The region breaks the fused-op contract, or an op has no CUDA template."""
+__all__ = ["CodegenError", "CudaKernelSpec", "generate_kernel", "kernel_name"]
 
 
 @dataclass(frozen=True)
@@ -128,272 +128,56 @@ def generate_kernel(region: Graph) -> CudaKernelSpec:
     return _Generator(region).run()
 
 
-def _literal(value, dtype: DType) -> str:
-    """The Python literal of a constant's value, converted as its ``ref`` does."""
-    item = np.array(value, dtype=dtype.numpy).item()
-    if isinstance(item, float):
-        if math.isnan(item):
-            return "np.nan"
-        if math.isinf(item):
-            return "np.inf" if item > 0 else "-np.inf"
-    return repr(item)
+class _Generator(KernelGenerator):
+    backend = "numba_cuda"
+    numba_import = "from numba import cuda"
+    templates = templates
 
+    def loop_axes(self, results: dict) -> list[int]:
+        """The reduced axes of the reductions the kernel computes, in axis order; the
+        others are the thread axes."""
+        loops = sorted({a for op in self.region.ops
+                        if op.kind in templates.REDUCTIONS and id(op.results[0]) in results
+                        for a in op.attrs["axes"]})
+        self.thread_axes = tuple(a for a in range(len(self.shape)) if a not in loops)
+        return loops
 
-class _Generator:
-    def __init__(self, region: Graph):
-        self.region = region
-        self.names: dict[int, str] = {}      # id(value) -> variable of its element
-        self.ir_names: dict[int, str] = {}   # id(value) -> its IR name in comments
-        self.depth: dict[int, int] = {}      # id(value) -> loop depth it is computed at
-        for k, p in enumerate(region.params):
-            self.ir_names[id(p)] = f"%in{k}"
-        n = 0
-        for op in region.ops:
-            for r in op.results:
-                self.ir_names[id(r)] = f"%{n}"
-                self.names[id(r)] = f"v{n}"
-                n += 1
+    def start_in_output(self, out: int, target: str, start: str, axes: tuple) -> str:
+        # Each output element belongs to one thread, which starts it at its first visit.
+        at_first = " and ".join(f"i{a} == 0" for a in axes)
+        return f"{start} if {at_first} else {target}"
 
-    # --- validation ---------------------------------------------------------------------
-    def iteration_shape(self) -> tuple:
-        shapes, reduced = set(), set()
-        for op in self.region.ops:
-            if any(id(v) in reduced for v in op.operands):
-                raise CodegenError(f"{op.kind} uses the result of a reduction in the same kernel")
-            if op.kind == "constant":
-                if op.results[0].type.rank != 0:
-                    raise CodegenError(f"constant of type {op.results[0].type} in a kernel "
-                                       f"(only scalar constants are copied in)")
-                continue
-            if op.kind in REDUCTIONS:
-                shapes.add(op.operands[0].type.shape)
-                reduced.add(id(op.results[0]))
-                continue
-            if not get_opdef(op.kind).has(ELEMENTWISE):
-                raise CodegenError(f"op {op.kind} is neither elementwise nor a reduction")
-            if template_for(op.kind, op.results[0].type.dtype) is None:
-                raise CodegenError(f"op {op.kind} has no numba_cuda template")
-            shapes.add(op.results[0].type.shape)
-        if len(shapes) != 1:
-            raise CodegenError(f"ops of the kernel have {len(shapes)} iteration shapes "
-                               f"({', '.join(sorted(map(str, shapes)))}), expected one")
-        return shapes.pop()
+    def finish_in_output(self, out: int, target: str, T: str, count: str, axes: tuple) -> None:
+        at_last = " and ".join(f"i{a} == {self.bound(a)} - 1" for a in axes)
+        self.pre[-1].append((f"if {at_last}:", None))
+        self.pre[-1].append((f"    {target} = {T}({target} / {T}({count}))", None))
 
-    def operand_index(self, value: Value, k: int) -> tuple[list[str], int]:
-        """The index expressions of parameter ``value`` and the loop depth of its load;
-        records the runtime size checks it needs."""
-        shape, rank = value.type.shape, len(self.shape)
-        if len(shape) > rank:
-            raise CodegenError(f"operand %in{k}: {value.type} has more dims than the "
-                               f"iteration shape {list(self.shape)}")
-        index, depth = [], 0
-        for j, dim in enumerate(shape):
-            axis = rank - len(shape) + j
-            it = self.shape[axis]
-            if dim == 1:
-                index.append("0")
-                continue
-            if dim != it:
-                if isinstance(dim, int) and isinstance(it, int):
-                    raise CodegenError(f"operand %in{k}: {value.type} does not broadcast to "
-                                       f"the iteration shape {list(self.shape)}")
-                self.checks.append((k, j, axis))
-            index.append(f"i{axis}")
-            depth = max(depth, self.loop_depth.get(axis, 0))
-        return index, depth
+    def decorator(self) -> str:
+        return "@cuda.jit(cache=True, fastmath=False)"
 
-    # --- emission -----------------------------------------------------------------------
-    def run(self) -> CudaKernelSpec:
-        region = self.region
-        self.shape = shape = self.iteration_shape()
-        rank = len(shape)
-        self.checks: list = []
-        results = {id(r): j for j, r in enumerate(region.results)}
-        reduced = sorted({a for op in region.ops
-                          if op.kind in REDUCTIONS and id(op.results[0]) in results
-                          for a in op.attrs["axes"]})
-        self.loops = reduced                                     # loop k runs axis loops[k]
-        self.loop_depth = {a: k + 1 for k, a in enumerate(reduced)}   # axis -> depth inside it
-        self.thread_axes = tuple(a for a in range(rank) if a not in self.loop_depth)
-        m = len(reduced)
-        self.pre = [[] for _ in range(m + 1)]    # statements at depth d, before loop d
-        self.post = [[] for _ in range(m + 1)]   # statements at depth d, after loop d closes
-        defined = {id(r) for op in region.ops for r in op.results if op.kind != "constant"}
-        for j, r in enumerate(region.results):
-            if id(r) not in defined:
-                raise CodegenError(f"kernel result {j} is not computed by an elementwise op "
-                                   f"or a reduction of the kernel")
-        for op in region.ops:
-            if op.kind == "constant":
-                self.emit_constant(op)
-            elif op.kind in REDUCTIONS:
-                if id(op.results[0]) in results:
-                    self.emit_reduction(op, results[id(op.results[0])])
-            else:
-                self.emit_elementwise(op, results.get(id(op.results[0])))
-        symbols = tuple(dict.fromkeys(d for d in shape if isinstance(d, Sym)))
-        name = kernel_name(region)
-        return CudaKernelSpec(name, self.source(name, symbols), shape, self.thread_axes,
-                              symbols, tuple(self.checks),
-                              tuple(p.type for p in region.params),
-                              tuple(r.type for r in region.results))
-
-    def ir_line(self, op: Op) -> str:
-        defs = ", ".join(f"{self.ir_names[id(r)]}: {r.type}" for r in op.results)
-        operands = ", ".join(self.ir_names[id(v)] for v in op.operands)
-        attrs = format_attrs(op.attrs)
-        return " ".join(p for p in (f"{defs} = {op.kind}", operands, attrs) if p)
-
-    def element(self, value: Value) -> str:
-        """The variable holding ``value``'s element, loading a parameter on first use."""
-        if id(value) not in self.names:
-            k = next((i for i, p in enumerate(self.region.params) if p is value), None)
-            if k is None:
-                raise CodegenError(f"an op of the kernel uses {value!r}, which is neither a "
-                                   f"parameter of the region nor computed in it")
-            index, depth = self.operand_index(value, k)
-            name = f"a{k}"
-            self.names[id(value)] = name
-            self.depth[id(value)] = depth
-            self.pre[depth].append((f"{name} = in{k}[{_subscript(index)}]",
-                                    self.ir_names[id(value)]))
-        return self.names[id(value)]
-
-    def emit_constant(self, op: Op) -> None:
-        r = op.results[0]
-        dtype = r.type.dtype
-        expr = template_for("constant", dtype).format(
-            T=SCALAR_TYPES[dtype], value=_literal(op.attrs["value"], dtype))
-        self.depth[id(r)] = 0
-        self.pre[0].append((f"{self.names[id(r)]} = {expr}", self.ir_line(op)))
-
-    def emit_elementwise(self, op: Op, out: int | None) -> None:
-        r = op.results[0]
-        args = [self.element(v) for v in op.operands]
-        depth = max((self.depth[id(v)] for v in op.operands), default=0)
-        expr = template_for(op.kind, r.type.dtype).format(*args, T=SCALAR_TYPES[r.type.dtype])
-        name = self.names[id(r)]
-        self.depth[id(r)] = depth
-        self.pre[depth].append((f"{name} = {expr}", self.ir_line(op)))
-        if out is not None:
-            index = [f"i{a}" for a in range(len(self.shape))]
-            self.pre[-1].append((f"out{out}[{_subscript(index)}] = {name}", None))
-
-    def emit_reduction(self, op: Op, out: int) -> None:
-        spec = REDUCTIONS[op.kind]
-        x, r = op.operands[0], op.results[0]
-        arg = self.element(x)
-        axes, keepdims = tuple(sorted(op.attrs["axes"])), op.attrs["keepdims"]
-        rank = len(self.shape)
-        dtype = r.type.dtype
-        T = SCALAR_TYPES[dtype]
-        out_index = [("0" if keepdims else None) if a in axes else f"i{a}" for a in range(rank)]
-        target = f"out{out}[{_subscript([i for i in out_index if i is not None])}]"
-        count = self.count(axes)
-        floats = dtype.is_float
-        init, update = ((spec.init_float, spec.update_float) if floats
-                        else (spec.init_int, spec.update_int))
-        limits = {} if floats else {"min": np.iinfo(dtype.numpy).min,
-                                    "max": np.iinfo(dtype.numpy).max}
-        m = len(self.loops)
-        first = m - len(axes)      # the loop this reduction's axes start at, if trailing
-        if axes == tuple(self.loops[first:]):
-            # The last loops: a local accumulator around loop ``first``.
-            acc_type = T
-            if spec.wide:
-                acc_type = "np.float64" if floats else "np.int64"
-            acc = f"acc{self.names[id(r)][1:]}"
-            self.pre[first].append((f"{acc} = {init.format(A=acc_type, **limits)}", None))
-            self.pre[-1].append((f"{acc} = {update.format(arg, acc=acc)}", self.ir_line(op)))
-            value = f"{acc} / {count}" if spec.divide else acc
-            self.post[first].append((f"{target} = {T}({value})", None))
-        else:
-            # Other axes: accumulate in the output array, whose elements this thread owns.
-            cur = f"r{self.names[id(r)][1:]}"
-            at_first = " and ".join(f"i{a} == 0" for a in axes)
-            self.pre[-1].append((f"{cur} = {init.format(A=T, **limits)} if {at_first} "
-                                 f"else {target}", None))
-            new = update.format(arg, acc=cur)
-            if dtype.is_int and spec.wide:
-                new = f"{T}{new}"
-            self.pre[-1].append((f"{target} = {new}", self.ir_line(op)))
-            if spec.divide:
-                at_last = " and ".join(f"i{a} == {self.bound(a)} - 1" for a in axes)
-                self.pre[-1].append((f"if {at_last}:", None))
-                self.pre[-1].append((f"    {target} = {T}({target} / {T}({count}))", None))
-
-    def bound(self, axis: int) -> str:
-        dim = self.shape[axis]
-        return f"n_{dim.name}" if isinstance(dim, Sym) else str(dim)
-
-    def count(self, axes) -> str:
-        """The number of elements the reduction over ``axes`` sees, as an expression."""
-        static = math.prod(d for a, d in enumerate(self.shape) if a in axes and isinstance(d, int))
-        symbolic = [f"n_{d.name}" for a, d in enumerate(self.shape)
-                    if a in axes and isinstance(d, Sym)]
-        terms = ([str(static)] if static != 1 or not symbolic else []) + symbolic
-        return terms[0] if len(terms) == 1 else f"({' * '.join(terms)})"
-
-    def source(self, name: str, symbols: tuple) -> str:
-        region = self.region
-        ins = [f"in{k}" for k in range(len(region.params))]
-        outs = [f"out{j}" for j in range(len(region.results))]
-        sizes = [f"n_{s.name}" for s in symbols]
-        shape = "[" + ",".join(map(str, self.shape)) + "]"
+    def shape_comment(self) -> str:
         threads = ", ".join(map(str, self.thread_axes)) or "none: one thread"
         loops = ", ".join(map(str, self.loops)) or "none"
-        lines = [
-            '"""A fused kernel generated by fusegraph\'s numba_cuda backend (see',
-            'fusegraph/backends/numba_cuda/codegen.py). Generated: edits are overwritten."""',
-            "import math",
-            "",
-            "import numpy as np",
-            "from numba import cuda",
-            "",
-            "",
-            f"# iteration shape {shape}: threads over axes {threads}; "
-            f"loops over reduced axes {loops}",
-        ]
-        for k, p in enumerate(region.params):
-            lines.append(f"# in{k}: {p.type}")
-        for j, r in enumerate(region.results):
-            lines.append(f"# out{j}: {r.type} = {self.ir_names[id(r)]}")
-        lines += [
-            "@cuda.jit(cache=True, fastmath=False)",
-            f"def {name}({', '.join(ins + outs + sizes)}):",
-        ]
-        body: list[str] = []
+        return (f"{super().shape_comment()}: threads over axes {threads}; "
+                f"loops over reduced axes {loops}")
 
-        def put(statements, indent: str) -> None:
-            for code, comment in statements:
-                code = indent + code
-                if comment is not None:
-                    code += " " * max(2, _COMMENT_COLUMN - len(code)) + "# " + comment
-                body.append(code)
-
-        # The thread's indices from its flattened number, the last axis fastest.
+    def prologue(self) -> list[str]:
+        """The thread's indices from its flattened number, the last axis fastest."""
         sizes_of_threads = [self.bound(a) for a in self.thread_axes]
         total = " * ".join(sizes_of_threads) if sizes_of_threads else "1"
-        body += ["    t = cuda.grid(1)", f"    if t >= {total}:", "        return"]
+        lines = ["    t = cuda.grid(1)", f"    if t >= {total}:", "        return"]
         for pos in range(len(self.thread_axes) - 1, -1, -1):
             a = self.thread_axes[pos]
             if pos == 0:
-                body.append(f"    i{a} = t")
+                lines.append(f"    i{a} = t")
             else:
-                body += [f"    i{a} = t % {self.bound(a)}", f"    t = t // {self.bound(a)}"]
+                lines += [f"    i{a} = t % {self.bound(a)}", f"    t = t // {self.bound(a)}"]
+        return lines
 
-        def nest(depth: int, indent: str) -> None:
-            put(self.pre[depth], indent)
-            if depth < len(self.loops):
-                axis = self.loops[depth]
-                body.append(f"{indent}for i{axis} in range({self.bound(axis)}):")
-                nest(depth + 1, indent + "    ")
-            put(self.post[depth], indent)
-
-        nest(0, "    ")
-        lines += body
-        return "\n".join(lines) + "\n"
-
-
-def _subscript(index: list[str]) -> str:
-    return ", ".join(index) if index else "()"
+    def make_spec(self, symbols: tuple) -> CudaKernelSpec:
+        region = self.region
+        name = kernel_name(region)
+        return CudaKernelSpec(name, self.source(name, symbols), self.shape, self.thread_axes,
+                              symbols, tuple(self.checks),
+                              tuple(p.type for p in region.params),
+                              tuple(r.type for r in region.results))

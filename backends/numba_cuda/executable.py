@@ -43,12 +43,11 @@ from collections import Counter
 
 import numpy as np
 
+from fusegraph.backends import numba_common
 from fusegraph.backends.numba_cpu.kernels import load_kernel
-from fusegraph.backends.reference.interpreter import (ExecutionError, _Step, bind_inputs,
-                                                      free_schedule, run_op)
+from fusegraph.backends.reference.interpreter import Step, bind_inputs, free_schedule, run_op
 from fusegraph.ir.core import Graph, Op
 from fusegraph.ir.errors import FusegraphError
-from fusegraph.ir.types import Sym
 
 from . import device
 from .codegen import CodegenError, CudaKernelSpec, generate_kernel
@@ -99,29 +98,20 @@ class _Values:
         self.dev.pop(i, None)
 
 
-class KernelStep:
+class KernelStep(numba_common.KernelStep):
     """One fused op run by its CUDA kernel; ``ref`` is the reference step (its fallback)."""
 
-    __slots__ = ("ref", "op", "spec", "kernel", "out_shapes", "out_dtypes", "static_empty",
-                 "simulator")
+    __slots__ = ("simulator",)
 
-    def __init__(self, ref: _Step, spec: CudaKernelSpec, kernel, simulator: bool):
-        self.ref, self.op, self.spec, self.kernel = ref, ref.op, spec, kernel
-        self.out_shapes = [r.type.shape for r in ref.op.results]
-        self.out_dtypes = [r.type.dtype.numpy for r in ref.op.results]
-        self.static_empty = 0 in spec.iteration_shape
+    def __init__(self, ref: Step, spec: CudaKernelSpec, kernel, simulator: bool):
+        super().__init__(ref, spec, kernel)
         self.simulator = simulator
 
     def run(self, exe: "Executable", values: _Values, operands: list, env: dict):
         spec = self.spec
-        try:
-            sizes = [env[s] for s in spec.symbols]
-            shapes = [tuple(env[d] if d.__class__ is Sym else d for d in shape)
-                      for shape in self.out_shapes]
-        except KeyError as e:
-            raise ExecutionError(f"{_where(self.op)}: dimension {e.args[0]} is not bound") from None
-        if self.static_empty or 0 in sizes or (spec.checks and not self._sizes_agree(
-                [values.shape(i) for i in operands], env)):
+        sizes = self.sizes(env)
+        shapes = self.output_shapes(env)
+        if not self.runs_kernel([values.shape(i) for i in operands], env):
             values.counts["kernel_fallback"] += 1
             return run_op(self.ref, [values.on_host(i) for i in operands], env), False
         cuda = values.cuda
@@ -132,27 +122,17 @@ class KernelStep:
         try:
             self.kernel[-(-threads // block), block](*args, *outs, *sizes)
         except Exception as e:
-            shapes_in = ", ".join(f"{a.dtype}{list(a.shape)}" for a in args)
-            raise ExecutionError(f"{_where(self.op)}: kernel {spec.name} on arrays "
-                                 f"({shapes_in}): {type(e).__name__}: {e}") from e
+            raise self.launch_error(args, e) from e
         values.counts["kernel"] += 1
         return outs, True
 
-    def _sizes_agree(self, arg_shapes, env) -> bool:
-        shape = self.spec.iteration_shape
-        for k, axis, it_axis in self.spec.checks:
-            dim = shape[it_axis]
-            if arg_shapes[k][axis] != (env[dim] if isinstance(dim, Sym) else dim):
-                return False
-        return True
 
-
-def _run_host(step: _Step, exe, values: _Values, operands: list, env: dict):
+def _run_host(step: Step, exe, values: _Values, operands: list, env: dict):
     values.counts["host_op"] += 1
     return run_op(step, [values.on_host(i) for i in operands], env), False
 
 
-def _run_cublas(step: _Step, exe, values: _Values, operands: list, env: dict):
+def _run_cublas(step: Step, exe, values: _Values, operands: list, env: dict):
     cp = exe._cupy
     a, b = (cp.asarray(values.on_device(i)) for i in operands)
     values.counts["cublas"] += 1
@@ -189,17 +169,13 @@ class Executable:
         self.counts: Counter = Counter()
         self._steps = []     # (run function, step, operand ids, result ids, dying ids)
         for op, dying in zip(graph.ops, free_schedule(graph)):
-            ref = _Step(op, dying)
+            ref = Step(op, dying)
             run, step = _run_host, ref
-            if op.kind == "fused":
-                try:
-                    spec = generate_kernel(op.region)
-                except CodegenError as e:
-                    self.fallbacks.append((op, str(e)))
-                else:
-                    step = KernelStep(ref, spec, load_kernel(spec), self.simulator)
-                    run = KernelStep.run
-                    self.kernels.append(step)
+            spec = numba_common.kernel_spec(op, generate_kernel, self.fallbacks)
+            if spec is not None:
+                step = KernelStep(ref, spec, load_kernel(spec), self.simulator)
+                run = KernelStep.run
+                self.kernels.append(step)
             elif op.kind == "matmul" and self._cupy is not None:
                 run = _run_cublas
             self._steps.append((run, step, ref.operands, ref.results, ref.dying))
@@ -219,15 +195,7 @@ class Executable:
 
     def source(self) -> str:
         """Every generated kernel's source, once each, headed by the fused ops using it."""
-        users: dict[str, list[KernelStep]] = {}
-        for k in self.kernels:
-            users.setdefault(k.spec.source, []).append(k)
-        parts = []
-        for source, steps in users.items():
-            where = "; ".join(str(k.op.loc) or "?" for k in steps)
-            parts.append(f"# ---- {steps[0].spec.name}: {len(steps)} fused op(s) "
-                         f"[{where}]\n{source}")
-        return "\n".join(parts)
+        return numba_common.kernel_sources(self.kernels)
 
     def __repr__(self) -> str:
         return (f"<numba_cuda Executable of {self.graph!r} on {self.device}: "
@@ -296,10 +264,6 @@ def compile_ptx_all(graph: Graph, *, cc: tuple[int, int] | None = None,
             ptx, _ = cuda.compile_ptx(pyfunc, sig, cc=cc, fastmath=False)
         out[spec.name] = ptx
     return out
-
-
-def _where(op: Op) -> str:
-    return f"op {op.kind}" + (f" at {op.loc}" if str(op.loc) else "")
 
 
 __all__ = ["BLOCK", "CudaUnavailableError", "Executable", "KernelStep", "compile",

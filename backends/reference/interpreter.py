@@ -78,9 +78,6 @@ class Step:
         self.region_plan = Plan(op.region) if op.region is not None else None
 
 
-_Step = Step   # the former private name, for code that still imports it
-
-
 class Plan:
     """A graph's ops in order with their definitions, attributes and the values that die
     after each (see :func:`free_schedule`); ``run`` executes it."""
@@ -178,7 +175,7 @@ def run_op(step: Step, args: list, env: dict) -> list[np.ndarray]:
                 attrs[name] = resolve_shape(attrs[name], env)
         expected = [resolve_shape(r.type.shape, env) for r in op.results]
     except ValueError as e:
-        raise ExecutionError(f"{_where(op)}: {e} (symbols bound: {_env_str(env)})") from None
+        raise ExecutionError(f"{describe_op(op)}: {e} (symbols bound: {_env_str(env)})") from None
     try:
         if step.region_plan is not None:
             plan = step.region_plan
@@ -189,21 +186,23 @@ def run_op(step: Step, args: list, env: dict) -> list[np.ndarray]:
         raise
     except Exception as e:
         shapes = ", ".join(f"{a.dtype}{list(a.shape)}" for a in args)
-        raise ExecutionError(f"{_where(op)} on arrays ({shapes}): "
+        raise ExecutionError(f"{describe_op(op)} on arrays ({shapes}): "
                              f"{type(e).__name__}: {e}") from e
     outs = [np.asarray(a) for a in (out if isinstance(out, (tuple, list)) else (out,))]
     if len(outs) != len(op.results):
-        raise ExecutionError(f"{_where(op)}: ref returned {len(outs)} arrays for "
+        raise ExecutionError(f"{describe_op(op)}: ref returned {len(outs)} arrays for "
                              f"{len(op.results)} results")
     for i, (a, r, shape) in enumerate(zip(outs, op.results, expected)):
         if a.dtype != r.type.dtype.numpy or a.shape != shape:
-            raise ExecutionError(f"{_where(op)}: result {i} is {a.dtype}{list(a.shape)} but its "
-                                 f"type is {r.type} = {r.type.dtype.keras_name}{list(shape)} "
+            raise ExecutionError(f"{describe_op(op)}: result {i} is {a.dtype}{list(a.shape)} "
+                                 f"but its type is {r.type} = "
+                                 f"{r.type.dtype.keras_name}{list(shape)} "
                                  f"(symbols bound: {_env_str(env)})")
     return outs
 
 
-def _where(op: Op) -> str:
+def describe_op(op: Op) -> str:
+    """``op <kind> at <location>``: how error messages name an op."""
     return f"op {op.kind}" + (f" at {op.loc}" if str(op.loc) else "")
 
 

@@ -52,11 +52,12 @@ then recomputes the body's forward from ``(carry_t, x_t, w)`` before its VJP.
 Trade-off, simplest correct first: memory is the stacked carries only (``T`` times the
 state size, e.g. ``2·B·T·u`` for an LSTM), not every intermediate of every step (an
 LSTM's four gates and activations: several times more); the price is compute: the body
-runs once more per step in the backward loop, and the saving scan repeats the forward
-loop, as its results are a superset of the original scan's. A pass that makes the
-original scan's users read the saving scan's leading results (same operands and
-attributes, a region whose leading results are the original region) removes that
-repeat; until then a recurrent layer's forward runs twice in a training step.
+runs once more per step in the backward loop. The saving scan would also repeat the
+forward loop, its results being a superset of the original scan's; the
+``merge_scans`` pass (:mod:`fusegraph.passes.merge_scans`, in the default pipeline)
+makes the original scan's users read the saving scan's leading results (same operands
+and attributes, a region whose leading results are computed as the original region's),
+so a recurrent layer's forward loop runs once in a training step.
 """
 from __future__ import annotations
 
@@ -69,7 +70,7 @@ from ..errors import ShapeError
 from ..opdef import HAS_REGION, Attr, OpDef, register
 from ..types import TensorType
 from ._rules import fmt
-from .vjp_utils import zeros
+from .vjp_utils import is_all, zeros
 
 
 def _groups(seq, attrs):
@@ -161,14 +162,6 @@ def _scan_ref(xs, attrs, region, run_graph):
     return tuple(np.array(c, copy=True) for c in carries) + tuple(stacked)
 
 
-def _is_zero(v: Value) -> bool:
-    """A broadcast (or plain) constant zero: the driver's cotangent of an unused result."""
-    if v.producer is not None and v.producer.kind == "broadcast_to":
-        v = v.producer.operands[0]
-    op = v.producer
-    return op is not None and op.kind == "constant" and not np.any(np.asarray(op.attrs["value"]))
-
-
 def _scan_vjp(op, cts, differentiate):
     attrs, region = dict(op.attrs), op.region
     axis = attrs["axis"]
@@ -196,7 +189,7 @@ def _scan_vjp(op, cts, differentiate):
 
     # The backward body: (carry cotangents, invariant accumulators | carry_t, x_t, ct_y_t | w).
     vjp = differentiate(region, [*fc, *(nc + k for k in fs), *(nc + ns + j for j in fi)])
-    live_y = [m for m in fy if not _is_zero(ct_ys[m])]
+    live_y = [m for m in fy if not is_all(ct_ys[m], 0)]
     g_carry = [Value(carries[i].type, name=f"ct_carry{i}") for i in fc]
     g_acc = [Value(invs[j].type, name=f"grad_invariant{j}") for j in fi]
     step_carry = [Value(TensorType(c.type.shape + (1,) * pad, c.type.dtype), name=f"carry{i}")

@@ -1,5 +1,8 @@
-"""Helpers the VJP rules share: constants, zeros, and undoing broadcasts."""
+"""Helpers the VJP rules share: constants, zeros, reading constants back, and undoing
+broadcasts. (The simplify pass reads constants with the same helpers.)"""
 from __future__ import annotations
+
+import numpy as np
 
 from ..builder import emit
 from ..core import Value
@@ -13,6 +16,30 @@ def const(value, dtype: DType) -> Value:
 
 def zeros(t: TensorType) -> Value:
     return emit("broadcast_to", const(0, t.dtype), shape=t.shape)
+
+
+def constant_value(v: Value) -> np.ndarray | None:
+    """The array a ``constant`` op makes (in its dtype), or None for any other value."""
+    op = v.producer
+    if op is None or op.kind != "constant":
+        return None
+    return np.array(op.attrs["value"], dtype=op.attrs["dtype"].numpy)
+
+
+def splat_value(v: Value) -> np.ndarray | None:
+    """The constant behind ``v``: :func:`constant_value` of ``v``, or of the operand of the
+    ``broadcast_to`` that makes ``v`` (what :func:`zeros` builds); None otherwise."""
+    if v.producer is not None and v.producer.kind == "broadcast_to":
+        v = v.producer.operands[0]
+    return constant_value(v)
+
+
+def is_all(v: Value, number) -> bool:
+    """Whether ``v`` is a constant (or a broadcast of one) whose elements all equal
+    ``number`` (by ``==``: -0.0 counts as 0). The autodiff driver's cotangent of an
+    unused result is ``is_all(ct, 0)``."""
+    c = splat_value(v)
+    return c is not None and bool(np.all(c == number))
 
 
 def swap_last_two(x: Value) -> Value:

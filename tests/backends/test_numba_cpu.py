@@ -410,6 +410,15 @@ def test_every_reduction_over_every_axis(axes, keepdims):
     assert (".fill(" not in src) == trailing, src
 
 
+def test_a_reduction_over_no_axes_keeps_every_element():
+    # simplify removes these; a region made by hand still reaches the generator
+    x, n = param("x", B, 3), param("n", B, 3, dtype=I32)
+    y, m = emit("neg", x), emit("mul", n, n)
+    kinds = ("reduce_sum", "reduce_mean", "reduce_max", "reduce_min")
+    results = [emit(k, y, axes=()) for k in kinds] + [emit("reduce_sum", m, axes=())]
+    differential([x, n], results, [floats(4, 3), ints((4, 3), np.int32, -9, 9)], kernels=2)
+
+
 def test_int_reductions_accumulate_like_numpy():
     x = param("x", B, 6, dtype=I32)
     y = emit("mul", x, x)

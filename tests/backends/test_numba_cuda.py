@@ -219,6 +219,21 @@ def test_a_reduction_over_other_axes_than_the_last_loops_accumulates_in_its_outp
     assert "if i0 == n_B - 1:" in src
 
 
+def test_both_numba_backends_share_one_generator_one_kernel_step_and_one_codegen_error():
+    from fusegraph.backends import numba_common, numba_cpu
+    from fusegraph.backends.numba_cpu import codegen as cpu_codegen
+    from fusegraph.backends.numba_cuda import codegen as cuda_codegen
+    from fusegraph.backends.reference import interpreter
+
+    assert numba_cuda.CodegenError is numba_cpu.CodegenError is numba_common.CodegenError
+    for module in (cpu_codegen, cuda_codegen):
+        assert issubclass(module._Generator, numba_common.KernelGenerator)
+        assert module._Generator.templates.template_for("add", DType.f32) == "({0} + {1})"
+    for backend in (numba_cpu, numba_cuda):
+        assert issubclass(backend.KernelStep, numba_common.KernelStep)
+    assert not hasattr(interpreter, "_Step")       # numba_cuda imports Step
+
+
 def test_a_region_the_generator_refuses_is_named():
     inner = param("in0", 3, 3)
     region = graph([inner], [emit("exp", emit("matmul", inner, inner))], name="kernel")
@@ -304,6 +319,14 @@ def test_every_reduction_kind_over_trailing_and_leading_axes(axes, keepdims):
     results = [emit(k, y, axes=axes, keepdims=keepdims) for k in REDUCE_KINDS]
     exe = differential([x], results, [floats(3, 3, 4)])
     assert exe.kernels[0].spec.thread_axes == tuple(a for a in range(3) if a not in axes)
+
+
+def test_a_reduction_over_no_axes_keeps_every_element():
+    # simplify removes these; a region made by hand still reaches the generator
+    x = param("x", B, 3)
+    y = emit("neg", x)
+    exe = differential([x], [emit(k, y, axes=()) for k in REDUCE_KINDS], [floats(4, 3)])
+    assert exe.kernels[0].spec.thread_axes == (0, 1)
 
 
 def test_reductions_over_different_axes_in_one_kernel():

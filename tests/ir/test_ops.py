@@ -699,3 +699,18 @@ def test_shape_error_names_layer_and_user_line():
         emit("matmul", x, w)
     assert re.match(r"layer 'dense' at test_ops\.py:\d+: matmul: contracted dims differ",
                     str(info.value))
+
+
+def test_constants_read_back_through_a_broadcast_with_one_helper_for_scan_and_simplify():
+    from fusegraph.ir.ops import scan, vjp_utils
+
+    zeros = vjp_utils.zeros(TensorType((B, 3)))            # broadcast_to of a scalar 0.0
+    assert vjp_utils.is_all(zeros, 0) and not vjp_utils.is_all(zeros, 1)
+    negative_zero = emit("constant", value=-0.0, dtype=f32)
+    assert vjp_utils.is_all(negative_zero, 0)                # by ==: -0.0 counts as zero
+    assert np.signbit(vjp_utils.splat_value(negative_zero))
+    assert vjp_utils.constant_value(zeros) is None           # not a constant itself
+    assert vjp_utils.splat_value(emit("exp", zeros)) is None
+    ones = emit("constant", value=(1, 1), dtype=i32)
+    assert vjp_utils.is_all(ones, 1) and vjp_utils.constant_value(ones).dtype == np.int32
+    assert not hasattr(scan, "_is_zero")                     # the scan VJP reads is_all

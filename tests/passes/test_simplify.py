@@ -2,6 +2,7 @@
 import textwrap
 
 import numpy as np
+import pytest
 
 from fusegraph.backends.reference import compile as reference
 from fusegraph.ir import parse_graph, verify
@@ -12,13 +13,19 @@ def text(s: str) -> str:
     return textwrap.dedent(s).lstrip("\n")
 
 
+def assert_identical(a, b):
+    """Equal arrays, NaN where NaN and signed zeros of the same sign."""
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(np.signbit(a), np.signbit(b))
+
+
 def check(before: str, after: str, *arrays):
     g = parse_graph(text(before))
     out = simplify(g)
     verify(out)
     assert str(out) == text(after)
     for a, b in zip(reference(g)(*arrays), reference(out)(*arrays)):
-        np.testing.assert_array_equal(a, b)
+        assert_identical(a, b)
 
 
 def test_constants_fold_and_identities_disappear():
@@ -28,7 +35,7 @@ def test_constants_fold_and_identities_disappear():
           %1: f32[] = constant {value=1.5, dtype=f32}
           %2: f32[] = mul %0, %1
           %3: f32[B,3] = mul %x, %2
-          %4: f32[] = constant {value=0.0, dtype=f32}
+          %4: f32[] = constant {value=-0.0, dtype=f32}
           %5: f32[B,3] = add %3, %4
           %6: f32[3,B] = transpose %5 {perm=[1, 0]}
           %7: f32[B,3] = transpose %6 {perm=[1, 0]}
@@ -66,9 +73,10 @@ def test_a_constant_condition_keeps_one_branch_broadcast_to_the_result():
         graph @g(%x: f32[B,2]) -> (f32[B,2], f32[B,2]) {
           %0: f32[] = constant {value=0.0, dtype=f32}
           %1: f32[B,2] = broadcast_to %0 {shape=[B, 2]}
-          return %x, %1
+          %2: f32[B,2] = add %1, %x
+          return %2, %1
         }
-    """, np.ones((3, 2), np.float32))
+    """, np.array([[1, -0.0], [0.0, np.nan], [np.inf, -2]], np.float32))
 
 
 def test_reshape_of_reshape_is_one_reshape_and_random_ops_are_not_folded():
@@ -107,4 +115,91 @@ def test_the_default_pipeline_keeps_a_training_step_numerically_identical():
     assert "where %training" not in str(optimized)
     args = traced.arguments([x, y])
     for a, b in zip(reference(traced.graph)(*args), reference(optimized)(*args)):
-        np.testing.assert_array_equal(a, b)
+        assert_identical(a, b)
+
+
+def test_only_exact_identities_drop_an_add_or_sub_of_zero_signed_zeros_included():
+    # -0.0 + 0.0 is +0.0, so x + 0.0 (0.0 + x, x - -0.0) is not x; x + -0.0 and x - 0.0 are.
+    check("""
+        graph @g(%x: f32[4], %n: i32[4]) -> (f32[4], f32[4], f32[4], f32[4], f32[4], f32[4], f32[4], f32[4], i32[4]) {
+          %0: f32[] = constant {value=0.0, dtype=f32}
+          %1: f32[] = constant {value=-0.0, dtype=f32}
+          %2: f32[] = constant {value=1.0, dtype=f32}
+          %3: i32[] = constant {value=0, dtype=i32}
+          %4: f32[4] = add %x, %0
+          %5: f32[4] = add %0, %x
+          %6: f32[4] = sub %x, %1
+          %7: f32[4] = add %x, %1
+          %8: f32[4] = add %1, %x
+          %9: f32[4] = sub %x, %0
+          %10: f32[4] = mul %x, %2
+          %11: f32[4] = div %x, %2
+          %12: i32[4] = add %n, %3
+          return %4, %5, %6, %7, %8, %9, %10, %11, %12
+        }
+    """, """
+        graph @g(%x: f32[4], %n: i32[4]) -> (f32[4], f32[4], f32[4], f32[4], f32[4], f32[4], f32[4], f32[4], i32[4]) {
+          %0: f32[] = constant {value=0.0, dtype=f32}
+          %1: f32[] = constant {value=-0.0, dtype=f32}
+          %2: f32[4] = add %x, %0
+          %3: f32[4] = add %0, %x
+          %4: f32[4] = sub %x, %1
+          return %2, %3, %4, %x, %x, %x, %x, %x, %n
+        }
+    """, np.array([-0.0, 0.0, np.nan, -np.inf], np.float32), np.array([0, -1, 2, 3], np.int32))
+    # What was kept computes exactly what the original graph does on -0.0 (check() above
+    # compares with signbit too): the first two results are +0.0 there, not x's -0.0.
+    g = simplify(parse_graph(text("""
+        graph @g(%x: f32[2]) -> (f32[2]) {
+          %0: f32[] = constant {value=0.0, dtype=f32}
+          %1: f32[2] = add %x, %0
+          return %1
+        }
+    """)))
+    assert not np.signbit(reference(g)(np.array([-0.0, -0.0], np.float32))[0]).any()
+
+
+def _constant_graph(kind, *constants, **attrs):
+    """A graph of one ``kind`` op on scalar/array constants, built in a layer scope so
+    that the op has a location (this file and line, layer 'folded')."""
+    from fusegraph.ir import Graph, emit, layer_scope
+
+    with layer_scope("folded"):
+        operands = [emit("constant", value=v, dtype=d) for v, d in constants]
+        y = emit(kind, *operands, **attrs)
+    return Graph.from_results("g", [], [y]), y.producer
+
+
+def test_an_op_whose_reference_raises_is_not_folded_and_fails_at_run_time_with_its_location():
+    from fusegraph.backends import optimizing_compiler
+    from fusegraph.backends.reference import ExecutionError
+    from fusegraph.ir import DType
+
+    g, take = _constant_graph("take", ((1.0, 2.0, 3.0), DType.f32), ((0, 5), DType.i32), axis=0)
+    optimized, _ = run_pipeline(g, ["simplify"])   # no bare IndexError while compiling
+    assert [op.kind for op in optimized.ops] == ["constant", "constant", "take"]
+    assert optimized.ops[-1].loc == take.loc
+    exe = optimizing_compiler("reference")(g)
+    with pytest.raises(ExecutionError, match=r"op take at .*test_simplify\.py:\d+ .*folded.*"
+                                             r"index 5 is out of range \[0, 3\)"):
+        exe()
+
+
+def test_a_floating_point_exception_is_left_to_the_run_and_a_quiet_result_folds():
+    from fusegraph.backends.reference import ExecutionError
+    from fusegraph.ir import DType
+
+    # 1 / 0 warns (or raises, under np.errstate) when the graph runs: not folded.
+    g, _ = _constant_graph("div", (1.0, DType.f32), (0.0, DType.f32))
+    out = simplify(g)
+    assert [op.kind for op in out.ops] == ["constant", "constant", "div"]
+    with np.errstate(divide="ignore"):
+        assert reference(out)()[0] == np.inf
+    with np.errstate(divide="raise"), pytest.raises(ExecutionError, match="op div at .*folded"):
+        reference(out)()
+    # inf + 1 and -0.0 * 1 signal nothing: they fold, to exactly what the run gives.
+    for kind, a, b, want in (("add", np.inf, 1.0, np.inf), ("mul", -0.0, 1.0, -0.0)):
+        g, _ = _constant_graph(kind, (a, DType.f32), (b, DType.f32))
+        out = simplify(g)
+        assert [op.kind for op in out.ops] == ["constant"]
+        assert_identical(reference(out)()[0], np.float32(want))

@@ -1,0 +1,408 @@
+"""What the ``numba_cpu`` and ``numba_cuda`` backends share: the kernel generator, which
+each target parametrizes by its template table and its loop wrapper (STYLE §7 item 11),
+and the kernel step of an Executable.
+
+**Generating** (:class:`KernelGenerator`). From a ``fused`` op's region (the contract of
+:mod:`fusegraph.passes.fusion`) to the readable source of one kernel: its arguments are
+the region's parameters (``in<k>``), one preallocated array per region result
+(``out<j>``), then the size of each symbol of the iteration shape (``n_<symbol>``), in
+order of first appearance; one statement per region op with the IR line as a comment;
+names that do not vary between equal regions. What every target does alike:
+
+* validation: one iteration shape, scalar constants only, elementwise ops with a
+  template in the target's table, reductions, no use of a reduction's result;
+* broadcasting: an operand dim of literal 1 is indexed with 0, missing leading dims
+  are dropped, a rank-0 operand is read as ``in0[()]``; an operand dim that is a
+  different symbol than the iteration dim (or a symbol against an int) is indexed by
+  the loop index and listed in ``checks`` for the caller to compare before the call;
+* placement: the kernel loops over ``loops`` (axes, outermost first: every axis on the
+  CPU, the reduced axes inside a CUDA thread); each load and elementwise statement goes
+  at the shallowest loop depth whose indices it uses, stores and reduction updates in
+  the innermost body;
+* reductions: one whose axes are the last loops accumulates in a local variable opened
+  before its first loop and stored after it (sums of float32 in float64, of ints in
+  int64: the target's ``Reduction`` table); any other accumulates in its output array,
+  started and finished as the target says.
+
+What a target says (a subclass): its name, its numba import, its template table and
+``Reduction`` table, which axes are loops (:meth:`KernelGenerator.loop_axes`), how an
+output accumulator starts and ends, the decorator, the statements before the loops,
+each loop's range, and the spec it returns.
+
+**Running** (:class:`KernelStep`). One fused op with its kernel and its reference step
+(the fallback): the symbol sizes a call passes, the output shapes, whether arrays of
+these shapes may run the kernel (the size checks, an empty iteration space), and the
+error that names the op when a launch fails. :func:`kernel_sources` is what both
+Executables' ``source()`` show.
+"""
+from __future__ import annotations
+
+import math
+from types import ModuleType
+
+import numpy as np
+
+from fusegraph.backends.reference.interpreter import ExecutionError, Step, describe_op
+from fusegraph.ir.core import Graph, Op, Value
+from fusegraph.ir.opdef import ELEMENTWISE, get_opdef
+from fusegraph.ir.printer import format_attrs
+from fusegraph.ir.types import DType, Sym, resolve_shape
+
+_COMMENT_COLUMN = 60
+
+
+class CodegenError(Exception):
+    """The region breaks the fused-op contract, or an op has no template."""
+
+
+def literal(value, dtype: DType) -> str:
+    """The Python literal of a constant's value, converted as its ``ref`` does."""
+    item = np.array(value, dtype=dtype.numpy).item()
+    if isinstance(item, float):
+        if math.isnan(item):
+            return "np.nan"
+        if math.isinf(item):
+            return "np.inf" if item > 0 else "-np.inf"
+    return repr(item)
+
+
+def subscript(index: list[str]) -> str:
+    return ", ".join(index) if index else "()"
+
+
+class KernelGenerator:
+    """One region's kernel, generated once by :meth:`run` (see the module docstring).
+    Subclasses set the class attributes and implement the target's hooks."""
+
+    backend: str = ""           # "numba_cpu": in messages and the source's docstring
+    numba_import: str = ""      # the generated file's numba import line
+    # The target's templates module: ``template_for(kind, dtype)`` (a template or None),
+    # ``REDUCTIONS`` (op name -> Reduction) and ``SCALAR_TYPES`` (DType -> the numpy
+    # scalar type that ``{T}`` stands for).
+    templates: ModuleType
+
+    def __init__(self, region: Graph):
+        self.region = region
+        self.names: dict[int, str] = {}      # id(value) -> Python variable of its element
+        self.ir_names: dict[int, str] = {}   # id(value) -> its IR name in comments
+        self.depth: dict[int, int] = {}      # id(value) -> loop depth it is computed at
+        for k, p in enumerate(region.params):
+            self.ir_names[id(p)] = f"%in{k}"
+        n = 0
+        for op in region.ops:
+            for r in op.results:
+                self.ir_names[id(r)] = f"%{n}"
+                self.names[id(r)] = f"v{n}"
+                n += 1
+
+    # --- the target's hooks ---------------------------------------------------------------
+    def loop_axes(self, results: dict) -> list[int]:
+        """The axes the kernel loops over, outermost first (``results``: id -> out index)."""
+        raise NotImplementedError
+
+    def start_in_output(self, out: int, target: str, start: str, axes: tuple) -> str:
+        """For a reduction accumulating in its output: the expression of the partial
+        result read before each update (``start`` is the accumulator's first value)."""
+        raise NotImplementedError
+
+    def finish_in_output(self, out: int, target: str, T: str, count: str, axes: tuple) -> None:
+        """For a mean accumulating in its output: divide by ``count`` at the end."""
+        raise NotImplementedError
+
+    def make_spec(self, symbols: tuple):
+        """The spec of the generated kernel (its source from :meth:`source`)."""
+        raise NotImplementedError
+
+    def decorator(self) -> str:
+        raise NotImplementedError
+
+    def shape_comment(self) -> str:
+        return f"# iteration shape [{','.join(map(str, self.shape))}]"
+
+    def prologue(self) -> list[str]:
+        """Statements before the loop nest (the CUDA thread's indices)."""
+        return []
+
+    def loop_range(self, depth: int, axis: int) -> str:
+        return f"range({self.bound(axis)})"
+
+    # --- validation -----------------------------------------------------------------------
+    def iteration_shape(self) -> tuple:
+        shapes, reduced = set(), set()
+        for op in self.region.ops:
+            if any(id(v) in reduced for v in op.operands):
+                raise CodegenError(f"{op.kind} uses the result of a reduction in the same kernel")
+            if op.kind == "constant":
+                if op.results[0].type.rank != 0:
+                    raise CodegenError(f"constant of type {op.results[0].type} in a kernel "
+                                       f"(only scalar constants are copied in)")
+                continue
+            if op.kind in self.templates.REDUCTIONS:
+                shapes.add(op.operands[0].type.shape)
+                reduced.add(id(op.results[0]))
+                continue
+            if not get_opdef(op.kind).has(ELEMENTWISE):
+                raise CodegenError(f"op {op.kind} is neither elementwise nor a reduction")
+            if self.templates.template_for(op.kind, op.results[0].type.dtype) is None:
+                raise CodegenError(f"op {op.kind} has no {self.backend} template")
+            shapes.add(op.results[0].type.shape)
+        if len(shapes) != 1:
+            raise CodegenError(f"ops of the kernel have {len(shapes)} iteration shapes "
+                               f"({', '.join(sorted(map(str, shapes)))}), expected one")
+        return shapes.pop()
+
+    def operand_index(self, value: Value, k: int) -> tuple[list[str], int]:
+        """The index expressions of parameter ``value`` and the loop depth of its load;
+        records the runtime size checks it needs."""
+        shape, rank = value.type.shape, len(self.shape)
+        if len(shape) > rank:
+            raise CodegenError(f"operand %in{k}: {value.type} has more dims than the "
+                               f"iteration shape {list(self.shape)}")
+        index, depth = [], 0
+        for j, dim in enumerate(shape):
+            axis = rank - len(shape) + j
+            it = self.shape[axis]
+            if dim == 1:
+                index.append("0")
+                continue
+            if dim != it:
+                if isinstance(dim, int) and isinstance(it, int):
+                    raise CodegenError(f"operand %in{k}: {value.type} does not broadcast to "
+                                       f"the iteration shape {list(self.shape)}")
+                self.checks.append((k, j, axis))
+            index.append(f"i{axis}")
+            depth = max(depth, self.loop_depth.get(axis, 0))
+        return index, depth
+
+    # --- emission -------------------------------------------------------------------------
+    def run(self):
+        region = self.region
+        self.shape = self.iteration_shape()
+        self.checks: list = []
+        results = {id(r): j for j, r in enumerate(region.results)}
+        self.loops = self.loop_axes(results)                          # loop k runs axis loops[k]
+        self.loop_depth = {a: k + 1 for k, a in enumerate(self.loops)}   # axis -> depth inside it
+        m = len(self.loops)
+        self.pre = [[] for _ in range(m + 1)]    # statements at depth d, before loop d
+        self.post = [[] for _ in range(m + 1)]   # statements at depth d, after loop d closes
+        defined = {id(r) for op in region.ops for r in op.results if op.kind != "constant"}
+        for j, r in enumerate(region.results):
+            if id(r) not in defined:
+                raise CodegenError(f"kernel result {j} is not computed by an elementwise op "
+                                   f"or a reduction of the kernel")
+        for op in region.ops:
+            if op.kind == "constant":
+                self.emit_constant(op)
+            elif op.kind in self.templates.REDUCTIONS:
+                if id(op.results[0]) in results:
+                    self.emit_reduction(op, results[id(op.results[0])])
+            else:
+                self.emit_elementwise(op, results.get(id(op.results[0])))
+        return self.make_spec(tuple(dict.fromkeys(d for d in self.shape if isinstance(d, Sym))))
+
+    def ir_line(self, op: Op) -> str:
+        defs = ", ".join(f"{self.ir_names[id(r)]}: {r.type}" for r in op.results)
+        operands = ", ".join(self.ir_names[id(v)] for v in op.operands)
+        attrs = format_attrs(op.attrs)
+        return " ".join(p for p in (f"{defs} = {op.kind}", operands, attrs) if p)
+
+    def element(self, value: Value) -> str:
+        """The variable holding ``value``'s element, loading a parameter on first use."""
+        if id(value) not in self.names:
+            k = next((i for i, p in enumerate(self.region.params) if p is value), None)
+            if k is None:
+                raise CodegenError(f"an op of the kernel uses {value!r}, which is neither a "
+                                   f"parameter of the region nor computed in it")
+            index, depth = self.operand_index(value, k)
+            name = f"a{k}"
+            self.names[id(value)] = name
+            self.depth[id(value)] = depth
+            self.pre[depth].append((f"{name} = in{k}[{subscript(index)}]",
+                                    self.ir_names[id(value)]))
+        return self.names[id(value)]
+
+    def emit_constant(self, op: Op) -> None:
+        r = op.results[0]
+        dtype = r.type.dtype
+        expr = self.templates.template_for("constant", dtype).format(
+            T=self.templates.SCALAR_TYPES[dtype], value=literal(op.attrs["value"], dtype))
+        self.depth[id(r)] = 0
+        self.pre[0].append((f"{self.names[id(r)]} = {expr}", self.ir_line(op)))
+
+    def emit_elementwise(self, op: Op, out: int | None) -> None:
+        r = op.results[0]
+        args = [self.element(v) for v in op.operands]
+        depth = max((self.depth[id(v)] for v in op.operands), default=0)
+        expr = self.templates.template_for(op.kind, r.type.dtype).format(
+            *args, T=self.templates.SCALAR_TYPES[r.type.dtype])
+        name = self.names[id(r)]
+        self.depth[id(r)] = depth
+        self.pre[depth].append((f"{name} = {expr}", self.ir_line(op)))
+        if out is not None:
+            index = [f"i{a}" for a in range(len(self.shape))]
+            self.pre[-1].append((f"out{out}[{subscript(index)}] = {name}", None))
+
+    def emit_reduction(self, op: Op, out: int) -> None:
+        spec = self.templates.REDUCTIONS[op.kind]
+        x, r = op.operands[0], op.results[0]
+        arg = self.element(x)
+        axes, keepdims = tuple(op.attrs["axes"]), op.attrs["keepdims"]   # sorted (the op's rule)
+        dtype = r.type.dtype
+        T = self.templates.SCALAR_TYPES[dtype]
+        out_index = [("0" if keepdims else None) if a in axes else f"i{a}"
+                     for a in range(len(self.shape))]
+        target = f"out{out}[{subscript([i for i in out_index if i is not None])}]"
+        count = self.count(axes)
+        floats = dtype.is_float
+        init, update = ((spec.init_float, spec.update_float) if floats
+                        else (spec.init_int, spec.update_int))
+        limits = {} if floats else {"min": np.iinfo(dtype.numpy).min,
+                                    "max": np.iinfo(dtype.numpy).max}
+        first = len(self.loops) - len(axes)   # the loop its axes start at, if they are the last
+        if axes == tuple(self.loops[first:]):
+            # The last loops: a local accumulator around loop ``first``.
+            acc_type = T
+            if spec.wide:
+                acc_type = "np.float64" if floats else "np.int64"
+            acc = f"acc{self.names[id(r)][1:]}"
+            self.pre[first].append((f"{acc} = {init.format(A=acc_type, **limits)}", None))
+            self.pre[-1].append((f"{acc} = {update.format(arg, acc=acc)}", self.ir_line(op)))
+            value = f"{acc} / {count}" if spec.divide else acc
+            self.post[first].append((f"{target} = {T}({value})", None))
+        else:
+            # Other axes: accumulate in the output array itself.
+            cur = f"r{self.names[id(r)][1:]}"
+            start = self.start_in_output(out, target, init.format(A=T, **limits), axes)
+            self.pre[-1].append((f"{cur} = {start}", None))
+            new = update.format(arg, acc=cur)
+            if dtype.is_int and spec.wide:
+                new = f"{T}{new}"
+            self.pre[-1].append((f"{target} = {new}", self.ir_line(op)))
+            if spec.divide:
+                self.finish_in_output(out, target, T, count, axes)
+
+    def bound(self, axis: int) -> str:
+        dim = self.shape[axis]
+        return f"n_{dim.name}" if isinstance(dim, Sym) else str(dim)
+
+    def count(self, axes) -> str:
+        """The number of elements the reduction over ``axes`` sees, as an expression."""
+        static = math.prod(d for a, d in enumerate(self.shape) if a in axes and isinstance(d, int))
+        symbolic = [f"n_{d.name}" for a, d in enumerate(self.shape)
+                    if a in axes and isinstance(d, Sym)]
+        terms = ([str(static)] if static != 1 or not symbolic else []) + symbolic
+        return terms[0] if len(terms) == 1 else f"({' * '.join(terms)})"
+
+    def source(self, name: str, symbols: tuple) -> str:
+        region = self.region
+        ins = [f"in{k}" for k in range(len(region.params))]
+        outs = [f"out{j}" for j in range(len(region.results))]
+        sizes = [f"n_{s.name}" for s in symbols]
+        lines = [
+            f'"""A fused kernel generated by fusegraph\'s {self.backend} backend (see',
+            f'fusegraph/backends/{self.backend}/codegen.py). Generated: edits are overwritten."""',
+            "import math",
+            "",
+            "import numpy as np",
+            self.numba_import,
+            "",
+            "",
+            self.shape_comment(),
+        ]
+        for k, p in enumerate(region.params):
+            lines.append(f"# in{k}: {p.type}")
+        for j, r in enumerate(region.results):
+            lines.append(f"# out{j}: {r.type} = {self.ir_names[id(r)]}")
+        lines += [self.decorator(), f"def {name}({', '.join(ins + outs + sizes)}):"]
+        body = list(self.prologue())
+
+        def put(statements, indent: str) -> None:
+            for code, comment in statements:
+                code = indent + code
+                if comment is not None:
+                    code += " " * max(2, _COMMENT_COLUMN - len(code)) + "# " + comment
+                body.append(code)
+
+        def nest(depth: int, indent: str) -> None:
+            put(self.pre[depth], indent)
+            if depth < len(self.loops):
+                axis = self.loops[depth]
+                body.append(f"{indent}for i{axis} in {self.loop_range(depth, axis)}:")
+                nest(depth + 1, indent + "    ")
+            put(self.post[depth], indent)
+
+        nest(0, "    ")
+        lines += body or ["    pass"]
+        return "\n".join(lines) + "\n"
+
+
+def kernel_spec(op: Op, generate, fallbacks: list):
+    """``generate(op.region)`` for a ``fused`` op: its kernel's spec; None for any other
+    op, or (with ``(op, reason)`` appended to ``fallbacks``) when the generator refuses
+    the region, which then runs on the reference interpreter."""
+    if op.kind != "fused":
+        return None
+    try:
+        return generate(op.region)
+    except CodegenError as e:
+        fallbacks.append((op, str(e)))
+        return None
+
+
+class KernelStep:
+    """One fused op run by its kernel; ``ref`` is the reference step (its fallback).
+    Each backend adds ``run``."""
+
+    __slots__ = ("ref", "op", "spec", "kernel", "out_shapes", "out_dtypes", "static_empty")
+
+    def __init__(self, ref: Step, spec, kernel):
+        self.ref, self.op, self.spec, self.kernel = ref, ref.op, spec, kernel
+        self.out_shapes = [r.type.shape for r in ref.op.results]
+        self.out_dtypes = [r.type.dtype.numpy for r in ref.op.results]
+        self.static_empty = 0 in spec.iteration_shape
+
+    def sizes(self, env: dict) -> list:
+        """The size arguments of a call: one per symbol of the iteration shape."""
+        try:
+            return [env[s] for s in self.spec.symbols]
+        except KeyError as e:
+            raise ExecutionError(f"{describe_op(self.op)}: dimension {e.args[0]} is not "
+                                 f"bound") from None
+
+    def output_shapes(self, env: dict) -> list[tuple]:
+        try:
+            return [resolve_shape(shape, env) for shape in self.out_shapes]
+        except ValueError as e:
+            raise ExecutionError(f"{describe_op(self.op)}: {e}") from None
+
+    def runs_kernel(self, operand_shapes: list, env: dict) -> bool:
+        """Whether operands of these shapes run the kernel (else the reference region):
+        not for an empty iteration space, nor when a size the kernel assumed equal to an
+        iteration dim (the spec's ``checks``) is not."""
+        if self.static_empty or 0 in self.sizes(env):
+            return False
+        shape = self.spec.iteration_shape
+        for k, axis, it_axis in self.spec.checks:
+            dim = shape[it_axis]
+            if operand_shapes[k][axis] != (env[dim] if isinstance(dim, Sym) else dim):
+                return False
+        return True
+
+    def launch_error(self, args, error: Exception) -> ExecutionError:
+        """The error naming the op, the kernel and the arrays when a kernel call fails."""
+        shapes = ", ".join(f"{a.dtype}{list(a.shape)}" for a in args)
+        return ExecutionError(f"{describe_op(self.op)}: kernel {self.spec.name} on arrays "
+                              f"({shapes}): {type(error).__name__}: {error}")
+
+
+def kernel_sources(kernels) -> str:
+    """Every generated kernel's source, once each, headed by the fused ops using it."""
+    users: dict[str, list[KernelStep]] = {}
+    for k in kernels:
+        users.setdefault(k.spec.source, []).append(k)
+    parts = []
+    for source, steps in users.items():
+        where = "; ".join(str(k.op.loc) or "?" for k in steps)
+        parts.append(f"# ---- {steps[0].spec.name}: {len(steps)} fused op(s) "
+                     f"[{where}]\n{source}")
+    return "\n".join(parts)
