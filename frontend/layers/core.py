@@ -5,7 +5,7 @@ import numpy as np
 
 from ...ir import Sym
 from ...ir.builder import user_site
-from ...ir.errors import FusegraphError, ShapeError
+from ...ir.errors import ShapeError
 from .. import activations, ops, random
 from ..context import training_flag
 from ..layer import Layer
