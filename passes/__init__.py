@@ -9,6 +9,7 @@ from .dce import dce
 from .fusion import fuse
 from .manager import PASSES, Pass, PassRun, PipelineReport, register_pass, run_pipeline
 from .merge_scans import merge_scans
+from .regions import map_scan_regions, run_on_scan_regions
 from .shape_inference import infer_shapes
 from .simplify import simplify
 
@@ -19,10 +20,16 @@ DEFAULT_PIPELINE = [
     "merge_scans",   # one loop for a recurrent layer's forward and autodiff's saving scan
     "simplify",      # what merging exposed
     "dce",
+    "scan_bodies",   # simplify, cse, dce inside each loop body (it runs once per step)
 ]
 
 # Backends that compile kernels run this after the default pipeline.
 FUSION_PIPELINE = DEFAULT_PIPELINE + ["fusion"]
+# "scan_fusion" (kernels inside loop bodies, :mod:`.regions`) is left out, measured: on an
+# LSTM(64) training step (B=32, T=50) numba_cpu took 13.2 ms with it and 9.8 ms without.
+# A step's cell is only [B,64] = 2048 elements, and the gates' exp/tanh run as scalar libm
+# calls in a kernel (no SVML) where numpy's ufuncs use SIMD: 59 us per step for the fused
+# forward cell against about 20 us for its numpy ops. Add it to a pipeline to try.
 
 
 
@@ -36,5 +43,6 @@ def pipeline_through(after: str, pipeline=None) -> list[str]:
 
 
 __all__ = ["DEFAULT_PIPELINE", "FUSION_PIPELINE", "PASSES", "Pass", "PassRun", "PipelineReport",
-           "cse", "dce", "fuse", "infer_shapes", "merge_scans", "pipeline_through",
+           "cse", "dce", "fuse", "infer_shapes", "map_scan_regions", "merge_scans",
+           "run_on_scan_regions", "pipeline_through",
            "register_pass", "run_pipeline", "simplify"]

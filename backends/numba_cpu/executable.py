@@ -63,6 +63,10 @@ What a plan does that the checked path does not
     * A plan is not reentrant: a call that finds the plan busy (another thread) runs on
       the checked path, which allocates everything fresh.
 
+A ``scan`` op runs its body as a numba_cpu Executable of its own, compiled here once per
+scan op (:class:`.scan.ScanStep`): each call binds the body once and loops over the steps
+calling the body's plan (``exe.scans`` lists them; their kernels are in :meth:`source`).
+
 A fused op falls back to the reference interpreter of its region (a) for good, when its
 region has no kernel (a :class:`~.codegen.CodegenError`; listed in ``Executable.fallbacks``
 with the reason), and (b) for a binding whose sizes break what the kernel decided
@@ -85,6 +89,7 @@ from fusegraph.ir.types import Sym, resolve_shape
 
 from .codegen import generate_kernel
 from .kernels import load_kernel
+from .scan import ScanStep, bound_by_params
 
 MAX_PLANS = 8   # bindings of the symbols (batch sizes) with a plan kept at once
 
@@ -127,7 +132,8 @@ class Executable:
         self.kernels: list[KernelStep] = []
         self.fallbacks: list[tuple[Op, str]] = []
         self.plan_errors: list[str] = []
-        self._steps: list[tuple[Step, KernelStep | None]] = []
+        self.scans: list[ScanStep] = []
+        self._steps: list[tuple[Step, KernelStep | ScanStep | None]] = []
         for op, dying in zip(graph.ops, free_schedule(graph)):
             ref = Step(op, dying)
             kernel_step = None
@@ -135,6 +141,9 @@ class Executable:
             if spec is not None:
                 kernel_step = KernelStep(ref, spec, load_kernel(spec))
                 self.kernels.append(kernel_step)
+            elif op.kind == "scan" and bound_by_params(op.region):
+                kernel_step = ScanStep(ref, Executable(op.region))
+                self.scans.append(kernel_step)
             self._steps.append((ref, kernel_step))
         self._symbols = tuple(dict.fromkeys(d for p in graph.params for d in p.type.shape
                                             if isinstance(d, Sym)))
@@ -214,9 +223,17 @@ class Executable:
             raise ValueError("no plan for that binding yet: call the executable first")
         return plan.source
 
+    def all_kernels(self) -> list[KernelStep]:
+        """The kernels of this graph, then those of each scan body (nested ones too)."""
+        out = list(self.kernels)
+        for scan in self.scans:
+            out += scan.body.all_kernels()
+        return out
+
     def source(self) -> str:
-        """Every generated kernel's source, once each, headed by the fused ops using it."""
-        return numba_common.kernel_sources(self.kernels)
+        """Every generated kernel's source (scan bodies' included), once each, headed by
+        the fused ops using it."""
+        return numba_common.kernel_sources(self.all_kernels())
 
     def __repr__(self) -> str:
         return (f"<numba_cpu Executable of {self.graph!r}: {len(self.kernels)} kernels, "
@@ -348,6 +365,8 @@ class _Plan:
             op = ref.op
             if all(i in size_only for i in ref.results):
                 modes.append("skip")
+            elif isinstance(kernel_step, ScanStep):
+                modes.append("scan")
             elif kernel_step is not None and kernel_step.runs_kernel(
                     [resolve_shape(v.type.shape, env) for v in op.operands], env):
                 modes.append("kernel")
@@ -358,7 +377,7 @@ class _Plan:
             else:
                 modes.append("ref")
         reach = _may_reach_results(graph, {id(ref.op) for (ref, _), mode in zip(exe._steps, modes)
-                                           if mode in ("kernel", "matmul")})
+                                           if mode in ("kernel", "matmul", "scan")})
         ns: dict = {"matmul": np.matmul, "empty": np.empty, "asarray": np.asarray,
                     "getrefcount": sys.getrefcount, "HELD": _HELD, "run_op": run_op,
                     "env": env, "POOL": [], "SPARE": []}
@@ -436,6 +455,10 @@ class _Plan:
             elif mode == "matmul":
                 out = output(op.results[0])
                 body.append(f"matmul({args[0]}, {args[1]}, out={out}){comment}")
+            elif mode == "scan":     # final carries copied, stacks new: fresh arrays
+                scan = global_("L", kernel_step.run)
+                outs = [new_local(id(r)) for r in op.results]
+                body.append(f"{', '.join(outs)}, = {scan}([{', '.join(args)}], env){comment}")
             elif mode == "run_op":
                 step = global_("S", ref)
                 outs = [new_local(id(r)) for r in op.results]

@@ -702,3 +702,110 @@ def test_a_training_step_matches_the_reference():
         np.testing.assert_allclose(history[key], ref_history[key], rtol=1e-5)
     for w, ref_w in zip(model.get_weights(), ref_model.get_weights()):
         np.testing.assert_allclose(w, ref_w, rtol=1e-5, atol=1e-6)
+
+
+# --- scans: the body compiled once, run by its plan --------------------------------------
+
+def _recurrent(layer, backend, go_backwards=False):
+    fg.utils.clear_session()
+    fg.utils.set_random_seed(0)
+    inputs = fg.Input(shape=(None, 3))
+    h = getattr(fg.layers, layer)(5, go_backwards=go_backwards, return_sequences=True)(inputs)
+    h = fg.layers.LSTM(4)(h) if layer != "LSTM" else fg.layers.SimpleRNN(4)(h)
+    model = fg.Model(inputs, fg.layers.Dense(1)(h))
+    model.compile(optimizer=fg.optimizers.Adam(1e-2), loss="mse", backend=backend)
+    return model
+
+
+def _scan_steps(model):
+    exe = model._train_function.last_trace.traced_graph._executable
+    return exe, exe.scans
+
+
+@pytest.mark.parametrize("layer", ["SimpleRNN", "LSTM", "GRU"])
+@pytest.mark.parametrize("go_backwards", [False, True])
+def test_recurrent_training_and_prediction_match_the_reference(layer, go_backwards):
+    data = np.random.default_rng(2)
+    batches = [(data.normal(size=(b, t, 3)).astype(np.float32),
+                data.normal(size=(b, 1)).astype(np.float32)) for b, t in ((4, 6), (4, 6), (3, 7))]
+    runs = {}
+    for backend in ("reference", "numba_cpu"):
+        model = _recurrent(layer, backend, go_backwards)
+        losses = [model.train_on_batch(x, y) for x, y in batches]   # two batch sizes, two T
+        runs[backend] = (model, losses, model.predict(batches[2][0], verbose=0))
+    model, losses, pred = runs["numba_cpu"]
+    ref_model, ref_losses, ref_pred = runs["reference"]
+    exe, scans = _scan_steps(model)
+    assert len(scans) == 4 and exe.plan_errors == []          # forward+saving and backward, x2
+    assert all(s.failures == [] and s.body._plans for s in scans)
+    np.testing.assert_allclose(losses, ref_losses, rtol=1e-5)
+    np.testing.assert_allclose(pred, ref_pred, rtol=1e-5, atol=1e-6)
+    for w, ref_w in zip(model.get_weights(), ref_model.get_weights()):
+        np.testing.assert_allclose(w, ref_w, rtol=1e-5, atol=1e-6)
+
+
+def _scan_graph_of(body, carry, xs, reverse=False, invariants=()):
+    attrs = dict(num_carries=len(carry), num_sequences=len(xs),
+                 num_invariants=len(invariants), axis=1, reverse=reverse)
+    out = emit("scan", *carry, *xs, *invariants, region=body, **attrs)
+    return graph([*carry, *xs, *invariants], list(out) if isinstance(out, tuple) else [out])
+
+
+def _float_and_int_body():
+    """Carries: h (f32) and a step counter (i32); per step: y = h' and the counter."""
+    h, n = param("h", B, 2), param("n", dtype=I32)
+    x, w = param("x", B, 2), param("w", 2, 2)
+    one = emit("constant", value=1, dtype=I32)
+    new_h = emit("tanh", emit("add", emit("matmul", h, w), x))
+    new_n = emit("add", n, one)
+    return Graph.from_results("body", [h, n, x, w], [new_h, new_n, new_h, emit("reshape", new_n, shape=(1,))])
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_a_scan_with_int_carries_symbolic_batch_and_length_matches_exactly(reverse):
+    T = Sym("T")
+    h0, n0 = param("h0", B, 2), param("n0", dtype=I32)
+    xs, w = param("xs", B, T, 2), param("w", 2, 2)
+    g = _scan_graph_of(_float_and_int_body(), [h0, n0], [xs], reverse, [w])
+    exe, ref = numba_cpu.compile(g), reference(g)
+    assert len(exe.scans) == 1
+    for b, t in ((3, 5), (3, 5), (2, 4), (3, 0)):
+        arrays = [floats(b, 2), np.array(7, np.int32), floats(b, t, 2, scale=0.5), floats(2, 2)]
+        got, want = exe(*arrays), ref(*arrays)
+        for g_, w_ in zip(got, want):
+            assert g_.dtype == w_.dtype and g_.shape == w_.shape
+            np.testing.assert_array_equal(g_, w_)
+        assert not any(np.shares_memory(r, a) for r in got for a in arrays)
+    assert exe.scans[0].failures == [] and exe.plan_errors == []
+    assert len(exe.scans[0].body._plans) == 2         # one body plan per batch size
+
+
+def test_scan_carries_are_not_copied_per_step_and_results_stay_the_callers():
+    T = Sym("T")
+    h0, n0 = param("h0", B, 2), param("n0", dtype=I32)
+    xs, w = param("xs", B, T, 2), param("w", 2, 2)
+    exe = numba_cpu.compile(_scan_graph_of(_float_and_int_body(), [h0, n0], [xs], False, [w]))
+    arrays = [floats(3, 2), np.array(0, np.int32), floats(3, 6, 2, scale=0.5), floats(2, 2)]
+    first = exe(*arrays)
+    kept = [a.copy() for a in first]
+    for _ in range(3):
+        exe(*arrays)
+    for a, b in zip(first, kept):          # later calls never write into earlier results
+        np.testing.assert_array_equal(a, b)
+    plan = exe.scans[0].body._last_plan
+    assert "POOL" in plan.source        # the new carry goes into a pooled buffer, no copy
+
+
+def test_a_scan_without_outputs_and_bad_inputs_behave_as_the_reference():
+    h, x = param("h", B, 2), param("x", B, 2)
+    body = Graph.from_results("body", [h, x], [emit("add", h, x)])
+    h0, xs = param("h0", B, 2), param("xs", B, 3, 2)
+    g = _scan_graph_of(body, [h0], [xs])
+    exe = numba_cpu.compile(g)
+    arrays = [floats(2, 2), floats(2, 3, 2)]
+    for _ in range(2):
+        out = exe(*arrays)
+        assert_same(out, reference(g)(*arrays), rtol=0, atol=0)
+        assert not np.shares_memory(out[0], arrays[0])
+    with pytest.raises(InputError):
+        exe(floats(2, 2), floats(3, 3, 2))

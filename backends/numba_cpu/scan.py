@@ -1,0 +1,128 @@
+"""Running a ``scan`` op on numba_cpu: its body is a compiled numba_cpu Executable.
+
+The reference runs a scan's body through its interpreter at every step: binding and
+checking the inputs, looking up every op, checking every result. Here the body is
+compiled once, when the enclosing graph is (:class:`ScanStep`, one per scan op; the
+kernels in it are those the ``scan_fusion`` pass formed), and a call loops over the
+steps calling the body's *plan* (its generated step function, see
+:mod:`.executable`) directly:
+
+* **one binding per call**: the body's symbols are the scan's, so the body's inputs
+  are bound once, on the first step's arrays (which also picks, or makes, the body's
+  plan for that binding); every later step calls the plan on arrays of the same types;
+* **stacked outputs preallocated**, each step's ``y_t`` written into its slot
+  (``Y[:, t] = y_t`` for axis 1), as the reference's ``np.stack`` would place it;
+* **carries passed along as they are**: a step's new carries are the next step's
+  arguments, no copy. The plan's pooled buffers are reused only when nobody holds
+  them (reference counts), so the carry being read is never the one being written:
+  each carry slot alternates between two buffers and a step allocates nothing;
+* the final carries are copied once (a fresh array, as the reference returns: never an
+  operand, never a buffer the body's plan may write again).
+
+What goes to the reference instead (``run_op`` of the scan, so results and errors are
+the reference's word for word): zero steps (``T = 0``: the reference learns the output
+shapes from a probe), a body whose ops use a symbol its parameters do not bind, a body
+plan that is busy (another thread runs this scan) — the body's checked path then — and
+any error: the caller's checked path reruns the scan on the reference, which raises the
+error naming the op.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from fusegraph.backends.reference.interpreter import Step, bind_inputs, run_op
+from fusegraph.ir.core import Graph
+from fusegraph.ir.types import Sym, resolve_shape
+
+
+def _symbols_of(graph: Graph) -> set:
+    out = {d for p in graph.params for d in p.type.shape if isinstance(d, Sym)}
+    for op in graph.ops:
+        for r in op.results:
+            out.update(d for d in r.type.shape if isinstance(d, Sym))
+        if op.region is not None:
+            out |= _symbols_of(op.region)
+    return out
+
+
+def bound_by_params(graph: Graph) -> bool:
+    """Whether every symbol ``graph`` (regions included) uses is bound by its params."""
+    params = {d for p in graph.params for d in p.type.shape if isinstance(d, Sym)}
+    return _symbols_of(graph) <= params
+
+
+class ScanStep:
+    """One scan op run with its body compiled (see the module docstring)."""
+
+    __slots__ = ("ref", "op", "body", "nc", "ns", "ni", "axis", "reverse", "out_types",
+                 "failures")
+
+    def __init__(self, ref: Step, body):
+        op = ref.op
+        self.ref, self.op, self.body = ref, op, body
+        attrs = op.attrs
+        self.nc, self.ns = attrs["num_carries"], attrs["num_sequences"]
+        self.ni = attrs["num_invariants"]
+        self.axis, self.reverse = attrs["axis"], attrs["reverse"]
+        self.out_types = [(r.type.shape, np.dtype(r.type.dtype.numpy))
+                          for r in op.results[self.nc:]]
+        self.failures: list[str] = []   # why calls went to the reference (latest 8)
+
+    def run(self, args: list, env: dict) -> list:
+        """The scan's results; on any failure the reference's (or its error)."""
+        try:
+            out = self._run(args, env)
+        except Exception as e:
+            out = None
+            self.failures[:] = self.failures[-7:] + [f"{type(e).__name__}: {e}"]
+        return run_op(self.ref, args, env) if out is None else out
+
+    def _run(self, args: list, env: dict):
+        nc, ns, axis = self.nc, self.ns, self.axis
+        carries = args[:nc]
+        seqs = args[nc:nc + ns]
+        invs = args[nc + ns:]
+        steps = seqs[0].shape[axis]
+        if steps == 0:
+            return None
+        stacks = [np.empty(resolve_shape(shape, env), dtype) for shape, dtype in self.out_types]
+        lead = (slice(None),) * axis
+        order = range(steps - 1, -1, -1) if self.reverse else range(steps)
+        body = self.body
+        first = [*carries, *(s[lead + (order[0],)] for s in seqs), *invs]
+        key = body._bind(first)
+        if key is None:
+            first, benv = bind_inputs(body.graph, first, {})
+            key = tuple(benv[s] for s in body._symbols)
+        first_out = None
+        plan = body._plans.get(key, False)
+        if plan is False:             # the body's first call for this binding makes its plan
+            first_out = body._first_call(first, key)
+            plan = body._plans.get(key)
+        if plan is None or not body._lock.acquire(False):   # no plan, or busy: checked
+            benv = dict(zip(body._symbols, key))
+            return self._loop(lambda xs: body._run_checked(xs, benv), carries, seqs, invs,
+                              stacks, lead, order, first_out)
+        try:
+            return self._loop(plan.run, carries, seqs, invs, stacks, lead, order, first_out)
+        finally:
+            body._lock.release()
+
+    def _loop(self, run, carries, seqs, invs, stacks, lead, order, first_out=None):
+        nc = self.nc
+        ny = len(stacks)
+        if first_out is not None:     # step order[0] already ran
+            t = order[0]
+            carries = first_out[:nc]
+            for k in range(ny):
+                stacks[k][lead + (t,)] = first_out[nc + k]
+            order = order[1:]
+            first_out = None
+        for t in order:
+            index = lead + (t,)
+            out = run([*carries, *(s[index] for s in seqs), *invs])
+            carries = out[:nc]
+            for k in range(ny):
+                stacks[k][index] = out[nc + k]
+            del out
+        return [np.array(c, copy=True) for c in carries] + stacks
