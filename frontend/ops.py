@@ -185,8 +185,10 @@ def cast(x, dtype):
 
 
 def full(shape, fill_value, dtype="float32"):
-    """A tensor of ``shape`` (ints, or symbols from ``fg.ops.shape``) filled with a number."""
-    return broadcast_to(convert_to_tensor(fill_value, dtype), tuple(shape))
+    """A tensor of ``shape`` (an int, or a tuple of ints and symbols from ``fg.ops.shape``)
+    filled with a number."""
+    shape = (shape,) if isinstance(shape, (int, np.integer, Sym)) else tuple(shape)
+    return broadcast_to(convert_to_tensor(fill_value, dtype), shape)
 
 
 def zeros(shape, dtype="float32"):

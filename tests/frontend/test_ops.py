@@ -443,6 +443,7 @@ def test_zeros_ones_and_full_take_symbolic_shapes():
     check(run(lambda t: fg.ops.ones((fg.ops.shape(t)[0], 2), dtype="int32"), x),
           np.ones((4, 2), np.int32))
     check(run(lambda t: fg.ops.full((3,), 2.5) * t, x), x * 2.5)
+    check(run(lambda t: fg.ops.ones(3) + t, x), x + 1)
     check(run(lambda t: fg.ops.full_like(t, 7, dtype="int64"), x), np.full((4, 3), 7, np.int64))
 
 
