@@ -349,6 +349,16 @@ def kernel_spec(op: Op, generate, fallbacks: list):
         return None
 
 
+MAX_FAILURES = 8   # entries a failure log (plan errors, scan fallbacks) keeps: the latest
+
+
+def record_failure(log: list, entry: str, limit: int = MAX_FAILURES) -> None:
+    """Append ``entry`` to ``log`` in place, keeping only its latest ``limit`` entries, so
+    that a log of why calls left the fast path stays bounded however long a program runs."""
+    log.append(entry)
+    del log[:-limit]
+
+
 class KernelStep:
     """One fused op run by its kernel; ``ref`` is the reference step (its fallback).
     Each backend adds ``run``."""

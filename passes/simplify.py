@@ -17,9 +17,10 @@
   ``-0.0 + x`` and ``x - 0.0`` are x, but ``x + 0.0`` and ``x - -0.0`` are not
   (``-0.0 + 0.0`` is +0.0) and stay; a reshape, broadcast_to or cast to the operand's
   own type -> x; an identity transpose -> x; a reduction over no axes -> x; a reshape
-  of a reshape -> one reshape, and a transpose of a transpose -> one transpose (none if
-  the two cancel); ``where(c, a, b)`` with a constant all-true (all-false) ``c`` -> a
-  (b), broadcast to the result's shape. The last one removes the branch a
+  of a reshape -> one reshape (none if the inner one's operand has the result's type),
+  and a transpose of a transpose -> one transpose (none if the two cancel);
+  ``where(c, a, b)`` with a constant all-true (all-false) ``c`` -> a (b), broadcast to
+  the result's shape. The last one removes the branch a
   training-mode flag did not take. A broadcast constant counts as that constant for
   the 0 and 1 tests.
 
@@ -116,7 +117,8 @@ def _identity_operand(op: Op, operands) -> tuple | None:
 
 
 def _merge_movement(op: Op, operands) -> tuple | None:
-    """reshape(reshape(y)) -> reshape(y); transpose(transpose(y)) -> one transpose (or y)."""
+    """reshape(reshape(y)) -> one reshape (or y, if it has the result's type);
+    transpose(transpose(y)) -> one transpose (or y, if the two cancel)."""
     if op.kind not in ("reshape", "transpose"):
         return None
     inner = operands[0].producer
@@ -124,7 +126,7 @@ def _merge_movement(op: Op, operands) -> tuple | None:
         return None
     y = inner.operands[0]
     if op.kind == "reshape":
-        return (emit("reshape", y, shape=op.attrs["shape"]),)
+        return _keep(op, y) or (emit("reshape", y, shape=op.attrs["shape"]),)
     perm = tuple(inner.attrs["perm"][p] for p in op.attrs["perm"])
     return _keep(op, y) if perm == tuple(range(y.type.rank)) else (emit("transpose", y, perm=perm),)
 

@@ -38,8 +38,9 @@ What a plan does that the checked path does not
     * **Values that depend only on the symbol sizes** — constants, ``dim_size`` (it reads
       a shape, not data), and every pure op of only such values (``broadcast_to`` of a
       constant, the ``1/B`` of a mean's gradient, whole kernels of them) — are computed
-      once, by the checked call, and kept. A kept value that reaches a graph result is
-      copied first, so a caller never holds the executable's own array.
+      once, by the checked call, and kept: a copy of the checked call's array (which that
+      call returns), and copied again whenever it reaches a graph result, so a caller
+      never holds the executable's own array.
     * **Buffers are reused across calls** (what the design's memory planning asks for;
       here per plan). Kernel outputs and matmul results (``np.matmul(a, b, out=...)``:
       the same BLAS call, into a kept buffer; transposed operands stay views, numpy
@@ -104,10 +105,10 @@ class KernelStep(numba_common.KernelStep):
 
     def run(self, args: list, env: dict) -> list:
         sizes = self.sizes(env)
-        outs = [np.empty(shape, dtype)
-                for shape, dtype in zip(self.output_shapes(env), self.out_dtypes)]
         if not self.runs_kernel([a.shape for a in args], env):
             return run_op(self.ref, args, env)
+        outs = [np.empty(shape, dtype)       # only once the kernel surely runs
+                for shape, dtype in zip(self.output_shapes(env), self.out_dtypes)]
         try:
             self.kernel(*args, *outs, *sizes)
         except Exception as e:
@@ -122,9 +123,11 @@ class Executable:
     ``fallbacks``: ``(op, reason)`` for fused ops run by the reference interpreter.
     :meth:`source` gives the generated kernel sources (what ``fusegraph dump`` shows),
     :meth:`plan_source` the generated step function of a binding. ``plan_errors`` lists
-    plans dropped or rerun on the checked path, with the reason (empty unless a plan
-    disagreed with the checked path). Like the reference, it holds no state buffers:
-    weights are passed in as arrays and new values come back as new arrays.
+    plans dropped or rerun on the checked path, and scans of this graph that fell back to
+    the reference, with the reason (empty unless something left the fast path; only the
+    latest :data:`~fusegraph.backends.numba_common.MAX_FAILURES` are kept). Like the
+    reference, it holds no state buffers: weights are passed in as arrays and new values
+    come back as new arrays.
     """
 
     def __init__(self, graph: Graph):
@@ -142,7 +145,7 @@ class Executable:
                 kernel_step = KernelStep(ref, spec, load_kernel(spec))
                 self.kernels.append(kernel_step)
             elif op.kind == "scan" and bound_by_params(op.region):
-                kernel_step = ScanStep(ref, Executable(op.region))
+                kernel_step = ScanStep(ref, Executable(op.region), self)
                 self.scans.append(kernel_step)
             self._steps.append((ref, kernel_step))
         self._symbols = tuple(dict.fromkeys(d for p in graph.params for d in p.type.shape
@@ -170,14 +173,15 @@ class Executable:
         finally:
             self._lock.release()
         out = self._run_checked(arrays, plan.env)
-        self.plan_errors.append(f"plan for {plan.env_text()} raised {failure} "
-                                f"but the checked path did not")
+        numba_common.record_failure(self.plan_errors, f"plan for {plan.env_text()} raised "
+                                    f"{failure} but the checked path did not")
         return out
 
     # --- the checked path and plans ------------------------------------------------------
     def _run_checked(self, arrays, env: dict, capture: dict | None = None) -> list:
         """The interpreter's loop: ``run_op`` with its checks, or the kernel, per op.
-        ``capture`` gets the size-only values the plan keeps."""
+        ``capture`` gets copies of the size-only values the plan keeps: the arrays this
+        call returns are the caller's, so the plan must never keep one of them."""
         graph = self.graph
         values = {id(p): a for p, a in zip(graph.params, arrays)}
         for ref, kernel_step in self._steps:
@@ -187,7 +191,7 @@ class Executable:
             if capture is not None:
                 for i, out in zip(ref.results, outs):
                     if i in self._size_only:
-                        capture[i] = out
+                        capture[i] = np.array(out, copy=True)
             for i in ref.dying:
                 del values[i]
         return [values[id(r)] for r in graph.results]
@@ -206,7 +210,8 @@ class Executable:
             problem = f"{type(e).__name__}: {e}"
         if problem is not None:
             where = plan.env_text() if plan is not None else str(env)
-            self.plan_errors.append(f"plan for {where} dropped: {problem}")
+            numba_common.record_failure(self.plan_errors,
+                                        f"plan for {where} dropped: {problem}")
             plan = None
         while self._plans and len(self._plans) >= MAX_PLANS:
             del self._plans[next(iter(self._plans))]

@@ -23,14 +23,21 @@ What goes to the reference instead (``run_op`` of the scan, so results and error
 the reference's word for word): zero steps (``T = 0``: the reference learns the output
 shapes from a probe), a body whose ops use a symbol its parameters do not bind, a body
 plan that is busy (another thread runs this scan) — the body's checked path then — and
-any error: the caller's checked path reruns the scan on the reference, which raises the
-error naming the op.
+any error: the scan is rerun on the reference, which raises the error naming the op. An
+error the reference does not raise (a fallback that hid a problem of this module) is not
+silent: it is recorded in :attr:`ScanStep.failures`, in the enclosing executable's
+``plan_errors`` (both keep the latest
+:data:`~fusegraph.backends.numba_common.MAX_FAILURES`), and warned about
+(``RuntimeWarning``) the first time each scan op falls back.
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
-from fusegraph.backends.reference.interpreter import Step, bind_inputs, run_op
+from fusegraph.backends.numba_common import record_failure
+from fusegraph.backends.reference.interpreter import Step, bind_inputs, describe_op, run_op
 from fusegraph.ir.core import Graph
 from fusegraph.ir.types import Sym, resolve_shape
 
@@ -54,28 +61,44 @@ def bound_by_params(graph: Graph) -> bool:
 class ScanStep:
     """One scan op run with its body compiled (see the module docstring)."""
 
-    __slots__ = ("ref", "op", "body", "nc", "ns", "ni", "axis", "reverse", "out_types",
-                 "failures")
+    __slots__ = ("ref", "op", "body", "owner", "nc", "ns", "ni", "axis", "reverse",
+                 "out_types", "failures", "warned")
 
-    def __init__(self, ref: Step, body):
+    def __init__(self, ref: Step, body, owner=None):
         op = ref.op
         self.ref, self.op, self.body = ref, op, body
+        self.owner = owner     # the enclosing Executable: its plan_errors get our fallbacks
         attrs = op.attrs
         self.nc, self.ns = attrs["num_carries"], attrs["num_sequences"]
         self.ni = attrs["num_invariants"]
         self.axis, self.reverse = attrs["axis"], attrs["reverse"]
         self.out_types = [(r.type.shape, np.dtype(r.type.dtype.numpy))
                           for r in op.results[self.nc:]]
-        self.failures: list[str] = []   # why calls went to the reference (latest 8)
+        self.failures: list[str] = []   # why calls went to the reference (the latest)
+        self.warned = False
 
     def run(self, args: list, env: dict) -> list:
         """The scan's results; on any failure the reference's (or its error)."""
         try:
             out = self._run(args, env)
         except Exception as e:
-            out = None
-            self.failures[:] = self.failures[-7:] + [f"{type(e).__name__}: {e}"]
+            reason = f"{type(e).__name__}: {e}"
+            record_failure(self.failures, reason)
+            out = run_op(self.ref, args, env)   # raises the op's error if it is the user's
+            self._report(reason)                # it did not: the fallback hid our failure
+            return out
         return run_op(self.ref, args, env) if out is None else out
+
+    def _report(self, reason: str) -> None:
+        """Surface a fallback the reference did not fail: in the enclosing executable's
+        ``plan_errors``, and as a warning the first time for this scan op."""
+        message = f"{describe_op(self.op)} ran on the reference: {reason}"
+        if self.owner is not None:
+            record_failure(self.owner.plan_errors, f"scan fell back: {message}")
+        if not self.warned:
+            self.warned = True
+            warnings.warn(f"numba_cpu: {message} (later fallbacks of this scan are only "
+                          f"listed in plan_errors)", RuntimeWarning, stacklevel=2)
 
     def _run(self, args: list, env: dict):
         nc, ns, axis = self.nc, self.ns, self.axis

@@ -6,6 +6,7 @@ Compile time is what this file spends: each test compiles one or two small kerne
 (about 0.1 s each once Numba is warm), and the shared graphs are compiled once per module.
 """
 import os
+import warnings
 
 os.environ.setdefault("NUMBA_NUM_THREADS", "2")   # before numba starts its workers
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")   # idle workers sleep instead of spinning
@@ -15,14 +16,16 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 import fusegraph as fg  # noqa: E402
-from fusegraph.backends import (default_pipeline, get_backend, numba_cpu,  # noqa: E402
-                                optimizing_compiler)
+from fusegraph.backends import (default_pipeline, get_backend, numba_common,  # noqa: E402
+                                numba_cpu, optimizing_compiler)
 from fusegraph.backends.numba_cpu import (CodegenError, ExecutionError, InputError,  # noqa: E402
                                           clear_memo, generate_kernel)
 from fusegraph.backends.numba_cpu.codegen import structural_hash  # noqa: E402
 from fusegraph.backends.numba_cpu.templates import (BOOL_TEMPLATES, FLOAT_TEMPLATES,  # noqa: E402
                                                     INT_TEMPLATES, REDUCTIONS)
 from fusegraph.backends.reference import compile as reference  # noqa: E402
+from fusegraph.backends.reference.interpreter import run_op  # noqa: E402
+from fusegraph.frontend.function import Function  # noqa: E402
 from fusegraph.ir import BATCH as B, DType, Graph, Sym, TensorType, Value, emit  # noqa: E402
 from fusegraph.ir.builder import emit_op  # noqa: E402
 from fusegraph.ir.opdef import ELEMENTWISE, all_opdefs  # noqa: E402
@@ -377,6 +380,18 @@ def test_an_empty_batch_runs_on_the_reference(softmax):
         numba_cpu.compile(fuse(g))(np.zeros((0, 3), np.float32))
 
 
+def test_a_kernel_that_falls_back_allocates_no_outputs(monkeypatch, softmax):
+    g, _ = softmax
+    exe = numba_cpu.compile(fuse(g))
+
+    def no_outputs(self, env):
+        raise AssertionError("outputs allocated for a kernel that does not run")
+    monkeypatch.setattr(numba_cpu.executable.KernelStep, "output_shapes", no_outputs)
+    xa, ba = np.zeros((0, 5), np.float32), floats(5)
+    for _ in range(2):                              # the checked call, then the plan
+        assert_same(exe(xa, ba), reference(g)(xa, ba))
+
+
 def test_nan_and_inf_propagate_as_in_numpy():
     x = param("x", B, 7)
     xs = emit("stop_gradient", x)                    # in the kernel, so every op below joins it
@@ -576,6 +591,35 @@ def test_values_of_the_sizes_alone_are_computed_once_and_returned_as_copies():
     assert "dim_size" not in exe.plan_source() and "broadcast_to" not in exe.plan_source()
     got[0][:] = 7.0                                 # the caller's copy, not the plan's
     assert_same(exe(a), reference(g)(a))
+
+
+def test_the_first_calls_results_are_the_callers_even_when_the_plan_keeps_them():
+    x = param("x", B, 3)
+    n = emit("cast", emit("dim_size", x, axis=0), dtype=F32)
+    zeros = emit("mul", emit("broadcast_to", emit("constant", value=(0.0,)), shape=(B, 3)), n)
+    c = emit("constant", value=[1.0, 2.0, 3.0])
+    g = graph([x], [zeros, c, emit("add", x, c)])   # size-only values as results
+    exe = numba_cpu.compile(fuse(g))
+    a = floats(2, 3)
+    first = exe(a)                                  # the checked call keeps zeros and c
+    for r in first[:2]:
+        r[:] = 7.0                                  # the caller edits its arrays in place
+    for _ in range(2):
+        assert_same(exe(a), reference(g)(a))
+    assert exe.plan_errors == []
+
+
+def test_a_variable_reset_to_zeros_stays_reset_after_the_user_edits_it():
+    v = fg.Variable(np.ones(4, np.float32), "v", "v")
+
+    def reset(x):
+        v.assign(fg.ops.zeros_like(v.read_value()))
+        return x + 1.0
+    f = Function(reset, compile_fn=optimizing_compiler("numba_cpu"))
+    f(np.ones((2, 4), np.float32))
+    v.value[:] = 7.0                                # the user edits the variable's array
+    f(np.ones((2, 4), np.float32))
+    np.testing.assert_array_equal(v.value, np.zeros(4, np.float32))
 
 
 def test_a_busy_plan_and_a_failing_plan_run_on_the_checked_path(softmax):
@@ -794,6 +838,66 @@ def test_scan_carries_are_not_copied_per_step_and_results_stay_the_callers():
         np.testing.assert_array_equal(a, b)
     plan = exe.scans[0].body._last_plan
     assert "POOL" in plan.source        # the new carry goes into a pooled buffer, no copy
+
+
+def test_a_scan_falling_back_is_recorded_bounded_and_warned_about_once(monkeypatch):
+    h, x = param("h", B, 2), param("x", B, 2)
+    body = Graph.from_results("body", [h, x], [emit("add", h, x), emit("add", h, x)])
+    g = _scan_graph_of(body, [param("h0", B, 2)], [param("xs", B, 3, 2)])
+    exe = numba_cpu.compile(g)
+    arrays = [floats(2, 2), floats(2, 3, 2)]
+
+    def broken(self, args, env):
+        raise RuntimeError("scan bug")
+    monkeypatch.setattr(numba_cpu.scan.ScanStep, "_run", broken)
+    fell_back = "op scan.* ran on the reference: RuntimeError: scan bug"
+    with pytest.warns(RuntimeWarning, match=fell_back):
+        assert_same(exe(*arrays), reference(g)(*arrays), rtol=0, atol=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")              # once per scan op
+        for _ in range(20):
+            assert_same(exe(*arrays), reference(g)(*arrays), rtol=0, atol=0)
+    limit = numba_common.MAX_FAILURES
+    assert len(exe.plan_errors) == limit and len(exe.scans[0].failures) == limit
+    assert all("scan fell back" in e and "scan bug" in e for e in exe.plan_errors)
+
+
+def test_a_scan_whose_reference_also_fails_is_not_reported_as_a_fallback():
+    h, x = param("h", B, 2), param("x", B, 2)
+    body = Graph.from_results("body", [h, x], [emit("add", h, x)])
+    g = _scan_graph_of(body, [param("h0", B, 2)], [param("xs", B, 3, 2)])
+    exe = numba_cpu.compile(g)
+    step = exe.scans[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(Exception) as got:       # the user's error, not a fallback
+            step.run([floats(2, 2), floats(3, 3, 2)], {B: 2})
+    with pytest.raises(Exception) as want:
+        run_op(step.ref, [floats(2, 2), floats(3, 3, 2)], {B: 2})
+    assert str(got.value) == str(want.value) and exe.plan_errors == []
+
+
+def test_failure_logs_keep_only_the_latest_entries():
+    log = []
+    for k in range(3 * numba_common.MAX_FAILURES):
+        numba_common.record_failure(log, str(k))
+    limit = numba_common.MAX_FAILURES
+    assert log == [str(k) for k in range(2 * limit, 3 * limit)]
+
+
+def test_plan_errors_stay_bounded_however_often_a_plan_fails(softmax):
+    g, _ = softmax
+    exe = numba_cpu.compile(fuse(g))
+    xa, ba = floats(3, 5), floats(5)
+    exe(xa, ba)
+    plan = exe._plans[(3,)]
+
+    def broken(arrays):
+        raise RuntimeError("plan bug")
+    plan.run = broken
+    for _ in range(3 * numba_common.MAX_FAILURES):
+        assert_same(exe(xa, ba), reference(g)(xa, ba))
+    assert len(exe.plan_errors) == numba_common.MAX_FAILURES
 
 
 def test_a_scan_without_outputs_and_bad_inputs_behave_as_the_reference():

@@ -98,6 +98,26 @@ def test_reshape_of_reshape_is_one_reshape_and_random_ops_are_not_folded():
     """, np.ones((2, 4), np.float32))
 
 
+def test_a_reshape_of_a_reshape_back_to_the_operands_type_is_no_reshape():
+    check("""
+        graph @g(%x: f32[B,6]) -> (f32[B,6], f32[B,3,2]) {
+          %0: f32[B,2,3] = reshape %x {shape=[B, 2, 3]}
+          %1: f32[B,6] = reshape %0 {shape=[B, 6]}
+          %2: f32[] = constant {value=2.0, dtype=f32}
+          %3: f32[B,6] = mul %1, %2
+          %4: f32[B,3,2] = reshape %0 {shape=[B, 3, 2]}
+          return %3, %4
+        }
+    """, """
+        graph @g(%x: f32[B,6]) -> (f32[B,6], f32[B,3,2]) {
+          %0: f32[] = constant {value=2.0, dtype=f32}
+          %1: f32[B,6] = mul %x, %0
+          %2: f32[B,3,2] = reshape %x {shape=[B, 3, 2]}
+          return %1, %2
+        }
+    """, np.arange(24, dtype=np.float32).reshape(4, 6))
+
+
 def test_the_default_pipeline_keeps_a_training_step_numerically_identical():
     import fusegraph as fg
     from fusegraph.passes import DEFAULT_PIPELINE
