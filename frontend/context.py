@@ -5,9 +5,11 @@
   both behaviours and selects with this flag. Calling the model with ``training=True``
   or ``False`` substitutes a constant for it; a graph run with it still open gets False.
 * ``rng_key`` (int64 scalar): the key of the in-graph random stream (``random_uniform``).
-  The runtime passes a fresh key on every run, drawn from a counter that
-  ``fg.utils.set_random_seed`` restarts: same seed, same draws; different steps,
-  different draws.
+  The runtime passes a fresh key on every run of a graph that reads it, drawn from a
+  counter that ``fg.utils.set_random_seed`` restarts: same seed, same draws; different
+  steps, different draws. A run whose compiled graph no longer reads it (inference,
+  with the training branch removed) draws none, so predictions and validation between
+  training steps leave the steps' draws as they were (see ``TracedGraph.arguments``).
 
 Each is one shared parameter Value, so every graph that reads it names it the same way.
 """

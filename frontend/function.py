@@ -12,6 +12,11 @@ function's outputs followed by the new values of the variables it assigned (weig
 optimizer slots, metric totals, seed counters); they are written back only after the
 whole graph ran, so a failed call changes nothing.
 
+``holder_shapes(args, kwargs)``, when given, says per flattened argument the shape to
+trace it with (Keras style, None = a symbolic size; None for the default): a function
+of variable-length sequences (``(None, None, F)``) then traces once for every length.
+The trainer's step functions pass the model's input shapes for ``x`` this way.
+
 Called on symbolic tensors (inside another trace), it simply calls ``fn``.
 """
 from __future__ import annotations
@@ -45,10 +50,12 @@ class Traced:
 class Function:
     """A traced, compiled Python function; see the module docstring."""
 
-    def __init__(self, fn, name: str | None = None, compile_fn=None, symbolic_batch: bool = True):
+    def __init__(self, fn, name: str | None = None, compile_fn=None, symbolic_batch: bool = True,
+                 holder_shapes=None):
         self.fn = fn
         self.compile_fn = compile_fn
         self.symbolic_batch = symbolic_batch
+        self.holder_shapes = holder_shapes
         self.name = name or getattr(fn, "__name__", "function").strip("<>") or "function"
         self._traces: dict = {}
         self.last_trace: Traced | None = None
@@ -67,10 +74,12 @@ class Function:
         leaves = flatten(structure)
         if self.symbolic_batch:
             self._check_batch_sizes(leaves)
-        key = (_structure_key(structure),) + tuple(_leaf_key(x, self.symbolic_batch) for x in leaves)
+        shapes = self._holder_shapes(args, kwargs, leaves)
+        key = (_structure_key(structure),) + tuple(
+            _leaf_key(x, self.symbolic_batch, shape) for x, shape in zip(leaves, shapes))
         traced = self._traces.get(key)
         if traced is None:
-            traced = self._traces[key] = self.trace(structure, leaves)
+            traced = self._traces[key] = self.trace(structure, leaves, shapes)
         self.last_trace = traced
         arrays = [np.asarray(x) for x in leaves if _is_array(x)]
         results = traced.traced_graph.run(arrays)
@@ -92,9 +101,25 @@ class Function:
                              f"is the batch axis, so their sizes must agree, but {listed}; "
                              f"pass symbolic_batch=False to fg.function to trace exact shapes")
 
-    def trace(self, structure, leaves) -> Traced:
-        holders = [placeholder(_holder_shape(x, self.symbolic_batch), np.asarray(x).dtype,
-                               f"arg{i}") if _is_array(x) else x for i, x in enumerate(leaves)]
+    def _holder_shapes(self, args, kwargs, leaves) -> list:
+        """Per leaf, the placeholder shape ``holder_shapes`` gives for it (Keras style:
+        None = a symbolic size), or None for the default. A template that does not fit
+        the array (another rank, another fixed size) is not used: the trace then follows
+        the array, and whatever the function checks reports it."""
+        if self.holder_shapes is None:
+            return [None] * len(leaves)
+        shapes = list(self.holder_shapes(args, kwargs))
+        if len(shapes) != len(leaves):
+            raise ValueError(f"function '{self.name}': holder_shapes gave {len(shapes)} shapes "
+                             f"for {len(leaves)} arguments")
+        return [shape if shape is not None and _is_array(x) and _fits(shape, np.shape(x))
+                else None for x, shape in zip(leaves, shapes)]
+
+    def trace(self, structure, leaves, shapes=None) -> Traced:
+        shapes = shapes or [None] * len(leaves)
+        holders = [placeholder(_holder_shape(x, self.symbolic_batch, shape), np.asarray(x).dtype,
+                               f"arg{i}") if _is_array(x) else x
+                   for i, (x, shape) in enumerate(zip(leaves, shapes))]
         args, kwargs = pack_like(structure, holders)
         with tracing_state() as state:
             outputs = self.fn(*args, **kwargs)
@@ -135,7 +160,17 @@ def _is_array(x) -> bool:
     return isinstance(x, (np.ndarray, np.generic))
 
 
-def _holder_shape(x, symbolic_batch: bool) -> tuple:
+def _fits(template, shape) -> bool:
+    """Whether an array of ``shape`` fits a Keras-style ``template`` (None: any size)."""
+    return len(template) == len(shape) and all(t is None or t == n
+                                               for t, n in zip(template, shape))
+
+
+def _holder_shape(x, symbolic_batch: bool, template=None) -> tuple:
+    """The placeholder shape for the array ``x``: ``template`` when given (from
+    ``holder_shapes``), else its shape with the first axis symbolic (``symbolic_batch``)."""
+    if template is not None:
+        return tuple(template)
     shape = np.shape(x)
     return (None,) + shape[1:] if shape and symbolic_batch else shape
 
@@ -145,8 +180,11 @@ def _structure_key(structure) -> str:
     return repr(map_structure(lambda leaf: None, structure))
 
 
-def _leaf_key(x, symbolic_batch: bool):
+def _leaf_key(x, symbolic_batch: bool, template=None):
     if _is_array(x):
+        if template is not None:
+            return ("array", np.ndim(x), ("template",) + tuple(template),
+                    np.asarray(x).dtype.str)
         shape = np.shape(x)[1:] if symbolic_batch else np.shape(x)
         return ("array", np.ndim(x), shape, np.asarray(x).dtype.str)
     if isinstance(x, Variable):  # two variables may print the same (after clear_session)

@@ -2,8 +2,8 @@
 
 A traced graph's parameters are, in order: the inputs, the context parameters it reads
 (``training``, ``rng_key``; see :mod:`.context`), and the variables it reads.
-:class:`TracedGraph` keeps that split so every caller assembles run arguments the same
-way.
+:class:`TracedGraph` keeps that split and assembles the run arguments itself
+(:meth:`TracedGraph.run`).
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from ..ir import DType, Graph
 from ..ir.builder import emit, user_site
 from ..ir.clone import inline
 from ..ir.errors import VerificationError
-from .context import CONTEXT_PARAMS, TRAINING, context_value, is_context_param
+from .context import CONTEXT_PARAMS, RNG_KEY, TRAINING, context_value, is_context_param
 from .execution import compile_graph
 from .variables import Variable, variable_of
 
@@ -50,12 +50,7 @@ class TracedGraph:
         self._run_context = [p for p in context if p is not TRAINING]
         self._executable = None           # a graph without the flag: its one executable
         self._by_training: dict = {}      # a graph with the flag: flag value -> executable
-
-    def arguments(self, inputs, training: bool = False) -> list:
-        """All arguments of ``self.graph``: the input arrays, fresh context values, the
-        variables' values."""
-        return (list(inputs) + [context_value(p, training) for p in self.context]
-                + [v.value for v in self.variables])
+        self._reads_key: dict = {}        # flag value (None: no flag) -> executable reads rng_key
 
     def specialized(self, training: bool) -> Graph:
         """The graph a run with this ``training`` value compiles: ``self.graph`` with its
@@ -79,14 +74,57 @@ class TracedGraph:
             self._by_training[training] = self._compile(self.specialized(training))
         return self._by_training[training]
 
+    def arguments(self, inputs, training: bool = False) -> list:
+        """The arguments of the graph a run with this ``training`` value compiles
+        (:meth:`specialized`: without the ``training`` flag): the input arrays, a value
+        for each other context parameter, the variables' values.
+
+        A fresh ``rng_key`` is drawn from the session's counter only when the compiled
+        graph still reads it: an inference run whose random draws the flag turned off (a
+        predict, a validation step of a model with Dropout) passes a placeholder key and
+        leaves the counter alone, so it does not shift a training run's draws."""
+        executable = self.executable(training)
+        which = bool(training) if self._reads_training else None
+        reads_key = self._reads_key.get(which)
+        if reads_key is None:
+            reads_key = self._reads_key[which] = _reads_key(executable, self)
+        return (list(inputs)
+                + [context_value(p, training) if p is not RNG_KEY or reads_key
+                   else _UNREAD_KEY for p in self._run_context]
+                + [v.value for v in self.variables])
+
     def run(self, inputs, training: bool = False) -> list:
         """The graph's results on ``inputs`` with the ``training`` flag set to
-        ``training``: arrays the caller owns (see :func:`_owned`), so a variable may
-        adopt one as its new value without copying it."""
+        ``training`` (run on :meth:`arguments`): arrays the caller owns (see
+        :func:`_owned`), so a variable may adopt one as its new value without copying
+        it."""
         executable = self.executable(training)
-        arguments = (list(inputs) + [context_value(p, training) for p in self._run_context]
-                     + [v.value for v in self.variables])
+        arguments = self.arguments(inputs, training)
         return _owned(executable(*arguments), arguments)
+
+
+_UNREAD_KEY = np.array(0, dtype=np.int64)
+
+
+def _reads_key(executable, traced: "TracedGraph") -> bool:
+    """Whether the graph ``executable`` runs reads its ``rng_key`` parameter: the graph
+    after the compile pipeline, which keeps the parameters (assumed to read it when the
+    executable does not show a graph with those parameters)."""
+    at = [i for i, p in enumerate(traced._run_context) if p is RNG_KEY]
+    if not at:
+        return False
+    graph = getattr(executable, "graph", None)
+    if not isinstance(graph, Graph) or len(graph.params) != (
+            traced.num_inputs + len(traced._run_context) + len(traced.variables)):
+        return True
+    key = graph.params[traced.num_inputs + at[0]]
+    return _uses(graph, key) or any(r is key for r in graph.results)
+
+
+def _uses(graph: Graph, value) -> bool:
+    """Whether an op of ``graph`` (or of a region in it) reads ``value``."""
+    return any(any(v is value for v in op.operands)
+               or (op.region is not None and _uses(op.region, value)) for op in graph.ops)
 
 
 def _owned(results, arguments) -> list:

@@ -24,6 +24,8 @@ masks, as two calls of a Keras model do.
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from ..ir import Sym
@@ -43,6 +45,9 @@ from .summary import format_summary
 from .tensor import SymbolicTensor, is_symbolic
 
 
+MAX_EAGER_TRACES = 8   # forward graphs a model traced by its calls keeps (least recent dropped)
+
+
 class Model(Layer):
     """A layer with a forward graph; see the module docstring for the three styles."""
 
@@ -55,6 +60,8 @@ class Model(Layer):
         super().__init__(name=name, **kwargs)
         self._functional = None
         self._eager_forwards: dict = {}   # traced by calls: their other arguments' key -> forward
+        self._eager_array_layouts: set = set()   # keys of those with arrays, contents left out
+        self._warned_array_retrace = False
         if inputs is not None or outputs is not None:
             self._init_functional(inputs, outputs)
 
@@ -186,7 +193,14 @@ class Model(Layer):
         arguments (besides ``training``): each distinct set of them (by value, as
         ``fg.function``'s static arguments; an array among them by its contents) is a
         trace of its own, so ``m(x, scale=5.0)`` after ``m(x, scale=2.0)`` computes with
-        5.0. The first trace is the model's ``graph``."""
+        5.0. The first trace is the model's ``graph``.
+
+        An array among the other arguments is a constant of its trace, so each new value
+        of it (a per-batch ``attention_mask=``) traces and compiles ``call`` again: the
+        first time that happens a model warns (once), and it keeps at most
+        :data:`MAX_EAGER_TRACES` traces, dropping the least recently used, so such calls
+        cost a retrace each but do not grow memory without bound. (Inside
+        ``fg.function`` or a train step, array arguments are graph inputs instead.)"""
         if any(is_symbolic(t) for t in flatten((args, kwargs))):
             return super().__call__(*args, **kwargs)
         training = bool(kwargs.get("training") or False)
@@ -194,13 +208,34 @@ class Model(Layer):
             return self._run(args[0], training=training)
         extras = (args[1:], {k: v for k, v in kwargs.items() if k != "training"})
         key = _call_key(extras)
-        forward = self._eager_forwards.get(key)
+        forward = self._eager_forwards.pop(key, None)
         if forward is None:
-            forward = self._eager_forwards[key] = self._trace_call(args[0], extras)
+            self._warn_array_retrace(extras)
+            forward = self._trace_call(args[0], extras)
             if self._functional is None:
                 self._functional = forward
                 self.built = True
+            if len(self._eager_forwards) >= MAX_EAGER_TRACES:   # the least recently used
+                del self._eager_forwards[next(iter(self._eager_forwards))]
+        self._eager_forwards[key] = forward                      # now the most recent
         return self._run(args[0], training=training, forward=forward)
+
+    def _warn_array_retrace(self, extras) -> None:
+        """Warn once per model when a call's other arguments differ from an earlier
+        call's only in an array's values: each such value is a trace of its own."""
+        if not any(_is_array(leaf) for leaf in flatten(extras)):
+            return
+        layout = _call_key(extras, contents=False)
+        if layout in self._eager_array_layouts and not self._warned_array_retrace:
+            self._warned_array_retrace = True
+            warnings.warn(
+                f"model '{self.name}': an array argument other than the inputs took a new "
+                f"value, and each new value traces and compiles call() again (it is a "
+                f"constant of the trace; at most {MAX_EAGER_TRACES} traces are kept). "
+                f"Pass per-batch arrays (masks, biases) as part of the inputs, or run the "
+                f"model inside fg.function, where array arguments are graph inputs",
+                stacklevel=3)
+        self._eager_array_layouts.add(layout)
 
     def _trace_call(self, x, extras) -> "_Functional":
         """The forward graph of ``call`` on placeholders like the arrays ``x`` (batch axis
@@ -266,13 +301,15 @@ class Model(Layer):
         return self._require_functional().traced.graph
 
 
-def _call_key(extras) -> tuple:
+def _call_key(extras, contents: bool = True) -> tuple:
     """A hashable key of an eager call's arguments other than its inputs: their nesting,
     then each leaf as ``fg.function`` keys a static argument (by value; a Variable by
-    identity), an array by its dtype, shape and contents (it is a constant of the trace)."""
+    identity), an array by its dtype, shape and contents (it is a constant of the trace;
+    without ``contents``, by its dtype and shape only)."""
     leaves = flatten(extras)
     return (_structure_key(extras),) + tuple(
-        ("array", x.dtype.str, x.shape, x.tobytes()) if _is_array(x) else _leaf_key(x, False)
+        ("array", x.dtype.str, x.shape) + ((x.tobytes(),) if contents else ())
+        if _is_array(x) else _leaf_key(x, False)
         for x in (np.asarray(leaf) if _is_array(leaf) else leaf for leaf in leaves))
 
 

@@ -31,9 +31,13 @@ def inline(graph: Graph, replacements: dict,
     (:func:`~.opdef.shape_attr_names`) and into its region, which is rebuilt with the
     substituted parameter types (recursively: a region's ops are copied the same way).
     A new operand whose dim is a symbol where the param's (substituted) type has an int
-    is first retyped to that int with ``broadcast_to`` (checked when the graph runs), so
-    the copy is typed as the original on those axes: a graph traced for a batch of 4
-    reshapes to 4 rows, whatever symbol the caller's batch has.
+    is first retyped to that int with a ``reshape`` to the param's shape, so the copy is
+    typed as the original on those axes: a graph traced for a batch of 4 reshapes to 4
+    rows, whatever symbol the caller's batch has. The reshape is the check that the
+    batch is 4 when the graph runs (its element count must agree: a batch of 1 is an
+    error naming the sizes, never stretched to 4 rows as ``broadcast_to`` would). It is
+    exact for one retyped symbol; with several (a ``(B, T)`` operand for a ``(4, 5)``
+    param) only their product is checked.
 
     ``rewrite_attrs(op)``, when given, is asked about each top-level op before it is
     copied: it returns the attributes for the copy (in the original graph's terms: the
@@ -82,15 +86,17 @@ def substitute(t: TensorType, binding: Mapping) -> TensorType:
 
 
 def _retyped(value: Value, want: TensorType) -> Value:
-    """``value``, or its ``broadcast_to`` ``want``'s shape when ``value`` has a symbol
-    where ``want`` has an int (same rank and dtype; the other axes agree)."""
+    """``value``, or its ``reshape`` to ``want``'s shape when ``value`` has a symbol
+    where ``want`` has an int (same rank and dtype; the other axes agree). A reshape,
+    not a ``broadcast_to``: numpy broadcasts a size 1, so a batch of 1 would silently
+    become 4 copies of itself; a reshape fails whenever the sizes differ."""
     have = value.type
     refined = [isinstance(h, Sym) and isinstance(w, int) for h, w in zip(have.shape, want.shape)]
     if (have.rank != want.rank or have.dtype != want.dtype or not any(refined)
             or not all(r or h == w for r, h, w in zip(refined, have.shape, want.shape))):
         return value
     loc = value.producer.loc if value.producer is not None else None
-    return emit_op("broadcast_to", [value], {"shape": want.shape}, loc=loc).result
+    return emit_op("reshape", [value], {"shape": want.shape}, loc=loc).result
 
 
 def _substitute_attrs(kind: str, attrs: Mapping, binding: Mapping) -> dict:

@@ -7,6 +7,8 @@ checks the count and every shape first: a mismatch changes nothing.
 
 Writes are atomic: the file is written next to its destination under a temporary name,
 flushed to disk and renamed over it, so a failed save leaves the previous file intact.
+The file gets the mode a plain ``open()`` would give it (``0o666`` less the umask), not
+the temporary file's private ``0o600``.
 """
 from __future__ import annotations
 
@@ -32,6 +34,7 @@ def save_weights(model, filepath: str) -> None:
             np.savez(f, **arrays)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())   # mkstemp's 0600 -> what open() would have made
         os.replace(tmp, filepath)
     except BaseException:
         if os.path.exists(tmp):
@@ -39,27 +42,41 @@ def save_weights(model, filepath: str) -> None:
         raise
 
 
+def _umask() -> int:
+    """The process umask (read by setting it and setting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def load_weights(model, filepath: str) -> None:
     """Assign the weights saved in ``filepath`` to ``model``, in ``model.weights`` order.
 
     A file that is not what :func:`save_weights` writes (not an ``.npz``, or without
     ``paths`` and one ``wNNNN`` array per path) is a ValueError naming the file and the
-    keys expected. The count and the shapes are ``set_weights``' to check: its
-    ValueError, prefixed with the file name; nothing is assigned then."""
+    keys expected. A count or shape mismatch is a ValueError naming the file, the model,
+    and, for a shape, the model's weight next to the saved weight at its position (the
+    path it was saved under); nothing is assigned then."""
     filepath = _npz_path(filepath)
-    arrays = _read_weights(filepath)
-    try:
-        model.set_weights(arrays)
-    except ValueError as e:
-        raise ValueError(f"{filepath}: {e}") from None
+    paths, arrays = _read_weights(filepath)
+    mine = model.weights
+    if len(arrays) != len(mine):
+        raise ValueError(f"{filepath}: model '{model.name}' has {len(mine)} weights, the file "
+                         f"holds {len(arrays)} ({', '.join(map(repr, paths)) or 'none'})")
+    for i, (w, path, value) in enumerate(zip(mine, paths, arrays)):
+        if np.shape(value) != w.shape:
+            raise ValueError(f"{filepath}: model '{model.name}': weight {i} '{w.path}' has "
+                             f"shape {w.shape}, but the saved weight {i} '{path}' has shape "
+                             f"{np.shape(value)}")
+    model.set_weights(arrays)
 
 
 _EXPECTED_KEYS = "'paths' (the weights' paths) and 'w0000', 'w0001', ... (one array per path)"
 
 
-def _read_weights(filepath: str) -> list:
-    """The arrays ``w0000``, ``w0001``, ... of a weights file, one per entry of its
-    ``paths``; ValueError naming the file and the expected keys when it is malformed."""
+def _read_weights(filepath: str) -> tuple[list, list]:
+    """The saved paths and the arrays ``w0000``, ``w0001``, ... of a weights file, one
+    per path; ValueError naming the file and the expected keys when it is malformed."""
     def malformed(what: str) -> ValueError:
         return ValueError(f"{filepath} is not a weights file written by save_weights: {what}; "
                           f"expected an .npz holding {_EXPECTED_KEYS}")
@@ -75,8 +92,9 @@ def _read_weights(filepath: str) -> list:
             return _arrays_of(data, malformed)
 
 
-def _arrays_of(data, malformed) -> list:
-    """The weight arrays of an open ``NpzFile``, its keys checked against ``paths``."""
+def _arrays_of(data, malformed) -> tuple[list, list]:
+    """The paths and weight arrays of an open ``NpzFile``, its keys checked against
+    ``paths``."""
     def read(key):
         try:
             return data[key]
@@ -97,7 +115,7 @@ def _arrays_of(data, malformed) -> list:
             f"missing {missing}" if missing else "",
             f"unexpected {unexpected}" if unexpected else "") if part)
         raise malformed(f"for its {len(paths)} paths, {listed}")
-    return [read(k) for k in expected[1:]]
+    return [str(p) for p in paths], [read(k) for k in expected[1:]]
 
 
 def _npz_path(filepath) -> str:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..backends import optimizing_compiler
+from ..ir import Sym
 from ..frontend import optimizers as optimizers_module
 from ..frontend.function import Function, commit
 from ..frontend.metrics import Mean, Metric
@@ -58,9 +59,9 @@ class Trainer:
         self._output_specs = None
         self._metric_log_names = {}
         self._loss_tracker = Mean(name="loss")
-        self._train_function = Function(self.train_step, "train_step", compile_fn)
+        self._train_function = self._step_function(self.train_step, "train_step")
         self._train_function_version = self.optimizer.trace_version
-        self._test_function = Function(self.test_step, "test_step", compile_fn)
+        self._test_function = self._step_function(self.test_step, "test_step")
         self.compiled = True
         if self._functional is not None and loss is not None:
             self._resolve_outputs(self.output_names)
@@ -235,9 +236,39 @@ class Trainer:
         optimizer's ``trace_version`` is part of what a trace is valid for."""
         version = self.optimizer.trace_version
         if version != self._train_function_version:
-            self._train_function = Function(self.train_step, "train_step", self._compile_fn)
+            self._train_function = self._step_function(self.train_step, "train_step")
             self._train_function_version = version
         return self._train_function
+
+    def _step_function(self, step, name: str) -> Function:
+        """``step`` traced by a Function whose placeholders for ``x`` take the model's
+        input shapes (see :meth:`_step_holder_shapes`)."""
+        return Function(step, name, self._compile_fn, holder_shapes=self._step_holder_shapes)
+
+    def _step_holder_shapes(self, args, kwargs) -> list:
+        """Placeholder shapes for a step's data: ``x`` as the model's inputs (each of their
+        symbolic sizes, a Keras None, stays symbolic: an ``Input(shape=(None, F))`` is
+        traced once for all sequence lengths), the targets and sample weights as their
+        data (only the batch axis symbolic). For a model without inputs (subclassed),
+        all as their data."""
+        leaves = flatten((args, kwargs))
+        defaults = [None] * len(leaves)
+        if self._functional is None or len(args) != 1 or kwargs:
+            return defaults
+        x = unpack_x_y_sample_weight(args[0])[0]
+        inputs = self._functional.flat_inputs
+        if x is None or len(flatten(x)) != len(inputs):
+            return defaults
+        by_name = dict(zip(self.input_names, inputs))
+        if isinstance(x, dict):
+            if set(x) != set(by_name):
+                return defaults
+            ordered = [by_name[k] for k in x]
+        else:
+            ordered = list(inputs)
+        shapes = [tuple(None if isinstance(d, Sym) else d for d in t.type.shape)
+                  for t in ordered]
+        return shapes + defaults[len(shapes):]
 
     def _callbacks(self, callbacks, verbose, steps, epochs=1, first=()) -> CallbackList:
         """A CallbackList of ``first`` then the user's callbacks (a list, or a CallbackList

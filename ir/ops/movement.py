@@ -5,6 +5,8 @@ They move or index data without arithmetic. Squeeze/expand_dims/flatten are resh
 stack is reshape + concatenate; Python indexing is slice (+ reshape for int indices);
 an embedding lookup is take. ``reshape`` and ``broadcast_to`` targets may name
 dimension symbols (``shape=(B, 4, 8)``): the backend binds them from the graph's inputs.
+A reshape without -1 may also give a symbol a size (``(B, 3)`` to ``(4, 3)``, and
+back): numpy checks the element count when it runs.
 """
 from __future__ import annotations
 
@@ -26,8 +28,11 @@ def _reshape_infer(types, attrs):
     n_in, syms_in = symbolic_size(t.shape)
     n_out, syms_out = symbolic_size(tuple(d for d in target if d != -1))
     if syms_in != syms_out:
-        raise ShapeError(f"cannot reshape {t} to {target}: symbolic dims "
-                         f"{list(syms_in)} must all reappear in the target, got {list(syms_out)}")
+        if -1 in target or not _sizes_symbols(n_in, syms_in, n_out, syms_out):
+            raise ShapeError(f"cannot reshape {t} to {target}: symbolic dims "
+                             f"{list(syms_in)} must all reappear in the target, "
+                             f"got {list(syms_out)}")
+        return TensorType(target, t.dtype)
     if -1 in target:
         if n_out == 0 or n_in % n_out:
             raise ShapeError(f"cannot reshape {t} to {target}: {n_in} elements per "
@@ -37,6 +42,28 @@ def _reshape_infer(types, attrs):
         raise ShapeError(f"cannot reshape {t} ({n_in} elements per symbolic slice) "
                          f"to {target} ({n_out})")
     return TensorType(target, t.dtype)
+
+
+def _sizes_symbols(n_in: int, syms_in: tuple, n_out: int, syms_out: tuple) -> bool:
+    """Whether a reshape without -1 may drop symbols of its operand (``(B, 3)`` to
+    ``(4, 3)``: the target gives them sizes) or only add symbols (the reverse, its
+    gradient; the added ones are bound by the graph's inputs): when one side's symbols
+    are among the other's and the static element counts divide accordingly. numpy's
+    reshape checks the element count when the graph runs, so the sizes are checked:
+    exactly when one symbol is dropped or added and the other dims are not empty."""
+    def within(small: tuple, big: tuple) -> bool:
+        rest = list(big)
+        for s in small:
+            if s not in rest:
+                return False
+            rest.remove(s)
+        return True
+
+    if within(syms_out, syms_in):
+        return n_out % n_in == 0 if n_in else n_out == 0
+    if within(syms_in, syms_out):
+        return n_in % n_out == 0 if n_out else n_in == 0
+    return False
 
 
 def _reshape_vjp(op, cts):

@@ -238,3 +238,20 @@ def test_assigning_a_variable_outside_a_trace_copies_its_value():
     u.assign(w)
     np.testing.assert_array_equal(u.numpy(), [2.0, 2.0, 2.0])
     assert not np.shares_memory(u.value, w.value)
+
+
+def test_holder_shapes_make_more_axes_symbolic_and_key_the_traces_by_them():
+    f = Function(lambda x, y: (ops.sum(x, axis=1), y * 2.0),
+                 holder_shapes=lambda args, kwargs: [(None, None, 2), None])
+    y = np.ones((3, 4), "float32")
+    for steps in (4, 1, 6):
+        x = np.arange(3 * steps * 2, dtype="float32").reshape(3, steps, 2)
+        sums, doubled = f(x, y)
+        np.testing.assert_allclose(sums, x.sum(axis=1))
+        np.testing.assert_allclose(doubled, 2 * y)
+    assert len(f._traces) == 1
+    f(np.ones((3, 4, 5), "float32"), y)          # the template does not fit: traced as given
+    assert len(f._traces) == 2
+    bad = Function(f.fn, holder_shapes=lambda args, kwargs: [None])
+    with pytest.raises(ValueError, match="holder_shapes gave 1 shapes for 2 arguments"):
+        bad(x, y)

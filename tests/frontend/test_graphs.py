@@ -99,3 +99,24 @@ def test_predict_compiles_an_inference_graph_without_dropouts_random_draws(compi
     assert sum(op.kind == "random_uniform" for op in compiled_graphs[1].ops) == 2
     model.predict(x, verbose=0)
     assert len(compiled_graphs) == 2
+
+
+def test_arguments_are_those_of_the_specialized_graph_a_run_compiles():
+    """A graph reading the ``training`` flag runs without it (specialized): its arguments
+    line up with the specialized graph's parameters (no flag among them), and a run that
+    reads no random key draws none."""
+    from fusegraph.backends.reference import compile as reference
+    from fusegraph.frontend import random_state
+    inputs = fg.Input(shape=(3,))
+    model = fg.Model(inputs, fg.layers.Dense(2)(fg.layers.Dropout(0.5)(inputs)))
+    traced, x = model._functional.traced, np.ones((2, 3), "float32")
+    for training in (False, True):
+        graph = traced.specialized(training)
+        runs = random_state._runs
+        args = traced.arguments([x], training)
+        assert [np.shape(a) for a in args] == [tuple(d if isinstance(d, int) else 2
+                                                     for d in p.type.shape)
+                                               for p in graph.params]
+        assert [np.asarray(a).dtype for a in args] == [p.type.dtype.numpy for p in graph.params]
+        assert random_state._runs == runs + training      # a key only for the dropout run
+        reference(graph)(*args)

@@ -475,14 +475,37 @@ def test_subclassed_model_eager_calls_follow_their_other_arguments():
     np.testing.assert_allclose(model(x, 3.0), 1.5 * two, rtol=1e-5, atol=1e-6)   # positional
     offset = np.arange(2, dtype="float32")
     np.testing.assert_allclose(model(x, scale=2.0, offset=offset), two + offset, rtol=1e-5)
-    np.testing.assert_allclose(model(x, scale=2.0, offset=offset + 1), two + offset + 1,
-                               rtol=1e-5)
+    with pytest.warns(UserWarning, match="each new value traces"):   # a second offset
+        np.testing.assert_allclose(model(x, scale=2.0, offset=offset + 1), two + offset + 1,
+                                   rtol=1e-5)
     np.testing.assert_allclose(model(x, scale=2.0, training=True), two, rtol=1e-6)
     np.testing.assert_allclose(model.predict(x, verbose=0), two / 2, rtol=1e-5, atol=1e-6)
     assert len(model._eager_forwards) == 6                     # each set of arguments, once
     model(x, scale=5.0)
     assert len(model._eager_forwards) == 6
     assert "f32[] = constant {value=2.0" in model.ir()         # the first call is the graph
+
+
+def test_a_new_array_argument_each_call_warns_once_and_keeps_few_traces():
+    """A per-call array argument (a mask, a bias) is a constant of its trace: each new
+    value retraces, so the model warns once and keeps at most MAX_EAGER_TRACES traces."""
+    import warnings
+    from fusegraph.frontend.model import MAX_EAGER_TRACES
+    model = Scaled()
+    x = _rand(4, 3)
+    plain = model(x)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for i in range(3 * MAX_EAGER_TRACES):
+            offset = _rand(2, seed=i)
+            np.testing.assert_allclose(model(x, offset=offset), plain + offset, rtol=1e-5,
+                                       atol=1e-6)
+            assert len(model._eager_forwards) <= MAX_EAGER_TRACES
+    retrace = [w for w in caught if "each new value traces" in str(w.message)]
+    assert len(retrace) == 1 and "'scaled'" in str(retrace[0].message)
+    assert retrace[0].filename == __file__                   # the user's line
+    np.testing.assert_allclose(model(x), plain, rtol=1e-6)   # the first trace is kept
+    assert "offset" not in model.ir()
 
 
 def test_subclassed_model_built_ahead_follows_its_other_arguments_too():
@@ -702,6 +725,23 @@ def test_a_model_with_a_fixed_batch_size_trains_with_fit():
     w = model.get_weights()
     np.testing.assert_allclose(model.predict(x[:4], verbose=0),
                                x[:4].reshape(4, 12) @ w[0] + w[1], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("backend", ["reference", "numba_cpu"])
+def test_a_fixed_batch_model_in_a_trace_refuses_another_batch_size(backend):
+    """A model built for a batch of 4, called in a trace whose batch is symbolic, checks
+    the batch when the graph runs: a batch of 1 is an error naming the sizes (it was
+    stretched to 4 copies of the row), and a batch of 4 computes as the model does."""
+    from fusegraph.backends import optimizing_compiler
+    from fusegraph.frontend.function import Function
+    inputs = fg.Input(shape=(3,), batch_size=4)
+    model = fg.Model(inputs, L.Dense(2)(inputs))
+    f = Function(lambda x: model(x), compile_fn=optimizing_compiler(backend))
+    x = _rand(4, 3)
+    np.testing.assert_allclose(f(x), model(x), rtol=1e-6)
+    for rows in (1, 2, 8):
+        with pytest.raises(Exception, match=rf"size {rows * 3} into shape \(4,\s*3\)"):
+            f(_rand(rows, 3))
 
 
 # --- names and weights --------------------------------------------------------------------

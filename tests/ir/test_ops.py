@@ -373,6 +373,18 @@ def test_reshape_with_minus_one_and_symbols():
     np.testing.assert_array_equal(ref("reshape", a, shape=(-1, 3)), a.reshape(8, 3))
 
 
+def test_reshape_gives_a_symbol_a_size_and_numpy_checks_it():
+    """A reshape without -1 may drop a symbol of its operand (the target sizes it) or add
+    one (its gradient); the element count, checked when it runs, checks the size."""
+    x = Value(TensorType((B, 2, 3)), name="x")
+    assert emit("reshape", x, shape=(4, 2, 3)).type == TensorType((4, 2, 3))
+    assert emit("reshape", x, shape=(4, 6)).type == TensorType((4, 6))
+    back = Value(TensorType((4, 6)), name="g")
+    assert emit("reshape", back, shape=(B, 2, 3)).type == TensorType((B, 2, 3))
+    with pytest.raises(ValueError, match=r"size 6 into shape \(4,\s*2,\s*3\)"):
+        ref("reshape", np.zeros((1, 2, 3), np.float32), shape=(4, 2, 3))
+
+
 def test_slice_with_strides_on_listed_axes():
     a = np.arange(30).reshape(5, 6)
     got = ref("slice", a, axes=(1, 0), begin=(1, 0), end=(6, 5), stride=(2, 3))
@@ -544,6 +556,8 @@ ERRORS = [
     ("reshape", [t(2, 3)], {"shape": (4, 2)}, r"cannot reshape f32\[2,3\]"),
     ("reshape", [t(2, 3)], {"shape": (-1, -1)}, r"more than one -1"),
     ("reshape", [t(B, 3)], {"shape": (3, -1)}, r"symbolic dims \['B'\] must all reappear"),
+    ("reshape", [t(B, 3)], {"shape": (4, 2)}, r"symbolic dims \['B'\] must all reappear"),
+    ("reshape", [t(B, 3)], {"shape": (3, Sym("T"))}, r"symbolic dims \['B'\] must all reappear"),
     ("transpose", [t(2, 3)], {"perm": (0, 0)}, r"not a permutation"),
     ("broadcast_to", [t(3)], {"shape": (2, 4)}, r"cannot broadcast f32\[3\] to \(2, 4\)"),
     ("concatenate", [t(2, 3), t(2)], {"axis": 0}, r"one rank"),

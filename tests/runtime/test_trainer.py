@@ -866,3 +866,80 @@ def test_a_huge_learning_rate_is_stopped_before_weights_go_bad(capsys):
     for got, want in zip(model.get_weights(), snapshots[-1]):
         np.testing.assert_array_equal(got, want)
         assert np.isfinite(got).all()
+
+
+# --- inference runs leave the training trajectory alone -----------------------------------
+def _dropout_model():
+    """A fresh session, so two models built in one test get the same weights and salts."""
+    fg.utils.clear_session()
+    fg.utils.set_random_seed(0)
+    inputs = fg.Input(shape=(5,))
+    hidden = fg.layers.Dropout(0.5)(fg.layers.Dense(8)(inputs))
+    model = fg.Model(inputs, fg.layers.Dense(1)(hidden))
+    model.compile(optimizer="sgd", loss="mse")
+    return model
+
+
+def _dropout_data(n):
+    rng = np.random.default_rng(0)
+    return (rng.standard_normal((n, 5)).astype("float32"),
+            rng.standard_normal((n, 1)).astype("float32"))
+
+
+def test_interleaved_predict_does_not_change_the_training_trajectory():
+    """predict runs the inference graph, which reads no random key: it must not advance
+    the run counter the training steps' dropout masks are keyed by."""
+    x, y = _dropout_data(8)
+    weights = []
+    for interleave in (False, True):
+        model = _dropout_model()
+        for _ in range(3):
+            model.train_on_batch(x, y)
+            if interleave:
+                model.predict(x, verbose=0)
+                model(x)
+        weights.append(model.get_weights())
+    for a, b in zip(*weights):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_validation_data_does_not_change_the_training_trajectory():
+    x, y = _dropout_data(64)
+    weights = []
+    for validation in (None, (x[:16], y[:16])):
+        model = _dropout_model()
+        model.fit(x, y, batch_size=16, epochs=3, verbose=0, validation_data=validation)
+        weights.append(model.get_weights())
+    for a, b in zip(*weights):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_dropout_masks_still_differ_from_step_to_step():
+    """The training step still reads a fresh key every run."""
+    x, y = _dropout_data(8)
+    model = _dropout_model()
+    model.optimizer.learning_rate = 0.0
+    losses = {model.train_on_batch(x, y) for _ in range(3)}
+    assert len(losses) == 3
+
+
+def test_each_new_sequence_length_reuses_the_traced_steps():
+    """x is traced with the model's input shapes: Input(shape=(None, 3)) keeps its time
+    axis symbolic in the step graphs, so batches of T = 5, 1, 3 trace each step once."""
+    inputs = fg.Input(shape=(None, 3))
+    hidden = fg.layers.GlobalAveragePooling1D()(fg.layers.Dense(4)(inputs))
+    model = fg.Model(inputs, fg.layers.Dense(1)(hidden))
+    model.compile(optimizer="sgd", loss="mse", metrics=["mae"])
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=(4, 1)).astype("float32")
+    for steps in (5, 1, 3):
+        x = rng.normal(size=(4, steps, 3)).astype("float32")
+        model.fit(x, y, batch_size=2, verbose=0)
+        logs = model.evaluate(x, y, verbose=0, return_dict=True)
+        w1, b1, w2, b2 = model.get_weights()
+        want = (x @ w1 + b1).mean(axis=1) @ w2 + b2
+        np.testing.assert_allclose(logs["loss"], np.mean((want - y) ** 2), rtol=1e-5)
+    assert len(model._train_function._traces) == 1
+    assert len(model._test_function._traces) == 1
+    with pytest.raises(ValueError, match=r"expected an array of shape \(None, None, 3\)"):
+        model.fit(np.ones((4, 2, 5), "float32"), y, verbose=0)   # a fixed size still checked
