@@ -3,6 +3,7 @@
     fusegraph dump FILE.py [--format text|dot] [--stage forward|train_step|test_step]
                            [--after PASS] [--kernels]
     fusegraph train FILE.py [--epochs N] [--batch-size N] [--backend NAME]
+    fusegraph bench FILE.py [--backends reference,numba_cpu] [--steps N] [--batch-size N]
 
 ``dump`` imports FILE.py, calls its ``build_model()`` and prints the model's graph at
 the chosen stage (a step graph is traced on a batch of ``load_data()``), as SSA text or
@@ -10,7 +11,8 @@ as Graphviz DOT, optionally after a pass of the compile pipeline (``--after fusi
 the numba_cpu backend's generated kernel source for it (``--kernels``). ``train`` builds the file's model
 (compiled as the file says), loads its data with ``load_data()`` — ``(x, y)`` or
 ``((x, y), (x_val, y_val))`` — fits it with a progress bar (``EPOCHS``/``BATCH_SIZE``
-from the file unless given) and prints the last epoch's metrics.
+from the file unless given) and prints the last epoch's metrics. ``bench`` times the
+file's training step on several backends (see :mod:`fusegraph.bench`).
 """
 from __future__ import annotations
 
@@ -116,6 +118,20 @@ def _train(args) -> int:
     return 0
 
 
+def _bench(args) -> int:
+    from .bench import bench, format_rows
+    module, model = build_user_model(args.file)
+    if not callable(getattr(module, "load_data", None)):
+        raise SystemExit(f"fusegraph: {args.file} defines no load_data() function")
+    if not getattr(model, "compiled", False):
+        raise SystemExit(f"fusegraph: build_model() in {args.file} must return a compiled model")
+    batch_size = args.batch_size or getattr(module, "BATCH_SIZE", 32)
+    train_data, _ = _split_data(module.load_data())
+    rows = bench(module.build_model, train_data, args.backends.split(","), args.steps, batch_size)
+    print(format_rows(rows, args.steps, batch_size))
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="fusegraph", description="Compile Keras-style models.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -136,6 +152,13 @@ def main(argv=None) -> int:
     train.add_argument("--backend", default=None,
                        help="compile the steps on this backend (reference, numba_cpu, numba_cuda) instead")
     train.set_defaults(run=_train)
+    bench = commands.add_parser("bench", help="median training-step time per backend")
+    bench.add_argument("file", help="a Python file defining build_model() and load_data()")
+    bench.add_argument("--backends", default="reference,numba_cpu",
+                       help="comma-separated backends, the first is the baseline")
+    bench.add_argument("--steps", type=int, default=50)
+    bench.add_argument("--batch-size", type=int, default=None)
+    bench.set_defaults(run=_bench)
     args = parser.parse_args(argv)
     return args.run(args)
 

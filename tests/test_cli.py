@@ -180,3 +180,12 @@ def test_train_on_the_numba_backend(capsys):
     out = capsys.readouterr().out
     accuracy = float(out.rsplit("val_accuracy=", 1)[1].split()[0].rstrip(","))
     assert accuracy > 0.7
+
+
+def test_bench_prints_a_median_per_backend(capsys):
+    main(["bench", str(ROOT / "examples" / "digits.py"), "--steps", "3"])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "median training step over 3 interleaved steps, batch 32"
+    rows = [line.split() for line in lines[2:]]
+    assert [r[0] for r in rows] == ["reference", "numba_cpu"]
+    assert rows[0][2] == "1.00x" and all(float(r[1]) > 0 for r in rows)
