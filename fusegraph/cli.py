@@ -83,14 +83,20 @@ def _dump(args) -> int:
     return 0
 
 
+def _training_data(path: str, module, model, purpose: str):
+    """``(x, y), validation`` from the file's ``load_data()``, for a compiled model;
+    SystemExit naming what is missing and what it was needed for."""
+    if not getattr(model, "compiled", False):
+        raise SystemExit(f"fusegraph: build_model() in {path} must return a compiled model "
+                         f"to {purpose}")
+    if not callable(getattr(module, "load_data", None)):
+        raise SystemExit(f"fusegraph: {path} defines no load_data() function to {purpose}")
+    return _split_data(module.load_data())
+
+
 def _first_batch(path: str, module, model):
     """A batch of the file's ``load_data()`` to trace a step graph on."""
-    if not getattr(model, "compiled", False):
-        raise SystemExit(f"fusegraph: build_model() in {path} must return a compiled model to "
-                         f"dump its step graphs")
-    if not callable(getattr(module, "load_data", None)):
-        raise SystemExit(f"fusegraph: {path} defines no load_data() to trace a step graph on")
-    (x, y), _ = _split_data(module.load_data())
+    (x, y), _ = _training_data(path, module, model, "dump its step graphs")
     size = getattr(module, "BATCH_SIZE", 32)
     take = lambda a: None if a is None else map_structure(lambda t: t[:size], a)  # noqa: E731
     return (take(x), take(y)) if y is not None else (take(x),)
@@ -103,13 +109,9 @@ def _split_data(data):
 
 def _train(args) -> int:
     module, model = build_user_model(args.file)
-    if not callable(getattr(module, "load_data", None)):
-        raise SystemExit(f"fusegraph: {args.file} defines no load_data() function")
-    if not getattr(model, "compiled", False):
-        raise SystemExit(f"fusegraph: build_model() in {args.file} must return a compiled model")
+    (x, y), validation = _training_data(args.file, module, model, "train it")
     if args.backend:
         model.recompile(args.backend)
-    (x, y), validation = _split_data(module.load_data())
     epochs = args.epochs or getattr(module, "EPOCHS", 1)
     batch_size = args.batch_size or getattr(module, "BATCH_SIZE", 32)
     history = model.fit(x, y, epochs=epochs, batch_size=batch_size, validation_data=validation)
@@ -121,12 +123,8 @@ def _train(args) -> int:
 def _bench(args) -> int:
     from .bench import bench, format_rows
     module, model = build_user_model(args.file)
-    if not callable(getattr(module, "load_data", None)):
-        raise SystemExit(f"fusegraph: {args.file} defines no load_data() function")
-    if not getattr(model, "compiled", False):
-        raise SystemExit(f"fusegraph: build_model() in {args.file} must return a compiled model")
+    train_data, _ = _training_data(args.file, module, model, "time its training step")
     batch_size = args.batch_size or getattr(module, "BATCH_SIZE", 32)
-    train_data, _ = _split_data(module.load_data())
     rows = bench(module.build_model, train_data, args.backends.split(","), args.steps, batch_size)
     print(format_rows(rows, args.steps, batch_size))
     return 0

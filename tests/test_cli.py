@@ -189,3 +189,22 @@ def test_bench_prints_a_median_per_backend(capsys):
     rows = [line.split() for line in lines[2:]]
     assert [r[0] for r in rows] == ["reference", "numba_cpu"]
     assert rows[0][2] == "1.00x" and all(float(r[1]) > 0 for r in rows)
+
+
+def test_train_needs_load_data_and_a_compiled_model(tmp_path):
+    uncompiled = tmp_path / "uncompiled.py"
+    uncompiled.write_text("import fusegraph as fg\n"
+                          "def build_model():\n"
+                          "    x = fg.Input(shape=(2,))\n"
+                          "    return fg.Model(x, fg.layers.Dense(1)(x))\n"
+                          "def load_data():\n"
+                          "    return None\n")
+    with pytest.raises(SystemExit, match="must return a compiled model to train it"):
+        main(["train", str(uncompiled)])
+    no_data = tmp_path / "no_data.py"
+    no_data.write_text(uncompiled.read_text().replace("def load_data():\n    return None\n", "")
+                       .replace("    return fg.Model(x, fg.layers.Dense(1)(x))\n",
+                                "    m = fg.Model(x, fg.layers.Dense(1)(x))\n"
+                                "    m.compile(loss='mse')\n    return m\n"))
+    with pytest.raises(SystemExit, match="defines no load_data\\(\\) function to time its"):
+        main(["bench", str(no_data)])
