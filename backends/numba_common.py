@@ -38,6 +38,7 @@ Executables' ``source()`` show.
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from types import ModuleType
 
 import numpy as np
@@ -70,7 +71,7 @@ def subscript(index: list[str]) -> str:
     return ", ".join(index) if index else "()"
 
 
-class KernelGenerator:
+class KernelGenerator(ABC):
     """One region's kernel, generated once by :meth:`run` (see the module docstring).
     Subclasses set the class attributes and implement the target's hooks."""
 
@@ -96,25 +97,26 @@ class KernelGenerator:
                 n += 1
 
     # --- the target's hooks ---------------------------------------------------------------
+    @abstractmethod
     def loop_axes(self, results: dict) -> list[int]:
         """The axes the kernel loops over, outermost first (``results``: id -> out index)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def start_in_output(self, out: int, target: str, start: str, axes: tuple) -> str:
         """For a reduction accumulating in its output: the expression of the partial
         result read before each update (``start`` is the accumulator's first value)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def finish_in_output(self, out: int, target: str, T: str, count: str, axes: tuple) -> None:
         """For a mean accumulating in its output: divide by ``count`` at the end."""
-        raise NotImplementedError
 
+    @abstractmethod
     def make_spec(self, symbols: tuple):
         """The spec of the generated kernel (its source from :meth:`source`)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def decorator(self) -> str:
-        raise NotImplementedError
+        """The decorator line the kernel function gets (``@njit(...)``, ``@cuda.jit``)."""
 
     def shape_comment(self) -> str:
         return f"# iteration shape [{','.join(map(str, self.shape))}]"

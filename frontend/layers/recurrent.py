@@ -40,6 +40,8 @@ supported and say so.
 """
 from __future__ import annotations
 
+from abc import abstractmethod
+
 import numpy as np
 
 from ...ir import Graph, TensorType, Value, as_dtype, emit
@@ -213,9 +215,9 @@ class _RNN(Layer):
         """(the loop's invariant tensors, their names in the body)."""
         return [ops.convert_to_tensor(self.recurrent_kernel)], ["recurrent_kernel"]
 
+    @abstractmethod
     def step(self, x, states, weights) -> list:
         """The new states from the step's projected input ``x`` and the states."""
-        raise NotImplementedError
 
 
 def _gate(z, k, units):
