@@ -8,9 +8,14 @@ from ..ir.builder import current_layer_path, user_site
 from .random_state import generator
 
 
-def compute_fans(shape) -> tuple[float, float]:
-    """Keras's fans: for rank > 2 the leading axes form the receptive field."""
+def compute_fans(shape, input_axes=None, output_axes=None) -> tuple[float, float]:
+    """Keras's fans: the products of ``input_axes`` and ``output_axes`` when both are
+    given (an einsum kernel's contracted and produced axes); else for rank > 2 the
+    leading axes form the receptive field."""
     shape = tuple(shape)
+    if input_axes is not None and output_axes is not None:
+        return (float(np.prod([shape[a] for a in input_axes])),
+                float(np.prod([shape[a] for a in output_axes])))
     if len(shape) == 0:
         return 1.0, 1.0
     if len(shape) == 1:
@@ -64,25 +69,27 @@ class RandomNormal(Initializer):
 
 
 class GlorotUniform(Initializer):
-    """U(-limit, limit) with limit = sqrt(6 / (fan_in + fan_out))."""
+    """U(-limit, limit) with limit = sqrt(6 / (fan_in + fan_out)); ``input_axes`` and
+    ``output_axes`` as :func:`compute_fans` takes them."""
 
-    def __init__(self, seed=None):
-        self.seed = seed
+    def __init__(self, seed=None, input_axes=None, output_axes=None):
+        self.seed, self.input_axes, self.output_axes = seed, input_axes, output_axes
 
     def sample(self, shape):
-        fan_in, fan_out = compute_fans(shape)
+        fan_in, fan_out = compute_fans(shape, self.input_axes, self.output_axes)
         limit = np.sqrt(6.0 / (fan_in + fan_out))
         return generator(self.seed).uniform(-limit, limit, shape)
 
 
 class GlorotNormal(Initializer):
-    """Truncated normal (2 stddev) with stddev = sqrt(2 / (fan_in + fan_out)) / .8796."""
+    """Truncated normal (2 stddev) with stddev = sqrt(2 / (fan_in + fan_out)) / .8796;
+    ``input_axes`` and ``output_axes`` as :func:`compute_fans` takes them."""
 
-    def __init__(self, seed=None):
-        self.seed = seed
+    def __init__(self, seed=None, input_axes=None, output_axes=None):
+        self.seed, self.input_axes, self.output_axes = seed, input_axes, output_axes
 
     def sample(self, shape):
-        fan_in, fan_out = compute_fans(shape)
+        fan_in, fan_out = compute_fans(shape, self.input_axes, self.output_axes)
         stddev = np.sqrt(2.0 / (fan_in + fan_out)) / 0.87962566103423978
         rng = generator(self.seed)
         out = rng.normal(0.0, stddev, shape)
@@ -132,6 +139,16 @@ def get(identifier) -> Initializer:
     if callable(identifier):
         return identifier
     raise TypeError(f"{_where()}an initializer must be a name or a callable, got {identifier!r}")
+
+
+def with_fan_axes(identifier, input_axes, output_axes):
+    """``identifier`` as Keras's EinsumDense builds its kernel: a Glorot initializer
+    without axes becomes one with these fan axes; anything else is returned as it is."""
+    initializer = get(identifier)
+    if isinstance(initializer, (GlorotUniform, GlorotNormal)) and (
+            initializer.input_axes is None or initializer.output_axes is None):
+        return type(initializer)(initializer.seed, input_axes, output_axes)
+    return initializer
 
 
 def _where() -> str:

@@ -3,9 +3,12 @@
 Weights (KERAS_COMPAT.md): query/key/value kernels (d, heads, key_dim) with biases
 (heads, key_dim), output kernel (heads, value_dim, out) with bias (out). The query is
 scaled by 1/sqrt(key_dim) before the dot product; masked scores are replaced by -1e9
-before the softmax (Keras's Softmax with a mask); ``use_causal_mask`` hides key
-positions after each query position. Projections lower to ``matmul`` with the kernel
-reshaped to (d, heads*key_dim), so the backend sees one contraction per projection.
+before the softmax and their probabilities zeroed after it (Keras's Softmax with a
+mask, so a query that sees no key attends to nothing); ``use_causal_mask`` hides key
+positions after each query position. ``output_shape`` is an int or a tuple (the output
+kernel is then (heads, value_dim, *output_shape)). Projections lower to ``matmul`` with
+the kernel reshaped to (d, heads*key_dim), so the backend sees one contraction per
+projection.
 
 ``dropout`` is applied as Keras applies it: a Dropout sub-layer (seeded by ``seed``) on
 the attention probabilities, before they weight the values, following ``training``
@@ -17,7 +20,7 @@ from __future__ import annotations
 
 import math
 
-from .. import nn, ops
+from .. import initializers, nn, ops
 from ..layer import Layer
 from .core import Dropout, incompatible
 
@@ -45,21 +48,31 @@ class MultiHeadAttention(Layer):
     def build(self, query_shape, value_shape, key_shape=None):
         key_shape = key_shape or value_shape
         h, k, v = self.num_heads, self.key_dim, self.value_dim
-        out = self.output_dim or query_shape[-1]
+        out = self._output_dims(query_shape)
         for name, shape, width in (("query", query_shape, k), ("key", key_shape, k),
                                    ("value", value_shape, v)):
             if shape[-1] is None:
                 raise incompatible(self, f"the {name}'s last axis must have a known size", shape)
-            setattr(self, f"{name}_kernel", self.add_weight((shape[-1], h, width),
-                                                            self.kernel_initializer, name=f"{name}/kernel"))
+            kernel_init = initializers.with_fan_axes(self.kernel_initializer, [0], [1, 2])
+            setattr(self, f"{name}_kernel", self.add_weight((shape[-1], h, width), kernel_init,
+                                                            name=f"{name}/kernel"))
             if self.use_bias:
                 setattr(self, f"{name}_bias", self.add_weight((h, width), self.bias_initializer,
                                                               name=f"{name}/bias"))
-        self.output_kernel = self.add_weight((h, v, out), self.kernel_initializer,
-                                             name="attention_output/kernel")
+        self.output_kernel = self.add_weight(
+            (h, v) + out, initializers.with_fan_axes(self.kernel_initializer, [0, 1],
+                                                     list(range(2, 2 + len(out)))),
+            name="attention_output/kernel")
         if self.use_bias:
-            self.output_bias = self.add_weight((out,), self.bias_initializer,
+            self.output_bias = self.add_weight(out, self.bias_initializer,
                                                name="attention_output/bias")
+
+    def _output_dims(self, query_shape) -> tuple:
+        """``output_shape`` as a tuple (Keras takes an int or a tuple), else the query's width."""
+        if self.output_dim is None:
+            return (query_shape[-1],)
+        return tuple(self.output_dim) if isinstance(self.output_dim, (tuple, list)) \
+            else (self.output_dim,)
 
     def _project(self, x, name, width):
         """(B, T, d) -> (B, heads, T, width)."""
@@ -86,14 +99,20 @@ class MultiHeadAttention(Layer):
         if mask is not None:
             scores = ops.where(mask, scores, -1e9)
         probs = nn.softmax(scores, axis=-1)
+        if mask is not None:   # as Keras's masked Softmax: a query that sees no key gets zeros
+            probs = ops.where(mask, probs, 0.0)
         weights = self._dropout_layer(probs, training=training) if self.dropout > 0 else probs
         context = ops.transpose(ops.matmul(weights, v), (0, 2, 1, 3))     # (B, T, h, v)
         context = ops.reshape(context, query.type.shape[:-1] + (self.num_heads * self.value_dim,))
+        out_dims = tuple(self.output_kernel.shape[2:])
         w_out = ops.reshape(ops.convert_to_tensor(self.output_kernel),
-                            (self.num_heads * self.value_dim, self.output_kernel.shape[-1]))
+                            (self.num_heads * self.value_dim, math.prod(out_dims)))
         out = ops.matmul(context, w_out)
         if self.use_bias:
-            out = ops.add(out, ops.convert_to_tensor(self.output_bias))
+            out = ops.add(out, ops.reshape(ops.convert_to_tensor(self.output_bias),
+                                           (math.prod(out_dims),)))
+        if len(out_dims) != 1:
+            out = ops.reshape(out, query.type.shape[:-1] + out_dims)
         return (out, probs) if return_attention_scores else out
 
     def _mask(self, query, value, attention_mask, use_causal_mask):

@@ -71,7 +71,7 @@ def np_mha(weights, query, value, key=None, mask=None, causal=False):
     if causal:
         t, s = scores.shape[-2:]
         keep &= np.arange(s)[None, :] <= np.arange(t)[:, None]
-    probs = np_softmax(np.where(keep, scores, -1e9))
+    probs = np.where(keep, np_softmax(np.where(keep, scores, -1e9)), 0.0)
     context = np.einsum("bhts,bhsv->bthv", probs, v)
     return np.einsum("bthv,hvo->bto", context, wo) + bo, probs
 
@@ -380,6 +380,32 @@ def test_mha_explicit_attention_mask():
     assert not np.allclose(out, unmasked, atol=1e-3)
 
 
+def test_mha_query_that_sees_no_key_attends_to_nothing():
+    # Keras's masked Softmax zeroes masked probabilities, so a fully masked query row
+    # gets all-zero scores (not a uniform average) and its output is the output bias
+    layer = L.MultiHeadAttention(num_heads=2, key_dim=4)
+    q, v = _rand(2, 3, 6), _rand(2, 4, 6, seed=1)
+    layer(q, v)
+    weights = _mha_with_random_weights(layer)
+    mask = np.ones((2, 3, 4), bool)
+    mask[1, 2] = False
+    out, scores = layer(q, v, attention_mask=mask, return_attention_scores=True)
+    np.testing.assert_array_equal(scores[1, :, 2], 0.0)
+    np.testing.assert_allclose(out[1, 2], weights[-1], rtol=1e-6)
+    np.testing.assert_allclose(out, np_mha(weights, q, v, mask=mask)[0], rtol=1e-4, atol=1e-5)
+
+
+def test_mha_output_shape_tuple():
+    layer = L.MultiHeadAttention(num_heads=2, key_dim=4, output_shape=(3, 5))
+    q, v = _rand(2, 4, 6), _rand(2, 3, 8, seed=1)
+    assert layer(q, v).shape == (2, 4, 3, 5)
+    weights = _mha_with_random_weights(layer)
+    assert [w.shape for w in weights[-2:]] == [(2, 4, 3, 5), (3, 5)]
+    flat = weights[:-2] + [weights[-2].reshape(2, 4, 15), weights[-1].reshape(15)]
+    np.testing.assert_allclose(layer(q, v), np_mha(flat, q, v)[0].reshape(2, 4, 3, 5),
+                               rtol=1e-4, atol=1e-5)
+
+
 def test_mha_causal_mask():
     layer = L.MultiHeadAttention(num_heads=2, key_dim=4)
     x = _rand(2, 5, 6)
@@ -540,14 +566,26 @@ def test_dense_glorot_uniform_kernel_and_zero_bias():
 
 
 def test_mha_kernels_use_keras_fans():
-    # Keras's fans for a rank-3 kernel (d, h, k): receptive field d, fan_in h*d, fan_out k*d
+    # Keras 3's EinsumDense takes the fans from the contraction: a projection (d, h, k)
+    # has fan_in d and fan_out h*k, the output kernel (h, v, o) fan_in h*v and fan_out o
     layer = L.MultiHeadAttention(num_heads=4, key_dim=50)
     x = _rand(1, 2, 60)
     layer(x, x)
     wq, bq, *_, wo, bo = layer.get_weights()
-    _uniform_stats_ok(wq, math.sqrt(6 / (4 * 60 + 50 * 60)))
-    _uniform_stats_ok(wo, math.sqrt(6 / (50 * 4 + 60 * 4)))
+    _uniform_stats_ok(wq, math.sqrt(6 / (60 + 4 * 50)))
+    _uniform_stats_ok(wo, math.sqrt(6 / (4 * 50 + 60)))
     assert not bq.any() and not bo.any()
+
+
+def test_compute_fans_with_axes():
+    from fusegraph.frontend import initializers
+    assert initializers.compute_fans((3, 4, 5)) == (12.0, 15.0)
+    assert initializers.compute_fans((3, 4, 5), [0], [1, 2]) == (3.0, 20.0)
+    assert initializers.compute_fans((3, 4, 5), [0, 1], [2]) == (12.0, 5.0)
+    glorot = initializers.with_fan_axes("glorot_uniform", [0], [1, 2])
+    assert (glorot.input_axes, glorot.output_axes) == ([0], [1, 2])
+    zeros = initializers.get("zeros")
+    assert initializers.with_fan_axes(zeros, [0], [1]) is zeros
 
 
 def test_embedding_uniform_005():
