@@ -85,7 +85,7 @@ class Model(Layer):
             if not is_symbolic(t):
                 raise TypeError(f"model '{self.name}': output {i} must be a symbolic tensor, "
                                 f"got {t!r}")
-        records = _records_between(flat_inputs, flat_outputs)
+        records = _records_between(flat_inputs, outputs)
         if track_layers:
             for record in records:
                 if all(record.layer is not known for known in self._layers):
@@ -369,20 +369,53 @@ def _call_updates(records) -> list:
 
 
 def _records_between(inputs, outputs) -> list:
-    """Layer calls between ``inputs`` and ``outputs``, ordered by call time."""
+    """Layer calls between ``inputs`` and ``outputs`` (a structure), in Keras 3's order of
+    a functional model's operations, which fixes the order of ``layers`` and so of
+    ``get_weights``: deepest first (the longest path to an output), ties in the order a
+    depth-first walk from the outputs first reaches them (dict outputs by sorted key, as
+    Keras flattens them). A layer called several times is placed once, at its deepest
+    call. Plain ops (``x + y``) count as operations for depth and order, as in Keras."""
     stop = {id(t) for t in inputs}
-    found, seen, stack = {}, set(), list(outputs)
-    while stack:
-        t = stack.pop()
-        if id(t) in seen or t.record is None:
-            continue
-        seen.add(id(t))
+    order: dict[int, int] = {}          # operation -> first traversal index
+    post: list = []                     # records, inputs before outputs
+    done: set[int] = set()
+
+    def operation(record):
+        return id(record.layer) if record.layer is not None else id(record)
+
+    def visit(t):
         record = t.record
-        if record.layer is not None:
-            found[id(record)] = record
+        if record is None or id(record) in done:
+            return
+        order.setdefault(operation(record), len(order))
+        done.add(id(record))
         if id(t) not in stop:
-            stack.extend(record.inputs)
-    return sorted(found.values(), key=lambda r: r.seq)
+            for parent in record.inputs:
+                visit(parent)
+        post.append(record)
+
+    for t in _keras_flatten(outputs):
+        visit(t)
+    depth: dict[int, int] = {}
+    op_depth: dict[int, int] = {}
+    for record in reversed(post):
+        d = max(depth.setdefault(id(record), 0), op_depth.get(operation(record), 0))
+        op_depth[operation(record)] = depth[id(record)] = d
+        for parent in record.inputs:
+            if parent.record is not None and id(parent.record) in done:
+                depth[id(parent.record)] = max(d + 1, depth.get(id(parent.record), 0))
+    ranked = sorted((r for r in post if r.layer is not None),
+                    key=lambda r: (-op_depth[operation(r)], order[operation(r)], r.seq))
+    return ranked
+
+
+def _keras_flatten(structure) -> list:
+    """Leaves as Keras's ``tree.flatten`` lists them: dicts by sorted key."""
+    if isinstance(structure, dict):
+        return [leaf for k in sorted(structure) for leaf in _keras_flatten(structure[k])]
+    if isinstance(structure, (list, tuple)):
+        return [leaf for item in structure for leaf in _keras_flatten(item)]
+    return [structure]
 
 
 def _check_array(model_name: str, tensor, array) -> np.ndarray:

@@ -200,19 +200,25 @@ def _ticket_inputs(n, seed=0):
 
 
 def np_ticket(x, w):
-    title_table, body_table, pk, pb, dk, db = w
+    title_table, body_table, dk, db, pk, pb = w   # Keras order: department first
     features = np.concatenate([title_table[x["title"]].mean(axis=1),
                                body_table[x["body"]].mean(axis=1), x["tags"]], axis=1)
     return {"priority": features @ pk + pb, "department": features @ dk + db}
 
 
 def test_ticket_weights_follow_keras_order(ticket):
+    # Keras 3 orders a functional model's layers deepest first, ties by a depth-first walk
+    # from the outputs, a dict of outputs by sorted key: "department" before "priority"
+    # (checked against Keras 3.15 in tests/compat/test_keras_crosscheck.py).
     model = ticket.build_model()
     assert [w.path for w in model.weights] == [
-        "embedding/embeddings", "embedding_1/embeddings", "priority/kernel", "priority/bias",
-        "department/kernel", "department/bias"]
+        "embedding/embeddings", "embedding_1/embeddings", "department/kernel",
+        "department/bias", "priority/kernel", "priority/bias"]
     assert [w.shape for w in model.get_weights()] == [
-        (10000, 64), (10000, 64), (140, 1), (1,), (140, 4), (4,)]
+        (10000, 64), (10000, 64), (140, 4), (4,), (140, 1), (1,)]
+    assert [layer.name for layer in model.layers] == [
+        "title", "body", "embedding", "embedding_1", "global_average_pooling1d",
+        "global_average_pooling1d_1", "tags", "concatenate", "department", "priority"]
 
 
 def test_ticket_dict_inputs_and_outputs_match_numpy(ticket):
@@ -351,15 +357,17 @@ def test_encoder_layer_alone_with_a_padding_mask(transformer):
 
 def test_encoder_decoder_matches_numpy(transformer):
     model = transformer.build_model()
+    # Keras 3's order: deepest first (the encoder's embedding, then the decoder's), ties
+    # by a depth-first walk from the output
     assert [type(layer).__name__ for layer in model.layers] == [
-        "InputLayer", "InputLayer", "Embedding", "TransformerEncoder", "Embedding",
+        "InputLayer", "InputLayer", "Embedding", "Embedding", "TransformerEncoder",
         "TransformerDecoder", "Dense"]
     w = _perturb(model, scale=0.05)
-    assert [a.shape for a in w[:1]] + [a.shape for a in w[17:18]] == [(1000, 32), (1000, 32)]
-    assert len(w) == 1 + 16 + 1 + 26 + 2
+    assert [a.shape for a in w[:2]] == [(1000, 32), (1000, 32)]
+    assert len(w) == 1 + 1 + 16 + 26 + 2
     source, target = _tokens(2, seed=1), _tokens(2, seed=2)
-    encoded = np_encoder(w[0][source], w[1:17])
-    decoded = np_decoder(w[17][target], encoded, w[18:44])
+    encoded = np_encoder(w[0][source], w[2:18])
+    decoded = np_decoder(w[1][target], encoded, w[18:44])
     want = np_softmax(decoded @ w[44] + w[45])
     out = model([source, target])
     assert out.shape == (2, 16, 1000)
