@@ -27,7 +27,7 @@ import numpy as np
 
 from .graphs import trace_graph
 from .input_layer import placeholder
-from .nest import flatten, map_structure, pack_like
+from .nest import flatten, pack_like, treedef
 from .state import tracing_state
 from .tensor import is_symbolic
 from .variables import Variable
@@ -75,7 +75,7 @@ class Function:
         if self.symbolic_batch:
             self._check_batch_sizes(leaves)
         shapes = self._holder_shapes(args, kwargs, leaves)
-        key = (_structure_key(structure),) + tuple(
+        key = (treedef(structure),) + tuple(
             _leaf_key(x, self.symbolic_batch, shape) for x, shape in zip(leaves, shapes))
         traced = self._traces.get(key)
         if traced is None:
@@ -173,11 +173,6 @@ def _holder_shape(x, symbolic_batch: bool, template=None) -> tuple:
         return tuple(template)
     shape = np.shape(x)
     return (None,) + shape[1:] if shape and symbolic_batch else shape
-
-
-def _structure_key(structure) -> str:
-    """The nesting (types, dict keys) of a call's arguments, leaves blanked out."""
-    return repr(map_structure(lambda leaf: None, structure))
 
 
 def _leaf_key(x, symbolic_batch: bool, template=None):

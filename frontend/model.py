@@ -33,12 +33,12 @@ from ..ir.clone import inline
 from . import ops
 from . import state
 from .context import RNG_KEY, TRAINING
-from .function import _is_array, _leaf_key, _structure_key, commit
+from .function import _is_array, _leaf_key, commit
 from .graphs import trace_graph
 from .input_layer import InputLayer, placeholder
 from .layer import Layer, autocast_dtype
 from .naming import key_mismatch, unique_name
-from .nest import flatten, pack_like
+from .nest import flatten, pack_like, treedef
 from ..passes import pipeline_through, run_pipeline
 from .random import make_salt, next_site, split_salt
 from .summary import format_summary
@@ -307,7 +307,7 @@ def _call_key(extras, contents: bool = True) -> tuple:
     identity), an array by its dtype, shape and contents (it is a constant of the trace;
     without ``contents``, by its dtype and shape only)."""
     leaves = flatten(extras)
-    return (_structure_key(extras),) + tuple(
+    return (treedef(extras),) + tuple(
         ("array", x.dtype.str, x.shape) + ((x.tobytes(),) if contents else ())
         if _is_array(x) else _leaf_key(x, False)
         for x in (np.asarray(leaf) if _is_array(leaf) else leaf for leaf in leaves))

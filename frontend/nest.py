@@ -27,3 +27,13 @@ def pack_like(structure, leaves) -> object:
 
 def map_structure(fn, structure):
     return pack_like(structure, [fn(leaf) for leaf in flatten(structure)])
+
+
+def treedef(structure):
+    """The nesting of ``structure`` with its leaves left out, hashable: equal for two
+    structures that ``pack_like`` could rebuild from each other's leaves."""
+    if isinstance(structure, (list, tuple)):
+        return (type(structure), tuple(treedef(item) for item in structure))
+    if isinstance(structure, dict):
+        return (dict, tuple((k, treedef(v)) for k, v in structure.items()))
+    return None

@@ -26,11 +26,14 @@ from fusegraph.backends.numba_cpu.templates import (BOOL_TEMPLATES, FLOAT_TEMPLA
 from fusegraph.backends.reference import compile as reference  # noqa: E402
 from fusegraph.backends.reference.interpreter import run_op  # noqa: E402
 from fusegraph.frontend.function import Function  # noqa: E402
-from fusegraph.ir import BATCH as B, DType, Graph, Sym, TensorType, Value, emit  # noqa: E402
+from fusegraph.ir import BATCH as B, DType, Graph, Sym, emit  # noqa: E402
 from fusegraph.ir.builder import emit_op  # noqa: E402
 from fusegraph.ir.opdef import ELEMENTWISE, all_opdefs  # noqa: E402
 from fusegraph.passes import FUSION_PIPELINE, fuse  # noqa: E402
 from fusegraph.passes.fusion import REDUCTIONS as FUSED_REDUCTIONS  # noqa: E402
+
+from helpers import backend_checks as checks  # noqa: E402
+from helpers.backend_checks import assert_same, graph, param  # noqa: E402
 
 F32, F64, I32, I64, BOOL = DType.f32, DType.f64, DType.i32, DType.i64, DType.bool
 rng = np.random.default_rng(0)
@@ -42,35 +45,10 @@ def _two_threads():
     yield
 
 
-def param(name, *shape, dtype=F32):
-    return Value(TensorType(shape, dtype), name=name)
-
-
-def graph(params, results, name="g"):
-    return Graph.from_results(name, params, results)
-
-
-def assert_same(got, want, rtol=1e-6, atol=1e-7):
-    assert len(got) == len(want)
-    for i, (g, w) in enumerate(zip(got, want)):
-        assert g.dtype == w.dtype and g.shape == w.shape, (i, g.dtype, g.shape, w.dtype, w.shape)
-        if w.dtype.kind == "f":
-            np.testing.assert_allclose(g, w, rtol=rtol, atol=atol, err_msg=f"result {i}")
-            np.testing.assert_array_equal(np.isnan(g), np.isnan(w), err_msg=f"result {i} nan")
-        else:
-            np.testing.assert_array_equal(g, w, err_msg=f"result {i}")
-
-
 def differential(params, results, arrays, *, kernels=1, rtol=1e-6, atol=1e-7):
     """Fuse the graph, run it on numba_cpu and the unfused graph on the reference."""
-    g = graph(params, results)
-    exe = numba_cpu.compile(fuse(g))
-    assert exe.fallbacks == []
-    assert len(exe.kernels) == kernels, str(exe.graph)
-    with np.errstate(all="ignore"):
-        want = reference(g)(*arrays)
-    assert_same(exe(*arrays), want, rtol, atol)
-    return exe
+    return checks.differential(numba_cpu.compile, params, results, arrays, kernels=kernels,
+                               rtol=rtol, atol=atol)
 
 
 def floats(*shape, dtype=np.float32, scale=3.0):
@@ -344,12 +322,7 @@ def test_a_symbol_that_broadcasts_against_another_is_checked_at_run_time():
 
 @pytest.fixture(scope="module")
 def softmax():
-    """Bias, relu, a shifted softmax: two kernels of two outputs each, and a plain div."""
-    x, b = param("x", B, 5), param("b", 5)
-    h = emit("maximum", emit("add", x, b), emit("constant", value=0.0))
-    e = emit("exp", emit("sub", h, emit("reduce_max", h, axes=(1,), keepdims=True)))
-    probs = emit("div", e, emit("reduce_sum", e, axes=(1,), keepdims=True))
-    g = graph([x, b], [probs, h], name="softmax")
+    g = checks.softmax_graph()
     return g, numba_cpu.compile(fuse(g))
 
 

@@ -41,12 +41,14 @@ from fusegraph.backends.numba_cuda import (CodegenError, CudaUnavailableError,  
                                            InputError, generate_kernel)
 from fusegraph.backends.numba_cuda import device, templates  # noqa: E402
 from fusegraph.backends.reference import compile as reference  # noqa: E402
-from fusegraph.ir import (BATCH as B, DType, Graph, Sym, TensorType, Value, emit,  # noqa: E402
-                          parse_graph, print_graph)
+from fusegraph.ir import (BATCH as B, DType, Sym, emit, parse_graph, print_graph)  # noqa: E402
 from fusegraph.ir.builder import emit_op  # noqa: E402
 from fusegraph.ir.opdef import ELEMENTWISE, all_opdefs  # noqa: E402
 from fusegraph.passes import FUSION_PIPELINE, fuse  # noqa: E402
 from fusegraph.passes.fusion import REDUCTIONS as FUSED_REDUCTIONS  # noqa: E402
+
+from helpers import backend_checks as checks  # noqa: E402
+from helpers.backend_checks import graph, param  # noqa: E402
 
 F32, I32, BOOL = DType.f32, DType.i32, DType.bool
 rng = np.random.default_rng(0)
@@ -69,38 +71,18 @@ def _cuda_mode():
     yield
 
 
-def param(name, *shape, dtype=F32):
-    return Value(TensorType(shape, dtype), name=name)
-
-
-def graph(params, results, name="g"):
-    return Graph.from_results(name, params, results)
-
-
 def floats(*shape, scale=2.0):
     return (rng.standard_normal(shape) * scale).astype(np.float32)
 
 
 def assert_same(got, want, rtol=2e-6, atol=1e-6):
-    assert len(got) == len(want)
-    for i, (g, w) in enumerate(zip(got, want)):
-        assert isinstance(g, np.ndarray), (i, type(g))
-        assert g.dtype == w.dtype and g.shape == w.shape, (i, g.dtype, g.shape, w.dtype, w.shape)
-        if w.dtype.kind == "f":
-            np.testing.assert_allclose(g, w, rtol=rtol, atol=atol, err_msg=f"result {i}")
-        else:
-            np.testing.assert_array_equal(g, w, err_msg=f"result {i}")
+    checks.assert_same(got, want, rtol, atol)
 
 
-def differential(params, results, arrays, *, kernels=1, **tol):
+def differential(params, results, arrays, *, kernels=1, rtol=2e-6, atol=1e-6):
     """Fuse the graph, run it on numba_cuda and the unfused graph on the reference."""
-    g = graph(params, results)
-    exe = numba_cuda.compile(fuse(g))
-    assert exe.fallbacks == [] and len(exe.kernels) == kernels, str(exe.graph)
-    with np.errstate(all="ignore"):
-        want = reference(g)(*arrays)
-        got = exe(*arrays)
-    assert_same(got, want, **tol)
+    exe = checks.differential(numba_cuda.compile, params, results, arrays, kernels=kernels,
+                              rtol=rtol, atol=atol)
     assert exe.counts["kernel"] == kernels and exe.counts["kernel_fallback"] == 0
     return exe
 
@@ -348,12 +330,7 @@ def test_int_reductions():
 
 @pytest.fixture(scope="module")
 def softmax():
-    """Bias, relu, a shifted softmax: two kernels, then a plain div."""
-    x, b = param("x", B, 5), param("b", 5)
-    h = emit("maximum", emit("add", x, b), emit("constant", value=0.0))
-    e = emit("exp", emit("sub", h, emit("reduce_max", h, axes=(1,), keepdims=True)))
-    probs = emit("div", e, emit("reduce_sum", e, axes=(1,), keepdims=True))
-    g = graph([x, b], [probs, h], name="softmax")
+    g = checks.softmax_graph()
     return g, numba_cuda.compile(fuse(g))
 
 

@@ -1,0 +1,49 @@
+"""What the backend test modules share: small graphs built by hand and the comparison of
+a backend's results with the reference's (same dtype and shape; floats within tolerance,
+NaNs in the same places; others exactly)."""
+import numpy as np
+
+from fusegraph.backends.reference import compile as reference
+from fusegraph.ir import BATCH as B, DType, Graph, TensorType, Value, emit
+from fusegraph.passes import fuse
+
+
+def param(name, *shape, dtype=DType.f32):
+    return Value(TensorType(shape, dtype), name=name)
+
+
+def graph(params, results, name="g"):
+    return Graph.from_results(name, params, results)
+
+
+def assert_same(got, want, rtol=1e-6, atol=1e-7):
+    assert len(got) == len(want)
+    for i, (g, w) in enumerate(zip(got, want)):
+        assert isinstance(g, np.ndarray), (i, type(g))
+        assert g.dtype == w.dtype and g.shape == w.shape, (i, g.dtype, g.shape, w.dtype, w.shape)
+        if w.dtype.kind == "f":
+            np.testing.assert_allclose(g, w, rtol=rtol, atol=atol, err_msg=f"result {i}")
+        else:
+            np.testing.assert_array_equal(g, w, err_msg=f"result {i}")
+
+
+def differential(compile, params, results, arrays, *, kernels=1, rtol=1e-6, atol=1e-7):
+    """Fuse the graph, run it compiled by ``compile`` and unfused on the reference;
+    return the executable (no fallbacks, ``kernels`` kernels)."""
+    g = graph(params, results)
+    exe = compile(fuse(g))
+    assert exe.fallbacks == [] and len(exe.kernels) == kernels, str(exe.graph)
+    with np.errstate(all="ignore"):
+        want = reference(g)(*arrays)
+        got = exe(*arrays)
+    assert_same(got, want, rtol, atol)
+    return exe
+
+
+def softmax_graph():
+    """Bias, relu, a shifted softmax: two kernels of two outputs each, then a plain div."""
+    x, b = param("x", B, 5), param("b", 5)
+    h = emit("maximum", emit("add", x, b), emit("constant", value=0.0))
+    e = emit("exp", emit("sub", h, emit("reduce_max", h, axes=(1,), keepdims=True)))
+    probs = emit("div", e, emit("reduce_sum", e, axes=(1,), keepdims=True))
+    return graph([x, b], [probs, h], name="softmax")
