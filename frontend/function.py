@@ -17,6 +17,12 @@ trace it with (Keras style, None = a symbolic size; None for the default): a fun
 of variable-length sequences (``(None, None, F)``) then traces once for every length.
 The trainer's step functions pass the model's input shapes for ``x`` this way.
 
+Host checks (:mod:`.guards`): what the traced code required of an argument's values
+(class labels in range) is checked on every call before the graph runs; an error names
+the argument by ``argument_labels(args, kwargs)`` when given (one label per flattened
+argument, e.g. ``y['out']``), else ``arg<i>``. :meth:`Function.traced` traces without
+running, so a caller can check whole arrays (:meth:`Traced.check`) before batching them.
+
 Called on symbolic tensors (inside another trace), it simply calls ``fn``.
 """
 from __future__ import annotations
@@ -25,6 +31,7 @@ import functools
 
 import numpy as np
 
+from . import guards
 from .graphs import trace_graph
 from .input_layer import placeholder
 from .nest import flatten, pack_like, treedef
@@ -38,9 +45,17 @@ class Traced:
     whose new values follow the outputs among the graph's results. ``statics`` keeps the
     Variable arguments alive, so the ids that key the trace stay theirs."""
 
-    def __init__(self, traced_graph, outputs, updated, statics=()):
+    def __init__(self, traced_graph, outputs, updated, statics=(), checks=()):
         self.traced_graph, self.outputs, self.updated = traced_graph, outputs, updated
         self.statics = tuple(statics)
+        self.checks = tuple(checks)   # (argument leaf index, guard) pairs, see check()
+
+    def check(self, leaves, labels, where: str) -> None:
+        """Check the array arguments ``leaves`` (flattened as this trace's arguments were;
+        whole arrays or one batch) against the trace's host guards; ``labels`` name the
+        leaves in an error, said from ``where``."""
+        for index, guard in self.checks:
+            guard.check(leaves[index], labels[index], where)
 
     @property
     def graph(self):
@@ -51,11 +66,12 @@ class Function:
     """A traced, compiled Python function; see the module docstring."""
 
     def __init__(self, fn, name: str | None = None, compile_fn=None, symbolic_batch: bool = True,
-                 holder_shapes=None):
+                 holder_shapes=None, argument_labels=None):
         self.fn = fn
         self.compile_fn = compile_fn
         self.symbolic_batch = symbolic_batch
         self.holder_shapes = holder_shapes
+        self.argument_labels = argument_labels
         self.name = name or getattr(fn, "__name__", "function").strip("<>") or "function"
         self._traces: dict = {}
         self.last_trace: Traced | None = None
@@ -69,7 +85,22 @@ class Function:
         return outputs
 
     def run(self, *args, **kwargs):
-        """Run without writing state back: (outputs, [(variable, new array), ...])."""
+        """Run without writing state back: (outputs, [(variable, new array), ...]). The
+        arguments are checked against the trace's host guards first (see the module)."""
+        traced = self.traced(*args, **kwargs)
+        leaves = flatten((args, kwargs))
+        traced.check(leaves, self.labels(args, kwargs), f"function '{self.name}'")
+        arrays = [np.asarray(x) for x in leaves if _is_array(x)]
+        results = traced.traced_graph.run(arrays)
+        n = len(results) - len(traced.updated)
+        out_leaves = iter(results[:n])
+        outputs = pack_like(traced.outputs, [next(out_leaves) if is_symbolic(t) else t
+                                             for t in flatten(traced.outputs)])
+        return outputs, list(zip(traced.updated, results[n:]))
+
+    def traced(self, *args, **kwargs) -> Traced:
+        """The trace for these arguments' signature, traced now if there is none yet;
+        nothing runs. It becomes ``last_trace``."""
         structure = (args, kwargs)
         leaves = flatten(structure)
         if self.symbolic_batch:
@@ -81,13 +112,13 @@ class Function:
         if traced is None:
             traced = self._traces[key] = self.trace(structure, leaves, shapes)
         self.last_trace = traced
-        arrays = [np.asarray(x) for x in leaves if _is_array(x)]
-        results = traced.traced_graph.run(arrays)
-        n = len(results) - len(traced.updated)
-        out_leaves = iter(results[:n])
-        outputs = pack_like(traced.outputs, [next(out_leaves) if is_symbolic(t) else t
-                                             for t in flatten(traced.outputs)])
-        return outputs, list(zip(traced.updated, results[n:]))
+        return traced
+
+    def labels(self, args, kwargs) -> list[str]:
+        """A label per flattened argument, for errors: ``argument_labels`` or ``arg<i>``."""
+        if self.argument_labels is not None:
+            return list(self.argument_labels(args, kwargs))
+        return [f"arg{i}" for i in range(len(flatten((args, kwargs))))]
 
     def _check_batch_sizes(self, leaves) -> None:
         """The first axis of every array argument is one symbolic batch axis, so their
@@ -121,14 +152,15 @@ class Function:
                                f"arg{i}") if _is_array(x) else x
                    for i, (x, shape) in enumerate(zip(leaves, shapes))]
         args, kwargs = pack_like(structure, holders)
-        with tracing_state() as state:
+        with tracing_state() as state, guards.collecting() as required:
             outputs = self.fn(*args, **kwargs)
         updates = state.updates
         results = [t for t in flatten(outputs) if is_symbolic(t)] + [t for _, t in updates]
         traced_graph = trace_graph(self.name, [h for h in holders if is_symbolic(h)], results,
                                    compile_fn=self.compile_fn, subject="function")
         return Traced(traced_graph, outputs, [v for v, _ in updates],
-                      [x for x in leaves if isinstance(x, Variable)])
+                      [x for x in leaves if isinstance(x, Variable)],
+                      _argument_checks(holders, required))
 
     def ir(self) -> str:
         if self.last_trace is None:
@@ -154,6 +186,20 @@ def function(fn=None, *, name=None, symbolic_batch=True):
     if fn is None:
         return lambda f: Function(f, name, symbolic_batch=symbolic_batch)
     return Function(fn, name, symbolic_batch=symbolic_batch)
+
+
+def _argument_checks(holders, required) -> list:
+    """``(leaf index, guard)`` for each requirement on an argument's placeholder (one per
+    argument and requirement: a loss and a metric on the same labels check once)."""
+    position = {id(h.value): i for i, h in enumerate(holders) if is_symbolic(h)}
+    checks, seen = [], set()
+    for value, guard in required:
+        index = position.get(id(value))
+        key = (index, guard.num_classes)
+        if index is not None and key not in seen:
+            seen.add(key)
+            checks.append((index, guard))
+    return checks
 
 
 def _is_array(x) -> bool:

@@ -45,7 +45,7 @@ from ..ir import Sym
 from ..ir.builder import user_site
 from ..ir.errors import ShapeError
 from ..ir.types import dims_compatible
-from . import nn, ops
+from . import guards, nn, ops
 from .dispatch import eager_or_traced
 from .naming import to_snake_case, unique_name
 
@@ -206,8 +206,10 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_cl
                                     axis=-1):
     """Categorical cross-entropy with integer class labels: ``y_true`` of shape
     ``y_pred.shape`` without the class axis, or with it of size 1 (``(B,)`` or ``(B, 1)``
-    for ``(B, C)`` predictions); int or float labels. Labels outside ``[0, C)`` give a
-    loss of 0 (their one-hot row is empty): the graph cannot raise on values."""
+    for ``(B, C)`` predictions); int or float labels. Labels must be in ``[0, C)``: the
+    graph cannot raise on values (such a label's one-hot row is empty, a loss of 0), so
+    labels that are an argument of the traced function are checked on the host before
+    each run (:func:`.guards.require_class_indices`), as Keras raises."""
     name = "sparse_categorical_crossentropy"
     if ignore_class is not None:
         raise NotImplementedError(f"{user_site()}: loss '{name}': ignore_class is not "
@@ -233,6 +235,7 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_cl
     if isinstance(num_classes, Sym):
         raise _shape_error(name, f"the class axis {axis} of y_pred {_shape_str(y_pred)} has "
                                  f"unknown size; expected a known number of classes")
+    guards.require_class_indices(y_true, num_classes, f"loss '{name}'")
     log_probs = _log_probs(y_pred, axis, from_logits)
     one_hot = ops.one_hot(labels, num_classes, axis=axis, dtype=y_pred.dtype)
     return ops.negative(ops.sum(ops.multiply(one_hot, log_probs), axis=axis))

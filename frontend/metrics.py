@@ -31,7 +31,7 @@ from ..ir import as_dtype
 from ..ir.builder import user_site
 from ..ir.errors import ShapeError
 from ..ir.types import dims_compatible
-from . import initializers, losses, ops
+from . import guards, initializers, losses, ops
 from .dispatch import eager_or_traced, tracing
 from .losses import squeeze_or_expand_to_same_rank
 from .naming import to_snake_case, unique_name
@@ -259,6 +259,9 @@ def sparse_categorical_accuracy(y_true, y_pred):
                          f"shape {_shape_str(y_true)}; expected integer class indices of "
                          f"shape {tuple(y_pred.shape[:-1])} or {tuple(y_pred.shape[:-1]) + (1,)} "
                          f"for y_pred of shape {_shape_str(y_pred)}")
+    if isinstance(y_pred.type.shape[-1], int):
+        guards.require_class_indices(y_true, y_pred.type.shape[-1],
+                                     "metric 'sparse_categorical_accuracy'")
     predicted = ops.cast(ops.argmax(y_pred, axis=-1), y_true.type.dtype)
     return ops.cast(ops.equal(y_true, predicted), "float32")
 

@@ -37,3 +37,13 @@ def treedef(structure):
     if isinstance(structure, dict):
         return (dict, tuple((k, treedef(v)) for k, v in structure.items()))
     return None
+
+
+def labelled_leaves(structure, label: str) -> list:
+    """``(label, leaf)`` pairs in :func:`flatten` order, each leaf labelled by its path
+    from ``label``: ``x['a']``, ``y[0]``, or ``label`` itself for a lone leaf."""
+    if isinstance(structure, (list, tuple)):
+        return [p for i, s in enumerate(structure) for p in labelled_leaves(s, f"{label}[{i}]")]
+    if isinstance(structure, dict):
+        return [p for k, s in structure.items() for p in labelled_leaves(s, f"{label}[{k!r}]")]
+    return [(label, structure)]

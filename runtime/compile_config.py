@@ -6,6 +6,8 @@ when its outputs are a dict, else the output layer's name), as in Keras.
 
 When things happen:
 
+* :func:`check` (at ``compile``, for every model) checks each loss, loss weight and
+  metric on its own, so that ``compile`` can refuse a bad one before it changes anything;
 * :func:`resolve` (at ``compile`` for a functional model, else on the first traced step)
   resolves the losses and loss weights and checks every metric identifier, so a wrong
   name fails there and not mid-training;
@@ -89,6 +91,29 @@ def _metrics_per_output(metrics, names: list[str]) -> list[list]:
     return [_as_list(metrics) for _ in names]
 
 
+def _loss_weight(weight) -> float:
+    """A loss weight as a float; TypeError naming ``loss_weights`` for a non-number."""
+    if isinstance(weight, (bool, np.bool_)) or not isinstance(weight, (int, float, np.number)):
+        raise TypeError(f"compile(loss_weights=...): expected numbers (one for all outputs, a "
+                        f"list by output or a dict by output name), got {weight!r} "
+                        f"({type(weight).__name__})")
+    return float(weight)
+
+
+def check(loss, loss_weights, metrics) -> None:
+    """Raise what :func:`resolve` raises for a bad loss, loss weight or metric identifier
+    (the leaves of each argument), without the model's output names, which a subclassed
+    model does not know before its first step."""
+    for identifier in flatten(loss):
+        losses_module.get(identifier)
+    for weight in flatten(loss_weights):
+        if weight is not None:
+            _loss_weight(weight)
+    for identifier in flatten(metrics):
+        if identifier is not None:
+            metrics_module.check_identifier(identifier)
+
+
 def resolve(loss, loss_weights, metrics, output_names: list[str]) -> list[OutputSpec]:
     """One OutputSpec per output, in output order, its metrics not built yet. ValueError
     for names matching no output, lists of the wrong length, unknown metric names."""
@@ -104,7 +129,7 @@ def resolve(loss, loss_weights, metrics, output_names: list[str]) -> list[Output
     per_output = _metrics_per_output(metrics, output_names)
     for identifier in (m for ms in per_output for m in ms):
         metrics_module.check_identifier(identifier)
-    return [OutputSpec(name, l, 1.0 if w is None else float(w), ms)
+    return [OutputSpec(name, l, 1.0 if w is None else _loss_weight(w), ms)
             for name, l, w, ms in zip(output_names, losses, weights, per_output)]
 
 

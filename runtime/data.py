@@ -24,7 +24,7 @@ import warnings
 import numpy as np
 
 from ..frontend import random_state
-from ..frontend.nest import flatten, map_structure, pack_like
+from ..frontend.nest import flatten, labelled_leaves, map_structure, pack_like
 
 INFINITE_CARDINALITY = -1
 
@@ -44,23 +44,28 @@ def _slice_parts(parts: tuple, index) -> tuple:
     return tuple(None if p is None else map_structure(lambda a: a[index], p) for p in parts)
 
 
-def _labelled_leaves(structure, label: str) -> list:
-    """``(label, leaf)`` pairs, labels such as ``x['a']`` or ``x[0]``."""
-    if isinstance(structure, (list, tuple)):
-        return [p for i, s in enumerate(structure) for p in _labelled_leaves(s, f"{label}[{i}]")]
-    if isinstance(structure, dict):
-        return [p for k, s in structure.items() for p in _labelled_leaves(s, f"{label}[{k!r}]")]
-    return [(label, structure)]
+def numeric_array(leaf, label: str) -> np.ndarray:
+    """``leaf`` as a numpy array of numbers (bool, int or float); a TypeError naming
+    ``label`` (``y['out']``) for strings, objects (ragged lists) or complex numbers."""
+    try:
+        array = np.asarray(leaf)
+    except ValueError as error:   # a ragged nested list
+        raise TypeError(f"{label} is not a rectangular array of numbers: {error}") from None
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"{label} has dtype {array.dtype}; expected numbers (bool, int or "
+                        f"float), e.g. class labels as ints")
+    return array
 
 
-def _as_arrays(parts: dict):
+def _as_arrays(parts: dict, numeric: bool = True):
     """``(structures, n)``: the structures of ``parts`` (label -> structure or None), in
-    order, with numpy leaves that share a leading sample axis of length ``n``. The
-    ValueError for different lengths names every array's label and length."""
-    pairs = [p for label, s in parts.items() if s is not None for p in _labelled_leaves(s, label)]
+    order, with numpy leaves (of numbers, see :func:`numeric_array`, when ``numeric``)
+    that share a leading sample axis of length ``n``. The ValueError for different
+    lengths names every array's label and length."""
+    pairs = [p for label, s in parts.items() if s is not None for p in labelled_leaves(s, label)]
     if not pairs:
         raise ValueError("no arrays given (None)")
-    arrays = [np.asarray(leaf) for _, leaf in pairs]
+    arrays = [numeric_array(leaf, name) if numeric else np.asarray(leaf) for name, leaf in pairs]
     for (name, leaf), array in zip(pairs, arrays):
         if array.ndim == 0:
             raise ValueError(f"{name} is a single value ({leaf!r}), not an array with a leading "
@@ -93,7 +98,7 @@ class Dataset:
     def from_tensor_slices(cls, structure) -> "Dataset":
         """Element ``i`` is ``structure`` with each array ``a`` replaced by ``a[i]``. Lists
         are structures (several arrays) like tuples and dicts."""
-        (arrays,), n = _as_arrays({"tensors": structure})
+        (arrays,), n = _as_arrays({"tensors": structure}, numeric=False)
         leaves = flatten(arrays)
         return cls(lambda: (pack_like(arrays, [a[i] for a in leaves]) for i in range(n)), n)
 
@@ -199,7 +204,7 @@ def unpack_x_y_sample_weight(data) -> tuple:
                      f"`(x, y, sample_weight)`, found a sequence of length {len(data)}")
 
 
-def _is_stream(x) -> bool:
+def is_stream(x) -> bool:
     """A Dataset, generator function, iterator or other non-array iterable."""
     if isinstance(x, Dataset):
         return True
@@ -226,16 +231,28 @@ class DataAdapter:
 
     ``num_batches``: batches per epoch, None when unknown (learned after the first full
     pass of a re-iterable source). ``num_samples``: for array data, else None.
+    ``arrays``: for array data, the whole ``(x, y, sample_weight)`` (numpy leaves, None
+    for absent parts), so that a loop can check all of it before the first step, and
+    ``first_batch()`` its first batch (unshuffled); None for other sources.
     """
 
-    def __init__(self, new_pass, *, num_batches, num_samples, steps_per_epoch, one_shot):
+    def __init__(self, new_pass, *, num_batches, num_samples, steps_per_epoch, one_shot,
+                 arrays=None, batch_size=None):
         """Internal (use ``make_adapter``): ``new_pass(k)`` iterates pass ``k``'s batches."""
         self._new_pass, self._one_shot = new_pass, one_shot
         self.steps_per_epoch = steps_per_epoch
         self.num_batches = steps_per_epoch or num_batches
         self.num_samples = num_samples
+        self.arrays, self._batch_size = arrays, batch_size
         self.ran_out_of_data = False
         self._passes, self._iterator = 0, None
+
+    def first_batch(self) -> tuple | None:
+        """The first ``(x, y, sample_weight)`` batch of array data (no pass is started,
+        nothing shuffled); None for other sources."""
+        if self.arrays is None:
+            return None
+        return _slice_parts(self.arrays, slice(0, self._batch_size))
 
     def _start_pass(self) -> None:
         self._iterator = iter(self._new_pass(self._passes))
@@ -278,7 +295,8 @@ class DataAdapter:
 
 
 def make_adapter(x, y=None, sample_weight=None, batch_size=None, shuffle=False,
-                 steps_per_epoch=None, seed=None) -> DataAdapter:
+                 steps_per_epoch=None, seed=None, labels=("x", "y", "sample_weight")
+                 ) -> DataAdapter:
     """A ``DataAdapter`` for ``x`` (and ``y``/``sample_weight`` for array data).
 
     - Arrays (numpy or array-likes; lists/tuples of them as positional inputs/outputs,
@@ -291,10 +309,11 @@ def make_adapter(x, y=None, sample_weight=None, batch_size=None, shuffle=False,
       batches once, so for several epochs pass ``steps_per_epoch`` and a generator that
       loops forever, as Keras requires.
     ``shuffle`` does not apply to datasets and generators (shuffle those yourself).
+    ``labels`` name ``x``, ``y`` and ``sample_weight`` in errors (``validation_data[0]``...).
     """
     if steps_per_epoch is not None:
         steps_per_epoch = _int_arg(steps_per_epoch, "steps_per_epoch")
-    if _is_stream(x):
+    if is_stream(x):
         kind = "Dataset" if isinstance(x, Dataset) else "generator"
         if y is not None or sample_weight is not None:
             raise ValueError(f"y and sample_weight must come from the {kind} when x is a {kind} "
@@ -313,11 +332,11 @@ def make_adapter(x, y=None, sample_weight=None, batch_size=None, shuffle=False,
                            num_samples=None, steps_per_epoch=steps_per_epoch,
                            one_shot=hasattr(x, "__next__"))
     if x is None:
-        raise ValueError("x is required")
+        raise ValueError(f"{labels[0]} is required")
     batch_size = 32 if batch_size is None else _int_arg(batch_size, "batch_size")
-    parts, n = _as_arrays({"x": x, "y": y, "sample_weight": sample_weight})
+    parts, n = _as_arrays(dict(zip(labels, (x, y, sample_weight))))
     if n == 0:
-        raise ValueError("the data has no samples")
+        raise ValueError(f"{labels[0]} has no samples (length 0)")
     shuffle_seed = _draw_seed(seed) if shuffle else None
 
     def new_pass(k):
@@ -327,7 +346,8 @@ def make_adapter(x, y=None, sample_weight=None, batch_size=None, shuffle=False,
             yield _slice_parts(parts, slice(start, stop) if order is None else order[start:stop])
 
     return DataAdapter(new_pass, num_batches=math.ceil(n / batch_size), num_samples=n,
-                       steps_per_epoch=steps_per_epoch, one_shot=False)
+                       steps_per_epoch=steps_per_epoch, one_shot=False, arrays=parts,
+                       batch_size=batch_size)
 
 
 def train_validation_split(x, y, sample_weight, validation_split) -> tuple:
@@ -336,7 +356,7 @@ def train_validation_split(x, y, sample_weight, validation_split) -> tuple:
     Keras does. Only array data can be split; ``y``/``sample_weight`` may be None."""
     if not isinstance(validation_split, numbers.Real) or not 0 < validation_split < 1:
         raise ValueError(f"validation_split must be a float in (0, 1), got {validation_split!r}")
-    streams = [type(leaf).__name__ for leaf in flatten((x, y, sample_weight)) if _is_stream(leaf)]
+    streams = [type(leaf).__name__ for leaf in flatten((x, y, sample_weight)) if is_stream(leaf)]
     if streams:
         raise ValueError(f"validation_split is only supported for array data (numpy arrays and "
                          f"lists/dicts of them), got {', '.join(streams)}; pass "

@@ -21,6 +21,8 @@ and the ``stop_*`` flags.
 """
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 from ..backends import optimizing_compiler
@@ -30,11 +32,14 @@ from ..frontend.function import Function, commit
 from ..frontend.metrics import Mean, Metric
 from ..frontend.model import graph_text
 from ..frontend.naming import key_mismatch
-from ..frontend.nest import flatten, map_structure, pack_like
+from ..frontend.guards import LabelRangeError
+from ..frontend.nest import flatten, labelled_leaves, pack_like
+from ..frontend import guards
 from ..frontend.tape import GradientTape
-from . import checkpoints, compile_config
+from . import arguments, checkpoints, compile_config
 from .callbacks import CallbackList, History, TerminateOnNaN
-from .data import make_adapter, train_validation_split, unpack_x_y_sample_weight
+from .data import (is_stream, make_adapter, numeric_array, train_validation_split,
+                   unpack_x_y_sample_weight)
 from .progress import ProgressBar
 
 
@@ -52,19 +57,25 @@ class Trainer:
         """Configure training. ``loss``/``loss_weights``/``metrics``: one object, a list by
         output position, or a dict by output name (see :mod:`.compile_config` for how
         metrics are named and when a Metric instance is copied per output). ``backend``
-        names the backend the step graphs compile on."""
-        self._compile_fn = compile_fn = optimizing_compiler(backend)
-        self.optimizer = optimizers_module.get(optimizer)
+        names the backend the step graphs compile on.
+
+        All of it is checked first (the backend, the optimizer, every loss, loss weight
+        and metric, and for a functional model how they map onto its outputs); the
+        model changes only when all of it is good, so a failed compile leaves an earlier
+        compile's optimizer (with its slots), losses and metrics as they were."""
+        compile_fn = optimizing_compiler(backend)
+        optimizer = optimizers_module.get(optimizer)
+        compile_config.check(loss, loss_weights, metrics)
+        specs = (compile_config.resolve(loss, loss_weights, metrics, self.output_names)
+                 if self._functional is not None and loss is not None else None)
+        self._compile_fn, self.optimizer = compile_fn, optimizer
         self._compile_args = (loss, loss_weights, metrics)
-        self._output_specs = None
-        self._metric_log_names = {}
+        self._set_output_specs(specs)
         self._loss_tracker = Mean(name="loss")
         self._train_function = self._step_function(self.train_step, "train_step")
         self._train_function_version = self.optimizer.trace_version
         self._test_function = self._step_function(self.test_step, "test_step")
         self.compiled = True
-        if self._functional is not None and loss is not None:
-            self._resolve_outputs(self.output_names)
 
     def save_weights(self, filepath) -> None:
         """Write the weights to ``filepath`` (``.npz``), atomically (see :mod:`.checkpoints`)."""
@@ -80,12 +91,13 @@ class Trainer:
         loss, loss_weights, metrics = self._compile_args
         self.compile(self.optimizer, loss, loss_weights, metrics, backend=backend)
 
-    def _resolve_outputs(self, names):
-        loss, loss_weights, metrics = self._compile_args
-        self._output_specs = compile_config.resolve(loss, loss_weights, metrics, names)
+    def _set_output_specs(self, specs) -> None:
+        """The resolved per-output losses and metrics (None: not resolved yet), with a
+        loss tracker per output when there are several."""
+        self._output_specs = specs
         self._output_loss_trackers = (
-            [Mean(name=f"{s.name}_loss") for s in self._output_specs if s.loss is not None]
-            if len(self._output_specs) > 1 else [])
+            [Mean(name=f"{s.name}_loss") for s in specs if s.loss is not None]
+            if specs is not None and len(specs) > 1 else [])
         self._metric_log_names = {}
 
     def _build_compiled_metrics(self, targets, preds) -> None:
@@ -140,14 +152,16 @@ class Trainer:
         preds = flatten(y_pred)
         names = self._output_names_for(y_pred)
         if self._output_specs is None:
-            self._resolve_outputs(names)
+            self._set_output_specs(compile_config.resolve(*self._compile_args, names))
         targets = self._match_targets(y, names)
         batch = compile_config.batch_size_of(preds[0])
         total, trackers = None, iter(self._output_loss_trackers)
         for spec, target, pred in zip(self._output_specs, targets, preds):
             if spec.loss is None:
                 continue
-            value = spec.loss(target, pred, sample_weight=_for_output(sample_weight, spec.name))
+            with guards.describing(f"output '{spec.name}' of model '{self.name}'"):
+                value = spec.loss(target, pred,
+                                  sample_weight=_for_output(sample_weight, spec.name))
             if self._output_loss_trackers:
                 next(trackers).update_state(value, sample_weight=batch)
             weighted = value if spec.weight == 1.0 else value * spec.weight
@@ -163,8 +177,10 @@ class Trainer:
         if self._output_specs and any(s.metrics is None for s in self._output_specs):
             self._build_compiled_metrics(targets, preds)
         for spec, target, pred in zip(self._output_specs or [], targets, preds):
-            for metric in spec.metrics:
-                metric.update_state(target, pred, sample_weight=_for_output(sample_weight, spec.name))
+            with guards.describing(f"output '{spec.name}' of model '{self.name}'"):
+                for metric in spec.metrics:
+                    metric.update_state(target, pred,
+                                        sample_weight=_for_output(sample_weight, spec.name))
         return {self._log_name(m): m.result() for m in self.metrics}
 
     def train_step(self, data) -> dict:
@@ -182,23 +198,55 @@ class Trainer:
         self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=False)
         return self.compute_metrics(x, y, y_pred, sample_weight)
 
-    def _step_data(self, x, y=None, sample_weight=None):
+    def _step_data(self, x, y=None, sample_weight=None, convert=True):
         """What train_step/test_step receive, as Keras passes it (x alone when there are
         no targets), as the arrays the step graph takes: a functional model's inputs are
         checked and converted as a call converts them (a wrong shape, dtype or name is an
-        error naming the input), other float64 arrays become float32."""
+        error naming the input), other float64 and float16 arrays become float32 (and
+        non-numbers are a TypeError naming ``y``, ``sample_weight``...). With
+        ``convert=False``, the same structure with the arrays as given."""
         if self._functional is not None and x is not None:
-            arrays = self._match_inputs(x, convert=True)
+            arrays = self._match_inputs(x, convert=convert)
             if isinstance(x, dict):
                 x = dict(zip(self.input_names, arrays))
             else:
                 x = type(x)(arrays) if isinstance(x, (list, tuple)) else arrays[0]
-        else:
-            x = _floatx(x)
-        y, sample_weight = _floatx(y), _floatx(sample_weight)
+        elif convert:
+            x = _floatx(x, "x")
+        if convert:
+            y, sample_weight = _floatx(y, "y"), _floatx(sample_weight, "sample_weight")
         if y is None and sample_weight is None:
             return x
         return (x, y) if sample_weight is None else (x, y, sample_weight)
+
+    @staticmethod
+    def _step_labels(args, kwargs, names=("x", "y", "sample_weight")) -> list[str]:
+        """Labels of a step's flattened data for errors (``y['out']``), read as the step
+        reads it (:func:`.data.unpack_x_y_sample_weight`); ``names`` for x, y and
+        sample_weight (``validation_data[0]``, ...)."""
+        data = args[0] if len(args) == 1 and not kwargs else (args, kwargs)
+        parts = data if isinstance(data, (list, tuple)) and len(data) in (1, 2, 3) else (data,)
+        return [label for name, part in zip(names, parts)
+                for label, _ in labelled_leaves(part, name)]
+
+    def _check_data(self, function, data, where: str, names=("x", "y", "sample_weight")):
+        """Before the first step of a loop on array data: trace ``function`` for its first
+        batch (so that a wrong structure, name, shape or dtype, and targets the losses
+        cannot use, fail now, not after steps changed the weights) and check all of the
+        data against the trace's host guards (class labels in range, at their position in
+        the user's arrays). An error reads ``where: ...``. Other sources are checked
+        batch by batch."""
+        batch = data.first_batch()
+        if batch is None:
+            return
+        try:
+            traced = function.traced(self._step_data(*batch))
+            whole = self._step_data(*data.arrays, convert=False)
+            traced.check(flatten(whole), self._step_labels((whole,), {}, names), where)
+        except (ValueError, TypeError, KeyError) as error:
+            if not isinstance(error, LabelRangeError):
+                _prefix(error, f"{where}: ")
+            raise
 
     def _output_names_for(self, y_pred) -> list[str]:
         """The functional model's output names, else names from the prediction structure."""
@@ -212,6 +260,9 @@ class Trainer:
     def _match_targets(self, y, names: list[str]) -> list:
         """Targets in output order, from one array, a list, or a dict by output name."""
         wanted = [s.name for s in self._output_specs if s.loss is not None]
+        if y is None:
+            raise ValueError(f"model '{self.name}': the loss needs targets for the output(s) "
+                             f"{wanted}, but no y was given; pass y (or yield (x, y) batches)")
         if isinstance(y, dict):
             missing = [n for n in wanted if n not in y]
             unknown = [k for k in y if k not in names]
@@ -243,7 +294,8 @@ class Trainer:
     def _step_function(self, step, name: str) -> Function:
         """``step`` traced by a Function whose placeholders for ``x`` take the model's
         input shapes (see :meth:`_step_holder_shapes`)."""
-        return Function(step, name, self._compile_fn, holder_shapes=self._step_holder_shapes)
+        return Function(step, name, self._compile_fn, holder_shapes=self._step_holder_shapes,
+                        argument_labels=self._step_labels)
 
     def _step_holder_shapes(self, args, kwargs) -> list:
         """Placeholder shapes for a step's data: ``x`` as the model's inputs (each of their
@@ -282,7 +334,8 @@ class Trainer:
             return callbacks
         return CallbackList(list(first) + list(callbacks or []), model=self, params=params)
 
-    def _run_batches(self, data, run_step, callbacks, mode: str, bar, stop_flag: str):
+    def _run_batches(self, data, run_step, callbacks, mode: str, bar, stop_flag: str,
+                     where: str):
         """One pass over ``data``, the loop ``fit``, ``evaluate`` and ``predict`` share.
 
         Per batch ``i``: ``on_<mode>_batch_begin(i)``; ``run_step(batch)`` gives ``(logs,
@@ -290,14 +343,16 @@ class Trainer:
         the pass's logs and the bar shows them (predict's ``outputs`` are not shown).
         It stops after a batch whose step said not to ``keep`` (a rejected training
         step) or once ``self.<stop_flag>`` is set (``stop_training``,
-        ``stop_evaluating``, ``stop_predicting``, as in Keras). Returns the last kept
-        logs and the number of batches run."""
+        ``stop_evaluating``, ``stop_predicting``, as in Keras). A batch whose labels a
+        step refuses (:class:`LabelRangeError`) is said from ``where`` and its index.
+        Returns the last kept logs and the number of batches run."""
         begin = getattr(callbacks, f"on_{mode}_batch_begin")
         end = getattr(callbacks, f"on_{mode}_batch_end")
         logs, count = {}, 0
         for index, batch in enumerate(data.epoch_batches()):
             begin(index)
-            batch_logs, keep = run_step(batch)
+            with _said_from(f"{where}, batch {index}"):
+                batch_logs, keep = run_step(batch)
             count = index + 1
             end(index, batch_logs)
             if not keep:
@@ -312,13 +367,29 @@ class Trainer:
             validation_split=0.0, validation_data=None, shuffle=True, initial_epoch=0,
             steps_per_epoch=None, sample_weight=None, validation_batch_size=None, seed=None):
         """Train for ``epochs`` epochs; returns the History. Validation runs the
-        ``on_test_*`` hooks of these callbacks, without a progress bar of its own."""
+        ``on_test_*`` hooks of these callbacks, without a progress bar of its own.
+
+        Every argument is checked before the first step (nothing trains when one is
+        wrong): the numbers and flags, the callbacks, the training and validation data
+        (structure, input and output names, shapes, dtypes, sample counts, the class
+        labels of sparse losses and metrics, by tracing both steps on array data)."""
         self._require_compiled("fit")
+        arguments.check("fit", epochs=epochs, initial_epoch=initial_epoch,
+                        batch_size=batch_size, verbose=verbose, callbacks=callbacks,
+                        validation_split=validation_split, shuffle=shuffle,
+                        steps_per_epoch=steps_per_epoch,
+                        validation_batch_size=validation_batch_size, seed=seed)
         if validation_split and validation_data is None:
             (x, y, sample_weight), validation_data = train_validation_split(
                 x, y, sample_weight, validation_split)
         data = make_adapter(x, y, sample_weight, batch_size=batch_size, shuffle=shuffle,
                             steps_per_epoch=steps_per_epoch, seed=seed)
+        validation = None if validation_data is None else _validation_adapter(
+            validation_data, validation_batch_size or batch_size)
+        self._check_data(self._train_fn(), data, "fit()")
+        if validation is not None:
+            self._check_data(self._test_function, validation, "fit(): validation_data",
+                             VALIDATION_NAMES)
         verbose = 1 if verbose == "auto" else verbose
         history = History()
         callbacks = self._callbacks(callbacks, verbose, data.num_batches, epochs, [history])
@@ -342,11 +413,11 @@ class Trainer:
                 print(f"Epoch {epoch + 1}/{epochs}")
             bar = ProgressBar(data.num_batches, verbose=verbose)
             logs, count = self._run_batches(data, train_batch, callbacks, "train", bar,
-                                            "stop_training")
+                                            "stop_training", f"fit(), epoch {epoch + 1}")
             logs = dict(logs)
-            if validation_data is not None and not self.stop_training:
-                val = self._evaluate_data(_validation_adapter(
-                    validation_data, validation_batch_size or batch_size), callbacks)
+            if validation is not None and not self.stop_training:
+                val = self._evaluate_data(validation, callbacks,
+                                          where=f"fit(): validation_data, epoch {epoch + 1}")
                 logs.update({f"val_{k}": v for k, v in val.items()})
             bar.update(count, logs, finalize=True)
             callbacks.on_epoch_end(epoch, logs)
@@ -360,23 +431,26 @@ class Trainer:
         """Loss and metrics over the data (running means over all batches), with the
         ``on_test_*`` hooks of ``callbacks`` and a progress bar for ``verbose``."""
         self._require_compiled("evaluate")
+        arguments.check("evaluate", batch_size=batch_size, verbose=verbose, steps=steps,
+                        callbacks=callbacks, return_dict=return_dict)
         data = make_adapter(x, y, sample_weight, batch_size=batch_size, shuffle=False,
                             steps_per_epoch=steps)
+        self._check_data(self._test_function, data, "evaluate()")
         verbose = 1 if verbose == "auto" else verbose
         logs = self._evaluate_data(data, self._callbacks(callbacks, verbose, data.num_batches),
-                                   verbose)
+                                   verbose, "evaluate()")
         return logs if return_dict else _as_list(logs)
 
-    def _evaluate_data(self, data, callbacks, verbose=0) -> dict:
+    def _evaluate_data(self, data, callbacks, verbose=0, where="evaluate()") -> dict:
         """One pass of the test step over ``data``: ``on_test_begin``, the batches,
-        ``on_test_end`` with the final logs."""
+        ``on_test_end`` with the final logs; errors said from ``where``."""
         self.reset_metrics()
         self.stop_evaluating = False
         callbacks.on_test_begin()
         bar = ProgressBar(data.num_batches, verbose=verbose)
         logs, count = self._run_batches(
             data, lambda batch: (_to_floats(self._test_function(self._step_data(*batch))), True),
-            callbacks, "test", bar, "stop_evaluating")
+            callbacks, "test", bar, "stop_evaluating", where)
         bar.update(count, logs, finalize=True)
         callbacks.on_test_end(logs)
         return logs
@@ -385,20 +459,26 @@ class Trainer:
         """One step on one batch; returns that step's loss (computed before its update)
         and metrics."""
         self._require_compiled("train_on_batch")
+        arguments.check("train_on_batch", return_dict=return_dict)
         self.reset_metrics()
-        logs = _to_floats(self._train_fn()(self._step_data(x, y, sample_weight)))
+        with _said_from("train_on_batch()"):
+            logs = _to_floats(self._train_fn()(self._step_data(x, y, sample_weight)))
         return logs if return_dict else _as_list(logs)
 
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
         self._require_compiled("test_on_batch")
+        arguments.check("test_on_batch", return_dict=return_dict)
         self.reset_metrics()
-        logs = _to_floats(self._test_function(self._step_data(x, y, sample_weight)))
+        with _said_from("test_on_batch()"):
+            logs = _to_floats(self._test_function(self._step_data(x, y, sample_weight)))
         return logs if return_dict else _as_list(logs)
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
         """Run the model on ``x`` in batches (default 32) and join the outputs, with the
         ``on_predict_*`` hooks of ``callbacks`` (``on_predict_batch_end`` gets
         ``{"outputs": ...}``, as in Keras) and a progress bar for ``verbose``."""
+        arguments.check("predict", batch_size=batch_size, verbose=verbose, steps=steps,
+                        callbacks=callbacks)
         data = make_adapter(x, None, None, batch_size=batch_size, shuffle=False,
                             steps_per_epoch=steps)
         verbose = 1 if verbose == "auto" else verbose
@@ -414,7 +494,7 @@ class Trainer:
         callbacks.on_predict_begin()
         bar = ProgressBar(data.num_batches, verbose=verbose)
         _, count = self._run_batches(data, predict_batch, callbacks, "predict", bar,
-                                     "stop_predicting")
+                                     "stop_predicting", "predict()")
         bar.update(count, None, finalize=True)
         callbacks.on_predict_end()
         if not pieces:
@@ -444,18 +524,38 @@ class Trainer:
         return function.last_trace.graph
 
 
-def _floatx(structure):
-    """float64 arrays as float32 (Keras's floatx), as Keras's data adapters convert them;
-    other arrays (int labels, int token ids) as they are."""
+def _floatx(structure, label: str):
+    """float64 and float16 arrays as float32 (Keras's floatx), as Keras's data adapters
+    convert them; other arrays (int labels, int token ids) as they are. A leaf that is
+    not numbers is a TypeError naming it by its place under ``label`` (``y['out']``)."""
     if structure is None:
         return None
 
-    def convert(leaf):
+    def convert(pair):
+        name, leaf = pair
         if leaf is None:  # no target for an output without a loss
             return None
-        array = np.asarray(leaf)
-        return array.astype(np.float32) if array.dtype == np.float64 else array
-    return map_structure(convert, structure)
+        array = numeric_array(leaf, name)
+        return array.astype(np.float32) if array.dtype in (np.float64, np.float16) else array
+    return pack_like(structure, [convert(p) for p in labelled_leaves(structure, label)])
+
+
+VALIDATION_NAMES = ("validation_data[0]", "validation_data[1]", "validation_data[2]")
+
+
+@contextlib.contextmanager
+def _said_from(where: str):
+    """A :class:`LabelRangeError` raised inside is said from ``where`` (a method, a batch)."""
+    try:
+        yield
+    except LabelRangeError as error:
+        raise error.located(where) from None
+
+
+def _prefix(error: Exception, prefix: str) -> None:
+    """Put ``prefix`` before ``error``'s message (its type and traceback stay)."""
+    if error.args and isinstance(error.args[0], str):
+        error.args = (prefix + error.args[0],) + error.args[1:]
 
 
 def _for_output(sample_weight, name):
@@ -475,8 +575,18 @@ def _as_list(logs: dict):
 
 
 def _validation_adapter(validation_data, batch_size):
-    """Arrays as (x, y[, sample_weight]) are batched here; a Dataset comes batched."""
+    """Arrays as ``(x_val, y_val[, val_sample_weight])`` are batched here (errors name
+    ``validation_data[i]``); a Dataset or generator comes batched."""
+    expected = ("expected a tuple (x_val, y_val) or (x_val, y_val, val_sample_weight), a "
+                "Dataset or a generator")
     if isinstance(validation_data, (tuple, list)):
+        if len(validation_data) not in (2, 3):
+            raise ValueError(f"fit(validation_data=...): {expected}, got a "
+                             f"{type(validation_data).__name__} of length {len(validation_data)}")
         x, y, sample_weight = unpack_x_y_sample_weight(tuple(validation_data))
-        return make_adapter(x, y, sample_weight, batch_size=batch_size, shuffle=False)
+        return make_adapter(x, y, sample_weight, batch_size=batch_size, shuffle=False,
+                            labels=VALIDATION_NAMES)
+    if not is_stream(validation_data):
+        raise TypeError(f"fit(validation_data=...): {expected}, got "
+                        f"{type(validation_data).__name__}")
     return make_adapter(validation_data, shuffle=False)
