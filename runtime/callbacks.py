@@ -104,6 +104,8 @@ class CallbackList:
     order; ``logs`` None becomes ``{}``."""
 
     def __init__(self, callbacks=None, model=None, params=None):
+        if isinstance(callbacks, Callback):      # Keras flattens: one callback is a list of one
+            callbacks = [callbacks]
         self.callbacks = list(callbacks or [])
         for callback in self.callbacks:
             if not isinstance(callback, Callback):
@@ -172,12 +174,41 @@ class History(Callback):
             self.history.setdefault(name, []).append(value)
 
 
+class MonitorCallback(Callback):
+    """A callback that reads ``logs[self.monitor]`` at epoch end (EarlyStopping,
+    ModelCheckpoint). A monitor missing from the logs is not an error, as in Keras: the
+    epoch is skipped with a UserWarning naming the monitor and the available keys, given
+    once per training run (``on_train_begin`` re-arms it); a NaN value is never an
+    improvement."""
+
+    _missing_message = "{monitor} is not available"     # a str.format of monitor and keys
+
+    def __init__(self, monitor):
+        super().__init__()
+        self.monitor = monitor
+        self._warned = False
+
+    def on_train_begin(self, logs=None):
+        self._warned = False
+
+    def monitored(self, logs):
+        """``logs[self.monitor]``, or None (after the warning) when it is missing."""
+        current = (logs or {}).get(self.monitor)
+        if current is None:
+            if not self._warned:
+                self._warned = True
+                warnings.warn(self._missing_message.format(
+                    monitor=self.monitor, keys=",".join(logs or {})), stacklevel=3)
+            return None
+        return current
+
+
 # Keras's built-in metrics by direction, for a monitor that no model metric describes.
 _UP_NAMES = ("accuracy", "acc", "auc", "precision", "recall", "f1_score", "r2_score")
 _DOWN_NAMES = ("error", "crossentropy", "mse", "mae", "mape", "msle", "hinge", "divergence")
 
 
-class EarlyStopping(Callback):
+class EarlyStopping(MonitorCallback):
     """Stop training when ``monitor`` has stopped improving, as Keras's ``EarlyStopping``.
 
     At each epoch end (from ``start_from_epoch`` on) the monitored value improves when it
@@ -187,26 +218,31 @@ class EarlyStopping(Callback):
     ``mode``: "min", "max", or "auto" — min for ``loss``/``*_loss`` (``val_`` stripped),
     else the ``_direction`` ("up"/"down") of the model's metric of that name, else by the
     name's ending (``accuracy``, ``auc``, ... up; ``error``, ``crossentropy``, ``mse``, ...
-    down), else a ValueError asking for a mode. A monitor missing from the logs warns, listing the
-    available keys, and skips the epoch. ``restore_best_weights``: at train end the
+    down), else a ValueError asking for a mode. A monitor missing from the logs warns once,
+    listing the available keys, and skips the epoch (:class:`MonitorCallback`); a NaN is
+    never an improvement (nor the first best). ``restore_best_weights``: at train end the
     weights of the best epoch (copies from ``model.get_weights()``) are set back with
     ``model.set_weights()``.
     """
 
+    _missing_message = ("Early stopping conditioned on metric `{monitor}` which is not "
+                        "available. Available metrics are: {keys}")
+
     def __init__(self, monitor="val_loss", min_delta=0, patience=0, verbose=0, mode="auto",
                  baseline=None, restore_best_weights=False, start_from_epoch=0):
-        super().__init__()
+        super().__init__(monitor)
         if mode not in ("auto", "min", "max"):
             warnings.warn(f"EarlyStopping mode {mode} is unknown, fallback to auto mode.",
                           stacklevel=2)
             mode = "auto"
-        self.monitor, self.mode, self.verbose = monitor, mode, verbose
+        self.mode, self.verbose = mode, verbose
         self.min_delta, self.patience, self.baseline = abs(min_delta), patience, baseline
         self.restore_best_weights, self.start_from_epoch = restore_best_weights, start_from_epoch
         self.monitor_op = None
         self.on_train_begin()
 
     def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
         self.wait, self.stopped_epoch, self.best_epoch = 0, 0, 0
         self.best, self.best_weights = None, None
 
@@ -232,6 +268,8 @@ class EarlyStopping(Callback):
                          f"order to use the lowest value.")
 
     def _is_improvement(self, value, reference) -> bool:
+        if np.isnan(value):
+            return False
         if reference is None:
             return True
         if self.monitor_op is np.less:
@@ -239,13 +277,8 @@ class EarlyStopping(Callback):
         return bool(value - self.min_delta > reference)
 
     def on_epoch_end(self, epoch, logs=None):
-        logs = logs or {}
-        current = logs.get(self.monitor)
-        if current is None:
-            warnings.warn(f"Early stopping conditioned on metric `{self.monitor}` which is not "
-                          f"available. Available metrics are: {','.join(logs)}", stacklevel=2)
-            return
-        if epoch < self.start_from_epoch:
+        current = self.monitored(logs)
+        if current is None or epoch < self.start_from_epoch:
             return
         if self.monitor_op is None:
             self.monitor_op = np.less if self._direction() == "min" else np.greater
@@ -312,7 +345,8 @@ class LambdaCallback(Callback):
     """A callback from plain functions, as Keras's ``LambdaCallback``: ``on_epoch_begin``/
     ``on_epoch_end`` take ``(epoch, logs)``, the batch hooks ``(batch, logs)``,
     ``on_train_begin``/``on_train_end`` ``(logs)``. Any other hook (``on_test_end``, ...)
-    may be given by keyword too."""
+    may be given by keyword too. An unknown hook name or a hook that is not callable is a
+    TypeError here, not in the middle of training."""
 
     def __init__(self, on_epoch_begin=None, on_epoch_end=None, on_train_begin=None,
                  on_train_end=None, on_train_batch_begin=None, on_train_batch_end=None,
@@ -325,6 +359,10 @@ class LambdaCallback(Callback):
                      on_train_begin=on_train_begin, on_train_end=on_train_end,
                      on_train_batch_begin=on_train_batch_begin,
                      on_train_batch_end=on_train_batch_end)
+        for name, fn in hooks.items():
+            if fn is not None and not callable(fn):
+                raise TypeError(f"LambdaCallback({name}=...) must be a function, got "
+                                f"{type(fn).__name__} {fn!r}")
         for name, fn in hooks.items():
             if fn is not None:
                 setattr(self, name, fn)

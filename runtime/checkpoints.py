@@ -5,59 +5,49 @@ Format: one ``.npz`` file (numpy's zip of arrays) holding the weights in
 variables' paths). Weights load by position through ``model.set_weights``, which
 checks the count and every shape first: a mismatch changes nothing.
 
-Writes are atomic: the file is written next to its destination under a temporary name,
-flushed to disk and renamed over it, so a failed save leaves the previous file intact.
-The file gets the mode a plain ``open()`` would give it (``0o666`` less the umask), not
-the temporary file's private ``0o600``.
+Writes are atomic (:mod:`.atomic_file`): the file is written next to its destination
+under a temporary name ``.<name>.tmp-<host>-<pid>-<random>``, fsynced and renamed over
+it, so a failed or killed save leaves the previous file intact; the next save of the
+same path removes the temporary file a killed save left. The file gets the mode a plain
+``open()`` would give it (``0o666`` less the umask).
 """
 from __future__ import annotations
 
+import codecs
 import os
-import tempfile
+import string
 import zipfile
 
 import numpy as np
 
-from .callbacks import Callback
+from .atomic_file import write_atomically
+from .callbacks import MonitorCallback
 
 
 def save_weights(model, filepath: str) -> None:
-    """Write ``model.weights`` to ``filepath`` (``.npz`` is appended if missing)."""
+    """Write ``model.weights`` to ``filepath`` (``.npz`` is appended if missing),
+    atomically (:func:`.atomic_file.write_atomically`), creating its folder if needed."""
     filepath = _npz_path(filepath)
-    folder = os.path.dirname(os.path.abspath(filepath))
-    os.makedirs(folder, exist_ok=True)
+    os.makedirs(os.path.dirname(os.path.abspath(filepath)), exist_ok=True)
     arrays = {f"w{i:04d}": w.numpy() for i, w in enumerate(model.weights)}
     arrays["paths"] = np.array([w.path for w in model.weights], dtype=str)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".npz")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())   # mkstemp's 0600 -> what open() would have made
-        os.replace(tmp, filepath)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
-def _umask() -> int:
-    """The process umask (read by setting it and setting it back)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+    write_atomically(filepath, lambda f: np.savez(f, **arrays))
 
 
 def load_weights(model, filepath: str) -> None:
     """Assign the weights saved in ``filepath`` to ``model``, in ``model.weights`` order.
 
-    A file that is not what :func:`save_weights` writes (not an ``.npz``, or without
-    ``paths`` and one ``wNNNN`` array per path) is a ValueError naming the file and the
-    keys expected. A count or shape mismatch is a ValueError naming the file, the model,
-    and, for a shape, the model's weight next to the saved weight at its position (the
-    path it was saved under); nothing is assigned then."""
-    filepath = _npz_path(filepath)
+    The file read is the one :func:`save_weights` would have written, ``filepath`` with
+    ``.npz`` appended if missing, else ``filepath`` as given when only that exists; none
+    is a FileNotFoundError, a folder an IsADirectoryError, each naming the path(s) and
+    what was expected. A file that is not what :func:`save_weights` writes (not an
+    ``.npz``, or without ``paths`` and one ``wNNNN`` array per path) is a ValueError
+    naming the file, what it holds instead (text, a pickle, HDF5, a damaged zip, ...) and
+    the keys expected; nothing is ever unpickled. A count or shape mismatch is a
+    ValueError naming the file, the model, and, for a shape, the model's weight next to
+    the saved weight at its position (the path it was saved under); nothing is assigned
+    then."""
+    filepath = _weights_file(filepath)
     paths, arrays = _read_weights(filepath)
     mine = model.weights
     if len(arrays) != len(mine):
@@ -72,6 +62,20 @@ def load_weights(model, filepath: str) -> None:
 
 
 _EXPECTED_KEYS = "'paths' (the weights' paths) and 'w0000', 'w0001', ... (one array per path)"
+_EXPECTED = f"expected an .npz written by save_weights, holding {_EXPECTED_KEYS}"
+
+
+def _weights_file(filepath) -> str:
+    """The existing file ``load_weights(filepath)`` reads (see there)."""
+    given = os.fspath(filepath)
+    candidates = list(dict.fromkeys([_npz_path(given), given]))
+    for path in candidates:
+        if os.path.isdir(path):
+            raise IsADirectoryError(f"{path} is a folder, not a weights file; {_EXPECTED}")
+        if os.path.exists(path):
+            return path
+    raise FileNotFoundError(f"no weights file {' or '.join(map(repr, candidates))} exists; "
+                            f"{_EXPECTED}")
 
 
 def _read_weights(filepath: str) -> tuple[list, list]:
@@ -82,14 +86,50 @@ def _read_weights(filepath: str) -> tuple[list, list]:
                           f"expected an .npz holding {_EXPECTED_KEYS}")
 
     with open(filepath, "rb") as f:       # ours to close, whatever numpy makes of it
+        head = f.read(_HEAD_BYTES)
+        f.seek(0)
+        if not head.startswith(_NUMPY_MAGICS):
+            raise malformed(_what_it_holds(head, os.fstat(f.fileno()).st_size))
         try:
             data = np.load(f, allow_pickle=False)
         except (ValueError, EOFError, zipfile.BadZipFile) as e:
-            raise malformed(f"numpy cannot read it as an .npz ({e})") from None
+            raise malformed(f"numpy cannot read it as an .npz, a truncated or damaged "
+                            f"{'.npy' if head.startswith(_NPY) else 'zip'} file ({e})") from None
         if not isinstance(data, np.lib.npyio.NpzFile):
             raise malformed(f"it holds a single array of shape {np.shape(data)}")
         with data:
             return _arrays_of(data, malformed)
+
+
+_HEAD_BYTES = 64
+_NPY = b"\x93NUMPY"
+_NUMPY_MAGICS = (b"PK\x03\x04", b"PK\x05\x06", _NPY)    # a zip (or an empty one), a .npy
+
+
+def _what_it_holds(head: bytes, size: int) -> str:
+    """What a file of ``size`` bytes beginning ``head`` is, when numpy would not read it
+    (it is never given to numpy, whose reply to text is a pickle's)."""
+    if size == 0:
+        return "it is empty (0 bytes)"
+    if head.startswith(b"\x89HDF\r\n\x1a\n"):
+        return f"it is an HDF5 file ({size} bytes), such as Keras's .weights.h5"
+    if len(head) > 1 and head[0] == 0x80 and 2 <= head[1] <= 5:     # protocols 2 to 5
+        return f"it is a Python pickle ({size} bytes), which is never loaded (it could run code)"
+    text = _text_start(head)
+    if text is not None:
+        return f"it is a text file ({size} bytes) beginning {text!r}"
+    return f"it is {size} bytes of binary data beginning {head[:16].hex(' ')}"
+
+
+def _text_start(head: bytes) -> str | None:
+    """The first line of ``head`` (at most 40 characters) when it reads as UTF-8 text."""
+    try:
+        text = codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+    except UnicodeDecodeError:
+        return None
+    if not all(c.isprintable() or c.isspace() for c in text):
+        return None
+    return (text.splitlines() or [""])[0][:40]
 
 
 def _arrays_of(data, malformed) -> tuple[list, list]:
@@ -123,17 +163,24 @@ def _npz_path(filepath) -> str:
     return filepath if filepath.endswith(".npz") else filepath + ".npz"
 
 
-class ModelCheckpoint(Callback):
+class ModelCheckpoint(MonitorCallback):
     """Save the weights after each epoch (Keras's callback, weights only).
 
     ``filepath`` may hold ``str.format`` fields: ``epoch`` (1-based) and any log key
-    (``"ckpt-{epoch:02d}-{val_loss:.3f}.weights.npz"``). With ``save_best_only``, only an
-    epoch whose ``monitor`` improves (``mode``: "min", "max" or "auto": max for
-    accuracies, else min) is saved."""
+    (``"ckpt-{epoch:02d}-{val_loss:.3f}.weights.npz"``); a malformed pattern (unbalanced
+    braces, a positional or attribute field, a format spec a float refuses) is a
+    ValueError at construction, and a field the epoch's logs lack is a KeyError naming it
+    and the keys there are (Keras raises too). With ``save_best_only``, only an epoch
+    whose ``monitor`` improves (``mode``: "min", "max" or "auto": max for accuracies,
+    else min) is saved; a NaN never improves, and a monitor missing from the logs warns
+    once, naming it and the available keys, and saves nothing (as Keras)."""
+
+    _missing_message = ("Can save best model only with {monitor} available, skipping. "
+                        "Available metrics are: {keys}")
 
     def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False,
                  save_weights_only=True, mode="auto", save_freq="epoch"):
-        super().__init__()
+        super().__init__(monitor)
         if not save_weights_only:
             raise ValueError("ModelCheckpoint(save_weights_only=False): fusegraph saves "
                              "weights only; pass save_weights_only=True")
@@ -142,7 +189,8 @@ class ModelCheckpoint(Callback):
                              f"supported")
         if mode not in ("auto", "min", "max"):
             raise ValueError(f"ModelCheckpoint mode must be 'auto', 'min' or 'max', got {mode!r}")
-        self.filepath, self.monitor, self.verbose = os.fspath(filepath), monitor, verbose
+        self.filepath, self.verbose = os.fspath(filepath), verbose
+        self._fields = _format_fields(self.filepath)
         self.save_best_only = save_best_only
         maximize = mode == "max" or (mode == "auto" and "acc" in monitor)
         self._better = (lambda a, b: a > b) if maximize else (lambda a, b: a < b)
@@ -150,15 +198,38 @@ class ModelCheckpoint(Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
-        if self.save_best_only:
-            current = logs.get(self.monitor)
-            if current is None:
-                raise KeyError(f"ModelCheckpoint monitors '{self.monitor}', which the logs do "
-                               f"not have; they have {sorted(logs)}")
-            if self.best is not None and not self._better(current, self.best):
-                return
-            self.best = current
+        current = self.monitored(logs) if self.save_best_only else None
+        if self.save_best_only and (current is None or np.isnan(current) or (
+                self.best is not None and not self._better(current, self.best))):
+            return
+        missing = sorted(self._fields - {"epoch"} - set(logs))
+        if missing:
+            raise KeyError(f"ModelCheckpoint filepath {self.filepath!r} names {missing}, which "
+                           f"the logs of epoch {epoch + 1} do not have; they have {sorted(logs)}")
         path = self.filepath.format(epoch=epoch + 1, **logs)
         save_weights(self.model, path)
+        if self.save_best_only:
+            self.best = current                    # only once saved: a failed save keeps it
         if self.verbose:
             print(f"Epoch {epoch + 1}: saved weights to {_npz_path(path)}")
+
+
+def _format_fields(filepath: str) -> set:
+    """The names of the ``str.format`` fields of a ModelCheckpoint ``filepath``, checked
+    by formatting it with every field a float (ValueError naming the pattern if that
+    fails or a field is not a plain name)."""
+    def bad(why: str) -> ValueError:
+        return ValueError(f"ModelCheckpoint filepath {filepath!r}: {why}; expected a str.format "
+                          f"pattern of 'epoch' and log keys, such as 'ckpt-{{epoch:02d}}.npz'")
+    try:
+        fields = {name for _, name, _, _ in string.Formatter().parse(filepath) if name is not None}
+    except ValueError as e:
+        raise bad(str(e)) from None
+    odd = sorted(name for name in fields if not name.isidentifier())
+    if odd:
+        raise bad(f"fields must be names, got {odd}")
+    try:
+        filepath.format(**{name: 1 if name == "epoch" else 0.5 for name in fields})
+    except (ValueError, TypeError) as e:
+        raise bad(str(e)) from None
+    return fields

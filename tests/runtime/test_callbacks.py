@@ -121,6 +121,11 @@ def test_callback_list_has_every_hook():
         getattr(callbacks, hook)(0, logs={"loss": 1.0})
 
 
+def test_callback_list_takes_one_callback_as_a_list_of_one():
+    es = fgc.EarlyStopping()
+    assert CallbackList(es, model=FakeModel()).callbacks == [es]
+
+
 def test_callback_list_refuses_non_callbacks():
     with pytest.raises(TypeError, match="Callback instances, got function"):
         CallbackList([lambda: None])
@@ -211,6 +216,24 @@ def test_early_stopping_missing_monitor_warns_with_available_keys():
         es.on_train_begin()
         es.on_epoch_end(0, {"loss": 1.0, "accuracy": 0.5})
     assert es.best is None and es.wait == 0
+
+
+def test_a_missing_monitor_warns_once_per_training_run():
+    es = fgc.EarlyStopping(monitor="val_loss", patience=0)
+    for _ in range(2):                                         # each fit warns again, once
+        with pytest.warns(UserWarning) as caught:
+            model, ran = run_epochs(es, [1.0, 2.0, 3.0], key="accuracy")
+        assert [str(w.message) for w in caught] == [
+            "Early stopping conditioned on metric `val_loss` which is not available. "
+            "Available metrics are: loss,accuracy"]
+        assert ran == 3 and not model.stop_training
+
+
+def test_a_nan_is_never_the_best_epoch():
+    es = fgc.EarlyStopping(monitor="loss", patience=1, restore_best_weights=True)
+    model, ran = run_epochs(es, [float("nan"), 1.0, 0.5, 0.7], key="loss")
+    assert ran == 4 and es.best == 0.5 and es.best_epoch == 2
+    np.testing.assert_array_equal(model.weights[0], [2.0, 2.0])      # epoch 2's weights
 
 
 def test_early_stopping_baseline():
@@ -313,6 +336,14 @@ def test_lambda_callback_calls_the_given_functions_positionally():
     assert log == [("train_begin", {}), ("epoch_begin", 0, {}), ("batch_begin", 0, {}),
                    ("batch_end", 0, {"loss": 0.5}), ("test_end", {"loss": 0.4}),
                    ("epoch_end", 0, {"loss": 0.5}), ("train_end", {"loss": 0.5})]
+
+
+@pytest.mark.parametrize("hooks, named", [
+    ({"on_epoch_end": "print"}, r"on_epoch_end=\.\.\.\) must be a function, got str 'print'"),
+    ({"on_test_end": 3}, r"on_test_end=\.\.\.\) must be a function, got int 3")])
+def test_lambda_callback_refuses_hooks_that_cannot_be_called(hooks, named):
+    with pytest.raises(TypeError, match=named):
+        fgc.LambdaCallback(**hooks)
 
 
 def test_lambda_callback_refuses_unknown_hooks():
