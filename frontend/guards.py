@@ -94,21 +94,19 @@ def require_class_indices(labels, num_classes: int, what: str) -> None:
 
 
 @contextlib.contextmanager
+def _setting(variable: contextvars.ContextVar, value):
+    token = variable.set(value)
+    try:
+        yield value
+    finally:
+        variable.reset(token)
+
+
 def collecting():
     """Collect the requirements made inside; yields the list of ``(value, guard)``."""
-    found: list = []
-    token = _FOUND.set(found)
-    try:
-        yield found
-    finally:
-        _FOUND.reset(token)
+    return _setting(_FOUND, [])
 
 
-@contextlib.contextmanager
 def describing(owner: str):
     """Requirements made inside are on the labels of ``owner`` (``"output 'out'"``)."""
-    token = _OWNER.set(owner)
-    try:
-        yield
-    finally:
-        _OWNER.reset(token)
+    return _setting(_OWNER, owner)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 
 from ..ir import BATCH, Sym, TensorType, Value, as_dtype
+from ..ir.builder import user_site
 from .naming import unique_name
 from .tensor import CallRecord, SymbolicTensor
 
@@ -61,12 +62,20 @@ def placeholder(shape, dtype, name: str, batch_size=None) -> SymbolicTensor:
 
 
 def Input(shape=None, batch_size=None, dtype=None, name=None, batch_shape=None):
-    """A symbolic model input; ``shape`` excludes the batch dimension (Keras's contract)."""
+    """A symbolic model input; ``shape`` excludes the batch dimension (Keras's contract).
+    A shape that is not a tuple (or list) of sizes, or a name that is not a string, is a
+    TypeError naming the argument."""
     if batch_shape is None:
         if shape is None:
-            raise ValueError("Input needs `shape` (without the batch dimension) or `batch_shape`")
+            raise ValueError(f"{user_site()}: Input needs `shape` (without the batch "
+                             f"dimension) or `batch_shape`")
         if isinstance(shape, int):
             shape = (shape,)
+        if not isinstance(shape, (tuple, list)):
+            raise TypeError(f"{user_site()}: Input(shape=...): expected a tuple of sizes "
+                            f"(ints, None for any size), got {shape!r}")
         batch_shape = (batch_size,) + tuple(shape)
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"{user_site()}: Input(name=...): expected a string, got {name!r}")
     name = name or unique_name("input_layer")
     return placeholder(batch_shape, dtype or "float32", name)

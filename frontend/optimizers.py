@@ -51,6 +51,7 @@ import numpy as np
 
 from ..ir.builder import user_frame, user_site
 from . import ops
+from .checks import check_number
 from .dispatch import clear_eager_functions, eager_or_traced, tracing
 from .schedules import LearningRateSchedule
 from .tensor import TraceError, is_symbolic
@@ -84,9 +85,9 @@ class Optimizer:
             raise ValueError(f"only one of `clipnorm`, `clipvalue` and `global_clipnorm` can "
                              f"be set, got {', '.join(f'{k}={v}' for k, v in given.items())}")
         for key, value in given.items():  # 0 turns clipping off, as in Keras
-            _check_number(type(self).__name__, key, value, low=0.0)
+            check_number(type(self).__name__, key, value, low=0.0)
         if weight_decay is not None:
-            _check_number(type(self).__name__, "weight_decay", weight_decay, low=0.0)
+            check_number(type(self).__name__, "weight_decay", weight_decay, low=0.0)
         self.name = name if name is not None else self.default_name
         self.weight_decay = weight_decay
         self.clipnorm, self.clipvalue, self.global_clipnorm = clipnorm, clipvalue, global_clipnorm
@@ -152,7 +153,7 @@ class Optimizer:
             value = value.numpy()
         if isinstance(value, np.ndarray) and value.ndim == 0:
             value = value.item()
-        _check_number(type(self).__name__, "learning_rate", value, low=0.0)
+        check_number(type(self).__name__, "learning_rate", value, low=0.0)
         if self._learning_rate_variable is None:
             self._learning_rate_variable = Variable(
                 np.float32(value), "learning_rate", f"{self.name}/learning_rate",
@@ -410,7 +411,7 @@ class SGD(Optimizer):
         super().__init__(learning_rate=learning_rate, weight_decay=weight_decay,
                          clipnorm=clipnorm, clipvalue=clipvalue,
                          global_clipnorm=global_clipnorm, name=name, **kwargs)
-        _check_number("SGD", "momentum", momentum, low=0.0, high=1.0)
+        check_number("SGD", "momentum", momentum, low=0.0, high=1.0)
         self.momentum = float(momentum)
         self.nesterov = bool(nesterov)
 
@@ -448,9 +449,9 @@ class RMSprop(Optimizer):
         super().__init__(learning_rate=learning_rate, weight_decay=weight_decay,
                          clipnorm=clipnorm, clipvalue=clipvalue,
                          global_clipnorm=global_clipnorm, name=name, **kwargs)
-        _check_number("RMSprop", "rho", rho, low=0.0, high=1.0)
-        _check_number("RMSprop", "momentum", momentum, low=0.0)
-        _check_number("RMSprop", "epsilon", epsilon, low=0.0)
+        check_number("RMSprop", "rho", rho, low=0.0, high=1.0)
+        check_number("RMSprop", "momentum", momentum, low=0.0)
+        check_number("RMSprop", "epsilon", epsilon, low=0.0)
         self.rho, self.momentum, self.epsilon = float(rho), float(momentum), float(epsilon)
         self.centered = bool(centered)
 
@@ -501,8 +502,8 @@ class Adam(Optimizer):
                          clipnorm=clipnorm, clipvalue=clipvalue,
                          global_clipnorm=global_clipnorm, name=name, **kwargs)
         for key, value in (("beta_1", beta_1), ("beta_2", beta_2)):
-            _check_number(type(self).__name__, key, value, low=0.0, high=1.0)
-        _check_number(type(self).__name__, "epsilon", epsilon, low=0.0)
+            check_number(type(self).__name__, key, value, low=0.0, high=1.0)
+        check_number(type(self).__name__, "epsilon", epsilon, low=0.0)
         self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
         self.amsgrad = bool(amsgrad)
 
@@ -597,19 +598,6 @@ def _check_variables(optimizer, variables) -> None:
             raise ValueError(f"{user_site()}: optimizer '{optimizer.name}': variable "
                              f"'{v.path}' is listed twice")
         seen.add(id(v))
-
-
-def _check_number(owner, key, value, low=None, high=None, open_low=False) -> None:
-    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-    if ok:
-        value = float(value)
-        ok = np.isfinite(value) and (low is None or (value > low if open_low else value >= low)) \
-            and (high is None or value <= high)
-    if not ok:
-        bounds = " ".join(part for part in (
-            f"{'>' if open_low else '>='} {low}" if low is not None else "",
-            f"and <= {high}" if high is not None else "") if part)
-        raise ValueError(f"{owner}: `{key}` must be a number {bounds}, got {value!r}")
 
 
 __all__ = ["Adam", "AdamW", "Optimizer", "RMSprop", "SGD", "get"]

@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import math
 
+from ...ir.builder import user_site
 from .. import initializers, nn, ops
+from ..checks import check_positive_int
 from ..layer import Layer
 from .core import Dropout, incompatible
 
@@ -30,6 +32,9 @@ class MultiHeadAttention(Layer):
                  output_shape=None, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", seed=None, **kwargs):
         super().__init__(**kwargs)
+        for key, value in (("num_heads", num_heads), ("key_dim", key_dim)) + (
+                (("value_dim", value_dim),) if value_dim is not None else ()):
+            check_positive_int(f"{user_site()}: MultiHeadAttention", key, value)
         self.num_heads, self.key_dim = num_heads, key_dim
         self.value_dim = value_dim or key_dim
         self.dropout, self.use_bias = dropout, use_bias

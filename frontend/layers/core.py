@@ -7,6 +7,7 @@ from ...ir import Sym
 from ...ir.builder import user_site
 from ...ir.errors import ShapeError
 from .. import activations, ops, random
+from ..checks import check_positive_int
 from ..context import training_flag
 from ..layer import Layer
 
@@ -23,8 +24,7 @@ class Dense(Layer):
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", **kwargs):
         super().__init__(**kwargs)
-        if not isinstance(units, int) or units <= 0:
-            raise ValueError(f"Dense units must be a positive int, got {units!r}")
+        check_positive_int(f"{user_site()}: Dense", "units", units)
         self.units = units
         self.activation = activations.get(activation)
         self.use_bias = use_bias

@@ -1,7 +1,9 @@
 """Embedding: integer ids -> rows of a (input_dim, output_dim) table."""
 from __future__ import annotations
 
+from ...ir.builder import user_site
 from .. import ops
+from ..checks import check_positive_int
 from ..layer import Layer
 
 
@@ -11,6 +13,8 @@ class Embedding(Layer):
     def __init__(self, input_dim, output_dim, embeddings_initializer="uniform", mask_zero=False,
                  **kwargs):
         super().__init__(**kwargs)
+        check_positive_int(f"{user_site()}: Embedding", "input_dim", input_dim)
+        check_positive_int(f"{user_site()}: Embedding", "output_dim", output_dim)
         if mask_zero:
             raise ValueError("Embedding(mask_zero=True) is not supported: fusegraph has no "
                              "Keras mask propagation; pass an explicit attention_mask instead")

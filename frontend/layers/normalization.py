@@ -2,7 +2,9 @@
 center and scale; BatchNormalization momentum 0.99)."""
 from __future__ import annotations
 
+from ...ir.builder import user_site
 from .. import nn, ops
+from ..checks import check_number
 from ..context import training_flag
 from ..layer import Layer
 from .core import incompatible
@@ -15,6 +17,8 @@ class LayerNormalization(Layer):
     def __init__(self, axis=-1, epsilon=1e-3, center=True, scale=True,
                  beta_initializer="zeros", gamma_initializer="ones", **kwargs):
         super().__init__(**kwargs)
+        check_number(f"{user_site()}: LayerNormalization", "epsilon", epsilon, low=0.0,
+                     open_low=True)
         self.axis, self.epsilon, self.center, self.scale = axis, epsilon, center, scale
         self.beta_initializer, self.gamma_initializer = beta_initializer, gamma_initializer
 
@@ -73,6 +77,9 @@ class BatchNormalization(Layer):
                  beta_initializer="zeros", gamma_initializer="ones",
                  moving_mean_initializer="zeros", moving_variance_initializer="ones", **kwargs):
         super().__init__(**kwargs)
+        owner = f"{user_site()}: BatchNormalization"
+        check_number(owner, "momentum", momentum, low=0.0, high=1.0)
+        check_number(owner, "epsilon", epsilon, low=0.0, open_low=True)
         if not isinstance(axis, int) or isinstance(axis, bool):
             raise ValueError(f"BatchNormalization axis must be an int, got {axis!r}")
         self.axis, self.momentum, self.epsilon = axis, float(momentum), float(epsilon)

@@ -1,0 +1,297 @@
+"""The bad-input catalogue: each row calls the public API with ONE bad input.
+
+Every row asserts the error's type, that its message names the argument (or input,
+output, layer) and what was expected, and that every weight and optimizer variable of
+the models is bitwise unchanged afterwards, the optimizer still the same object and the
+model still compiled: a failed call changes nothing (DESIGN.md, "Bad input").
+
+The models are tiny and shared (module scope), trained one step first so that the
+optimizer's slots exist; everything runs on the reference backend.
+"""
+import os
+import tempfile
+
+import numpy as np
+import pytest
+
+import fusegraph as fg
+from fusegraph.ir.errors import ShapeError
+
+N = 8
+
+
+class Env:
+    """The shared models and data of the catalogue."""
+
+    def __init__(self):
+        features = fg.Input(shape=(4,), name="features")
+        probs = fg.layers.Dense(3, activation="softmax", name="probs")(features)
+        self.model = fg.Model(features, probs, name="classifier")
+        self.model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
+                           metrics=["accuracy"])
+        a, b = fg.Input(shape=(2,), name="a"), fg.Input(shape=(3,), name="b")
+        joined = fg.layers.Concatenate(name="join")([a, b])
+        self.multi = fg.Model([a, b], {"cls": fg.layers.Dense(3, name="cls_head")(joined),
+                                       "reg": fg.layers.Dense(1, name="reg_head")(joined)},
+                              name="two_heads")
+        self.multi.compile(optimizer="sgd",
+                           loss={"cls": fg.losses.SparseCategoricalCrossentropy(from_logits=True),
+                                 "reg": "mse"})
+        self.folder = tempfile.TemporaryDirectory()
+        rng = np.random.default_rng(0)
+        self.x = rng.normal(size=(N, 4)).astype("float32")
+        self.y = np.arange(N) % 3
+        self.xa = rng.normal(size=(N, 2)).astype("float32")
+        self.xb = rng.normal(size=(N, 3)).astype("float32")
+        self.yreg = rng.normal(size=(N, 1)).astype("float32")
+        self.model.train_on_batch(self.x, self.y)
+        self.multi.train_on_batch([self.xa, self.xb], {"cls": self.y, "reg": self.yreg})
+
+    def path(self, name: str) -> str:
+        return os.path.join(self.folder.name, name)
+
+    def text_file(self) -> str:
+        with open(self.path("notes.npz"), "w") as f:
+            f.write("not weights")
+        return self.path("notes.npz")
+
+    def other_weights(self) -> str:
+        """Weights of another model (kernel (5, 3), not (4, 3))."""
+        inputs = fg.Input(shape=(5,))
+        fg.Model(inputs, fg.layers.Dense(3)(inputs)).save_weights(self.path("other.npz"))
+        return self.path("other.npz")
+
+    def labels(self, at, value):
+        y = self.y.copy()
+        y[at] = value
+        return y
+
+    def fit(self, **kwargs):
+        args = {"x": self.x, "y": self.y, "verbose": 0, **kwargs}
+        return self.model.fit(**args)
+
+    def state(self) -> list:
+        """Copies of every weight and optimizer variable of both models."""
+        return [np.array(v.numpy(), copy=True)
+                for m in (self.model, self.multi)
+                for v in list(m.weights) + list(m.optimizer.variables)]
+
+
+@pytest.fixture(scope="module")
+def env():
+    shared = Env()
+    yield shared
+    shared.folder.cleanup()
+
+
+def _input(shape=(3,)):
+    return fg.Input(shape=shape)
+
+
+# (id, call(env), error type, words the message must contain)
+ROWS = [
+    # --- fit: numbers, flags, callbacks ----------------------------------------------------
+    ("fit-epochs-str", lambda e: e.fit(epochs="3"), TypeError, ["epochs", "an int"]),
+    ("fit-epochs-float", lambda e: e.fit(epochs=2.5), TypeError, ["epochs", "an int"]),
+    ("fit-epochs-negative", lambda e: e.fit(epochs=-1), ValueError, ["epochs", ">= 0"]),
+    ("fit-batch-size-zero", lambda e: e.fit(batch_size=0), ValueError, ["batch_size", ">= 1"]),
+    ("fit-batch-size-str", lambda e: e.fit(batch_size="8"), TypeError, ["batch_size", "an int"]),
+    ("fit-verbose-str", lambda e: e.fit(verbose="loud"), TypeError, ["verbose", "'auto'"]),
+    ("fit-verbose-3", lambda e: e.fit(verbose=3), ValueError, ["verbose", "'auto'"]),
+    ("fit-shuffle-str", lambda e: e.fit(shuffle="yes"), TypeError, ["shuffle", "True or False"]),
+    ("fit-initial-epoch", lambda e: e.fit(initial_epoch=-1), ValueError,
+     ["initial_epoch", ">= 0"]),
+    ("fit-initial-epoch-str", lambda e: e.fit(initial_epoch="1"), TypeError,
+     ["initial_epoch", "an int"]),
+    ("fit-steps-per-epoch", lambda e: e.fit(steps_per_epoch=0), ValueError,
+     ["steps_per_epoch", ">= 1"]),
+    ("fit-seed-str", lambda e: e.fit(seed="a"), TypeError, ["seed", "an int"]),
+    ("fit-validation-batch-size", lambda e: e.fit(validation_data=(e.x, e.y),
+                                                  validation_batch_size=0),
+     ValueError, ["validation_batch_size", ">= 1"]),
+    ("fit-callbacks-int", lambda e: e.fit(callbacks=[1]), TypeError, ["callbacks", "Callback"]),
+    ("fit-callbacks-class", lambda e: e.fit(callbacks=[fg.callbacks.EarlyStopping]), TypeError,
+     ["callbacks", "instantiate"]),
+    ("fit-callbacks-not-list", lambda e: e.fit(callbacks=fg.callbacks.History()), TypeError,
+     ["callbacks", "a list"]),
+    ("fit-validation-split-big", lambda e: e.fit(validation_split=1.5), ValueError,
+     ["validation_split", "[0, 1)"]),
+    ("fit-validation-split-str", lambda e: e.fit(validation_split="0.2"), TypeError,
+     ["validation_split", "a float"]),
+    ("fit-class-weight", lambda e: e.fit(class_weight={0: 1.0}), TypeError, ["class_weight"]),
+    # --- fit: training data -------------------------------------------------------------
+    ("fit-label-too-big", lambda e: e.fit(y=e.labels(5, 3)), ValueError,
+     ["fit()", "y[5]", "'probs'", "[0, 3)"]),
+    ("fit-label-negative", lambda e: e.fit(y=e.labels(7, -1)), ValueError,
+     ["y[7]", "is -1", "[0, 3)"]),
+    ("fit-label-float", lambda e: e.fit(y=e.labels(2, 3).astype("float32")), ValueError,
+     ["y[2]", "[0, 3)"]),
+    ("fit-label-in-later-batch", lambda e: e.fit(y=e.labels(7, 9), batch_size=2), ValueError,
+     ["y[7]", "is 9", "3 classes"]),
+    ("fit-y-strings", lambda e: e.fit(y=np.array(list("abcabcab"))), TypeError,
+     ["y", "numbers"]),
+    ("fit-y-length", lambda e: e.fit(y=e.y[:5]), ValueError, ["y: 5", "x: 8", "samples"]),
+    ("fit-y-one-hot-for-sparse", lambda e: e.fit(y=np.eye(3)[e.y]), ShapeError,
+     ["y_true", "expected integer class indices"]),
+    ("fit-y-missing", lambda e: e.fit(y=None), ValueError, ["no y", "targets", "'probs'"]),
+    ("fit-x-width", lambda e: e.fit(x=e.x[:, :3]), ValueError, ["input 'features'", "shape"]),
+    ("fit-x-strings", lambda e: e.fit(x=np.full((N, 4), "a")), TypeError, ["x", "numbers"]),
+    ("fit-x-unknown-name", lambda e: e.fit(x={"feature": e.x}), KeyError, ["'features'"]),
+    ("fit-x-two-arrays", lambda e: e.fit(x=[e.x, e.x]), ValueError, ["1 input", "got 2"]),
+    ("fit-sample-weight-length", lambda e: e.fit(sample_weight=np.ones(3)), ValueError,
+     ["sample_weight: 3", "samples"]),
+    ("fit-dict-target-unknown", lambda e: e.multi.fit([e.xa, e.xb], {"cls": e.y, "rg": e.yreg},
+                                                      verbose=0),
+     KeyError, ["'reg'", "'rg'"]),
+    ("fit-multi-label", lambda e: e.multi.fit([e.xa, e.xb], {"cls": e.labels(1, 4),
+                                                             "reg": e.yreg}, verbose=0),
+     ValueError, ["y['cls'][1]", "output 'cls'", "[0, 3)"]),
+    # --- fit: validation data (checked before the first step) ------------------------------
+    ("fit-validation-one-tuple", lambda e: e.fit(validation_data=(e.x,)), ValueError,
+     ["validation_data", "(x_val, y_val)"]),
+    ("fit-validation-str", lambda e: e.fit(validation_data="abc"), TypeError,
+     ["validation_data", "(x_val, y_val)"]),
+    ("fit-validation-width", lambda e: e.fit(validation_data=(e.x[:, :3], e.y)), ValueError,
+     ["validation_data", "input 'features'", "shape"]),
+    ("fit-validation-label", lambda e: e.fit(validation_data=(e.x, e.labels(4, 3))), ValueError,
+     ["validation_data[1][4]", "[0, 3)"]),
+    ("fit-validation-length", lambda e: e.fit(validation_data=(e.x, e.y[:5])), ValueError,
+     ["validation_data[1]: 5", "samples"]),
+    ("fit-validation-strings", lambda e: e.fit(validation_data=(e.x, np.array(list("abcdefgh")))),
+     TypeError, ["validation_data[1]", "numbers"]),
+    ("fit-validation-no-y", lambda e: e.fit(validation_data=(e.x, None)), ValueError,
+     ["validation_data", "no y"]),
+    # --- evaluate --------------------------------------------------------------------------
+    ("evaluate-batch-size", lambda e: e.model.evaluate(e.x, e.y, batch_size=-1, verbose=0),
+     ValueError, ["evaluate(batch_size=", ">= 1"]),
+    ("evaluate-steps", lambda e: e.model.evaluate(e.x, e.y, steps=0, verbose=0), ValueError,
+     ["evaluate(steps=", ">= 1"]),
+    ("evaluate-return-dict", lambda e: e.model.evaluate(e.x, e.y, return_dict="yes", verbose=0),
+     TypeError, ["return_dict", "True or False"]),
+    ("evaluate-verbose", lambda e: e.model.evaluate(e.x, e.y, verbose=5), ValueError,
+     ["evaluate(verbose=", "'auto'"]),
+    ("evaluate-callbacks", lambda e: e.model.evaluate(e.x, e.y, callbacks=[object()], verbose=0),
+     TypeError, ["evaluate(callbacks=", "Callback"]),
+    ("evaluate-label", lambda e: e.model.evaluate(e.x, e.labels(6, 10), verbose=0), ValueError,
+     ["evaluate()", "y[6]", "is 10", "[0, 3)"]),
+    ("evaluate-x-width", lambda e: e.model.evaluate(e.x[:, :2], e.y, verbose=0), ValueError,
+     ["input 'features'", "shape"]),
+    # --- predict and calls ---------------------------------------------------------------
+    ("predict-batch-size", lambda e: e.model.predict(e.x, batch_size=0, verbose=0), ValueError,
+     ["predict(batch_size=", ">= 1"]),
+    ("predict-verbose", lambda e: e.model.predict(e.x, verbose="no"), TypeError,
+     ["predict(verbose=", "'auto'"]),
+    ("predict-steps", lambda e: e.model.predict(e.x, steps="1", verbose=0), TypeError,
+     ["predict(steps=", "an int"]),
+    ("predict-x-width", lambda e: e.model.predict(e.x[:, :1], verbose=0), ValueError,
+     ["input 'features'", "shape"]),
+    ("predict-x-strings", lambda e: e.model.predict(np.full((N, 4), "a"), verbose=0), TypeError,
+     ["x", "numbers"]),
+    ("call-rank", lambda e: e.model(e.x[0]), ValueError, ["input 'features'", "shape"]),
+    ("call-unknown-name", lambda e: e.model({"feat": e.x}), KeyError, ["'features'", "'feat'"]),
+    ("call-two-arrays", lambda e: e.model([e.x, e.x]), ValueError, ["1 input", "got 2"]),
+    ("call-multi-one-array", lambda e: e.multi(e.xa), ValueError, ["2 input", "got 1"]),
+    # --- train_on_batch / test_on_batch -------------------------------------------------------
+    ("train-on-batch-label", lambda e: e.model.train_on_batch(e.x, e.labels(3, 5)), ValueError,
+     ["train_on_batch()", "y[3]", "is 5", "[0, 3)"]),
+    ("train-on-batch-width", lambda e: e.model.train_on_batch(e.x[:, :3], e.y), ValueError,
+     ["input 'features'", "shape"]),
+    ("train-on-batch-return-dict", lambda e: e.model.train_on_batch(e.x, e.y, return_dict=1),
+     TypeError, ["return_dict", "True or False"]),
+    ("train-on-batch-y-strings", lambda e: e.model.train_on_batch(e.x, np.array(list("abcabcab"))),
+     TypeError, ["y", "numbers"]),
+    ("test-on-batch-label", lambda e: e.model.test_on_batch(e.x, e.labels(0, -2)), ValueError,
+     ["test_on_batch()", "y[0]", "is -2"]),
+    # --- compile (fails before it changes the model) ------------------------------------------
+    ("compile-loss-typo", lambda e: e.model.compile(optimizer="sgd", loss="sparse_categorical_crossentropyy"),
+     ValueError, ["unknown loss", "expected"]),
+    ("compile-optimizer-typo", lambda e: e.model.compile(optimizer="adamm", loss="mse"),
+     ValueError, ["optimizer", "expected"]),
+    ("compile-metric-typo", lambda e: e.model.compile(loss="mse", metrics=["acuracy"]),
+     ValueError, ["metric", "expected"]),
+    ("compile-metric-int", lambda e: e.model.compile(loss="mse", metrics=[3]), TypeError,
+     ["metric", "a name"]),
+    ("compile-loss-weights-str", lambda e: e.model.compile(loss="mse", loss_weights="a"),
+     TypeError, ["loss_weights", "numbers"]),
+    ("compile-loss-unknown-output", lambda e: e.multi.compile(loss={"cls": "mse", "rgr": "mse"}),
+     ValueError, ["loss", "'rgr'", "'reg'"]),
+    ("compile-loss-list-length", lambda e: e.multi.compile(loss=["mse"]), ValueError,
+     ["loss", "one entry per output"]),
+    ("compile-backend", lambda e: e.model.compile(loss="mse", backend="tpu"), ValueError,
+     ["tpu", "backend"]),
+    # --- set_weights -----------------------------------------------------------------------
+    ("set-weights-count", lambda e: e.model.set_weights([np.zeros((4, 3))]), ValueError,
+     ["expects 2 weight arrays", "got 1"]),
+    ("set-weights-shape", lambda e: e.model.set_weights([np.zeros((3, 3)), np.zeros(3)]),
+     ValueError, ["kernel", "shape (4, 3)", "(3, 3)"]),
+    ("layer-set-weights-shape", lambda e: e.model.get_layer("probs").set_weights(
+        [np.zeros((4, 3)), np.zeros(4)]), ValueError, ["bias", "shape (3,)", "(4,)"]),
+    # --- layers and Input ------------------------------------------------------------------
+    ("concatenate-one-tensor", lambda e: fg.layers.Concatenate()(_input()), ValueError,
+     ["Concatenate", "a list of at least 1 tensor", "one tensor"]),
+    ("add-one-input", lambda e: fg.layers.Add()([_input()]), ValueError,
+     ["Add", "at least 2 tensors", "got 1"]),
+    ("add-no-list", lambda e: fg.layers.Add()(_input()), ValueError, ["Add", "a list"]),
+    ("concatenate-shapes", lambda e: fg.layers.Concatenate()([_input((3,)), _input((2, 2))]),
+     ShapeError, ["concatenate", "rank"]),
+    ("dense-activation", lambda e: fg.layers.Dense(3, activation="relux"), ValueError,
+     ["activation", "relux"]),
+    ("input-no-shape", lambda e: fg.Input(), ValueError, ["shape"]),
+    ("input-negative-dim", lambda e: fg.Input(shape=(-1,)), ValueError, ["dimension", "-1"]),
+    ("input-dtype", lambda e: fg.Input(shape=(3,), dtype="float17"), (TypeError, ValueError),
+     ["float17"]),
+    ("input-shape-str", lambda e: fg.Input(shape="3"), TypeError, ["Input(shape=", "a tuple"]),
+    ("input-name-int", lambda e: fg.Input(shape=(3,), name=5), TypeError,
+     ["Input(name=", "a string"]),
+    ("dense-units-zero", lambda e: fg.layers.Dense(0), ValueError, ["Dense", "`units`",
+                                                                    "positive int"]),
+    ("embedding-input-dim", lambda e: fg.layers.Embedding(0, 4), ValueError,
+     ["Embedding", "`input_dim`", "positive int"]),
+    ("attention-heads", lambda e: fg.layers.MultiHeadAttention(num_heads=0, key_dim=2), ValueError,
+     ["MultiHeadAttention", "`num_heads`", "positive int"]),
+    ("batch-norm-momentum", lambda e: fg.layers.BatchNormalization(momentum=2), ValueError,
+     ["BatchNormalization", "`momentum`", "<= 1.0"]),
+    ("layer-norm-epsilon", lambda e: fg.layers.LayerNormalization(epsilon=-1), ValueError,
+     ["LayerNormalization", "`epsilon`", "> 0.0"]),
+    ("dropout-rate", lambda e: fg.layers.Dropout(1.5), ValueError, ["Dropout rate", "[0, 1)"]),
+    ("model-input-not-input", lambda e: fg.Model(e.x, e.model.outputs[0]), TypeError,
+     ["input 0", "fg.Input"]),
+    ("sequential-not-layer", lambda e: fg.Sequential([3]), TypeError, ["takes layers", "3"]),
+    ("optimizer-learning-rate", lambda e: fg.optimizers.Adam(learning_rate="a"), ValueError,
+     ["`learning_rate`", "a number"]),
+    # --- callbacks and checkpoints ---------------------------------------------------------
+    ("lambda-callback-not-function", lambda e: fg.callbacks.LambdaCallback(on_epoch_end=3),
+     TypeError, ["on_epoch_end", "a function"]),
+    ("checkpoint-save-freq", lambda e: fg.callbacks.ModelCheckpoint(e.path("w.npz"),
+                                                                    save_freq="batchy"),
+     ValueError, ["save_freq", "'epoch'"]),
+    ("load-weights-missing", lambda e: e.model.load_weights("/nonexistent/weights.npz"),
+     FileNotFoundError, ["/nonexistent/weights.npz"]),
+    ("load-weights-text-file", lambda e: e.model.load_weights(e.text_file()), ValueError,
+     ["not a weights file", "save_weights"]),
+    ("load-weights-other-model", lambda e: e.model.load_weights(e.other_weights()), ValueError,
+     ["kernel", "shape"]),
+]
+
+
+@pytest.mark.parametrize("call, error, words", [r[1:] for r in ROWS], ids=[r[0] for r in ROWS])
+def test_bad_input_raises_and_changes_nothing(env, call, error, words):
+    before = env.state()
+    optimizers = (env.model.optimizer, env.multi.optimizer)
+    with pytest.raises(error) as caught:
+        call(env)
+    message = str(caught.value)
+    for word in words:
+        assert word in message, f"{word!r} not in: {message}"
+    after = env.state()
+    assert len(after) == len(before)
+    for old, new in zip(before, after):
+        assert old.dtype == new.dtype and old.shape == new.shape
+        assert old.tobytes() == new.tobytes()
+    assert (env.model.optimizer, env.multi.optimizer) == optimizers
+    assert env.model.compiled and env.multi.compiled
+
+
+def test_the_catalogue_is_large_enough():
+    assert len(ROWS) >= 60
+    assert len({r[0] for r in ROWS}) == len(ROWS)
