@@ -62,7 +62,9 @@ def _fraction(value) -> None:
 
 
 def _callbacks(value) -> None:
-    if value is None or isinstance(value, CallbackList):
+    """None, a CallbackList, one Callback (a list of one, as Keras 3 takes it) or a list
+    of Callback instances."""
+    if value is None or isinstance(value, (CallbackList, Callback)):
         return
     if not isinstance(value, (list, tuple)):
         raise TypeError(f"expected a list of fg.callbacks.Callback instances, got "

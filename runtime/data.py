@@ -237,22 +237,25 @@ class DataAdapter:
     """
 
     def __init__(self, new_pass, *, num_batches, num_samples, steps_per_epoch, one_shot,
-                 arrays=None, batch_size=None):
+                 arrays=None, batch_size=None, peek=None):
         """Internal (use ``make_adapter``): ``new_pass(k)`` iterates pass ``k``'s batches."""
         self._new_pass, self._one_shot = new_pass, one_shot
         self.steps_per_epoch = steps_per_epoch
         self.num_batches = steps_per_epoch or num_batches
         self.num_samples = num_samples
-        self.arrays, self._batch_size = arrays, batch_size
+        self.arrays, self._batch_size, self._peek = arrays, batch_size, peek
         self.ran_out_of_data = False
         self._passes, self._iterator = 0, None
 
-    def first_batch(self) -> tuple | None:
+    def first_batch(self, datasets: bool = False) -> tuple | None:
         """The first ``(x, y, sample_weight)`` batch of array data (no pass is started,
-        nothing shuffled); None for other sources."""
-        if self.arrays is None:
-            return None
-        return _slice_parts(self.arrays, slice(0, self._batch_size))
+        nothing shuffled); with ``datasets``, also of a Dataset, by iterating it once more
+        outside the epochs (a ``shuffle`` in it then moves on to its next order, so ask
+        only where the order does not matter, as for validation). None otherwise: a
+        generator cannot be looked at without consuming it."""
+        if self.arrays is not None:
+            return _slice_parts(self.arrays, slice(0, self._batch_size))
+        return self._peek() if datasets and self._peek is not None else None
 
     def _start_pass(self) -> None:
         self._iterator = iter(self._new_pass(self._passes))
@@ -328,9 +331,10 @@ def make_adapter(x, y=None, sample_weight=None, batch_size=None, shuffle=False,
                                  "that epochs end")
             num_batches = None
         source = x if inspect.isgeneratorfunction(x) else x.__iter__
+        peek = (lambda: next(map(_numpy_batch, x), None)) if isinstance(x, Dataset) else None
         return DataAdapter(lambda k: map(_numpy_batch, source()), num_batches=num_batches,
                            num_samples=None, steps_per_epoch=steps_per_epoch,
-                           one_shot=hasattr(x, "__next__"))
+                           one_shot=hasattr(x, "__next__"), peek=peek)
     if x is None:
         raise ValueError(f"{labels[0]} is required")
     batch_size = 32 if batch_size is None else _int_arg(batch_size, "batch_size")

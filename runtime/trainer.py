@@ -18,6 +18,13 @@ predictions (``"accuracy"`` is resolved from their shapes, as in Keras 3); see
 :mod:`.compile_config` for their names. ``fit``, ``evaluate`` and ``predict`` share one
 batch loop (:meth:`Trainer._run_batches`): callbacks' batch hooks, the progress bar,
 and the ``stop_*`` flags.
+
+Bad input fails before anything changes: the plain arguments by :mod:`.arguments`, the
+data by :mod:`.data` and, for array data (and a validation Dataset), by tracing the steps
+on the first batch before the first step (:meth:`Trainer._check_data`); class labels of
+sparse losses and metrics are checked on the host against the trace's guards
+(:mod:`fusegraph.frontend.guards`), never in the compiled step. ``compile`` checks all
+of its arguments before it changes the model.
 """
 from __future__ import annotations
 
@@ -37,7 +44,7 @@ from ..frontend.nest import flatten, labelled_leaves, pack_like
 from ..frontend import guards
 from ..frontend.tape import GradientTape
 from . import arguments, checkpoints, compile_config
-from .callbacks import CallbackList, History, TerminateOnNaN
+from .callbacks import Callback, CallbackList, History, TerminateOnNaN
 from .data import (is_stream, make_adapter, numeric_array, train_validation_split,
                    unpack_x_y_sample_weight)
 from .progress import ProgressBar
@@ -229,19 +236,24 @@ class Trainer:
         return [label for name, part in zip(names, parts)
                 for label, _ in labelled_leaves(part, name)]
 
-    def _check_data(self, function, data, where: str, names=("x", "y", "sample_weight")):
+    def _check_data(self, function, data, where: str, names=("x", "y", "sample_weight"),
+                    datasets: bool = False):
         """Before the first step of a loop on array data: trace ``function`` for its first
         batch (so that a wrong structure, name, shape or dtype, and targets the losses
         cannot use, fail now, not after steps changed the weights) and check all of the
         data against the trace's host guards (class labels in range, at their position in
-        the user's arrays). An error reads ``where: ...``. Other sources are checked
-        batch by batch."""
-        batch = data.first_batch()
+        the user's arrays; ``names`` name x, y and sample_weight). With ``datasets``, a
+        Dataset's first batch is traced and checked the same way (see
+        :meth:`.DataAdapter.first_batch`). An error reads ``where: ...``. Other sources
+        are checked batch by batch."""
+        batch = data.first_batch(datasets)
         if batch is None:
             return
+        if data.arrays is None:
+            names = ("x", "y", "sample_weight")
         try:
             traced = function.traced(self._step_data(*batch))
-            whole = self._step_data(*data.arrays, convert=False)
+            whole = self._step_data(*(data.arrays or batch), convert=False)
             traced.check(flatten(whole), self._step_labels((whole,), {}, names), where)
         except (ValueError, TypeError, KeyError) as error:
             if not isinstance(error, LabelRangeError):
@@ -323,8 +335,8 @@ class Trainer:
         return shapes + defaults[len(shapes):]
 
     def _callbacks(self, callbacks, verbose, steps, epochs=1, first=()) -> CallbackList:
-        """A CallbackList of ``first`` then the user's callbacks (a list, or a CallbackList
-        used as it is), with the model and Keras's params."""
+        """A CallbackList of ``first`` then the user's callbacks (a list, one Callback, or
+        a CallbackList used as it is), with the model and Keras's params."""
         params = {"epochs": epochs, "steps": steps, "verbose": verbose}
         if isinstance(callbacks, CallbackList):
             for callback in first:
@@ -332,6 +344,8 @@ class Trainer:
             callbacks.set_model(self)
             callbacks.set_params(params)
             return callbacks
+        if isinstance(callbacks, Callback):   # one callback: a list of one, as in Keras 3
+            callbacks = [callbacks]
         return CallbackList(list(first) + list(callbacks or []), model=self, params=params)
 
     def _run_batches(self, data, run_step, callbacks, mode: str, bar, stop_flag: str,
@@ -389,7 +403,7 @@ class Trainer:
         self._check_data(self._train_fn(), data, "fit()")
         if validation is not None:
             self._check_data(self._test_function, validation, "fit(): validation_data",
-                             VALIDATION_NAMES)
+                             VALIDATION_NAMES, datasets=True)
         verbose = 1 if verbose == "auto" else verbose
         history = History()
         callbacks = self._callbacks(callbacks, verbose, data.num_batches, epochs, [history])

@@ -943,3 +943,204 @@ def test_each_new_sequence_length_reuses_the_traced_steps():
     assert len(model._test_function._traces) == 1
     with pytest.raises(ValueError, match=r"expected an array of shape \(None, None, 3\)"):
         model.fit(np.ones((4, 2, 5), "float32"), y, verbose=0)   # a fixed size still checked
+
+
+# --- issue 6: labels checked on the host, all of fit checked first, compile all or nothing ---
+def _softmax_classifier(name="clf"):
+    inputs = fg.Input(shape=(4,), name="features")
+    outputs = fg.layers.Dense(3, activation="softmax", name="probs")(inputs)
+    model = fg.Model(inputs, outputs, name=name)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    return model
+
+
+def _class_data(n=8):
+    rng = np.random.default_rng(3)
+    return rng.normal(size=(n, 4)).astype("float32"), np.arange(n) % 3
+
+
+def _weights_and_slots(model):
+    return [np.array(v.numpy(), copy=True)
+            for v in list(model.weights) + list(model.optimizer.variables)]
+
+
+def _assert_same(before, after):
+    assert len(before) == len(after)
+    for a, b in zip(before, after):
+        assert a.tobytes() == b.tobytes()
+
+
+def test_out_of_range_sparse_labels_raise_where_they_arrive():
+    """Label 3 of 3 classes (or -1) used to add 0 to the loss. fit names the output, the
+    value, its position in the user's y and the class count before any step; float
+    labels truncate as the graph's cast does (2.9 is class 2, 3.0 is not)."""
+    model = _softmax_classifier()
+    x, y = _class_data()
+    model.train_on_batch(x, y)
+    before = _weights_and_slots(model)
+    bad = y.copy()
+    bad[6] = 3
+    with pytest.raises(ValueError, match=r"fit\(\): y\[6\] is 3, not a class index of output "
+                                         r"'probs' of model 'clf'.*\[0, 3\) for its 3 classes"):
+        model.fit(x, bad, batch_size=4, shuffle=True, verbose=0)
+    bad[6] = -1
+    with pytest.raises(ValueError, match=r"train_on_batch\(\): y\[6\] is -1"):
+        model.train_on_batch(x, bad)
+    with pytest.raises(ValueError, match=r"evaluate\(\): y\[6\] is -1"):
+        model.evaluate(x, bad, verbose=0)
+    floats = y.astype("float32")
+    floats[0] = np.nan
+    with pytest.raises(ValueError, match=r"y\[0\] is nan"):
+        model.test_on_batch(x, floats)
+    _assert_same(before, _weights_and_slots(model))
+    floats[0] = 2.9
+    model.test_on_batch(x, floats)   # truncates to class 2: fine
+
+
+def test_the_label_check_adds_nothing_to_the_step_graph():
+    """The check is numpy on the host: the traced train step of labels in range and the
+    graph that ran before the check existed have the same ops (none compares labels)."""
+    model = _softmax_classifier()
+    x, y = _class_data()
+    model.train_on_batch(x, y)
+    kinds = {op.kind for op in model.step_graph("train_step").ops}
+    assert not kinds & {"less", "greater", "greater_equal", "less_equal", "logical_or"}
+    traced = model._train_function.last_trace
+    assert [(i, g.num_classes) for i, g in traced.checks] == [(1, 3)]   # y, once (loss+metric)
+
+
+def test_labels_from_a_dataset_are_checked_per_batch():
+    model = _softmax_classifier()
+    x, y = _class_data()
+    y[5] = 7
+    data = fg.data.Dataset.from_tensor_slices((x, y)).batch(4)
+    with pytest.raises(ValueError, match=r"fit\(\), epoch 1, batch 1: y\[1\] is 7"):
+        model.fit(data, verbose=0)
+
+
+def test_labels_are_checked_in_a_custom_train_step_and_in_fg_function():
+    """A subclassed train_step that calls compute_loss, and an fg.function calling the
+    loss on its arguments, have the same host boundary: their array arguments."""
+    class Custom(fg.Model):
+        def train_step(self, data):
+            x, y = data
+            with fg.GradientTape() as tape:
+                loss = self.compute_loss(x=x, y=y, y_pred=self(x, training=True))
+            grads = tape.gradient(loss, self.trainable_weights)
+            self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
+            return {"loss": loss}
+
+    inputs = fg.Input(shape=(4,), name="features")
+    model = Custom(inputs, fg.layers.Dense(3, name="logits")(inputs), name="custom")
+    model.compile(optimizer="sgd",
+                  loss=fg.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x, y = _class_data()
+    y[2] = 3
+    with pytest.raises(ValueError, match=r"y\[2\] is 3, not a class index of output 'logits'"):
+        model.fit(x, y, verbose=0)
+
+    @fg.function
+    def loss_of(labels, logits):
+        return fg.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
+
+    logits = np.zeros((8, 3), "float32")
+    with pytest.raises(ValueError, match=r"function 'loss_of': arg0\[2\] is 3.*\[0, 3\)"):
+        loss_of(y, logits)
+    with pytest.raises(ValueError, match=r"arg0\[0\] is -1"):
+        fg.losses.sparse_categorical_crossentropy(np.array([-1, 0]), logits[:2])
+
+
+def test_bad_validation_data_fails_before_the_first_step():
+    """validation_data is checked (and the test step traced on it) before training: no
+    epoch begins, no weight or slot changes, and the messages name validation_data."""
+    model = _softmax_classifier()
+    x, y = _class_data()
+    model.train_on_batch(x, y)
+    before = _weights_and_slots(model)
+    epochs = []
+    watcher = fg.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs: epochs.append(epoch))
+    bad_labels = y.copy()
+    bad_labels[4] = 5
+    cases = [((x,), ValueError, r"fit\(validation_data=\.\.\.\): expected a tuple \(x_val, y_val\)"),
+             ("abc", TypeError, r"fit\(validation_data=\.\.\.\):.*got str"),
+             ((x[:, :3], y), ValueError, r"fit\(\): validation_data: model 'clf', input "
+                                         r"'features': expected an array of shape \(None, 4\)"),
+             ((x, y[:5]), ValueError, r"validation_data\[0\]: 8, validation_data\[1\]: 5"),
+             ((x, bad_labels), ValueError, r"fit\(\): validation_data: validation_data\[1\]\[4\] "
+                                           r"is 5"),
+             ((x, None), ValueError, r"validation_data: .*no y was given"),
+             (fg.data.Dataset.from_tensor_slices((x, bad_labels)).batch(8), ValueError,
+              r"fit\(\): validation_data: y\[4\] is 5")]
+    for validation, error, message in cases:
+        with pytest.raises(error, match=message):
+            model.fit(x, y, epochs=2, validation_data=validation, callbacks=[watcher], verbose=0)
+    assert epochs == []
+    _assert_same(before, _weights_and_slots(model))
+
+
+def test_fit_arguments_are_checked_with_their_names():
+    model = _softmax_classifier()
+    x, y = _class_data()
+    for kwargs, error, message in [
+            ({"epochs": "3"}, TypeError, r"fit\(epochs=\.\.\.\): expected an int >= 0, got '3'"),
+            ({"epochs": 2.5}, TypeError, r"fit\(epochs=\.\.\.\): expected an int >= 0, got 2\.5"),
+            ({"initial_epoch": -1}, ValueError, r"fit\(initial_epoch=\.\.\.\)"),
+            ({"verbose": "loud"}, TypeError, r"fit\(verbose=\.\.\.\): expected 'auto', 0"),
+            ({"shuffle": "yes"}, TypeError, r"fit\(shuffle=\.\.\.\): expected True or False"),
+            ({"callbacks": [fg.callbacks.History]}, TypeError, r"item 0 is a class: instantiate"),
+            ({"validation_split": "0.1"}, TypeError, r"fit\(validation_split=\.\.\.\)")]:
+        with pytest.raises(error, match=message):
+            model.fit(x, y, **kwargs)
+    model.fit(x, y, epochs=np.int64(1), verbose=0, callbacks=fg.callbacks.History())
+
+
+def test_y_as_float16_is_converted_and_strings_are_named():
+    inputs = fg.Input(shape=(4,))
+    model = fg.Model(inputs, fg.layers.Dense(1)(inputs))
+    model.compile(optimizer="sgd", loss="mse")
+    x, _ = _class_data()
+    y = np.linspace(0, 1, 8, dtype="float16").reshape(8, 1)
+    start = model.get_weights()
+    half = model.train_on_batch(x, y)
+    model.set_weights(start)
+    assert half == model.train_on_batch(x, y.astype("float32"))
+    with pytest.raises(TypeError, match=r"^y has dtype <U1; expected numbers"):
+        model.fit(x, np.array(list("abcdefgh")).reshape(8, 1), verbose=0)
+    with pytest.raises(TypeError, match=r"^y has dtype <U1"):
+        model.train_on_batch(x, np.array(list("abcdefgh")).reshape(8, 1))
+
+
+def test_a_failed_compile_keeps_the_earlier_compile():
+    """A typo in the loss (or a metric, a loss weight, the backend) used to replace the
+    optimizer, losing its slots, before failing: now nothing changes."""
+    model = _softmax_classifier()
+    x, y = _class_data()
+    model.train_on_batch(x, y)
+    optimizer, slots = model.optimizer, _weights_and_slots(model)
+    for kwargs in [{"loss": "sparse_categorical_crossentropyy"},
+                   {"loss": "mse", "metrics": ["acuracy"]},
+                   {"loss": "mse", "loss_weights": "heavy"},
+                   {"loss": "mse", "backend": "tpu"}]:
+        with pytest.raises((ValueError, TypeError)):
+            model.compile(optimizer="sgd", **kwargs)
+        assert model.optimizer is optimizer
+        assert model.compiled
+    _assert_same(slots, _weights_and_slots(model))
+    loss, accuracy = model.train_on_batch(x, y)   # still the Adam step, loss and metric
+    assert model.optimizer.iterations.numpy() == 2 and loss > 0
+
+
+def test_a_subclassed_model_checks_its_compile_arguments_at_compile():
+    class Plain(fg.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = fg.layers.Dense(2)
+
+        def call(self, x):
+            return self.dense(x)
+
+    model = Plain()
+    with pytest.raises(ValueError, match="unknown metric 'acuracy'"):
+        model.compile(optimizer="sgd", loss="mse", metrics=["acuracy"])
+    assert not model.compiled
