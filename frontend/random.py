@@ -4,8 +4,10 @@ A draw's key is the run's ``rng_key`` context parameter (fresh on every run, see
 :mod:`.context`) unless ``seed`` is an int, which makes the draw a constant function of
 that seed, as Keras's stateless ``seed=int``: the same int seed gives the same draws at
 every call, traced or eager. Otherwise each call site gets its own salt, so two draws in
-one step differ; salts are counted per session (``fg.utils.clear_session`` restarts
-them), so a model built again in a fresh session traces the same graph.
+one step differ: the site is a hash of the global seed and of the site's number since
+``fg.utils.set_random_seed`` (or ``clear_session``), see :mod:`.random_state`, so a model
+built after ``set_random_seed(s)`` traces the same graph, and draws the same, whatever
+was built before it.
 
 Outside any trace (see :func:`.dispatch.tracing`), a draw with a concrete shape runs at
 once and returns numpy: through a Function cached per kind of draw, shape, dtype, seed
@@ -14,13 +16,13 @@ every run gives new numbers.
 """
 from __future__ import annotations
 
+import hashlib
 import math
 
 from ..ir import DType, as_dtype, emit
-from . import ops
+from . import ops, random_state
 from .context import rng_key
 from .dispatch import eager_or_traced
-from .naming import unique_name
 from .tensor import CallRecord, SymbolicTensor
 
 
@@ -42,14 +44,17 @@ def _key(seed):
     raise TypeError(f"seed must be None, an int or a SeedGenerator, got {seed!r}")
 
 
-def next_site() -> int:
-    """1, 2, 3, ... per session: the session's auto-name counter for draws restarts with
-    ``clear_session``."""
-    name = unique_name("random_draw")
-    return 1 if name == "random_draw" else int(name.rsplit("_", 1)[1]) + 1
-
-
 _SITE_STRIDE = 1_000_003
+_SITES = 1 << 40          # sites are 1 .. _SITES - 1, so that make_salt stays invertible
+
+
+def next_site() -> int:
+    """The next draw site: a hash of (seed, n), n counting the sites since the seed was set
+    (:func:`.random_state.next_site_count`), in 1 .. 2**40 - 1 (0 marks a draw that needs
+    no site)."""
+    seed, n = random_state.next_site_count()
+    digest = hashlib.blake2b(f"{seed}/{n}".encode(), digest_size=8).digest()
+    return 1 + int.from_bytes(digest, "little") % (_SITES - 1)
 
 
 def make_salt(site: int, seed_salt: int, stream: int) -> int:

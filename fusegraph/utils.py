@@ -1,5 +1,13 @@
 """``fg.utils``: session helpers with Keras's names."""
-from .frontend.naming import clear_session
+from .frontend import naming, random_state
 from .frontend.random_state import set_random_seed
 
 __all__ = ["clear_session", "set_random_seed"]
+
+
+def clear_session() -> None:
+    """Forget every auto-name and variable path (as ``keras.backend.clear_session``) and
+    number draw sites from the first again, keeping the seed: a model built again after
+    it traces the same graph (see :mod:`fusegraph.frontend.random_state`)."""
+    naming.clear_session()
+    random_state.restart_sites()

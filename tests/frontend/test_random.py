@@ -154,3 +154,91 @@ def test_a_bad_seed_is_refused():
     with pytest.raises(TypeError, match=r"seed must be None, an int or a SeedGenerator, "
                                         r"got 'abc'"):
         fg.random.uniform((2,), seed="abc")
+
+
+# --- set_random_seed decides everything after it, whatever came before ----------------------
+def _dropout_net(subclassed):
+    if subclassed:
+        class Net(fg.Model):
+            def __init__(self):
+                super().__init__()
+                self.hidden = fg.layers.Dense(16)
+                self.drop = fg.layers.Dropout(0.5)
+                self.head = fg.layers.Dense(1)
+
+            def call(self, x, training=None):
+                return self.head(self.drop(self.hidden(x), training=training))
+        return Net()
+    inputs = fg.Input(shape=(8,))
+    hidden = fg.layers.Dropout(0.5)(fg.layers.Dense(16)(inputs))
+    return fg.Model(inputs, fg.layers.Dense(1)(hidden))
+
+
+def _seeded_run(subclassed, seed=1):
+    """After set_random_seed(seed): build, train two steps, draw a training-mode output."""
+    fg.utils.set_random_seed(seed)
+    x = np.linspace(-1, 1, 64, dtype=np.float32).reshape(8, 8)
+    model = _dropout_net(subclassed)
+    model.compile(optimizer="sgd", loss="mse")
+    model.train_on_batch(x, np.ones((8, 1), np.float32))
+    model.train_on_batch(x, np.ones((8, 1), np.float32))
+    return model.get_weights() + [np.asarray(model(x, training=True))]
+
+
+def _other_random_work():
+    """What a process may have done before: models built, traced, trained and run, draws."""
+    for subclassed in (False, True):
+        model = _dropout_net(subclassed)
+        model.compile(optimizer="sgd", loss="mse")
+        model.train_on_batch(np.ones((4, 8), np.float32), np.ones((4, 1), np.float32))
+        model(np.ones((2, 8), np.float32), training=True)
+    fg.layers.Dropout(0.5)(np.ones((3, 3), np.float32), training=True)
+    draws()()
+    fg.random.normal((5,))
+
+
+@pytest.mark.parametrize("subclassed", [False, True], ids=["functional", "subclassed"])
+def test_after_set_random_seed_a_model_draws_the_same_whatever_came_before(subclassed):
+    first = _seeded_run(subclassed)
+    _other_random_work()
+    second = _seeded_run(subclassed)
+    for a, b in zip(first, second):
+        np.testing.assert_array_equal(a, b)
+    other_seed = _seeded_run(subclassed, seed=2)
+    assert not np.array_equal(other_seed[-1], first[-1])
+
+
+def test_models_built_under_different_seeds_draw_independently_in_one_graph():
+    """Sites restart with the seed but depend on it: a model built under seed 1 and one
+    built under seed 2 never share a site, so one graph calling both gets two masks."""
+    def dropout_only():
+        inputs = fg.Input(shape=(256,))
+        return fg.Model(inputs, fg.layers.Dropout(0.5)(inputs))
+
+    fg.utils.set_random_seed(1)
+    first = dropout_only()
+    fg.utils.set_random_seed(2)
+    second = dropout_only()
+    inputs = fg.Input(shape=(256,))
+    both = fg.Model(inputs, [first(inputs), second(inputs)])
+    salts = [op.attrs["salt"] for op in both.graph.ops if op.kind == "random_uniform"]
+    assert len(salts) == 2 and len(set(salts)) == 2
+    a, b = both(np.ones((4, 256), np.float32), training=True)
+    assert not np.array_equal(a == 0, b == 0)
+    assert 0.4 < np.mean((a == 0) == (b == 0)) < 0.6                       # independent masks
+
+
+def test_the_same_seed_numbers_the_sites_of_a_model_alike():
+    def salts():
+        inputs = fg.Input(shape=(4,))
+        model = fg.Model(inputs, fg.layers.Dropout(0.5)(fg.layers.Dropout(0.5)(inputs)))
+        return [op.attrs["salt"] for op in model.graph.ops if op.kind == "random_uniform"]
+
+    fg.utils.set_random_seed(7)
+    once = salts()
+    salts()                                                # a later model: other sites
+    assert salts() != once and len(set(once)) == 2
+    fg.utils.set_random_seed(7)
+    assert salts() == once
+    fg.utils.clear_session()                               # restarts the sites, keeps the seed
+    assert salts() == once
