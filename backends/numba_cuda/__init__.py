@@ -12,9 +12,12 @@ reference backend, on the host.
 * :mod:`.executable`: ``compile(graph) -> Executable`` (the reference calling
   convention: numpy in, numpy out) and ``compile_ptx_all(graph)``.
 
-Kernel files are written and imported by numba_cpu's loader
-(:func:`fusegraph.backends.numba_cpu.load_kernel`, same cache folder, keyed by a hash
-of the source), so a second process on a GPU loads Numba's cached machine code.
+Kernels are loaded by numba_cpu's loader (:func:`fusegraph.backends.numba_cpu.load_kernel`:
+same private cache folder, keyed by a hash of the source, the module compiled from the
+source it generated), so a second process on a GPU loads Numba's cached machine code,
+through the same verified cache (:mod:`fusegraph.backends.numba_cpu.kernel_cache`: the
+``CUDACache`` Numba attaches to a ``cache=True`` kernel is replaced by its sealed,
+checked-before-unpickling subclass). The simulator's kernels have no disk cache.
 
 Without a GPU the backend runs in Numba's CUDA simulator: set ``NUMBA_ENABLE_CUDASIM=1``
 before ``numba.cuda`` is first imported in the process (see :mod:`.device`). Use it
