@@ -36,6 +36,18 @@ _writing: set[str] = set()            # names of this process's temporary files 
 _TEMP = re.compile(r"(\d+)-[0-9a-f]+")   # what follows the prefix: <pid>-<random>
 
 
+def _forget_the_parent() -> None:
+    """In a forked child: a fresh lock (the parent's may have been held by a thread the
+    child does not have) and nothing being written."""
+    global _lock
+    _lock = threading.Lock()
+    _writing.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_the_parent)
+
+
 def write_atomically(path: str, write: Callable[[BinaryIO], None]) -> None:
     """Replace ``path`` by what ``write(f)`` writes to a binary file object, atomically
     (see the module docstring). ``path``'s folder must exist."""

@@ -3,10 +3,12 @@ files that change nothing, ModelCheckpoint."""
 import os
 import pickle
 import re
+import signal
 import stat
 import subprocess
 import sys
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -342,3 +344,26 @@ def test_the_folder_is_fsynced_after_the_rename(tmp_path, monkeypatch):
     monkeypatch.setattr(atomic_file.os, "fsync", spy)
     mlp().save_weights(tmp_path / "w.npz")
     assert synced == [(False, False), (True, True)]      # the data, then the folder's rename
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork")
+def test_a_child_forked_while_a_thread_saves_can_save(tmp_path):
+    """The lock a saving thread holds at the fork is not the child's."""
+    model, path = mlp(), tmp_path / "w.npz"
+    with atomic_file._lock:                                  # as a thread mid-save would
+        pid = os.fork()
+        if pid == 0:
+            try:
+                model.save_weights(path)
+            finally:
+                os._exit(0 if path.exists() else 1)
+    for _ in range(300):                                     # a deadlocked child: 30 s, then fail
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        pytest.fail("the forked child hung on the lock held at the fork")
+    assert os.waitstatus_to_exitcode(status) == 0
