@@ -124,18 +124,26 @@ class Layer:
         return [w.numpy() for w in self.weights]
 
     def set_weights(self, weights) -> None:
-        """Assign all weights at once, in ``weights`` order; nothing changes on a mismatch."""
+        """Assign all weights at once, in ``weights`` order. Every array is checked (the
+        count, each shape, numbers only) before any is assigned, so nothing changes on a
+        mismatch."""
         mine = self.weights
         weights = list(weights)
         if len(weights) != len(mine):
             raise ValueError(f"layer '{self.name}' expects {len(mine)} weight arrays, "
                              f"got {len(weights)}")
+        arrays = []
         for w, value in zip(mine, weights):
             if np.shape(value) != w.shape:
                 raise ValueError(f"layer '{self.name}': weight '{w.path}' has shape {w.shape}, "
                                  f"got an array of shape {np.shape(value)}")
-        for w, value in zip(mine, weights):
-            w.assign(value)
+            array = np.asarray(value)
+            if array.dtype.kind not in "biuf":
+                raise TypeError(f"layer '{self.name}': weight '{w.path}' takes numbers, got "
+                                f"an array of dtype {array.dtype}")
+            arrays.append(array)
+        for w, array in zip(mine, arrays):
+            w.assign(array)
 
     def count_params(self) -> int:
         return int(sum(int(np.prod(w.shape)) for w in self.weights))

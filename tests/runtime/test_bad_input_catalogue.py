@@ -223,6 +223,9 @@ ROWS = [
      ["expects 2 weight arrays", "got 1"]),
     ("set-weights-shape", lambda e: e.model.set_weights([np.zeros((3, 3)), np.zeros(3)]),
      ValueError, ["kernel", "shape (4, 3)", "(3, 3)"]),
+    ("set-weights-strings-last", lambda e: e.model.set_weights([np.zeros((4, 3)),
+                                                                np.array(["a", "b", "c"])]),
+     TypeError, ["bias", "takes numbers", "<U1"]),
     ("layer-set-weights-shape", lambda e: e.model.get_layer("probs").set_weights(
         [np.zeros((4, 3)), np.zeros(4)]), ValueError, ["bias", "shape (3,)", "(4,)"]),
     # --- layers and Input ------------------------------------------------------------------
