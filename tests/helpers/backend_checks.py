@@ -47,3 +47,32 @@ def softmax_graph():
     e = emit("exp", emit("sub", h, emit("reduce_max", h, axes=(1,), keepdims=True)))
     probs = emit("div", e, emit("reduce_sum", e, axes=(1,), keepdims=True))
     return graph([x, b], [probs, h], name="softmax")
+
+
+# Per float dtype: (rtol, atol relative to the largest magnitude among the expected values,
+# at least 1). Fused kernels sum in another order than numpy, and float32 kernels may
+# keep float64 accumulators; a gradient that cancels to near zero keeps only an absolute
+# error of the size of the terms it summed.
+TOLERANCES = {np.dtype(np.float32): (2e-4, 2e-4), np.dtype(np.float64): (1e-9, 1e-9)}
+
+
+def assert_agree(got, want, what=""):
+    """``got`` and ``want`` (lists of arrays or None, e.g. a function's outputs and
+    gradients) agree: None in the same places, equal dtypes and shapes, floats within
+    :data:`TOLERANCES` of their dtype (NaNs and infinities in the same places), others
+    exactly."""
+    assert len(got) == len(want), (what, len(got), len(want))
+    for i, (g, w) in enumerate(zip(got, want)):
+        if w is None or g is None:
+            assert g is None and w is None, f"{what} result {i}: got {g!r}, expected {w!r}"
+            continue
+        g, w = np.asarray(g), np.asarray(w)
+        assert (g.dtype, g.shape) == (w.dtype, w.shape), \
+            f"{what} result {i}: got {g.dtype}{list(g.shape)}, expected {w.dtype}{list(w.shape)}"
+        if w.dtype.kind != "f":
+            np.testing.assert_array_equal(g, w, err_msg=f"{what} result {i}")
+            continue
+        rtol, atol = TOLERANCES[w.dtype]
+        finite = w[np.isfinite(w)]
+        scale = max(1.0, float(np.max(np.abs(finite)))) if finite.size else 1.0
+        np.testing.assert_allclose(g, w, rtol=rtol, atol=atol * scale, err_msg=f"{what} result {i}")

@@ -1,0 +1,82 @@
+"""The differential fuzzer: hypothesis draws random valid programs of ``fg.ops``
+(:mod:`helpers.random_graphs`: elementwise ops with broadcasting, reductions, matmul,
+reshape, transpose, slicing, concatenate, where over comparisons, softmax; a fixed or a
+symbolic batch; float32 or float64), each traced with ``fg.GradientTape`` into one graph
+of its outputs and of the gradients w.r.t. every input, run through the whole pipeline
+(trace, passes with autodiff and fusion, backend), and compared with the ``reference``
+backend: outputs and gradients within :data:`helpers.backend_checks.TOLERANCES`.
+
+``numba_cpu`` runs ``FUSEGRAPH_FUZZ_EXAMPLES`` programs (default 200; derandomized, so CI
+draws the same ones each run: set the variable to fuzz more, e.g. 5000); ``numba_cuda``
+runs a few small ones in Numba's CUDA simulator. A symbolic-batch program runs with two
+batch sizes on one trace. A case the fuzzer found is kept below as an ``@example``.
+"""
+import os
+
+from helpers import cuda_mode
+
+cuda_mode.use_simulator()                      # before numba.cuda is first imported
+os.environ.setdefault("NUMBA_NUM_THREADS", "2")
+
+import numpy as np  # noqa: E402
+from hypothesis import HealthCheck, assume, example, given, settings  # noqa: E402
+
+from fusegraph.backends import optimizing_compiler  # noqa: E402
+from fusegraph.frontend.function import Function  # noqa: E402
+
+from helpers.backend_checks import assert_agree  # noqa: E402
+from helpers.random_graphs import Program, programs  # noqa: E402
+
+EXAMPLES = int(os.environ.get("FUSEGRAPH_FUZZ_EXAMPLES", "200"))
+FUZZ = settings(max_examples=EXAMPLES, derandomize=True, deadline=None, database=None,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                       HealthCheck.filter_too_much])
+BATCH_SIZES = (3, 1)          # a symbolic batch runs with both, on one trace
+LARGEST = 1e4                 # programs whose reference values exceed this are not compared
+
+
+def run(program: Program, backend: str) -> list:
+    """Per batch size, the flat list of the program's outputs and gradients on ``backend``."""
+    fn = Function(program.function(), "fuzzed", optimizing_compiler(backend),
+                  symbolic_batch=False,
+                  holder_shapes=(lambda args, kwargs: program.holder_shapes())
+                  if program.symbolic else None)
+    runs = []
+    for batch in BATCH_SIZES if program.symbolic else BATCH_SIZES[:1]:
+        with np.errstate(all="ignore"):
+            outputs, grads = fn(*program.arrays(batch))
+        runs.append(list(outputs) + list(grads))
+    return runs
+
+
+def well_conditioned(results) -> bool:
+    """Whether every float result is finite and moderate (else float32 rounding between
+    two summation orders may legitimately differ by more than the tolerance)."""
+    return all(np.all(np.isfinite(r)) and np.all(np.abs(r) <= LARGEST)
+               for run_ in results for r in run_ if r is not None)
+
+
+def check(program: Program, backend: str) -> None:
+    want = run(program, "reference")
+    assume(well_conditioned(want))
+    got = run(program, backend)
+    for batch, g, w in zip(BATCH_SIZES, got, want):
+        assert_agree(g, w, f"{backend}, batch {batch}, program\n{program.source()}")
+
+
+@FUZZ
+@given(programs())
+# Found by the fuzzer: fusion built a cyclic graph (NetworkXUnfeasible) from the gradient
+# graph of a softmax beside a chain of abs (issue 6, item 3; passes/fusion.py).
+@example(Program("float32", False, ((1,),), ("t0 = ops.abs(x0)  # (1,)", "t1 = ops.abs(x0)  # (1,)",
+                                            "t2 = ops.softmax(t1, axis=0)  # (1,)",
+                                            "t3 = ops.abs(t0)  # (1,)"), ("t2", "t3")))
+def test_numba_cpu_agrees_with_the_reference(program):
+    check(program, "numba_cpu")
+
+
+@settings(FUZZ, max_examples=max(4, EXAMPLES // 50))
+@given(programs(dtypes=("float32",), max_ops=3))
+def test_numba_cuda_agrees_with_the_reference(program):
+    cuda_mode.skip_unless_cuda_runs()
+    check(program, "numba_cuda")
