@@ -89,7 +89,8 @@ class Function:
         arguments are checked against the trace's host guards first (see the module)."""
         traced = self.traced(*args, **kwargs)
         leaves = flatten((args, kwargs))
-        traced.check(leaves, self.labels(args, kwargs), f"function '{self.name}'")
+        if traced.checks:   # labels only for a trace with guards: no cost per call otherwise
+            traced.check(leaves, self.labels(args, kwargs), f"function '{self.name}'")
         arrays = [np.asarray(x) for x in leaves if _is_array(x)]
         results = traced.traced_graph.run(arrays)
         n = len(results) - len(traced.updated)
