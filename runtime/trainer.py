@@ -251,14 +251,10 @@ class Trainer:
             return
         if data.arrays is None:
             names = ("x", "y", "sample_weight")
-        try:
+        with _errors_from(where):
             traced = function.traced(self._step_data(*batch))
             whole = self._step_data(*(data.arrays or batch), convert=False)
             traced.check(flatten(whole), self._step_labels((whole,), {}, names), where)
-        except (ValueError, TypeError, KeyError) as error:
-            if not isinstance(error, LabelRangeError):
-                _prefix(error, f"{where}: ")
-            raise
 
     def _output_names_for(self, y_pred) -> list[str]:
         """The functional model's output names, else names from the prediction structure."""
@@ -365,7 +361,7 @@ class Trainer:
         logs, count = {}, 0
         for index, batch in enumerate(data.epoch_batches()):
             begin(index)
-            with _said_from(f"{where}, batch {index}"):
+            with _errors_from(f"{where}, batch {index}"):
                 batch_logs, keep = run_step(batch)
             count = index + 1
             end(index, batch_logs)
@@ -393,13 +389,14 @@ class Trainer:
                         validation_split=validation_split, shuffle=shuffle,
                         steps_per_epoch=steps_per_epoch,
                         validation_batch_size=validation_batch_size, seed=seed)
-        if validation_split and validation_data is None:
-            (x, y, sample_weight), validation_data = train_validation_split(
-                x, y, sample_weight, validation_split)
-        data = make_adapter(x, y, sample_weight, batch_size=batch_size, shuffle=shuffle,
-                            steps_per_epoch=steps_per_epoch, seed=seed)
-        validation = None if validation_data is None else _validation_adapter(
-            validation_data, validation_batch_size or batch_size)
+        with _errors_from("fit()"):
+            if validation_split and validation_data is None:
+                (x, y, sample_weight), validation_data = train_validation_split(
+                    x, y, sample_weight, validation_split)
+            data = make_adapter(x, y, sample_weight, batch_size=batch_size, shuffle=shuffle,
+                                steps_per_epoch=steps_per_epoch, seed=seed)
+            validation = None if validation_data is None else _validation_adapter(
+                validation_data, validation_batch_size or batch_size)
         self._check_data(self._train_fn(), data, "fit()")
         if validation is not None:
             self._check_data(self._test_function, validation, "fit(): validation_data",
@@ -447,8 +444,9 @@ class Trainer:
         self._require_compiled("evaluate")
         arguments.check("evaluate", batch_size=batch_size, verbose=verbose, steps=steps,
                         callbacks=callbacks, return_dict=return_dict)
-        data = make_adapter(x, y, sample_weight, batch_size=batch_size, shuffle=False,
-                            steps_per_epoch=steps)
+        with _errors_from("evaluate()"):
+            data = make_adapter(x, y, sample_weight, batch_size=batch_size, shuffle=False,
+                                steps_per_epoch=steps)
         self._check_data(self._test_function, data, "evaluate()")
         verbose = 1 if verbose == "auto" else verbose
         logs = self._evaluate_data(data, self._callbacks(callbacks, verbose, data.num_batches),
@@ -475,7 +473,7 @@ class Trainer:
         self._require_compiled("train_on_batch")
         arguments.check("train_on_batch", return_dict=return_dict)
         self.reset_metrics()
-        with _said_from("train_on_batch()"):
+        with _errors_from("train_on_batch()"):
             logs = _to_floats(self._train_fn()(self._step_data(x, y, sample_weight)))
         return logs if return_dict else _as_list(logs)
 
@@ -483,7 +481,7 @@ class Trainer:
         self._require_compiled("test_on_batch")
         arguments.check("test_on_batch", return_dict=return_dict)
         self.reset_metrics()
-        with _said_from("test_on_batch()"):
+        with _errors_from("test_on_batch()"):
             logs = _to_floats(self._test_function(self._step_data(x, y, sample_weight)))
         return logs if return_dict else _as_list(logs)
 
@@ -493,8 +491,9 @@ class Trainer:
         ``{"outputs": ...}``, as in Keras) and a progress bar for ``verbose``."""
         arguments.check("predict", batch_size=batch_size, verbose=verbose, steps=steps,
                         callbacks=callbacks)
-        data = make_adapter(x, None, None, batch_size=batch_size, shuffle=False,
-                            steps_per_epoch=steps)
+        with _errors_from("predict()"):
+            data = make_adapter(x, None, None, batch_size=batch_size, shuffle=False,
+                                steps_per_epoch=steps)
         verbose = 1 if verbose == "auto" else verbose
         callbacks = self._callbacks(callbacks, verbose, data.num_batches)
         pieces = []
@@ -558,18 +557,18 @@ VALIDATION_NAMES = ("validation_data[0]", "validation_data[1]", "validation_data
 
 
 @contextlib.contextmanager
-def _said_from(where: str):
-    """A :class:`LabelRangeError` raised inside is said from ``where`` (a method, a batch)."""
+def _errors_from(where: str):
+    """Errors of bad input raised inside are said from ``where`` (a method, a batch): a
+    :class:`LabelRangeError` is said again from there; a ValueError, TypeError or
+    KeyError gets ``where: `` before its message (its type and traceback stay)."""
     try:
         yield
     except LabelRangeError as error:
         raise error.located(where) from None
-
-
-def _prefix(error: Exception, prefix: str) -> None:
-    """Put ``prefix`` before ``error``'s message (its type and traceback stay)."""
-    if error.args and isinstance(error.args[0], str):
-        error.args = (prefix + error.args[0],) + error.args[1:]
+    except (ValueError, TypeError, KeyError) as error:
+        if error.args and isinstance(error.args[0], str):
+            error.args = (f"{where}: {error.args[0]}",) + error.args[1:]
+        raise
 
 
 def _for_output(sample_weight, name):
@@ -595,12 +594,12 @@ def _validation_adapter(validation_data, batch_size):
                 "Dataset or a generator")
     if isinstance(validation_data, (tuple, list)):
         if len(validation_data) not in (2, 3):
-            raise ValueError(f"fit(validation_data=...): {expected}, got a "
+            raise ValueError(f"validation_data: {expected}, got a "
                              f"{type(validation_data).__name__} of length {len(validation_data)}")
         x, y, sample_weight = unpack_x_y_sample_weight(tuple(validation_data))
         return make_adapter(x, y, sample_weight, batch_size=batch_size, shuffle=False,
                             labels=VALIDATION_NAMES)
     if not is_stream(validation_data):
-        raise TypeError(f"fit(validation_data=...): {expected}, got "
+        raise TypeError(f"validation_data: {expected}, got "
                         f"{type(validation_data).__name__}")
     return make_adapter(validation_data, shuffle=False)
