@@ -38,6 +38,7 @@ from collections import Counter
 import numpy as np
 
 from ..frontend import losses as losses_module
+from ..ir.builder import user_site
 from ..frontend import metrics as metrics_module
 from ..frontend import ops
 from ..frontend.naming import first_free
@@ -61,13 +62,13 @@ def _per_output(value, names: list[str], what: str) -> list:
     if isinstance(value, dict):
         unknown = [k for k in value if k not in names]
         if unknown:
-            raise ValueError(f"compile({what}=...): the key(s) {unknown} name no output; "
-                             f"the model's outputs are {names}")
+            raise ValueError(f"{user_site()}: compile({what}=...): the key(s) {unknown} name "
+                             f"no output; the model's outputs are {names}")
         return [value.get(n) for n in names]
     if isinstance(value, (list, tuple)):
         if len(value) != len(names):
-            raise ValueError(f"compile({what}=...): a list needs one entry per output "
-                             f"({len(names)}: {names}), got {len(value)}")
+            raise ValueError(f"{user_site()}: compile({what}=...): a list needs one entry per "
+                             f"output ({len(names)}: {names}), got {len(value)}")
         return list(value)
     return [value] * len(names)
 
@@ -94,9 +95,9 @@ def _metrics_per_output(metrics, names: list[str]) -> list[list]:
 def _loss_weight(weight) -> float:
     """A loss weight as a float; TypeError naming ``loss_weights`` for a non-number."""
     if isinstance(weight, (bool, np.bool_)) or not isinstance(weight, (int, float, np.number)):
-        raise TypeError(f"compile(loss_weights=...): expected numbers (one for all outputs, a "
-                        f"list by output or a dict by output name), got {weight!r} "
-                        f"({type(weight).__name__})")
+        raise TypeError(f"{user_site()}: compile(loss_weights=...): expected numbers (one for "
+                        f"all outputs, a list by output or a dict by output name), got "
+                        f"{weight!r} ({type(weight).__name__})")
     return float(weight)
 
 
@@ -122,8 +123,8 @@ def resolve(loss, loss_weights, metrics, output_names: list[str]) -> list[Output
     losses = [None if l is None else losses_module.get(l)
               for l in _per_output(loss, output_names, "loss")]
     if all(l is None for l in losses):
-        raise ValueError(f"compile(loss=...) gives no loss to any output; the model's outputs "
-                         f"are {output_names}")
+        raise ValueError(f"{user_site()}: compile(loss=...) gives no loss to any output; the "
+                         f"model's outputs are {output_names}")
     weights = _per_output(1.0 if loss_weights is None else loss_weights, output_names,
                           "loss_weights")
     per_output = _metrics_per_output(metrics, output_names)

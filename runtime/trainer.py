@@ -34,6 +34,7 @@ import numpy as np
 
 from ..backends import optimizing_compiler
 from ..ir import Sym
+from ..ir.builder import user_site
 from ..frontend import optimizers as optimizers_module
 from ..frontend.function import Function, commit
 from ..frontend.metrics import Mean, Metric
@@ -70,8 +71,10 @@ class Trainer:
         and metric, and for a functional model how they map onto its outputs); the
         model changes only when all of it is good, so a failed compile leaves an earlier
         compile's optimizer (with its slots), losses and metrics as they were."""
-        compile_fn = optimizing_compiler(backend)
-        optimizer = optimizers_module.get(optimizer)
+        with _errors_from(f"{user_site()}: compile(backend=...)"):
+            compile_fn = optimizing_compiler(backend)
+        with _errors_from(f"{user_site()}: compile(optimizer=...)"):
+            optimizer = optimizers_module.get(optimizer)
         compile_config.check(loss, loss_weights, metrics)
         specs = (compile_config.resolve(loss, loss_weights, metrics, self.output_names)
                  if self._functional is not None and loss is not None else None)

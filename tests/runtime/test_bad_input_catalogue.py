@@ -297,3 +297,15 @@ def test_bad_input_raises_and_changes_nothing(env, call, error, words):
 def test_the_catalogue_is_large_enough():
     assert len(ROWS) >= 60
     assert len({r[0] for r in ROWS}) == len(ROWS)
+
+
+def test_compile_errors_name_the_argument_and_the_users_line():
+    """The optimizer and the backend are named as compile's arguments, at this file's
+    line (the other compile rows name theirs through the loss/metric lookups)."""
+    inputs = fg.Input(shape=(2,))
+    model = fg.Model(inputs, fg.layers.Dense(1)(inputs))
+    for kwargs, argument in [({"optimizer": "adamm"}, "optimizer"), ({"backend": "tpu"}, "backend")]:
+        with pytest.raises(ValueError, match=rf"test_bad_input_catalogue\.py:\d+: "
+                                             rf"compile\({argument}=\.\.\.\): unknown {argument}"):
+            model.compile(loss="mse", **kwargs)
+    assert not model.compiled
