@@ -1144,3 +1144,18 @@ def test_a_subclassed_model_checks_its_compile_arguments_at_compile():
     with pytest.raises(ValueError, match="unknown metric 'acuracy'"):
         model.compile(optimizer="sgd", loss="mse", metrics=["acuracy"])
     assert not model.compiled
+
+
+def test_a_sparse_accuracy_metric_checks_its_labels_too():
+    """Labels that only a sparse metric reads (the loss ignores them) are checked as well:
+    an out-of-range label would silently count as a miss."""
+    inputs = fg.Input(shape=(4,), name="features")
+    model = fg.Model(inputs, fg.layers.Dense(3, name="scores")(inputs), name="metric_only")
+    model.compile(optimizer="sgd", loss=lambda y_true, y_pred: ops.mean(y_pred, axis=-1),
+                  metrics=["sparse_categorical_accuracy"])
+    x, y = _class_data()
+    y[1] = 3
+    with pytest.raises(ValueError, match=r"y\[1\] is 3, not a class index of output 'scores' of "
+                                         r"model 'metric_only': metric "
+                                         r"'sparse_categorical_accuracy' takes labels in \[0, 3\)"):
+        model.evaluate(x, y, verbose=0)
