@@ -28,9 +28,13 @@ process fail. The rules here, the way ssh and pip treat their folders:
   fresh sealed file. A sealed payload that still fails to unpickle is treated the same.
 * **Concurrent processes.** Numba's save is a read-modify-write of the index plus a data
   file; two processes saving different signatures of one kernel could otherwise give
-  both the same data file name. Saves hold an exclusive ``flock`` on
-  ``__pycache__/.lock``, loads a shared one, so an index and the data it names are
-  always read as one writer left them. Compiling happens outside the lock.
+  both the same data file name. Saves hold an exclusive POSIX record lock
+  (``fcntl.lockf``) on ``__pycache__/.lock``, loads a shared one, so an index and the
+  data it names are always read as one writer left them. Compiling happens outside the
+  lock. Record locks belong to the process, so a child forked while a thread holds one
+  does not inherit it (an ``flock`` would stay held by the child's copy of the file
+  descriptor for as long as the child lives); the threads of one process are kept apart
+  by an in-process lock, which a forked child gets afresh.
 
 Hooked in at Numba's own seams, not by fiddling with files after the fact:
 :func:`verify_disk_cache` replaces the cache object Numba attached to a ``cache=True``
@@ -56,6 +60,7 @@ import pwd
 import secrets
 import stat
 import sys
+import threading
 import warnings
 
 KEY_NAME = ".key"
@@ -171,16 +176,30 @@ def discard(path: str, problem: str) -> None:
         os.unlink(path)
 
 
+_IN_PROCESS = threading.Lock()      # record locks do not keep a process's threads apart
+
+
+def _fresh_lock_in_child() -> None:
+    global _IN_PROCESS
+    _IN_PROCESS = threading.Lock()   # the thread that held the parent's is not in the child
+
+
+os.register_at_fork(after_in_child=_fresh_lock_in_child)
+
+
 @contextlib.contextmanager
 def locked(pycache: str, *, exclusive: bool):
-    """Hold ``flock`` on ``pycache``'s lock file (exclusive to write, shared to read)."""
-    fd = os.open(os.path.join(pycache, LOCK_NAME),
-                 os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
-        yield
-    finally:
-        os.close(fd)
+    """Hold the record lock on ``pycache``'s lock file (exclusive to write, shared to
+    read) and this process's lock."""
+    with _IN_PROCESS:
+        fd = os.open(os.path.join(pycache, LOCK_NAME),
+                     os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:
+            os.fchmod(fd, 0o600)
+            fcntl.lockf(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+            yield
+        finally:
+            os.close(fd)
 
 
 # --- the key and the seal -----------------------------------------------------------------

@@ -31,7 +31,8 @@ the kernel cache folder, Numba's disk cache beside it, verified; memoized in-pro
 * The module is registered in ``sys.modules`` under a unique name (Numba's cached code
   finds its globals by importing the module by name).
 * :func:`load_kernel` memoizes by source hash: equal kernels of one process share one
-  dispatcher, and so one compilation. ``__source__`` on the function holds its source
+  dispatcher, and so one compilation (under a lock that a forked child gets afresh, so a
+  fork while another thread loads a kernel cannot leave the child waiting forever). ``__source__`` on the function holds its source
   (as PyTensor's ``compile_function_src`` does), ``__file__``-like ``__kernel_path__``
   the file it came from.
 """
@@ -59,6 +60,14 @@ LOADER_VERSION = "3"
 _MEMO: dict[str, object] = {}
 _LOCK = threading.Lock()
 _FALLBACK_DIR: str | None = None
+
+
+def _fresh_lock_in_child() -> None:
+    global _LOCK
+    _LOCK = threading.Lock()   # a thread loading a kernel at the fork is not in the child
+
+
+os.register_at_fork(after_in_child=_fresh_lock_in_child)
 
 
 def cache_dir() -> str:

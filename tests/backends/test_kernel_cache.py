@@ -12,10 +12,12 @@ simulator mode is fixed per process) runs in subprocesses.
 import json
 import os
 import pickle
+import signal
 import stat
 import subprocess
 import sys
 import textwrap
+import threading
 import warnings
 from pathlib import Path
 
@@ -370,6 +372,38 @@ def test_a_warm_cache_is_sealed_once_and_not_rewritten(cache):
     before = {p: p.stat().st_mtime_ns for p in cache.rglob("*") if p.is_file()}
     assert run_softmax()[1:] == (2, 0, [])
     assert {p: p.stat().st_mtime_ns for p in cache.rglob("*") if p.is_file()} == before
+
+
+def test_a_child_forked_while_a_thread_holds_the_locks_gets_its_own(cache):
+    """A thread holds the cache's file lock and the loader's lock when the process forks:
+    the child must take both (once the parent lets go) instead of waiting forever on
+    copies nobody will release (an flock'd descriptor, a held threading.Lock)."""
+    run_softmax()
+    pycache = str(cache / "__pycache__")
+    holding, release = threading.Event(), threading.Event()
+
+    def hold():
+        with kernels._LOCK, kernel_cache.locked(pycache, exclusive=True):
+            holding.set()
+            release.wait(30)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    assert holding.wait(30)
+    pid = os.fork()
+    if pid == 0:              # the child: exit 0 once it has both; SIGALRM ends a hang
+        try:
+            signal.alarm(20)
+            with kernel_cache.locked(pycache, exclusive=True):
+                kernels.clear_memo()
+            os._exit(0)
+        finally:
+            os._exit(1)
+    release.set()
+    thread.join()
+    status = os.waitpid(pid, 0)[1]
+    assert os.waitstatus_to_exitcode(status) == 0, "the child waited on a lock held at the fork"
+    assert run_softmax()[1:] == (2, 0, [])              # the parent loads as before
 
 
 # --- numba_cuda ---------------------------------------------------------------------------
