@@ -12,10 +12,20 @@ backend may assume of a ``fused`` op's region:
   reduction's result (a kernel finishes its reductions; their users start the next);
 * the region's results are the values used outside it, in first-definition order.
 
+The invariant that makes the fused graph a graph at all: contracting every group to one
+node leaves the op graph acyclic. It implies that each group is convex (no path leaves
+the group and comes back into it), but convexity of each group alone is not enough: two
+convex groups can each read the other (a member of A feeds B while another member of B
+feeds A), and the kernels would wait on each other. :func:`group_ops` keeps the
+invariant by construction: it grows groups in program order over the graph of the ops
+seen so far with each group contracted (:class:`_ContractedGraph`), and every join or
+merge is a contraction of two nodes, made only when no path of two or more edges joins
+them, which is exactly when the contracted graph stays acyclic. :func:`fuse` checks it
+again when it orders the kernels, and raises VerificationError naming a cycle if not.
+
 Groups grow in program order: an op joins the group of one of its operands' producers
-when the shapes agree and joining keeps the group convex (no path leaves the group and
-comes back, which would make the fused graph cyclic). When an op's operands come from
-several groups of its shape, they merge into one (convexity and the reduction rule
+when the shapes agree and the contraction stays acyclic. When an op's operands come from
+several groups of its shape, they merge into one (acyclicity and the reduction rule
 permitting): the moment and velocity chains of an Adam update both start from the
 gradient and meet at the new weight, so each weight's whole update is one kernel that
 reads the gradient, the two slots and the weight once and writes the three new values.
@@ -33,6 +43,7 @@ import networkx as nx
 
 from fusegraph.ir.builder import emit_op
 from fusegraph.ir.core import Graph, Op, Value
+from fusegraph.ir.errors import VerificationError
 from fusegraph.ir.opdef import ELEMENTWISE, get_opdef
 from fusegraph.ir.types import broadcast_shapes
 
@@ -54,12 +65,97 @@ def _fusible(op: Op) -> bool:
 
 
 class _Group:
-    def __init__(self, id: int, shape: tuple):
+    def __init__(self, id: int, shape: tuple, node: int):
         self.id = id          # numbers the groups of one graph in program order
         self.shape = shape
+        self.node = node      # its node in the contracted graph (:class:`_ContractedGraph`)
         self.ops: list[Op] = []
         self.reduced: set[int] = set()   # ids of reduction results (no member may use them)
-        self.merged_into: "_Group | None" = None   # set when another group absorbed this one
+
+
+class _ContractedGraph:
+    """The ops seen so far, each group contracted to one node: a DAG, kept in a
+    topological order while nodes contract (Pearce and Kelly's dynamic topological order,
+    extended from inserting an edge to contracting two nodes).
+
+    Nodes are numbered as they are added; a node that was contracted into another one
+    forwards to it (:meth:`find`). ``place[n]`` is node ``n``'s place in the order: every
+    edge goes from a smaller place to a larger one.
+    """
+
+    def __init__(self):
+        self.parent: list[int] = []
+        self.place: list[int] = []
+        self.succ: list[set[int]] = []
+        self.pred: list[set[int]] = []
+
+    def add(self, preds: set[int]) -> int:
+        """A new node after all others, with edges from the nodes ``preds``; its number."""
+        n = len(self.parent)
+        self.parent.append(n)
+        self.place.append(n)       # places only ever permute among existing nodes: n is last
+        self.succ.append(set())
+        self.pred.append(set(preds))
+        for p in preds:
+            self.succ[p].add(n)
+        return n
+
+    def find(self, n: int) -> int:
+        """The node that ``n`` is now part of."""
+        while self.parent[n] != n:
+            self.parent[n] = n = self.parent[self.parent[n]]
+        return n
+
+    def contract(self, a: int, b: int) -> bool:
+        """Make ``b`` part of ``a`` if the graph stays acyclic; say whether it did.
+
+        Contracting two nodes closes a cycle exactly when a path of two or more edges
+        joins them, ``first -> x -> ... -> p -> last`` (by place). Such a path enters
+        ``last`` from a predecessor ``p`` placed after ``first``, so only the nodes placed
+        between ``first`` and the latest such ``p`` are searched. If none of those ``p``
+        descends from ``first``, the contraction is acyclic, and the order is mended in
+        that window alone: the ancestors of those ``p`` move before ``first``, the
+        descendants of ``first`` (itself included) after them, each set keeping its
+        relative order, and the merged node takes ``first``'s new place. (The ancestors
+        only move down and the descendants only up, so edges from or to the nodes that do
+        not move still go forward, as in Pearce and Kelly's proof.)
+        """
+        first, last = (a, b) if self.place[a] < self.place[b] else (b, a)
+        low = self.place[first]
+        entries = {p for p in self.pred[last] if p != first and self.place[p] > low}
+        if entries:
+            high = max(self.place[p] for p in entries)
+            below = self._reach({first}, self.succ, lambda n: self.place[n] <= high)
+            if not below.isdisjoint(entries):
+                return False
+            above = self._reach(entries, self.pred, lambda n: self.place[n] > low)
+            place = self.place.__getitem__
+            moved = sorted(above, key=place) + sorted(below, key=place)
+            for n, place in zip(moved, sorted(self.place[n] for n in moved)):
+                self.place[n] = place
+        self.place[a] = self.place[first]
+        for n in self.succ[b]:
+            self.pred[n].discard(b)
+            self.pred[n].add(a)
+        for n in self.pred[b]:
+            self.succ[n].discard(b)
+            self.succ[n].add(a)
+        self.succ[a] = (self.succ[a] | self.succ[b]) - {a, b}
+        self.pred[a] = (self.pred[a] | self.pred[b]) - {a, b}
+        self.succ[b], self.pred[b] = set(), set()
+        self.parent[b] = a
+        return True
+
+    @staticmethod
+    def _reach(starts: set[int], edges: list[set[int]], inside) -> set[int]:
+        """``starts`` and the nodes reached from them along ``edges`` through nodes ``inside``."""
+        seen, stack = set(starts), list(starts)
+        while stack:
+            for m in edges[stack.pop()]:
+                if m not in seen and inside(m):
+                    seen.add(m)
+                    stack.append(m)
+        return seen
 
 
 def _iteration_shape(op: Op) -> tuple:
@@ -67,90 +163,60 @@ def _iteration_shape(op: Op) -> tuple:
 
 
 def group_ops(graph: Graph) -> list[_Group]:
-    """The groups of two or more ops, each convex, in program order.
+    """The groups of two or more ops, in program order; contracting each group to one
+    node leaves the graph acyclic (the module's invariant).
 
     An op joins the group of one of its operands' producers (the first whose iteration
-    shape it has and whose convexity joining keeps). When its operands come from
-    *several* groups of its iteration shape, those groups merge into one with it (the
-    two halves of an optimizer update, say: the first and second moments are computed
-    from the gradient in separate chains that meet at the weight's new value), as long
-    as the union stays convex (no path from one to the other through an op outside
-    both) and no member would use another's reduction result.
+    shape it has, that has no reduction result it reads, and that it can join acyclically).
+    When its operands come from *several* groups of its iteration shape, those groups
+    merge into one with it (the two halves of an optimizer update, say: the first and
+    second moments are computed from the gradient in separate chains that meet at the
+    weight's new value), as long as the contraction stays acyclic and no member would use
+    another's reduction result.
     """
-    group_of: dict[int, _Group] = {}          # id(op) -> group (as first joined)
-    depends: dict[int, frozenset] = {}        # id(value) -> ids of groups it depends on
+    dag = _ContractedGraph()
+    node_of: dict[int, int] = {}           # id(op) -> the node it was added as
+    group_at: dict[int, _Group] = {}       # node -> the group it is
     groups: list[_Group] = []
-    position = {id(op): i for i, op in enumerate(graph.ops)}
 
-    def find(g: _Group) -> _Group:
-        while g.merged_into is not None:
-            g = g.merged_into
-        return g
-
-    def group_of_value(v: Value) -> "_Group | None":
-        g = group_of.get(id(v.producer)) if v.producer is not None else None
-        return find(g) if g is not None else None
-
-    def depends_on(v: Value, targets: set) -> bool:
-        """Whether ``v`` depends on a group whose (current) id is in ``targets``."""
-        return any(find(groups[i]).id in targets for i in depends.get(id(v), ()))
-
-    def outside_ok(ops, members: set, targets: set) -> bool:
-        """No operand of ``ops`` produced outside ``members`` depends on ``targets``."""
-        for op in ops:
-            for v in op.operands:
-                g = group_of_value(v)
-                if (g is None or g.id not in members) and depends_on(v, targets):
-                    return False
-        return True
+    def producer_node(v: Value) -> int:
+        return dag.find(node_of[id(v.producer)])
 
     def uses_reduced(ops, reduced: set) -> bool:
         return any(id(v) in reduced for op in ops for v in op.operands)
 
-    def can_join(op: Op, g: _Group) -> bool:
-        if _iteration_shape(op) != g.shape or uses_reduced([op], g.reduced):
-            return False
-        return outside_ok([op], {g.id}, {g.id})
-
     def can_merge(op: Op, g: _Group, h: _Group) -> bool:
-        """Whether ``h`` can merge into ``g`` (which ``op`` can join) with ``op``."""
-        if h.shape != g.shape or uses_reduced([op], h.reduced):
-            return False
-        if uses_reduced(h.ops, g.reduced) or uses_reduced(g.ops, h.reduced):
-            return False
-        members = {g.id, h.id}
-        return (outside_ok([op], members, members) and outside_ok(h.ops, members, {g.id})
-                and outside_ok(g.ops, members, {h.id}))
+        return (h.shape == g.shape and not uses_reduced([op], h.reduced)
+                and not uses_reduced(h.ops, g.reduced) and not uses_reduced(g.ops, h.reduced))
 
     for op in graph.ops:
-        group = None
-        if _fusible(op):
-            candidates = []
-            for v in op.operands:
-                g = group_of_value(v)
-                if g is not None and g not in candidates:
-                    candidates.append(g)
-            for g in candidates:
-                if can_join(op, g):
-                    group = g
-                    break
-            if group is not None:
-                for h in candidates:
-                    if h is not group and can_merge(op, group, h):
-                        group.ops = sorted(group.ops + h.ops, key=lambda o: position[id(o)])
-                        group.reduced |= h.reduced
-                        h.merged_into, h.ops = group, []
-            if group is None:
-                group = _Group(len(groups), _iteration_shape(op))
-                groups.append(group)
-            group.ops.append(op)
-            group_of[id(op)] = group
-            if op.kind in REDUCTIONS:
-                group.reduced.add(id(op.results[0]))
-        below = frozenset().union(*(depends.get(id(v), frozenset()) for v in op.operands))
-        for r in op.results:
-            depends[id(r)] = below | ({group.id} if group is not None else frozenset())
-    kept = [g for g in groups if g.merged_into is None and len(g.ops) > 1]
+        node = dag.add({producer_node(v) for v in op.operands if v.producer is not None})
+        node_of[id(op)] = node
+        if not _fusible(op):
+            continue
+        candidates: list[_Group] = []
+        for v in op.operands:
+            g = group_at.get(producer_node(v)) if v.producer is not None else None
+            if g is not None and g not in candidates:
+                candidates.append(g)
+        shape = _iteration_shape(op)
+        group = next((g for g in candidates if g.shape == shape
+                      and not uses_reduced([op], g.reduced) and dag.contract(g.node, node)), None)
+        if group is None:
+            group = _Group(len(groups), shape, node)
+            groups.append(group)
+            group_at[node] = group
+        else:
+            for h in candidates:
+                if h is not group and can_merge(op, group, h) and dag.contract(group.node, h.node):
+                    del group_at[h.node]
+                    group.ops = sorted(group.ops + h.ops, key=lambda o: node_of[id(o)])
+                    group.reduced |= h.reduced
+                    h.ops = []
+        group.ops.append(op)
+        if op.kind in REDUCTIONS:
+            group.reduced.add(id(op.results[0]))
+    kept = [g for g in groups if len(g.ops) > 1]
     for number, g in enumerate(kept):
         g.id = number          # kernel0, kernel1, ... in the printed graph
     return kept
@@ -176,7 +242,12 @@ def fuse(graph: Graph) -> Graph:
         for v in op.operands:
             if v.producer is not None and node(v.producer) != n:
                 dag.add_edge(node(v.producer), n)
-    order = nx.lexicographical_topological_sort(dag, key=first_seq.__getitem__)
+    try:
+        order = list(nx.lexicographical_topological_sort(dag, key=first_seq.__getitem__))
+    except nx.NetworkXUnfeasible:
+        cycle = " -> ".join(_describe(item_of[u]) for u, _ in nx.find_cycle(dag))
+        raise VerificationError(f"fusion of graph @{graph.name} made kernels that depend on "
+                                f"each other ({cycle}): its groups must contract acyclically")
 
     mapping: dict[int, Value] = {}
     effects: list[Op] = []
@@ -192,6 +263,12 @@ def fuse(graph: Graph) -> Graph:
             _emit_group(item, mapping, users, result_ids)
     return live_graph(graph.name, graph.params,
                       [mapping.get(id(r), r) for r in graph.results], effects)
+
+
+def _describe(item) -> str:
+    if isinstance(item, Op):
+        return f"{item.kind} at {item.loc}"
+    return f"kernel{item.id} [{', '.join(op.kind for op in item.ops)}] at {item.ops[0].loc}"
 
 
 def _sources(op: Op, members: set) -> list:
