@@ -71,11 +71,14 @@ os.register_at_fork(after_in_child=_fresh_lock_in_child)
 
 
 def cache_dir() -> str:
-    """The folder kernel files go to: created 0700 if missing, checked if present (see
-    the module docstring for the rules and the fallback)."""
+    """The folder kernel files go to, as an absolute path (a relative
+    ``FUSEGRAPH_CACHE_DIR`` is taken from the current folder at each call): created 0700
+    if missing, checked if present (see the module docstring for the rules and the
+    fallback)."""
     global _FALLBACK_DIR
     configured = os.environ.get("FUSEGRAPH_CACHE_DIR")
-    path = configured or os.path.join(os.path.expanduser("~"), ".cache", "fusegraph", "numba")
+    path = os.path.abspath(configured or os.path.join(os.path.expanduser("~"), ".cache",
+                                                      "fusegraph", "numba"))
     try:
         return kernel_cache.private_folder(path)
     except KernelCacheError:
