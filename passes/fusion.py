@@ -125,14 +125,14 @@ class _ContractedGraph:
         entries = {p for p in self.pred[last] if p != first and self.place[p] > low}
         if entries:
             high = max(self.place[p] for p in entries)
-            below = self._reach({first}, self.succ, lambda n: self.place[n] <= high)
-            if not below.isdisjoint(entries):
+            descendants = self._reach({first}, self.succ, lambda n: self.place[n] <= high)
+            if not descendants.isdisjoint(entries):
                 return False
-            above = self._reach(entries, self.pred, lambda n: self.place[n] > low)
+            ancestors = self._reach(entries, self.pred, lambda n: self.place[n] > low)
             place = self.place.__getitem__
-            moved = sorted(above, key=place) + sorted(below, key=place)
-            for n, place in zip(moved, sorted(self.place[n] for n in moved)):
-                self.place[n] = place
+            moved = sorted(ancestors, key=place) + sorted(descendants, key=place)
+            for n, slot in zip(moved, sorted(map(place, moved))):
+                self.place[n] = slot
         self.place[a] = self.place[first]
         for n in self.succ[b]:
             self.pred[n].discard(b)
