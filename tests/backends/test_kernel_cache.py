@@ -301,6 +301,13 @@ def test_a_folder_of_another_user_is_refused(tmp_path, monkeypatch):
     assert not (folder / "__pycache__").exists()
 
 
+def test_a_relative_folder_is_made_absolute_once(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("FUSEGRAPH_CACHE_DIR", "relative")
+    assert cache_dir() == str(tmp_path / "relative")
+    assert mode(tmp_path / "relative") == 0o700
+
+
 def test_a_configured_folder_that_cannot_be_made_is_an_error(tmp_path, monkeypatch):
     blocker = tmp_path / "a-file"
     blocker.write_text("")
