@@ -46,12 +46,14 @@ def _flag(value) -> None:
 
 
 def _verbose(value) -> None:
-    if value == "auto" and isinstance(value, str):
+    """'auto', 0, 1 or 2; a bool is 0 or 1, as Keras takes it."""
+    if (isinstance(value, str) and value == "auto") or isinstance(value, (bool, np.bool_)):
         return
-    if isinstance(value, (bool, np.bool_)) or not _is_int(value) or value not in (0, 1, 2):
-        raise (ValueError if _is_int(value) else TypeError)(
-            f"expected 'auto', 0 (silent), 1 (progress bar) or 2 (one line per epoch), got "
-            f"{_describe(value)}")
+    expected = "expected 'auto', 0 (silent), 1 (progress bar) or 2 (one line per epoch)"
+    if not _is_int(value):
+        raise TypeError(f"{expected}, got {_describe(value)}")
+    if value not in (0, 1, 2):
+        raise ValueError(f"{expected}, got {value}")
 
 
 def _fraction(value) -> None:

@@ -1092,7 +1092,7 @@ def test_fit_arguments_are_checked_with_their_names():
             ({"validation_split": "0.1"}, TypeError, r"fit\(validation_split=\.\.\.\)")]:
         with pytest.raises(error, match=message):
             model.fit(x, y, **kwargs)
-    model.fit(x, y, epochs=np.int64(1), verbose=0, callbacks=fg.callbacks.History())
+    model.fit(x, y, epochs=np.int64(1), verbose=False, callbacks=fg.callbacks.History())
 
 
 def test_y_as_float16_is_converted_and_strings_are_named():
