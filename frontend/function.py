@@ -67,6 +67,9 @@ class Function:
 
     def __init__(self, fn, name: str | None = None, compile_fn=None, symbolic_batch: bool = True,
                  holder_shapes=None, argument_labels=None):
+        if not callable(fn):
+            raise TypeError(f"fg.function takes a Python function of tensors, got {fn!r} "
+                            f"({type(fn).__name__})")
         self.fn = fn
         self.compile_fn = compile_fn
         self.symbolic_batch = symbolic_batch

@@ -203,7 +203,11 @@ class Model(Layer):
         ``fg.function`` or a train step, array arguments are graph inputs instead.)"""
         if any(is_symbolic(t) for t in flatten((args, kwargs))):
             return super().__call__(*args, **kwargs)
-        training = bool(kwargs.get("training") or False)
+        training = kwargs.get("training")
+        if training is not None and not isinstance(training, (bool, np.bool_)):
+            raise TypeError(f"model '{self.name}': training must be True, False or None, got "
+                            f"{training!r}")
+        training = bool(training)
         if self._functional is not None and not self._eager_forwards:
             return self._run(args[0], training=training)
         extras = (args[1:], {k: v for k, v in kwargs.items() if k != "training"})

@@ -189,6 +189,10 @@ ROWS = [
     ("call-rank", lambda e: e.model(e.x[0]), ValueError, ["input 'features'", "shape"]),
     ("call-unknown-name", lambda e: e.model({"feat": e.x}), KeyError, ["'features'", "'feat'"]),
     ("call-two-arrays", lambda e: e.model([e.x, e.x]), ValueError, ["1 input", "got 2"]),
+    ("call-training-str", lambda e: e.model(e.x, training="yes"), TypeError,
+     ["training", "True, False or None", "'yes'"]),
+    ("function-not-callable", lambda e: fg.function(3), TypeError, ["fg.function", "function",
+                                                                    "int"]),
     ("call-multi-one-array", lambda e: e.multi(e.xa), ValueError, ["2 input", "got 1"]),
     # --- train_on_batch / test_on_batch -------------------------------------------------------
     ("train-on-batch-label", lambda e: e.model.train_on_batch(e.x, e.labels(3, 5)), ValueError,
