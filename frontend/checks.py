@@ -23,6 +23,12 @@ def check_number(owner: str, key: str, value, low=None, high=None, open_low=Fals
 
 def check_positive_int(owner: str, key: str, value) -> None:
     """``value`` must be an int > 0 (a numpy int too, not a bool)."""
+    check_int_at_least(owner, key, value, 1)
+
+
+def check_int_at_least(owner: str, key: str, value, low: int) -> None:
+    """``value`` must be an int >= ``low`` (a numpy int too, not a bool)."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) \
-            or value <= 0:
-        raise ValueError(f"{owner}: `{key}` must be a positive int, got {value!r}")
+            or value < low:
+        what = "a positive int" if low == 1 else f"an int >= {low}"
+        raise ValueError(f"{owner}: `{key}` must be {what}, got {value!r}")

@@ -19,6 +19,8 @@ from __future__ import annotations
 import hashlib
 import math
 
+import numpy as np
+
 from ..ir import DType, as_dtype, emit
 from . import ops, random_state
 from .context import rng_key
@@ -30,6 +32,9 @@ class SeedGenerator:
     """Keras's seed generator: draws made with it follow the run key, salted by ``seed``."""
 
     def __init__(self, seed=None):
+        if seed is not None and (isinstance(seed, (bool, np.bool_))
+                                 or not isinstance(seed, (int, np.integer))):
+            raise TypeError(f"SeedGenerator: `seed` must be an int or None, got {seed!r}")
         self.seed = 0 if seed is None else int(seed)
 
     def __repr__(self) -> str:  # by value: it keys the eager draws' cached traces

@@ -32,6 +32,8 @@ import warnings
 
 import numpy as np
 
+from ..frontend.checks import check_int_at_least, check_number
+
 
 class Callback:
     """Base class: every hook does nothing. ``model`` and ``params`` are set by the loop
@@ -185,6 +187,9 @@ class MonitorCallback(Callback):
 
     def __init__(self, monitor):
         super().__init__()
+        if not isinstance(monitor, str):
+            raise TypeError(f"{type(self).__name__}: `monitor` must be the name of a log "
+                            f"key (a str such as 'val_loss'), got {monitor!r}")
         self.monitor = monitor
         self._warned = False
 
@@ -231,6 +236,11 @@ class EarlyStopping(MonitorCallback):
     def __init__(self, monitor="val_loss", min_delta=0, patience=0, verbose=0, mode="auto",
                  baseline=None, restore_best_weights=False, start_from_epoch=0):
         super().__init__(monitor)
+        check_number("EarlyStopping", "min_delta", min_delta)
+        check_int_at_least("EarlyStopping", "patience", patience, 0)
+        check_int_at_least("EarlyStopping", "start_from_epoch", start_from_epoch, 0)
+        if baseline is not None:
+            check_number("EarlyStopping", "baseline", baseline)
         if mode not in ("auto", "min", "max"):
             warnings.warn(f"EarlyStopping mode {mode} is unknown, fallback to auto mode.",
                           stacklevel=2)

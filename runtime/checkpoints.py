@@ -189,6 +189,9 @@ class ModelCheckpoint(MonitorCallback):
                              f"supported")
         if mode not in ("auto", "min", "max"):
             raise ValueError(f"ModelCheckpoint mode must be 'auto', 'min' or 'max', got {mode!r}")
+        if not isinstance(filepath, (str, os.PathLike)):
+            raise TypeError(f"ModelCheckpoint: `filepath` must be a path (a str or "
+                            f"os.PathLike), got {filepath!r}")
         self.filepath, self.verbose = os.fspath(filepath), verbose
         self._fields = _format_fields(self.filepath)
         self.save_best_only = save_best_only
