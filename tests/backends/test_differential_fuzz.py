@@ -46,6 +46,11 @@ def run(program: Program, backend: str) -> list:
         with np.errstate(all="ignore"):
             outputs, grads = fn(*program.arrays(batch))
         runs.append(list(outputs) + list(grads))
+    executable = fn.last_trace.traced_graph._executable
+    # A kernel that fell back to the reference (or a plan that disagreed with the checked
+    # path) would hide what the backend computes.
+    assert getattr(executable, "fallbacks", []) == [], executable.fallbacks
+    assert getattr(executable, "plan_errors", []) == [], executable.plan_errors
     return runs
 
 

@@ -44,6 +44,9 @@ UNARY = {
     "cos": "ops.cos({a})", "square": "ops.square({a})", "relu": "ops.relu({a})",
     "scale": "{a} * 1.5 - 0.25", "reciprocal": "1.0 / (ops.square({a}) + 0.5)",
     "softplus": "ops.softplus({a})", "gelu": "ops.gelu({a})",
+    "clip": "ops.clip({a}, -0.5, 0.75)", "stop_gradient": "ops.stop_gradient({a}) * {a}",
+    "mask": "ops.cast(ops.greater({a}, 0.25), {a}.dtype) * {a}",
+    "silu": "ops.silu({a})", "elu": "ops.elu({a})", "leaky_relu": "ops.leaky_relu({a})",
 }
 # name -> the expression of two broadcast-compatible operands ``{a}`` and ``{b}``.
 BINARY = {
@@ -55,7 +58,7 @@ BINARY = {
     "where0": "ops.where(ops.{cmp}({a}, 0.0), {b}, ops.negative({b}))",
 }
 COMPARISONS = ("greater", "less", "greater_equal", "less_equal")
-REDUCTIONS = ("sum", "mean", "max", "min")
+REDUCTIONS = ("sum", "mean", "max", "min", "logsumexp")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,8 +76,10 @@ class Program:
     @property
     def cotangents(self) -> tuple:
         """The shapes of the cotangent inputs ``c0, c1, ...``, one per output: the
-        output's, with the batch axis moved to the front (an input's batch axis leads)."""
-        return tuple(tuple(shape[p] for p in _batch_first(shape)) for shape in self.output_shapes)
+        output's, with the batch axis moved to the front (an input's batch axis leads)
+        and any further batch axes summed over (an input has one)."""
+        return tuple(tuple(shape[p] for p in _batch_first(shape))
+                     for shape in map(_one_batch_axis, self.output_shapes))
 
     @property
     def output_shapes(self) -> tuple:
@@ -96,7 +101,7 @@ class Program:
     def source(self) -> str:
         """The Python function ``fn`` of this program (see the module docstring)."""
         args = self.arg_names()
-        loss = " + ".join(f"ops.sum({o} * {_moved_back(f'c{i}', shape)})"
+        loss = " + ".join(_loss_term(o, f"c{i}", shape)
                           for i, (o, shape) in enumerate(zip(self.outputs, self.output_shapes)))
         body = [f"        {line}" for line in self.lines] + [f"        loss = {loss}"]
         return "\n".join([f"def fn({', '.join(args)}):",
@@ -124,6 +129,25 @@ class Program:
         shapes = list(self.inputs) + list(self.cotangents)
         return [rng.standard_normal(tuple(batch if d == BATCH else d for d in shape))
                 .astype(self.dtype) for shape in shapes]
+
+
+def _extra_batch_axes(shape: tuple) -> tuple:
+    return tuple(i for i, d in enumerate(shape) if d == BATCH)[1:]
+
+
+def _one_batch_axis(shape: tuple) -> tuple:
+    """``shape`` without its batch axes after the first (an outer product over the
+    batch, ``(B, 1) * (B,)``, has two)."""
+    extra = _extra_batch_axes(shape)
+    return tuple(d for i, d in enumerate(shape) if i not in extra)
+
+
+def _loss_term(output: str, cotangent: str, shape: tuple) -> str:
+    """``sum(output * cotangent)``, the output summed over its extra batch axes and the
+    cotangent's batch axis moved back to the output's place."""
+    extra = _extra_batch_axes(shape)
+    reduced = f"ops.sum({output}, axis={extra})" if extra else output
+    return f"ops.sum({reduced} * {_moved_back(cotangent, _one_batch_axis(shape))})"
 
 
 def _batch_first(shape: tuple) -> tuple:
@@ -175,6 +199,7 @@ class _Builder:
         return self.draw(st.sampled_from((1, 2, 3, 4)))
 
     def new_input(self, shape: tuple) -> str:
+        assert BATCH not in shape[1:], f"an input's batch axis leads, got {shape}"
         name = f"x{len(self.inputs)}"
         self.inputs.append(tuple(shape))
         self.pool.append((name, tuple(shape)))
@@ -323,7 +348,7 @@ class _Builder:
             d == e or i == axis for i, (d, e) in enumerate(zip(s, sa))) and s[axis] != BATCH)
         if other is None or self.draw(st.booleans()):
             grown = sa[:axis] + (self.dim(),) + sa[axis + 1:]
-            other = (self.new_input(grown), grown)
+            other = (self.new_input(grown), grown) if BATCH not in grown[1:] else (a, sa)
         b, sb = other
         shape = sa[:axis] + (sa[axis] + sb[axis],) + sa[axis + 1:]
         order = (a, b) if self.draw(st.booleans()) else (b, a)
@@ -339,8 +364,43 @@ class _Builder:
         return self.emit(f"ops.{kind}({a}, axis={axis})", sa)
 
 
+    def expand(self):
+        """``expand_dims`` then maybe ``broadcast_to`` over the new axis, or ``squeeze``."""
+        picked = self.pick(lambda s: len(s) < MAX_RANK and _size(s) * 3 <= MAX_ELEMENTS)
+        if picked is None:
+            return self.unary()
+        a, sa = picked
+        ones = [i for i, d in enumerate(sa) if d == 1]
+        if ones and self.draw(st.booleans()):
+            axis = self.draw(st.sampled_from(ones))
+            return self.emit(f"ops.squeeze({a}, axis={axis})", sa[:axis] + sa[axis + 1:])
+        axis = self.draw(st.integers(0, len(sa)))
+        shape = sa[:axis] + (1,) + sa[axis:]
+        if BATCH in shape or self.draw(st.booleans()):
+            return self.emit(f"ops.expand_dims({a}, {axis})", shape)
+        shape = shape[:axis] + (self.dim(),) + shape[axis + 1:]
+        return self.emit(f"ops.broadcast_to(ops.expand_dims({a}, {axis}), {shape})", shape)
+
+    def gather(self):
+        """``take`` of constant indices (repeats, any order) along a fixed-size axis, or
+        ``stack`` of two values of one shape."""
+        picked = self.pick(lambda s: any(d != BATCH for d in s))
+        if picked is None:
+            return self.unary()
+        a, sa = picked
+        if self.draw(st.booleans()) and len(sa) < MAX_RANK and _size(sa) * 2 <= MAX_ELEMENTS:
+            b, _ = self.pick(lambda s: s == sa)
+            axis = self.draw(st.integers(0, len(sa)))
+            return self.emit(f"ops.stack([{a}, {b}], axis={axis})", sa[:axis] + (2,) + sa[axis:])
+        axis = self.draw(st.sampled_from([i for i, d in enumerate(sa) if d != BATCH]))
+        indices = self.draw(st.lists(st.integers(-sa[axis], sa[axis] - 1), min_size=1,
+                                     max_size=max(1, MAX_ELEMENTS // max(1, _size(sa)))))
+        shape = sa[:axis] + (len(indices),) + sa[axis + 1:]
+        return self.emit(f"ops.take({a}, {indices}, axis={axis})", shape)
+
+
 OPS = ("unary", "unary", "binary", "binary", "binary", "reduce", "matmul", "reshape",
-       "transpose", "slice", "concatenate", "softmax")
+       "transpose", "slice", "concatenate", "softmax", "expand", "gather")
 
 
 def _factorization(n: int, parts: int, rnd) -> list[int]:
@@ -366,16 +426,16 @@ def _show(shape: tuple) -> str:
 
 
 @st.composite
-def programs(draw, dtypes=("float32", "float64"), max_ops: int = 6,
+def programs(draw, dtypes=("float32", "float64"), max_ops: int = 7,
              symbolic=st.booleans(), exclude=()) -> Program:
-    """A random valid :class:`Program` of 1..``max_ops`` ops (see the module docstring);
+    """A random valid :class:`Program` of 2..``max_ops`` ops (see the module docstring);
     ``exclude`` leaves out op families (names of :data:`OPS`)."""
     dtype = draw(st.sampled_from(dtypes))
     is_symbolic = draw(symbolic)
     builder = _Builder(draw, with_batch=is_symbolic or draw(st.booleans()))
     builder.new_input(builder.random_shape(batched=is_symbolic or draw(st.booleans())))
     families = [f for f in OPS if f not in exclude]
-    for _ in range(draw(st.integers(1, max_ops))):
+    for _ in range(draw(st.integers(2, max_ops))):
         getattr(builder, draw(st.sampled_from(families)))()
     results = [name for name, _ in builder.pool if name.startswith("t")]
     outputs = [name for name in results if name not in builder.used][-3:]
