@@ -4,6 +4,11 @@ A dimension is either a non-negative ``int`` or a :class:`Sym`, a named unknown 
 The batch dimension is the symbol ``B``; other unknown sizes (a Keras ``None`` past the
 batch axis) get names of their own. Two equal names denote the same size everywhere in
 a graph, so the reference backend binds each symbol once from the arrays it is given.
+Shape rules unify a symbol only with itself (and broadcast it against 1): a symbol and an
+int other than 1, or two different symbols, may differ when the graph runs, so a rule
+that would have to assume them equal raises a ShapeError saying so (:func:`mismatch`,
+:func:`why_not_broadcast`); only ``reshape``, which numpy checks by element count when it
+runs, may give a symbol a size.
 
 Text forms: ``f32[B,784]``, ``i32[B,100]``, ``f32[]`` (a scalar).
 """
@@ -142,27 +147,22 @@ class TensorType:
 def broadcast_dims(a: Dim, b: Dim) -> Dim | None:
     """The broadcast of two dims, or None when they cannot broadcast.
 
-    1 broadcasts to anything; equal dims are kept; a symbol against a different
-    symbol or an int > 1 keeps the other side's concrete size (the runtime checks it),
-    as Keras treats unknown sizes as compatible.
+    1 broadcasts to anything and equal dims are kept; nothing else broadcasts. A symbol
+    broadcasts only against itself or 1: against an int other than 1, or another symbol,
+    its size cannot be proved equal when the graph is built, and typing the result as if
+    it were (``f32[B] * f32[B,2]`` as ``f32[B,2]``) would be wrong for every other size.
+    numpy refuses ``(3,) * (3, 2)``; the types refuse it for every size at once.
     """
-    if a == b:
+    if a == b or b == 1:
         return a
     if a == 1:
         return b
-    if b == 1:
-        return a
-    if isinstance(a, Sym) and isinstance(b, Sym):
-        return a
-    if isinstance(a, Sym):
-        return b
-    if isinstance(b, Sym):
-        return a
     return None
 
 
 def broadcast_shapes(*shapes: tuple) -> tuple | None:
-    """numpy broadcasting over dims that may be symbols; None when incompatible."""
+    """numpy broadcasting over dims that may be symbols (:func:`broadcast_dims`); None
+    when incompatible (:func:`why_not_broadcast` says why)."""
     rank = max((len(s) for s in shapes), default=0)
     out = []
     for axis in range(rank):
@@ -178,8 +178,53 @@ def broadcast_shapes(*shapes: tuple) -> tuple | None:
     return tuple(out)
 
 
+def why_not_broadcast(*shapes: tuple) -> str:
+    """Why ``shapes`` do not broadcast: the first two dims (by axis of the broadcast
+    result) that cannot, and the reason; "" when they do broadcast."""
+    rank = max((len(s) for s in shapes), default=0)
+    for axis in range(rank):
+        seen: list = []          # (dim, shape) of the dims other than 1 on this axis
+        for s in shapes:
+            i = axis - (rank - len(s))
+            if i < 0 or s[i] == 1:
+                continue
+            for d, other in seen:
+                if d != s[i]:
+                    reason = _unprovable(d, s[i]) or "neither is 1"
+                    return (f"{d} of {_shape_str(other)} against {s[i]} of {_shape_str(s)} "
+                            f"(axis {axis - rank}): {reason} (to broadcast along an axis, "
+                            f"give it size 1 there, e.g. with expand_dims)")
+            seen.append((s[i], s))
+    return ""
+
+
+def mismatch(a: Dim, b: Dim) -> str:
+    """``(a vs b)`` for two unequal dims that a shape rule cannot unify (contract, match),
+    and why when one of them is a symbol: the tail of its error message."""
+    why = _unprovable(a, b)
+    return f"({a} vs {b}){': ' if why else ''}{why}"
+
+
+def _unprovable(a: Dim, b: Dim) -> str:
+    """Why the unequal dims ``a`` and ``b`` cannot be unified when one is a symbol; ""
+    for two ints."""
+    if isinstance(a, Sym) and isinstance(b, Sym):
+        return (f"{a} and {b} are different symbols, which may be different sizes when the "
+                f"graph runs; a symbol matches only itself (or broadcasts against 1)")
+    if isinstance(a, Sym) or isinstance(b, Sym):
+        sym, n = (a, b) if isinstance(a, Sym) else (b, a)
+        return (f"the size of {sym} is known only when the graph runs, so it cannot be "
+                f"proved equal to {n}; a symbol matches only itself (or broadcasts against 1)")
+    return ""
+
+
+def _shape_str(shape: tuple) -> str:
+    return f"[{','.join(map(dim_str, shape))}]"
+
+
 def dims_compatible(a: Dim, b: Dim) -> bool:
-    """True when two dims may be the same size at run time."""
+    """True when two dims may be the same size at run time (for checking data against a
+    type; the shape rules unify dims only when they are equal)."""
     return a == b or isinstance(a, Sym) or isinstance(b, Sym)
 
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..errors import ShapeError
-from ..types import DType, TensorType, broadcast_shapes
+from ..types import DType, TensorType, broadcast_shapes, why_not_broadcast
 
 
 def fmt(types) -> str:
@@ -25,7 +25,8 @@ def require_dtype(t: TensorType, allowed, what: str) -> None:
 def broadcast(types) -> tuple:
     shape = broadcast_shapes(*(t.shape for t in types))
     if shape is None:
-        raise ShapeError(f"shapes do not broadcast: {fmt(types)}")
+        raise ShapeError(f"shapes do not broadcast: {fmt(types)}: "
+                         f"{why_not_broadcast(*(t.shape for t in types))}")
     return shape
 
 

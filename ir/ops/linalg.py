@@ -11,7 +11,7 @@ import numpy as np
 from ..builder import emit
 from ..errors import ShapeError
 from ..opdef import CONTRACTION, OpDef, register
-from ..types import TensorType, broadcast_shapes, dims_compatible
+from ..types import TensorType, broadcast_shapes, mismatch, why_not_broadcast
 from .vjp_utils import swap_last_two
 from ._rules import NUMERIC, fmt, require_dtype, same_dtype
 
@@ -22,12 +22,13 @@ def _matmul_infer(types, attrs):
     require_dtype(a, NUMERIC, "operands")
     if a.rank < 2 or b.rank < 2:
         raise ShapeError(f"matmul needs operands of rank >= 2, got {fmt(types)}")
-    if not dims_compatible(a.shape[-1], b.shape[-2]):
+    if a.shape[-1] != b.shape[-2]:
         raise ShapeError(f"contracted dims differ: {a} @ {b} "
-                         f"({a.shape[-1]} vs {b.shape[-2]})")
+                         f"{mismatch(a.shape[-1], b.shape[-2])}")
     batch = broadcast_shapes(a.shape[:-2], b.shape[:-2])
     if batch is None:
-        raise ShapeError(f"batch dims do not broadcast: {fmt(types)}")
+        raise ShapeError(f"batch dims do not broadcast: {fmt(types)}: "
+                         f"{why_not_broadcast(a.shape[:-2], b.shape[:-2])}")
     return TensorType(batch + (a.shape[-2], b.shape[-1]), dtype)
 
 

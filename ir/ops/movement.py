@@ -15,7 +15,7 @@ import numpy as np
 from ..builder import emit
 from ..errors import ShapeError
 from ..opdef import MOVEMENT, NO_GRADIENT, Attr, OpDef, register
-from ..types import DType, Sym, TensorType, broadcast_shapes, dims_compatible, symbolic_size
+from ..types import DType, Sym, TensorType, mismatch, symbolic_size
 from .vjp_utils import unbroadcast, zeros
 from ._rules import INTS, fmt, require_dtype, same_dtype
 
@@ -100,9 +100,13 @@ def _broadcast_to_infer(types, attrs):
     target = attrs["shape"]
     if -1 in target:
         raise ShapeError(f"broadcast_to target {target} may not contain -1")
-    out = broadcast_shapes(t.shape, target)
-    if out is None or len(out) != len(target) or not all(map(dims_compatible, out, target)):
-        raise ShapeError(f"cannot broadcast {t} to {target}")
+    if t.rank > len(target):
+        raise ShapeError(f"cannot broadcast {t} to {target}: the target has fewer axes")
+    lead = len(target) - t.rank
+    for i, (d, want) in enumerate(zip(t.shape, target[lead:])):
+        if d not in (1, want):
+            raise ShapeError(f"cannot broadcast {t} to {target}: axis {i} of the operand is "
+                             f"neither 1 nor the target's dim {mismatch(d, want)}")
     return TensorType(target, t.dtype)
 
 
@@ -124,8 +128,9 @@ def _concatenate_infer(types, attrs):
     out = list(types[0].shape)
     for t in types[1:]:
         for i, (a, b) in enumerate(zip(out, t.shape)):
-            if i != axis and not dims_compatible(a, b):
-                raise ShapeError(f"concatenate on axis {axis}: dim {i} differs in {fmt(types)}")
+            if i != axis and a != b:
+                raise ShapeError(f"concatenate on axis {axis}: dim {i} differs in {fmt(types)} "
+                                 f"{mismatch(a, b)}")
     along = [t.shape[axis] for t in types]
     if any(isinstance(d, Sym) for d in along):
         raise ShapeError(f"cannot concatenate along symbolic dim {axis} of {fmt(types)}")

@@ -6,7 +6,7 @@ import numpy as np
 
 from ..builder import emit
 from ..core import Value
-from ..types import DType, TensorType, symbolic_size
+from ..types import DType, TensorType
 
 
 def const(value, dtype: DType) -> Value:
@@ -60,25 +60,17 @@ def expand_reduced(g: Value, x: TensorType, axes: tuple, keepdims: bool) -> Valu
 
 def unbroadcast(g: Value, target: TensorType) -> Value:
     """Sum ``g`` over the axes that broadcasting added or stretched, giving ``target``'s
-    shape (and cast to its dtype).
-
-    A symbol of ``target`` that broadcasting met as a concrete size or another symbol is
-    that size at run time: ``broadcast_to`` retypes the axis (and checks the size when the
-    graph runs; a symbol that turns out to be 1 there is refused, not summed)."""
+    shape (and cast to its dtype). Broadcasting keeps every other dim as it is (a symbol
+    broadcasts only against itself or 1), so what is left after the sum is ``target``'s
+    shape, behind the added axes (which a reshape drops)."""
     shape, want = g.type.shape, target.shape
     lead = len(shape) - len(want)
     axes = tuple(range(lead)) + tuple(
         lead + i for i, d in enumerate(want) if d == 1 and shape[lead + i] != 1)
     if axes:
         g = emit("reduce_sum", g, axes=axes, keepdims=True)
-    if g.type.shape != want:
-        kept = g.type.shape[lead:]
-        if symbolic_size(kept)[1] != symbolic_size(want)[1]:
-            if lead:
-                g = emit("reshape", g, shape=kept)
-            g = emit("broadcast_to", g, shape=want)
-        else:
-            g = emit("reshape", g, shape=want)
+    if lead:
+        g = emit("reshape", g, shape=want)
     if g.type.dtype != target.dtype:
         g = emit("cast", g, dtype=target.dtype)
     return g

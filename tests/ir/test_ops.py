@@ -91,18 +91,43 @@ SHAPE = st.lists(SIDE, max_size=3).map(tuple)
 RANKED = st.lists(SIDE, min_size=1, max_size=3).map(tuple)   # rank >= 1
 
 
+def unaligned(types) -> list:
+    return []
+
+
+def right_aligned(types) -> list:
+    """(operand, axis) of the other operands that broadcasting lines up with axis 0 of
+    the first one."""
+    return [(j, t.rank - types[0].rank) for j, t in enumerate(types[1:], 1)
+            if t.rank >= types[0].rank]
+
+
+def batch_aligned(types) -> list:
+    """For matmul: as :func:`right_aligned` when axis 0 of ``a`` is a batch axis."""
+    return right_aligned(types) if types[0].rank > 2 and types[1].rank > 2 else []
+
+
 @st.composite
-def case(draw, operands, symbolic=True):
+def case(draw, operands, symbolic=True, aligned=unaligned):
     """``operands`` draws ([(shape, dtype[, low, high]) ...], attrs): operand specs (int
-    values in [low, high)) and attributes. The first operand's axis 0 may become B."""
+    values in [low, high)) and attributes. The first operand's axis 0 may become B, and
+    with it the axes ``aligned(types)`` lists where they have its size (a symbol meets
+    only itself or 1: if one of them is another size, nothing becomes B)."""
     specs, attrs = draw(operands)
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     arrays = [random_array(rng, s[0], s[1], *s[2:]) for s in specs]
     types = [TensorType(a.shape, s[1]) for a, s in zip(arrays, specs)]
     env = {}
     if symbolic and types and types[0].rank and draw(st.booleans()):
-        env = {B: types[0].shape[0]}
-        types[0] = types[0].with_shape((B,) + types[0].shape[1:])
+        size, others = types[0].shape[0], aligned(types)
+        if all(types[j].shape[axis] in (1, size) for j, axis in others):
+            env = {B: size}
+            types[0] = types[0].with_shape((B,) + types[0].shape[1:])
+            for j, axis in others:
+                if types[j].shape[axis] == size != 1:
+                    shape = list(types[j].shape)
+                    shape[axis] = B
+                    types[j] = types[j].with_shape(shape)
     return Case(types, arrays, attrs, env)
 
 
@@ -258,7 +283,7 @@ def random_uniform(draw):
 @st.composite
 def fused(draw):
     """A region computing (exp(a + b), a) on broadcasting float operands."""
-    c = draw(case(broadcasting(FLOATS)))
+    c = draw(case(broadcasting(FLOATS), aligned=right_aligned))
     a, b = (Value(t, name=n) for t, n in zip(c.types, "ab"))
     c.region = Graph.from_results("region", [a, b], [emit("exp", emit("add", a, b)), a])
     return c
@@ -309,18 +334,20 @@ CASES = {
     **{n: case(unary(NUMERIC)) for n in ("neg", "abs", "sign")},
     "logical_not": case(unary([DType.bool])),
     "stop_gradient": case(unary(ALL)),
-    **{n: case(broadcasting(NUMERIC)) for n in "add sub mul maximum minimum".split()},
-    **{n: case(broadcasting(FLOATS)) for n in ("div", "pow")},
-    **{n: case(broadcasting(ALL)) for n in "eq ne lt le gt ge".split()},
-    **{n: case(broadcasting([DType.bool])) for n in ("logical_and", "logical_or")},
-    "where": case(broadcasting(ALL, n=3, first=DType.bool)),
+    **{n: case(broadcasting(NUMERIC), aligned=right_aligned)
+       for n in "add sub mul maximum minimum".split()},
+    **{n: case(broadcasting(FLOATS), aligned=right_aligned) for n in ("div", "pow")},
+    **{n: case(broadcasting(ALL), aligned=right_aligned) for n in "eq ne lt le gt ge".split()},
+    **{n: case(broadcasting([DType.bool]), aligned=right_aligned)
+       for n in ("logical_and", "logical_or")},
+    "where": case(broadcasting(ALL, n=3, first=DType.bool), aligned=right_aligned),
     "cast": case(unary(ALL, st.fixed_dictionaries({"dtype": st.sampled_from(ALL)}))),
     "constant": case(constant()),
     **{n: case(reduction(NUMERIC)) for n in ("reduce_sum", "reduce_max", "reduce_min")},
     "reduce_mean": case(reduction(FLOATS)),
     **{n: case(arg_reduction()) for n in ("argmax", "argmin")},
     "dim_size": case(dim_size()),
-    "matmul": case(matmul()),
+    "matmul": case(matmul(), aligned=batch_aligned),
     "reshape": case(reshape(), symbolic=False),
     "transpose": case(transpose()),
     "broadcast_to": case(broadcast_to(), symbolic=False),
@@ -591,6 +618,51 @@ ERRORS = [
     ("random_uniform", [t(dtype=DType.i64)], {"shape": (-1, 2), "salt": 0}, r"may not contain -1"),
 ]
 
+# A symbol unifies only with itself (or broadcasts against 1): against an int other than 1
+# or another symbol, no size can be proved equal, so every rule that unifies dims refuses
+# it, naming both dims and why (issue 6: ``(B,) * (B, 2)`` was typed f32[B,2]).
+T = Sym("T")
+UNPROVABLE = r"the size of B is known only when the graph runs, so it cannot be proved equal to "
+TWO_SYMBOLS = r"B and T are different symbols, which may be different sizes"
+SYMBOL_ERRORS = [
+    ("mul", [t(B), t(B, 2)], {}, r"do not broadcast: f32\[B\], f32\[B,2\]: B of \[B\] against "
+     r"2 of \[B,2\] \(axis -1\): " + UNPROVABLE + "2.*expand_dims"),
+    ("add", [t(B, 3), t(3, 3)], {}, UNPROVABLE + "3"),
+    ("sub", [t(B, 3), t(T, 3)], {}, TWO_SYMBOLS),
+    ("maximum", [t(2, B), t(B, 2)], {}, r"2 of \[2,B\] against B of \[B,2\] \(axis -2\)"),
+    ("where", [t(B, dtype=DType.bool), t(1), t(4)], {}, UNPROVABLE + "4"),
+    ("where", [t(B, dtype=DType.bool), t(T), t(1)], {}, TWO_SYMBOLS),
+    ("matmul", [t(2, B), t(3, 4)], {}, r"contracted dims differ.*\(B vs 3\): " + UNPROVABLE + "3"),
+    ("matmul", [t(2, B), t(T, 4)], {}, r"\(B vs T\): " + TWO_SYMBOLS),
+    ("matmul", [t(B, 2, 3), t(4, 3, 5)], {}, r"batch dims do not broadcast: .*" + UNPROVABLE + "4"),
+    ("broadcast_to", [t(B, 2)], {"shape": (3, 2)}, r"axis 0 of the operand is neither 1 nor "
+     r"the target's dim \(B vs 3\): " + UNPROVABLE + "3"),
+    ("broadcast_to", [t(2)], {"shape": (B, B)}, r"\(2 vs B\): " + UNPROVABLE + "2"),
+    ("broadcast_to", [t(B)], {"shape": (T,)}, TWO_SYMBOLS),
+    ("concatenate", [t(B, 2), t(4, 3)], {"axis": 1}, r"dim 0 differs .*\(B vs 4\): " + UNPROVABLE),
+    ("concatenate", [t(B, 2), t(T, 3)], {"axis": 1}, r"dim 0 differs .*" + TWO_SYMBOLS),
+]
+
+
+@pytest.mark.parametrize("kind, types, attrs, message", SYMBOL_ERRORS,
+                         ids=[e[0] for e in SYMBOL_ERRORS])
+def test_a_symbol_unifies_only_with_itself_or_broadcasts_against_1(kind, types, attrs, message):
+    params = [Value(ty, name=f"x{i}") for i, ty in enumerate(types)]
+    with pytest.raises(ShapeError, match=rf"at test_ops\.py:\d+: {kind}: .*{message}"):
+        emit(kind, *params, **attrs)
+
+
+def test_a_symbol_meets_itself_and_1_in_every_rule():
+    def v(*shape, dtype=f32):
+        return Value(t(*shape, dtype=dtype), name="x")
+
+    assert emit("mul", v(B, 1), v(B, 2)).type == t(B, 2)
+    assert emit("add", v(1, T), v(B, 1)).type == t(B, T)
+    assert emit("where", v(B, 1, dtype=DType.bool), v(1, T), v(B, T)).type == t(B, T)
+    assert emit("matmul", v(B, 2, T), v(1, T, 3)).type == t(B, 2, 3)
+    assert emit("broadcast_to", v(1, T), shape=(B, T)).type == t(B, T)
+    assert emit("concatenate", v(B, 2), v(B, 3), axis=1).type == t(B, 5)
+
 
 @pytest.mark.parametrize("kind, types, attrs, message", ERRORS, ids=[e[0] for e in ERRORS])
 def test_shape_rule_errors(kind, types, attrs, message):
@@ -728,3 +800,22 @@ def test_constants_read_back_through_a_broadcast_with_one_helper_for_scan_and_si
     ones = emit("constant", value=(1, 1), dtype=i32)
     assert vjp_utils.is_all(ones, 1) and vjp_utils.constant_value(ones).dtype == np.int32
     assert not hasattr(scan, "_is_zero")                     # the scan VJP reads is_all
+
+
+def test_the_issue_6_program_is_refused_when_traced_naming_the_users_line():
+    import fusegraph as fg
+    from fusegraph.backends import optimizing_compiler
+    from fusegraph.frontend.function import Function
+
+    def fn(x0, x1):
+        with fg.GradientTape() as tape:
+            y = x0 * x1
+            loss = fg.ops.sum(fg.ops.sin(y))
+        return tape.gradient(loss, [x0, x1])
+
+    line = fn.__code__.co_firstlineno + 2
+    f = Function(fn, "fn", optimizing_compiler("reference"), symbolic_batch=True)
+    x0, x1 = np.ones(3, np.float32), np.ones((3, 2), np.float32)
+    with pytest.raises(ShapeError, match=rf"at test_ops\.py:{line}: mul: shapes do not "
+                       rf"broadcast: f32\[B\], f32\[B,2\]: .*cannot be proved equal to 2"):
+        f(x0, x1)
