@@ -17,7 +17,8 @@
   ``-0.0 + x`` and ``x - 0.0`` are x, but ``x + 0.0`` and ``x - -0.0`` are not
   (``-0.0 + 0.0`` is +0.0) and stay; a reshape, broadcast_to or cast to the operand's
   own type -> x; an identity transpose -> x; a reduction over no axes -> x; a reshape
-  of a reshape -> one reshape (none if the inner one's operand has the result's type),
+  of a reshape -> one reshape (none if the inner one's operand has the result's type;
+  both kept when the inner one gives a symbol a size, which numpy checks when it runs),
   and a transpose of a transpose -> one transpose (none if the two cancel);
   ``where(c, a, b)`` with a constant all-true (all-false) ``c`` -> a (b), broadcast to
   the result's shape. The last one removes the branch a
@@ -34,7 +35,7 @@ from fusegraph.ir.builder import emit
 from fusegraph.ir.core import Graph, Op, Value
 from fusegraph.ir.opdef import HAS_REGION, RANDOM, get_opdef
 from fusegraph.ir.ops.vjp_utils import constant_value, is_all, splat_value
-from fusegraph.ir.types import Sym
+from fusegraph.ir.types import Sym, symbolic_size
 
 from .manager import Pass, register_pass
 from .rewrite import rebuild
@@ -117,7 +118,9 @@ def _identity_operand(op: Op, operands) -> tuple | None:
 
 
 def _merge_movement(op: Op, operands) -> tuple | None:
-    """reshape(reshape(y)) -> one reshape (or y, if it has the result's type);
+    """reshape(reshape(y)) -> one reshape (or y, if it has the result's type), unless the
+    inner reshape gives a symbol a size (``(B, 3)`` to ``(4, 3)``): numpy checks that size
+    when it runs, and the merged reshape may not (``(B, 3)`` to ``(4, 3)`` and back);
     transpose(transpose(y)) -> one transpose (or y, if the two cancel)."""
     if op.kind not in ("reshape", "transpose"):
         return None
@@ -126,6 +129,8 @@ def _merge_movement(op: Op, operands) -> tuple | None:
         return None
     y = inner.operands[0]
     if op.kind == "reshape":
+        if symbolic_size(y.type.shape)[1] != symbolic_size(operands[0].type.shape)[1]:
+            return None
         return _keep(op, y) or (emit("reshape", y, shape=op.attrs["shape"]),)
     perm = tuple(inner.attrs["perm"][p] for p in op.attrs["perm"])
     return _keep(op, y) if perm == tuple(range(y.type.rank)) else (emit("transpose", y, perm=perm),)

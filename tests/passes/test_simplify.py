@@ -223,3 +223,19 @@ def test_a_floating_point_exception_is_left_to_the_run_and_a_quiet_result_folds(
         out = simplify(g)
         assert [op.kind for op in out.ops] == ["constant"]
         assert_identical(reference(out)()[0], np.float32(want))
+
+
+def test_a_reshape_that_sizes_a_symbol_keeps_its_check_when_reshaped_back():
+    # (B, 3) -> (4, 3) checks B == 4 when it runs; merging it with the reshape back to
+    # (B, 3) would make x itself, and a batch of 5 would pass unchecked.
+    same = """
+        graph @g(%x: f32[B,3]) -> (f32[B,3]) {
+          %0: f32[4,3] = reshape %x {shape=[4, 3]}
+          %1: f32[B,3] = reshape %0 {shape=[B, 3]}
+          return %1
+        }
+    """
+    check(same, same, np.arange(12, dtype=np.float32).reshape(4, 3))
+    out = simplify(parse_graph(text(same)))
+    with pytest.raises(Exception, match=r"size 15 into shape \(4,\s*3\)"):
+        reference(out)(np.zeros((5, 3), np.float32))
