@@ -32,3 +32,24 @@ def check_int_at_least(owner: str, key: str, value, low: int) -> None:
             or value < low:
         what = "a positive int" if low == 1 else f"an int >= {low}"
         raise ValueError(f"{owner}: `{key}` must be {what}, got {value!r}")
+
+
+def cast_in_range(array: np.ndarray, dtype, what: str) -> np.ndarray:
+    """``array`` as ``dtype`` (a numpy dtype), refusing what the cast would change silently:
+    an integer (or bool) array with a value outside an integer ``dtype``'s range (numpy
+    wraps it: 2**32 + 1 becomes 1 as int32), or a float array with a value outside it
+    (or not finite) cast to an integer ``dtype`` (a fraction is truncated, as numpy and
+    Keras do). A ValueError names ``what``, the value and the range."""
+    array = np.asarray(array)
+    dtype = np.dtype(dtype)
+    if dtype.kind in "iu" and array.dtype.kind in "iufb" and array.size:
+        info = np.iinfo(dtype)
+        low, high = array.min(), array.max()
+        if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
+            low = high = array[~np.isfinite(array)].flat[0]
+        if low < info.min or high > info.max:
+            bad = low if low < info.min else high
+            raise ValueError(f"{what}: the value {bad!r} does not fit {dtype.name} (the range "
+                             f"is {info.min} to {info.max}); numbers outside it would wrap "
+                             f"around silently")
+    return array.astype(dtype)
