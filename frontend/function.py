@@ -32,6 +32,7 @@ import functools
 import numpy as np
 
 from . import guards
+from .checks import cast_in_range
 from .graphs import trace_graph
 from .input_layer import placeholder
 from .nest import flatten, pack_like, treedef
@@ -90,6 +91,7 @@ class Function:
     def run(self, *args, **kwargs):
         """Run without writing state back: (outputs, [(variable, new array), ...]). The
         arguments are checked against the trace's host guards first (see the module)."""
+        args, kwargs = self.converted(args, kwargs)
         traced = self.traced(*args, **kwargs)
         leaves = flatten((args, kwargs))
         if traced.checks:   # labels only for a trace with guards: no cost per call otherwise
@@ -105,7 +107,7 @@ class Function:
     def traced(self, *args, **kwargs) -> Traced:
         """The trace for these arguments' signature, traced now if there is none yet;
         nothing runs. It becomes ``last_trace``."""
-        structure = (args, kwargs)
+        structure = self.converted(args, kwargs)
         leaves = flatten(structure)
         if self.symbolic_batch:
             self._check_batch_sizes(leaves)
@@ -117,6 +119,19 @@ class Function:
             traced = self._traces[key] = self.trace(structure, leaves, shapes)
         self.last_trace = traced
         return traced
+
+    def converted(self, args, kwargs) -> tuple:
+        """``(args, kwargs)`` with every array argument of a dtype graphs do not take as
+        the one they do (see :func:`graph_array`; the others as they are); an error names
+        the argument by its label (see :meth:`labels`)."""
+        leaves = flatten((args, kwargs))
+        if all(not _is_array(x) or _GRAPH_DTYPE.get(np.asarray(x).dtype.name) is True
+               for x in leaves):
+            return args, kwargs
+        labels = self.labels(args, kwargs)
+        return pack_like((args, kwargs), [
+            graph_array(x, f"function '{self.name}': {label}") if _is_array(x) else x
+            for x, label in zip(leaves, labels)])
 
     def labels(self, args, kwargs) -> list[str]:
         """A label per flattened argument, for errors: ``argument_labels`` or ``arg<i>``."""
@@ -204,6 +219,27 @@ def _argument_checks(holders, required) -> list:
             seen.add(key)
             checks.append((index, guard))
     return checks
+
+
+# The dtypes graphs take map to True; the other numbers to the dtype they are read as.
+_GRAPH_DTYPE = {"bool": True, "int32": True, "int64": True, "float32": True, "float64": True,
+                "int8": "int32", "int16": "int32", "uint8": "int32", "uint16": "int32",
+                "uint32": "int64", "uint64": "int64", "float16": "float32"}
+
+
+def graph_array(x, what: str) -> np.ndarray:
+    """The array ``x`` in a dtype graphs take (bool, int32, int64, float32, float64): the
+    narrower ints (uint8 labels) as int32, uint32 and uint64 as int64 (a uint64 value
+    past int64's range a ValueError, never wrapped around), float16 as float32; others
+    (complex, strings, objects) are a TypeError. Errors read ``what: ...``."""
+    array = np.asarray(x)
+    target = _GRAPH_DTYPE.get(array.dtype.name)
+    if target is True:
+        return array
+    if target is None:
+        raise TypeError(f"{what} has dtype {array.dtype}; expected numbers (bool, an int or "
+                        f"float dtype)")
+    return cast_in_range(array, target, what)
 
 
 def _is_array(x) -> bool:

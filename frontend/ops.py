@@ -20,6 +20,7 @@ from ..ir import DType, Sym, as_dtype, emit
 from ..ir.builder import user_location
 from ..ir.errors import ShapeError
 from ..ir.types import promote, symbolic_size
+from .checks import cast_in_range
 from .tensor import CallRecord, SymbolicTensor, is_symbolic
 from .variables import Variable
 
@@ -41,7 +42,8 @@ def _wrap(value, inputs) -> SymbolicTensor:
 
 def convert_to_tensor(x, dtype=None) -> SymbolicTensor:
     """A symbolic tensor for ``x``: tensors pass through (cast if ``dtype`` differs);
-    numbers and arrays become constants."""
+    numbers and arrays become constants (integers default to int32). A number that does
+    not fit an integer dtype is a ValueError at the user's line, not wrapped around."""
     if isinstance(x, Variable):
         x = x.read_value()
     if is_symbolic(x):
@@ -51,7 +53,12 @@ def convert_to_tensor(x, dtype=None) -> SymbolicTensor:
         dtype = as_dtype("float32" if array.dtype.kind == "f" else
                          "bool" if array.dtype.kind == "b" else "int32")
     dtype = as_dtype(dtype)
-    value = array.astype(dtype.numpy).tolist()
+    try:
+        value = cast_in_range(array, dtype.numpy, f"a constant of dtype {dtype.keras_name}")
+    except ValueError as error:
+        raise _error(None, f"{error} (cast the tensor to int64 first, or use a float)",
+                     ValueError) from None
+    value = value.tolist()
     return _wrap(emit("constant", value=value, dtype=dtype), ())
 
 

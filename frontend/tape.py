@@ -8,8 +8,10 @@ accepted for compatibility (every float value can be differentiated).
 from __future__ import annotations
 
 from ..ir.builder import user_site
+from ..ir.errors import ShapeError
 from ..passes.autodiff import AutodiffError, gradients
 from . import state
+from .ops import convert_to_tensor
 from .nest import flatten, pack_like
 from .tensor import CallRecord, SymbolicTensor, TraceError, is_symbolic
 from .variables import Variable
@@ -34,18 +36,34 @@ class GradientTape:
 
     def gradient(self, target, sources, output_gradients=None, unconnected_gradients="none"):
         """d(sum of target) / d(each source), in the structure of ``sources``; None for a
-        source the target does not depend on (or zeros with ``unconnected_gradients="zero"``)."""
+        source the target does not depend on (or zeros with ``unconnected_gradients="zero"``).
+        ``output_gradients`` (the seeds) has the structure of ``target``, each seed the
+        shape of its target (None: ones). Only inside a trace (``fg.function``, a model's
+        ``train_step``): outside one it raises a TraceError, eager execution not being
+        built yet (it would otherwise have nothing recorded to differentiate)."""
+        if state.current() is None:
+            raise TraceError(
+                f"{user_site()}: GradientTape.gradient was called outside any traced "
+                f"function, and eager execution (a tape recording ops run one by one on "
+                f"arrays) is not built in fusegraph yet, so there is nothing to differentiate. "
+                f"Put the forward pass and the gradient in one function traced by fg.function "
+                f"(@fg.function def step(x): with fg.GradientTape() as tape: ...; return "
+                f"tape.gradient(loss, sources)), or in a model's train_step, which fit() traces")
+        if unconnected_gradients not in ("none", "zero"):
+            raise ValueError(f"{user_site()}: GradientTape.gradient: unconnected_gradients must "
+                             f"be 'none' or 'zero' (as in TensorFlow), got "
+                             f"{unconnected_gradients!r}")
         if self._used and not self.persistent:
             raise RuntimeError("a non-persistent GradientTape computes one set of gradients; "
                                "use GradientTape(persistent=True) to call gradient() again")
-        self._used = True
         targets = flatten(target)
         if not all(is_symbolic(t) for t in targets):
             raise TraceError(f"{user_site()}: GradientTape.gradient needs symbolic tensors: use "
                              f"it inside fg.function or a model's train_step")
         leaves = flatten(sources)
         wrt = [self._source_value(s) for s in leaves]
-        seeds = None if output_gradients is None else [t.value for t in flatten(output_gradients)]
+        seeds = None if output_gradients is None else _seeds(targets, output_gradients)
+        self._used = True
         try:
             grads = gradients([t.value for t in targets], wrt, seeds, unconnected_gradients)
         except AutodiffError as e:
@@ -61,6 +79,30 @@ class GradientTape:
             return source.value
         raise TypeError(f"{user_site()}: gradient sources must be variables or symbolic "
                         f"tensors, got {source!r}")
+
+
+def _seeds(targets, output_gradients) -> list:
+    """The seed Values for ``targets``: ``output_gradients`` flattened (one per target,
+    None for ones), each converted to its target's dtype and of its target's shape
+    (a ShapeError naming both otherwise)."""
+    given = flatten(output_gradients)
+    if len(given) != len(targets):
+        raise ValueError(f"{user_site()}: GradientTape.gradient: output_gradients must have "
+                         f"one seed per target, got {len(given)} for {len(targets)} targets")
+    seeds = []
+    for i, (target, seed) in enumerate(zip(targets, given)):
+        if seed is None:
+            seeds.append(None)
+            continue
+        seed = convert_to_tensor(seed, target.type.dtype)
+        if seed.type.shape != target.type.shape:
+            which = f" {i} of {len(targets)}" if len(targets) > 1 else ""
+            raise ShapeError(f"{user_site()}: GradientTape.gradient: output_gradients{which} "
+                             f"has type {seed.type}, but its target has type {target.type}: "
+                             f"a seed has its target's shape (fg.ops.ones_like(target) "
+                             f"times a weight)")
+        seeds.append(seed.value)
+    return seeds
 
 
 def _describe(kind: str, i: int, x, total: int) -> str:

@@ -122,8 +122,7 @@ class SymbolicTensor:
     def _no_scalar(self, *_):
         raise TraceError(
             f"{user_site()}: a symbolic tensor ({self._describe()}) was converted to a Python "
-            f"number (int(), float(), range() or a list index) while tracing; its value is "
-            f"unknown until the model runs. Keep it a tensor (fg.ops.* on it; choose values "
+            f"number (int(), float(), range() or a list index) {_when()}. Keep it a tensor (fg.ops.* on it; choose values "
             f"with fg.ops.where(condition, x, y)), or use a Python int such as a size from "
             f"x.shape.")
 
@@ -132,12 +131,24 @@ class SymbolicTensor:
     def __array__(self, *_, **__):
         raise TraceError(
             f"{user_site()}: a symbolic tensor ({self._describe()}) was passed to numpy "
-            f"(np.asarray or an np.* function) while tracing; its values are unknown until "
-            f"the model runs. Use the fg.ops function of the same name (fg.ops.mean, ...).")
+            f"(np.asarray or an np.* function) {_when()}. Use the fg.ops function of the same name (fg.ops.mean, ...).")
 
     def _describe(self) -> str:
         name = f"'{self.name}' " if self.name else ""
         return f"{name}of type {self.type}"
+
+
+def _when() -> str:
+    """Why a symbolic tensor has no values here: inside a trace, they exist once the
+    graph runs; outside one, the tensor is a graph value that nothing will run as it is."""
+    from . import state
+    if state.current() is not None:
+        return "while tracing; its value is unknown until the model runs"
+    return ("outside any traced function: it is a value of a graph (an fg.Input, a layer "
+            "called on one, or fg.ops called outside fg.function), not a result, and eager "
+            "execution (fg.ops run at once on arrays) is not built in fusegraph yet. Compute "
+            "with numpy on arrays, call a model on arrays, or trace the computation with "
+            "fg.function and call that on arrays")
 
 
 def _ops():

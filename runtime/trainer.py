@@ -36,7 +36,7 @@ from ..backends import optimizing_compiler
 from ..ir import Sym
 from ..ir.builder import user_site
 from ..frontend import optimizers as optimizers_module
-from ..frontend.function import Function, commit
+from ..frontend.function import Function, commit, graph_array
 from ..frontend.metrics import Mean, Metric
 from ..frontend.model import graph_text
 from ..frontend.naming import key_mismatch
@@ -542,8 +542,10 @@ class Trainer:
 
 def _floatx(structure, label: str):
     """float64 and float16 arrays as float32 (Keras's floatx), as Keras's data adapters
-    convert them; other arrays (int labels, int token ids) as they are. A leaf that is
-    not numbers is a TypeError naming it by its place under ``label`` (``y['out']``)."""
+    convert them; other arrays (int labels, int token ids) in a dtype graphs take (uint8
+    labels as int32, see :func:`~fusegraph.frontend.function.graph_array`). A leaf that
+    is not numbers, or a uint64 past int64's range, is an error naming it by its place
+    under ``label`` (``y['out']``)."""
     if structure is None:
         return None
 
@@ -552,7 +554,8 @@ def _floatx(structure, label: str):
         if leaf is None:  # no target for an output without a loss
             return None
         array = numeric_array(leaf, name)
-        return array.astype(np.float32) if array.dtype in (np.float64, np.float16) else array
+        return array.astype(np.float32) if array.dtype in (np.float64, np.float16) \
+            else graph_array(array, name)
     return pack_like(structure, [convert(p) for p in labelled_leaves(structure, label)])
 
 

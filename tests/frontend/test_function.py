@@ -255,3 +255,22 @@ def test_holder_shapes_make_more_axes_symbolic_and_key_the_traces_by_them():
     bad = Function(f.fn, holder_shapes=lambda args, kwargs: [None])
     with pytest.raises(ValueError, match="holder_shapes gave 1 shapes for 2 arguments"):
         bad(x, y)
+
+
+def test_arrays_of_other_number_dtypes_are_read_in_a_graph_dtype():
+    """uint8 labels and the like are read as int32 (uint32/uint64 as int64, float16 as
+    float32); a uint64 past int64's range, or a complex array, is refused naming the
+    argument."""
+    double = fg.function(lambda a: a * 2)
+    for dtype, read_as in [("uint8", "int32"), ("int8", "int32"), ("int16", "int32"),
+                           ("uint16", "int32"), ("uint32", "int64"), ("uint64", "int64"),
+                           ("float16", "float32")]:
+        out = double(np.array([1, 100], dtype))
+        assert out.dtype == read_as
+        np.testing.assert_array_equal(out, [2, 200])
+    with pytest.raises(ValueError, match=r"function 'lambda': arg0: the value "
+                                         r"9223372036854775808 does not fit int64"):
+        double(np.array([2 ** 63], "uint64"))
+    with pytest.raises(TypeError, match=r"function 'lambda': arg1 has dtype complex128; "
+                                        r"expected numbers"):
+        fg.function(lambda a, b: a)(np.ones(2, "float32"), np.ones(2, complex))

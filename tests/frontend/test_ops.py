@@ -607,3 +607,19 @@ def test_ops_inside_a_layer_are_attributed_to_it():
     x_val = randn(2, 3)
     check(model(x_val), x_val * 2 + 1)
 
+
+
+def test_an_integer_that_does_not_fit_is_refused_not_wrapped():
+    """2**40 with an int32 tensor once became 0 (numpy's wraparound): now a ValueError
+    at the user's line naming the value and the range."""
+    fn = fg.function(lambda a: a + 2 ** 40)
+    with pytest.raises(ValueError, match=r"test_ops\.py:\d+: a constant of dtype int32: the "
+                                         r"value 1099511627776 does not fit int32 \(the range "
+                                         r"is -2147483648 to 2147483647\)"):
+        fn(np.ones(2, "int32"))
+    fits = fg.function(lambda a: a + (2 ** 31 - 1))(np.zeros(2, "int32"))
+    np.testing.assert_array_equal(fits, [2 ** 31 - 1] * 2)
+    wide = fg.function(lambda a: a + 2 ** 40)(np.ones(2, "int64"))
+    np.testing.assert_array_equal(wide, [2 ** 40 + 1] * 2)
+    with pytest.raises(ValueError, match=r"the value -3000000000 does not fit int32"):
+        fg.function(lambda a: a * np.array([1, -3_000_000_000]).tolist()[1])(np.ones(2, "int32"))

@@ -165,14 +165,72 @@ def test_gradient_through_a_model_wrt_its_trainable_weights():
     np.testing.assert_allclose(gb, mask.sum(0), rtol=1e-6)
 
 
-def test_gradient_outside_a_trace_is_a_trace_error(wb):
+def test_gradient_outside_a_trace_is_a_trace_error_never_a_silent_none(wb):
+    """Eager execution is not built yet: outside a trace the tape has nothing recorded,
+    so gradient() says so (it once returned [None, None] for a model's weights)."""
     w, _, _ = wb
     with fg.GradientTape() as tape:
         y = np.sum(X @ w.numpy())
-    with pytest.raises(fg.TraceError, match=r"test_tape\.py:\d+: GradientTape\.gradient needs "
-                                            r"symbolic tensors: use it inside fg\.function or a "
-                                            r"model's train_step"):
+    eager = (r"test_tape\.py:\d+: GradientTape\.gradient was called outside any traced "
+             r"function, and eager execution .* is not built in fusegraph yet.*fg\.function.*"
+             r"train_step")
+    with pytest.raises(fg.TraceError, match=eager):
         tape.gradient(y, w)
+    inputs = fg.Input(shape=(2,))
+    model = fg.Model(inputs, fg.layers.Dense(1)(inputs))
+    with fg.GradientTape() as tape:
+        loss = ops.mean(model(np.ones((3, 2), "float32")))
+    with pytest.raises(fg.TraceError, match=eager):
+        tape.gradient(loss, model.trainable_variables)
+
+
+def test_a_symbolic_tensor_made_outside_a_trace_says_so_when_read():
+    value = ops.mean(np.ones(3, "float32"))
+    for read in (np.asarray, float):
+        with pytest.raises(fg.TraceError, match=r"test_tape\.py:\d+: a symbolic tensor .* "
+                                                r"outside any traced function: .*eager "
+                                                r"execution .* is not built"):
+            read(value)
+
+    @fg.function
+    def inside(x):
+        return float(ops.mean(x))
+
+    with pytest.raises(fg.TraceError, match=r"while tracing; its value is unknown until"):
+        inside(X)
+
+
+def test_output_gradients_must_have_their_targets_shapes():
+    def seeded(seed):
+        @fg.function
+        def grads(a):
+            with fg.GradientTape() as tape:
+                loss = ops.sum(a * a)
+            return tape.gradient(loss, a, output_gradients=seed(a))
+        return grads
+
+    # a scalar target with (2, 3) seeds once gave 2 * 2 * 6 = 24 per entry instead of 2
+    with pytest.raises(fg.ir.errors.ShapeError,
+                       match=r"test_tape\.py:\d+: GradientTape\.gradient: output_gradients has "
+                             r"type f32\[2,3\], but its target has type f32\[\]"):
+        seeded(lambda a: ops.ones((2, 3)))(X)
+    np.testing.assert_allclose(seeded(lambda a: 0.5)(X), X)   # a number: a scalar seed
+    with pytest.raises(ValueError, match=r"output_gradients must have one seed per target, "
+                                         r"got 2 for 1"):
+        seeded(lambda a: [1.0, 1.0])(X)
+
+
+def test_unconnected_gradients_is_checked_with_the_users_line():
+    @fg.function
+    def grads(a):
+        with fg.GradientTape() as tape:
+            loss = ops.sum(a)
+        return tape.gradient(loss, a, unconnected_gradients="zeros")
+
+    with pytest.raises(ValueError, match=r"test_tape\.py:\d+: GradientTape\.gradient: "
+                                         r"unconnected_gradients must be 'none' or 'zero' .*"
+                                         r"got 'zeros'"):
+        grads(X)
 
 
 def test_sources_must_be_variables_or_tensors(wb):
