@@ -34,6 +34,13 @@ def check_int_at_least(owner: str, key: str, value, low: int) -> None:
         raise ValueError(f"{owner}: `{key}` must be {what}, got {value!r}")
 
 
+def check_bool(owner: str, key: str, value) -> None:
+    """``value`` must be True or False (a numpy bool too): a TypeError otherwise (a
+    string such as "no" would read as true)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{owner}: `{key}` must be True or False, got {value!r}")
+
+
 def cast_in_range(array: np.ndarray, dtype, what: str) -> np.ndarray:
     """``array`` as ``dtype`` (a numpy dtype), refusing what the cast would change silently:
     an integer (or bool) array with a value outside an integer ``dtype``'s range (numpy
@@ -49,7 +56,7 @@ def cast_in_range(array: np.ndarray, dtype, what: str) -> np.ndarray:
             low = high = array[~np.isfinite(array)].flat[0]
         if low < info.min or high > info.max:
             bad = low if low < info.min else high
-            raise ValueError(f"{what}: the value {bad!r} does not fit {dtype.name} (the range "
+            raise ValueError(f"{what}: the value {bad.item()!r} does not fit {dtype.name} (the range "
                              f"is {info.min} to {info.max}); numbers outside it would wrap "
                              f"around silently")
     return array.astype(dtype)
