@@ -32,8 +32,9 @@ reads the gradient, the two slots and the weight once and writes the three new v
 Groups of one op stay plain ops, and so do ops with effects (:func:`.dce.has_effects`:
 they are never fused, and kept even when nothing reads their results). A member
 reading ``broadcast_to(x)`` reads ``x`` instead when its result shape stays the same
-(the kernel broadcasts from the types), so the broadcast copy disappears. The fused
-graph is put in order with networkx's topological sort, program order first.
+(the kernel broadcasts from the types), so the broadcast copy disappears (the group
+then reads a value from an ancestor of the broadcast, which already precedes it: the
+contracted graph stays acyclic). The fused graph is put in order with networkx's topological sort, program order first.
 
 Statistics: the number of kernels formed is ``len(group_ops(graph))``.
 """
