@@ -111,6 +111,18 @@ def test_conflicting_bindings_of_one_symbol_name_both_params():
         infer_shapes(g, {"x": TensorType((4, 2)), "y": TensorType((6, 2))})
 
 
+def test_retyping_a_size_as_a_symbol_that_meets_the_old_size_is_refused():
+    # The weights stay (4, 4); a batch axis retyped from 4 to B cannot be proved to still
+    # broadcast against them (issue 6: symbols unify only with themselves or 1).
+    x, w = param("x", 4, 4), param("w", 4, 4)
+    g = Graph.from_results("g", [x, w], [emit("add", x, w)])
+    with pytest.raises(ShapeError, match=r"^shape inference of @g with parameter types "
+                       r"%x: f32\[B,4\]: at test_shape_inference\.py:\d+: add: .*B of \[B,4\] "
+                       r"against 4 of \[4,4\].*cannot be proved equal to 4"):
+        infer_shapes(g, {"x": TensorType((B, 4))})
+    assert infer_shapes(g, {"x": TensorType((1, 4))}).results[0].type == TensorType((4, 4))
+
+
 def test_bad_param_types_argument():
     message = r"@mlp has no parameters \['z'\]; its parameters are \['x', 'w'\]"
     with pytest.raises(ValueError, match=message):
