@@ -46,8 +46,11 @@ from ..ir.builder import user_site
 from ..ir.errors import ShapeError
 from ..ir.types import dims_compatible
 from . import guards, nn, ops
+from .checks import check_bool, check_number
 from .dispatch import eager_or_traced
 from .naming import to_snake_case, unique_name
+from .tensor import is_symbolic
+from .variables import Variable
 
 EPSILON = 1e-7  # keras.backend.epsilon()
 
@@ -319,6 +322,10 @@ class Loss:
     def __call__(self, y_true, y_pred, sample_weight=None):
         y_pred = _float_tensor(y_pred, self.dtype)
         values = self.call(y_true, y_pred)
+        if not _is_numeric(values):
+            raise TypeError(f"{user_site()}: loss '{self.name}': call(y_true, y_pred) returned "
+                            f"{values!r:.80}; expected the per-sample losses, a float tensor "
+                            f"(made with fg.ops)")
         return reduce_weighted_values(values, sample_weight, self.reduction, self.name)
 
     def call(self, y_true, y_pred):
@@ -334,6 +341,27 @@ class Loss:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name} reduction={self.reduction}>"
+
+
+def _is_numeric(x) -> bool:
+    """A tensor, a variable, or numbers (a Python or numpy number or array)."""
+    if is_symbolic(x) or isinstance(x, Variable):
+        return True
+    try:
+        return np.asarray(x).dtype.kind in "biuf"
+    except (TypeError, ValueError):   # a ragged list
+        return False
+
+
+def _check_crossentropy_args(loss, from_logits, label_smoothing, axis) -> None:
+    """A cross-entropy's ``from_logits`` (a bool), ``label_smoothing`` (in [0, 1]) and
+    ``axis`` (an int); a ``TypeError``/``ValueError`` naming the loss class otherwise."""
+    owner = f"{user_site()}: {type(loss).__name__}"
+    check_bool(owner, "from_logits", from_logits)
+    if label_smoothing is not None:
+        check_number(owner, "label_smoothing", label_smoothing, 0, 1)
+    if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, (int, np.integer)):
+        raise TypeError(f"{owner}: `axis` must be an int, got {axis!r}")
 
 
 class LossFunctionWrapper(Loss):
@@ -365,6 +393,7 @@ class MeanAbsoluteError(LossFunctionWrapper):
 class BinaryCrossentropy(LossFunctionWrapper):
     def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1,
                  reduction="sum_over_batch_size", name="binary_crossentropy", dtype=None):
+        _check_crossentropy_args(self, from_logits, label_smoothing, axis)
         super().__init__(binary_crossentropy, reduction=reduction, name=name, dtype=dtype,
                          from_logits=from_logits, label_smoothing=label_smoothing, axis=axis)
         self.from_logits, self.label_smoothing, self.axis = from_logits, label_smoothing, axis
@@ -373,6 +402,7 @@ class BinaryCrossentropy(LossFunctionWrapper):
 class CategoricalCrossentropy(LossFunctionWrapper):
     def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1,
                  reduction="sum_over_batch_size", name="categorical_crossentropy", dtype=None):
+        _check_crossentropy_args(self, from_logits, label_smoothing, axis)
         super().__init__(categorical_crossentropy, reduction=reduction, name=name, dtype=dtype,
                          from_logits=from_logits, label_smoothing=label_smoothing, axis=axis)
         self.from_logits, self.label_smoothing, self.axis = from_logits, label_smoothing, axis
@@ -385,6 +415,7 @@ class SparseCategoricalCrossentropy(LossFunctionWrapper):
             raise NotImplementedError(f"{user_site()}: SparseCategoricalCrossentropy: "
                                       f"ignore_class is not supported yet; mask the labels "
                                       f"with sample_weight instead")
+        _check_crossentropy_args(self, from_logits, None, axis)
         super().__init__(sparse_categorical_crossentropy, reduction=reduction, name=name,
                          dtype=dtype, from_logits=from_logits, axis=axis)
         self.from_logits, self.axis = from_logits, axis

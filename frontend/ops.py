@@ -43,12 +43,19 @@ def _wrap(value, inputs) -> SymbolicTensor:
 def convert_to_tensor(x, dtype=None) -> SymbolicTensor:
     """A symbolic tensor for ``x``: tensors pass through (cast if ``dtype`` differs);
     numbers and arrays become constants (integers default to int32). A number that does
-    not fit an integer dtype is a ValueError at the user's line, not wrapped around."""
+    not fit an integer dtype is a ValueError at the user's line, not wrapped around;
+    anything else (None, strings) a TypeError there."""
     if isinstance(x, Variable):
         x = x.read_value()
     if is_symbolic(x):
         return x if dtype is None or as_dtype(dtype) == x.type.dtype else cast(x, dtype)
-    array = np.asarray(x)
+    try:
+        array = np.asarray(x)
+    except ValueError:   # a ragged nested list
+        array = np.asarray(None)
+    if array.dtype.kind not in "biuf":
+        raise _error(None, f"expected a tensor, a number or an array of numbers, got "
+                           f"{x!r:.60} ({type(x).__name__})", TypeError)
     if dtype is None:
         dtype = as_dtype("float32" if array.dtype.kind == "f" else
                          "bool" if array.dtype.kind == "b" else "int32")

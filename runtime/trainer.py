@@ -214,7 +214,11 @@ class Trainer:
         checked and converted as a call converts them (a wrong shape, dtype or name is an
         error naming the input), other float64 and float16 arrays become float32 (and
         non-numbers are a TypeError naming ``y``, ``sample_weight``...). With
-        ``convert=False``, the same structure with the arrays as given."""
+        ``convert=False``, the same structure with the arrays as given. A batch of no
+        samples is a ValueError naming the empty array (a step on it would still move the
+        optimizer and, with BatchNormalization, set its moving statistics to NaN)."""
+        if convert:
+            _check_not_empty({"x": x, "y": y, "sample_weight": sample_weight})
         if self._functional is not None and x is not None:
             arrays = self._match_inputs(x, convert=convert)
             if isinstance(x, dict):
@@ -411,7 +415,7 @@ class Trainer:
 
         def train_batch(batch):
             outputs, updates = self._train_fn().run(self._step_data(*batch))
-            batch_logs = _to_floats(outputs)
+            batch_logs = _to_floats(outputs, "train_step")
             if any(c.should_reject(batch_logs) for c in rejecters):
                 return batch_logs, False
             commit(updates)
@@ -464,11 +468,18 @@ class Trainer:
         callbacks.on_test_begin()
         bar = ProgressBar(data.num_batches, verbose=verbose)
         logs, count = self._run_batches(
-            data, lambda batch: (_to_floats(self._test_function(self._step_data(*batch))), True),
-            callbacks, "test", bar, "stop_evaluating", where)
+            data, self._test_batch, callbacks, "test", bar, "stop_evaluating", where)
         bar.update(count, logs, finalize=True)
         callbacks.on_test_end(logs)
         return logs
+
+    def _test_batch(self, batch) -> tuple:
+        """``(logs, True)`` of the test step on ``batch``; the metric totals are written
+        only when its logs are good."""
+        outputs, updates = self._test_function.run(self._step_data(*batch))
+        logs = _to_floats(outputs, "test_step")
+        commit(updates)
+        return logs, True
 
     def train_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
         """One step on one batch; returns that step's loss (computed before its update)
@@ -477,7 +488,9 @@ class Trainer:
         arguments.check("train_on_batch", return_dict=return_dict)
         self.reset_metrics()
         with _errors_from("train_on_batch()"):
-            logs = _to_floats(self._train_fn()(self._step_data(x, y, sample_weight)))
+            outputs, updates = self._train_fn().run(self._step_data(x, y, sample_weight))
+            logs = _to_floats(outputs, "train_step")
+        commit(updates)
         return logs if return_dict else _as_list(logs)
 
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
@@ -485,7 +498,7 @@ class Trainer:
         arguments.check("test_on_batch", return_dict=return_dict)
         self.reset_metrics()
         with _errors_from("test_on_batch()"):
-            logs = _to_floats(self._test_function(self._step_data(x, y, sample_weight)))
+            logs, _ = self._test_batch((x, y, sample_weight))
         return logs if return_dict else _as_list(logs)
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
@@ -559,6 +572,16 @@ def _floatx(structure, label: str):
     return pack_like(structure, [convert(p) for p in labelled_leaves(structure, label)])
 
 
+def _check_not_empty(parts: dict) -> None:
+    """A ValueError naming the first array leaf of ``parts`` (label -> structure) whose
+    leading (sample) axis is empty."""
+    for label, structure in parts.items():
+        for name, leaf in labelled_leaves(structure, label) if structure is not None else ():
+            if leaf is not None and np.ndim(leaf) > 0 and len(leaf) == 0:
+                raise ValueError(f"{name} has no samples (shape {np.shape(leaf)}): a step "
+                                 f"needs a batch of at least one sample")
+
+
 VALIDATION_NAMES = ("validation_data[0]", "validation_data[1]", "validation_data[2]")
 
 
@@ -581,11 +604,21 @@ def _for_output(sample_weight, name):
     return sample_weight.get(name) if isinstance(sample_weight, dict) else sample_weight
 
 
-def _to_floats(logs) -> dict:
+def _to_floats(logs, step: str) -> dict:
+    """The logs ``step`` (``train_step``, ``test_step``) returned, as floats: a dict of
+    scalars (0-d arrays or numbers); a TypeError naming the step and the key otherwise."""
     if not isinstance(logs, dict):
-        raise TypeError(f"train_step/test_step must return a dict of metric values, got "
+        raise TypeError(f"{step} must return a dict of metric values (scalars by name), got "
                         f"{type(logs).__name__}")
-    return {k: float(np.asarray(v)) for k, v in logs.items()}
+    floats = {}
+    for key, value in logs.items():
+        array = np.asarray(value)
+        if array.shape != () or array.dtype.kind not in "biuf":
+            got = f"shape {array.shape}" if array.dtype.kind in "biuf" else repr(value)[:60]
+            raise TypeError(f"{step} returned {{{key!r}: ...}} of {got}; the values of the "
+                            f"logs are scalars (reduce a tensor with fg.ops.mean)")
+        floats[key] = float(array)
+    return floats
 
 
 def _as_list(logs: dict):

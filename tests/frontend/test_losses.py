@@ -428,3 +428,26 @@ def test_sample_weight_of_the_wrong_shape():
         loss(y, p, sample_weight=w)
     msg = str(err.value)
     assert site in msg and "sample_weight" in msg and "(None, 2)" in msg and "(None,)" in msg
+
+
+def test_a_loss_that_returns_no_tensor_is_named_at_its_line():
+    """A loss callable (or subclass call) returning None or a string: a TypeError naming
+    the loss, not numpy's words about int() of None."""
+    inputs = fg.Input(shape=(2,))
+    model = fg.Model(inputs, fg.layers.Dense(1)(inputs))
+
+    class Nothing(fg.losses.Loss):
+        def call(self, y_true, y_pred):
+            return None
+
+    x, y = np.ones((4, 2), "float32"), np.ones((4, 1), "float32")
+    for loss, name, got in [(lambda yt, yp: None, "<lambda>", "None"),
+                            (Nothing(name="nothing"), "nothing", "None"),
+                            (lambda yt, yp: "abc", "<lambda>", "'abc'")]:
+        model.compile(optimizer="sgd", loss=loss)
+        before = [w.numpy().copy() for w in model.weights]
+        with pytest.raises(TypeError, match=rf"fit\(\): .*test_losses\.py:\d+: loss '{name}': "
+                                            rf"call\(y_true, y_pred\) returned {got}; expected "
+                                            rf"the per-sample losses"):
+            model.fit(x, y, verbose=0)
+        assert all((a == b).all() for a, b in zip(before, [w.numpy() for w in model.weights]))

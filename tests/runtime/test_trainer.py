@@ -1159,3 +1159,57 @@ def test_a_sparse_accuracy_metric_checks_its_labels_too():
                                          r"model 'metric_only': metric "
                                          r"'sparse_categorical_accuracy' takes labels in \[0, 3\)"):
         model.evaluate(x, y, verbose=0)
+
+
+@pytest.mark.parametrize("logs, words", [
+    (lambda loss: None, r"train_step must return a dict of metric values .*got NoneType"),
+    (lambda loss: {"loss": "abc"}, r"train_step returned \{'loss': \.\.\.\} of 'abc'; the "
+                                   r"values of the logs are scalars"),
+    (lambda loss: {"loss": ops.ones((3,)) * loss}, r"train_step returned \{'loss': \.\.\.\} "
+                                                   r"of shape \(3,\); the values of the logs "
+                                                   r"are scalars"),
+])
+def test_train_step_logs_that_are_not_scalars_are_named_and_change_nothing(logs, words):
+    """Checked before the step's updates are written: the weights and the optimizer's
+    iteration count stay as they were, in fit() and in train_on_batch()."""
+    class Model(fg.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = fg.layers.Dense(1)
+
+        def call(self, x):
+            return self.dense(x)
+
+        def train_step(self, data):
+            x, y = data
+            with fg.GradientTape() as tape:
+                loss = ops.mean(ops.square(self(x) - y))
+            grads = tape.gradient(loss, self.trainable_variables)
+            self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
+            return logs(loss)
+
+    x, y = np.ones((4, 2), "float32"), np.ones((4, 1), "float32")
+    model = Model()
+    model.compile(optimizer="adam")
+    model(x)
+    before = [w.numpy().copy() for w in model.weights]
+    for run, where in [(lambda: model.fit(x, y, verbose=0), r"fit\(\), epoch 1, batch 0: "),
+                       (lambda: model.train_on_batch(x, y), r"train_on_batch\(\): ")]:
+        with pytest.raises(TypeError, match=where + words):
+            run()
+        assert all((a == b).all() for a, b in zip(before, [w.numpy() for w in model.weights]))
+        assert int(model.optimizer.iterations.numpy()) == 0
+
+
+def test_labels_of_narrow_int_dtypes_train_as_int32():
+    """uint8 labels (MNIST's) and the other narrow ints are read as int32, as x of those
+    dtypes is: the same step as int64 labels."""
+    features = fg.Input(shape=(2,))
+    model = fg.Model(features, fg.layers.Dense(3, activation="softmax")(features))
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    x, y = np.ones((4, 2), "float32"), np.array([0, 1, 2, 1])
+    start = model.get_weights()
+    expected = model.train_on_batch(x, y)
+    for dtype in ("uint8", "int8", "int16", "uint16", "uint32", "uint64"):
+        model.set_weights(start)
+        assert model.train_on_batch(x, y.astype(dtype)) == expected
