@@ -15,6 +15,7 @@ from ..ir.clone import inline
 from ..ir.errors import VerificationError
 from .context import CONTEXT_PARAMS, RNG_KEY, TRAINING, context_value, is_context_param
 from .execution import compile_graph
+from .naming import ir_name
 from .variables import Variable, variable_of
 
 
@@ -182,7 +183,8 @@ def trace_graph(name: str, inputs, outputs, weight_order=(), compile_fn=None,
                 subject: str = "model") -> TracedGraph:
     """The graph computing ``outputs`` from ``inputs``, the context and the variables.
 
-    Variables are ordered by ``weight_order`` first, then as reached; ``compile_fn``
+    The graph is named :func:`.naming.ir_name` of ``name`` (a model's or function's name
+    as the user gave it). Variables are ordered by ``weight_order`` first, then as reached; ``compile_fn``
     (default: the installed backend's) compiles the graph on first run. ``subject``
     ("model" or "function": what ``name`` names) shapes the errors. Raises ValueError
     naming a symbolic value the outputs need that is not in ``inputs`` (with the user's
@@ -207,7 +209,7 @@ def trace_graph(name: str, inputs, outputs, weight_order=(), compile_fn=None,
     used.sort(key=lambda w: rank.get(id(w), len(rank)))
     context_params = [p for p in CONTEXT_PARAMS if id(p) in context]
     try:
-        graph = Graph.from_results(name, [t.value for t in inputs] + context_params
+        graph = Graph.from_results(ir_name(name), [t.value for t in inputs] + context_params
                                    + [w.symbol for w in used], [t.value for t in outputs])
     except VerificationError as e:
         raise ValueError(f"{subject} '{name}': {e}") from None

@@ -131,14 +131,32 @@ _BY_NAME = {"zeros": Zeros, "ones": Ones, "random_uniform": RandomUniform,
 
 def get(identifier) -> Initializer:
     """An initializer from a Keras name, an Initializer or any callable(shape, dtype)."""
+    try:
+        return _lookup(identifier)
+    except (TypeError, ValueError) as e:
+        raise type(e)(f"{_where()}{e}") from None
+
+
+def check(owner: str, **identifiers) -> None:
+    """Each ``argument=identifier`` names an initializer :func:`get` takes, else its
+    error naming ``owner`` and the argument (a layer's constructor checks its
+    initializers so, before anything is built)."""
+    for key, identifier in identifiers.items():
+        try:
+            _lookup(identifier)
+        except (TypeError, ValueError) as e:
+            raise type(e)(f"{owner}: `{key}`: {e}") from None
+
+
+def _lookup(identifier) -> Initializer:
     if isinstance(identifier, str):
         if identifier not in _BY_NAME:
-            raise ValueError(f"{_where()}unknown initializer {identifier!r}: expected one of "
+            raise ValueError(f"unknown initializer {identifier!r}: expected one of "
                              f"{sorted(_BY_NAME)}")
         return _BY_NAME[identifier]()
     if callable(identifier):
         return identifier
-    raise TypeError(f"{_where()}an initializer must be a name or a callable, got {identifier!r}")
+    raise TypeError(f"an initializer must be a name or a callable, got {identifier!r}")
 
 
 def with_fan_axes(identifier, input_axes, output_axes):

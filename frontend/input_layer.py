@@ -2,14 +2,18 @@
 
 The batch dimension is the symbol ``B`` (or an int given as ``batch_size``); any other
 ``None`` in ``shape`` becomes a symbol named after the input and axis (``title_1``).
+Sizes are ints (numpy ints too). An input's name is kept as given (``model.input_names``,
+dict keys); its IR parameter is named :func:`.naming.ir_name` of it.
 """
 from __future__ import annotations
 
 import re
 
+import numpy as np
+
 from ..ir import BATCH, Sym, TensorType, Value, as_dtype
 from ..ir.builder import user_site
-from .naming import unique_name
+from .naming import ir_name, unique_name
 from .tensor import CallRecord, SymbolicTensor
 
 
@@ -48,14 +52,14 @@ def placeholder(shape, dtype, name: str, batch_size=None) -> SymbolicTensor:
     for axis, d in enumerate(shape):
         if d is None:
             dims.append(BATCH if axis == 0 else _symbol_for(name, axis))
-        elif isinstance(d, int) and d >= 0:
-            dims.append(d)
+        elif isinstance(d, (int, np.integer)) and not isinstance(d, (bool, np.bool_)) and d >= 0:
+            dims.append(int(d))
         else:
             raise ValueError(f"input '{name}': bad dimension {d!r} in shape {tuple(shape)}: "
                              f"expected an int >= 0 or None")
     tensor_type = TensorType(tuple(dims), as_dtype(dtype))
     layer = InputLayer(name, tensor_type)
-    tensor = SymbolicTensor(Value(tensor_type, name=name), name=name)
+    tensor = SymbolicTensor(Value(tensor_type, name=ir_name(name)), name=name)
     tensor.record = CallRecord(layer, ())
     tensor.record.outputs = (tensor,)
     return tensor
@@ -64,12 +68,17 @@ def placeholder(shape, dtype, name: str, batch_size=None) -> SymbolicTensor:
 def Input(shape=None, batch_size=None, dtype=None, name=None, batch_shape=None):
     """A symbolic model input; ``shape`` excludes the batch dimension (Keras's contract).
     A shape that is not a tuple (or list) of sizes, or a name that is not a string, is a
-    TypeError naming the argument."""
+    TypeError naming the argument; ``shape`` and ``batch_shape`` both given is a
+    ValueError (they say the same thing twice)."""
+    if shape is not None and batch_shape is not None:
+        raise ValueError(f"{user_site()}: Input takes `shape` (without the batch dimension) "
+                         f"or `batch_shape` (with it), not both: got shape={shape!r} and "
+                         f"batch_shape={batch_shape!r}")
     if batch_shape is None:
         if shape is None:
             raise ValueError(f"{user_site()}: Input needs `shape` (without the batch "
                              f"dimension) or `batch_shape`")
-        if isinstance(shape, int):
+        if isinstance(shape, (int, np.integer)):
             shape = (shape,)
         if not isinstance(shape, (tuple, list)):
             raise TypeError(f"{user_site()}: Input(shape=...): expected a tuple of sizes "

@@ -31,22 +31,29 @@ import inspect
 import numpy as np
 
 from ..ir import layer_scope
-from ..ir.builder import current_layer_path
+from ..ir.builder import current_layer_path, user_site
 from . import initializers, state
-from .naming import to_snake_case, unique_name
+from .naming import check_name, to_snake_case, unique_name
 from .nest import flatten, map_structure, pack_like
 from .tensor import CallRecord, SymbolicTensor, is_symbolic
-from .variables import Variable
+from .variables import Variable, check_shape
 
 _TRAINING: contextvars.ContextVar = contextvars.ContextVar("fusegraph_training", default=None)
 
 
 class Layer:
-    """Base layer. Subclasses define ``build(input_shape)`` (optional) and ``call``."""
+    """Base layer. Subclasses define ``build(input_shape)`` (optional) and ``call``.
+
+    ``single_input``: the layer takes one tensor as its first argument (Dense, Conv2D,
+    LSTM, ...); a list or dict there is refused with a TypeError naming the layer. Layers
+    taking several tensors (Add, Concatenate, user layers by default) leave it False."""
+
+    single_input = False
 
     def __init__(self, name=None, trainable=True, dtype=None, input_shape=None, **kwargs):
         if kwargs:
             raise TypeError(f"{type(self).__name__}() got unexpected arguments {sorted(kwargs)}")
+        check_name(type(self).__name__, name)
         # setdefault: sub-layers and weights made before super().__init__() stay tracked
         self.__dict__.setdefault("_layers", [])
         self.__dict__.setdefault("_own_weights", [])
@@ -71,11 +78,15 @@ class Layer:
     # --- weights --------------------------------------------------------------------
     def add_weight(self, shape, initializer="glorot_uniform", dtype=None, trainable=True,
                    name=None) -> Variable:
-        """Create a weight now, initialized by ``initializer``; named ``<layer path>/<name>``."""
+        """Create a weight now, initialized by ``initializer``; named ``<layer path>/<name>``.
+        ``shape`` is a tuple of ints >= 0 (a ValueError naming the layer and the weight
+        otherwise)."""
+        self._require_init()
         own = self.__dict__.setdefault("_own_weights", [])
         name = name or f"variable_{len(own)}"
         dtype = dtype or self.dtype
-        value = initializers.get(initializer)(tuple(shape), dtype)
+        shape = check_shape(f"layer '{self.name}': add_weight '{name}'", shape)
+        value = initializers.get(initializer)(shape, dtype)
         variable = Variable(value, name, f"{self._path}/{name}", trainable=trainable, dtype=dtype)
         own.append(variable)
         return variable
@@ -128,6 +139,9 @@ class Layer:
         count, each shape, numbers only) before any is assigned, so nothing changes on a
         mismatch."""
         mine = self.weights
+        if not isinstance(weights, (list, tuple)):
+            raise TypeError(f"layer '{self.name}': set_weights takes a list of {len(mine)} "
+                            f"arrays (as get_weights returns), got {weights!r}")
         weights = list(weights)
         if len(weights) != len(mine):
             raise ValueError(f"layer '{self.name}' expects {len(mine)} weight arrays, "
@@ -163,10 +177,45 @@ class Layer:
         raise TypeError(f"layer '{self.name}' ({type(self).__name__}) defines no call()")
 
     def __call__(self, *args, **kwargs):
+        self._require_init()
+        self._check_call(args, kwargs)
         tensors = flatten((args, kwargs))
         if any(is_symbolic(t) for t in tensors):
             return self._symbolic_call(args, kwargs)
         return self._eager_call(args, kwargs)
+
+    def _require_init(self) -> None:
+        """A RuntimeError for a subclass whose ``__init__`` did not call the base's."""
+        if "built" not in self.__dict__:
+            raise RuntimeError(f"{user_site()}: {type(self).__name__}.__init__ did not call "
+                               f"super().__init__(): call it first (it sets the layer's name, "
+                               f"dtype and weights)")
+
+    def _check_call(self, args, kwargs) -> None:
+        """The first argument is tensors or numpy arrays (one of them when
+        ``single_input``) and ``training`` is None or a bool, else a TypeError naming the
+        layer (before anything is traced or built)."""
+        owner = f"{user_site()}: layer '{self.name}' ({type(self).__name__})"
+        if not args and not kwargs:
+            raise TypeError(f"{owner} was called with no inputs")
+        first = args[0] if args else next(iter(kwargs.values()))
+        leaves = flatten(first)
+        bad = [x for x in leaves if not (is_symbolic(x) or _is_array_like(x))]
+        if bad or not leaves:
+            raise TypeError(f"{owner}: its input must be a tensor or a numpy array (or a list "
+                            f"or dict of them), got {first!r}" + (
+                                "; convert data with np.asarray(...)"
+                                if isinstance(first, (list, tuple, int, float)) else ""))
+        if self.single_input and isinstance(first, (list, tuple, dict)):
+            shapes = [tuple(x.shape) for x in leaves]
+            raise TypeError(f"{owner} takes one tensor, got a {type(first).__name__} of "
+                            f"{len(leaves)} with shapes {shapes}; pass one of them (a layer "
+                            f"returning several tensors, such as an RNN with "
+                            f"return_state=True, returns them as a list)")
+        training = kwargs.get("training")
+        if not (training is None or isinstance(training, (bool, np.bool_))
+                or is_symbolic(training)):
+            raise TypeError(f"{owner}: training must be True, False or None, got {training!r}")
 
     def _symbolic_call(self, args, kwargs):
         kwargs, training = self._with_training(kwargs)

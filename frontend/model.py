@@ -28,10 +28,13 @@ import warnings
 
 import numpy as np
 
-from ..ir import Sym
+from ..ir import BATCH, Sym
+from ..ir.builder import user_site
+from ..ir.errors import ShapeError
 from ..ir.clone import inline
 from . import ops
 from . import state
+from .checks import cast_in_range
 from .context import RNG_KEY, TRAINING
 from .function import _is_array, _leaf_key, commit
 from .graphs import trace_graph
@@ -86,6 +89,7 @@ class Model(Layer):
                 raise TypeError(f"model '{self.name}': output {i} must be a symbolic tensor, "
                                 f"got {t!r}")
         records = _records_between(flat_inputs, outputs)
+        _check_unique_names(self.name, records)
         if track_layers:
             for record in records:
                 if all(record.layer is not known for known in self._layers):
@@ -154,7 +158,7 @@ class Model(Layer):
         bool): in inference those updates would assign the unchanged values, so the copy
         is of the outputs-only graph and a test step returns no moving statistics."""
         f = self._require_functional()
-        replacements = {t.value: ops.convert_to_tensor(x).value
+        replacements = {t.value: self._check_tensor(t, x).value
                         for t, x in zip(f.flat_inputs, self._match_inputs(inputs, convert=False))}
         if isinstance(training, (bool, np.bool_)):
             training = bool(training)
@@ -170,6 +174,28 @@ class Model(Layer):
         for variable, value in zip(f.updated, results[n:]):   # none from f.traced
             variable.assign(SymbolicTensor(value))
         return pack_like(f.outputs, [SymbolicTensor(v) for v in results[:n]])
+
+    def _check_tensor(self, input_tensor, x) -> SymbolicTensor:
+        """``x`` (a tensor the model is called on) as a value for ``input_tensor``: of its
+        rank, its sizes where both are known (a symbolic size against a fixed one is
+        checked when the graph runs) and its dtype (a float or int tensor for a float input is
+        cast, as arrays are), else an error naming the model, the input and the caller's
+        line."""
+        x = ops.convert_to_tensor(x)
+        want, got = input_tensor.type, x.type
+        where = f"{user_site()}: model '{self.name}', input '{input_tensor.name}'"
+        expected = tuple(None if isinstance(d, Sym) else d for d in want.shape)
+        if got.rank != want.rank or any(
+                isinstance(w, int) and isinstance(g, int) and w != g
+                for w, g in zip(want.shape, got.shape)):
+            raise ShapeError(f"{where}: expected a tensor of shape {expected} (None = any "
+                             f"size), got shape {x.shape}")
+        if got.dtype != want.dtype:
+            if want.dtype.is_int or got.dtype.numpy.kind not in "biuf":
+                raise TypeError(f"{where}: expected {want.dtype.keras_name} values, got a "
+                                f"{got.dtype.keras_name} tensor")
+            x = ops.cast(x, want.dtype)
+        return x
 
     def build_from_call(self, args, kwargs) -> None:
         """Nothing to build on a call: a subclassed model's sub-layers build on their own
@@ -204,6 +230,7 @@ class Model(Layer):
         if any(is_symbolic(t) for t in flatten((args, kwargs))):
             return super().__call__(*args, **kwargs)
         training = kwargs.get("training")
+        self._require_init()
         if training is not None and not isinstance(training, (bool, np.bool_)):
             raise TypeError(f"model '{self.name}': training must be True, False or None, got "
                             f"{training!r}")
@@ -252,8 +279,11 @@ class Model(Layer):
                    for i, a in enumerate(flatten(x))]
         structure = pack_like(x, holders)
         args, kwargs = extras
-        return self._make_functional(structure, Layer.__call__(self, structure, *args, **kwargs),
-                                     track_layers=False)
+        try:
+            outputs = Layer.__call__(self, structure, *args, **kwargs)
+        except ShapeError as e:
+            raise ShapeError(f"{e}{_constant_note(x, args)}") from None
+        return self._make_functional(structure, outputs, track_layers=False)
 
     def _run(self, x, training: bool = False, forward=None):
         """The forward graph (``forward``, default the model's) on arrays; with
@@ -286,7 +316,9 @@ class Model(Layer):
                                  f"got {len(items)}")
         if not convert:
             return items
-        return [_check_array(self.name, t, a) for t, a in zip(f.flat_inputs, items)]
+        arrays = [_check_array(self.name, t, a) for t, a in zip(f.flat_inputs, items)]
+        _check_shared_sizes(self.name, f.flat_inputs, arrays)
+        return arrays
 
     def summary(self, print_fn=print) -> None:
         """Print a Keras-style table of layers, output shapes and parameter counts."""
@@ -422,6 +454,46 @@ def _keras_flatten(structure) -> list:
     return [structure]
 
 
+def _check_unique_names(model_name: str, records) -> None:
+    """Keras's rule: the layers of a model (its inputs included) have distinct names."""
+    seen: dict[str, object] = {}
+    for record in records:
+        layer = record.layer
+        if seen.setdefault(layer.name, layer) is not layer:
+            raise ValueError(f"{user_site()}: model '{model_name}': all layer names should be "
+                             f"unique, but two layers (inputs included) are named "
+                             f"'{layer.name}'; give them different `name=`s")
+
+
+def _check_shared_sizes(model_name: str, inputs, arrays) -> None:
+    """Inputs sharing a size symbol (the batch axis) got arrays of one size there."""
+    first: dict = {}
+    for t, a in zip(inputs, arrays):
+        for axis, d in enumerate(t.type.shape):
+            if not isinstance(d, Sym):
+                continue
+            other = first.setdefault(d, (t.name, axis, a.shape[axis]))
+            if other[2] != a.shape[axis]:
+                what = "batch sizes" if d == BATCH else f"sizes of {d}"
+                raise ValueError(f"model '{model_name}': the inputs have different {what}: "
+                                 f"input '{other[0]}' has {other[2]} (axis {other[1]}), input "
+                                 f"'{t.name}' has {a.shape[axis]} (axis {axis})")
+
+
+def _constant_note(x, args) -> str:
+    """For an error tracing a model's call: which other positional arguments are arrays
+    with the inputs' batch size, taken as constants of the trace."""
+    batch = {np.shape(a)[0] for a in flatten(x) if np.ndim(a)}
+    which = [f"argument {i + 2} (shape {np.shape(a)})" for i, a in enumerate(args)
+             if _is_array(a) and np.ndim(a) and np.shape(a)[0] in batch]
+    if not which:
+        return ""
+    return (f" (note: the model's inputs are its first argument only; its positional "
+            f"{', '.join(which)} is a constant of the trace, with a fixed first axis, not an "
+            f"input with a batch axis: pass several inputs as one list, model([a, b]), with "
+            f"call(self, inputs) unpacking them)")
+
+
 def _check_array(model_name: str, tensor, array) -> np.ndarray:
     array = np.asarray(array)
     t = tensor.type
@@ -436,7 +508,7 @@ def _check_array(model_name: str, tensor, array) -> np.ndarray:
                             f"cast them with .astype('{t.dtype.keras_name}') if they are indices")
         if array.dtype.kind not in "biuf":
             raise TypeError(f"{where}: expected {t.dtype.keras_name} values, got {array.dtype}")
-        array = array.astype(t.dtype.numpy)
+        array = cast_in_range(array, t.dtype.numpy, where)
     return array
 
 

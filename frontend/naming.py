@@ -1,6 +1,26 @@
-"""Unique auto-names like Keras (``dense``, ``dense_1``, ...) and the session reset."""
+"""Names: unique auto-names like Keras (``dense``, ``dense_1``, ...), the session reset,
+and the rule between the names users give and the names the IR uses.
+
+User names are kept as given. As in Keras 3, a layer's or model's name (and a
+Variable's) is any string without ``/`` (``/`` separates the parts of a weight's path,
+``outer/dense/kernel``); :func:`check_name` refuses anything else when the layer is
+constructed. Metric, optimizer, ``fg.Input`` and ``fg.function`` names are any
+non-empty string. ``layer.name``, ``metric.name`` (and so the keys of the training logs),
+``model.input_names`` and error messages show the names as given.
+
+The IR needs names of ``[A-Za-z0-9_./-]``, not all digits (parameters: inputs and
+variable paths; graph names). :func:`ir_name` maps a user name to such a name, part by
+part between ``/``: a part that is already valid stays as it is (so ordinary names read
+the same in printed IR), any other part becomes its invalid characters replaced by
+``_``, then ``_`` and 8 hex digits of a hash of the part itself (``my layer`` ->
+``my_layer_<hash>``, ``<lambda>`` -> ``_lambda__<hash>``). The mapping is deterministic
+(the same name gives the same IR name in every session) and keeps distinct names
+distinct: a changed part carries the hash of its original, so it does not meet the
+valid name it resembles (``my_layer``) nor another name sanitized alike.
+"""
 from __future__ import annotations
 
+import hashlib
 import re
 
 _counts: dict[str, int] = {}
@@ -34,6 +54,29 @@ def first_free(name: str, taken: set) -> str:
 def unique_path(path: str) -> str:
     """A variable path not used before in this session (``_1`` appended if needed)."""
     return first_free(path, _taken_paths)
+
+
+_VALID_PART = re.compile(r"[A-Za-z0-9_.-]+")
+
+
+def ir_name(name: str) -> str:
+    """``name`` as the IR can print it (see the module docstring)."""
+    return "/".join(_ir_part(part) for part in name.split("/"))
+
+
+def _ir_part(part: str) -> str:
+    if _VALID_PART.fullmatch(part) and not part.isdigit():
+        return part
+    digest = hashlib.sha256(part.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"{re.sub(r'[^A-Za-z0-9_.-]', '_', part)}_{digest}"
+
+
+def check_name(owner: str, name) -> None:
+    """A layer's, model's or Variable's ``name=``: None or a non-empty string without
+    ``/`` (Keras 3's rule), else a ValueError naming ``owner`` and the name."""
+    if name is not None and (not isinstance(name, str) or not name or "/" in name):
+        raise ValueError(f"{owner}: `name` must be a non-empty string without '/' (it "
+                         f"separates the parts of a weight's path), got {name!r}")
 
 
 def key_mismatch(what: str, missing: list, unknown: list, known: list) -> str:

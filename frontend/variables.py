@@ -8,7 +8,7 @@ import numpy as np
 from ..ir import TensorType, Value, as_dtype
 from ..ir.builder import current_layer_path, user_site
 from . import state
-from .naming import unique_path
+from .naming import check_name, ir_name, unique_name, unique_path
 from .tensor import SymbolicTensor, TraceError, is_symbolic
 
 _BY_SYMBOL: "weakref.WeakValueDictionary[int, Variable]" = weakref.WeakValueDictionary()
@@ -22,15 +22,48 @@ def variable_of(value: Value) -> "Variable | None":
 class Variable:
     """A weight. ``symbol`` is the IR parameter Value every graph that reads it uses, so a
     layer called twice shares its weights. ``path`` is unique in the session
-    (``dense/kernel``) and is the parameter's name in printed IR."""
+    (``dense/kernel``); the parameter's name in printed IR is ``path`` as
+    :func:`.naming.ir_name` gives it.
 
-    def __init__(self, value, name: str, path: str, trainable: bool = True, dtype="float32"):
-        self.dtype = as_dtype(dtype)
-        self._value = np.array(value, dtype=self.dtype.numpy)
+    Constructed as Keras's ``keras.Variable(initializer, shape=None, dtype=None,
+    trainable=True, name=None)``: ``initializer`` is an array-like value, or an
+    initializer (a name such as ``"zeros"``, or a callable(shape, dtype)) with ``shape``
+    given; ``dtype`` defaults to float32; ``name`` (no ``/``, as in Keras) defaults to
+    ``variable`` (``variable_1``, ...) and is also the path. Layers, metrics and
+    optimizers give the path (``path=``); the older positional form
+    ``Variable(value, name, path, trainable=..., dtype=...)`` (a string second argument)
+    is that too.
+
+    Operators (``+ - * / ** @``, their reflected forms, unary ``-``, ``+``, ``abs``,
+    comparisons, ``[...]``) apply to :meth:`read_value` inside a trace or with a symbolic
+    operand (giving a symbolic tensor), else to the numpy value (giving an array);
+    ``np.asarray(v)`` is a copy of the value."""
+
+    def __init__(self, initializer, *args, shape=None, dtype=None, trainable=True,
+                 name=None, path=None):
+        order = (("name", "path", "trainable", "dtype") if args and isinstance(args[0], str)
+                 else ("shape", "dtype", "trainable", "name"))   # the older form, or Keras's
+        if len(args) > len(order):
+            raise TypeError(f"Variable() takes at most {len(order) + 1} positional arguments, "
+                            f"got {len(args) + 1}")
+        given = {"shape": shape, "dtype": dtype, "trainable": trainable, "name": name,
+                 "path": path}
+        defaults = {"trainable": True}
+        for key, value in zip(order, args):
+            if given[key] is not defaults.get(key):
+                raise TypeError(f"Variable() got multiple values for argument '{key}'")
+            given[key] = value
+        shape, dtype, trainable, name, path = (given[k] for k in
+                                               ("shape", "dtype", "trainable", "name", "path"))
+        if path is None:
+            check_name("Variable", name)
+            name = name or unique_name("variable")
+        self.dtype = as_dtype(dtype or "float32")
+        self._value = _initial_value(initializer, shape, self.dtype, name)
         self.name = name
-        self.path = unique_path(path)
-        self.trainable = trainable
-        self.symbol = Value(TensorType(self._value.shape, self.dtype), name=self.path)
+        self.path = unique_path(path or name)
+        self.trainable = bool(trainable)
+        self.symbol = Value(TensorType(self._value.shape, self.dtype), name=ir_name(self.path))
         _BY_SYMBOL[id(self.symbol)] = self
 
     @property
@@ -65,6 +98,9 @@ class Variable:
         if array.shape != self._value.shape:
             raise ValueError(f"cannot assign a value of shape {array.shape} to variable "
                              f"'{self.path}' of shape {self._value.shape}")
+        if array.dtype.kind not in "biuf":
+            raise TypeError(f"variable '{self.path}' ({self.dtype.keras_name}) takes numbers, "
+                            f"got an array of dtype {array.dtype}")
         self._value = array.astype(self.dtype.numpy, copy=True)
 
     def adopt(self, array: np.ndarray) -> None:
@@ -113,5 +149,83 @@ class Variable:
         else:
             self.assign(getattr(np, how)(self._value, np.asarray(delta, self.dtype.numpy)))
 
+    # --- operators: on read_value() in a trace, else on the numpy value ----------------
+    def _operand(self, other=None):
+        """What an operator applies to: the symbolic value inside a trace (or next to a
+        symbolic ``other``), else the numpy value."""
+        from .dispatch import tracing
+        if tracing() or is_symbolic(other):
+            return self.read_value()
+        view = self._value.view()        # results may be views of it: never written through
+        view.flags.writeable = False
+        return view
+
+    def __array__(self, dtype=None, copy=None):
+        return np.array(self._value, dtype=dtype, copy=True)
+
+    def __getitem__(self, key):
+        return self._operand()[key]
+
+    def __neg__(self):
+        return -self._operand()
+
+    def __pos__(self):
+        return self._operand()
+
+    def __abs__(self):
+        return abs(self._operand())
+
+    __hash__ = object.__hash__   # by identity, as before the comparisons below
+    __array_ufunc__ = None       # ``np.float32(2) * v`` defers to ``v.__rmul__`` (traced)
+
     def __repr__(self) -> str:
         return f"<Variable path={self.path} shape={self.shape} dtype={self.dtype.keras_name}>"
+
+
+def _initial_value(initializer, shape, dtype, name) -> np.ndarray:
+    """The first value of variable ``name``: ``initializer(shape, dtype)`` for an
+    initializer (a name or a callable; ``shape`` required), else the array-like
+    ``initializer`` itself (its shape must equal ``shape`` when that is given)."""
+    from . import initializers
+    if isinstance(initializer, str) or callable(initializer):
+        if shape is None:
+            raise ValueError(f"variable '{name}': an initializer ({initializer!r}) needs "
+                             f"`shape`")
+        value = initializers.get(initializer)(check_shape(f"variable '{name}'", shape),
+                                              dtype.keras_name)
+    else:
+        value = initializer
+    array = np.asarray(value)
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"variable '{name}': the initial value must be numbers, got an array "
+                        f"of dtype {array.dtype}")
+    if shape is not None and array.shape != tuple(shape):
+        raise ValueError(f"variable '{name}': `shape` is {tuple(shape)} but the initial "
+                         f"value has shape {array.shape}")
+    return np.array(array, dtype=dtype.numpy)
+
+
+def check_shape(owner: str, shape) -> tuple:
+    """``shape`` as a tuple of Python ints >= 0 (numpy ints taken as ints), else a
+    ValueError naming ``owner``."""
+    dims = tuple(shape) if isinstance(shape, (tuple, list)) else None
+    if dims is None or any(isinstance(d, (bool, np.bool_)) or not isinstance(d, (int, np.integer))
+                           or d < 0 for d in dims):
+        raise ValueError(f"{owner}: `shape` must be a tuple of ints >= 0, got {shape!r}")
+    return tuple(int(d) for d in dims)
+
+
+def _binary(name: str):
+    def method(self, other):
+        if isinstance(other, Variable):
+            other = other._operand()
+        return getattr(self._operand(other), name)(other)
+    method.__name__ = name
+    return method
+
+
+for _name in ("add", "sub", "mul", "truediv", "pow", "matmul", "lt", "le", "gt", "ge",
+              "eq", "ne"):
+    setattr(Variable, f"__{_name}__", _binary(f"__{_name}__"))
+for _name in ("add", "sub", "mul", "truediv", "pow", "matmul"):
+    setattr(Variable, f"__r{_name}__", _binary(f"__r{_name}__"))

@@ -22,12 +22,14 @@ import math
 
 from ...ir.builder import user_site
 from .. import initializers, nn, ops
-from ..checks import check_positive_int
+from ..checks import check_bool, check_positive_int
 from ..layer import Layer
 from .core import Dropout, incompatible
 
 
 class MultiHeadAttention(Layer):
+    single_input = True
+
     def __init__(self, num_heads, key_dim, value_dim=None, dropout=0.0, use_bias=True,
                  output_shape=None, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", seed=None, **kwargs):
@@ -35,8 +37,12 @@ class MultiHeadAttention(Layer):
         for key, value in (("num_heads", num_heads), ("key_dim", key_dim)) + (
                 (("value_dim", value_dim),) if value_dim is not None else ()):
             check_positive_int(f"{user_site()}: MultiHeadAttention", key, value)
-        self.num_heads, self.key_dim = num_heads, key_dim
-        self.value_dim = value_dim or key_dim
+        check_bool(f"{user_site()}: MultiHeadAttention", "use_bias", use_bias)
+        initializers.check(f"{user_site()}: MultiHeadAttention",
+                           kernel_initializer=kernel_initializer,
+                           bias_initializer=bias_initializer)
+        self.num_heads, self.key_dim = int(num_heads), int(key_dim)
+        self.value_dim = int(value_dim or key_dim)
         self.dropout, self.use_bias = dropout, use_bias
         self.output_dim = output_shape
         self.kernel_initializer, self.bias_initializer = kernel_initializer, bias_initializer
@@ -45,8 +51,12 @@ class MultiHeadAttention(Layer):
         self._dropout_layer = Dropout(dropout, seed=seed, name="dropout")
 
     def build_from_call(self, args, kwargs):
-        query = args[0] if args else kwargs["query"]
-        value = args[1] if len(args) > 1 else kwargs["value"]
+        query = args[0] if args else kwargs.get("query")
+        value = args[1] if len(args) > 1 else kwargs.get("value")
+        if value is None:
+            raise TypeError(f"{user_site()}: layer '{self.name}' (MultiHeadAttention) takes "
+                            f"`query` and `value` tensors (and optionally `key`): call it as "
+                            f"layer(query, value), or layer(x, x) for self-attention")
         key = kwargs.get("key") if kwargs.get("key") is not None else value
         self.build(query.shape, value.shape, key.shape)
 

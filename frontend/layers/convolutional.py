@@ -42,7 +42,8 @@ import numpy as np
 
 from ...ir import Sym, emit
 from ...ir.builder import user_site
-from .. import activations, ops
+from .. import activations, initializers, ops
+from ..checks import check_bool
 from ..layer import Layer
 from ..tensor import CallRecord, SymbolicTensor
 from .core import incompatible
@@ -166,6 +167,8 @@ def _times(x, factor: int):
 class _Conv(Layer):
     """N-d convolution, channels_last; see the module docstring for the lowering."""
 
+    single_input = True
+
     rank = 2
     paddings = ("valid", "same")
 
@@ -189,7 +192,10 @@ class _Conv(Layer):
         self.padding = normalize_padding(padding, self.paddings, kind)
         self.data_format = "channels_last"
         self.activation = activations.get(activation)
-        self.use_bias = use_bias
+        check_bool(f"{user_site()}: {kind}", "use_bias", use_bias)
+        initializers.check(f"{user_site()}: {kind}", kernel_initializer=kernel_initializer,
+                           bias_initializer=bias_initializer)
+        self.use_bias = bool(use_bias)
         self.kernel_initializer, self.bias_initializer = kernel_initializer, bias_initializer
 
     def build(self, input_shape):

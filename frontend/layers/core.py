@@ -6,8 +6,8 @@ import numpy as np
 from ...ir import Sym
 from ...ir.builder import user_site
 from ...ir.errors import ShapeError
-from .. import activations, ops, random
-from ..checks import check_positive_int
+from .. import activations, initializers, ops, random
+from ..checks import check_bool, check_positive_int
 from ..context import training_flag
 from ..layer import Layer
 
@@ -21,17 +21,23 @@ def incompatible(layer: Layer, what: str, got) -> ShapeError:
 class Dense(Layer):
     """``activation(inputs @ kernel + bias)`` over the last axis."""
 
+    single_input = True
+
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", **kwargs):
         super().__init__(**kwargs)
-        check_positive_int(f"{user_site()}: Dense", "units", units)
-        self.units = units
+        owner = f"{user_site()}: Dense"
+        check_positive_int(owner, "units", units)
+        check_bool(owner, "use_bias", use_bias)
+        initializers.check(owner, kernel_initializer=kernel_initializer,
+                           bias_initializer=bias_initializer)
+        self.units = int(units)
         self.activation = activations.get(activation)
-        self.use_bias = use_bias
+        self.use_bias = bool(use_bias)
         self.kernel_initializer, self.bias_initializer = kernel_initializer, bias_initializer
 
     def build(self, input_shape):
-        if input_shape[-1] is None:
+        if not input_shape or input_shape[-1] is None:
             raise incompatible(self, "the last axis must have a known size", input_shape)
         self.kernel = self.add_weight((input_shape[-1], self.units), self.kernel_initializer,
                                       name="kernel")
@@ -50,6 +56,8 @@ class Dense(Layer):
 
 
 class Activation(Layer):
+    single_input = True
+
     def __init__(self, activation, **kwargs):
         super().__init__(**kwargs)
         self.activation = activations.get(activation)
@@ -63,6 +71,8 @@ class Dropout(Layer):
     1 / (1 - rate); identity outside training. The mask comes from the in-graph random
     stream (:mod:`..random`). Called with ``training`` unknown (a functional model being
     built), it selects between both behaviours with the graph's ``training`` flag."""
+
+    single_input = True
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)
@@ -84,6 +94,8 @@ class Dropout(Layer):
 class Flatten(Layer):
     """(batch, d1, d2, ...) -> (batch, d1*d2*...); the non-batch dims must be known."""
 
+    single_input = True
+
     def call(self, inputs):
         rest = inputs.type.shape[1:]
         if any(isinstance(d, Sym) for d in rest):
@@ -95,9 +107,12 @@ class Reshape(Layer):
     """Reshape the non-batch dims to ``target_shape`` (one -1 allowed). The -1 is resolved
     here from the input's non-batch sizes (as Keras does), so the batch dim stays its own."""
 
+    single_input = True
+
     def __init__(self, target_shape, **kwargs):
         super().__init__(**kwargs)
-        self.target_shape = tuple(target_shape)
+        self.target_shape = tuple(int(d) if isinstance(d, np.integer) else d
+                                  for d in target_shape)
         if list(self.target_shape).count(-1) > 1:
             raise ValueError(f"Reshape target_shape may contain one -1, got {self.target_shape}")
 

@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 from ...ir.builder import user_site
-from .. import ops
+from .. import initializers, ops
 from ..checks import check_positive_int
 from ..layer import Layer
 
 
 class Embedding(Layer):
     """``take(embeddings, ids, axis=0)``; float ids are cast to int32 (Keras accepts them)."""
+
+    single_input = True
 
     def __init__(self, input_dim, output_dim, embeddings_initializer="uniform", mask_zero=False,
                  **kwargs):
@@ -18,7 +20,9 @@ class Embedding(Layer):
         if mask_zero:
             raise ValueError("Embedding(mask_zero=True) is not supported: fusegraph has no "
                              "Keras mask propagation; pass an explicit attention_mask instead")
-        self.input_dim, self.output_dim = input_dim, output_dim
+        initializers.check(f"{user_site()}: Embedding",
+                           embeddings_initializer=embeddings_initializer)
+        self.input_dim, self.output_dim = int(input_dim), int(output_dim)
         self.embeddings_initializer = embeddings_initializer
 
     def build(self, input_shape):

@@ -3,22 +3,33 @@ center and scale; BatchNormalization momentum 0.99)."""
 from __future__ import annotations
 
 from ...ir.builder import user_site
-from .. import nn, ops
-from ..checks import check_number
+from .. import initializers, nn, ops
+from ..checks import check_bool, check_number
 from ..context import training_flag
 from ..layer import Layer
 from .core import incompatible
+
+
+def _check_flags_and_initializers(owner: str, center, scale, **initializer_args) -> None:
+    check_bool(owner, "center", center)
+    check_bool(owner, "scale", scale)
+    initializers.check(owner, **initializer_args)
 
 
 class LayerNormalization(Layer):
     """``x * inv + (beta - mean * inv)`` with ``inv = gamma / sqrt(var + epsilon)``, the
     moments taken over ``axis`` (Keras 3's formula)."""
 
+    single_input = True
+
     def __init__(self, axis=-1, epsilon=1e-3, center=True, scale=True,
                  beta_initializer="zeros", gamma_initializer="ones", **kwargs):
         super().__init__(**kwargs)
         check_number(f"{user_site()}: LayerNormalization", "epsilon", epsilon, low=0.0,
                      open_low=True)
+        _check_flags_and_initializers(f"{user_site()}: LayerNormalization", center, scale,
+                                      beta_initializer=beta_initializer,
+                                      gamma_initializer=gamma_initializer)
         self.axis, self.epsilon, self.center, self.scale = axis, epsilon, center, scale
         self.beta_initializer, self.gamma_initializer = beta_initializer, gamma_initializer
 
@@ -73,6 +84,8 @@ class BatchNormalization(Layer):
     epsilon)``; integer inputs are cast to the layer's dtype.
     """
 
+    single_input = True
+
     def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True,
                  beta_initializer="zeros", gamma_initializer="ones",
                  moving_mean_initializer="zeros", moving_variance_initializer="ones", **kwargs):
@@ -83,6 +96,10 @@ class BatchNormalization(Layer):
         if not isinstance(axis, int) or isinstance(axis, bool):
             raise ValueError(f"BatchNormalization axis must be an int, got {axis!r}")
         self.axis, self.momentum, self.epsilon = axis, float(momentum), float(epsilon)
+        _check_flags_and_initializers(owner, center, scale, beta_initializer=beta_initializer,
+                                      gamma_initializer=gamma_initializer,
+                                      moving_mean_initializer=moving_mean_initializer,
+                                      moving_variance_initializer=moving_variance_initializer)
         self.center, self.scale = center, scale
         self.beta_initializer, self.gamma_initializer = beta_initializer, gamma_initializer
         self.moving_mean_initializer = moving_mean_initializer

@@ -27,6 +27,8 @@ from .core import incompatible
 
 
 class _GlobalPooling(Layer):
+    single_input = True
+
     rank = 1
 
     def __init__(self, data_format="channels_last", keepdims=False, **kwargs):
@@ -80,6 +82,8 @@ class GlobalMaxPooling2D(_GlobalPooling):
 
 class _Pooling(Layer):
     """Max or average over windows of the spatial axes; see the module docstring."""
+
+    single_input = True
 
     rank = 2
     mode = "max"

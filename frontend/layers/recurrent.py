@@ -48,6 +48,7 @@ from ...ir import Graph, TensorType, Value, as_dtype, emit
 from ...ir.builder import user_site
 from ...ir.errors import VerificationError
 from .. import activations, initializers, ops
+from ..checks import check_bool, check_positive_int
 from ..layer import Layer
 from ..tensor import CallRecord, SymbolicTensor
 from .core import incompatible
@@ -110,6 +111,8 @@ class _RNN(Layer):
     """The loop shared by the three layers; subclasses give the gate count, the states,
     the weights and the step."""
 
+    single_input = True
+
     gates = 1
     state_names = ("h",)
     cell_name = "cell"
@@ -120,9 +123,14 @@ class _RNN(Layer):
                  go_backwards=False, dropout=0.0, recurrent_dropout=0.0, stateful=False,
                  unroll=False, **kwargs):
         super().__init__(**kwargs)
-        if not isinstance(units, int) or isinstance(units, bool) or units <= 0:
-            raise ValueError(f"{user_site()}: {type(self).__name__} units must be a positive "
-                             f"int, got {units!r}")
+        owner = f"{user_site()}: {type(self).__name__}"
+        check_positive_int(owner, "units", units)
+        for key, value in (("use_bias", use_bias), ("return_sequences", return_sequences),
+                           ("return_state", return_state), ("go_backwards", go_backwards)):
+            check_bool(owner, key, value)
+        initializers.check(owner, kernel_initializer=kernel_initializer,
+                           recurrent_initializer=recurrent_initializer,
+                           bias_initializer=bias_initializer)
         unsupported = [f"{name}={value!r}" for name, value, default in (
             ("dropout", dropout, 0.0), ("recurrent_dropout", recurrent_dropout, 0.0),
             ("stateful", stateful, False), ("unroll", unroll, False)) if value != default]
@@ -130,7 +138,7 @@ class _RNN(Layer):
             raise ValueError(f"{user_site()}: {type(self).__name__}({', '.join(unsupported)}) "
                              f"is not supported: fusegraph runs a recurrent layer as one "
                              f"stateless loop (never unrolled) without dropout")
-        self.units = units
+        self.units = int(units)
         self.activation = activations.get(activation)
         self.use_bias = use_bias
         self.kernel_initializer = kernel_initializer

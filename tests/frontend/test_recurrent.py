@@ -413,7 +413,7 @@ def test_go_backwards_sequences_of_any_length_train():
 def test_unsupported_arguments_and_bad_inputs_say_what_is_wrong():
     with pytest.raises(ValueError, match=r"LSTM\(dropout=0.2, unroll=True\) is not supported"):
         L.LSTM(4, dropout=0.2, unroll=True)
-    with pytest.raises(ValueError, match=r"GRU units must be a positive int, got 0"):
+    with pytest.raises(ValueError, match=r"GRU: `units` must be a positive int, got 0"):
         L.GRU(0)
     with pytest.raises(Exception, match=r"expected a rank-3 input \(batch, timesteps, features\)"):
         L.SimpleRNN(3)(fg.Input(shape=(4,)))

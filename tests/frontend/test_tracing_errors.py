@@ -325,13 +325,13 @@ def test_unknown_activation_name():
 
 
 def test_unknown_initializer_name():
-    layer = fg.layers.Dense(3, kernel_initializer="glorot_unifrom", name="head")
-    x = fg.Input(shape=(2,))
+    """Refused when the layer is constructed (not at its first call, far from the typo),
+    naming the argument, with the user's line."""
     with pytest.raises(ValueError) as err:
         site = next_line()
-        layer(x)  # weights are made, from the initializer, on the first call
+        fg.layers.Dense(3, kernel_initializer="glorot_unifrom", name="head")
     msg = str(err.value)
-    assert site in msg and "layer 'head'" in msg
+    assert site in msg and "Dense: `kernel_initializer`" in msg
     assert "'glorot_unifrom'" in msg and "'glorot_uniform'" in msg
 
 
