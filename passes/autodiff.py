@@ -59,11 +59,20 @@ def gradients(ys, xs, seeds=None, unconnected: str = "none") -> list:
     """Gradients of ``ys`` (weighted by ``seeds``, default ones) w.r.t. each of ``xs``.
 
     Returns one Value per x, in x's type; for an x no y depends on: None, or zeros
-    when ``unconnected="zero"``. Raises AutodiffError for a non-float y or x.
+    when ``unconnected="zero"``. Raises AutodiffError for a non-float y or x, or a seed
+    whose type is not its output's.
     """
     ys, xs = list(ys), list(xs)
     if unconnected not in ("none", "zero"):
         raise ValueError(f"unconnected must be 'none' or 'zero', got {unconnected!r}")
+    seeds = [None] * len(ys) if seeds is None else list(seeds)
+    if len(seeds) != len(ys):
+        raise AutodiffError(f"{len(seeds)} seeds for {len(ys)} outputs: one seed (or None) "
+                            f"per output")
+    for i, (y, seed) in enumerate(zip(ys, seeds)):
+        if seed is not None and seed.type != y.type:
+            raise AutodiffError(f"seed {i} has type {seed.type}, but output {i} ({y!r}) has "
+                                f"type {y.type}: a seed has its output's type")
     for what, values in (("output", ys), ("input", xs)):
         for v in values:
             if not v.type.dtype.is_float:
@@ -76,7 +85,7 @@ def gradients(ys, xs, seeds=None, unconnected: str = "none") -> list:
         cotangent[id(value)] = emit("add", cotangent[id(value)], g) if id(value) in cotangent else g
 
     for i, y in enumerate(ys):
-        seed = seeds[i] if seeds is not None else None
+        seed = seeds[i]
         with source_location(SourceLoc(layer="grad")):
             accumulate(y, seed if seed is not None else
                        emit("broadcast_to", const(1, y.type.dtype), shape=y.type.shape))

@@ -685,6 +685,17 @@ def test_seeds_weight_each_output_and_default_to_ones():
     np.testing.assert_allclose(run([g], [x, s], a, sa)[0], sa * np.exp(a) + np.cos(a))
 
 
+def test_a_seed_has_its_outputs_type_and_one_is_given_per_output():
+    # A [3] seed for a [B,3] output was reshaped to [B,3] (right only for B = 1).
+    x = param("x", B, 3)
+    y = emit("exp", x)
+    with pytest.raises(AutodiffError, match=r"seed 0 has type f64\[3\], but output 0 .* has "
+                       r"type f64\[B,3\]: a seed has its output's type"):
+        gradients([y], [x], seeds=[param("s", 3)])
+    with pytest.raises(AutodiffError, match=r"2 seeds for 1 outputs"):
+        gradients([y], [x], seeds=[None, None])
+
+
 def test_matmul_with_broadcast_batch_dims():
     a, b, ct = param("a", 2, 1, 3, 4), param("b", 5, 4, 2), param("ct", 2, 5, 3, 2)
     ga, gb = gradients([emit("matmul", a, b)], [a, b], seeds=[ct])
