@@ -89,7 +89,7 @@ class Model(Layer):
                 raise TypeError(f"model '{self.name}': output {i} must be a symbolic tensor, "
                                 f"got {t!r}")
         records = _records_between(flat_inputs, outputs)
-        _check_unique_names(self.name, records)
+        _check_unique_names(self.name, [t.record for t in flat_inputs] + records)
         if track_layers:
             for record in records:
                 if all(record.layer is not known for known in self._layers):

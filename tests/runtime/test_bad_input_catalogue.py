@@ -88,6 +88,30 @@ def _input(shape=(3,)):
     return fg.Input(shape=shape)
 
 
+def _ids_model():
+    """A model whose input 'ids' is int32 (an Embedding's indices)."""
+    ids = fg.Input(shape=(1,), dtype="int32", name="ids")
+    return fg.Model(ids, fg.layers.Embedding(4, 2)(ids))
+
+
+def _model_of_inputs(first_name, second_name):
+    """Add() of two Inputs of these names."""
+    a, b = fg.Input(shape=(2,), name=first_name), fg.Input(shape=(2,), name=second_name)
+    return fg.Model([a, b], fg.layers.Add()([a, b]))
+
+
+def _model_of_two(first_name, second_name):
+    """Dense(first_name) then Dense(second_name) on one Input."""
+    x = _input((2,))
+    return fg.Model(x, fg.layers.Dense(2, name=second_name)(
+        fg.layers.Dense(2, name=first_name)(x)))
+
+
+class _NoSuperInit(fg.layers.Layer):
+    def __init__(self):        # forgets super().__init__()
+        self.units = 3
+
+
 # (id, call(env), error type, words the message must contain)
 ROWS = [
     # --- fit: numbers, flags, callbacks ----------------------------------------------------
@@ -265,6 +289,49 @@ ROWS = [
     ("sequential-not-layer", lambda e: fg.Sequential([3]), TypeError, ["takes layers", "3"]),
     ("optimizer-learning-rate", lambda e: fg.optimizers.Adam(learning_rate="a"), ValueError,
      ["`learning_rate`", "a number"]),
+    # --- layers, models and variables: the frontend probe's items --------------------------
+    ("call-int-out-of-range", lambda e: _ids_model()(np.array([[2**32 + 1]])), ValueError,
+     ["input 'ids'", "4294967297", "int32"]),
+    ("model-inputs-same-name", lambda e: _model_of_inputs("a", "a"), ValueError,
+     ["unique", "'a'"]),
+    ("model-layers-same-name", lambda e: _model_of_two("twin", "twin"), ValueError,
+     ["unique", "'twin'"]),
+    ("call-multi-batch-sizes", lambda e: e.multi([e.xa[:3], e.xb]), ValueError,
+     ["two_heads", "batch sizes", "'a' has 3", "'b' has 8"]),
+    ("call-symbolic-width", lambda e: e.model(_input((5,))), ShapeError,
+     ["classifier", "input 'features'", "(None, 4)", "(None, 5)"]),
+    ("call-symbolic-int-for-float", lambda e: _ids_model()(_input((1,))), TypeError,
+     ["input 'ids'", "int32", "float32 tensor"]),
+    ("set-weights-none", lambda e: e.model.set_weights(None), TypeError,
+     ["set_weights", "a list of 2 arrays", "None"]),
+    ("variable-assign-strings", lambda e: e.model.weights[1].assign(np.array(list("abc"))),
+     TypeError, ["probs/bias", "takes numbers", "<U1"]),
+    ("add-weight-negative", lambda e: e.model.get_layer("probs").add_weight(shape=(-1, 2)),
+     ValueError, ["'probs'", "`shape`", "(-1, 2)"]),
+    ("layer-no-super-init", lambda e: _NoSuperInit()(e.x), RuntimeError,
+     ["_NoSuperInit", "super().__init__()"]),
+    ("layer-name-slash", lambda e: fg.layers.Dense(1, name="a/b"), ValueError,
+     ["Dense", "`name`", "'a/b'"]),
+    ("dense-use-bias-str", lambda e: fg.layers.Dense(1, use_bias="no"), TypeError,
+     ["Dense", "`use_bias`", "'no'"]),
+    ("dense-initializer-typo", lambda e: fg.layers.Dense(1, kernel_initializer="glorot_unifrom"),
+     ValueError, ["Dense", "`kernel_initializer`", "'glorot_unifrom'"]),
+    ("lstm-return-state-str", lambda e: fg.layers.LSTM(2, return_state="yes"), TypeError,
+     ["LSTM", "`return_state`", "'yes'"]),
+    ("input-shape-and-batch-shape", lambda e: fg.Input(shape=(3,), batch_shape=(None, 4)),
+     ValueError, ["`shape`", "`batch_shape`", "not both"]),
+    ("layer-training-str", lambda e: fg.layers.Dropout(0.5)(_input(), training="yes"), TypeError,
+     ["Dropout", "training", "'yes'"]),
+    ("dense-on-a-list", lambda e: fg.layers.Dense(1)(
+        fg.layers.LSTM(2, return_state=True)(_input((3, 4)))), TypeError,
+     ["Dense", "takes one tensor", "list of 3"]),
+    ("dense-on-python-floats", lambda e: fg.layers.Dense(3)([[1.0, 2.0]]), TypeError,
+     ["Dense", "a tensor or a numpy array", "np.asarray"]),
+    ("dense-on-none", lambda e: fg.layers.Dense(3)(None), TypeError, ["Dense", "got None"]),
+    ("attention-no-value", lambda e: fg.layers.MultiHeadAttention(2, 2)(_input((3, 4))),
+     TypeError, ["MultiHeadAttention", "`value`"]),
+    ("variable-initializer-no-shape", lambda e: fg.Variable("zeros"), ValueError,
+     ["initializer", "needs `shape`"]),
     # --- callbacks and checkpoints ---------------------------------------------------------
     ("lambda-callback-not-function", lambda e: fg.callbacks.LambdaCallback(on_epoch_end=3),
      TypeError, ["on_epoch_end", "a function"]),
