@@ -56,7 +56,7 @@ def cast_in_range(array: np.ndarray, dtype, what: str) -> np.ndarray:
             low = high = array[~np.isfinite(array)].flat[0]
         if low < info.min or high > info.max:
             bad = low if low < info.min else high
-            raise ValueError(f"{what}: the value {bad.item()!r} does not fit {dtype.name} (the range "
-                             f"is {info.min} to {info.max}); numbers outside it would wrap "
-                             f"around silently")
+            raise ValueError(f"{what}: the value {bad.item()!r} does not fit {dtype.name} "
+                             f"(the range is {info.min} to {info.max}); numbers outside it "
+                             f"would wrap around silently")
     return array.astype(dtype)

@@ -24,7 +24,7 @@ from ..ir import Sym
 from ..ir.builder import current_layer_path
 from . import state
 from .function import Function
-from .nest import flatten, map_structure
+from .nest import flatten, labelled_leaves, map_structure
 from .tensor import is_symbolic
 from .variables import Variable
 
@@ -97,6 +97,27 @@ def clear_eager_functions(owner) -> None:
     vars(owner).pop(_CACHE, None)
 
 
+def _argument_labels(fn, owner=None):
+    """``labels(args, kwargs)`` for the Function running ``fn`` eagerly: each leaf named
+    by its parameter, as the user called it (``mean.update_state(sample_weight)``;
+    ``owner`` is a method's instance, named by its ``name``)."""
+    params = list(inspect.signature(fn).parameters.values())[1 if owner is not None else 0:]
+    prefix = fn.__name__ if owner is None else \
+        f"{getattr(owner, 'name', type(owner).__name__)}.{fn.__name__}"
+
+    def name_of(i: int) -> str:
+        if i < len(params) and params[i].kind in (inspect.Parameter.POSITIONAL_ONLY,
+                                                  inspect.Parameter.POSITIONAL_OR_KEYWORD):
+            return params[i].name
+        return f"args[{i}]"
+
+    def labels(args, kwargs) -> list[str]:
+        named = [(name_of(i), a) for i, a in enumerate(args)] + list(kwargs.items())
+        return [label for name, value in named
+                for label, _ in labelled_leaves(value, f"{prefix}({name})")]
+    return labels
+
+
 def eager_or_traced(fn=None, *, method: bool = False, data=None, name=None,
                     symbolic_batch: bool = True, eager_kwargs=None, eager_result=None):
     """Decorate ``fn``, written with ``fg.ops`` on symbolic tensors, to run eagerly on
@@ -136,7 +157,9 @@ def eager_or_traced(fn=None, *, method: bool = False, data=None, name=None,
                 f"{getattr(owner, 'name', type(owner).__name__)}_{fn.__name__}" if method
                 else fn.__name__)
             body = functools.partial(fn, owner) if method else fn
-            function = cache[fn] = Function(body, name=label, symbolic_batch=symbolic_batch)
+            function = cache[fn] = Function(
+                body, name=label, symbolic_batch=symbolic_batch,
+                argument_labels=_argument_labels(fn, owner if method else None))
         return function
 
     @functools.wraps(fn)

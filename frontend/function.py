@@ -110,7 +110,7 @@ class Function:
         structure = self.converted(args, kwargs)
         leaves = flatten(structure)
         if self.symbolic_batch:
-            self._check_batch_sizes(leaves)
+            self._check_batch_sizes(structure, leaves)
         shapes = self._holder_shapes(args, kwargs, leaves)
         key = (treedef(structure),) + tuple(
             _leaf_key(x, self.symbolic_batch, shape) for x, shape in zip(leaves, shapes))
@@ -139,17 +139,24 @@ class Function:
             return list(self.argument_labels(args, kwargs))
         return [f"arg{i}" for i in range(len(flatten((args, kwargs))))]
 
-    def _check_batch_sizes(self, leaves) -> None:
+    def _check_batch_sizes(self, structure, leaves) -> None:
         """The first axis of every array argument is one symbolic batch axis, so their
         sizes must agree: a ValueError naming them otherwise (before the graph would fail
-        on it, less clearly)."""
-        sizes = [(f"arg{i}", np.shape(x)) for i, x in enumerate(leaves)
-                 if _is_array(x) and np.ndim(x) > 0]
-        if len({shape[0] for _, shape in sizes}) > 1:
-            listed = ", ".join(f"{name} has shape {shape}" for name, shape in sizes)
-            raise ValueError(f"function '{self.name}': the first axis of every array argument "
-                             f"is the batch axis, so their sizes must agree, but {listed}; "
-                             f"pass symbolic_batch=False to fg.function to trace exact shapes")
+        on it, less clearly), by their labels (see :meth:`labels`). Only a function
+        without ``argument_labels`` (a user's ``fg.function``) is told about
+        ``symbolic_batch=False``: the others' callers cannot pass it."""
+        sizes = {np.shape(x)[0] for x in leaves if _is_array(x) and np.ndim(x) > 0}
+        if len(sizes) <= 1:
+            return
+        listed = ", ".join(f"{label} has shape {np.shape(x)}"
+                           for label, x in zip(self.labels(*structure), leaves)
+                           if _is_array(x) and np.ndim(x) > 0)
+        if self.argument_labels is not None:
+            raise ValueError(f"the first axis of every array is the batch (samples) axis, so "
+                             f"their sizes must agree, but {listed}")
+        raise ValueError(f"function '{self.name}': the first axis of every array argument "
+                         f"is the batch axis, so their sizes must agree, but {listed}; "
+                         f"pass symbolic_batch=False to fg.function to trace exact shapes")
 
     def _holder_shapes(self, args, kwargs, leaves) -> list:
         """Per leaf, the placeholder shape ``holder_shapes`` gives for it (Keras style:

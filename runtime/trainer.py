@@ -34,6 +34,7 @@ import numpy as np
 
 from ..backends import optimizing_compiler
 from ..ir import Sym
+from ..ir.errors import FusegraphError
 from ..ir.builder import user_site
 from ..frontend import optimizers as optimizers_module
 from ..frontend.function import Function, commit, graph_array
@@ -316,8 +317,8 @@ class Trainer:
         """Placeholder shapes for a step's data: ``x`` as the model's inputs (each of their
         symbolic sizes, a Keras None, stays symbolic: an ``Input(shape=(None, F))`` is
         traced once for all sequence lengths), the targets and sample weights as their
-        data (only the batch axis symbolic). For a model without inputs (subclassed),
-        all as their data."""
+        data (only the batch axis symbolic, or the inputs' batch size when the model was
+        built for one). For a model without inputs (subclassed), all as their data."""
         leaves = flatten((args, kwargs))
         defaults = [None] * len(leaves)
         if self._functional is None or len(args) != 1 or kwargs:
@@ -335,7 +336,12 @@ class Trainer:
             ordered = list(inputs)
         shapes = [tuple(None if isinstance(d, Sym) else d for d in t.type.shape)
                   for t in ordered]
-        return shapes + defaults[len(shapes):]
+        batch = {shape[0] for shape in shapes if shape and shape[0] is not None}
+        if len(batch) != 1:
+            return shapes + defaults[len(shapes):]
+        fixed = batch.pop()   # a model built for one batch size: targets take it too
+        return shapes + [(fixed,) + np.shape(leaf)[1:] if np.ndim(leaf) > 0 else None
+                         for leaf in leaves[len(shapes):]]
 
     def _callbacks(self, callbacks, verbose, steps, epochs=1, first=()) -> CallbackList:
         """A CallbackList of ``first`` then the user's callbacks (a list, one Callback, or
@@ -588,13 +594,15 @@ VALIDATION_NAMES = ("validation_data[0]", "validation_data[1]", "validation_data
 @contextlib.contextmanager
 def _errors_from(where: str):
     """Errors of bad input raised inside are said from ``where`` (a method, a batch): a
-    :class:`LabelRangeError` is said again from there; a ValueError, TypeError or
-    KeyError gets ``where: `` before its message (its type and traceback stay)."""
+    :class:`LabelRangeError` is said again from there; a ValueError, TypeError, KeyError
+    or fusegraph error (an op that failed on the batch's values, such as an Embedding
+    index out of range) gets ``where: `` before its message (its type and traceback
+    stay)."""
     try:
         yield
     except LabelRangeError as error:
         raise error.located(where) from None
-    except (ValueError, TypeError, KeyError) as error:
+    except (ValueError, TypeError, KeyError, FusegraphError) as error:
         if error.args and isinstance(error.args[0], str):
             error.args = (f"{where}: {error.args[0]}",) + error.args[1:]
         raise

@@ -1047,7 +1047,8 @@ def test_labels_are_checked_in_a_custom_train_step_and_in_fg_function():
     logits = np.zeros((8, 3), "float32")
     with pytest.raises(ValueError, match=r"function 'loss_of': arg0\[2\] is 3.*\[0, 3\)"):
         loss_of(y, logits)
-    with pytest.raises(ValueError, match=r"arg0\[0\] is -1"):
+    # called eagerly, the labels are named by the parameter they were passed as
+    with pytest.raises(ValueError, match=r"sparse_categorical_crossentropy\(y_true\)\[0\] is -1"):
         fg.losses.sparse_categorical_crossentropy(np.array([-1, 0]), logits[:2])
 
 
@@ -1213,3 +1214,18 @@ def test_labels_of_narrow_int_dtypes_train_as_int32():
     for dtype in ("uint8", "int8", "int16", "uint16", "uint32", "uint64"):
         model.set_weights(start)
         assert model.train_on_batch(x, y.astype(dtype)) == expected
+
+
+def test_an_op_failing_on_a_batch_is_said_from_the_epoch_and_batch():
+    """An Embedding index out of range fails in the step's take op: the error says which
+    fit() epoch and batch, as label errors do."""
+    ids = fg.Input(shape=(1,), dtype="int32")
+    model = fg.Model(ids, fg.layers.Dense(1)(fg.layers.Flatten()(
+        fg.layers.Embedding(4, 2)(ids))))
+    model.compile(optimizer="sgd", loss="mse")
+    x, y = np.array([[1], [2], [7], [0]], "int32"), np.ones((4, 1), "float32")
+    with pytest.raises(fg.ir.FusegraphError, match=r"^fit\(\), epoch 1, batch 1: op take .*"
+                                                   r"index 7 is out of range \[0, 4\)"):
+        model.fit(x, y, batch_size=2, shuffle=False, verbose=0)
+    with pytest.raises(fg.ir.FusegraphError, match=r"^evaluate\(\), batch 1: op take"):
+        model.evaluate(x, y, batch_size=2, verbose=0)
