@@ -71,8 +71,12 @@ def check(program: Program, backend: str) -> None:
 
 @FUZZ
 @given(programs())
-# Found by the fuzzer: fusion built a cyclic graph (NetworkXUnfeasible) from the gradient
-# graph of a softmax beside a chain of abs (issue 6, item 3; passes/fusion.py).
+# Fusion built a cyclic graph (NetworkXUnfeasible, passes/fusion.py; issue 6 item 3) from
+# the gradient graphs of these two: the issue's (a sum over every axis kept as (1, 1),
+# broadcast into an add, sin) and one the fuzzer found (a softmax beside a chain of abs).
+@example(Program("float32", False, ((2, 3), (2, 1)), (
+    "t0 = ops.sum(x0, axis=None, keepdims=True)  # (1, 1)", "t1 = ops.sin(x1 * x0)  # (2, 3)",
+    "t2 = ops.sin(t0 + x1)  # (2, 1)"), ("t1", "t2")))
 @example(Program("float32", False, ((1,),), ("t0 = ops.abs(x0)  # (1,)", "t1 = ops.abs(x0)  # (1,)",
                                             "t2 = ops.softmax(t1, axis=0)  # (1,)",
                                             "t3 = ops.abs(t0)  # (1,)"), ("t2", "t3")))
