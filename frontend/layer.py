@@ -30,9 +30,10 @@ import inspect
 
 import numpy as np
 
-from ..ir import layer_scope
+from ..ir import as_dtype, layer_scope
 from ..ir.builder import current_layer_path, user_site
 from . import initializers, state
+from .checks import check_bool
 from .naming import check_name, to_snake_case, unique_name
 from .nest import flatten, map_structure, pack_like
 from .tensor import CallRecord, SymbolicTensor, is_symbolic
@@ -54,12 +55,17 @@ class Layer:
         if kwargs:
             raise TypeError(f"{type(self).__name__}() got unexpected arguments {sorted(kwargs)}")
         check_name(type(self).__name__, name)
+        check_bool(type(self).__name__, "trainable", trainable)
+        try:
+            dtype = as_dtype(dtype or "float32").keras_name
+        except TypeError as e:
+            raise TypeError(f"{type(self).__name__}: `dtype`: {e}") from None
         # setdefault: sub-layers and weights made before super().__init__() stay tracked
         self.__dict__.setdefault("_layers", [])
         self.__dict__.setdefault("_own_weights", [])
         self.name = name or unique_name(to_snake_case(type(self).__name__))
-        self.trainable = trainable
-        self.dtype = dtype or "float32"
+        self.trainable = bool(trainable)
+        self.dtype = dtype
         self.built = False
         self._path = self.name
         self._input_shape_arg = tuple(input_shape) if input_shape is not None else None

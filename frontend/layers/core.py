@@ -18,6 +18,20 @@ def incompatible(layer: Layer, what: str, got) -> ShapeError:
                       f"is incompatible: {what}, but it was called on shape {got}")
 
 
+def _sizes(owner: str, key: str, sizes, none: bool = False, minus_one: bool = False) -> tuple:
+    """``sizes`` as a tuple of Python ints >= 0 (numpy ints too; None entries when
+    ``none``, -1 entries when ``minus_one``), else a ValueError naming ``key``."""
+    def ok(d):
+        return (d is None and none) or (
+            isinstance(d, (int, np.integer)) and not isinstance(d, (bool, np.bool_))
+            and (d >= 0 or (minus_one and d == -1)))
+    if not isinstance(sizes, (tuple, list)) or not all(ok(d) for d in sizes):
+        extra = ", None" if none else ", -1 once" if minus_one else ""
+        raise ValueError(f"{owner}: `{key}` must be a tuple of sizes (ints >= 0{extra}), "
+                         f"got {sizes!r}")
+    return tuple(None if d is None else int(d) for d in sizes)
+
+
 class Dense(Layer):
     """``activation(inputs @ kernel + bias)`` over the last axis."""
 
@@ -76,8 +90,13 @@ class Dropout(Layer):
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)
-        if not 0 <= rate < 1:
-            raise ValueError(f"{user_site()}: Dropout rate must be in [0, 1), got {rate}")
+        if isinstance(rate, bool) or not isinstance(rate, (int, float, np.integer, np.floating)) \
+                or not 0 <= rate < 1:
+            raise ValueError(f"{user_site()}: Dropout rate must be a number in [0, 1), got "
+                             f"{rate!r}")
+        if noise_shape is not None:
+            noise_shape = _sizes(f"{user_site()}: Dropout", "noise_shape", noise_shape,
+                                 none=True)
         self.rate, self.noise_shape = rate, noise_shape
         self.seed_generator = random.SeedGenerator(seed)
 
@@ -111,8 +130,8 @@ class Reshape(Layer):
 
     def __init__(self, target_shape, **kwargs):
         super().__init__(**kwargs)
-        self.target_shape = tuple(int(d) if isinstance(d, np.integer) else d
-                                  for d in target_shape)
+        self.target_shape = _sizes(f"{user_site()}: Reshape", "target_shape", target_shape,
+                                   minus_one=True)
         if list(self.target_shape).count(-1) > 1:
             raise ValueError(f"Reshape target_shape may contain one -1, got {self.target_shape}")
 

@@ -2,6 +2,8 @@
 center and scale; BatchNormalization momentum 0.99)."""
 from __future__ import annotations
 
+import numpy as np
+
 from ...ir.builder import user_site
 from .. import initializers, nn, ops
 from ..checks import check_bool, check_number
@@ -93,8 +95,9 @@ class BatchNormalization(Layer):
         owner = f"{user_site()}: BatchNormalization"
         check_number(owner, "momentum", momentum, low=0.0, high=1.0)
         check_number(owner, "epsilon", epsilon, low=0.0, open_low=True)
-        if not isinstance(axis, int) or isinstance(axis, bool):
+        if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
             raise ValueError(f"BatchNormalization axis must be an int, got {axis!r}")
+        axis = int(axis)
         self.axis, self.momentum, self.epsilon = axis, float(momentum), float(epsilon)
         _check_flags_and_initializers(owner, center, scale, beta_initializer=beta_initializer,
                                       gamma_initializer=gamma_initializer,

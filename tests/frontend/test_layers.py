@@ -157,8 +157,50 @@ def test_dropout_is_identity_at_inference():
 
 
 def test_dropout_rate_is_checked():
-    with pytest.raises(ValueError, match=r"Dropout rate must be in \[0, 1\)"):
-        L.Dropout(1.0)
+    for rate in (1.0, "a", None, True):
+        with pytest.raises(ValueError, match=r"Dropout rate must be a number in \[0, 1\)"):
+            L.Dropout(rate)
+    with pytest.raises(ValueError, match=r"Dropout: `noise_shape` must be a tuple of sizes"):
+        L.Dropout(0.5, noise_shape=3)
+
+
+@pytest.mark.parametrize("target", [(2, "a"), (-2, -2), 4, (2.0, 2)])
+def test_reshape_target_shape_is_checked_at_construction(target):
+    with pytest.raises(ValueError, match=r"Reshape: `target_shape` must be a tuple of sizes"):
+        L.Reshape(target)
+
+
+def test_numpy_ints_are_taken_as_sizes():
+    """Input shapes, layer sizes and Reshape targets given as numpy ints (a shape read
+    from an array) work as Python ints (probe item 10)."""
+    i64 = np.int64
+    x = fg.Input(shape=(i64(4),), batch_size=i64(2))
+    assert x.shape == (2, 4)
+    y = L.Reshape((i64(2), i64(-1)))(L.Dense(i64(4))(x))
+    assert y.shape == (2, 2, 2)
+    seq = fg.Input(shape=(i64(3), i64(4)))
+    z = L.GRU(i64(2))(L.Conv1D(i64(4), i64(2))(seq))
+    assert z.shape == (None, 2)
+    assert L.BatchNormalization(axis=i64(-1))(x).shape == (2, 4)
+    model = fg.Model(x, y)
+    assert model(np.ones((2, 4), "float32")).shape == (2, 2, 2)
+
+
+@pytest.mark.parametrize("make, words", [
+    (lambda: L.Dense(2, trainable="no"), ["Dense", "`trainable`", "True or False"]),
+    (lambda: L.Dense(2, dtype="float17"), ["Dense", "`dtype`", "float17"]),
+    (lambda: L.LayerNormalization(center="yes"), ["LayerNormalization", "`center`"]),
+    (lambda: L.Conv2D(2, 3, use_bias=1), ["Conv2D", "`use_bias`"]),
+    (lambda: L.Embedding(3, 2, embeddings_initializer="unifrom"), ["Embedding",
+                                                                   "`embeddings_initializer`"]),
+    (lambda: L.BatchNormalization(moving_variance_initializer="one"),
+     ["BatchNormalization", "`moving_variance_initializer`"]),
+])
+def test_layer_flags_dtypes_and_initializers_are_checked_at_construction(make, words):
+    with pytest.raises((TypeError, ValueError)) as caught:
+        make()
+    for word in words:
+        assert word in str(caught.value)
 
 
 

@@ -13,6 +13,7 @@ import pytest
 
 import fusegraph as fg
 from fusegraph.cli import load_user_file
+from fusegraph.ir.errors import ShapeError
 
 L = fg.layers
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -905,3 +906,45 @@ def test_model_without_call_says_so():
         model.predict(_rand(4, 3))
     with pytest.raises(ValueError, match=message):
         model(_rand(4, 3))
+
+
+# --- calls that cannot work say why (probe items 13, 18, 19) -------------------------------
+def test_a_subclassed_models_second_batch_sized_array_is_explained():
+    """Its other positional arguments are constants of the trace: an array with the
+    batch's length there fails to broadcast against the symbolic batch, and the error
+    says which argument and what to do instead."""
+    class TwoArgs(fg.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = L.Dense(2)
+
+        def call(self, a, b):
+            return self.dense(a) + b
+
+    model = TwoArgs()
+    with pytest.raises(ShapeError, match=r"positional argument 2 \(shape \(8, 2\)\) is a "
+                                         r"constant of the trace.*model\(\[a, b\]\)"):
+        model(_rand(8, 2), _rand(8, 2))
+    assert model(_rand(8, 2), _rand(1, 2)).shape == (8, 2)   # a broadcast constant is fine
+
+
+def test_a_model_without_super_init_says_so():
+    class Forgetful(fg.Model):
+        def __init__(self):
+            self.dense = L.Dense(2)
+
+        def call(self, a):
+            return self.dense(a)
+
+    with pytest.raises(RuntimeError, match=r"Forgetful.__init__ did not call super"):
+        Forgetful()(_rand(2, 2))
+
+
+def test_a_functional_model_called_on_a_tensor_of_another_rank_names_its_input():
+    inputs = fg.Input(shape=(4,), name="features")
+    model = fg.Model(inputs, L.Dense(3, name="h")(inputs), name="net")
+    with pytest.raises(ShapeError, match=r"test_models.py:\d+: model 'net', input 'features': "
+                                         r"expected a tensor of shape \(None, 4\).*\(None, 4, 2\)"):
+        model(fg.Input(shape=(4, 2)))
+    wide = fg.Input(shape=(4,), dtype="int32")
+    assert model(wide).dtype == "float32"     # ints into a float input are cast, as arrays are
