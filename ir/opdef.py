@@ -39,6 +39,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
+import numpy as np
+
 from .types import Sym, as_dtype
 
 # Traits the passes read.
@@ -87,25 +89,30 @@ class Attr:
             raise ValueError(f"unknown attribute kind {self.kind!r}")
 
 
+def _is_int(v) -> bool:
+    """A Python or numpy integer, not a bool (``np.int64(3)`` is a size as ``3`` is)."""
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
 def check_attr(kind: str, value):
-    """Normalize ``value`` to the canonical form of ``kind``; TypeError if it cannot be."""
-    if kind == "int" and isinstance(value, int) and not isinstance(value, bool):
+    """Normalize ``value`` to the canonical form of ``kind``; TypeError if it cannot be.
+    numpy integers and floats are taken as Python ones (the canonical form is Python's)."""
+    if kind == "int" and _is_int(value):
         return int(value)
-    if kind == "float" and isinstance(value, (int, float)) and not isinstance(value, bool):
+    if kind == "float" and (_is_int(value) or isinstance(value, (float, np.floating))):
         return float(value)
-    if kind == "bool" and isinstance(value, bool):
-        return value
+    if kind == "bool" and isinstance(value, (bool, np.bool_)):
+        return bool(value)
     if kind == "dtype":
         return as_dtype(value)
     if kind in ("ints", "optional_ints") and isinstance(value, (tuple, list)):
-        if all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        if all(_is_int(v) for v in value):
             return tuple(int(v) for v in value)
     if kind == "optional_ints" and value is None:
         return None
     if kind == "shape" and isinstance(value, (tuple, list)):
-        if all(isinstance(v, Sym) or (isinstance(v, int) and not isinstance(v, bool) and v >= -1)
-               for v in value):
-            return tuple(value)
+        if all(isinstance(v, Sym) or (_is_int(v) and v >= -1) for v in value):
+            return tuple(v if isinstance(v, Sym) else int(v) for v in value)
     if kind == "scalar" and _is_scalar_tree(value):
         return _as_tuple_tree(value)
     raise TypeError(f"attribute of kind {kind!r} must be {ATTR_KINDS[kind]}, got {value!r}")

@@ -5,6 +5,9 @@ maps names to passes (what ``--passes=a,b`` and ``model.ir(after=...)`` look up)
 :func:`run_pipeline` runs a list of pass names in order, times each, verifies the graph
 before the first pass and after each one (so a broken graph is blamed on the pass that
 broke it), and keeps the text of the graph after the passes named in ``dump_after``.
+Whether or not it verifies, it checks that every pass keeps the graph's signature: the
+same parameter and result types (a pass that changed what callers pass or get back is
+a bug in that pass, blamed by name).
 """
 from __future__ import annotations
 
@@ -84,13 +87,28 @@ def run_pipeline(graph: Graph, names: Iterable[str], verify: bool = True,
     for name in names:
         before = len(graph.ops)
         start = time.perf_counter()
-        graph = PASSES[name].run(graph)
+        graph = _same_signature(graph, PASSES[name].run(graph), name)
         report.runs.append(PassRun(name, time.perf_counter() - start, before, len(graph.ops)))
         if verify:
             _verify(graph, f"after pass {name!r}")
         if name in dumps:
             report.dumps[name] = str(graph)
     return graph, report
+
+
+def _same_signature(before: Graph, after: Graph, name: str) -> Graph:
+    """``after``, if it has ``before``'s parameter and result types; else a
+    VerificationError naming the pass and the first position that changed."""
+    for what, old, new in (("parameter", before.params, after.params),
+                           ("result", before.results, after.results)):
+        old_types, new_types = [v.type for v in old], [v.type for v in new]
+        if old_types != new_types:
+            at = next((i for i, (a, b) in enumerate(zip(old_types, new_types)) if a != b),
+                      min(len(old_types), len(new_types)))
+            raise VerificationError(
+                f"pass {name!r} changed the graph's {what} types at position {at}: "
+                f"{[str(t) for t in old_types]} before, {[str(t) for t in new_types]} after")
+    return after
 
 
 def _verify(graph: Graph, when: str) -> None:

@@ -71,8 +71,8 @@ def _fold(op: Op, operands) -> tuple | None:
         return None
     outs = [np.asarray(a) for a in (out if isinstance(out, (tuple, list)) else (out,))]
     if len(outs) != len(op.results) or any(
-            a.dtype != r.type.dtype.numpy or a.shape != r.type.shape
-            for a, r in zip(outs, op.results)):
+            a.dtype != r.type.dtype.numpy or a.shape != r.type.shape or a.size == 0
+            for a, r in zip(outs, op.results)):   # an empty array's nested list loses dims
         return None
     return tuple(emit("constant", value=a.tolist(), dtype=r.type.dtype)
                  for a, r in zip(outs, op.results))

@@ -56,6 +56,18 @@ def test_opdef_is_complete(name):
             assert check_attr(spec.kind, spec.default) == spec.default
 
 
+def test_numpy_numbers_are_attributes_as_python_ones_and_bools_are_not_ints():
+    assert check_attr("shape", (np.int64(2), B, -1)) == (2, B, -1)
+    assert type(check_attr("shape", (np.int32(2),))[0]) is int
+    assert check_attr("ints", [np.int64(0), 1]) == (0, 1)
+    assert check_attr("int", np.int16(3)) == 3 and check_attr("float", np.float32(0.5)) == 0.5
+    assert check_attr("bool", np.True_) is True
+    for kind, bad in (("int", True), ("int", np.bool_(True)), ("shape", (2.0,)),
+                      ("shape", (np.int64(-2),)), ("ints", (1.5,))):
+        with pytest.raises(TypeError, match=f"attribute of kind '{kind}' must be"):
+            check_attr(kind, bad)
+
+
 @pytest.mark.parametrize("name", sorted(all_opdefs()))
 def test_every_op_has_a_vjp_rule_or_no_gradient(name):
     vjp = all_opdefs()[name].vjp

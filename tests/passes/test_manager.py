@@ -76,3 +76,14 @@ def test_an_invalid_input_is_reported_before_the_first_pass(recording):
     with pytest.raises(VerificationError, match="before the first pass"):
         run_pipeline(broken, ["first"])
     assert recording == []
+
+
+def test_a_pass_that_changes_the_graphs_signature_is_named_even_without_verifying(monkeypatch):
+    def narrows_the_result(g):
+        return Graph.from_results(g.name, g.params, [emit("reduce_sum", g.results[0],
+                                                          axes=(1,), keepdims=False)])
+    monkeypatch.setitem(PASSES, "narrows", Pass("narrows", narrows_the_result, "test"))
+    with pytest.raises(VerificationError, match=r"pass 'narrows' changed the graph's result "
+                                                r"types at position 0: \['f32\[B,3\]'\] before, "
+                                                r"\['f32\[B\]'\] after"):
+        run_pipeline(graph(), ["shape_inference", "narrows"], verify=False)

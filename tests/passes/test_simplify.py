@@ -239,3 +239,36 @@ def test_a_reshape_that_sizes_a_symbol_keeps_its_check_when_reshaped_back():
     out = simplify(parse_graph(text(same)))
     with pytest.raises(Exception, match=r"size 15 into shape \(4,\s*3\)"):
         reference(out)(np.zeros((5, 3), np.float32))
+
+
+def test_an_empty_result_is_not_folded_into_a_constant_that_would_lose_its_trailing_dims():
+    # A constant holds a nested tuple: (3, 0, 2) zeros would print as ((), (), ()), (3, 0).
+    check("""
+        graph @g() -> (f32[3,0,2]) {
+          %0: f32[] = constant {value=1.0, dtype=f32}
+          %1: f32[3,0,2] = broadcast_to %0 {shape=[3, 0, 2]}
+          return %1
+        }
+    """, """
+        graph @g() -> (f32[3,0,2]) {
+          %0: f32[] = constant {value=1.0, dtype=f32}
+          %1: f32[3,0,2] = broadcast_to %0 {shape=[3, 0, 2]}
+          return %1
+        }
+    """)
+
+
+def test_the_gradient_of_a_sum_over_an_empty_axis_keeps_its_shape():
+    import fusegraph as fg
+    from fusegraph.backends import optimizing_compiler
+    from fusegraph.frontend.function import Function
+
+    def grad_of_sum(a):
+        with fg.GradientTape() as tape:
+            loss = fg.ops.sum(a)
+        return tape.gradient(loss, a)
+
+    for backend in ("reference", "numba_cpu"):
+        out = Function(grad_of_sum, "g", optimizing_compiler(backend), symbolic_batch=False)(
+            np.zeros((3, 0, 2), "float32"))
+        assert np.asarray(out).shape == (3, 0, 2)
