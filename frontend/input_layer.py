@@ -13,7 +13,7 @@ import numpy as np
 
 from ..ir import BATCH, Sym, TensorType, Value, as_dtype
 from ..ir.builder import user_site
-from .naming import ir_name, unique_name
+from .naming import check_name, ir_name, unique_name
 from .tensor import CallRecord, SymbolicTensor
 
 
@@ -86,5 +86,6 @@ def Input(shape=None, batch_size=None, dtype=None, name=None, batch_shape=None):
         batch_shape = (batch_size,) + tuple(shape)
     if name is not None and not isinstance(name, str):
         raise TypeError(f"{user_site()}: Input(name=...): expected a string, got {name!r}")
+    check_name(f"{user_site()}: Input", name)   # no '/', as any layer's (Keras 3)
     name = name or unique_name("input_layer")
     return placeholder(batch_shape, dtype or "float32", name)

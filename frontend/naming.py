@@ -1,11 +1,11 @@
 """Names: unique auto-names like Keras (``dense``, ``dense_1``, ...), the session reset,
 and the rule between the names users give and the names the IR uses.
 
-User names are kept as given. As in Keras 3, a layer's or model's name (and a
-Variable's) is any string without ``/`` (``/`` separates the parts of a weight's path,
-``outer/dense/kernel``); :func:`check_name` refuses anything else when the layer is
-constructed. Metric, optimizer, ``fg.Input`` and ``fg.function`` names are any
-non-empty string. ``layer.name``, ``metric.name`` (and so the keys of the training logs),
+User names are kept as given. As in Keras 3, the name of a layer, a model, an
+``fg.Input`` or a Variable is any string without ``/`` (``/`` separates the parts of a
+weight's path, ``outer/dense/kernel``); :func:`check_name` refuses anything else when it
+is constructed. Metric, optimizer and ``fg.function`` names are any string.
+``layer.name``, ``metric.name`` (and so the keys of the training logs),
 ``model.input_names`` and error messages show the names as given.
 
 The IR needs names of ``[A-Za-z0-9_./-]``, not all digits (parameters: inputs and
@@ -16,7 +16,8 @@ the same in printed IR), any other part becomes its invalid characters replaced 
 ``my_layer_<hash>``, ``<lambda>`` -> ``_lambda__<hash>``). The mapping is deterministic
 (the same name gives the same IR name in every session) and keeps distinct names
 distinct: a changed part carries the hash of its original, so it does not meet the
-valid name it resembles (``my_layer``) nor another name sanitized alike.
+valid name it resembles (``my_layer``) nor another name sanitized alike (two such
+parts meet only if their 32-bit hashes do).
 """
 from __future__ import annotations
 
@@ -72,11 +73,12 @@ def _ir_part(part: str) -> str:
 
 
 def check_name(owner: str, name) -> None:
-    """A layer's, model's or Variable's ``name=``: None or a non-empty string without
-    ``/`` (Keras 3's rule), else a ValueError naming ``owner`` and the name."""
-    if name is not None and (not isinstance(name, str) or not name or "/" in name):
-        raise ValueError(f"{owner}: `name` must be a non-empty string without '/' (it "
-                         f"separates the parts of a weight's path), got {name!r}")
+    """A layer's, model's, Input's or Variable's ``name=``: None or a string without
+    ``/`` (Keras 3's rule; an empty one means an auto-name, as None), else a ValueError
+    naming ``owner`` and the name."""
+    if name is not None and (not isinstance(name, str) or "/" in name):
+        raise ValueError(f"{owner}: `name` must be a string without '/' (it separates the "
+                         f"parts of a weight's path), got {name!r}")
 
 
 def key_mismatch(what: str, missing: list, unknown: list, known: list) -> str:
