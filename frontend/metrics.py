@@ -32,6 +32,7 @@ from ..ir.builder import user_site
 from ..ir.errors import ShapeError
 from ..ir.types import dims_compatible
 from . import guards, initializers, losses, ops
+from .checks import check_bool, check_number
 from .dispatch import eager_or_traced, tracing
 from .losses import squeeze_or_expand_to_same_rank
 from .naming import to_snake_case, unique_name
@@ -72,6 +73,9 @@ class Metric:
                 setattr(cls, name, eager_or_traced(fn, method=True, eager_result=eager_result))
 
     def __init__(self, name=None, dtype="float32"):
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"{user_site()}: {type(self).__name__}: `name` must be a string, "
+                            f"got {name!r}")
         self.name = name or unique_name(to_snake_case(type(self).__name__))
         self.dtype = as_dtype(dtype or "float32").keras_name
         self._variables: list[Variable] = []
@@ -188,6 +192,14 @@ class MeanMetricWrapper(Mean):
     """The running mean of a per-sample function ``fn(y_true, y_pred, **kwargs)``."""
 
     def __init__(self, fn, name=None, dtype=None, **kwargs):
+        if not callable(fn):
+            raise TypeError(f"{user_site()}: MeanMetricWrapper: `fn` must be a function "
+                            f"fn(y_true, y_pred), got {fn!r}")
+        owner = f"{user_site()}: {type(self).__name__}"
+        if "from_logits" in kwargs:
+            check_bool(owner, "from_logits", kwargs["from_logits"])
+        if "label_smoothing" in kwargs:
+            check_number(owner, "label_smoothing", kwargs["label_smoothing"], low=0.0, high=1.0)
         super().__init__(name=name or unique_name("mean_metric_wrapper"), dtype=dtype)
         self._fn = fn
         self._fn_kwargs = kwargs
@@ -274,9 +286,12 @@ class Accuracy(MeanMetricWrapper):
 
 class BinaryAccuracy(MeanMetricWrapper):
     def __init__(self, name="binary_accuracy", dtype=None, threshold=0.5):
-        if threshold is not None and not 0 < threshold < 1:
+        if threshold is not None and (
+                isinstance(threshold, bool)
+                or not isinstance(threshold, (int, float, np.integer, np.floating))
+                or not 0 < threshold < 1):
             raise ValueError(f"{user_site()}: BinaryAccuracy: threshold must be in (0, 1), "
-                             f"got {threshold}")
+                             f"got {threshold!r}")
         super().__init__(binary_accuracy, name=name, dtype=dtype, threshold=threshold)
         self.threshold = threshold
 
