@@ -90,6 +90,7 @@ RULES = {
     "batch_size": _int(1, optional=True),
     "validation_batch_size": _int(1, optional=True),
     "steps_per_epoch": _int(1, optional=True),
+    "validation_steps": _int(1, optional=True),
     "steps": _int(1, optional=True),
     "verbose": _verbose,
     "shuffle": _flag,

@@ -237,9 +237,12 @@ class DataAdapter:
     """
 
     def __init__(self, new_pass, *, num_batches, num_samples, steps_per_epoch, one_shot,
-                 arrays=None, batch_size=None, peek=None):
-        """Internal (use ``make_adapter``): ``new_pass(k)`` iterates pass ``k``'s batches."""
+                 arrays=None, batch_size=None, peek=None, source="x",
+                 steps_name="steps_per_epoch"):
+        """Internal (use ``make_adapter``): ``new_pass(k)`` iterates pass ``k``'s batches;
+        ``source`` and ``steps_name`` name the data and the steps argument in errors."""
         self._new_pass, self._one_shot = new_pass, one_shot
+        self._source, self._steps_name = source, steps_name
         self.steps_per_epoch = steps_per_epoch
         self.num_batches = steps_per_epoch or num_batches
         self.num_samples = num_samples
@@ -272,11 +275,14 @@ class DataAdapter:
                 yield batch
             if not count:
                 raise ValueError(
-                    "the generator is used up: an earlier epoch consumed it. To train for "
-                    "several epochs, pass steps_per_epoch and a generator that loops forever "
-                    "(`while True: ... yield x, y`), as Keras requires, or pass the generator "
-                    "function itself (it is called again each epoch)"
-                    if self._one_shot and self._passes > 1 else "the data yielded no batches")
+                    f"{self._source}: the generator is used up: an earlier epoch consumed it. "
+                    f"To train for several epochs, pass {self._steps_name} and a generator "
+                    f"that loops forever (`while True: ... yield x, y`), as Keras requires, "
+                    f"or pass the generator function itself (it is called again each epoch)"
+                    if self._one_shot and self._passes > 1 else
+                    f"{self._source} yielded no batches (an empty Dataset, a "
+                    f"batch(..., drop_remainder=True) that dropped every sample, or a "
+                    f"generator that returned at once)")
             if self.num_batches is None and not self._one_shot:
                 self.num_batches = count
             return
@@ -298,8 +304,8 @@ class DataAdapter:
 
 
 def make_adapter(x, y=None, sample_weight=None, batch_size=None, shuffle=False,
-                 steps_per_epoch=None, seed=None, labels=("x", "y", "sample_weight")
-                 ) -> DataAdapter:
+                 steps_per_epoch=None, seed=None, labels=("x", "y", "sample_weight"),
+                 steps_name="steps_per_epoch") -> DataAdapter:
     """A ``DataAdapter`` for ``x`` (and ``y``/``sample_weight`` for array data).
 
     - Arrays (numpy or array-likes; lists/tuples of them as positional inputs/outputs,
@@ -312,10 +318,13 @@ def make_adapter(x, y=None, sample_weight=None, batch_size=None, shuffle=False,
       batches once, so for several epochs pass ``steps_per_epoch`` and a generator that
       loops forever, as Keras requires.
     ``shuffle`` does not apply to datasets and generators (shuffle those yourself).
-    ``labels`` name ``x``, ``y`` and ``sample_weight`` in errors (``validation_data[0]``...).
+    ``labels`` name ``x``, ``y`` and ``sample_weight`` in errors (``validation_data[0]``...;
+    ``labels[0]`` names a Dataset or generator), ``steps_name`` the caller's argument
+    for ``steps_per_epoch`` (``steps`` of evaluate, ``validation_steps``). A Dataset
+    known to have no batches is refused here.
     """
     if steps_per_epoch is not None:
-        steps_per_epoch = _int_arg(steps_per_epoch, "steps_per_epoch")
+        steps_per_epoch = _int_arg(steps_per_epoch, steps_name)
     if is_stream(x):
         kind = "Dataset" if isinstance(x, Dataset) else "generator"
         if y is not None or sample_weight is not None:
@@ -327,14 +336,18 @@ def make_adapter(x, y=None, sample_weight=None, batch_size=None, shuffle=False,
         num_batches = x.cardinality() if isinstance(x, Dataset) else None
         if num_batches == INFINITE_CARDINALITY:
             if steps_per_epoch is None:
-                raise ValueError("the Dataset is infinite (repeat()): pass steps_per_epoch so "
-                                 "that epochs end")
+                raise ValueError(f"{labels[0]}: the Dataset is infinite (repeat()): pass "
+                                 f"{steps_name} so that it ends")
             num_batches = None
+        if num_batches == 0:
+            raise ValueError(f"{labels[0]}: the Dataset has no batches (it is empty, or "
+                             f"batch(..., drop_remainder=True) dropped every sample)")
         source = x if inspect.isgeneratorfunction(x) else x.__iter__
         peek = (lambda: next(map(_numpy_batch, x), None)) if isinstance(x, Dataset) else None
         return DataAdapter(lambda k: map(_numpy_batch, source()), num_batches=num_batches,
                            num_samples=None, steps_per_epoch=steps_per_epoch,
-                           one_shot=hasattr(x, "__next__"), peek=peek)
+                           one_shot=hasattr(x, "__next__"), peek=peek, source=labels[0],
+                           steps_name=steps_name)
     if x is None:
         raise ValueError(f"{labels[0]} is required")
     batch_size = 32 if batch_size is None else _int_arg(batch_size, "batch_size")

@@ -29,6 +29,7 @@ of its arguments before it changes the model.
 from __future__ import annotations
 
 import contextlib
+import itertools
 
 import numpy as np
 
@@ -371,8 +372,12 @@ class Trainer:
         Returns the last kept logs and the number of batches run."""
         begin = getattr(callbacks, f"on_{mode}_batch_begin")
         end = getattr(callbacks, f"on_{mode}_batch_end")
-        logs, count = {}, 0
-        for index, batch in enumerate(data.epoch_batches()):
+        logs, count, batches = {}, 0, data.epoch_batches()
+        for index in itertools.count():
+            with _errors_from(where):   # a source that yields nothing, or fails
+                batch = next(batches, None)
+            if batch is None:
+                break
             begin(index)
             with _errors_from(f"{where}, batch {index}"):
                 batch_logs, keep = run_step(batch)
@@ -388,9 +393,12 @@ class Trainer:
 
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
             validation_split=0.0, validation_data=None, shuffle=True, initial_epoch=0,
-            steps_per_epoch=None, sample_weight=None, validation_batch_size=None, seed=None):
+            steps_per_epoch=None, sample_weight=None, validation_batch_size=None, seed=None,
+            validation_steps=None):
         """Train for ``epochs`` epochs; returns the History. Validation runs the
-        ``on_test_*`` hooks of these callbacks, without a progress bar of its own.
+        ``on_test_*`` hooks of these callbacks, without a progress bar of its own, over
+        ``validation_steps`` batches of ``validation_data`` (None: a whole pass; an
+        infinite Dataset needs it).
 
         Every argument is checked before the first step (nothing trains when one is
         wrong): the numbers and flags, the callbacks, the training and validation data
@@ -401,7 +409,8 @@ class Trainer:
                         batch_size=batch_size, verbose=verbose, callbacks=callbacks,
                         validation_split=validation_split, shuffle=shuffle,
                         steps_per_epoch=steps_per_epoch,
-                        validation_batch_size=validation_batch_size, seed=seed)
+                        validation_batch_size=validation_batch_size, seed=seed,
+                        validation_steps=validation_steps)
         with _errors_from("fit()"):
             if validation_split and validation_data is None:
                 (x, y, sample_weight), validation_data = train_validation_split(
@@ -409,7 +418,7 @@ class Trainer:
             data = make_adapter(x, y, sample_weight, batch_size=batch_size, shuffle=shuffle,
                                 steps_per_epoch=steps_per_epoch, seed=seed)
             validation = None if validation_data is None else _validation_adapter(
-                validation_data, validation_batch_size or batch_size)
+                validation_data, validation_batch_size or batch_size, validation_steps)
         self._check_data(self._train_fn(), data, "fit()")
         if validation is not None:
             self._check_data(self._test_function, validation, "fit(): validation_data",
@@ -459,7 +468,7 @@ class Trainer:
                         callbacks=callbacks, return_dict=return_dict)
         with _errors_from("evaluate()"):
             data = make_adapter(x, y, sample_weight, batch_size=batch_size, shuffle=False,
-                                steps_per_epoch=steps)
+                                steps_per_epoch=steps, steps_name="steps")
         self._check_data(self._test_function, data, "evaluate()")
         verbose = 1 if verbose == "auto" else verbose
         logs = self._evaluate_data(data, self._callbacks(callbacks, verbose, data.num_batches),
@@ -515,7 +524,7 @@ class Trainer:
                         callbacks=callbacks)
         with _errors_from("predict()"):
             data = make_adapter(x, None, None, batch_size=batch_size, shuffle=False,
-                                steps_per_epoch=steps)
+                                steps_per_epoch=steps, steps_name="steps")
         verbose = 1 if verbose == "auto" else verbose
         callbacks = self._callbacks(callbacks, verbose, data.num_batches)
         pieces = []
@@ -634,9 +643,10 @@ def _as_list(logs: dict):
     return values[0] if len(values) == 1 else values
 
 
-def _validation_adapter(validation_data, batch_size):
+def _validation_adapter(validation_data, batch_size, steps=None):
     """Arrays as ``(x_val, y_val[, val_sample_weight])`` are batched here (errors name
-    ``validation_data[i]``); a Dataset or generator comes batched."""
+    ``validation_data[i]``); a Dataset or generator comes batched. ``steps``: fit's
+    ``validation_steps`` (batches per validation, None: a whole pass)."""
     expected = ("expected a tuple (x_val, y_val) or (x_val, y_val, val_sample_weight), a "
                 "Dataset or a generator")
     if isinstance(validation_data, (tuple, list)):
@@ -645,8 +655,11 @@ def _validation_adapter(validation_data, batch_size):
                              f"{type(validation_data).__name__} of length {len(validation_data)}")
         x, y, sample_weight = unpack_x_y_sample_weight(tuple(validation_data))
         return make_adapter(x, y, sample_weight, batch_size=batch_size, shuffle=False,
-                            labels=VALIDATION_NAMES)
+                            steps_per_epoch=steps, labels=VALIDATION_NAMES,
+                            steps_name="validation_steps")
     if not is_stream(validation_data):
         raise TypeError(f"validation_data: {expected}, got "
                         f"{type(validation_data).__name__}")
-    return make_adapter(validation_data, shuffle=False)
+    return make_adapter(validation_data, shuffle=False, steps_per_epoch=steps,
+                        labels=("validation_data",) + VALIDATION_NAMES[1:],
+                        steps_name="validation_steps")

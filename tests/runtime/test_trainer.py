@@ -1229,3 +1229,18 @@ def test_an_op_failing_on_a_batch_is_said_from_the_epoch_and_batch():
         model.fit(x, y, batch_size=2, shuffle=False, verbose=0)
     with pytest.raises(fg.ir.FusegraphError, match=r"^evaluate\(\), batch 1: op take"):
         model.evaluate(x, y, batch_size=2, verbose=0)
+
+
+def test_validation_steps_bounds_an_infinite_validation_dataset():
+    """Keras's validation_steps: that many batches of the validation data per epoch
+    (needed for an infinite Dataset); the validation loss is over those batches."""
+    features = fg.Input(shape=(2,))
+    model = fg.Model(features, fg.layers.Dense(1)(features))
+    model.compile(optimizer="sgd", loss="mse")
+    x = np.arange(16, dtype="float32").reshape(8, 2) / 8
+    y = np.ones((8, 1), "float32")
+    infinite = fg.data.Dataset.from_tensor_slices((x, y)).batch(2).repeat()
+    logs = model.fit(x[:2], y[:2], validation_data=infinite, validation_steps=2, verbose=0,
+                     shuffle=False).history
+    expected = model.evaluate(x[:4], y[:4], batch_size=2, verbose=0)
+    assert logs["val_loss"][0] == pytest.approx(expected, rel=1e-6)
