@@ -170,7 +170,8 @@ class ModelCheckpoint(MonitorCallback):
     (``"ckpt-{epoch:02d}-{val_loss:.3f}.weights.npz"``); a malformed pattern (unbalanced
     braces, a positional or attribute field, a format spec a float refuses) is a
     ValueError at construction, and a field the epoch's logs lack is a KeyError naming it
-    and the keys there are (Keras raises too). With ``save_best_only``, only an epoch
+    and the keys there are (Keras raises too): ``fit`` asks :meth:`check_log_keys` before
+    its first step when it knows the keys its epochs will log. With ``save_best_only``, only an epoch
     whose ``monitor`` improves (``mode``: "min", "max" or "auto": max for accuracies,
     else min) is saved; a NaN never improves, and a monitor missing from the logs warns
     once, naming it and the available keys, and saves nothing (as Keras)."""
@@ -205,16 +206,29 @@ class ModelCheckpoint(MonitorCallback):
         if self.save_best_only and (current is None or np.isnan(current) or (
                 self.best is not None and not self._better(current, self.best))):
             return
-        missing = sorted(self._fields - {"epoch"} - set(logs))
-        if missing:
-            raise KeyError(f"ModelCheckpoint filepath {self.filepath!r} names {missing}, which "
-                           f"the logs of epoch {epoch + 1} do not have; they have {sorted(logs)}")
+        self._check_fields(logs, f"the logs of epoch {epoch + 1} do not have")
         path = self.filepath.format(epoch=epoch + 1, **logs)
         save_weights(self.model, path)
         if self.save_best_only:
             self.best = current                    # only once saved: a failed save keeps it
         if self.verbose:
             print(f"Epoch {epoch + 1}: saved weights to {_npz_path(path)}")
+
+
+    def check_log_keys(self, keys, validation: bool) -> None:
+        """Before ``fit``'s first step: a KeyError if ``filepath`` names a field that the
+        epoch logs, whose keys will be ``keys``, lack (``validation``: whether ``fit``
+        has validation data, without which no ``val_`` key is logged)."""
+        self._check_fields(keys, "the epoch logs of this fit() will not have", validation)
+
+    def _check_fields(self, keys, why: str, validation: bool = True) -> None:
+        missing = sorted(self._fields - {"epoch"} - set(keys))
+        if not missing:
+            return
+        hint = "" if validation or not any(k.startswith("val_") for k in missing) else \
+            " (val_ keys come only with validation_data or validation_split)"
+        raise KeyError(f"ModelCheckpoint filepath {self.filepath!r} names {missing}, which "
+                       f"{why}{hint}; they have {sorted(keys)}")
 
 
 def _format_fields(filepath: str) -> set:

@@ -344,6 +344,16 @@ class Trainer:
         return shapes + [(fixed,) + np.shape(leaf)[1:] if np.ndim(leaf) > 0 else None
                          for leaf in leaves[len(shapes):]]
 
+    def _epoch_log_keys(self, validation: bool) -> list[str] | None:
+        """The keys of fit's epoch logs, once the train step has been traced (for array
+        data, before the first step): its logs' keys, and with ``validation`` the same
+        with ``val_``. None while unknown (a generator's first batch is not traced yet)."""
+        trace = self._train_fn().last_trace
+        if trace is None or not isinstance(trace.outputs, dict):
+            return None
+        keys = list(trace.outputs)
+        return keys + [f"val_{k}" for k in keys] if validation else keys
+
     def _callbacks(self, callbacks, verbose, steps, epochs=1, first=()) -> CallbackList:
         """A CallbackList of ``first`` then the user's callbacks (a list, one Callback, or
         a CallbackList used as it is), with the model and Keras's params."""
@@ -427,6 +437,12 @@ class Trainer:
         history = History()
         callbacks = self._callbacks(callbacks, verbose, data.num_batches, epochs, [history])
         rejecters = [c for c in callbacks.callbacks if isinstance(c, TerminateOnNaN)]
+        keys = self._epoch_log_keys(validation is not None)
+        if keys is not None:
+            with _errors_from("fit(): callbacks"):
+                for callback in callbacks.callbacks:
+                    if isinstance(callback, checkpoints.ModelCheckpoint):
+                        callback.check_log_keys(keys, validation is not None)
 
         def train_batch(batch):
             outputs, updates = self._train_fn().run(self._step_data(*batch))

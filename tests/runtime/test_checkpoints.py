@@ -251,12 +251,38 @@ def test_model_checkpoint_refuses_a_malformed_filepath_before_training(filepath,
         fg.callbacks.ModelCheckpoint(filepath)
 
 
-def test_model_checkpoint_names_a_filepath_field_the_logs_lack(tmp_path):
+@pytest.mark.parametrize("pattern, missing, hint", [
+    ("w-{epoch}-{val_loss:.2f}.npz", "val_loss", " \\(val_ keys come only with validation_data"),
+    ("w-{epoc}.npz", "epoc", ""),
+])
+def test_model_checkpoint_names_a_filepath_field_the_logs_lack_before_training(
+        tmp_path, pattern, missing, hint):
+    """fit knows its epoch logs' keys once it traced the step on the first batch: a field
+    they lack is refused before the first step, so nothing trains."""
     model = mlp()
-    checkpoint = fg.callbacks.ModelCheckpoint(str(tmp_path / "w-{epoch}-{val_loss:.2f}.npz"))
+    before = [w.numpy().copy() for w in model.weights]
+    checkpoint = fg.callbacks.ModelCheckpoint(str(tmp_path / pattern))
+    with pytest.raises(KeyError, match=rf"fit\(\): callbacks: ModelCheckpoint filepath .* names "
+                                       rf"\['{missing}'\], which the epoch logs of this fit\(\) "
+                                       rf"will not have{hint}.*; they have \['loss'\]"):
+        model.fit(*_data(), epochs=2, batch_size=8, verbose=0, callbacks=[checkpoint])
+    assert os.listdir(tmp_path) == []
+    assert all((a == b).all() for a, b in zip(before, [w.numpy() for w in model.weights]))
+    x, y = _data()
+    model.fit(x, y, epochs=1, batch_size=8, verbose=0, validation_data=(x, y), callbacks=[
+        fg.callbacks.ModelCheckpoint(str(tmp_path / "w-{epoch}-{val_loss:.2f}.npz"))])
+    assert len(os.listdir(tmp_path)) == 1
+
+
+def test_model_checkpoint_field_missing_from_a_generators_logs_is_found_at_epoch_end(tmp_path):
+    """A generator's first batch is not traced before training: the keys are known only
+    at the end of the first epoch, where the field is refused before any file is written."""
+    model = mlp()
+    x, y = _data()
+    checkpoint = fg.callbacks.ModelCheckpoint(str(tmp_path / "w-{val_loss:.2f}.npz"))
     with pytest.raises(KeyError, match=r"names \['val_loss'\], which the logs of epoch 1 do "
                                        r"not have; they have \['loss'\]"):
-        model.fit(*_data(), epochs=2, batch_size=8, verbose=0, callbacks=[checkpoint])
+        model.fit(iter([(x, y)]), epochs=1, verbose=0, callbacks=[checkpoint])
     assert os.listdir(tmp_path) == []
 
 
