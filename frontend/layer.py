@@ -34,7 +34,7 @@ from ..ir import as_dtype, layer_scope
 from ..ir.builder import current_layer_path, user_site
 from . import initializers, state
 from .checks import check_bool
-from .naming import check_name, to_snake_case, unique_name
+from .naming import check_name, release_path, to_snake_case, unique_name
 from .nest import flatten, map_structure, pack_like
 from .tensor import CallRecord, SymbolicTensor, is_symbolic
 from .variables import Variable, check_shape
@@ -230,7 +230,8 @@ class Layer:
                 (state.deferring_updates(self) if outside else contextlib.nullcontext()) as deferred:
             if not self.built:
                 self._path = current_layer_path() or self.name
-                self.build_from_call(args, kwargs)
+                with _weights_undone_on_error(self):
+                    self.build_from_call(args, kwargs)
                 self.built = True
             outputs = self.call(*args, **kwargs)
         inputs = tuple(t for t in flatten((args, kwargs)) if is_symbolic(t))
@@ -264,6 +265,21 @@ class Layer:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+@contextlib.contextmanager
+def _weights_undone_on_error(layer: Layer):
+    """A failed ``build`` leaves no weights behind: those it added to ``layer`` are
+    dropped and their paths freed, so a later call builds afresh under the same names."""
+    own = layer._own_weights
+    before = len(own)
+    try:
+        yield
+    except BaseException:
+        for weight in own[before:]:
+            release_path(weight.path)
+        del own[before:]
+        raise
 
 
 @contextlib.contextmanager

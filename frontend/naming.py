@@ -81,6 +81,11 @@ def check_name(owner: str, name) -> None:
                          f"parts of a weight's path), got {name!r}")
 
 
+def release_path(path: str) -> None:
+    """Free ``path`` for reuse (the weight that took it was dropped: a failed build)."""
+    _taken_paths.discard(path)
+
+
 def key_mismatch(what: str, missing: list, unknown: list, known: list) -> str:
     """The message for dict keys that do not match: ``missing input(s) [...]; unknown
     input name(s) [...]; the model's inputs are [...]`` (``what`` = "input", "output")."""

@@ -63,11 +63,15 @@ class MultiHeadAttention(Layer):
     def build(self, query_shape, value_shape, key_shape=None):
         key_shape = key_shape or value_shape
         h, k, v = self.num_heads, self.key_dim, self.value_dim
-        out = self._output_dims(query_shape)
-        for name, shape, width in (("query", query_shape, k), ("key", key_shape, k),
-                                   ("value", value_shape, v)):
+        inputs = (("query", query_shape, k), ("key", key_shape, k), ("value", value_shape, v))
+        for name, shape, _ in inputs:     # all checked before any weight is made
+            if len(shape) < 3:
+                raise incompatible(self, f"the {name} must have rank >= 3 (batch, positions, "
+                                         f"features)", shape)
             if shape[-1] is None:
                 raise incompatible(self, f"the {name}'s last axis must have a known size", shape)
+        out = self._output_dims(query_shape)
+        for name, shape, width in inputs:
             kernel_init = initializers.with_fan_axes(self.kernel_initializer, [0], [1, 2])
             setattr(self, f"{name}_kernel", self.add_weight((shape[-1], h, width), kernel_init,
                                                             name=f"{name}/kernel"))

@@ -32,6 +32,16 @@ def _sizes(owner: str, key: str, sizes, none: bool = False, minus_one: bool = Fa
     return tuple(None if d is None else int(d) for d in sizes)
 
 
+def _known_rest(layer: Layer, inputs) -> tuple:
+    """The non-batch sizes of ``inputs`` (Flatten, Reshape): all known, after a batch axis."""
+    if inputs.ndim == 0:
+        raise incompatible(layer, "expected an input with a batch axis (rank >= 1)", inputs.shape)
+    rest = inputs.type.shape[1:]
+    if any(isinstance(d, Sym) for d in rest):
+        raise incompatible(layer, "all non-batch dimensions must have known sizes", inputs.shape)
+    return rest
+
+
 class Dense(Layer):
     """``activation(inputs @ kernel + bias)`` over the last axis."""
 
@@ -116,9 +126,7 @@ class Flatten(Layer):
     single_input = True
 
     def call(self, inputs):
-        rest = inputs.type.shape[1:]
-        if any(isinstance(d, Sym) for d in rest):
-            raise incompatible(self, "all non-batch dimensions must have known sizes", inputs.shape)
+        rest = _known_rest(self, inputs)
         return ops.reshape(inputs, (inputs.type.shape[0], int(np.prod(rest, dtype=np.int64))))
 
 
@@ -136,9 +144,7 @@ class Reshape(Layer):
             raise ValueError(f"Reshape target_shape may contain one -1, got {self.target_shape}")
 
     def call(self, inputs):
-        rest = inputs.type.shape[1:]
-        if any(isinstance(d, Sym) for d in rest):
-            raise incompatible(self, "all non-batch dimensions must have known sizes", inputs.shape)
+        rest = _known_rest(self, inputs)
         size = int(np.prod(rest, dtype=np.int64))
         known = int(np.prod([d for d in self.target_shape if d != -1], dtype=np.int64))
         target = self.target_shape

@@ -38,6 +38,9 @@ class LayerNormalization(Layer):
     def build(self, input_shape):
         self.axes = ops.normalize_axes(self.axis, len(input_shape))
         shape = tuple(input_shape[a] for a in self.axes)
+        if None in shape:
+            raise incompatible(self, f"the normalized axes {self.axes} must have known sizes",
+                               input_shape)
         if self.scale:
             self.gamma = self.add_weight(shape, self.gamma_initializer, name="gamma")
         if self.center:

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import fusegraph as fg
+from fusegraph.ir.errors import ShapeError
 
 L = fg.layers
 RTOL, ATOL = 1e-5, 1e-6
@@ -675,3 +676,41 @@ def test_same_seed_same_weights():
 def test_unknown_initializer_is_an_error():
     with pytest.raises(ValueError, match="unknown initializer 'glorot'"):
         L.Dense(3, kernel_initializer="glorot")(_rand(1, 2))
+
+
+def test_a_failed_build_leaves_no_weights_and_a_retry_builds_under_the_same_names():
+    """Nothing half applied: the weight made before the failure is dropped, its path
+    freed (MultiHeadAttention also checks all three shapes before making any)."""
+    class TwoStep(fg.layers.Layer):
+        def build(self, shape):
+            self.first = self.add_weight((shape[-1],), name="first")
+            if shape[-1] != 3:
+                raise ValueError("needs 3 features")
+            self.second = self.add_weight((3,), name="second")
+
+        def call(self, x):
+            return x * self.first + self.second
+
+    layer = TwoStep(name="two_step")
+    with pytest.raises(ValueError, match="needs 3 features"):
+        layer(fg.Input(shape=(2,)))
+    assert layer.weights == [] and not layer.built
+    layer(fg.Input(shape=(3,)))
+    assert [w.path for w in layer.weights] == ["two_step/first", "two_step/second"]
+    attention = L.MultiHeadAttention(1, 2)
+    with pytest.raises(ShapeError, match="the key must have rank >= 3"):
+        attention(fg.Input(shape=(3, 4)), fg.Input(shape=(4,)))
+    assert attention.weights == []
+
+
+@pytest.mark.parametrize("make, x, words", [
+    (L.Flatten, np.float32(1.0), "expected an input with a batch axis"),
+    (lambda: L.Reshape((1,)), np.float32(1.0), "expected an input with a batch axis"),
+    (lambda: L.Dense(2), np.float32(1.0), "the last axis must have a known size"),
+    (L.LayerNormalization, np.ones(3, "float32"), "the normalized axes (0,) must have known"),
+])
+def test_inputs_of_too_low_a_rank_name_the_layer(make, x, words):
+    layer = make()
+    with pytest.raises(ShapeError) as caught:
+        layer(x)
+    assert words in str(caught.value) and f"layer '{layer.name}'" in str(caught.value)
