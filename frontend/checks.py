@@ -34,6 +34,15 @@ def check_int_at_least(owner: str, key: str, value, low: int) -> None:
         raise ValueError(f"{owner}: `{key}` must be {what}, got {value!r}")
 
 
+def check_fraction(owner: str, key: str, value) -> None:
+    """``value`` must be a real number (not a bool) in ``[0, 1)``: a decay rate that
+    must not reach 1 (Adam's ``beta_1`` of 1 divides by ``1 - beta_1**t = 0``)."""
+    ok = isinstance(value, (int, float, np.integer, np.floating)) \
+        and not isinstance(value, (bool, np.bool_)) and 0 <= float(value) < 1
+    if not ok:
+        raise ValueError(f"{owner}: `{key}` must be a number >= 0 and < 1, got {value!r}")
+
+
 def check_bool(owner: str, key: str, value) -> None:
     """``value`` must be True or False (a numpy bool too): a TypeError otherwise (a
     string such as "no" would read as true)."""
