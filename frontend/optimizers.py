@@ -51,7 +51,7 @@ import numpy as np
 
 from ..ir.builder import user_frame, user_site
 from . import ops
-from .checks import check_number
+from .checks import check_bool, check_fraction, check_number
 from .dispatch import clear_eager_functions, eager_or_traced, tracing
 from .schedules import LearningRateSchedule
 from .tensor import TraceError, is_symbolic
@@ -88,6 +88,8 @@ class Optimizer:
             check_number(type(self).__name__, key, value, low=0.0)
         if weight_decay is not None:
             check_number(type(self).__name__, "weight_decay", weight_decay, low=0.0)
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"{type(self).__name__}: `name` must be a str, got {name!r}")
         self.name = name if name is not None else self.default_name
         self.weight_decay = weight_decay
         self.clipnorm, self.clipvalue, self.global_clipnorm = clipnorm, clipvalue, global_clipnorm
@@ -413,6 +415,7 @@ class SGD(Optimizer):
                          global_clipnorm=global_clipnorm, name=name, **kwargs)
         check_number("SGD", "momentum", momentum, low=0.0, high=1.0)
         self.momentum = float(momentum)
+        check_bool("SGD", "nesterov", nesterov)
         self.nesterov = bool(nesterov)
 
     def slot_names(self):
@@ -453,6 +456,7 @@ class RMSprop(Optimizer):
         check_number("RMSprop", "momentum", momentum, low=0.0)
         check_number("RMSprop", "epsilon", epsilon, low=0.0)
         self.rho, self.momentum, self.epsilon = float(rho), float(momentum), float(epsilon)
+        check_bool("RMSprop", "centered", centered)
         self.centered = bool(centered)
 
     def slot_names(self):
@@ -501,9 +505,10 @@ class Adam(Optimizer):
         super().__init__(learning_rate=learning_rate, weight_decay=weight_decay,
                          clipnorm=clipnorm, clipvalue=clipvalue,
                          global_clipnorm=global_clipnorm, name=name, **kwargs)
-        for key, value in (("beta_1", beta_1), ("beta_2", beta_2)):
-            check_number(type(self).__name__, key, value, low=0.0, high=1.0)
+        for key, value in (("beta_1", beta_1), ("beta_2", beta_2)):  # 1: 0/0 in the correction
+            check_fraction(type(self).__name__, key, value)
         check_number(type(self).__name__, "epsilon", epsilon, low=0.0)
+        check_bool(type(self).__name__, "amsgrad", amsgrad)
         self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
         self.amsgrad = bool(amsgrad)
 

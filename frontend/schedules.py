@@ -18,6 +18,7 @@ import math
 import numpy as np
 
 from . import ops, state
+from .checks import check_bool, check_number
 from .tensor import is_symbolic
 from .variables import Variable
 
@@ -94,9 +95,14 @@ def _finish(value, symbolic):
     return value if symbolic else np.float32(value)
 
 
-def _check_positive(name: str, value) -> None:
-    if not value > 0:
-        raise ValueError(f"Argument `{name}` must be > 0. Received: {name}={value}")
+def _check_rate(owner: str, key: str, value) -> None:
+    """A learning rate (or warmup target): a finite number >= 0."""
+    check_number(owner, key, value, low=0.0)
+
+
+def _check_steps(owner: str, value) -> None:
+    """``decay_steps``: a finite number > 0 (Keras's wording of the error)."""
+    check_number(owner, "decay_steps", value, low=0.0, open_low=True)
 
 
 class ExponentialDecay(LearningRateSchedule):
@@ -105,7 +111,11 @@ class ExponentialDecay(LearningRateSchedule):
 
     def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False,
                  name="ExponentialDecay"):
-        _check_positive("decay_steps", decay_steps)
+        _check_rate("ExponentialDecay", "initial_learning_rate", initial_learning_rate)
+        _check_steps("ExponentialDecay", decay_steps)
+        # a rate <= 0 has no real power of a fractional step: NaN learning rates
+        check_number("ExponentialDecay", "decay_rate", decay_rate, low=0.0, open_low=True)
+        check_bool("ExponentialDecay", "staircase", staircase)
         self.initial_learning_rate = initial_learning_rate
         self.decay_steps = decay_steps
         self.decay_rate = decay_rate
@@ -137,10 +147,12 @@ class CosineDecay(LearningRateSchedule):
 
     def __init__(self, initial_learning_rate, decay_steps, alpha=0.0, name="CosineDecay",
                  warmup_target=None, warmup_steps=0):
-        _check_positive("decay_steps", decay_steps)
-        if warmup_steps < 0:
-            raise ValueError(f"Argument `warmup_steps` must be >= 0. Received: "
-                             f"warmup_steps={warmup_steps}")
+        _check_rate("CosineDecay", "initial_learning_rate", initial_learning_rate)
+        _check_steps("CosineDecay", decay_steps)
+        check_number("CosineDecay", "alpha", alpha, low=0.0, high=1.0)
+        if warmup_target is not None:
+            _check_rate("CosineDecay", "warmup_target", warmup_target)
+        check_number("CosineDecay", "warmup_steps", warmup_steps, low=0.0)
         self.initial_learning_rate = initial_learning_rate
         self.decay_steps = decay_steps
         self.alpha = alpha

@@ -79,11 +79,30 @@ def test_step_from_a_variable():
     np.testing.assert_allclose(traced(), expected(3), rtol=1e-6)
 
 
+@pytest.mark.parametrize("make, words", [
+    (lambda: schedules.ExponentialDecay(0.1, 0, 0.9),
+     r"ExponentialDecay: `decay_steps` must be a number > 0.0, got 0"),
+    (lambda: schedules.CosineDecay(0.1, -5), r"CosineDecay: `decay_steps` must be a number > 0"),
+    # decay_rate -1 once gave NaN learning rates at every fractional step
+    (lambda: schedules.ExponentialDecay(0.1, 10, -1.0),
+     r"ExponentialDecay: `decay_rate` must be a number > 0.0, got -1.0"),
+    (lambda: schedules.ExponentialDecay(0.1, 10, 0.0), r"`decay_rate` must be a number > 0"),
+    (lambda: schedules.ExponentialDecay("0.1", 10, 0.9),
+     r"`initial_learning_rate` must be a number >= 0.0, got '0.1'"),
+    (lambda: schedules.CosineDecay(0.1, 10, alpha=2.0),
+     r"CosineDecay: `alpha` must be a number >= 0.0 and <= 1.0, got 2.0"),
+    (lambda: schedules.CosineDecay(0.1, 10, warmup_target=-1.0, warmup_steps=2),
+     r"`warmup_target` must be a number >= 0.0"),
+    (lambda: schedules.CosineDecay(0.1, 10, warmup_steps=-1), r"`warmup_steps` must be a number >= 0"),
+])
+def test_bad_constructor_arguments(make, words):
+    with pytest.raises(ValueError, match=words):
+        make()
+    with pytest.raises(TypeError, match=r"ExponentialDecay: `staircase` must be True or False"):
+        schedules.ExponentialDecay(0.1, 10, 0.9, staircase="yes")
+
+
 def test_bad_arguments():
-    with pytest.raises(ValueError, match=r"`decay_steps` must be > 0. Received: decay_steps=0"):
-        schedules.ExponentialDecay(0.1, 0, 0.9)
-    with pytest.raises(ValueError, match="`decay_steps` must be > 0"):
-        schedules.CosineDecay(0.1, -5)
     with pytest.raises(ValueError, match="step must be a scalar"):
         schedules.CosineDecay(0.1, 5)(np.arange(3))
     with pytest.raises(NotImplementedError, match="must override `__call__"):
