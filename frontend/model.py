@@ -36,7 +36,7 @@ from . import ops
 from . import state
 from .checks import cast_in_range
 from .context import RNG_KEY, TRAINING
-from .function import _is_array, _leaf_key, commit
+from .function import _is_array, _leaf_key, commit, graph_array
 from .graphs import trace_graph
 from .input_layer import InputLayer, placeholder
 from .layer import Layer, autocast_dtype
@@ -272,11 +272,16 @@ class Model(Layer):
         """The forward graph of ``call`` on placeholders like the arrays ``x`` (batch axis
         symbolic) with the other arguments ``extras`` as given; traced with ``training``
         left open: each run sets the flag."""
-        names = list(x) if isinstance(x, dict) else None
-        holders = [placeholder((None,) + np.shape(a)[1:],
-                               autocast_dtype(np.asarray(a).dtype, self.dtype),
-                               names[i] if names else f"input_{i}")
-                   for i, a in enumerate(flatten(x))]
+        keys = list(x) if isinstance(x, dict) else None
+        names = [keys[i] if keys else f"input_{i}" for i in range(len(flatten(x)))]
+        arrays = [graph_array(a, f"model '{self.name}', input '{name}'")
+                  for name, a in zip(names, flatten(x))]
+        for name, a in zip(names, arrays):
+            if a.ndim == 0:
+                raise ValueError(f"model '{self.name}', input '{name}': expected an array with "
+                                 f"a batch axis (rank >= 1), got {_brief(a.item())}")
+        holders = [placeholder((None,) + a.shape[1:], autocast_dtype(a.dtype, self.dtype), name)
+                   for name, a in zip(names, arrays)]
         structure = pack_like(x, holders)
         args, kwargs = extras
         try:
@@ -494,10 +499,15 @@ def _constant_note(x, args) -> str:
             f"call(self, inputs) unpacking them)")
 
 
-def _check_array(model_name: str, tensor, array) -> np.ndarray:
-    array = np.asarray(array)
+def _check_array(model_name: str, tensor, x) -> np.ndarray:
+    """``x`` as an array for the input ``tensor``: its rank and known sizes; numbers,
+    converted to the input's dtype without loss (an int out of an int input's range, or
+    floats for an int input, refused)."""
+    array = np.asarray(x)
     t = tensor.type
     where = f"model '{model_name}', input '{tensor.name}'"
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"{where}: expected an array of numbers, got {_brief(x)}")
     expected = tuple(None if isinstance(d, Sym) else d for d in t.shape)
     if array.ndim != t.rank or any(d is not None and d != n for d, n in zip(expected, array.shape)):
         raise ValueError(f"{where}: expected an array of shape {expected} (None = any size), "
@@ -506,10 +516,16 @@ def _check_array(model_name: str, tensor, array) -> np.ndarray:
         if t.dtype.is_int and array.dtype.kind == "f":
             raise TypeError(f"{where}: expected {t.dtype.keras_name} values, got {array.dtype}; "
                             f"cast them with .astype('{t.dtype.keras_name}') if they are indices")
-        if array.dtype.kind not in "biuf":
-            raise TypeError(f"{where}: expected {t.dtype.keras_name} values, got {array.dtype}")
         array = cast_in_range(array, t.dtype.numpy, where)
     return array
+
+
+def _brief(x) -> str:
+    """``x`` for an error message: an array by its dtype and shape, else its repr (cut)."""
+    if isinstance(x, np.ndarray):
+        return f"an array of dtype {x.dtype} and shape {x.shape}"
+    text = repr(x)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 class Sequential(Model):

@@ -948,3 +948,28 @@ def test_a_functional_model_called_on_a_tensor_of_another_rank_names_its_input()
         model(fg.Input(shape=(4, 2)))
     wide = fg.Input(shape=(4,), dtype="int32")
     assert model(wide).dtype == "float32"     # ints into a float input are cast, as arrays are
+
+
+def test_a_model_called_on_what_is_not_numbers_names_the_model_and_input():
+    inputs = fg.Input(shape=(4,), name="features")
+    model = fg.Model(inputs, L.Dense(2)(inputs), name="net")
+    for bad in (None, "abc", np.ones((2, 4), dtype=object)):
+        with pytest.raises(TypeError, match=r"model 'net', input 'features': expected an array "
+                                            r"of numbers"):
+            model(bad)
+
+    class Sub(fg.Model):
+        def __init__(self):
+            super().__init__(name="sub")
+            self.dense = L.Dense(2)
+
+        def call(self, a):
+            return self.dense(a)
+
+    with pytest.raises(TypeError, match=r"model 'sub', input 'input_0' has dtype <U3"):
+        Sub()("abc")
+    with pytest.raises(ValueError, match=r"model 'sub', input 'input_0': expected an array "
+                                         r"with a batch axis"):
+        Sub()(3.0)
+    pixels = np.arange(4, dtype="uint8").reshape(2, 2)     # read as int32, as fg.function does
+    np.testing.assert_allclose(Sub()(pixels).shape, (2, 2))
