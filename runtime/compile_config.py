@@ -33,6 +33,7 @@ changed by ``compile``:
 """
 from __future__ import annotations
 
+import inspect
 from collections import Counter
 
 import numpy as np
@@ -112,7 +113,31 @@ def check(loss, loss_weights, metrics) -> None:
             _loss_weight(weight)
     for identifier in flatten(metrics):
         if identifier is not None:
-            metrics_module.check_identifier(identifier)
+            _check_metric(identifier)
+
+
+def _check_metric(identifier) -> None:
+    """What :func:`~fusegraph.frontend.metrics.check_identifier` checks, and that a
+    Metric can be a compiled metric: called ``update_state(y_true, y_pred,
+    sample_weight=...)`` each step. A Metric class is a TypeError (pass an instance), as
+    is a metric of other values (``Mean()``: ``update_state(values, ...)``), which fit
+    would otherwise fail on at its first step."""
+    metrics_module.check_identifier(identifier)
+    if isinstance(identifier, type) and issubclass(identifier, metrics_module.Metric):
+        raise TypeError(f"{user_site()}: compile(metrics=...): {identifier.__name__} is a "
+                        f"class; pass an instance ({identifier.__name__}(...)) or a name")
+    if not isinstance(identifier, metrics_module.Metric):
+        return
+    update = inspect.signature(identifier.update_state)
+    try:
+        update.bind("y_true", "y_pred", sample_weight=None)
+    except TypeError:
+        raise TypeError(
+            f"{user_site()}: compile(metrics=...): metric '{identifier.name}' "
+            f"({type(identifier).__name__}) takes update_state{update}, but a compiled "
+            f"metric is given update_state(y_true, y_pred, sample_weight) each step; use it "
+            f"as a tracker in a custom train_step, or compile a metric of y_true and y_pred "
+            f"(a name such as 'mae', or a function fn(y_true, y_pred))") from None
 
 
 def resolve(loss, loss_weights, metrics, output_names: list[str]) -> list[OutputSpec]:
@@ -129,7 +154,7 @@ def resolve(loss, loss_weights, metrics, output_names: list[str]) -> list[Output
                           "loss_weights")
     per_output = _metrics_per_output(metrics, output_names)
     for identifier in (m for ms in per_output for m in ms):
-        metrics_module.check_identifier(identifier)
+        _check_metric(identifier)
     return [OutputSpec(name, l, 1.0 if w is None else _loss_weight(w), ms)
             for name, l, w, ms in zip(output_names, losses, weights, per_output)]
 
