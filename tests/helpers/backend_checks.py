@@ -56,11 +56,12 @@ def softmax_graph():
 TOLERANCES = {np.dtype(np.float32): (2e-4, 2e-4), np.dtype(np.float64): (1e-9, 1e-9)}
 
 
-def assert_agree(got, want, what=""):
+def assert_agree(got, want, what="", precision=None):
     """``got`` and ``want`` (lists of arrays or None, e.g. a function's outputs and
     gradients) agree: None in the same places, equal dtypes and shapes, floats within
-    :data:`TOLERANCES` of their dtype (NaNs and infinities in the same places), others
-    exactly."""
+    :data:`TOLERANCES` of their dtype, or of ``precision`` when given (a float64 result
+    computed from float32 values is only as precise as they are), NaNs and infinities in
+    the same places; others exactly."""
     assert len(got) == len(want), (what, len(got), len(want))
     for i, (g, w) in enumerate(zip(got, want)):
         if w is None or g is None:
@@ -72,7 +73,7 @@ def assert_agree(got, want, what=""):
         if w.dtype.kind != "f":
             np.testing.assert_array_equal(g, w, err_msg=f"{what} result {i}")
             continue
-        rtol, atol = TOLERANCES[w.dtype]
+        rtol, atol = TOLERANCES[np.dtype(precision or w.dtype)]
         finite = w[np.isfinite(w)]
         scale = max(1.0, float(np.max(np.abs(finite)))) if finite.size else 1.0
         np.testing.assert_allclose(g, w, rtol=rtol, atol=atol * scale, err_msg=f"{what} result {i}")

@@ -64,8 +64,9 @@ REDUCTIONS = ("sum", "mean", "max", "min", "logsumexp")
 @dataclasses.dataclass(frozen=True)
 class Program:
     """A drawn program: ``inputs`` shapes (``"B"`` = the batch axis), ``lines`` of Python
-    assigning ``t0, t1, ...``, ``outputs`` (names), ``dtype``, whether the batch axis is
-    ``symbolic``, and the ``seed`` of its input values."""
+    assigning ``t0, t1, ...``, ``outputs`` (names), ``dtype`` (of every input, or
+    ``"mixed"``: float32 and float64 inputs by turns, float64 cotangents, so values
+    promote), whether the batch axis is ``symbolic``, and the ``seed`` of its input values."""
     dtype: str
     symbolic: bool
     inputs: tuple
@@ -123,12 +124,19 @@ class Program:
         return [tuple(None if d == BATCH else d for d in shape) if self.symbolic else None
                 for shape in shapes]
 
-    def arrays(self, batch: int, seed_offset: int = 0) -> list[np.ndarray]:
+    def dtypes(self) -> list[str]:
+        """The dtype of each argument (inputs, then cotangents)."""
+        if self.dtype != "mixed":
+            return [self.dtype] * (len(self.inputs) + len(self.outputs))
+        return ([("float32", "float64")[i % 2] for i in range(len(self.inputs))]
+                + ["float64"] * len(self.outputs))
+
+    def arrays(self, batch: int) -> list[np.ndarray]:
         """Standard-normal inputs and cotangents with the batch axis of size ``batch``."""
-        rng = np.random.default_rng(self.seed + seed_offset)
+        rng = np.random.default_rng(self.seed)
         shapes = list(self.inputs) + list(self.cotangents)
         return [rng.standard_normal(tuple(batch if d == BATCH else d for d in shape))
-                .astype(self.dtype) for shape in shapes]
+                .astype(dtype) for shape, dtype in zip(shapes, self.dtypes())]
 
 
 def _extra_batch_axes(shape: tuple) -> tuple:
@@ -244,8 +252,9 @@ class _Builder:
         dims = [1 if d != BATCH and self.draw(st.integers(0, 3)) == 0 else d for d in dims]
         dims = dims[self.draw(st.integers(0, max(0, len(dims) - 1))):] \
             if self.draw(st.integers(0, 2)) == 0 else dims
-        if BATCH in dims[1:]:                  # an input's batch axis leads
-            dims = dims[dims.index(BATCH):]
+        batch_axes = [i for i, d in enumerate(dims) if d == BATCH]
+        if batch_axes:                         # an input has one batch axis, leading
+            dims = dims[batch_axes[-1]:]
         if _size(_broadcast(tuple(dims), shape)) > MAX_ELEMENTS:
             dims = [1] * len(shape)
         return self.new_input(tuple(dims)), tuple(dims)
@@ -426,7 +435,7 @@ def _show(shape: tuple) -> str:
 
 
 @st.composite
-def programs(draw, dtypes=("float32", "float64"), max_ops: int = 6,
+def programs(draw, dtypes=("float32", "float64", "mixed"), max_ops: int = 5,
              symbolic=st.booleans(), exclude=()) -> Program:
     """A random valid :class:`Program` of 2..``max_ops`` ops (see the module docstring);
     ``exclude`` leaves out op families (names of :data:`OPS`)."""
