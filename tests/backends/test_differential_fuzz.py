@@ -1,7 +1,7 @@
 """The differential fuzzer: hypothesis draws random valid programs of ``fg.ops``
 (:mod:`helpers.random_graphs`: elementwise ops with broadcasting, reductions, matmul,
 reshape, transpose, slicing, concatenate, where over comparisons, softmax; a fixed or a
-symbolic batch; float32 or float64), each traced with ``fg.GradientTape`` into one graph
+symbolic batch; float32, float64 or both mixed), each traced with ``fg.GradientTape`` into one graph
 of its outputs and of the gradients w.r.t. every input, run through the whole pipeline
 (trace, passes with autodiff and fusion, backend), and compared with the ``reference``
 backend: outputs and gradients within :data:`helpers.backend_checks.TOLERANCES`.
@@ -10,6 +10,10 @@ backend: outputs and gradients within :data:`helpers.backend_checks.TOLERANCES`.
 draws the same ones each run: set the variable to fuzz more, e.g. 5000); ``numba_cuda``
 runs a few small ones in Numba's CUDA simulator. A symbolic-batch program runs with two
 batch sizes on one trace. A case the fuzzer found is kept below as an ``@example``.
+
+The batch axis broadcasts only against itself or 1: a program that adds a value with a
+symbolic batch axis to one with another size there must fail when traced, with a
+ShapeError naming the line (issue 6 item 4: it was typed as if the batch were that size).
 """
 import os
 
@@ -18,14 +22,19 @@ from helpers import cuda_mode
 cuda_mode.use_simulator()                      # before numba.cuda is first imported
 os.environ.setdefault("NUMBA_NUM_THREADS", "2")
 
+import dataclasses  # noqa: E402
+
 import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 from hypothesis import HealthCheck, assume, example, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
 
 from fusegraph.backends import optimizing_compiler  # noqa: E402
 from fusegraph.frontend.function import Function  # noqa: E402
+from fusegraph.ir.errors import ShapeError  # noqa: E402
 
 from helpers.backend_checks import assert_agree  # noqa: E402
-from helpers.random_graphs import Program, programs  # noqa: E402
+from helpers.random_graphs import BATCH, Program, programs  # noqa: E402
 
 EXAMPLES = int(os.environ.get("FUSEGRAPH_FUZZ_EXAMPLES", "200"))
 FUZZ = settings(max_examples=EXAMPLES, derandomize=True, deadline=None, database=None,
@@ -90,3 +99,17 @@ def test_numba_cpu_agrees_with_the_reference(program):
 def test_numba_cuda_agrees_with_the_reference(program):
     cuda_mode.skip_unless_cuda_runs()
     check(program, "numba_cuda")
+
+
+@settings(FUZZ, max_examples=max(20, EXAMPLES // 10))
+@given(programs(symbolic=st.just(True)), st.data())
+def test_a_batch_axis_against_another_size_is_a_trace_error(program, data):
+    name, shape = data.draw(st.sampled_from([(n, s) for n, s in program.shapes
+                                             if n.startswith("t") and BATCH in s]))
+    size = data.draw(st.integers(2, 3))
+    other = tuple(size if d == BATCH else d for d in shape)[shape.index(BATCH):]
+    bad = dataclasses.replace(program, inputs=program.inputs + (other,), lines=program.lines + (
+        f"t{len(program.lines)} = ops.add({name}, x{len(program.inputs)})  # {shape}",))
+    line = bad.source().splitlines().index(f"        {bad.lines[-1]}") + 1
+    with pytest.raises(ShapeError, match=f"<fuzzed program>:{line}: add: .*{size}"):
+        run(bad, "reference")
