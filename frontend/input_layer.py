@@ -55,9 +55,12 @@ def placeholder(shape, dtype, name: str, batch_size=None) -> SymbolicTensor:
         elif isinstance(d, (int, np.integer)) and not isinstance(d, (bool, np.bool_)) and d >= 0:
             dims.append(int(d))
         else:
-            raise ValueError(f"input '{name}': bad dimension {d!r} in shape {tuple(shape)}: "
-                             f"expected an int >= 0 or None")
-    tensor_type = TensorType(tuple(dims), as_dtype(dtype))
+            raise ValueError(f"{user_site()}: input '{name}': bad dimension {d!r} in shape "
+                             f"{tuple(shape)}: expected an int >= 0 or None")
+    try:
+        tensor_type = TensorType(tuple(dims), as_dtype(dtype))
+    except TypeError as e:
+        raise TypeError(f"{user_site()}: input '{name}': `dtype`: {e}") from None
     layer = InputLayer(name, tensor_type)
     tensor = SymbolicTensor(Value(tensor_type, name=ir_name(name)), name=name)
     tensor.record = CallRecord(layer, ())

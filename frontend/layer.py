@@ -54,12 +54,10 @@ class Layer:
     def __init__(self, name=None, trainable=True, dtype=None, input_shape=None, **kwargs):
         if kwargs:
             raise TypeError(f"{type(self).__name__}() got unexpected arguments {sorted(kwargs)}")
-        check_name(type(self).__name__, name)
-        check_bool(type(self).__name__, "trainable", trainable)
-        try:
-            dtype = as_dtype(dtype or "float32").keras_name
-        except TypeError as e:
-            raise TypeError(f"{type(self).__name__}: `dtype`: {e}") from None
+        owner = f"{user_site()}: {type(self).__name__}"
+        check_name(owner, name)
+        check_bool(owner, "trainable", trainable)
+        dtype = _dtype_name(owner, dtype or "float32")
         # setdefault: sub-layers and weights made before super().__init__() stay tracked
         self.__dict__.setdefault("_layers", [])
         self.__dict__.setdefault("_own_weights", [])
@@ -90,8 +88,9 @@ class Layer:
         self._require_init()
         own = self.__dict__.setdefault("_own_weights", [])
         name = name or f"variable_{len(own)}"
-        dtype = dtype or self.dtype
-        shape = check_shape(f"layer '{self.name}': add_weight '{name}'", shape)
+        owner = f"{user_site()}: layer '{self.name}': add_weight '{name}'"
+        dtype = _dtype_name(owner, dtype or self.dtype)
+        shape = check_shape(owner, shape)
         value = initializers.get(initializer)(shape, dtype)
         variable = Variable(value, name, f"{self._path}/{name}", trainable=trainable, dtype=dtype)
         own.append(variable)
@@ -150,8 +149,11 @@ class Layer:
                             f"arrays (as get_weights returns), got {weights!r}")
         weights = list(weights)
         if len(weights) != len(mine):
+            unbuilt = ("" if self.built or mine else
+                       " (it is not built yet, so it has no weights: call it on data or "
+                       "build(input_shape) first)")
             raise ValueError(f"layer '{self.name}' expects {len(mine)} weight arrays, "
-                             f"got {len(weights)}")
+                             f"got {len(weights)}{unbuilt}")
         arrays = []
         for w, value in zip(mine, weights):
             if np.shape(value) != w.shape:
@@ -208,10 +210,13 @@ class Layer:
         leaves = flatten(first)
         bad = [x for x in leaves if not (is_symbolic(x) or _is_array_like(x))]
         if bad or not leaves:
+            data = not any(is_symbolic(x) for x in leaves) and isinstance(
+                first, (list, tuple, int, float))
             raise TypeError(f"{owner}: its input must be a tensor or a numpy array (or a list "
                             f"or dict of them), got {first!r}" + (
-                                "; convert data with np.asarray(...)"
-                                if isinstance(first, (list, tuple, int, float)) else ""))
+                                "; convert data with np.asarray(...)" if data else
+                                f", which holds {bad[0]!r}" if bad and bad[0] is not first
+                                else ""))
         if self.single_input and isinstance(first, (list, tuple, dict)):
             shapes = [tuple(x.shape) for x in leaves]
             raise TypeError(f"{owner} takes one tensor, got a {type(first).__name__} of "
@@ -290,6 +295,14 @@ def _training_scope(training):
         yield
     finally:
         _TRAINING.reset(token)
+
+
+def _dtype_name(owner: str, dtype) -> str:
+    """``dtype``'s Keras name, or a TypeError naming ``owner`` and the argument."""
+    try:
+        return as_dtype(dtype).keras_name
+    except TypeError as e:
+        raise TypeError(f"{owner}: `dtype`: {e}") from None
 
 
 def _accepts(fn, name: str) -> bool:

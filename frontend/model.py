@@ -317,8 +317,12 @@ class Model(Layer):
         else:
             items = flatten(x) if isinstance(x, (list, tuple)) else [x]
             if len(items) != len(names):
+                nested = isinstance(x, list) and not any(
+                    _is_array(i) or is_symbolic(i) for i in items)
                 raise ValueError(f"model '{self.name}' expects {len(names)} input(s) {names}, "
-                                 f"got {len(items)}")
+                                 f"got {len(items)}" + (
+                                     " (a Python list is read as a list of inputs: pass "
+                                     "np.asarray(...) for one input)" if nested else ""))
         if not convert:
             return items
         arrays = [_check_array(self.name, t, a) for t, a in zip(f.flat_inputs, items)]

@@ -111,6 +111,14 @@ class Dropout(Layer):
         self.seed_generator = random.SeedGenerator(seed)
 
     def call(self, inputs, training=None):
+        if not inputs.type.dtype.is_float:
+            raise incompatible(self, f"Dropout takes float inputs, got {inputs.dtype}",
+                               inputs.shape)
+        if self.noise_shape is not None and (len(self.noise_shape) != inputs.ndim or any(
+                n not in (None, 1, d) for n, d in zip(self.noise_shape, inputs.type.shape))):
+            raise incompatible(self, f"noise_shape {self.noise_shape} must have one entry per "
+                                     f"axis of the input, each None, 1 or the axis's size",
+                               inputs.shape)
         if self.rate == 0 or training is False:
             return inputs
         shape = inputs.type.shape if self.noise_shape is None else tuple(

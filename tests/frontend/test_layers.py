@@ -714,3 +714,35 @@ def test_inputs_of_too_low_a_rank_name_the_layer(make, x, words):
     with pytest.raises(ShapeError) as caught:
         layer(x)
     assert words in str(caught.value) and f"layer '{layer.name}'" in str(caught.value)
+
+
+@pytest.mark.parametrize("call, error, words", [
+    (lambda: L.Dropout(0.5)(fg.Input(shape=(3,), dtype="int32")), ShapeError,
+     ["Dropout", "float inputs", "int32"]),
+    (lambda: L.Dropout(0.5, noise_shape=(3, 3))(fg.Input(shape=(4,))), ShapeError,
+     ["noise_shape (3, 3)", "None, 1 or the axis's size"]),
+    (lambda: L.Concatenate()([fg.Input(shape=(3,)), None]), TypeError,
+     ["Concatenate", "which holds None"]),
+    (lambda: L.Dense(2).add_weight((2,), dtype="uint8"), TypeError,
+     ["add_weight 'variable_0'", "`dtype`", "uint8"]),
+    (lambda: fg.Input(shape=(3,), dtype="uint8"), TypeError, ["test_layers.py", "`dtype`",
+                                                               "uint8"]),
+    (lambda: fg.Input(shape=(3.0,)), ValueError, ["test_layers.py", "bad dimension 3.0"]),
+])
+def test_more_bad_layer_inputs_name_the_layer_and_argument(call, error, words):
+    with pytest.raises(error) as caught:
+        call()
+    for word in words:
+        assert word in str(caught.value), str(caught.value)
+
+
+def test_set_weights_on_an_unbuilt_layer_says_to_build_it():
+    with pytest.raises(ValueError, match=r"expects 0 weight arrays, got 2 \(it is not built yet"):
+        L.Dense(1).set_weights([np.zeros((4, 1)), np.zeros(1)])
+
+
+def test_a_nested_python_list_for_a_one_input_model_says_it_reads_as_inputs():
+    inputs = fg.Input(shape=(4,))
+    model = fg.Model(inputs, L.Dense(2)(inputs))
+    with pytest.raises(ValueError, match=r"got 4 \(a Python list is read as a list of inputs"):
+        model([[1.0, 2.0, 3.0, 4.0]])
