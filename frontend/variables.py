@@ -166,6 +166,9 @@ class Variable:
     def __getitem__(self, key):
         return self._operand()[key]
 
+    def __iter__(self):       # not the __getitem__ protocol: a symbolic value refuses it
+        return iter(self._operand())
+
     def __neg__(self):
         return -self._operand()
 

@@ -91,3 +91,15 @@ def test_operators_inside_fg_function_read_the_latest_assigned_value():
 
     np.testing.assert_allclose(step(np.ones(2, "float32")), [10.0, 10.0])
     np.testing.assert_allclose(v.numpy(), [1.0, 1.0])
+
+
+def test_iterating_a_variable_in_a_trace_is_refused_not_an_endless_loop():
+    v = fg.Variable(np.arange(3.0))
+    assert [float(x) for x in v] == [0.0, 1.0, 2.0]
+
+    @fg.function(symbolic_batch=False)
+    def total(a):
+        return sum(v) + a
+
+    with pytest.raises(TypeError, match="cannot be iterated"):
+        total(np.ones(2, "float32"))
