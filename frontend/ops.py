@@ -63,8 +63,9 @@ def convert_to_tensor(x, dtype=None) -> SymbolicTensor:
     try:
         value = cast_in_range(array, dtype.numpy, f"a constant of dtype {dtype.keras_name}")
     except ValueError as error:
-        raise _error(None, f"{error} (cast the tensor to int64 first, or use a float)",
-                     ValueError) from None
+        fix = "cast the tensor to int64 first, or use a float" if dtype == DType.i32 \
+            else "use a float"
+        raise _error(None, f"{error} ({fix})", ValueError) from None
     value = value.tolist()
     return _wrap(emit("constant", value=value, dtype=dtype), ())
 
@@ -101,10 +102,20 @@ def result_dtype(a: DType, b: DType) -> DType:
 
 
 def _weak_dtype(x, other: DType) -> DType:
+    """The dtype of a constant ``x`` meeting a tensor of dtype ``other``: Python numbers
+    are weak (see :func:`_python_scalar_dtype`), float arrays take a float ``other``;
+    int and bool arrays keep theirs (uint32/uint64 as int64, narrower ints as int32).
+    Anything else is left to :func:`convert_to_tensor` to refuse."""
     if isinstance(x, (bool, int, float)):
         return _python_scalar_dtype(x, other)
-    return as_dtype(np.asarray(x).dtype) if np.asarray(x).dtype.kind != "f" else (
-        other if other.is_float else DType.f32)
+    dtype = np.asarray(x).dtype
+    if dtype.kind == "f":
+        return other if other.is_float else DType.f32
+    if dtype.kind == "b":
+        return DType.bool
+    if dtype.kind in "iu":
+        return DType.i64 if dtype.itemsize == 8 or dtype == np.uint32 else DType.i32
+    return other
 
 
 def _unary(kind, x):

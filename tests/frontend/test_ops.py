@@ -623,3 +623,19 @@ def test_an_integer_that_does_not_fit_is_refused_not_wrapped():
     np.testing.assert_array_equal(wide, [2 ** 40 + 1] * 2)
     with pytest.raises(ValueError, match=r"the value -3000000000 does not fit int32"):
         fg.function(lambda a: a * np.array([1, -3_000_000_000]).tolist()[1])(np.ones(2, "int32"))
+
+
+def test_constants_of_other_dtypes_meeting_a_tensor():
+    """A uint8 array meets an int tensor as int32 (uint64 as int64, range-checked); None
+    or a string is a TypeError at the user's line (not numpy's dtype('O'))."""
+    got = fg.function(lambda a: a + np.array([200, 1], "uint8"),
+                      symbolic_batch=False)(np.ones(2, "int32"))
+    assert got.dtype == np.int32
+    np.testing.assert_array_equal(got, [201, 2])
+    with pytest.raises(ValueError, match=r"test_ops\.py:\d+: a constant of dtype int64: the value "
+                                         r"9223372036854775808 does not fit int64 .*\(use a float\)"):
+        fg.function(lambda a: a + np.array([2 ** 63], "uint64"))(np.ones(1, "int64"))
+    for bad in (None, "abc"):
+        with pytest.raises(TypeError, match=r"test_ops\.py:\d+: expected a tensor, a number or "
+                                            r"an array of numbers, got "):
+            fg.function(lambda a: a + bad)(np.ones(2, "float32"))
