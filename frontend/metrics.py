@@ -87,6 +87,10 @@ class Metric:
         """A non-trainable Variable at ``<metric name>/<name>``; ``reset_state`` restores
         the value ``initializer`` gives now. (``aggregation`` is accepted for Keras
         compatibility; there is one replica.)"""
+        if "_variables" not in self.__dict__:
+            raise RuntimeError(f"{user_site()}: {type(self).__name__}.__init__ did not call "
+                               f"super().__init__() before add_variable(): call it first (it "
+                               f"sets the metric's name, dtype and variables)")
         dtype = dtype or self.dtype
         name = name or f"variable_{len(self._variables)}"
         value = np.asarray(initializers.get(initializer)(tuple(shape), dtype))

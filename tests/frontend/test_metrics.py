@@ -298,3 +298,12 @@ B = fg.ir.BATCH
 def test_resolve_accuracy_by_target_and_prediction_shapes(loss, target, output, cls):
     m = metrics.resolve_accuracy("Accuracy", loss, output, target)
     assert type(m) is cls and m.name == "Accuracy"
+
+
+def test_a_metric_without_super_init_says_so():
+    class Forgetful(fg.metrics.Metric):
+        def __init__(self):
+            self.total = self.add_variable((), name="total")
+
+    with pytest.raises(RuntimeError, match=r"Forgetful.__init__ did not call super\(\).__init__"):
+        Forgetful()
