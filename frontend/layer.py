@@ -203,30 +203,31 @@ class Layer:
         """The first argument is tensors or numpy arrays (one of them when
         ``single_input``) and ``training`` is None or a bool, else a TypeError naming the
         layer (before anything is traced or built)."""
-        owner = f"{user_site()}: layer '{self.name}' ({type(self).__name__})"
+        def owner() -> str:   # the user's line is looked up only for an error
+            return f"{user_site()}: layer '{self.name}' ({type(self).__name__})"
         if not args and not kwargs:
-            raise TypeError(f"{owner} was called with no inputs")
+            raise TypeError(f"{owner()} was called with no inputs")
         first = args[0] if args else next(iter(kwargs.values()))
         leaves = flatten(first)
         bad = [x for x in leaves if not (is_symbolic(x) or _is_array_like(x))]
         if bad or not leaves:
             data = not any(is_symbolic(x) for x in leaves) and isinstance(
                 first, (list, tuple, int, float))
-            raise TypeError(f"{owner}: its input must be a tensor or a numpy array (or a list "
+            raise TypeError(f"{owner()}: its input must be a tensor or a numpy array (or a list "
                             f"or dict of them), got {first!r}" + (
                                 "; convert data with np.asarray(...)" if data else
                                 f", which holds {bad[0]!r}" if bad and bad[0] is not first
                                 else ""))
         if self.single_input and isinstance(first, (list, tuple, dict)):
             shapes = [tuple(x.shape) for x in leaves]
-            raise TypeError(f"{owner} takes one tensor, got a {type(first).__name__} of "
+            raise TypeError(f"{owner()} takes one tensor, got a {type(first).__name__} of "
                             f"{len(leaves)} with shapes {shapes}; pass one of them (a layer "
                             f"returning several tensors, such as an RNN with "
                             f"return_state=True, returns them as a list)")
         training = kwargs.get("training")
         if not (training is None or isinstance(training, (bool, np.bool_))
                 or is_symbolic(training)):
-            raise TypeError(f"{owner}: training must be True, False or None, got {training!r}")
+            raise TypeError(f"{owner()}: training must be True, False or None, got {training!r}")
 
     def _symbolic_call(self, args, kwargs):
         kwargs, training = self._with_training(kwargs)
