@@ -101,8 +101,24 @@ def squeeze_or_expand_to_same_rank(x1, x2, expand_rank_1=True):
     return x1, x2
 
 
+def sized_as(x, dims: tuple):
+    """``x`` typed with ``dims``, its shape already checked compatible with them dim by dim
+    (:func:`~fusegraph.ir.types.dims_compatible`). Where a size meets a symbol (targets of
+    a fixed length against the output of ``Input(shape=(None, ...))``, whose length is a
+    symbol) the shape rules would refuse to combine the two; a reshape changing that one
+    dim types ``x`` as the other side, and the run checks its element count, which, with
+    every other dim the same, proves the two sizes equal (so one reshape per such dim)."""
+    shape = list(x.type.shape)
+    for axis, dim in enumerate(dims):
+        if shape[axis] != dim:
+            shape[axis] = dim
+            x = ops.reshape(x, tuple(shape))
+    return x
+
+
 def _prepare(loss: str, y_true, y_pred, hint: str = ""):
-    """y_pred as float, y_true cast to its dtype, ranks aligned, shapes checked equal."""
+    """y_pred as float, y_true cast to its dtype, ranks aligned, shapes checked compatible,
+    y_true typed as y_pred (:func:`sized_as`)."""
     y_pred = _float_tensor(y_pred)
     y_true = ops.cast(ops.convert_to_tensor(y_true), y_pred.type.dtype)
     y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
@@ -111,7 +127,7 @@ def _prepare(loss: str, y_true, y_pred, hint: str = ""):
         raise _shape_error(loss, f"y_true has shape {_shape_str(y_true)} but y_pred has shape "
                                  f"{_shape_str(y_pred)}; expected y_true of shape "
                                  f"{_shape_str(y_pred)} (the same as y_pred){hint}")
-    return y_true, y_pred
+    return sized_as(y_true, b), y_pred
 
 
 def _class_axis(loss: str, y_pred, axis) -> int:
@@ -233,6 +249,7 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_cl
                                  f"{_shape_str(y_pred)}"
                                  + ("; for one-hot targets use categorical_crossentropy"
                                     if y_true.ndim == y_pred.ndim else ""))
+    y_true = sized_as(y_true, expected)
     labels = y_true if y_true.type.dtype.is_int else ops.cast(y_true, "int32")
     num_classes = y_pred.type.shape[axis]
     if isinstance(num_classes, Sym):

@@ -451,3 +451,37 @@ def test_a_loss_that_returns_no_tensor_is_named_at_its_line():
                                             rf"the per-sample losses"):
             model.fit(x, y, verbose=0)
         assert all((a == b).all() for a, b in zip(before, [w.numpy() for w in model.weights]))
+
+
+def test_targets_of_a_fixed_length_train_a_model_whose_length_is_a_symbol():
+    # Input(shape=(None, 3)): the output's length is a symbol, the targets' a size.
+    inputs = fg.Input(shape=(None, 3))
+    model = fg.Model(inputs, fg.layers.Dense(4)(inputs))
+    model.compile(optimizer="sgd", loss="mse")
+    x = np.random.default_rng(0).normal(size=(8, 10, 3)).astype("float32")
+    y = np.zeros((8, 10, 4), "float32")
+    loss = model.evaluate(x, y, verbose=0)
+    np.testing.assert_allclose(loss, np.mean(model.predict(x, verbose=0) ** 2), rtol=1e-5)
+    model.compile(optimizer="sgd",
+                  loss=fg.losses.SparseCategoricalCrossentropy(from_logits=True))
+    labels = np.arange(80).reshape(8, 10) % 4
+    logits = model.predict(x, verbose=0)
+    log_p = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    want = -np.take_along_axis(log_p, labels[..., None], -1).mean()
+    np.testing.assert_allclose(model.evaluate(x, labels, verbose=0), want, rtol=1e-5)
+
+
+def test_targets_whose_length_differs_from_the_sequences_fail_naming_the_batch():
+    inputs = fg.Input(shape=(None, 3))
+    model = fg.Model(inputs, fg.layers.Dense(1)(inputs))
+    model.compile(optimizer="sgd", loss="mse")
+    before = [w.copy() for w in model.get_weights()]
+
+    def batches():
+        yield np.ones((8, 7, 3), "float32"), np.zeros((8, 10, 1), "float32")
+
+    from fusegraph.backends.reference import ExecutionError
+    with pytest.raises(ExecutionError, match=r"fit\(\), epoch 1, batch \d.*reshape.*size 80"):
+        model.fit(batches(), epochs=1, verbose=0)
+    for old, new in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(old, new)
