@@ -310,6 +310,8 @@ def reduce_weighted_values(values, sample_weight=None, reduction="sum_over_batch
                                      f"{_shape_str(values)}; expected one weight per sample "
                                      f"(shape {_shape_str(values)}) or a shape that "
                                      f"broadcasts to it")
+        weights = sized_as(weights, tuple(w if w == 1 else v for w, v in
+                                          zip(weights.type.shape, values.type.shape)))
         values = ops.multiply(values, weights)
     if reduction in (None, "none") or values.ndim == 0:
         return values

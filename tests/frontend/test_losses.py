@@ -485,3 +485,15 @@ def test_targets_whose_length_differs_from_the_sequences_fail_naming_the_batch()
         model.fit(batches(), epochs=1, verbose=0)
     for old, new in zip(before, model.get_weights()):
         np.testing.assert_array_equal(old, new)
+
+
+def test_per_step_sample_weights_of_a_fixed_length_weigh_a_symbolic_length():
+    inputs = fg.Input(shape=(None, 3))
+    model = fg.Model(inputs, fg.layers.Dense(1)(inputs))
+    model.compile(optimizer="sgd", loss="mse")
+    x = np.random.default_rng(1).normal(size=(4, 5, 3)).astype("float32")
+    y = np.zeros((4, 5, 1), "float32")
+    weights = np.tile(np.array([1.0, 0.0, 2.0, 0.0, 1.0], "float32"), (4, 1))
+    squared = model.predict(x, verbose=0)[..., 0] ** 2
+    got = model.evaluate(x, y, sample_weight=weights, verbose=0)
+    np.testing.assert_allclose(got, np.mean(squared * weights), rtol=1e-5)
