@@ -71,6 +71,8 @@ class Function:
         if not callable(fn):
             raise TypeError(f"fg.function takes a Python function of tensors, got {fn!r} "
                             f"({type(fn).__name__})")
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"fg.function: `name` must be a str or None, got {name!r}")
         self.fn = fn
         self.compile_fn = compile_fn
         self.symbolic_batch = symbolic_batch

@@ -34,7 +34,7 @@ from ..ir.types import dims_compatible
 from . import guards, initializers, losses, ops
 from .checks import check_bool, check_number
 from .dispatch import eager_or_traced, tracing
-from .losses import squeeze_or_expand_to_same_rank
+from .losses import sized_as, squeeze_or_expand_to_same_rank
 from .naming import to_snake_case, unique_name
 from .nest import map_structure
 from .variables import Variable
@@ -230,11 +230,21 @@ def _shape_str(t) -> str:
     return losses._shape_str(t)
 
 
+def _like(y_true, dims: tuple):
+    """``y_true`` typed with ``dims`` when its shape is compatible with them (a fixed
+    length against a symbolic one: :func:`.losses.sized_as`); as it is otherwise, for the
+    comparison's shape rule to judge."""
+    if y_true.ndim == len(dims) and all(map(dims_compatible, y_true.type.shape, dims)):
+        return sized_as(y_true, dims)
+    return y_true
+
+
 def accuracy(y_true, y_pred):
     """mean(y_true == y_pred, axis=-1): exact matches (labels against labels)."""
     y_pred = ops.convert_to_tensor(y_pred)
     y_true = ops.cast(ops.convert_to_tensor(y_true), y_pred.type.dtype)
     y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
+    y_true = _like(y_true, y_pred.type.shape)
     return ops.mean(ops.cast(ops.equal(y_true, y_pred), "float32"), axis=-1)
 
 
@@ -243,6 +253,7 @@ def binary_accuracy(y_true, y_pred, threshold=0.5):
     y_true = ops.convert_to_tensor(y_true)
     y_pred = ops.convert_to_tensor(y_pred)
     y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
+    y_true = _like(y_true, y_pred.type.shape)
     predicted = ops.cast(ops.greater(y_pred, threshold), y_true.type.dtype)
     return ops.mean(ops.cast(ops.equal(y_true, predicted), "float32"), axis=-1)
 
@@ -257,6 +268,7 @@ def categorical_accuracy(y_true, y_pred):
                          f"{_shape_str(y_true)} but y_pred has shape {_shape_str(y_pred)}; "
                          f"expected one-hot targets of shape {_shape_str(y_pred)} (for "
                          f"integer labels use sparse_categorical_accuracy)")
+    y_true = sized_as(y_true, y_pred.type.shape)
     return ops.cast(ops.equal(ops.argmax(y_true, axis=-1), ops.argmax(y_pred, axis=-1)),
                     "float32")
 
@@ -275,6 +287,7 @@ def sparse_categorical_accuracy(y_true, y_pred):
                          f"shape {_shape_str(y_true)}; expected integer class indices of "
                          f"shape {tuple(y_pred.shape[:-1])} or {tuple(y_pred.shape[:-1]) + (1,)} "
                          f"for y_pred of shape {_shape_str(y_pred)}")
+    y_true = sized_as(y_true, expected)
     if isinstance(y_pred.type.shape[-1], int):
         guards.require_class_indices(y_true, y_pred.type.shape[-1],
                                      "metric 'sparse_categorical_accuracy'")

@@ -307,3 +307,24 @@ def test_a_metric_without_super_init_says_so():
 
     with pytest.raises(RuntimeError, match=r"Forgetful.__init__ did not call super\(\).__init__"):
         Forgetful()
+
+
+@pytest.mark.parametrize("metric, targets, want", [
+    ("sparse_categorical_accuracy", lambda p: np.arange(p.shape[0] * p.shape[1]).reshape(
+        p.shape[:2]) % 3, lambda p, y: np.mean(p.argmax(-1) == y)),
+    ("categorical_accuracy", lambda p: np.eye(3, dtype="float32")[
+        np.arange(p.shape[0] * p.shape[1]).reshape(p.shape[:2]) % 3],
+     lambda p, y: np.mean(p.argmax(-1) == y.argmax(-1))),
+    ("binary_accuracy", lambda p: (np.arange(p.size).reshape(p.shape) % 2).astype("float32"),
+     lambda p, y: np.mean((p > 0.5) == y)),
+])
+def test_accuracies_of_fixed_length_targets_against_a_symbolic_length(metric, targets, want):
+    inputs = fg.Input(shape=(None, 2))
+    model = fg.Model(inputs, fg.layers.Dense(3, activation="sigmoid")(inputs))
+    model.compile(optimizer="sgd", loss="mse" if metric != "sparse_categorical_accuracy"
+                  else "sparse_categorical_crossentropy", metrics=[metric])
+    x = np.random.default_rng(2).normal(size=(4, 6, 2)).astype("float32")
+    probs = model.predict(x, verbose=0)
+    y = targets(probs)
+    got = model.evaluate(x, y, verbose=0, return_dict=True)[metric]
+    np.testing.assert_allclose(got, want(probs, y), rtol=1e-6)

@@ -217,6 +217,8 @@ ROWS = [
      ["training", "True, False or None", "'yes'"]),
     ("function-not-callable", lambda e: fg.function(3), TypeError, ["fg.function", "function",
                                                                     "int"]),
+    ("function-name-int", lambda e: fg.function(lambda a: a, name=3), TypeError,
+     ["fg.function", "`name`", "a str or None", "3"]),
     ("call-multi-one-array", lambda e: e.multi(e.xa), ValueError, ["2 input", "got 1"]),
     # --- train_on_batch / test_on_batch -------------------------------------------------------
     ("train-on-batch-label", lambda e: e.model.train_on_batch(e.x, e.labels(3, 5)), ValueError,
