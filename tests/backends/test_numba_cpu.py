@@ -306,20 +306,6 @@ def test_broadcasting_dims_of_one_missing_leading_dims_and_scalars():
         assert load in src, (load, src)
 
 
-def test_a_symbol_that_broadcasts_against_another_is_checked_at_run_time():
-    n = Sym("N")
-    x, y = param("x", B, 4), param("y", n, 4)
-    r = emit("add", x, y)
-    g = graph([x, y], [r, emit("exp", r)])
-    exe = numba_cpu.compile(fuse(g))
-    (k,) = exe.kernels
-    assert k.spec.checks == ((1, 0, 0),)
-    xa = floats(3, 4, scale=0.5)
-    for ya in (floats(3, 4, scale=0.5), floats(1, 4, scale=0.5)):   # kernel, then reference
-        assert_same(exe(xa, ya), reference(g)(xa, ya))
-    assert len(k.kernel.signatures) == 1
-
-
 @pytest.fixture(scope="module")
 def softmax():
     g = checks.softmax_graph()

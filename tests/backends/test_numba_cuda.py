@@ -354,18 +354,6 @@ def test_an_empty_batch_runs_on_the_reference(softmax):
     assert exe.counts["kernel"] == 0 and exe.counts["kernel_fallback"] == 2
 
 
-def test_a_symbol_that_broadcasts_against_another_is_checked_before_the_launch():
-    x, y = param("x", B, 4), param("y", Sym("N"), 4)
-    r = emit("add", x, y)
-    g = graph([x, y], [r, emit("exp", r)])
-    exe = numba_cuda.compile(fuse(g))
-    assert exe.kernels[0].spec.checks == ((1, 0, 0),)
-    xa = floats(3, 4)
-    for ya, ran in ((floats(3, 4), "kernel"), (floats(1, 4), "kernel_fallback")):
-        assert_same(exe(xa, ya), reference(g)(xa, ya))
-        assert exe.counts[ran] == 1
-
-
 def test_a_region_without_a_kernel_falls_back_and_input_errors_are_the_references(softmax):
     x = param("x", 3, 3)
     inner = param("in0", 3, 3)

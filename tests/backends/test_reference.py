@@ -154,13 +154,15 @@ def test_unbound_symbol_in_result_type_is_caught():
 
 
 def test_op_failure_names_the_op_and_layer():
-    x, y = param("x", B), param("y", Sym("C"))
+    x = param("x", B)
     with layer_scope("merge"):
-        s = emit("add", x, y)
-    exe = compile(Graph.from_results("g", [x, y], [s]))
-    with pytest.raises(ExecutionError, match=r"op add at test_reference\.py:\d+ merge on arrays "
-                                             r"\(float32\[3\], float32\[2\]\): ValueError"):
-        exe(normal(3), normal(2))
+        s = emit("reshape", x, shape=(2, 3))     # valid IR: the run checks that B is 6
+    exe = compile(Graph.from_results("g", [x], [s]))
+    np.testing.assert_array_equal(exe(np.arange(6, dtype=np.float32))[0],
+                                  np.arange(6).reshape(2, 3))
+    with pytest.raises(ExecutionError, match=r"op reshape at test_reference\.py:\d+ merge on "
+                                             r"arrays \(float32\[4\]\): ValueError"):
+        exe(normal(4))
 
 
 def test_intermediates_are_freed_after_last_use():
