@@ -53,8 +53,9 @@ SIDE_EFFECTS = "side_effects"      # must not be removed or reordered
 RANDOM = "random"                  # draws from a random stream
 COMMUTATIVE = "commutative"        # f(a, b) == f(b, a)
 HAS_REGION = "has_region"          # carries a Graph of its own
+SHAPE_ONLY = "shape_only"          # the result depends on the operands' shapes, not their data
 ALL_TRAITS = frozenset({ELEMENTWISE, BROADCASTING, REDUCTION, CONTRACTION, MOVEMENT,
-                        SIDE_EFFECTS, RANDOM, COMMUTATIVE, HAS_REGION})
+                        SIDE_EFFECTS, RANDOM, COMMUTATIVE, HAS_REGION, SHAPE_ONLY})
 
 REQUIRED = object()
 

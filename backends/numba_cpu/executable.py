@@ -85,7 +85,7 @@ import numpy as np
 from fusegraph.backends import numba_common
 from fusegraph.backends.reference.interpreter import Step, bind_inputs, free_schedule, run_op
 from fusegraph.ir.core import Graph, Op
-from fusegraph.ir.opdef import RANDOM, SIDE_EFFECTS, get_opdef
+from fusegraph.ir.opdef import RANDOM, SHAPE_ONLY, SIDE_EFFECTS, get_opdef
 from fusegraph.ir.types import Sym, resolve_shape
 
 from .codegen import generate_kernel
@@ -93,9 +93,6 @@ from .kernels import load_kernel
 from .scan import ScanStep, bound_by_params
 
 MAX_PLANS = 8   # bindings of the symbols (batch sizes) with a plan kept at once
-
-# Ops whose result depends on the operands' shapes only, not their data.
-_SHAPE_ONLY = frozenset({"dim_size"})
 
 
 class KernelStep(numba_common.KernelStep):
@@ -256,13 +253,14 @@ def compile(graph: Graph) -> Executable:
 
 def _size_only_values(graph: Graph) -> set:
     """Ids of values that depend on the symbol sizes only: results of pure ops whose
-    operands are all such values (constants, iota: no operands), and of ``dim_size``."""
+    operands are all such values (constants, iota: no operands), and of SHAPE_ONLY ops
+    (``dim_size``)."""
     out: set[int] = set()
     for op in graph.ops:
         opdef = get_opdef(op.kind)
         if opdef.has(RANDOM) or opdef.has(SIDE_EFFECTS):
             continue
-        if op.kind in _SHAPE_ONLY or all(id(v) in out for v in op.operands):
+        if opdef.has(SHAPE_ONLY) or all(id(v) in out for v in op.operands):
             out.update(id(r) for r in op.results)
     return out
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..builder import emit
 from ..errors import ShapeError
-from ..opdef import NO_GRADIENT, REDUCTION, Attr, OpDef, register
+from ..opdef import NO_GRADIENT, REDUCTION, SHAPE_ONLY, Attr, OpDef, register
 from ..types import DType, Sym, TensorType
 from .vjp_utils import const, expand_reduced
 from ._rules import FLOATS, NUMERIC, require_dtype
@@ -123,6 +123,7 @@ def _dim_size_ref(xs, attrs):
 
 register(OpDef("dim_size", _dim_size_infer, _dim_size_ref, 1,
                attrs={"axis": Attr("int"), "dtype": Attr("dtype", DType.f32)},
+               traits=frozenset({SHAPE_ONLY}),
                doc="the size of axis `axis` of the operand as a scalar (reads the shape, "
                    "not the data; counts along symbolic dims)",
                vjp=NO_GRADIENT))
