@@ -1,14 +1,17 @@
 """The ``fusegraph`` command line.
 
     fusegraph dump FILE.py [--format text|dot] [--stage forward|train_step|test_step]
-                           [--after PASS] [--kernels]
+                           [--after PASS] [--kernels | --stats]
     fusegraph train FILE.py [--epochs N] [--batch-size N] [--backend NAME]
     fusegraph bench FILE.py [--backends reference,numba_cpu] [--steps N] [--batch-size N]
 
 ``dump`` imports FILE.py, calls its ``build_model()`` and prints the model's graph at
 the chosen stage (a step graph is traced on a batch of ``load_data()``), as SSA text or
 as Graphviz DOT, optionally after a pass of the compile pipeline (``--after fusion``), or
-the numba_cpu backend's generated kernel source for it (``--kernels``). ``train`` builds the file's model
+the numba_cpu backend's generated kernel source for it (``--kernels``), or the compile
+pipeline's per-pass statistics (``--stats``: time, op counts before and after, each
+pass's counters; through ``--after`` if given, else the whole fusion pipeline).
+``train`` builds the file's model
 (compiled as the file says), loads its data with ``load_data()`` — ``(x, y)`` or
 ``((x, y), (x_val, y_val))`` — fits it with a progress bar (``EPOCHS``/``BATCH_SIZE``
 from the file unless given) and prints the last epoch's metrics. ``bench`` times the
@@ -66,11 +69,15 @@ def _dump(args) -> int:
     module, model = build_user_model(args.file)
     if args.stage == "forward":
         _require_forward_graph(args.file, model)
+    if args.stats and args.format == "dot":
+        raise SystemExit("fusegraph: --stats prints statistics, not a graph: drop --format dot")
     if args.kernels:
         from .backends import optimizing_compiler
-        graph = model.graph if args.stage == "forward" else model.step_graph(
-            args.stage, _first_batch(args.file, module, model))
-        print(optimizing_compiler("numba_cpu")(graph).source())
+        print(optimizing_compiler("numba_cpu")(_stage_graph(args, module, model)).source())
+    elif args.stats:
+        from .passes import FUSION_PIPELINE, pipeline_through, run_pipeline
+        names = FUSION_PIPELINE if args.after is None else pipeline_through(args.after)
+        print(run_pipeline(_stage_graph(args, module, model), names)[1])
     elif args.format == "dot":
         if args.stage != "forward" or args.after:
             raise SystemExit("fusegraph: --format dot supports --stage forward only, without --after")
@@ -81,6 +88,13 @@ def _dump(args) -> int:
         print(model.ir(args.stage, after=args.after, data=_first_batch(args.file, module, model)),
               end="")
     return 0
+
+
+def _stage_graph(args, module, model):
+    """The graph of ``--stage`` (a step graph traced on the file's first batch)."""
+    if args.stage == "forward":
+        return model.graph
+    return model.step_graph(args.stage, _first_batch(args.file, module, model))
 
 
 def _training_data(path: str, module, model, purpose: str):
@@ -140,8 +154,12 @@ def main(argv=None) -> int:
                       help="which graph (default: forward; a step is traced on load_data())")
     dump.add_argument("--after", default=None,
                       help="show the graph after this pass of the compile pipeline (e.g. fusion)")
-    dump.add_argument("--kernels", action="store_true",
-                      help="print the numba_cpu backend's generated kernel source instead")
+    shown = dump.add_mutually_exclusive_group()
+    shown.add_argument("--kernels", action="store_true",
+                       help="print the numba_cpu backend's generated kernel source instead")
+    shown.add_argument("--stats", action="store_true",
+                       help="print each pass's time, op counts and counters instead (through "
+                            "--after, else the whole compile pipeline)")
     dump.set_defaults(run=_dump)
     train = commands.add_parser("train", help="train a file's model on its data")
     train.add_argument("file", help="a Python file defining build_model() and load_data()")

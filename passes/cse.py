@@ -1,13 +1,30 @@
 """Common-subexpression elimination: one op for each distinct (kind, operands,
-attributes, region); later duplicates reuse its results. Random ops are never merged
-(two draws must differ), nor ops with effects (each must happen)."""
+attributes, region); later duplicates reuse its results (counted as ``ops_merged``).
+The operands of a COMMUTATIVE op are unordered (``add x, y`` and ``add y, x`` merge),
+except where the order shows in the result (see :data:`ORDERED_ON_FLOATS`). Random ops
+are never merged (two draws must differ), nor ops with effects (each must happen)."""
 from __future__ import annotations
 
-from fusegraph.ir.core import Graph, attrs_key
-from fusegraph.ir.opdef import RANDOM, get_opdef
+from fusegraph.ir.core import Graph, Op, attrs_key
+from fusegraph.ir.opdef import COMMUTATIVE, RANDOM, get_opdef
 
-from .manager import Pass, register_pass
+from .manager import Pass, count, register_pass
 from .rewrite import rebuild, reemit
+
+# COMMUTATIVE ops whose float results may tell (a, b) from (b, a): maximum(0.0, -0.0) is
+# 0.0 and maximum(-0.0, 0.0) is -0.0 (equal operands: numpy returns the first).
+ORDERED_ON_FLOATS = frozenset({"maximum", "minimum"})
+
+
+def _operands_key(op: Op, operands) -> tuple:
+    """The operands as CSE compares them: in order, or as a multiset where order cannot
+    change the result."""
+    ids = tuple(id(v) for v in operands)
+    if not get_opdef(op.kind).has(COMMUTATIVE):
+        return ids
+    if op.kind in ORDERED_ON_FLOATS and any(v.type.dtype.is_float for v in operands):
+        return ids
+    return tuple(sorted(ids))
 
 
 def cse(graph: Graph) -> Graph:
@@ -16,9 +33,11 @@ def cse(graph: Graph) -> Graph:
     def rule(op, operands):
         if get_opdef(op.kind).has(RANDOM):
             return None
-        key = (op.kind, tuple(id(v) for v in operands), attrs_key(op.attrs),
+        key = (op.kind, _operands_key(op, operands), attrs_key(op.attrs),
                op.region.structure() if op.region is not None else None)
-        if key not in first:
+        if key in first:
+            count("ops_merged")
+        else:
             first[key] = reemit(op, operands)
         return first[key]
 

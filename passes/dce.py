@@ -3,7 +3,8 @@
 Liveness is backward reachability from two kinds of roots: the graph's results, and
 every op with effects (trait SIDE_EFFECTS, or a region holding such an op): such an op
 stays, with everything it reads, even when nothing uses its results, and keeps its
-place in program order. Parameters are kept (callers pass them by position).
+place in program order. Parameters are kept (callers pass them by position). The
+pass counts the ops it drops (``ops_removed``).
 
 :func:`live_graph` is the same rule for the passes that rebuild a graph op by op
 (:mod:`.rewrite`, :mod:`.fusion`): whatever they drop as unused, they keep the ops with
@@ -16,7 +17,7 @@ from typing import Iterable
 from fusegraph.ir.core import Graph, Op, Value
 from fusegraph.ir.opdef import SIDE_EFFECTS, get_opdef
 
-from .manager import Pass, register_pass
+from .manager import Pass, count, register_pass
 
 
 def has_effects(op: Op) -> bool:
@@ -41,8 +42,10 @@ def live_graph(name: str, params: Iterable[Value], results: Iterable[Value],
 
 
 def dce(graph: Graph) -> Graph:
-    return live_graph(graph.name, graph.params, graph.results,
-                      [op for op in graph.ops if has_effects(op)])
+    out = live_graph(graph.name, graph.params, graph.results,
+                     [op for op in graph.ops if has_effects(op)])
+    count("ops_removed", len(graph.ops) - len(out.ops))
+    return out
 
 
 register_pass(Pass("dce", dce, "drop ops the results do not need (ops with effects stay)"))

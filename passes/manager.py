@@ -8,12 +8,24 @@ broke it), and keeps the text of the graph after the passes named in ``dump_afte
 Whether or not it verifies, it checks that every pass keeps the graph's signature: the
 same parameter and result types (a pass that changed what callers pass or get back is
 a bug in that pass, blamed by name).
+
+Statistics: a pass counts what it did with :func:`count` (``count("ops_merged")``, a
+rewrite rule's name when it fires) without changing its ``Graph -> Graph`` call; the
+counts go to the pass that :func:`run_pipeline` is running (called directly, a pass's
+counts go nowhere unless the caller opens :func:`collecting`). The manager adds the
+kernels a pass formed (``kernels_formed``, ``ops_fused``: top-level ``fused`` ops and
+the ops inside them, after minus before). A pipeline run inside a pass (``scan_bodies``
+runs one per loop body) adds its counts to that pass as ``inner_pass/counter``. Each
+:class:`PassRun` keeps its counters; ``str(report)`` prints them under the pass.
 """
 from __future__ import annotations
 
 import time
+from collections import Counter
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 from fusegraph.ir.core import Graph
 from fusegraph.ir.errors import VerificationError
@@ -41,14 +53,39 @@ def register_pass(p: Pass) -> Pass:
     return p
 
 
+_COUNTERS: ContextVar[Counter | None] = ContextVar("pass_counters", default=None)
+
+
+def count(counter: str, n: int = 1) -> None:
+    """Add ``n`` to ``counter`` of the pass now running (see :func:`collecting`); nothing
+    when no one collects."""
+    counters = _COUNTERS.get()
+    if counters is not None and n:
+        counters[counter] += n
+
+
+@contextmanager
+def collecting() -> Iterator[Counter]:
+    """A Counter that :func:`count` adds to while the block runs (the previous one, if
+    any, is restored after it)."""
+    counters: Counter = Counter()
+    token = _COUNTERS.set(counters)
+    try:
+        yield counters
+    finally:
+        _COUNTERS.reset(token)
+
+
 @dataclass(frozen=True)
 class PassRun:
-    """What one pass did: its wall time and the op counts (top level) before and after."""
+    """What one pass did: its wall time, the op counts (top level) before and after, and
+    its counters (name -> count, only those above zero)."""
 
     name: str
     seconds: float
     ops_before: int
     ops_after: int
+    counters: dict[str, int] = field(default_factory=dict, compare=False, hash=False)
 
 
 @dataclass
@@ -59,9 +96,16 @@ class PipelineReport:
     runs: list[PassRun] = field(default_factory=list)
     dumps: dict[str, str] = field(default_factory=dict)
 
+    def counters(self, name: str) -> Counter:
+        """The counters of every run of pass ``name``, summed."""
+        return sum((Counter(r.counters) for r in self.runs if r.name == name), Counter())
+
     def __str__(self) -> str:
-        lines = [f"{r.name:<24} {r.seconds * 1e3:9.2f} ms  ops {r.ops_before} -> {r.ops_after}"
-                 for r in self.runs]
+        lines = []
+        for r in self.runs:
+            lines.append(f"{r.name:<24} {r.seconds * 1e3:9.2f} ms  ops {r.ops_before} -> "
+                         f"{r.ops_after}")
+            lines += [f"    {k:<40} {v:>7}" for k, v in sorted(r.counters.items())]
         return "\n".join(lines)
 
 
@@ -85,15 +129,30 @@ def run_pipeline(graph: Graph, names: Iterable[str], verify: bool = True,
         _verify(graph, "before the first pass")
     report = PipelineReport()
     for name in names:
-        before = len(graph.ops)
-        start = time.perf_counter()
-        graph = _same_signature(graph, PASSES[name].run(graph), name)
-        report.runs.append(PassRun(name, time.perf_counter() - start, before, len(graph.ops)))
+        before = graph
+        with collecting() as counters:
+            start = time.perf_counter()
+            graph = _same_signature(graph, PASSES[name].run(graph), name)
+            seconds = time.perf_counter() - start
+        counters.update(_kernels_formed(before, graph))
+        counters = {k: v for k, v in sorted(counters.items()) if v > 0}
+        report.runs.append(PassRun(name, seconds, len(before.ops), len(graph.ops), counters))
+        for k, v in counters.items():   # to the pass running this pipeline, if any
+            count(f"{name}/{k}", v)
         if verify:
             _verify(graph, f"after pass {name!r}")
         if name in dumps:
             report.dumps[name] = str(graph)
     return graph, report
+
+
+def _kernels_formed(before: Graph, after: Graph) -> dict[str, int]:
+    """Top-level ``fused`` ops (kernels) and the ops inside them, ``after`` minus ``before``."""
+    def kernels(g: Graph) -> tuple[int, int]:
+        fused = [op for op in g.ops if op.kind == "fused"]
+        return len(fused), sum(len(op.region.ops) for op in fused)
+    (k0, n0), (k1, n1) = kernels(before), kernels(after)
+    return {"kernels_formed": k1 - k0, "ops_fused": n1 - n0}
 
 
 def _same_signature(before: Graph, after: Graph, name: str) -> Graph:

@@ -1,29 +1,19 @@
-"""Constant folding and algebraic simplification, as small rules keyed by op kind.
+"""Constant folding and algebraic simplification: a table of named rewrite rules keyed
+by op kind (:class:`.rewrite.RuleTable`). ``RULES`` holds them in the order they are
+tried (folding first, for every kind); each firing is counted under the rule's name
+(``fusegraph dump --stats`` prints the counts).
 
-* Folding: an op whose operands are all constants (and whose result is small, concrete
-  and not random) is computed now with its numpy reference and becomes a ``constant``.
-  A fold must give exactly what the reference gives when the graph runs, errors
-  included, so an op is left as it is (to run, and fail or warn, with its location in
-  the message) when its ``ref`` raises (an index out of range), when it meets a
-  floating-point exception (``1 / 0``, ``log(0)``, an overflow or an underflow: numpy's
-  ``errstate`` is ``"raise"`` for every kind while folding, so a fold never hides what
-  the run would warn about, or raise under the user's ``np.errstate``), or when its
-  arrays disagree with the op's result types (the interpreter reports that too). A
-  non-finite result of non-finite constants (``inf + 1``) signals nothing and folds.
-* Identities, each applied only when the result type equals the kept value's type and
-  the identity is exact for every x, signed zeros, inf and NaN included: ``x * 1``,
-  ``1 * x``, ``x / 1`` -> x; ``x + 0``, ``0 + x`` and ``x - 0`` -> x for integer
-  dtypes, and for floats only with the zero of the right sign: ``x + -0.0``,
-  ``-0.0 + x`` and ``x - 0.0`` are x, but ``x + 0.0`` and ``x - -0.0`` are not
-  (``-0.0 + 0.0`` is +0.0) and stay; a reshape, broadcast_to or cast to the operand's
-  own type -> x; an identity transpose -> x; a reduction over no axes -> x; a reshape
-  of a reshape -> one reshape (none if the inner one's operand has the result's type;
-  both kept when the inner one gives a symbol a size, which numpy checks when it runs),
-  and a transpose of a transpose -> one transpose (none if the two cancel);
-  ``where(c, a, b)`` with a constant all-true (all-false) ``c`` -> a (b), broadcast to
-  the result's shape. The last one removes the branch a
-  training-mode flag did not take. A broadcast constant counts as that constant for
-  the 0 and 1 tests.
+* Folding computes an op of constants now, with its numpy reference, and must give
+  exactly what the reference gives when the graph runs, errors included: an op whose
+  ``ref`` raises (an index out of range) or meets a floating-point exception (``1 / 0``,
+  ``log(0)``, an overflow or underflow: ``errstate`` is ``"raise"`` while folding, so a
+  fold never hides what the run would warn about, or raise under the user's
+  ``np.errstate``) is left to run and fail there with its location. A non-finite
+  result of non-finite constants (``inf + 1``) signals nothing and folds.
+* An identity applies only when the kept value has the result's type and the identity
+  is exact for every x, signed zeros, inf and NaN included (``x + 0.0`` is not x:
+  ``-0.0 + 0.0`` is +0.0). A broadcast constant counts as that constant for the 0 and
+  1 tests.
 
 ``stop_gradient`` is kept: a graph may still be differentiated after this pass.
 """
@@ -33,12 +23,12 @@ import numpy as np
 
 from fusegraph.ir.builder import emit
 from fusegraph.ir.core import Graph, Op, Value
-from fusegraph.ir.opdef import HAS_REGION, RANDOM, get_opdef
+from fusegraph.ir.opdef import HAS_REGION, RANDOM, REDUCTION, get_opdef
 from fusegraph.ir.ops.vjp_utils import constant_value, is_all, splat_value
 from fusegraph.ir.types import Sym, symbolic_size
 
 from .manager import Pass, register_pass
-from .rewrite import rebuild
+from .rewrite import RuleTable, rebuild
 
 FOLD_LIMIT = 4096  # largest result (elements) folded into a constant
 
@@ -53,7 +43,15 @@ def _is_signed_zero(v: Value, negative: bool) -> bool:
     return not v.type.dtype.is_float or bool(np.all(np.signbit(c) == negative))
 
 
-def _fold(op: Op, operands) -> tuple | None:
+RULES = RuleTable("simplify")
+
+
+@RULES.rule()
+def fold_constants(op: Op, operands) -> tuple | None:
+    """An op (any kind but constant, random or region ops) whose operands are all
+    constants and whose results are concrete, non-empty and at most FOLD_LIMIT elements
+    -> constants of what its ``ref`` computes, unless the ``ref`` raises or meets a
+    floating-point exception, or gives arrays that disagree with the result types."""
     opdef = get_opdef(op.kind)
     if op.kind == "constant" or opdef.has(RANDOM) or opdef.has(HAS_REGION):
         return None
@@ -89,57 +87,96 @@ def _keep(op: Op, value: Value, broadcast: bool = False) -> tuple | None:
     return None
 
 
-def _identity_operand(op: Op, operands) -> tuple | None:
-    kind = op.kind
-    if not operands:
-        return None
-    a = operands[0]
-    if kind == "sub" and _is_signed_zero(operands[1], negative=False):
-        return _keep(op, a)
-    if kind == "add" and _is_signed_zero(operands[1], negative=True):
-        return _keep(op, a)
-    if kind == "add" and _is_signed_zero(a, negative=True):
-        return _keep(op, operands[1])
-    if kind in ("mul", "div") and is_all(operands[1], 1):
-        return _keep(op, a)
-    if kind == "mul" and is_all(a, 1):
-        return _keep(op, operands[1])
-    if kind in ("reshape", "broadcast_to", "cast"):
-        return _keep(op, a)
-    if kind == "transpose" and op.attrs["perm"] == tuple(range(a.type.rank)):
-        return _keep(op, a)
-    if kind.startswith("reduce_") and op.attrs["axes"] == ():
-        return _keep(op, a)
-    if kind == "where":
-        c = constant_value(a)
-        if c is not None and (c.all() or not c.any()):
-            return _keep(op, operands[1] if c.all() else operands[2], broadcast=True)
+@RULES.rule("sub")
+def sub_positive_zero(op: Op, operands) -> tuple | None:
+    """``x - 0`` -> x, a float zero only if +0.0 (``-0.0 - -0.0`` is +0.0)."""
+    if _is_signed_zero(operands[1], negative=False):
+        return _keep(op, operands[0])
     return None
 
 
-def _merge_movement(op: Op, operands) -> tuple | None:
+@RULES.rule("add")
+def add_negative_zero(op: Op, operands) -> tuple | None:
+    """``x + 0`` and ``0 + x`` -> x, a float zero only if -0.0 (``-0.0 + 0.0`` is +0.0)."""
+    a, b = operands
+    if _is_signed_zero(b, negative=True):
+        return _keep(op, a)
+    if _is_signed_zero(a, negative=True):
+        return _keep(op, b)
+    return None
+
+
+@RULES.rule("mul", "div")
+def times_one(op: Op, operands) -> tuple | None:
+    """``x * 1``, ``1 * x`` and ``x / 1`` -> x (a broadcast 1 counts as 1)."""
+    a, b = operands
+    if is_all(b, 1):
+        return _keep(op, a)
+    if op.kind == "mul" and is_all(a, 1):
+        return _keep(op, b)
+    return None
+
+
+@RULES.rule("reshape", "broadcast_to", "cast")
+def to_own_type(op: Op, operands) -> tuple | None:
+    """A reshape, broadcast_to or cast whose result has its operand's type -> the operand."""
+    return _keep(op, operands[0])
+
+
+@RULES.rule("transpose")
+def identity_transpose(op: Op, operands) -> tuple | None:
+    """A transpose by the identity permutation -> its operand."""
+    if op.attrs["perm"] == tuple(range(operands[0].type.rank)):
+        return _keep(op, operands[0])
+    return None
+
+
+@RULES.rule(traits=(REDUCTION,))
+def reduce_over_no_axes(op: Op, operands) -> tuple | None:
+    """A reduction over ``axes=()`` -> its operand (a REDUCTION op's value over no axes
+    is its operand). Reductions over one ``axis`` (argmax) never match."""
+    if op.attrs.get("axes") == ():
+        return _keep(op, operands[0])
+    return None
+
+
+@RULES.rule("where")
+def where_constant_condition(op: Op, operands) -> tuple | None:
+    """``where(c, a, b)`` with a constant all-true (all-false) ``c`` -> a (b), broadcast
+    to the result's shape: the branch a training-mode flag did not take goes."""
+    c = constant_value(operands[0])
+    if c is not None and (c.all() or not c.any()):
+        return _keep(op, operands[1] if c.all() else operands[2], broadcast=True)
+    return None
+
+
+@RULES.rule("reshape")
+def merge_reshapes(op: Op, operands) -> tuple | None:
     """reshape(reshape(y)) -> one reshape (or y, if it has the result's type), unless the
     inner reshape gives a symbol a size (``(B, 3)`` to ``(4, 3)``): numpy checks that size
-    when it runs, and the merged reshape may not (``(B, 3)`` to ``(4, 3)`` and back);
-    transpose(transpose(y)) -> one transpose (or y, if the two cancel)."""
-    if op.kind not in ("reshape", "transpose"):
-        return None
+    when it runs, and the merged reshape may not (``(B, 3)`` to ``(4, 3)`` and back)."""
     inner = operands[0].producer
-    if inner is None or inner.kind != op.kind:
+    if inner is None or inner.kind != "reshape":
         return None
     y = inner.operands[0]
-    if op.kind == "reshape":
-        if symbolic_size(y.type.shape)[1] != symbolic_size(operands[0].type.shape)[1]:
-            return None
-        return _keep(op, y) or (emit("reshape", y, shape=op.attrs["shape"]),)
+    if symbolic_size(y.type.shape)[1] != symbolic_size(operands[0].type.shape)[1]:
+        return None
+    return _keep(op, y) or (emit("reshape", y, shape=op.attrs["shape"]),)
+
+
+@RULES.rule("transpose")
+def merge_transposes(op: Op, operands) -> tuple | None:
+    """transpose(transpose(y)) -> one transpose (or y, if the two cancel)."""
+    inner = operands[0].producer
+    if inner is None or inner.kind != "transpose":
+        return None
+    y = inner.operands[0]
     perm = tuple(inner.attrs["perm"][p] for p in op.attrs["perm"])
     return _keep(op, y) if perm == tuple(range(y.type.rank)) else (emit("transpose", y, perm=perm),)
 
 
 def simplify(graph: Graph) -> Graph:
-    def rule(op, operands):
-        return _fold(op, operands) or _identity_operand(op, operands) or _merge_movement(op, operands)
-    return rebuild(graph, rule)
+    return rebuild(graph, RULES.apply)
 
 
 register_pass(Pass("simplify", simplify, "fold constants and drop identity ops"))
