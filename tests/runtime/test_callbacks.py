@@ -108,17 +108,41 @@ def test_callback_list_sets_model_and_params_and_dispatches_in_order():
     assert c.model is model
 
 
-def test_callback_list_has_every_hook():
-    callbacks = CallbackList([fgc.Callback()])
-    for hook in ("on_train_begin", "on_train_end", "on_test_begin", "on_test_end",
-                 "on_predict_begin", "on_predict_end"):
-        getattr(callbacks, hook)()
-    for hook in ("on_epoch_begin", "on_epoch_end", "on_train_batch_begin", "on_train_batch_end",
-                 "on_test_batch_begin", "on_test_batch_end", "on_predict_batch_begin",
-                 "on_predict_batch_end"):
-        getattr(callbacks, hook)(0)
-        getattr(callbacks, hook)(0, {"loss": 1.0})
-        getattr(callbacks, hook)(0, logs={"loss": 1.0})
+HOOKS = ["on_train_begin", "on_train_end", "on_test_begin", "on_test_end", "on_predict_begin",
+         "on_predict_end", "on_epoch_begin", "on_epoch_end", "on_train_batch_begin",
+         "on_train_batch_end", "on_test_batch_begin", "on_test_batch_end",
+         "on_predict_batch_begin", "on_predict_batch_end", "on_batch_begin", "on_batch_end"]
+
+
+def test_callback_list_dispatches_every_hook_to_every_callback_positionally():
+    """Each of Callback's hooks reaches every callback, in order, with the index and logs
+    passed positionally (None becoming {}); a hook CallbackList lacked or dropped, or one
+    that reached only the first callback, would leave its record missing."""
+    log = []
+
+    class Every(fgc.Callback):
+        def __init__(self, name):
+            super().__init__()
+            for hook in HOOKS:
+                setattr(self, hook, lambda *args, _hook=hook: log.append((name, _hook, args)))
+
+    callbacks = CallbackList([Every("a"), Every("b")])
+    expected = []
+    for hook in HOOKS:
+        indexed = "epoch" in hook or "batch" in hook
+        for given, logs in [((), {}), (({"loss": 1.0},), {"loss": 1.0})]:
+            getattr(callbacks, hook)(*(((3,) if indexed else ()) + given))
+            expected += [(n, hook, ((3, logs) if indexed else (logs,))) for n in "ab"]
+        if indexed:
+            getattr(callbacks, hook)(4, logs={"acc": 0.5})
+            expected += [(n, hook, (4, {"acc": 0.5})) for n in "ab"]
+    assert log == expected
+
+
+def test_callback_list_has_exactly_the_hooks_of_callback():
+    hooks = sorted(n for n in vars(fgc.Callback) if n.startswith("on_"))
+    assert hooks == sorted(HOOKS)
+    assert all(callable(getattr(CallbackList, h)) for h in hooks)
 
 
 def test_callback_list_takes_one_callback_as_a_list_of_one():

@@ -81,9 +81,12 @@ def test_shuffle_is_reproducible_with_a_seed():
     assert sorted(sum(orders()[0], [])) == list(range(20))
 
 
-def test_shuffle_without_reshuffle_repeats_the_order():
+def test_shuffle_without_reshuffle_repeats_the_first_order():
     ds = Dataset.from_tensor_slices(np.arange(8)).shuffle(8, seed=1, reshuffle_each_iteration=False)
-    assert [int(e) for e in ds] == [int(e) for e in ds]
+    first = np.random.default_rng([1, 0]).permutation(8).tolist()
+    assert first != list(range(8))                  # so an unshuffled order would fail below
+    assert [int(e) for e in ds] == first
+    assert [int(e) for e in ds] == first            # the second pass: the same order again
 
 
 def test_shuffle_buffer_of_one_keeps_the_order():
@@ -92,12 +95,13 @@ def test_shuffle_buffer_of_one_keeps_the_order():
 
 
 def test_dataset_shuffle_without_seed_follows_the_global_seed():
-    def order():
-        fg.utils.set_random_seed(11)
+    def order(seed):
+        fg.utils.set_random_seed(seed)
         return [int(e) for e in Dataset.from_tensor_slices(np.arange(10)).shuffle(10)]
 
-    assert order() == order()
-    assert sorted(order()) == list(range(10))
+    assert order(11) == order(11)
+    assert order(11) != order(12)                   # the seed decides the order
+    assert order(11) != list(range(10)) and sorted(order(11)) == list(range(10))
 
 
 def test_map_unpacks_tuples_and_applies_per_batch_after_batch():
