@@ -7,9 +7,11 @@ passes run in by default, read top to bottom.
 from .cse import cse
 from .dce import dce
 from .fusion import fuse
-from .manager import PASSES, Pass, PassRun, PipelineReport, register_pass, run_pipeline
+from .manager import (PASSES, Pass, PassRun, PipelineReport, collecting, count, register_pass,
+                      run_pipeline)
 from .merge_scans import merge_scans
 from .regions import map_scan_regions, run_on_scan_regions
+from .rewrite import Rule, RuleTable
 from .shape_inference import infer_shapes
 from .simplify import simplify
 
@@ -43,6 +45,6 @@ def pipeline_through(after: str, pipeline=None) -> list[str]:
 
 
 __all__ = ["DEFAULT_PIPELINE", "FUSION_PIPELINE", "PASSES", "Pass", "PassRun", "PipelineReport",
-           "cse", "dce", "fuse", "infer_shapes", "map_scan_regions", "merge_scans",
+           "Rule", "RuleTable", "collecting", "count", "cse", "dce", "fuse", "infer_shapes", "map_scan_regions", "merge_scans",
            "run_on_scan_regions", "pipeline_through",
            "register_pass", "run_pipeline", "simplify"]

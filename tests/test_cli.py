@@ -95,6 +95,58 @@ def test_dump_a_train_step_after_fusion_traced_on_the_files_data(capsys):
     assert "adam/dense_kernel_momentum" in [p.name for p in graph.params]
 
 
+STATS_LINE = re.compile(r"(\w+) +(\d+\.\d\d) ms  ops (\d+) -> (\d+)")
+
+
+def _stats(text: str) -> list[tuple[str, int, int, dict]]:
+    """``dump --stats`` output as (pass, ops before, ops after, counters) per pass."""
+    runs = []
+    for line in text.splitlines():
+        if line.startswith("    "):
+            counter, n = line.split()
+            runs[-1][3][counter] = int(n)
+        else:
+            match = STATS_LINE.fullmatch(line)
+            assert match, line
+            runs.append((match[1], int(match[3]), int(match[4]), {}))
+    return runs
+
+
+def test_dump_stats_prints_each_pass_with_its_op_counts_and_counters(capsys):
+    from fusegraph.passes import FUSION_PIPELINE
+
+    path = ROOT / "examples" / "digits.py"
+    runs = _stats(_dump(capsys, path, "--stage", "train_step", "--stats"))
+    assert [r[0] for r in runs] == FUSION_PIPELINE
+    # each pass starts from what the one before left; the first from the traced step
+    assert all(a[2] == b[1] for a, b in zip(runs, runs[1:]))
+    fused = parse_graph(_dump(capsys, path, "--stage", "train_step", "--after", "fusion"))
+    assert runs[-1][2] == len(fused.ops)
+    kernels = [op for op in fused.ops if op.kind == "fused"]
+    assert runs[-1][3] == {"kernels_formed": len(kernels),
+                           "ops_fused": sum(len(k.region.ops) for k in kernels)}
+    # the first simplify removes the untaken training branches (and counts it), cse merges
+    assert runs[0][3]["where_constant_condition"] >= 1
+    assert runs[0][1] - runs[0][2] > 0 and runs[1][3]["ops_merged"] == runs[1][1] - runs[1][2]
+    fg.utils.clear_session()
+    module = load_user_file(str(path))
+    model = module.build_model()
+    from fusegraph.cli import _first_batch
+    assert runs[0][1] == len(model.step_graph("train_step", _first_batch(str(path), module,
+                                                                          model)).ops)
+
+
+def test_dump_stats_through_a_pass_and_its_clashes(capsys):
+    runs = _stats(_dump(capsys, ROOT / "examples" / "mlp.py", "--stats", "--after", "cse"))
+    assert [r[0] for r in runs] == ["simplify", "cse"]
+    with pytest.raises(SystemExit) as e:
+        main(["dump", str(ROOT / "examples" / "mlp.py"), "--stats", "--kernels"])
+    assert e.value.code == 2
+    assert "argument --kernels: not allowed with argument --stats" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="--stats prints statistics, not a graph: drop --format dot"):
+        main(["dump", str(ROOT / "examples" / "mlp.py"), "--stats", "--format", "dot"])
+
+
 def test_dump_after_an_unknown_pass(capsys):
     with pytest.raises(ValueError, match="unknown pass 'nope' for after="):
         main(["dump", str(ROOT / "examples" / "mlp.py"), "--after", "nope"])

@@ -1,10 +1,14 @@
 """The pass manager: registry, default pipeline, ordering, timing, dumps, verification
-between passes, and names checked before anything runs."""
+between passes, names checked before anything runs, and per-pass counters."""
+import re
+
+import numpy as np
 import pytest
 
 import fusegraph.passes as passes
 from fusegraph.ir import BATCH as B, Graph, TensorType, Value, VerificationError, emit
-from fusegraph.passes import DEFAULT_PIPELINE, PASSES, Pass, register_pass, run_pipeline
+from fusegraph.passes import (DEFAULT_PIPELINE, PASSES, Pass, collecting, count, register_pass,
+                              run_pipeline)
 
 
 def graph():
@@ -35,8 +39,12 @@ def test_runs_in_order_and_reports_each_pass(recording):
     assert recording == ["second", "first"]
     assert out == g
     assert [r.name for r in report.runs] == ["second", "shape_inference", "first"]
-    assert all(r.seconds >= 0 and r.ops_before == r.ops_after == 2 for r in report.runs)
-    assert "shape_inference" in str(report) and report.dumps == {}
+    assert all(r.seconds >= 0 and r.ops_before == r.ops_after == 2 and r.counters == {}
+               for r in report.runs)
+    lines = str(report).splitlines()
+    assert [line.split()[0] for line in lines] == ["second", "shape_inference", "first"]
+    assert all(re.fullmatch(r"\S+ +\d+\.\d\d ms  ops 2 -> 2", line) for line in lines)
+    assert report.dumps == {}
 
 
 def test_default_pipeline_keeps_a_valid_graph_valid():
@@ -87,3 +95,69 @@ def test_a_pass_that_changes_the_graphs_signature_is_named_even_without_verifyin
                                                 r"types at position 0: \['f32\[B,3\]'\] before, "
                                                 r"\['f32\[B\]'\] after"):
         run_pipeline(graph(), ["shape_inference", "narrows"], verify=False)
+
+
+def counting_pass(name, counts, inner=None):
+    """A test pass that counts ``counts`` (name -> n), then runs the pipeline ``inner``."""
+    def run(g):
+        for k, n in counts.items():
+            count(k, n)
+        return run_pipeline(g, inner, verify=False)[0] if inner else g
+    return Pass(name, run, "test: counts")
+
+
+def test_a_pass_counts_into_its_run_and_the_report_prints_and_sums_the_counters(monkeypatch):
+    monkeypatch.setitem(PASSES, "counts", counting_pass("counts", {"b_thing": 2, "a_thing": 1,
+                                                                    "nothing": 0}))
+    _, report = run_pipeline(graph(), ["counts", "shape_inference", "counts"])
+    assert [r.counters for r in report.runs] == [{"a_thing": 1, "b_thing": 2}, {},
+                                                 {"a_thing": 1, "b_thing": 2}]
+    assert report.counters("counts") == {"a_thing": 2, "b_thing": 4}
+    assert report.counters("shape_inference") == {}
+    lines = str(report).splitlines()
+    assert [line.split() for line in lines if line.startswith("    ")] == [
+        ["a_thing", "1"], ["b_thing", "2"], ["a_thing", "1"], ["b_thing", "2"]]
+    assert re.fullmatch(r"counts +\d+\.\d\d ms  ops 2 -> 2", lines[0])
+    assert re.fullmatch(r"    a_thing +1", lines[1]) and re.fullmatch(r"    b_thing +2", lines[2])
+    # called directly, a pass's counts go nowhere, or to whoever collects them
+    g = graph()
+    assert PASSES["counts"].run(g) is g
+    with collecting() as counters:
+        PASSES["counts"].run(g)
+    assert counters == {"a_thing": 1, "b_thing": 2}
+
+
+def test_a_pipeline_run_inside_a_pass_counts_under_that_pass(monkeypatch):
+    monkeypatch.setitem(PASSES, "leaf", counting_pass("leaf", {"hits": 3}))
+    monkeypatch.setitem(PASSES, "outer", counting_pass("outer", {"own": 1}, ["leaf", "leaf"]))
+    monkeypatch.setitem(PASSES, "outermost", counting_pass("outermost", {}, ["outer"]))
+    _, report = run_pipeline(graph(), ["outermost", "leaf"])
+    assert [r.counters for r in report.runs] == [
+        {"outer/own": 1, "outer/leaf/hits": 6}, {"hits": 3}]
+
+
+def test_the_manager_counts_the_kernels_a_pass_formed_and_the_ops_inside_them():
+    x = Value(TensorType((B, 3)), name="x")
+    y = emit("reduce_sum", emit("exp", emit("neg", x)), axes=(1,), keepdims=False)
+    g = Graph.from_results("g", [x], [emit("matmul", x, emit("transpose", x, perm=(1, 0))), y])
+    out, report = run_pipeline(g, ["fusion", "fusion"])
+    kernels = [op for op in out.ops if op.kind == "fused"]
+    assert kernels and report.runs[0].counters == {
+        "kernels_formed": len(kernels), "ops_fused": sum(len(k.region.ops) for k in kernels)}
+    assert report.runs[1].counters == {}   # nothing left to fuse
+    assert report.runs[0].ops_before == 5 and report.runs[0].ops_after == len(out.ops)
+
+
+def test_simplify_cse_and_dce_report_what_they_did():
+    x = Value(TensorType((B, 3)), name="x")
+    one = emit("constant", value=1.0, dtype=x.type.dtype)
+    two = emit("add", one, one)                                # folds
+    a, b = emit("mul", x, two), emit("mul", two, x)          # one op after cse
+    g = Graph.from_results("g", [x], [emit("sub", emit("mul", x, one), emit("add", a, b))])
+    out, report = run_pipeline(g, ["simplify", "cse", "dce"])
+    assert [r.counters for r in report.runs] == [
+        {"fold_constants": 1, "times_one": 1}, {"ops_merged": 1}, {}]
+    assert [(r.ops_before, r.ops_after) for r in report.runs] == [(7, 5), (5, 4), (4, 4)]
+    arr = np.arange(6, dtype=np.float32).reshape(2, 3)
+    from fusegraph.backends.reference import compile as reference
+    np.testing.assert_array_equal(reference(out)(arr)[0], arr - 4 * arr)
