@@ -4,7 +4,7 @@ NaNs in the same places; others exactly)."""
 import numpy as np
 
 from fusegraph.backends.reference import compile as reference
-from fusegraph.ir import BATCH as B, DType, Graph, TensorType, Value, emit
+from fusegraph.ir import BATCH as B, DType, Graph, TensorType, Value, emit, verify
 from fusegraph.passes import fuse
 
 
@@ -28,11 +28,15 @@ def assert_same(got, want, rtol=1e-6, atol=1e-7):
 
 
 def differential(compile, params, results, arrays, *, kernels=1, rtol=1e-6, atol=1e-7):
-    """Fuse the graph, run it compiled by ``compile`` and unfused on the reference;
-    return the executable (no fallbacks, ``kernels`` kernels)."""
+    """Fuse the graph (verifying the fused graph), run it compiled by ``compile`` and
+    unfused on the reference; return the executable (no fallbacks; ``kernels`` kernels
+    unless None)."""
     g = graph(params, results)
-    exe = compile(fuse(g))
-    assert exe.fallbacks == [] and len(exe.kernels) == kernels, str(exe.graph)
+    fused = fuse(g)
+    verify(fused)
+    exe = compile(fused)
+    assert exe.fallbacks == [], exe.fallbacks
+    assert kernels is None or len(exe.kernels) == kernels, str(exe.graph)
     with np.errstate(all="ignore"):
         want = reference(g)(*arrays)
         got = exe(*arrays)
