@@ -9,6 +9,7 @@ from .dce import dce
 from .fusion import fuse
 from .manager import (PASSES, Pass, PassRun, PipelineReport, collecting, count, register_pass,
                       run_pipeline)
+from .memory import MemoryPlan, memory_report, plan_memory
 from .merge_scans import merge_scans
 from .regions import map_scan_regions, run_on_scan_regions
 from .rewrite import Rule, RuleTable

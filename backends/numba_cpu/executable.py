@@ -41,25 +41,25 @@ What a plan does that the checked path does not
       once, by the checked call, and kept: a copy of the checked call's array (which that
       call returns), and copied again whenever it reaches a graph result, so a caller
       never holds the executable's own array.
-    * **Buffers are reused across calls** (what the design's memory planning asks for;
-      here per plan). Kernel outputs and matmul results (``np.matmul(a, b, out=...)``:
-      the same BLAS call, into a kept buffer; transposed operands stay views, numpy
-      passes BLAS the transpose flag) go into arrays the plan allocated once, so a step
-      allocates (and page-faults) nothing for them. Buffers no graph result can reach
-      are plain scratch, overwritten by the next call. A buffer that may reach a graph
-      result (the result itself, or a value a result may be a view of: every op but a
-      kernel or a matmul may return a view of its operands) is handed to the caller, so
-      it is reused only when the caller no longer holds it: before each write the plan
-      checks its reference count (``sys.getrefcount``, against a baseline calibrated at
-      import; a view counts, since it references its base). Each such slot has two
-      buffers, the last one written and a spare (made the first time the last one is
-      found held), so a caller that keeps each step's arrays until the next one (a
-      variable holding its new value) allocates nothing either; only when both are held
-      is a new array allocated, and the older one left to the caller. (Without a GIL,
-      where reference counts are not exact, such results are new arrays every call.)
-      Weights are never written in place: the runtime's contract is that a step returns
-      new arrays, which :func:`fusegraph.frontend.function.commit` assigns after the
-      whole step ran, so a failed step leaves the weights as they were.
+    * **Buffers are reused across calls** (:mod:`.plan`, following the memory analysis
+      :func:`fusegraph.passes.memory.plan_memory`). Kernel outputs and contraction
+      results (``np.matmul(a, b, out=...)``: the same BLAS call, into a kept buffer;
+      transposed operands stay views, numpy passes BLAS the transpose flag) go into
+      arrays the plan allocated once, so a step allocates (and page-faults) nothing for
+      them. Values no graph result can reach live in scratch slots, each shared by values
+      whose live ranges do not overlap, overwritten by the next call. A buffer that may
+      reach a graph result (the result itself, or a value a result may be a view of:
+      every op but a kernel, a contraction or a scan may return a view of its operands)
+      is handed to the caller, so it is reused only when the caller no longer holds it:
+      before each write the plan checks its reference count (``sys.getrefcount``; a view
+      counts, since it references its base). Each such buffer has a spare (made the
+      first time the last one is found held), so a caller that keeps each step's arrays
+      until the next one (a variable holding its new value) allocates nothing either;
+      only when both are held is a new array allocated, and the older one left to the
+      caller. (Without a GIL, where reference counts are not exact, such results are new
+      arrays every call.) Weights are never written in place: the runtime's contract is
+      that a step returns new arrays, which :func:`fusegraph.frontend.function.commit`
+      assigns after the whole step ran, so a failed step leaves the weights as they were.
     * Values die after their last use (``del``), as in the reference.
     * A plan is not reentrant: a call that finds the plan busy (another thread) runs on
       the checked path, which allocates everything fresh.
@@ -77,7 +77,6 @@ error, which the reference then reports).
 """
 from __future__ import annotations
 
-import sys
 import threading
 
 import numpy as np
@@ -86,10 +85,12 @@ from fusegraph.backends import numba_common
 from fusegraph.backends.reference.interpreter import Step, bind_inputs, free_schedule, run_op
 from fusegraph.ir.core import Graph, Op
 from fusegraph.ir.opdef import RANDOM, SHAPE_ONLY, SIDE_EFFECTS, get_opdef
-from fusegraph.ir.types import Sym, resolve_shape
+from fusegraph.ir.types import Sym
 
+from .binder import make_binder
 from .codegen import generate_kernel
 from .kernels import load_kernel
+from .plan import StepPlan
 from .scan import ScanStep, bound_by_params
 
 MAX_PLANS = 8   # bindings of the symbols (batch sizes) with a plan kept at once
@@ -148,10 +149,10 @@ class Executable:
         self._symbols = tuple(dict.fromkeys(d for p in graph.params for d in p.type.shape
                                             if isinstance(d, Sym)))
         self._size_only = _size_only_values(graph)
-        self._bind = _make_binder(graph, self._symbols)
-        self._plans: dict[tuple, _Plan | None] = {}   # None: that binding stays checked
+        self._bind = make_binder(graph, self._symbols)
+        self._plans: dict[tuple, StepPlan | None] = {}   # None: that binding stays checked
         self._lock = threading.Lock()
-        self._last_plan: _Plan | None = None
+        self._last_plan: StepPlan | None = None
 
     def __call__(self, *arrays) -> list[np.ndarray]:
         key = self._bind(arrays)
@@ -199,7 +200,7 @@ class Executable:
         want = self._run_checked(arrays, env, captured)
         plan = None
         try:
-            plan = _Plan(self, env, captured)
+            plan = StepPlan(self, env, captured)
             with self._lock:
                 got = plan.run(arrays)
             problem = _disagreement(got, want)
@@ -265,17 +266,6 @@ def _size_only_values(graph: Graph) -> set:
     return out
 
 
-def _may_reach_results(graph: Graph, fresh: set) -> set:
-    """Ids of values a graph result may be (or be a view of): the results, and the
-    operands of every op whose result may reach one, unless the op is in ``fresh``
-    (ids of ops whose results are new arrays: kernels and matmuls)."""
-    out = {id(r) for r in graph.results}
-    for op in reversed(graph.ops):
-        if id(op) not in fresh and any(id(r) in out for r in op.results):
-            out.update(id(v) for v in op.operands)
-    return out
-
-
 def _disagreement(got: list, want: list) -> str | None:
     """Why the plan's results differ from the checked path's (None if they agree)."""
     if len(got) != len(want):
@@ -295,201 +285,3 @@ def _disagreement(got: list, want: list) -> str | None:
         if not same:
             return f"result {i} differs from the checked path's"
     return None
-
-
-# --- generated code -------------------------------------------------------------------------
-
-def _refcount_baseline() -> int:
-    """``sys.getrefcount`` of a pooled buffer nobody else holds, read by code shaped as
-    the plans read it (a global list, a local name), so that interpreter versions that
-    count stack references differently agree with the plans."""
-    namespace = {"POOL": [np.empty(1)], "getrefcount": sys.getrefcount}
-    exec("def probe():\n    v0 = POOL[0]\n    return getrefcount(v0)\n", namespace)
-    return namespace["probe"]()
-
-
-# Reference counts are exact only with the GIL: without it, results are never reused.
-_POOLING = getattr(sys, "_is_gil_enabled", lambda: True)()
-_HELD = _refcount_baseline()
-
-
-def _make_binder(graph: Graph, symbols: tuple):
-    """``bind(arrays) -> sizes`` (one per symbol) for arrays that surely pass
-    ``bind_inputs``; None for anything else (which ``bind_inputs`` then judges)."""
-    params = graph.params
-    namespace: dict = {"ndarray": np.ndarray}
-    lines = ["def bind(arrays):", "    try:"]
-    names = [f"p{k}" for k in range(len(params))]
-    if names:
-        lines.append(f"        {', '.join(names)}, = arrays")
-    else:
-        lines.append("        if len(arrays): return None")
-    conditions, first = [], {}
-    for k, p in enumerate(params):
-        namespace[f"D{k}"] = np.dtype(p.type.dtype.numpy)
-        lines.append(f"        if p{k}.__class__ is not ndarray or p{k}.dtype is not D{k}: "
-                     f"return None")
-        dims = [f"s{k}_{j}" for j in range(p.type.rank)]
-        if dims:
-            lines.append(f"        {', '.join(dims)}, = p{k}.shape")
-        else:
-            lines.append(f"        if p{k}.shape: return None")
-        for name, dim in zip(dims, p.type.shape):
-            if isinstance(dim, Sym):
-                if dim in first:
-                    conditions.append(f"{name} != {first[dim]}")
-                else:
-                    first[dim] = name
-            else:
-                conditions.append(f"{name} != {dim}")
-    lines.append("    except (ValueError, TypeError, AttributeError):")
-    lines.append("        return None")
-    for i in range(0, len(conditions), 8):
-        lines.append(f"    if {' or '.join(conditions[i:i + 8])}: return None")
-    key = ", ".join(first[s] for s in symbols)
-    lines.append(f"    return ({key}{',' if len(symbols) == 1 else ''})")
-    exec("\n".join(lines) + "\n", namespace)
-    return namespace["bind"]
-
-
-class _Plan:
-    """The generated step function of one binding of the symbols (see the module
-    docstring): ``run(arrays)`` on arrays the binder accepted."""
-
-    def __init__(self, exe: Executable, env: dict, captured: dict):
-        self.env = env
-        graph = exe.graph
-        size_only = exe._size_only
-        # How each op runs: skipped (its results depend on the sizes only: computed once,
-        # by the checked call), by its kernel, as a matmul into a buffer, by run_op (a
-        # region the kernel cannot run for these sizes), or by its numpy ``ref``.
-        modes = []
-        for ref, kernel_step in exe._steps:
-            op = ref.op
-            if all(i in size_only for i in ref.results):
-                modes.append("skip")
-            elif isinstance(kernel_step, ScanStep):
-                modes.append("scan")
-            elif kernel_step is not None and kernel_step.runs_kernel(
-                    [resolve_shape(v.type.shape, env) for v in op.operands], env):
-                modes.append("kernel")
-            elif op.kind == "matmul" and op.region is None:
-                modes.append("matmul")
-            elif op.region is not None or op.kind == "fused":
-                modes.append("run_op")
-            else:
-                modes.append("ref")
-        reach = _may_reach_results(graph, {id(ref.op) for (ref, _), mode in zip(exe._steps, modes)
-                                           if mode in ("kernel", "matmul", "scan")})
-        ns: dict = {"matmul": np.matmul, "empty": np.empty, "asarray": np.asarray,
-                    "getrefcount": sys.getrefcount, "HELD": _HELD, "run_op": run_op,
-                    "env": env, "POOL": [], "SPARE": []}
-        self.buffers: list[np.ndarray] = []       # scratch no result can reach
-        pool, spare = ns["POOL"], ns["SPARE"]
-        name: dict[int, str] = {}
-        local: set[int] = set()                   # values held by local names (deletable)
-        lines = ["def run(arrays):"]
-        body: list[str] = []
-        params = [f"p{k}" for k in range(len(graph.params))]
-        if params:
-            body.append(f"{', '.join(params)}, = arrays")
-        for p, pname in zip(graph.params, params):
-            name[id(p)] = pname
-            local.add(id(p))
-        counter = {"v": 0}
-
-        def global_(prefix: str, value) -> str:
-            n = f"{prefix}{len(ns)}"
-            ns[n] = value
-            return n
-
-        def constant(i: int) -> str:
-            if i not in name:
-                name[i] = global_("c", captured[i])
-            return name[i] + (".copy()" if i in reach else "")
-
-        def operand(v) -> str:
-            return constant(id(v)) if id(v) in size_only else name[id(v)]
-
-        def new_local(i: int) -> str:
-            counter["v"] += 1
-            name[i] = f"v{counter['v']}"
-            local.add(i)
-            return name[i]
-
-        def output(r) -> str:
-            """The array a kernel or matmul writes ``r`` into: kept scratch, or a pooled
-            buffer (reused only when nobody else holds it) when a result may reach it."""
-            shape = resolve_shape(r.type.shape, env)
-            dtype = np.dtype(r.type.dtype.numpy)
-            if id(r) not in reach:
-                buffer = np.empty(shape, dtype)
-                self.buffers.append(buffer)
-                name[id(r)] = global_("b", buffer)
-                return name[id(r)]
-            v = new_local(id(r))
-            d = global_("D", dtype)
-            if _POOLING:
-                pool.append(np.empty(shape, dtype))
-                spare.append(None)            # made when first needed (None is always held)
-                j = len(pool) - 1
-                body.append(f"{v} = POOL[{j}]")
-                body.append(f"if getrefcount({v}) != HELD:")
-                body.append(f"    {v} = SPARE[{j}]")
-                body.append(f"    if getrefcount({v}) != HELD: {v} = empty({shape}, {d})")
-                body.append(f"    SPARE[{j}] = POOL[{j}]")
-                body.append(f"    POOL[{j}] = {v}")
-            else:
-                body.append(f"{v} = empty({shape}, {d})")
-            return v
-
-        for (ref, kernel_step), mode in zip(exe._steps, modes):
-            op = ref.op
-            if mode == "skip":
-                continue
-            args = [operand(v) for v in op.operands]
-            comment = f"  # {op.kind}" + (f" at {op.loc}" if str(op.loc) else "")
-            if mode == "kernel":
-                outs = [output(r) for r in op.results]
-                k = global_("k", kernel_step.kernel)
-                sizes = [str(n) for n in kernel_step.sizes(env)]
-                body.append(f"{k}({', '.join(args + outs + sizes)}){comment} "
-                            f"{kernel_step.spec.name}")
-            elif mode == "matmul":
-                out = output(op.results[0])
-                body.append(f"matmul({args[0]}, {args[1]}, out={out}){comment}")
-            elif mode == "scan":     # final carries copied, stacks new: fresh arrays
-                scan = global_("L", kernel_step.run)
-                outs = [new_local(id(r)) for r in op.results]
-                body.append(f"{', '.join(outs)}, = {scan}([{', '.join(args)}], env){comment}")
-            elif mode == "run_op":
-                step = global_("S", ref)
-                outs = [new_local(id(r)) for r in op.results]
-                body.append(f"{', '.join(outs)}, = run_op({step}, [{', '.join(args)}], env)"
-                            f"{comment}")
-            else:
-                attrs = dict(ref.attrs)
-                for a in ref.shape_attrs:
-                    attrs[a] = resolve_shape(attrs[a], env)
-                f = global_("f", ref.opdef.ref)
-                a = global_("a", attrs)
-                outs = [new_local(id(r)) for r in op.results]
-                target = f"{', '.join(outs)} = " if outs else ""
-                body.append(f"{target}{f}([{', '.join(args)}], {a}){comment}")
-                for r, v in zip(op.results, outs):
-                    if r.type.rank == 0:
-                        body.append(f"{v} = asarray({v})")
-            dead = [name[i] for i in ref.dying if i in local]
-            if dead:
-                body.append(f"del {', '.join(dead)}")
-        results = [operand(r) if id(r) in size_only else name[id(r)] for r in graph.results]
-        body.append(f"return [{', '.join(results)}]")
-        lines += ["    " + line for line in body]
-        header = (f"# plan of @{graph.name} for {self.env_text()}: generated by fusegraph's "
-                  f"numba_cpu backend (backends/numba_cpu/executable.py)\n")
-        self.source = header + "\n".join(lines) + "\n"
-        exec(self.source, ns)
-        self.run = ns["run"]
-
-    def env_text(self) -> str:
-        return ", ".join(f"{s}={n}" for s, n in self.env.items()) or "static shapes"
