@@ -2,38 +2,42 @@
 each target parametrizes by its template table and its loop wrapper (STYLE §7 item 11),
 and the kernel step of an Executable.
 
-**Generating** (:class:`KernelGenerator`). From a ``fused`` op's region (the contract of
-:mod:`fusegraph.passes.fusion`) to the readable source of one kernel: its arguments are
-the region's parameters (``in<k>``), one preallocated array per region result
-(``out<j>``), then the size of each symbol of the iteration shape (``n_<symbol>``), in
-order of first appearance; one statement per region op with the IR line as a comment;
-names that do not vary between equal regions. What every target does alike:
+**Generating** (:class:`KernelGenerator`). From a ``fused`` op's region, which keeps the
+kernel contract of :mod:`fusegraph.ir.ops.region` (checked again here: a region that
+breaks it raises :class:`~fusegraph.ir.errors.ContractError`), to the readable source of
+one kernel: its arguments are the region's parameters (``in<k>``), one preallocated
+array per region result (``out<j>``), then the size of each symbol of the iteration
+shape (``n_<symbol>``), in order of first appearance; one statement per region op with
+the IR line as a comment; names that do not vary between equal regions. What every
+target does alike:
 
-* validation: one iteration shape, scalar constants only, elementwise ops with a
-  template in the target's table, reductions, no use of a reduction's result;
-* broadcasting: an operand dim of literal 1 is indexed with 0, missing leading dims
-  are dropped, a rank-0 operand is read as ``in0[()]``; an operand dim that is a
-  different symbol than the iteration dim (or a symbol against an int) is indexed by
-  the loop index and listed in ``checks`` for the caller to compare before the call;
+* code: each elementwise op is its template in the target's table (an op without one
+  raises :class:`CodegenError`: the backend's capability did not admit it);
+* broadcasting, from the types alone: an operand dim of literal 1 is indexed with 0,
+  missing leading dims are dropped, a rank-0 operand is read as ``in0[()]``; every other
+  dim equals the iteration dim (the contract) and is indexed by its loop index;
 * placement: the kernel loops over ``loops`` (axes, outermost first: every axis on the
   CPU, the reduced axes inside a CUDA thread); each load and elementwise statement goes
   at the shallowest loop depth whose indices it uses, stores and reduction updates in
   the innermost body;
-* reductions: one whose axes are the last loops accumulates in a local variable opened
-  before its first loop and stored after it (sums of float32 in float64, of ints in
-  int64: the target's ``Reduction`` table); any other accumulates in its output array,
-  started and finished as the target says.
+* reductions, as the op's :class:`~fusegraph.ir.opdef.Reduction` says: the accumulator
+  starts at its identity (the target's ``constant`` template) and is updated by its
+  combining op's template, ``combine(element, accumulator)``; one whose axes are the
+  last loops accumulates in a local variable opened before its first loop and stored
+  after it (wider, float64 or int64, when combining rounds: sums); any other
+  accumulates in its output array, started and finished as the target says; a mean is
+  divided by the count at the end.
 
-What a target says (a subclass): its name, its numba import, its template table and
-``Reduction`` table, which axes are loops (:meth:`KernelGenerator.loop_axes`), how an
-output accumulator starts and ends, the decorator, the statements before the loops,
-each loop's range, and the spec it returns.
+What a target says (a subclass): its name, its numba import, its template table, which
+axes are loops (:meth:`KernelGenerator.loop_axes`), how an output accumulator starts and
+ends, the decorator, the statements before the loops, each loop's range, and the spec
+it returns.
 
-**Running** (:class:`KernelStep`). One fused op with its kernel and its reference step
-(the fallback): the symbol sizes a call passes, the output shapes, whether arrays of
-these shapes may run the kernel (the size checks, an empty iteration space), and the
-error that names the op when a launch fails. :func:`kernel_sources` is what both
-Executables' ``source()`` show.
+**Running** (:class:`KernelStep`). One fused op with its kernel and its reference step:
+the symbol sizes a call passes, the output shapes, whether a binding runs the kernel
+(not for an empty iteration space, which the reference runs), and the error that names
+the op when a launch fails. :func:`kernel_sources` is what both Executables'
+``source()`` show.
 """
 from __future__ import annotations
 
@@ -45,7 +49,9 @@ import numpy as np
 
 from fusegraph.backends.reference.interpreter import ExecutionError, Step, describe_op
 from fusegraph.ir.core import Graph, Op, Value
-from fusegraph.ir.opdef import ELEMENTWISE, get_opdef
+from fusegraph.ir.opdef import REDUCTION, get_opdef
+from fusegraph.ir.ops.region import check_kernel_region, iteration_shape_of
+from fusegraph.ir.errors import ContractError
 from fusegraph.ir.printer import format_attrs
 from fusegraph.ir.types import DType, Sym, resolve_shape
 
@@ -53,7 +59,8 @@ _COMMENT_COLUMN = 60
 
 
 class CodegenError(Exception):
-    """The region breaks the fused-op contract, or an op has no template."""
+    """An op of a region has no template in the target's table (the backend's capability
+    does not admit it)."""
 
 
 def literal(value, dtype: DType) -> str:
@@ -77,9 +84,8 @@ class KernelGenerator(ABC):
 
     backend: str = ""           # "numba_cpu": in messages and the source's docstring
     numba_import: str = ""      # the generated file's numba import line
-    # The target's templates module: ``template_for(kind, dtype)`` (a template or None),
-    # ``REDUCTIONS`` (op name -> Reduction) and ``SCALAR_TYPES`` (DType -> the numpy
-    # scalar type that ``{T}`` stands for).
+    # The target's templates module: ``template_for(kind, dtype)`` (a template or None)
+    # and ``SCALAR_TYPES`` (DType -> the numpy scalar type that ``{T}`` stands for).
     templates: ModuleType
 
     def __init__(self, region: Graph):
@@ -130,48 +136,30 @@ class KernelGenerator(ABC):
 
     # --- validation -----------------------------------------------------------------------
     def iteration_shape(self) -> tuple:
-        shapes, reduced = set(), set()
+        """The region's iteration shape, after checking the contract and the templates."""
+        check_kernel_region(self.region)
         for op in self.region.ops:
-            if any(id(v) in reduced for v in op.operands):
-                raise CodegenError(f"{op.kind} uses the result of a reduction in the same kernel")
-            if op.kind == "constant":
-                if op.results[0].type.rank != 0:
-                    raise CodegenError(f"constant of type {op.results[0].type} in a kernel "
-                                       f"(only scalar constants are copied in)")
-                continue
-            if op.kind in self.templates.REDUCTIONS:
-                shapes.add(op.operands[0].type.shape)
-                reduced.add(id(op.results[0]))
-                continue
-            if not get_opdef(op.kind).has(ELEMENTWISE):
-                raise CodegenError(f"op {op.kind} is neither elementwise nor a reduction")
-            if self.templates.template_for(op.kind, op.results[0].type.dtype) is None:
-                raise CodegenError(f"op {op.kind} has no {self.backend} template")
-            shapes.add(op.results[0].type.shape)
-        if len(shapes) != 1:
-            raise CodegenError(f"ops of the kernel have {len(shapes)} iteration shapes "
-                               f"({', '.join(sorted(map(str, shapes)))}), expected one")
-        return shapes.pop()
+            dtype = op.results[0].type.dtype
+            kind = (get_opdef(op.kind).reduction.combine if self.is_reduction(op) else op.kind)
+            if self.templates.template_for(kind, dtype) is None:
+                raise CodegenError(f"op {op.kind} needs the {self.backend} template of "
+                                   f"{kind} for {dtype.value}, which it does not have")
+        return next(iteration_shape_of(op) for op in self.region.ops if op.kind != "constant")
 
-    def operand_index(self, value: Value, k: int) -> tuple[list[str], int]:
-        """The index expressions of parameter ``value`` and the loop depth of its load;
-        records the runtime size checks it needs."""
+    @staticmethod
+    def is_reduction(op: Op) -> bool:
+        return get_opdef(op.kind).has(REDUCTION)
+
+    def operand_index(self, value: Value) -> tuple[list[str], int]:
+        """The index expressions of parameter ``value`` and the loop depth of its load
+        (its dims are 1 or the iteration dims: the contract)."""
         shape, rank = value.type.shape, len(self.shape)
-        if len(shape) > rank:
-            raise CodegenError(f"operand %in{k}: {value.type} has more dims than the "
-                               f"iteration shape {list(self.shape)}")
         index, depth = [], 0
         for j, dim in enumerate(shape):
             axis = rank - len(shape) + j
-            it = self.shape[axis]
             if dim == 1:
                 index.append("0")
                 continue
-            if dim != it:
-                if isinstance(dim, int) and isinstance(it, int):
-                    raise CodegenError(f"operand %in{k}: {value.type} does not broadcast to "
-                                       f"the iteration shape {list(self.shape)}")
-                self.checks.append((k, j, axis))
             index.append(f"i{axis}")
             depth = max(depth, self.loop_depth.get(axis, 0))
         return index, depth
@@ -180,22 +168,16 @@ class KernelGenerator(ABC):
     def run(self):
         region = self.region
         self.shape = self.iteration_shape()
-        self.checks: list = []
         results = {id(r): j for j, r in enumerate(region.results)}
         self.loops = self.loop_axes(results)                          # loop k runs axis loops[k]
         self.loop_depth = {a: k + 1 for k, a in enumerate(self.loops)}   # axis -> depth inside it
         m = len(self.loops)
         self.pre = [[] for _ in range(m + 1)]    # statements at depth d, before loop d
         self.post = [[] for _ in range(m + 1)]   # statements at depth d, after loop d closes
-        defined = {id(r) for op in region.ops for r in op.results if op.kind != "constant"}
-        for j, r in enumerate(region.results):
-            if id(r) not in defined:
-                raise CodegenError(f"kernel result {j} is not computed by an elementwise op "
-                                   f"or a reduction of the kernel")
         for op in region.ops:
             if op.kind == "constant":
                 self.emit_constant(op)
-            elif op.kind in self.templates.REDUCTIONS:
+            elif self.is_reduction(op):
                 if id(op.results[0]) in results:
                     self.emit_reduction(op, results[id(op.results[0])])
             else:
@@ -211,11 +193,8 @@ class KernelGenerator(ABC):
     def element(self, value: Value) -> str:
         """The variable holding ``value``'s element, loading a parameter on first use."""
         if id(value) not in self.names:
-            k = next((i for i, p in enumerate(self.region.params) if p is value), None)
-            if k is None:
-                raise CodegenError(f"an op of the kernel uses {value!r}, which is neither a "
-                                   f"parameter of the region nor computed in it")
-            index, depth = self.operand_index(value, k)
+            k = next(i for i, p in enumerate(self.region.params) if p is value)
+            index, depth = self.operand_index(value)
             name = f"a{k}"
             self.names[id(value)] = name
             self.depth[id(value)] = depth
@@ -223,11 +202,19 @@ class KernelGenerator(ABC):
                                     self.ir_names[id(value)]))
         return self.names[id(value)]
 
+    def constant(self, value, dtype: DType) -> str:
+        """The expression of the scalar ``value`` of ``dtype`` (the target's template)."""
+        return self.templates.template_for("constant", dtype).format(
+            T=self.templates.SCALAR_TYPES[dtype], value=literal(value, dtype))
+
+    def combine(self, kind: str, element: str, acc: str, dtype: DType) -> str:
+        """The accumulator ``acc`` of ``dtype`` updated with ``element`` by op ``kind``."""
+        return self.templates.template_for(kind, dtype).format(
+            element, acc, T=self.templates.SCALAR_TYPES[dtype])
+
     def emit_constant(self, op: Op) -> None:
         r = op.results[0]
-        dtype = r.type.dtype
-        expr = self.templates.template_for("constant", dtype).format(
-            T=self.templates.SCALAR_TYPES[dtype], value=literal(op.attrs["value"], dtype))
+        expr = self.constant(op.attrs["value"], r.type.dtype)
         self.depth[id(r)] = 0
         self.pre[0].append((f"{self.names[id(r)]} = {expr}", self.ir_line(op)))
 
@@ -245,7 +232,7 @@ class KernelGenerator(ABC):
             self.pre[-1].append((f"out{out}[{subscript(index)}] = {name}", None))
 
     def emit_reduction(self, op: Op, out: int) -> None:
-        spec = self.templates.REDUCTIONS[op.kind]
+        fold = get_opdef(op.kind).reduction
         x, r = op.operands[0], op.results[0]
         arg = self.element(x)
         axes, keepdims = tuple(op.attrs["axes"]), op.attrs["keepdims"]   # sorted (the op's rule)
@@ -255,32 +242,27 @@ class KernelGenerator(ABC):
                      for a in range(len(self.shape))]
         target = f"out{out}[{subscript([i for i in out_index if i is not None])}]"
         count = self.count(axes)
-        floats = dtype.is_float
-        init, update = ((spec.init_float, spec.update_float) if floats
-                        else (spec.init_int, spec.update_int))
-        limits = {} if floats else {"min": np.iinfo(dtype.numpy).min,
-                                    "max": np.iinfo(dtype.numpy).max}
         first = len(self.loops) - len(axes)   # the loop its axes start at, if they are the last
         if axes == tuple(self.loops[first:]):
             # The last loops: a local accumulator around loop ``first``.
-            acc_type = T
-            if spec.wide:
-                acc_type = "np.float64" if floats else "np.int64"
+            wide = DType.f64 if dtype.is_float else DType.i64
+            acc_dtype = wide if fold.rounds else dtype
             acc = f"acc{self.names[id(r)][1:]}"
-            self.pre[first].append((f"{acc} = {init.format(A=acc_type, **limits)}", None))
-            self.pre[-1].append((f"{acc} = {update.format(arg, acc=acc)}", self.ir_line(op)))
-            value = f"{acc} / {count}" if spec.divide else acc
+            self.pre[first].append((f"{acc} = {self.constant(fold.identity(acc_dtype), acc_dtype)}",
+                                    None))
+            self.pre[-1].append((f"{acc} = {self.combine(fold.combine, arg, acc, acc_dtype)}",
+                                 self.ir_line(op)))
+            value = f"{acc} / {count}" if fold.mean else acc
             self.post[first].append((f"{target} = {T}({value})", None))
         else:
             # Other axes: accumulate in the output array itself.
             cur = f"r{self.names[id(r)][1:]}"
-            start = self.start_in_output(out, target, init.format(A=T, **limits), axes)
+            start = self.start_in_output(out, target, self.constant(fold.identity(dtype), dtype),
+                                         axes)
             self.pre[-1].append((f"{cur} = {start}", None))
-            new = update.format(arg, acc=cur)
-            if dtype.is_int and spec.wide:
-                new = f"{T}{new}"
-            self.pre[-1].append((f"{target} = {new}", self.ir_line(op)))
-            if spec.divide:
+            self.pre[-1].append((f"{target} = {self.combine(fold.combine, arg, cur, dtype)}",
+                                 self.ir_line(op)))
+            if fold.mean:
                 self.finish_in_output(out, target, T, count, axes)
 
     def bound(self, axis: int) -> str:
@@ -338,17 +320,18 @@ class KernelGenerator(ABC):
         return "\n".join(lines) + "\n"
 
 
-def kernel_spec(op: Op, generate, fallbacks: list):
+def kernel_spec(op: Op, generate, fallbacks: list | None = None):
     """``generate(op.region)`` for a ``fused`` op: its kernel's spec; None for any other
-    op, or (with ``(op, reason)`` appended to ``fallbacks``) when the generator refuses
-    the region, which then runs on the reference interpreter."""
+    op. A region the generator refuses raises, naming the op: the verifier checked the
+    kernel contract and fusion admitted only what the backend's capability holds, so a
+    refusal is a bug (or a graph fused for another backend). ``fallbacks`` is never
+    written (nothing falls back any more); it stays until the callers drop it."""
     if op.kind != "fused":
         return None
     try:
         return generate(op.region)
-    except CodegenError as e:
-        fallbacks.append((op, str(e)))
-        return None
+    except (CodegenError, ContractError) as e:
+        raise type(e)(f"{describe_op(op)}: {e}") from e
 
 
 MAX_FAILURES = 8   # entries a failure log (plan errors, scan fallbacks) keeps: the latest
@@ -387,18 +370,16 @@ class KernelStep:
         except ValueError as e:
             raise ExecutionError(f"{describe_op(self.op)}: {e}") from None
 
+    def empty(self, env: dict) -> bool:
+        """Whether the iteration space is empty for the binding ``env``: the reference
+        runs the region then (numpy's max of nothing is an error, which it reports).
+        Operand sizes need no comparing: the kernel contract makes them the types'."""
+        return self.static_empty or 0 in self.sizes(env)
+
     def runs_kernel(self, operand_shapes: list, env: dict) -> bool:
-        """Whether operands of these shapes run the kernel (else the reference region):
-        not for an empty iteration space, nor when a size the kernel assumed equal to an
-        iteration dim (the spec's ``checks``) is not."""
-        if self.static_empty or 0 in self.sizes(env):
-            return False
-        shape = self.spec.iteration_shape
-        for k, axis, it_axis in self.spec.checks:
-            dim = shape[it_axis]
-            if operand_shapes[k][axis] != (env[dim] if isinstance(dim, Sym) else dim):
-                return False
-        return True
+        """``not self.empty(env)``; ``operand_shapes`` is ignored. The old name, kept
+        until ``numba_cpu/executable.py`` calls :meth:`empty`."""
+        return not self.empty(env)
 
     def launch_error(self, args, error: Exception) -> ExecutionError:
         """The error naming the op, the kernel and the arrays when a kernel call fails."""

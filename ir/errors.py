@@ -19,6 +19,11 @@ class VerificationError(FusegraphError):
     """A graph breaks an IR invariant (SSA, typing, ordering, results)."""
 
 
+class ContractError(FusegraphError):
+    """An op breaks an invariant of its kind beyond the shape rule (``OpDef.check``: the
+    ``fused`` op's kernel contract); says which rule and what broke it."""
+
+
 class IRParseError(FusegraphError, SyntaxError):
     """IR text the parser cannot read; carries the line and column."""
 

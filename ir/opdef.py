@@ -1,9 +1,11 @@
 """The op registry: one :class:`OpDef` per primitive, holding everything about its meaning.
 
 An OpDef has the op's name, its operand count, its attribute schema, a shape-and-dtype
-rule (``infer``), a numpy reference implementation (``ref``), a VJP rule (``vjp``) and
-traits the passes read. Backend code templates do NOT live here: each backend keeps its
-own table keyed by op name.
+rule (``infer``), a numpy reference implementation (``ref``), a VJP rule (``vjp``),
+traits, and the facts some traits need (a REDUCTION's :class:`Reduction`, a region op's
+``check``). Passes and backends classify ops by these, never by lists of op names.
+Backend code templates do NOT live here: each backend keeps its own table keyed by op
+name.
 
 Contracts:
 
@@ -33,6 +35,15 @@ Contracts:
   Passes that re-type a graph read it (shape inference).
 * ``attrs`` maps each attribute name to an :class:`Attr` (kind and default); ops are
   always created with every attribute present, so printing is explicit.
+* One attribute convention per trait (:func:`trait_errors` checks every registered op):
+  a REDUCTION reduces over ``axes`` (ints) with ``keepdims`` (bool) and has a
+  ``reduction``; an ARG_REDUCTION gives the i32 index of an extremum along ``axis``
+  (int) with ``keepdims``; a SHAPE_ONLY op reads ``axis`` of its operand's shape; a
+  CONTRACTION has two operands; a COMMUTATIVE op two; a HAS_REGION op has ``region_params``
+  or takes its operands' types as its region's parameters.
+* ``check(op) -> None`` (optional): invariants of an op beyond its shape rule (the
+  ``fused`` op's kernel contract); it raises :class:`~.errors.ContractError` naming the
+  rule broken, and the verifier reports it with the op.
 """
 from __future__ import annotations
 
@@ -41,12 +52,13 @@ from typing import Callable
 
 import numpy as np
 
-from .types import Sym, as_dtype
+from .types import DType, Sym, as_dtype
 
 # Traits the passes read.
 ELEMENTWISE = "elementwise"        # result[i] depends on operand[i] only
 BROADCASTING = "broadcasting"      # operands broadcast numpy-style
-REDUCTION = "reduction"            # reduces over ``axes``
+REDUCTION = "reduction"            # reduces over ``axes``, as its ``reduction`` says
+ARG_REDUCTION = "arg_reduction"    # the index (i32) of an extremum along ``axis``
 CONTRACTION = "contraction"        # matmul: BLAS territory
 MOVEMENT = "movement"              # reshapes, transposes, slices, gathers: data movement only
 SIDE_EFFECTS = "side_effects"      # must not be removed or reordered
@@ -54,8 +66,8 @@ RANDOM = "random"                  # draws from a random stream
 COMMUTATIVE = "commutative"        # f(a, b) == f(b, a)
 HAS_REGION = "has_region"          # carries a Graph of its own
 SHAPE_ONLY = "shape_only"          # the result depends on the operands' shapes, not their data
-ALL_TRAITS = frozenset({ELEMENTWISE, BROADCASTING, REDUCTION, CONTRACTION, MOVEMENT,
-                        SIDE_EFFECTS, RANDOM, COMMUTATIVE, HAS_REGION, SHAPE_ONLY})
+ALL_TRAITS = frozenset({ELEMENTWISE, BROADCASTING, REDUCTION, ARG_REDUCTION, CONTRACTION,
+                        MOVEMENT, SIDE_EFFECTS, RANDOM, COMMUTATIVE, HAS_REGION, SHAPE_ONLY})
 
 REQUIRED = object()
 
@@ -132,6 +144,24 @@ def _as_tuple_tree(v):
 
 
 @dataclass(frozen=True)
+class Reduction:
+    """How a REDUCTION op folds the elements over its ``axes``, for any backend.
+
+    ``combine``: the binary ELEMENTWISE op that folds an element into a partial result
+    (``combine(element, partial)``; associative and commutative, so any order gives the
+    same value up to rounding). ``identity(dtype)``: the partial result over no elements,
+    a Python number (``combine(x, identity) == x``). ``mean``: the result is the fold
+    divided by the number of reduced elements. ``rounds``: combining rounds (a sum), so
+    an accumulator is best kept wider than the result.
+    """
+
+    combine: str
+    identity: Callable[[DType], int | float]
+    mean: bool = False
+    rounds: bool = False
+
+
+@dataclass(frozen=True)
 class OpDef:
     """Everything about one primitive's meaning. See the module docstring for contracts."""
 
@@ -144,11 +174,16 @@ class OpDef:
     doc: str = ""
     vjp: Callable | None = None
     region_params: Callable | None = None   # region ops: operand types -> region param types
+    reduction: Reduction | None = None      # REDUCTION ops: how they fold
+    check: Callable | None = None           # op -> None: invariants beyond the shape rule
 
     def __post_init__(self):
         unknown = set(self.traits) - ALL_TRAITS
         if unknown:
             raise ValueError(f"op {self.name}: unknown traits {sorted(unknown)}")
+        problems = trait_errors(self)
+        if problems:
+            raise ValueError(f"op {self.name}: {'; '.join(problems)}")
 
     def has(self, trait: str) -> bool:
         return trait in self.traits
@@ -199,3 +234,36 @@ def shape_attr_names(opdef: OpDef) -> tuple:
     """Names of attributes whose values may contain dimension symbols."""
     return tuple(n for n, a in opdef.attrs.items() if a.kind == "shape")
 
+
+
+def _attr_kinds(opdef: OpDef, **kinds: str) -> list[str]:
+    return [f"a {trait} op needs attribute {name!r} of kind {kind!r}"
+            for name, (trait, kind) in kinds.items()
+            if name not in opdef.attrs or opdef.attrs[name].kind != kind]
+
+
+def trait_errors(opdef: OpDef) -> list[str]:
+    """What is inconsistent between ``opdef``'s traits, attributes and fields (the
+    conventions of the module docstring); empty when nothing is."""
+    has = opdef.has
+    errors = []
+    if has(REDUCTION):
+        errors += _attr_kinds(opdef, axes=(REDUCTION, "ints"), keepdims=(REDUCTION, "bool"))
+    if has(REDUCTION) != (opdef.reduction is not None):
+        errors.append("an op has a ``reduction`` exactly when it has the reduction trait")
+    if has(ARG_REDUCTION):
+        errors += _attr_kinds(opdef, axis=(ARG_REDUCTION, "int"),
+                              keepdims=(ARG_REDUCTION, "bool"))
+    if has(SHAPE_ONLY):
+        errors += _attr_kinds(opdef, axis=(SHAPE_ONLY, "int"))
+    if (has(CONTRACTION) or has(COMMUTATIVE)) and opdef.arity != 2:
+        errors.append("a contraction or a commutative op has two operands")
+    if has(BROADCASTING) and not has(ELEMENTWISE):
+        errors.append("a broadcasting op is elementwise")
+    kinds = [t for t in (ELEMENTWISE, REDUCTION, ARG_REDUCTION, CONTRACTION, MOVEMENT,
+                         SHAPE_ONLY, HAS_REGION) if has(t)]
+    if len(kinds) > 1:
+        errors.append(f"an op is of one class at most, got {kinds}")
+    if opdef.region_params is not None and not has(HAS_REGION):
+        errors.append("only a region op has region_params")
+    return errors

@@ -13,6 +13,8 @@ the op index, its kind and its source location (or the parameter / result index)
   region verifies (recursively);
 * arity holds, attributes equal their normalized form (type-exact, in schema order)
   and re-running the shape rule gives exactly the recorded result types;
+* the op keeps its kind's invariants beyond the shape rule (``OpDef.check``: a ``fused``
+  op's region keeps the kernel contract of :mod:`.ops.region`, the rule named);
 * the graph's results are defined in it.
 
 SSA order (every use after its definition) also makes the graph acyclic.
@@ -23,7 +25,7 @@ from typing import NoReturn
 
 from .builder import emit_op
 from .core import Graph, Op, Value, attrs_key
-from .errors import VerificationError
+from .errors import ContractError, VerificationError
 from .opdef import HAS_REGION, get_opdef
 from .printer import NAME, format_types, is_param_name, value_names
 
@@ -106,6 +108,11 @@ class _Checker:
         if expected != got:
             self.fail(where, f"result types disagree with the shape rule: expected "
                              f"{format_types(expected)}, got {format_types(got)}")
+        if opdef.check is not None:
+            try:
+                opdef.check(op)
+            except ContractError as e:
+                self.fail(where, str(e))
 
     def check_region(self, where: str, op: Op, wants_region: bool) -> None:
         if wants_region and op.region is None:

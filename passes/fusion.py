@@ -1,16 +1,13 @@
 """Fusion: group elementwise chains, and the reductions over them, into ``fused`` ops.
 
 A group (a future kernel) has one *iteration shape*: every elementwise op in it makes a
-result of that shape, and every reduction in it reduces a value of that shape. What a
-backend may assume of a ``fused`` op's region:
-
-* its ops are elementwise (trait ELEMENTWISE) or reductions (``reduce_*``);
-* every elementwise result has the iteration shape, except scalar ``constant`` ops,
-  which are copied into the region rather than passed in;
-* every region parameter broadcasts to the iteration shape;
-* a reduction's operand has the iteration shape, and nothing in the region uses a
-  reduction's result (a kernel finishes its reductions; their users start the next);
-* the region's results are the values used outside it, in first-definition order.
+result of that shape, and every reduction in it reduces a value of that shape. Each
+``fused`` op made keeps the kernel contract of :mod:`fusegraph.ir.ops.region` (which the
+verifier checks); its region's results are the values used outside it, in
+first-definition order. Which ops may join is the backend's
+:class:`~fusegraph.ir.ops.region.KernelCapability`: ``fuse(graph, capability)``, by
+default the one in force (:func:`targeting`; :data:`ANY_KERNEL` outside it), so the
+registered ``fusion`` pass forms the kernels of the backend that a pipeline runs for.
 
 The invariant that makes the fused graph a graph at all: contracting every group to one
 node leaves the op graph acyclic. It implies that each group is convex (no path leaves
@@ -40,29 +37,46 @@ Statistics: the number of kernels formed is ``len(group_ops(graph))``.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Iterator
+
 import networkx as nx
 
 from fusegraph.ir.builder import emit_op
 from fusegraph.ir.core import Graph, Op, Value
 from fusegraph.ir.errors import VerificationError
-from fusegraph.ir.opdef import ELEMENTWISE, get_opdef
+from fusegraph.ir.opdef import REDUCTION, get_opdef
+from fusegraph.ir.ops.region import ANY_KERNEL, KernelCapability, iteration_shape_of
 from fusegraph.ir.types import broadcast_shapes
 
 from .dce import has_effects, live_graph
 from .manager import Pass, register_pass
 
-REDUCTIONS = frozenset({"reduce_sum", "reduce_mean", "reduce_max", "reduce_min"})
+_CAPABILITY: ContextVar[KernelCapability] = ContextVar("fusion_capability", default=ANY_KERNEL)
+
+
+@contextmanager
+def targeting(capability: KernelCapability) -> Iterator[KernelCapability]:
+    """Within the block, :func:`fuse` without a capability (the registered ``fusion`` and
+    ``scan_fusion`` passes) forms ``capability``'s kernels."""
+    token = _CAPABILITY.set(capability)
+    try:
+        yield capability
+    finally:
+        _CAPABILITY.reset(token)
 
 
 def is_scalar_constant(op: Op) -> bool:
     return op.kind == "constant" and op.results[0].type.rank == 0
 
 
-def _fusible(op: Op) -> bool:
-    if has_effects(op):
-        return False
-    opdef = get_opdef(op.kind)
-    return (opdef.has(ELEMENTWISE) and not is_scalar_constant(op)) or op.kind in REDUCTIONS
+def _is_reduction(op: Op) -> bool:
+    return get_opdef(op.kind).has(REDUCTION)
+
+
+def _fusible(op: Op, capability: KernelCapability) -> bool:
+    return not has_effects(op) and not is_scalar_constant(op) and capability.admits(op)
 
 
 class _Group:
@@ -159,11 +173,7 @@ class _ContractedGraph:
         return seen
 
 
-def _iteration_shape(op: Op) -> tuple:
-    return (op.operands[0] if op.kind in REDUCTIONS else op.results[0]).type.shape
-
-
-def group_ops(graph: Graph) -> list[_Group]:
+def group_ops(graph: Graph, capability: KernelCapability = ANY_KERNEL) -> list[_Group]:
     """The groups of two or more ops, in program order; contracting each group to one
     node leaves the graph acyclic (the module's invariant).
 
@@ -173,7 +183,7 @@ def group_ops(graph: Graph) -> list[_Group]:
     merge into one with it (the two halves of an optimizer update, say: the first and
     second moments are computed from the gradient in separate chains that meet at the
     weight's new value), as long as the contraction stays acyclic and no member would use
-    another's reduction result.
+    another's reduction result. Only ops that ``capability`` admits join groups.
     """
     dag = _ContractedGraph()
     node_of: dict[int, int] = {}           # id(op) -> the node it was added as
@@ -193,14 +203,14 @@ def group_ops(graph: Graph) -> list[_Group]:
     for op in graph.ops:
         node = dag.add({producer_node(v) for v in op.operands if v.producer is not None})
         node_of[id(op)] = node
-        if not _fusible(op):
+        if not _fusible(op, capability):
             continue
         candidates: list[_Group] = []
         for v in op.operands:
             g = group_at.get(producer_node(v)) if v.producer is not None else None
             if g is not None and g not in candidates:
                 candidates.append(g)
-        shape = _iteration_shape(op)
+        shape = iteration_shape_of(op)
         group = next((g for g in candidates if g.shape == shape
                       and not uses_reduced([op], g.reduced) and dag.contract(g.node, node)), None)
         if group is None:
@@ -215,7 +225,7 @@ def group_ops(graph: Graph) -> list[_Group]:
                     group.reduced |= h.reduced
                     h.ops = []
         group.ops.append(op)
-        if op.kind in REDUCTIONS:
+        if _is_reduction(op):
             group.reduced.add(id(op.results[0]))
     kept = [g for g in groups if len(g.ops) > 1]
     for number, g in enumerate(kept):
@@ -223,8 +233,10 @@ def group_ops(graph: Graph) -> list[_Group]:
     return kept
 
 
-def fuse(graph: Graph) -> Graph:
-    groups = group_ops(graph)
+def fuse(graph: Graph, capability: KernelCapability | None = None) -> Graph:
+    """``graph`` with each group of :func:`group_ops` one ``fused`` op; ``capability``
+    (default: the one in force, see :func:`targeting`) says which ops may join."""
+    groups = group_ops(graph, capability or _CAPABILITY.get())
     group_of = {id(op): g for g in groups for op in g.ops}
     users = graph.users()
     result_ids = {id(r) for r in graph.results}
@@ -278,7 +290,7 @@ def _sources(op: Op, members: set) -> list:
     types), when that leaves the op's result shape as it is. The ``broadcast_to`` then
     has no user left, and no copy is made. Reductions read their operands as they are
     (their operand has the iteration shape)."""
-    if op.kind in REDUCTIONS:
+    if _is_reduction(op):
         return list(op.operands)
     sources = [v.producer.operands[0]
                if v.producer is not None and v.producer.kind == "broadcast_to"

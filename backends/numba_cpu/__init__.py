@@ -19,16 +19,27 @@ kernel; every other op runs as in the reference backend (numpy, BLAS for matmul)
   the values that depend on the sizes alone computed once; later calls run the plan.
   ``Executable.source()`` dumps the kernels, ``Executable.plan_source()`` the plan.
 
-Use it through ``fusegraph.backends.optimizing_compiler("numba_cpu")``, which runs the
-fusion pipeline first: on a graph without ``fused`` ops this backend is the reference.
+Use it through ``fusegraph.backends.optimizing_compiler("numba_cpu")``, which runs
+:data:`PIPELINE` first, fusion forming the kernels :data:`CAPABILITY` admits: on a graph
+without ``fused`` ops this backend is the reference.
 """
 from fusegraph.backends.reference.interpreter import ExecutionError, InputError
 
-from .codegen import CodegenError, KernelSpec, generate_kernel
+from fusegraph.passes import FUSION_PIPELINE
+
+from .codegen import CAPABILITY, CodegenError, KernelSpec, generate_kernel
 from .executable import Executable, KernelStep, compile
 from .kernel_cache import KernelCacheError, KernelCacheWarning
 from .kernels import cache_dir, clear_memo, load_kernel
 
-__all__ = ["CodegenError", "ExecutionError", "Executable", "InputError", "KernelCacheError",
-           "KernelCacheWarning", "KernelSpec", "KernelStep", "cache_dir", "clear_memo",
-           "compile", "generate_kernel", "load_kernel"]
+# The passes before this backend. "scan_fusion" (kernels inside loop bodies,
+# :mod:`fusegraph.passes.regions`) is left out, measured: on an LSTM(64) training step
+# (B=32, T=50) numba_cpu took 13.2 ms with it and 9.8 ms without. A step's cell is only
+# [B,64] = 2048 elements, and the gates' exp/tanh run as scalar libm calls in a kernel (no
+# SVML) where numpy's ufuncs use SIMD: 59 us per step for the fused forward cell against
+# about 20 us for its numpy ops. Add it to a pipeline to try.
+PIPELINE = FUSION_PIPELINE
+
+__all__ = ["CAPABILITY", "CodegenError", "ExecutionError", "Executable", "InputError",
+           "KernelCacheError", "KernelCacheWarning", "KernelSpec", "KernelStep", "PIPELINE",
+           "cache_dir", "clear_memo", "compile", "generate_kernel", "load_kernel"]

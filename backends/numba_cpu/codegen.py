@@ -1,8 +1,7 @@
 """From a ``fused`` op's region to the Python source of one Numba kernel.
 
-The region satisfies the contract of :mod:`fusegraph.passes.fusion`: elementwise ops and
-reductions over one *iteration shape*, scalar constants copied in, parameters that
-broadcast to the iteration shape, and no op using a reduction's result. The kernel is::
+The region keeps the kernel contract of the ``fused`` op (:mod:`fusegraph.ir.ops.region`),
+and holds what :data:`CAPABILITY` admits (every op with a template here). The kernel is::
 
     @njit(cache=True, error_model="numpy", fastmath=False, parallel=False)
     def kernel_<hash>(in0, in1, ..., out0, out1, ..., n_B, ...):
@@ -26,10 +25,8 @@ kernel), so nothing depends on what the caller filled in.
 Decided statically, from the types alone:
 
 * broadcasting: an operand dim of literal 1 is indexed with 0; missing leading dims are
-  dropped; a rank-0 operand is read once before the loops (``in0[()]``). An operand dim
-  that is a different symbol than the iteration dim (``N`` against ``B`` or ``10``) is
-  indexed by the loop variable, and :attr:`KernelSpec.checks` lists it, so the caller
-  checks the sizes before the call (the reference runs the region when they differ);
+  dropped; a rank-0 operand is read once before the loops (``in0[()]``); every other
+  dim is the iteration dim (the contract), indexed by the loop variable;
 * placement: each load and each elementwise statement goes at the shallowest loop depth
   whose indices it uses (a ``[B,1]`` operand is read once per row); stores and
   reduction updates go in the innermost body;
@@ -37,7 +34,7 @@ Decided statically, from the types alone:
   variable opened before loop ``k`` and stored after it; any other (a sum over the batch
   axis of ``[B,512]``) accumulates in its output array (filled first). ``reduce_mean``
   divides by the reduced count, symbols included, at the end. Local sums accumulate
-  float32 in float64 and ints in int64 (see :class:`.templates.Reduction`);
+  float32 in float64 and ints in int64 (:mod:`fusegraph.backends.numba_common`);
 * parallelism: the outermost loop is ``numba.prange`` (and the kernel ``parallel=True``)
   when no reduction reduces axis 0 and the iteration space is at least
   :data:`PARALLEL_MIN_ELEMENTS` elements, each symbol counted as
@@ -66,6 +63,7 @@ from dataclasses import dataclass
 
 from fusegraph.backends.numba_common import CodegenError, KernelGenerator
 from fusegraph.ir.core import Graph, attrs_key
+from fusegraph.ir.ops.region import KernelCapability
 from fusegraph.ir.types import Sym
 
 from . import templates
@@ -74,26 +72,24 @@ PARALLEL_MIN_ELEMENTS = 1 << 18   # below this many elements, threads cost more 
 SYMBOL_SIZE_GUESS = 32            # a symbolic dim (the batch) counts this much for that estimate
 CODEGEN_VERSION = "1"             # bump when the generated code changes meaning
 
-__all__ = ["CodegenError", "KernelSpec", "generate_kernel", "parallel_threshold",
+# What a numba_cpu kernel holds: every elementwise op and reduction with a template.
+CAPABILITY = KernelCapability("numba_cpu",
+                              lambda kind, dtype: templates.template_for(kind, dtype) is not None)
+
+__all__ = ["CAPABILITY", "CodegenError", "KernelSpec", "generate_kernel", "parallel_threshold",
            "structural_hash"]
 
 
 @dataclass(frozen=True)
 class KernelSpec:
-    """One generated kernel.
-
-    ``checks``: ``(operand, axis, iteration_axis)`` triples whose sizes the caller must
-    compare before calling (the operand dim and the iteration dim are different symbols,
-    or a symbol and an int). ``iteration_shape``: ints and symbols. ``symbols``: the
-    size arguments after the outputs, in order.
-    """
+    """One generated kernel. ``iteration_shape``: ints and symbols. ``symbols``: the size
+    arguments after the outputs, in order."""
 
     name: str
     source: str
     iteration_shape: tuple
     symbols: tuple
     parallel: bool
-    checks: tuple
 
 
 def structural_hash(region: Graph) -> str:
@@ -118,7 +114,8 @@ def parallel_threshold() -> int:
 
 
 def generate_kernel(region: Graph) -> KernelSpec:
-    """The kernel of ``region``; CodegenError if the region breaks the contract."""
+    """The kernel of ``region``: ContractError if it breaks the kernel contract,
+    CodegenError if an op has no template."""
     return _Generator(region).run()
 
 
@@ -149,9 +146,8 @@ class _Generator(KernelGenerator):
     def make_spec(self, symbols: tuple) -> KernelSpec:
         shape = self.shape
         reduces_axis_0 = any(0 in op.attrs["axes"] for op in self.region.ops
-                             if op.kind in templates.REDUCTIONS)
+                             if self.is_reduction(op))
         estimate = math.prod(SYMBOL_SIZE_GUESS if isinstance(d, Sym) else d for d in shape)
         self.parallel = len(shape) > 0 and not reduces_axis_0 and estimate >= parallel_threshold()
         name = f"kernel_{structural_hash(self.region)}"
-        return KernelSpec(name, self.source(name, symbols), shape, symbols, self.parallel,
-                          tuple(self.checks))
+        return KernelSpec(name, self.source(name, symbols), shape, symbols, self.parallel)

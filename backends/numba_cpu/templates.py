@@ -20,13 +20,13 @@ expression, compiled by Numba, computes one element of the op exactly as the op'
 
 ``FLOAT_TEMPLATES`` is the base table; the int and bool tables override a few entries
 by dict-merge (tinygrad's ``code_for_op``). :func:`template_for` picks the table by the
-result dtype. ``REDUCTIONS`` describes how a kernel accumulates each reduction.
+result dtype. A reduction has no entry: it is computed with its combining op's
+template and its identity as a ``constant`` (the op's
+:class:`~fusegraph.ir.opdef.Reduction`, see :mod:`fusegraph.backends.numba_common`).
 The CUDA backend (:mod:`fusegraph.backends.numba_cuda.templates`) starts from these
 tables and overrides the few entries it spells differently.
 """
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 from fusegraph.ir.types import DType
 
@@ -99,35 +99,3 @@ SCALAR_TYPES = {DType.f32: "np.float32", DType.f64: "np.float64", DType.i32: "np
 def template_for(kind: str, dtype: DType) -> str | None:
     """The template of op ``kind`` making a ``dtype`` result, or None if there is none."""
     return _TABLES[dtype].get(kind)
-
-
-@dataclass(frozen=True)
-class Reduction:
-    """How a kernel computes one reduction.
-
-    ``init``: the accumulator's start, a template over ``{A}`` (the accumulator's scalar
-    type). ``update``: the new accumulator from ``{acc}`` and the element ``{0}``.
-    ``divide``: divide by the number of reduced elements at the end (the mean).
-    ``wide``: accumulate float32 in float64 and ints in int64 (sums; numpy's int sums
-    are int64 too, and float32 sums in float64 are nearer numpy's pairwise sum than a
-    float32 running sum is). Max and min accumulate in the result dtype.
-    """
-
-    init_float: str
-    init_int: str
-    update_float: str
-    update_int: str
-    wide: bool = False
-    divide: bool = False
-
-
-_SUM = dict(init_float="{A}(0)", init_int="{A}(0)", update_float="({acc} + {0})",
-            update_int="({acc} + {0})", wide=True)
-REDUCTIONS = {
-    "reduce_sum": Reduction(**_SUM),
-    "reduce_mean": Reduction(**_SUM, divide=True),
-    "reduce_max": Reduction("{A}(-np.inf)", "{A}({min})",
-                            "({0} if ({0} > {acc} or {0} != {0}) else {acc})", "max({acc}, {0})"),
-    "reduce_min": Reduction("{A}(np.inf)", "{A}({max})",
-                            "({0} if ({0} < {acc} or {0} != {0}) else {acc})", "min({acc}, {0})"),
-}

@@ -22,15 +22,21 @@ checked-before-unpickling subclass). The simulator's kernels have no disk cache.
 Without a GPU the backend runs in Numba's CUDA simulator: set ``NUMBA_ENABLE_CUDASIM=1``
 before ``numba.cuda`` is first imported in the process (see :mod:`.device`). Use it
 through ``fusegraph.backends.optimizing_compiler("numba_cuda")`` or
-``model.compile(..., backend="numba_cuda")``, which run the fusion pipeline first.
+``model.compile(..., backend="numba_cuda")``, which run :data:`PIPELINE` first, fusion
+forming the kernels :data:`CAPABILITY` admits.
 """
 from fusegraph.backends.reference.interpreter import ExecutionError, InputError
 
-from .codegen import CodegenError, CudaKernelSpec, generate_kernel
+from fusegraph.passes import FUSION_PIPELINE
+
+from .codegen import CAPABILITY, CodegenError, CudaKernelSpec, generate_kernel
 from .device import ptx_status
 from .executable import (CudaUnavailableError, Executable, KernelStep, compile,
                          compile_ptx_all, kernel_signature)
 
-__all__ = ["CodegenError", "CudaKernelSpec", "CudaUnavailableError", "ExecutionError",
-           "Executable", "InputError", "KernelStep", "compile", "compile_ptx_all",
-           "generate_kernel", "kernel_signature", "ptx_status"]
+# The passes before this backend: numba_cpu's (no measurement of "scan_fusion" here yet).
+PIPELINE = FUSION_PIPELINE
+
+__all__ = ["CAPABILITY", "CodegenError", "CudaKernelSpec", "CudaUnavailableError",
+           "ExecutionError", "Executable", "InputError", "KernelStep", "PIPELINE", "compile",
+           "compile_ptx_all", "generate_kernel", "kernel_signature", "ptx_status"]

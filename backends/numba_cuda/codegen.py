@@ -1,8 +1,7 @@
 """From a ``fused`` op's region to the Python source of one ``numba.cuda`` kernel.
 
-The region satisfies the contract of :mod:`fusegraph.passes.fusion` (elementwise ops and
-reductions over one *iteration shape*, scalar constants copied in, parameters that
-broadcast to it, no op using a reduction's result). The kernel runs **one thread per
+The region keeps the kernel contract of the ``fused`` op (:mod:`fusegraph.ir.ops.region`)
+and holds what :data:`CAPABILITY` admits. The kernel runs **one thread per
 element of the iteration shape's non-reduced part** and loops over the reduced axes
 inside the thread::
 
@@ -38,16 +37,15 @@ Decided statically, from the types alone:
   fastest, so neighbouring threads read neighbouring elements when the last axis is
   not reduced), and one ``for`` loop per reduced axis, in axis order, runs inside.
 * broadcasting, as numba_cpu: an operand dim of literal 1 is indexed with 0; missing
-  leading dims are dropped; a rank-0 operand is read as ``in0[()]``. An operand dim that
-  is a different symbol than the iteration dim is indexed by the loop index and
-  :attr:`CudaKernelSpec.checks` lists it for the caller to compare first.
+  leading dims are dropped; a rank-0 operand is read as ``in0[()]``; every other dim is
+  the iteration dim (the contract), indexed by its loop or thread index.
 * placement: each load and elementwise statement goes at the shallowest loop depth
   whose indices it uses (outside every loop when it uses thread indices only); stores
   of elementwise results and reduction updates go in the innermost body.
 * reductions: one whose axes are the *last* reduced axes in loop order (always so when
   every reduction of the kernel reduces the same axes, the common case) accumulates in
   a local variable opened before its first loop and stored after it; sums accumulate
-  float32 in float64 and ints in int64 (numba_cpu's :class:`Reduction` table). Any
+  float32 in float64 and ints in int64 (as numba_cpu's, :mod:`..numba_common`). Any
   other one accumulates in its output array: each output element belongs to exactly
   one thread (its thread-axis indices are the thread's), which starts it at its first
   visit (every reduced index 0) and, for a mean, divides at its last. No atomics and no
@@ -83,13 +81,18 @@ from dataclasses import dataclass
 from fusegraph.backends.numba_common import CodegenError, KernelGenerator
 from fusegraph.backends.numba_cpu.codegen import structural_hash
 from fusegraph.ir.core import Graph
+from fusegraph.ir.ops.region import KernelCapability
 from fusegraph.ir.types import Sym
 
 from . import templates
 
 CODEGEN_VERSION = "cuda-1"     # bump when the generated code changes meaning
 
-__all__ = ["CodegenError", "CudaKernelSpec", "generate_kernel", "kernel_name"]
+# What a numba_cuda kernel holds: every elementwise op and reduction with a CUDA template.
+CAPABILITY = KernelCapability("numba_cuda",
+                              lambda kind, dtype: templates.template_for(kind, dtype) is not None)
+
+__all__ = ["CAPABILITY", "CodegenError", "CudaKernelSpec", "generate_kernel", "kernel_name"]
 
 
 @dataclass(frozen=True)
@@ -98,8 +101,7 @@ class CudaKernelSpec:
 
     ``iteration_shape``: ints and symbols. ``thread_axes``: the axes that threads run
     over (the rest are looped over in each thread). ``symbols``: the size arguments
-    after the outputs, in order. ``checks``: ``(operand, axis, iteration_axis)``
-    triples whose sizes the caller compares before the launch. ``param_types`` and
+    after the outputs, in order. ``param_types`` and
     ``result_types``: the region's, for building signatures (PTX).
     """
 
@@ -108,7 +110,6 @@ class CudaKernelSpec:
     iteration_shape: tuple
     thread_axes: tuple
     symbols: tuple
-    checks: tuple
     param_types: tuple
     result_types: tuple
 
@@ -124,7 +125,8 @@ def kernel_name(region: Graph) -> str:
 
 
 def generate_kernel(region: Graph) -> CudaKernelSpec:
-    """The CUDA kernel of ``region``; CodegenError if the region breaks the contract."""
+    """The CUDA kernel of ``region``: ContractError if it breaks the kernel contract,
+    CodegenError if an op has no CUDA template."""
     return _Generator(region).run()
 
 
@@ -137,7 +139,7 @@ class _Generator(KernelGenerator):
         """The reduced axes of the reductions the kernel computes, in axis order; the
         others are the thread axes."""
         loops = sorted({a for op in self.region.ops
-                        if op.kind in templates.REDUCTIONS and id(op.results[0]) in results
+                        if self.is_reduction(op) and id(op.results[0]) in results
                         for a in op.attrs["axes"]})
         self.thread_axes = tuple(a for a in range(len(self.shape)) if a not in loops)
         return loops
@@ -178,6 +180,6 @@ class _Generator(KernelGenerator):
         region = self.region
         name = kernel_name(region)
         return CudaKernelSpec(name, self.source(name, symbols), self.shape, self.thread_axes,
-                              symbols, tuple(self.checks),
+                              symbols,
                               tuple(p.type for p in region.params),
                               tuple(r.type for r in region.results))

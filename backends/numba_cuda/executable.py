@@ -12,12 +12,10 @@ Where each op runs:
 * a ``fused`` op with a kernel (:mod:`.codegen`): on the device. Its operands are copied
   to the device once (``cuda.to_device``; a value keeps its device copy until it dies),
   its outputs are allocated there (``cuda.device_array``), and the kernel is launched
-  with one thread per element of the non-reduced part of its iteration space. It falls
-  back to the reference interpreter of its region on the host (a) for good when the
-  generator cannot handle its region (``Executable.fallbacks``, with the reason) and
-  (b) for one call when the arrays break what the kernel decided statically (two
-  different symbols in a broadcast turned out different sizes; an empty iteration
-  space), as numba_cpu does;
+  with one thread per element of the non-reduced part of its iteration space. A call
+  whose iteration space is empty runs the reference interpreter of its region on the
+  host instead, as numba_cpu does. A region the generator refuses is an error at
+  ``compile`` (:func:`~fusegraph.backends.numba_common.kernel_spec`);
 * ``matmul``: ``cupy.matmul`` on the device (cuBLAS; CuPy's default keeps float32 in
   full precision, no TF32) when CuPy imports and a GPU is present, else the reference
   on the host. :attr:`Executable.matmul_path` says which (``"cublas"`` or ``"host"``)
@@ -50,7 +48,7 @@ from fusegraph.ir.core import Graph, Op
 from fusegraph.ir.errors import FusegraphError
 
 from . import device
-from .codegen import CodegenError, CudaKernelSpec, generate_kernel
+from .codegen import CudaKernelSpec, generate_kernel
 
 BLOCK = 128          # threads per block on a GPU (a multiple of the warp, 32)
 
@@ -89,10 +87,6 @@ class _Values:
             self.counts["to_device"] += 1
         return d
 
-    def shape(self, i: int) -> tuple:
-        a = self.host.get(i)
-        return tuple((self.dev[i] if a is None else a).shape)
-
     def drop(self, i: int) -> None:
         self.host.pop(i, None)
         self.dev.pop(i, None)
@@ -111,7 +105,7 @@ class KernelStep(numba_common.KernelStep):
         spec = self.spec
         sizes = self.sizes(env)
         shapes = self.output_shapes(env)
-        if not self.runs_kernel([values.shape(i) for i in operands], env):
+        if self.empty(env):
             values.counts["kernel_fallback"] += 1
             return run_op(self.ref, [values.on_host(i) for i in operands], env), False
         cuda = values.cuda
@@ -143,8 +137,8 @@ class Executable:
     """A compiled graph: ``exe(*arrays)`` returns one array per graph result.
 
     ``kernels``: the KernelSteps, one per fused op with a kernel, in graph order.
-    ``fallbacks``: ``(op, reason)`` for fused ops run by the reference interpreter.
-    ``simulator``: whether kernels run in Numba's CUDA simulator. ``device``: what they
+    ``fallbacks``: always empty (no fused op falls back; kept until the callers drop it).
+    ``simulator: whether kernels run in Numba's CUDA simulator. ``device``: what they
     run on, in words. ``matmul_path``: ``"cublas"`` (CuPy on the GPU) or ``"host"``
     (the reference's numpy matmul), and ``matmul_reason`` when it is the host.
     ``counts``: what the last call did. :meth:`source` gives the kernels' sources.
@@ -171,7 +165,7 @@ class Executable:
         for op, dying in zip(graph.ops, free_schedule(graph)):
             ref = Step(op, dying)
             run, step = _run_host, ref
-            spec = numba_common.kernel_spec(op, generate_kernel, self.fallbacks)
+            spec = numba_common.kernel_spec(op, generate_kernel)
             if spec is not None:
                 step = KernelStep(ref, spec, load_kernel(spec), self.simulator)
                 run = KernelStep.run
@@ -199,7 +193,7 @@ class Executable:
 
     def __repr__(self) -> str:
         return (f"<numba_cuda Executable of {self.graph!r} on {self.device}: "
-                f"{len(self.kernels)} kernels, {len(self.fallbacks)} fallbacks, "
+                f"{len(self.kernels)} kernels, "
                 f"matmul on {self.matmul_path}>")
 
 
@@ -223,8 +217,7 @@ def kernel_signature(spec: CudaKernelSpec) -> tuple:
 
 def compile_ptx_all(graph: Graph, *, cc: tuple[int, int] | None = None,
                     optimize: bool = False) -> dict[str, str]:
-    """``{kernel name: PTX}`` for every fused op of ``graph`` that has a kernel (ops the
-    generator refuses run on the host and have none); equal kernels appear once.
+    """``{kernel name: PTX}`` for every fused op of ``graph``; equal kernels appear once.
 
     ``graph``: a graph after the fusion pipeline (an Executable's ``graph``), or any
     graph with ``optimize=True`` to run the backend's pipeline first. ``cc``: the
@@ -239,21 +232,15 @@ def compile_ptx_all(graph: Graph, *, cc: tuple[int, int] | None = None,
         raise CudaUnavailableError(reason)
     cuda = device.cuda_module()
     if optimize:
-        from fusegraph.backends import default_pipeline
-        from fusegraph.passes import run_pipeline
+        from fusegraph.backends import run_backend_pipeline
 
-        graph, _ = run_pipeline(graph, default_pipeline("numba_cuda"), verify=False)
+        graph = run_backend_pipeline(graph, "numba_cuda", verify=False)
     if cc is None and not device.gpu_available():
         cc = device.ptx_cc()
     out: dict[str, str] = {}
     for op in graph.ops:
-        if op.kind != "fused":
-            continue
-        try:
-            spec = generate_kernel(op.region)
-        except CodegenError:
-            continue
-        if spec.name in out:
+        spec = numba_common.kernel_spec(op, generate_kernel)
+        if spec is None or spec.name in out:
             continue
         kernel = load_kernel(spec)
         pyfunc = getattr(kernel, "py_func", None) or kernel.fn

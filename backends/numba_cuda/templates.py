@@ -17,20 +17,18 @@ see ``tests/backends/test_numba_cuda.py``):
   (undefined for inf/NaN, and loses the sign of -0.0). Values of magnitude >= 2**52 (and
   inf, NaN) are already integral and pass through; others go through ``math.floor`` and
   back, with ``math.copysign`` restoring the sign (``floor(-0.0)`` is -0.0).
-* int ``maximum``/``minimum`` and the int max/min reductions: the builtin ``max``/``min``
+* int ``maximum``/``minimum`` (and so the int max/min reductions, which combine with
+  them): the builtin ``max``/``min``
   on integers is a Numba device function that the CUDA target compiles against the
   current device, so it cannot be compiled to PTX on a machine without a GPU; a
   conditional expression is the same instruction.
 
-NaN-propagating float ``maximum``/``minimum`` and reductions are the CPU's, as they are.
+NaN-propagating float ``maximum``/``minimum`` are the CPU's, as they are.
 """
 from __future__ import annotations
 
-from dataclasses import replace
-
 from fusegraph.backends.numba_cpu.templates import (BOOL_TEMPLATES, FLOAT_TEMPLATES,
-                                                    INT_TEMPLATES, REDUCTIONS as CPU_REDUCTIONS,
-                                                    SCALAR_TYPES)
+                                                    INT_TEMPLATES, SCALAR_TYPES)
 from fusegraph.ir.types import DType
 
 _SIGN = "({T}(1) if {0} > {T}(0) else ({T}(-1) if {0} < {T}(0) else {zero}))"
@@ -61,21 +59,11 @@ _TABLES = {DType.f32: CUDA_FLOAT_TEMPLATES, DType.f64: CUDA_FLOAT_TEMPLATES,
            DType.i32: CUDA_INT_TEMPLATES, DType.i64: CUDA_INT_TEMPLATES,
            DType.bool: CUDA_BOOL_TEMPLATES}
 
-# How a kernel accumulates each reduction (see numba_cpu's ``Reduction``): the CPU's,
-# with int max/min as conditionals.
-REDUCTIONS = {
-    **CPU_REDUCTIONS,
-    "reduce_max": replace(CPU_REDUCTIONS["reduce_max"],
-                          update_int="({0} if {0} > {acc} else {acc})"),
-    "reduce_min": replace(CPU_REDUCTIONS["reduce_min"],
-                          update_int="({0} if {0} < {acc} else {acc})"),
-}
-
 
 def template_for(kind: str, dtype: DType) -> str | None:
     """The CUDA template of op ``kind`` making a ``dtype`` result, or None if none."""
     return _TABLES[dtype].get(kind)
 
 
-__all__ = ["CUDA_BOOL_TEMPLATES", "CUDA_FLOAT_TEMPLATES", "CUDA_INT_TEMPLATES", "REDUCTIONS",
-           "SCALAR_TYPES", "template_for"]
+__all__ = ["CUDA_BOOL_TEMPLATES", "CUDA_FLOAT_TEMPLATES", "CUDA_INT_TEMPLATES", "SCALAR_TYPES",
+           "template_for"]

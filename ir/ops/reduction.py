@@ -3,7 +3,13 @@
 
 ``reduce_mean`` is primitive (not sum / n) because ``n`` may be a symbolic dimension
 such as the batch size, unknown until the graph runs. ``axes`` are stored
-non-negative and sorted; ``keepdims`` keeps reduced axes as size 1.
+non-negative and sorted; ``keepdims`` keeps reduced axes as size 1. Each REDUCTION op
+says how it folds (:class:`~fusegraph.ir.opdef.Reduction`: its combining elementwise op,
+its identity per dtype, whether it divides by the count), which is all that fusion and
+the kernel generators need: a new reduction is one ``_reduce`` line here.
+
+``argmax``/``argmin`` (ARG_REDUCTION) reduce along one ``axis`` to an index; no kernel
+computes them.
 
 ``dim_size`` is how a graph counts elements along an axis whose size is symbolic (the
 batch size for a running mean, ``n`` in the gradient of a mean): it reads the size from
@@ -15,7 +21,8 @@ import numpy as np
 
 from ..builder import emit
 from ..errors import ShapeError
-from ..opdef import NO_GRADIENT, REDUCTION, SHAPE_ONLY, Attr, OpDef, register
+from ..opdef import (ARG_REDUCTION, NO_GRADIENT, REDUCTION, SHAPE_ONLY, Attr, OpDef, Reduction,
+                     register)
 from ..types import DType, Sym, TensorType
 from .vjp_utils import const, expand_reduced
 from ._rules import FLOATS, NUMERIC, require_dtype
@@ -38,13 +45,25 @@ def _reduce_rule(allowed):
     return infer
 
 
-def _reduce(name, fn, allowed, doc, vjp):
+def _reduce(name, fn, allowed, doc, vjp, reduction: Reduction):
     def ref(xs, attrs):
         x = xs[0]
         return np.asarray(fn(x, axis=attrs["axes"], keepdims=attrs["keepdims"]), dtype=x.dtype)
     register(OpDef(name, _reduce_rule(allowed), ref, 1,
                    attrs={"axes": Attr("ints"), "keepdims": Attr("bool", False)},
-                   traits=frozenset({REDUCTION}), doc=doc, vjp=vjp))
+                   traits=frozenset({REDUCTION}), doc=doc, vjp=vjp, reduction=reduction))
+
+
+def _lowest(dtype: DType):
+    return -np.inf if dtype.is_float else int(np.iinfo(dtype.numpy).min)
+
+
+def _highest(dtype: DType):
+    return np.inf if dtype.is_float else int(np.iinfo(dtype.numpy).max)
+
+
+def _zero(dtype: DType):
+    return 0
 
 
 def _expanded_cotangent(op, cts):
@@ -80,10 +99,14 @@ def _extremum_vjp(op, cts):
     return (emit("mul", _expanded_cotangent(op, cts), emit("div", hit, count)),)
 
 
-_reduce("reduce_sum", np.sum, NUMERIC, "sum over axes", _sum_vjp)
-_reduce("reduce_mean", np.mean, FLOATS, "mean over axes (floats only)", _mean_vjp)
-_reduce("reduce_max", np.max, NUMERIC, "max over axes", _extremum_vjp)
-_reduce("reduce_min", np.min, NUMERIC, "min over axes", _extremum_vjp)
+_reduce("reduce_sum", np.sum, NUMERIC, "sum over axes", _sum_vjp,
+        Reduction("add", _zero, rounds=True))
+_reduce("reduce_mean", np.mean, FLOATS, "mean over axes (floats only)", _mean_vjp,
+        Reduction("add", _zero, mean=True, rounds=True))
+_reduce("reduce_max", np.max, NUMERIC, "max over axes", _extremum_vjp,
+        Reduction("maximum", _lowest))
+_reduce("reduce_min", np.min, NUMERIC, "min over axes", _extremum_vjp,
+        Reduction("minimum", _highest))
 
 
 def _arg_rule(types, attrs):
@@ -100,7 +123,7 @@ def _arg(name, fn, doc):
         return fn(xs[0], axis=attrs["axis"], keepdims=attrs["keepdims"]).astype(np.int32)
     register(OpDef(name, _arg_rule, ref, 1,
                    attrs={"axis": Attr("int"), "keepdims": Attr("bool", False)},
-                   traits=frozenset({REDUCTION}), doc=doc, vjp=NO_GRADIENT))
+                   traits=frozenset({ARG_REDUCTION}), doc=doc, vjp=NO_GRADIENT))
 
 
 _arg("argmax", np.argmax, "index of the first max along axis (i32)")

@@ -1,15 +1,39 @@
-"""``fused``: an op whose meaning is the small graph (region) it carries.
+"""``fused``: an op whose meaning is the small graph (region) it carries: a fused kernel.
 
 The fusion pass replaces a group of ops by one ``fused`` op; backends compile its
 region into one kernel. The region is isolated from above: it sees only its own
 parameters, which receive the op's operands in order. Its reference semantics are
 "run the region", so ``ref`` takes the region and a graph runner from the backend
 (``ir`` knows no backend).
+
+**The kernel contract**, checked by the verifier (the op's ``check``,
+:func:`check_kernel_region`); each rule has a name that a failure quotes:
+
+* ``op classes``: every region op is ELEMENTWISE or a REDUCTION, or a scalar
+  ``constant`` (constants are copied in, arrays are passed in);
+* ``iteration shape``: there is one, the *iteration shape*: every elementwise result
+  but a constant's has it, and every reduction's operand has it;
+* ``operands``: every region parameter is read by index from the iteration indices:
+  its rank is at most the iteration rank and each of its dims, aligned to the right,
+  equals the iteration dim or is 1 (a broadcast the types decide; no size is compared
+  when the kernel runs);
+* ``reduction results``: no region op uses a reduction's result (a kernel finishes its
+  reductions; their users start the next kernel);
+* ``results``: every region result is computed by a region op that is not a constant.
+
+An empty iteration space is allowed (a backend may then run the region as the reference
+does). What a *backend's* kernels hold is narrower: :class:`KernelCapability`, which the
+fusion pass asks, says which of these ops it has code for.
 """
 from __future__ import annotations
 
-from ..errors import ShapeError, UnsupportedError
-from ..opdef import HAS_REGION, OpDef, register
+from dataclasses import dataclass
+from typing import Callable
+
+from ..core import Graph, Op
+from ..errors import ContractError, ShapeError, UnsupportedError
+from ..opdef import ELEMENTWISE, HAS_REGION, REDUCTION, OpDef, get_opdef, register
+from ..types import DType
 from ._rules import fmt
 
 
@@ -30,5 +54,88 @@ def _fused_vjp(op, cts, differentiate):
                            f"before the fusion pass")
 
 
+def iteration_shape_of(op: Op) -> tuple:
+    """The iteration shape a kernel op makes: a reduction's operand's shape, an
+    elementwise op's result's."""
+    value = op.operands[0] if get_opdef(op.kind).has(REDUCTION) else op.results[0]
+    return value.type.shape
+
+
+def _broken(rule: str, message: str):
+    raise ContractError(f"breaks the kernel contract ({rule}): {message}")
+
+
+def check_kernel_region(region: Graph) -> None:
+    """Return None if ``region`` keeps the kernel contract (the module docstring);
+    ContractError naming the rule and the region op otherwise."""
+    shapes: dict[tuple, str] = {}
+    reduced: set[int] = set()
+    computed: set[int] = set()
+    for j, inner in enumerate(region.ops):
+        where = f"region op {j} ({inner.kind}{f' at {inner.loc}' if str(inner.loc) else ''})"
+        if inner.kind == "constant":
+            if inner.results[0].type.rank != 0:
+                _broken("op classes", f"{where} makes {inner.results[0].type}; only scalar "
+                                      f"constants are copied into a kernel")
+            continue
+        opdef = get_opdef(inner.kind)
+        if not (opdef.has(ELEMENTWISE) or opdef.has(REDUCTION)):
+            _broken("op classes", f"{where} is neither elementwise nor a reduction")
+        if any(id(v) in reduced for v in inner.operands):
+            _broken("reduction results", f"{where} uses the result of a reduction of the "
+                                         f"same kernel")
+        shapes.setdefault(iteration_shape_of(inner), where)
+        if opdef.has(REDUCTION):
+            reduced.add(id(inner.results[0]))
+        computed.update(map(id, inner.results))
+    if len(shapes) != 1:
+        found = "; ".join(f"[{','.join(map(str, s))}] ({w})" for s, w in shapes.items())
+        _broken("iteration shape", f"expected one iteration shape, got {found or 'none'}")
+    (shape,) = shapes
+    for k, p in enumerate(region.params):
+        dims = p.type.shape
+        if len(dims) > len(shape) or any(d != 1 and d != it
+                                         for d, it in zip(dims, shape[len(shape) - len(dims):])):
+            _broken("operands", f"parameter {k} ({p.type}) is not read by index from the "
+                                f"iteration shape [{','.join(map(str, shape))}]: each dim, "
+                                f"aligned right, must equal the iteration dim or be 1")
+    for j, r in enumerate(region.results):
+        if id(r) not in computed:
+            _broken("results", f"result {j} is not computed by an elementwise op or a "
+                               f"reduction of the region")
+
+
+@dataclass(frozen=True)
+class KernelCapability:
+    """What one backend's kernels may hold, within the kernel contract: the fusion pass
+    groups only ops that :meth:`admits`.
+
+    ``name``: the backend's. ``has_code(kind, dtype)``: whether the backend has code for
+    the elementwise op ``kind`` making a ``dtype`` result (a reduction is held when its
+    combining op, :attr:`~fusegraph.ir.opdef.Reduction.combine`, is, at its dtype).
+    """
+
+    name: str
+    has_code: Callable[[str, DType], bool]
+
+    def admits(self, op: Op) -> bool:
+        opdef = get_opdef(op.kind)
+        dtype = op.results[0].type.dtype if op.results else None
+        if opdef.has(ELEMENTWISE):
+            return self.has_code(op.kind, dtype)
+        if opdef.has(REDUCTION):
+            return self.has_code(opdef.reduction.combine, dtype)
+        return False
+
+
+def _check_fused(op: Op) -> None:
+    check_kernel_region(op.region)
+
+
+# The whole contract: every elementwise op and reduction (fusion's default).
+ANY_KERNEL = KernelCapability("any kernel", lambda kind, dtype: True)
+
+
 register(OpDef("fused", _fused_infer, _fused_ref, None, traits=frozenset({HAS_REGION}),
-               doc="run the carried region on the operands (a fused kernel)", vjp=_fused_vjp))
+               doc="run the carried region on the operands (a fused kernel)", vjp=_fused_vjp,
+               check=_check_fused))

@@ -22,15 +22,15 @@ from fusegraph.backends.numba_cpu import (CodegenError, ExecutionError, InputErr
                                           clear_memo, generate_kernel)
 from fusegraph.backends.numba_cpu.codegen import structural_hash  # noqa: E402
 from fusegraph.backends.numba_cpu.templates import (BOOL_TEMPLATES, FLOAT_TEMPLATES,  # noqa: E402
-                                                    INT_TEMPLATES, REDUCTIONS)
+                                                    INT_TEMPLATES)
 from fusegraph.backends.reference import compile as reference  # noqa: E402
 from fusegraph.backends.reference.interpreter import run_op  # noqa: E402
 from fusegraph.frontend.function import Function  # noqa: E402
 from fusegraph.ir import BATCH as B, DType, Graph, Sym, emit  # noqa: E402
 from fusegraph.ir.builder import emit_op  # noqa: E402
-from fusegraph.ir.opdef import ELEMENTWISE, all_opdefs  # noqa: E402
+from fusegraph.ir.errors import ContractError, VerificationError  # noqa: E402
+from fusegraph.ir.opdef import ELEMENTWISE, REDUCTION, all_opdefs  # noqa: E402
 from fusegraph.passes import FUSION_PIPELINE, fuse  # noqa: E402
-from fusegraph.passes.fusion import REDUCTIONS as FUSED_REDUCTIONS  # noqa: E402
 
 from helpers import backend_checks as checks  # noqa: E402
 from helpers.backend_checks import assert_same, graph, param  # noqa: E402
@@ -71,9 +71,26 @@ def test_backend_is_registered_with_the_fusion_pipeline():
 
 def test_every_elementwise_primitive_and_reduction_has_a_template():
     elementwise = {n for n, d in all_opdefs().items() if d.has(ELEMENTWISE)} | {"constant"}
+    combiners = {d.reduction.combine for d in all_opdefs().values() if d.has(REDUCTION)}
     for table in (FLOAT_TEMPLATES, INT_TEMPLATES, BOOL_TEMPLATES):
         assert elementwise <= set(table), sorted(elementwise - set(table))
-    assert set(REDUCTIONS) == set(FUSED_REDUCTIONS)
+        assert combiners <= set(table)
+    for dtype in DType:
+        assert all(numba_cpu.CAPABILITY.has_code(kind, dtype) for kind in elementwise)
+    assert not numba_cpu.CAPABILITY.has_code("matmul", F32)
+
+
+def test_the_pipeline_forms_the_kernels_of_the_backends_capability(monkeypatch):
+    """optimizing_compiler runs fusion with the backend's CAPABILITY: without code for
+    ``exp``, exp stays a plain op and the neg-tanh chain around it is no kernel either."""
+    x = param("x", B, 4)
+    g = graph([x], [emit("tanh", emit("exp", emit("neg", x)))])
+    assert len(optimizing_compiler("numba_cpu")(g).kernels) == 1
+    no_exp = numba_cpu.CAPABILITY.has_code
+    monkeypatch.setattr(numba_cpu, "CAPABILITY", fg.ir.ops.region.KernelCapability(
+        "numba_cpu without exp", lambda kind, dtype: kind != "exp" and no_exp(kind, dtype)))
+    exe = optimizing_compiler("numba_cpu")(g)
+    assert exe.kernels == [] and [op.kind for op in exe.graph.ops] == ["neg", "exp", "tanh"]
 
 
 # --- code generation (no compiling) ------------------------------------------------------
@@ -85,13 +102,13 @@ def test_source_has_one_statement_per_op_with_its_ir_line_and_static_broadcast_i
     (k,) = [op for op in fuse(graph([x, row, col, s], [y, total])).ops if op.kind == "fused"]
     spec = generate_kernel(k.region)
     src = spec.source
-    assert spec.symbols == (Sym("B"),) and spec.checks == () and not spec.parallel
+    assert spec.symbols == (Sym("B"),) and not spec.parallel
     assert f"def {spec.name}(in0, in1, in2, in3, out0, out1, n_B):" in src
     assert spec.name == f"kernel_{structural_hash(k.region)}"
     assert '@njit(cache=True, error_model="numpy", fastmath=False, parallel=False)' in src
     lines = [line.strip() for line in src.splitlines()]
     for expected in ["a3 = in3[()]", "a1 = in1[i0, 0, 0]", "a2 = in2[i2]",
-                     "a0 = in0[i0, i1, i2]", "out0[i0, i1, i2] = v2", "acc3 = np.float64(0)",
+                     "a0 = in0[i0, i1, i2]", "out0[i0, i1, i2] = v2", "acc3 = np.float64(0.0)",
                      "out1[i0] = np.float32(acc3)"]:
         assert any(line.startswith(expected) for line in lines), (expected, src)
     assert any(line.startswith("v0 = (a0 - a1)")
@@ -130,18 +147,28 @@ def test_parallel_only_for_big_iteration_spaces_whose_first_axis_is_not_reduced(
     assert not spec((B, 64)).parallel           # B counts as codegen.SYMBOL_SIZE_GUESS
 
 
-def test_a_region_without_a_kernel_falls_back_to_the_reference():
+def test_a_region_that_breaks_the_kernel_contract_is_an_error_not_a_fallback():
     x = param("x", 3, 3)
     inner = param("in0", 3, 3)
     region = graph([inner], [emit("exp", emit("matmul", inner, inner))], name="kernel")
     fused = emit_op("fused", [x], {}, region)
     g = graph([x], [fused.results[0]])
-    with pytest.raises(CodegenError, match="matmul is neither elementwise nor a reduction"):
+    rule = r"kernel contract \(op classes\): region op 0 \(matmul.*\) is neither elementwise"
+    with pytest.raises(VerificationError, match=rule):
+        fg.ir.verify(g)
+    with pytest.raises(ContractError, match=rule):
         generate_kernel(region)
-    exe = numba_cpu.compile(g)
-    assert len(exe.fallbacks) == 1 and "matmul" in exe.fallbacks[0][1] and exe.kernels == []
-    a = floats(3, 3, scale=0.3)
-    assert_same(exe(a), reference(g)(a))
+    with pytest.raises(ContractError, match=r"^op fused .*" + rule):    # names the op
+        numba_cpu.compile(g)
+
+
+def test_an_op_without_a_template_is_a_codegen_error_naming_the_op(monkeypatch):
+    x = param("x", B, 4)
+    (k,) = fuse(graph([x], [emit("tanh", emit("exp", x))])).ops
+    monkeypatch.delitem(FLOAT_TEMPLATES, "tanh")
+    with pytest.raises(CodegenError, match="op tanh needs the numba_cpu template of tanh "
+                                           "for f32"):
+        generate_kernel(k.region)
 
 
 # --- every elementwise primitive, inside a kernel ----------------------------------------

@@ -13,8 +13,9 @@ F32 = TensorType((BATCH, 4))
 
 
 def _kernel() -> Graph:
-    a, b = Value(F32, name="a"), Value(TensorType((BATCH,)), name="b")
-    return Graph.from_results("kernel", [a, b], [emit_op("exp", [a], loc=LOC).result, b])
+    a, b = Value(F32, name="a"), Value(TensorType((BATCH, 1)), name="b")
+    e = emit_op("exp", [a], loc=LOC).result
+    return Graph.from_results("kernel", [a, b], [e, emit_op("mul", [e, b], loc=LOC).result])
 
 
 def _cell() -> Graph:
@@ -53,7 +54,7 @@ SAMPLES = {
     "random_uniform": ([TensorType((), DType.i64)],
                        {"shape": (BATCH, 3), "salt": 7, "dtype": DType.f64}),
     "stop_gradient": ([F32], {}),
-    "fused": ([F32, TensorType((BATCH,))], {"region": _kernel}),
+    "fused": ([F32, TensorType((BATCH, 1))], {"region": _kernel}),
     "scan": ([F32, TensorType((BATCH, Sym("T"), 4)), TensorType((4, 4))],
              {"num_carries": 1, "num_sequences": 1, "num_invariants": 1, "axis": 1,
               "reverse": True, "region": _cell}),
@@ -98,7 +99,7 @@ def _mlp() -> Graph:
     h = emit_op("matmul", [x, w], loc=SourceLoc("mlp.py", 8, "dense")).result
     zero = emit_op("constant", [], {"value": 0.0}, loc=SourceLoc("mlp.py", 8, "dense")).result
     relu = emit_op("maximum", [h, zero], loc=SourceLoc("mlp.py", 8, "dense")).result
-    s = emit_op("reduce_sum", [relu], {"axes": (1,)}, loc=SourceLoc()).result
+    s = emit_op("reduce_sum", [relu], {"axes": (1,), "keepdims": True}, loc=SourceLoc()).result
     region = _kernel()
     fused = emit_op("fused", [relu, s], region=region, loc=SourceLoc("mlp.py", 9, "head"))
     return Graph.from_results("mlp", [x, w], [fused.results[1], relu, relu])
@@ -113,14 +114,17 @@ def _locs_and_names() -> Graph:
 
 
 def _nested_regions() -> Graph:
+    """A scan whose body holds a fused kernel: regions two deep."""
     x = Value(TensorType(()), name="x")
     inner = Graph.from_results("inner", [x], [emit_op("sqrt", [x], loc=LOC).result])
-    y = Value(TensorType(()), name="y")
-    mid = emit_op("fused", [y], region=inner, loc=SourceLoc(layer="mid"))
-    middle = Graph("middle", [y], [mid], [mid.result, y])
-    z = Value(TensorType(()), name="z")
-    top = emit_op("fused", [z], region=middle, loc=LOC)
-    return Graph("top", [z], [top], top.results)
+    c, x_t = Value(TensorType(()), name="c"), Value(TensorType(()), name="x_t")
+    root = emit_op("fused", [x_t], region=inner, loc=SourceLoc(layer="mid"))
+    step = emit_op("add", [c, root.result], loc=LOC)
+    body = Graph("body", [c, x_t], [root, step], [step.result, x_t])
+    z, xs = Value(TensorType(()), name="z"), Value(TensorType((Sym("T"),)), name="xs")
+    top = emit_op("scan", [z, xs], {"num_carries": 1, "num_sequences": 1, "num_invariants": 0},
+                  region=body, loc=LOC)
+    return Graph("top", [z, xs], [top], top.results)
 
 
 @pytest.mark.parametrize("build", [_mlp, _locs_and_names, _nested_regions,
