@@ -13,8 +13,9 @@ from hypothesis.extra import numpy as hnp
 from fusegraph.backends.reference import run_graph
 from fusegraph.ir import (BATCH as B, DType, Graph, ShapeError, Sym, TensorType, Value,
                           all_opdefs, emit, get_opdef, layer_scope)
-from fusegraph.ir.opdef import (ALL_TRAITS, ATTR_KINDS, HAS_REGION, NO_GRADIENT, REQUIRED, Attr,
-                                check_attr, shape_attr_names)
+from fusegraph.ir.opdef import (ALL_TRAITS, ARG_REDUCTION, ATTR_KINDS, COMMUTATIVE, ELEMENTWISE,
+                                HAS_REGION, NO_GRADIENT, REDUCTION, REQUIRED, Attr, OpDef,
+                                Reduction, check_attr, shape_attr_names, trait_errors)
 from fusegraph.ir.types import resolve_shape
 
 # Adding an op means adding it here, and a strategy to CASES below.
@@ -54,6 +55,53 @@ def test_opdef_is_complete(name):
         assert isinstance(spec, Attr) and spec.kind in ATTR_KINDS
         if spec.default is not REQUIRED:
             assert check_attr(spec.kind, spec.default) == spec.default
+
+
+@pytest.mark.parametrize("name", sorted(all_opdefs()))
+def test_every_ops_traits_agree_with_its_attributes(name):
+    """One attribute convention per trait (ir/opdef.py): REDUCTION ops reduce over
+    ``axes`` with ``keepdims`` and say how they fold, ARG_REDUCTION ops along ``axis``."""
+    d = all_opdefs()[name]
+    assert trait_errors(d) == []
+    if d.has(REDUCTION):
+        assert d.attrs["axes"].kind == "ints" and d.attrs["keepdims"].kind == "bool"
+        combine = all_opdefs()[d.reduction.combine]
+        assert combine.has(ELEMENTWISE) and combine.has(COMMUTATIVE) and combine.arity == 2
+    else:
+        assert d.reduction is None
+    if d.has(ARG_REDUCTION):
+        assert "axis" in d.attrs and "axes" not in d.attrs
+
+
+@pytest.mark.parametrize("name", sorted(n for n, d in all_opdefs().items() if d.has(REDUCTION)))
+@pytest.mark.parametrize("dtype", NUMERIC)
+def test_a_reduction_is_its_combining_op_folded_from_its_identity(name, dtype):
+    """What the kernel generators compute, from the registry alone, is the op's ref."""
+    d = all_opdefs()[name]
+    x = (np.random.default_rng(1).standard_normal((3, 5)) * 9).astype(dtype.numpy)
+    try:
+        d.infer([TensorType((3, 5), dtype)], {"axes": (1,), "keepdims": False})
+    except ShapeError:
+        return      # reduce_mean takes floats only
+    combine = all_opdefs()[d.reduction.combine].ref
+    acc = np.full(3, d.reduction.identity(dtype), dtype=x.dtype)
+    for j in range(5):
+        acc = combine([x[:, j], acc], {})
+    if d.reduction.mean:
+        acc = acc / x.dtype.type(5)
+    want = d.ref([x], {"axes": (1,), "keepdims": False})
+    np.testing.assert_allclose(acc, want, rtol=1e-5 if dtype == DType.f32 else 1e-12)
+
+
+def test_an_op_whose_traits_disagree_with_its_attributes_is_refused():
+    def fields(**kw):
+        return dict(infer=lambda t, a: t[0], ref=lambda x, a: x[0], arity=1, **kw)
+    with pytest.raises(ValueError, match="needs attribute 'axes' of kind 'ints'"):
+        OpDef("bad_sum", traits=frozenset({REDUCTION}), reduction=Reduction("add", lambda d: 0),
+              attrs={"axis": Attr("int"), "keepdims": Attr("bool", False)}, **fields())
+    with pytest.raises(ValueError, match="has a ``reduction`` exactly when"):
+        OpDef("bad_arg", traits=frozenset({ARG_REDUCTION}), reduction=Reduction("add", lambda d: 0),
+              attrs={"axis": Attr("int"), "keepdims": Attr("bool", False)}, **fields())
 
 
 def test_numpy_numbers_are_attributes_as_python_ones_and_bools_are_not_ints():

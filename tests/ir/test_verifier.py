@@ -160,3 +160,71 @@ def test_a_region_that_disagrees_with_the_operands():
 def test_results_must_be_defined():
     x, stranger = param(), param("stranger")
     assert_fails(Graph("g", [x], [], [x, stranger]), "graph @g, result 1", "is not defined in the graph")
+
+
+# --- the kernel contract of ``fused`` (ir/ops/region.py), one rule each -------------------
+
+def fused_of(params, region_ops, region_results, operands=None):
+    """A graph of one ``fused`` op whose region is ``region_ops`` over ``params``."""
+    region = Graph("kernel", params, region_ops, region_results)
+    outer = [param(f"o{k}", p.type) for k, p in enumerate(params)]
+    op = Op("fused", outer, {}, [r.type for r in region_results], SourceLoc("net.py", 9), region)
+    return graph_of(op, params=outer)
+
+
+def contract_fails(graph, rule, *fragments):
+    assert_fails(graph, "graph @g, op 0 (fused at net.py:9): breaks the kernel contract "
+                        f"({rule}): ", *fragments)
+
+
+def test_a_kernel_that_keeps_the_contract_passes():
+    a, row = param("a"), param("row", TensorType((BATCH, 1)))
+    add = emit_op("add", [a, row], loc=LOC)
+    zero = emit_op("constant", [], {"value": 0.0}, loc=LOC)
+    relu = emit_op("maximum", [add.result, zero.result], loc=LOC)
+    total = emit_op("reduce_sum", [relu.result], {"axes": (1,)}, loc=LOC)
+    verify(fused_of([a, row], [add, zero, relu, total], [relu.result, total.result]))
+
+
+def test_a_kernel_op_that_is_neither_elementwise_nor_a_reduction():
+    a, w = param("a"), param("w", TensorType((4, 4)))
+    mm = emit_op("matmul", [a, w], loc=LOC)
+    contract_fails(fused_of([a, w], [mm], mm.results), "op classes",
+                   "region op 0 (matmul at net.py:5 dense) is neither elementwise nor a reduction")
+
+
+def test_a_kernel_with_an_array_constant():
+    a = param("a")
+    c = emit_op("constant", [], {"value": (1.0, 2.0, 3.0, 4.0)}, loc=LOC)
+    add = emit_op("add", [a, c.result], loc=LOC)
+    contract_fails(fused_of([a], [c, add], add.results), "op classes",
+                   "region op 0 (constant at net.py:5 dense) makes f32[4]; only scalar")
+
+
+def test_a_kernel_with_two_iteration_shapes():
+    a, b = param("a"), param("b", TensorType((BATCH, 4, 2)))
+    e, f = emit_op("exp", [a], loc=LOC), emit_op("exp", [b], loc=LOC)
+    contract_fails(fused_of([a, b], [e, f], [e.result, f.result]), "iteration shape",
+                   "expected one iteration shape, got [B,4] (region op 0", "[B,4,2] (region op 1")
+
+
+def test_a_kernel_parameter_that_is_not_read_by_index():
+    a, col = param("a", TensorType((BATCH, 4))), param("col", TensorType((4, 1, 4)))
+    e = emit_op("exp", [a], loc=LOC)
+    contract_fails(fused_of([a, col], [e], e.results), "operands",
+                   "parameter 1 (f32[4,1,4]) is not read by index from the iteration shape [B,4]")
+
+
+def test_a_kernel_that_uses_its_reduction_result():
+    a = param("a")
+    s = emit_op("reduce_max", [a], {"axes": (1,), "keepdims": True}, loc=LOC)
+    d = emit_op("sub", [a, s.result], loc=LOC)
+    contract_fails(fused_of([a], [s, d], d.results), "reduction results",
+                   "region op 1 (sub at net.py:5 dense) uses the result of a reduction")
+
+
+def test_a_kernel_result_that_no_kernel_op_computes():
+    a = param("a")
+    e = emit_op("exp", [a], loc=LOC)
+    contract_fails(fused_of([a], [e], [e.result, a]), "results",
+                   "result 1 is not computed by an elementwise op or a reduction")

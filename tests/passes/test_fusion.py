@@ -452,3 +452,27 @@ def test_fuse_refuses_groups_that_depend_on_each_other(monkeypatch):
     with pytest.raises(VerificationError, match=r"fusion of graph @g made kernels that depend "
                        r"on each other \(kernel\d \[.*\] at test_fusion.py:\d+ -> kernel\d"):
         fuse(g)
+
+
+# --- what a backend's kernels hold: the capability fusion asks ----------------------------
+
+def test_fusion_groups_only_what_the_capability_admits():
+    from fusegraph.ir.ops.region import ANY_KERNEL, KernelCapability
+    from fusegraph.passes import run_pipeline, targeting
+
+    x = param("x", 4, 3)
+    e = emit("exp", emit("neg", x))
+    g = graph([x], [emit("tanh", e), emit("reduce_max", e, axes=(1,))])
+    assert [[r.kind for r in k.region.ops] for k in kernels(fuse(g))] == [
+        ["neg", "exp", "tanh", "reduce_max"]]
+    # Without code for maximum, reduce_max (which combines with it) stays out.
+    no_max = KernelCapability("no maximum", lambda kind, dtype: kind != "maximum")
+    out = fuse(g, no_max)
+    verify(out)
+    assert [[r.kind for r in k.region.ops] for k in kernels(out)] == [["neg", "exp", "tanh"]]
+    assert [op.kind for op in out.ops] == ["fused", "reduce_max"]
+    # The registered pass fuses for the capability in force, and only inside the block.
+    with targeting(no_max):
+        inside, _ = run_pipeline(g, ["fusion"])
+    outside, _ = run_pipeline(g, ["fusion"])
+    assert str(inside) == str(out) and str(outside) == str(fuse(g, ANY_KERNEL))
