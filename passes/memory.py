@@ -184,20 +184,49 @@ def _elementwise(op: Op) -> bool:
             and all(get_opdef(o.kind).has(ELEMENTWISE) or not o.operands for o in region.ops))
 
 
+def _distances(op: Op) -> list[dict[int, int]]:
+    """Per result of ``op``: operand index -> the fewest ops from that operand to the
+    result (1 for a plain op; through the region for an op that carries one)."""
+    if op.region is None:
+        return [{k: 1 for k in range(len(op.operands))} for _ in op.results]
+    param_index = {p: k for k, p in enumerate(op.region.params)}
+    out = []
+    for r in op.region.results:
+        found: dict[int, int] = {}
+        frontier, depth, seen = [r], 0, set()
+        while frontier:
+            following = []
+            for v in frontier:
+                if v in param_index:
+                    found.setdefault(param_index[v], depth)
+                elif v.producer is not None and v.producer not in seen:
+                    seen.add(v.producer)
+                    following += v.producer.operands
+            frontier, depth = following, depth + 1
+        out.append(found)
+    return out
+
+
 def _in_place(graph: Graph, plan: MemoryPlan) -> dict:
-    out: dict[Value, Value] = {}
-    taken: set[Value] = set()
+    """The pairs the graph allows (see the module docstring), chosen nearest first, then
+    a parameter before an intermediate value: an update ``w - lr * m`` takes ``w``."""
+    pairs = []
     for i, op in enumerate(graph.ops):
         if not _elementwise(op):
             continue
-        for r in op.results:
-            for v in op.operands:
-                if (v not in taken and v not in plan.escapes and v.type == r.type
-                        and plan.ranges[v].end == i and v not in plan.views):
-                    out[r] = v
-                    taken.add(v)
-                    break
-    return out
+        for r, found in zip(op.results, _distances(op)):
+            for k, depth in found.items():
+                v = op.operands[k]
+                if (v not in plan.escapes and v not in plan.views and v.type == r.type
+                        and plan.ranges[v].end == i):
+                    pairs.append((depth, v.producer is not None, i, k, r, v))
+    out: dict[Value, Value] = {}
+    taken: set[Value] = set()
+    for *_, r, v in sorted(pairs, key=lambda pair: pair[:4]):
+        if r not in out and v not in taken:
+            out[r] = v
+            taken.add(v)
+    return dict(sorted(out.items(), key=lambda rv: plan.ranges[rv[0]].start))
 
 
 def _peak(graph: Graph, plan: MemoryPlan) -> None:
@@ -253,11 +282,13 @@ def _report(plan: MemoryPlan, top: int = TOP_N) -> str:
              f"{len(plan.slots)} values ({_size(slotted)} with a buffer per value)",
              f"largest live at the peak ({min(top, len(plan.peak_values))} of "
              f"{len(plan.peak_values)}; live: ops from..to, in = a parameter, out = returned):"]
-    for v in plan.peak_values[:top]:
+    listed = plan.peak_values[:top]
+    width = max((len(names[id(v)]) for v in listed), default=0)
+    for v in listed:
         r = plan.ranges[v]
         life = (f"{'in' if r.start < 0 else r.start}.."
                 f"{'out' if r.end == len(graph.ops) else r.end}")
-        lines.append(f"  {names.get(id(v), '%?'):>8} {str(v.type):<20} {_size(plan.nbytes[v]):>10}"
+        lines.append(f"  {names[id(v)]:<{width}} {str(v.type):<14} {_size(plan.nbytes[v]):>10}"
                      f"  live {life:<10} {_where(v.producer)}")
     lines.append(f"in place (the graph allows writing the result over the operand): "
                  f"{len(plan.in_place)}")

@@ -130,6 +130,28 @@ def test_a_fused_optimizer_update_may_write_the_weight_it_read():
     assert plan_memory(g, {}).in_place == {update.results[0]: w}
 
 
+def test_a_fused_update_writes_each_state_over_its_nearest_operand_not_the_first():
+    g = fuse(graph("""
+        graph @update(%w: f32[4,3], %m: f32[4,3], %lr: f32[]) -> (f32[4,3], f32[4,3]) {
+          %0: f32[] = constant {value=0.9, dtype=f32}
+          %1: f32[4,3] = mul %lr, %m
+          %2: f32[4,3] = sub %w, %1
+          %3: f32[4,3] = mul %0, %m
+          %4: f32[4,3] = add %3, %2
+          return %2, %4
+        }
+    """))
+    verify(g)
+    new_w, new_m = g.results
+    kernel = new_w.producer
+    assert new_m.producer is kernel and kernel.region is not None
+    w, m, _ = g.params
+    assert kernel.operands.index(m) < kernel.operands.index(w)
+    # The kernel reads m before w and defines new_w first, but new_w is one op from w
+    # (two from m); new_m is two ops from both, and w is taken.
+    assert plan_memory(g, {}).in_place == {new_w: w, new_m: m}
+
+
 def test_peak_bytes_count_each_buffer_once_while_the_ops_run():
     g = graph("""
         graph @net(%x: f32[B,8], %w: f32[8,16]) -> (f32[B]) {
