@@ -133,9 +133,11 @@ def identity_transpose(op: Op, operands) -> tuple | None:
 
 @RULES.rule(traits=(REDUCTION,))
 def reduce_over_no_axes(op: Op, operands) -> tuple | None:
-    """A reduction over ``axes=()`` -> its operand (a REDUCTION op's value over no axes
-    is its operand). Reductions over one ``axis`` (argmax) never match."""
-    if op.attrs.get("axes") == ():
+    """A REDUCTION over ``axes=()`` -> its operand: it reduces nothing. Exact for max
+    and min; numpy's sum and mean over ``axis=()`` turn -0.0 into +0.0, which the
+    operand keeps (the only difference: the reference's ``ref`` should return the
+    operand there)."""
+    if op.attrs["axes"] == ():
         return _keep(op, operands[0])
     return None
 
