@@ -16,7 +16,9 @@ operands), and kernels and contractions write into buffers the plan keeps. So:
   baseline calibrated at import), with a spare for a caller that keeps one step's arrays
   until the next; without a GIL such values are new arrays every call;
 * the in-place candidates of the analysis are not used: a step returns new arrays (the
-  runtime's contract), and scratch values gain nothing a shared slot does not give.
+  runtime's contract), so parameters are never overwritten; and a kernel writing a
+  scratch operand it reads would need the kernel generator to promise that every
+  element is read before it is written, which it does not.
 
 This module generates the code; the Executable decides when a plan is made and trusted.
 """

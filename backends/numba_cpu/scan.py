@@ -2,10 +2,10 @@
 
 The reference runs a scan's body through its interpreter at every step: binding and
 checking the inputs, looking up every op, checking every result. Here the body is
-compiled once, when the enclosing graph is (:class:`ScanStep`, one per scan op; the
-kernels in it are those the ``scan_fusion`` pass formed), and a call loops over the
-steps calling the body's *plan* (its generated step function, see
-:mod:`.executable`) directly:
+compiled once, when the enclosing graph is (:class:`ScanStep`, one per scan op; its
+ops run as numpy ops unless a pipeline with the ``scan_fusion`` pass formed kernels in
+it, which the default one does not), and a call loops over the steps calling the body's
+*plan* (its generated step function, see :mod:`.plan`) directly:
 
 * **one binding per call**: the body's symbols are the scan's, so the body's inputs
   are bound once, on the first step's arrays (which also picks, or makes, the body's
