@@ -17,8 +17,10 @@ The registered passes:
 
 * ``scan_bodies``: ``simplify``, ``cse``, ``dce`` in each body (in the default
   pipeline, after the top-level ones);
-* ``scan_fusion``: ``fusion`` in each body (in the fusion pipeline, after ``fusion``):
-  the elementwise gate math of a recurrent cell becomes one kernel per step.
+* ``scan_fusion``: ``fusion`` in each body (for the capability in force, see
+  :func:`.fusion.targeting`): the elementwise gate math of a recurrent cell becomes one
+  kernel per step. No backend's pipeline holds it today (numba_cpu's ``PIPELINE`` says
+  why, measured); add it to a pipeline to try.
 
 Bodies are verified with the whole graph by the pass manager (the verifier walks
 regions), so the inner pipelines run unverified.
