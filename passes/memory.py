@@ -226,7 +226,7 @@ def _in_place(graph: Graph, plan: MemoryPlan) -> dict:
         if r not in out and v not in taken:
             out[r] = v
             taken.add(v)
-    return dict(sorted(out.items(), key=lambda rv: plan.ranges[rv[0]].start))
+    return dict(sorted(out.items(), key=lambda rv: (plan.ranges[rv[0]].start, rv[0].index)))
 
 
 def _peak(graph: Graph, plan: MemoryPlan) -> None:
@@ -284,12 +284,13 @@ def _report(plan: MemoryPlan, top: int = TOP_N) -> str:
              f"{len(plan.peak_values)}; live: ops from..to, in = a parameter, out = returned):"]
     listed = plan.peak_values[:top]
     width = max((len(names[id(v)]) for v in listed), default=0)
+    type_width = max((len(str(v.type)) for v in listed), default=0)
     for v in listed:
         r = plan.ranges[v]
         life = (f"{'in' if r.start < 0 else r.start}.."
                 f"{'out' if r.end == len(graph.ops) else r.end}")
-        lines.append(f"  {names[id(v)]:<{width}} {str(v.type):<14} {_size(plan.nbytes[v]):>10}"
-                     f"  live {life:<10} {_where(v.producer)}")
+        lines.append(f"  {names[id(v)]:<{width}} {str(v.type):<{type_width}} "
+                     f"{_size(plan.nbytes[v]):>10}  live {life:<8} {_where(v.producer)}")
     lines.append(f"in place (the graph allows writing the result over the operand): "
                  f"{len(plan.in_place)}")
     for r, v in plan.in_place.items():
