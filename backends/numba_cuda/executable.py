@@ -46,6 +46,7 @@ from fusegraph.backends.numba_cpu.kernels import load_kernel
 from fusegraph.backends.reference.interpreter import Step, bind_inputs, free_schedule, run_op
 from fusegraph.ir.core import Graph, Op
 from fusegraph.ir.errors import FusegraphError
+from fusegraph.ir.opdef import CONTRACTION
 
 from . import device
 from .codegen import CudaKernelSpec, generate_kernel
@@ -126,11 +127,16 @@ def _run_host(step: Step, exe, values: _Values, operands: list, env: dict):
     return run_op(step, [values.on_host(i) for i in operands], env), False
 
 
+# How a contraction (an op with the CONTRACTION trait) runs on cuBLAS: its CuPy function,
+# by op name.
+_CUBLAS = {"matmul": "matmul"}
+
+
 def _run_cublas(step: Step, exe, values: _Values, operands: list, env: dict):
     cp = exe._cupy
     a, b = (cp.asarray(values.on_device(i)) for i in operands)
     values.counts["cublas"] += 1
-    return [cp.matmul(a, b)], True
+    return [getattr(cp, _CUBLAS[step.op.kind])(a, b)], True
 
 
 class Executable:
@@ -170,7 +176,7 @@ class Executable:
                 step = KernelStep(ref, spec, load_kernel(spec), self.simulator)
                 run = KernelStep.run
                 self.kernels.append(step)
-            elif op.kind == "matmul" and self._cupy is not None:
+            elif ref.opdef.has(CONTRACTION) and op.kind in _CUBLAS and self._cupy is not None:
                 run = _run_cublas
             self._steps.append((run, step, ref.operands, ref.results, ref.dying))
 
