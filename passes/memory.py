@@ -16,7 +16,9 @@ of its symbols to sizes.
   because the graph allows it: the op is elementwise (its trait, or a region applied once
   whose ops are all elementwise), the operand has the result's exact type (no broadcast),
   this op is the operand's last reader (no view of it outlives the op), and the operand
-  is not handed to the caller. An optimizer update ``w' = w - lr * g`` may so write the
+  is neither a view nor handed to the caller. Each operand goes to one result, the
+  nearest first (fewest ops between them), then a parameter before an intermediate
+  value. An optimizer update ``w' = w - lr * g`` may so write the
   slot of ``w`` — for a parameter that also needs the caller to give the array up (a
   backend holding weights on its device does; numba_cpu does not: a step returns new
   arrays), so the plan only reports it;
@@ -26,7 +28,7 @@ of its symbols to sizes.
 
 Which ops make new arrays and which may return views of their operands is the backend's
 business: ``fresh`` (ops whose results are new arrays, never views) defaults to every op
-without the MOVEMENT or SHAPE_ONLY trait; ``slotted`` (the fresh ops whose results the
+without the MOVEMENT trait (numpy's reshapes, transposes and slices return views); ``slotted`` (the fresh ops whose results the
 backend writes into planned buffers) defaults to ``fresh``. ``str(plan)`` is a readable
 report; :func:`memory_report` is what ``fusegraph dump --memory`` prints.
 """
@@ -37,7 +39,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..ir.core import Graph, Op, Value
-from ..ir.opdef import ELEMENTWISE, MOVEMENT, SHAPE_ONLY, get_opdef
+from ..ir.opdef import ELEMENTWISE, MOVEMENT, get_opdef
 from ..ir.printer import value_names
 from ..ir.types import Sym, resolve_shape
 
@@ -50,9 +52,6 @@ class LiveRange:
 
     start: int
     end: int
-
-    def overlaps(self, other: "LiveRange") -> bool:
-        return self.start <= other.end and other.start <= self.end
 
 
 @dataclass
@@ -82,8 +81,7 @@ def plan_memory(graph: Graph, sizes: dict, *, fresh=None, slotted=None) -> Memor
     int}``). ``fresh`` / ``slotted``: collections of ops (see the module docstring)."""
     env = {Sym(k) if isinstance(k, str) else k: v for k, v in sizes.items()}
     if fresh is None:
-        fresh = [op for op in graph.ops
-                 if not (get_opdef(op.kind).has(MOVEMENT) or get_opdef(op.kind).has(SHAPE_ONLY))]
+        fresh = [op for op in graph.ops if not get_opdef(op.kind).has(MOVEMENT)]
     fresh = set(fresh)
     slotted = fresh if slotted is None else set(slotted)
     plan = MemoryPlan(graph, env)
