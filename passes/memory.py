@@ -28,9 +28,10 @@ of its symbols to sizes.
 
 Which ops make new arrays and which may return views of their operands is the backend's
 business: ``fresh`` (ops whose results are new arrays, never views) defaults to every op
-without the MOVEMENT trait (numpy's reshapes, transposes and slices return views); ``slotted`` (the fresh ops whose results the
-backend writes into planned buffers) defaults to ``fresh``. ``str(plan)`` is a readable
-report; :func:`memory_report` is what ``fusegraph dump --memory`` prints.
+without the MOVEMENT trait (numpy's reshapes, transposes and slices return views);
+``slotted`` (the fresh ops whose results the backend writes into planned buffers)
+defaults to ``fresh``. ``str(plan)`` is a readable report; :func:`memory_report` is
+what ``fusegraph dump --memory`` prints.
 """
 from __future__ import annotations
 
