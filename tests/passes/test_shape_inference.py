@@ -68,16 +68,19 @@ def test_changing_a_dtype_retypes_the_graph():
 
 
 def test_regions_are_reinferred_recursively():
-    a = param("a", B, 6)
-    region = Graph.from_results("kernel", [a], [emit("reshape", emit("exp", a), shape=(B, 3, 2))])
-    x = param("x", B, 6)
-    g = Graph.from_results("g", [x], [emit("fused", x, region=region)])
-    out = infer_shapes(g, {"x": TensorType((5, 6))})
+    """A shape attribute inside a region (a scan body's reshape) takes the new sizes."""
+    h, xt = param("h", B, 6), param("x", B, 6)
+    body = Graph.from_results("cell", [h, xt], [h, emit("reshape", emit("exp", xt),
+                                                        shape=(B, 3, 2))])
+    h0, xs = param("h0", B, 6), param("xs", B, Sym("T"), 6)
+    g = Graph.from_results("g", [h0, xs], list(emit(
+        "scan", h0, xs, region=body, num_carries=1, num_sequences=1, num_invariants=0, axis=1)))
+    out = infer_shapes(g, {"h0": TensorType((5, 6)), "xs": TensorType((5, 4, 6))})
     verify(out)
     inner = out.ops[0].region
-    assert inner.params[0].type == TensorType((5, 6)) and inner.params[0].name == "a"
+    assert inner.params[1].type == TensorType((5, 6)) and inner.params[1].name == "x"
     assert inner.ops[1].attrs["shape"] == (5, 3, 2)
-    assert out.results[0].type == TensorType((5, 3, 2))
+    assert out.results[1].type == TensorType((5, 4, 3, 2))
 
 
 def test_a_scan_body_is_retyped_per_step():
