@@ -200,7 +200,7 @@ class Executable:
         want = self._run_checked(arrays, env, captured)
         plan = None
         try:
-            plan = StepPlan(self, env, captured)
+            plan = StepPlan(self.graph, self._steps, self._size_only, env, captured)
             with self._lock:
                 got = plan.run(arrays)
             problem = _disagreement(got, want)

@@ -79,20 +79,20 @@ def op_modes(steps: list, size_only: set, env: dict) -> list[str]:
 
 class StepPlan:
     """The generated step function of one binding: ``run(arrays)`` on arrays the binder
-    accepted. ``memory`` is the analysis it follows, ``buffers`` its slots, ``source``
-    the generated code."""
+    accepted. ``steps`` and ``size_only`` are the Executable's (see :func:`op_modes`),
+    ``captured`` the checked call's copies of the size-only values. ``memory`` is the
+    analysis the plan follows, ``buffers`` its slots, ``source`` the generated code."""
 
-    def __init__(self, exe, env: dict, captured: dict):
+    def __init__(self, graph, steps: list, size_only: set, env: dict, captured: dict):
         self.env = env
-        graph = exe.graph
-        modes = op_modes(exe._steps, exe._size_only, env)
-        fresh = [ref.op for (ref, _), mode in zip(exe._steps, modes)
+        modes = op_modes(steps, size_only, env)
+        fresh = [ref.op for (ref, _), mode in zip(steps, modes)
                  if mode in ("kernel", "contraction", "scan")]
-        slotted = [ref.op for (ref, _), mode in zip(exe._steps, modes)
+        slotted = [ref.op for (ref, _), mode in zip(steps, modes)
                    if mode in ("kernel", "contraction")]
         self.memory = plan_memory(graph, env, fresh=fresh, slotted=slotted)
-        gen = _Generator(graph, env, captured, exe._size_only, self.memory)
-        for (ref, kernel_step), mode in zip(exe._steps, modes):
+        gen = _Generator(graph, env, captured, size_only, self.memory)
+        for (ref, kernel_step), mode in zip(steps, modes):
             if mode != "skip":
                 gen.op(ref, kernel_step, mode)
         self.buffers = gen.slot_arrays
