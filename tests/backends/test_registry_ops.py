@@ -138,11 +138,11 @@ def _data(shape, dtype, domain, position, tame, rng):
         return rng.random(shape) < 0.5
     if dtype.is_int:
         info = np.iinfo(np_dtype)
-        a = rng.integers(-50, 50, size=size).astype(np_dtype)
-        if position == 0:                       # the extremes meet 1, 2, -1 (below): wrapping
-            a[:min(size, 4)] = [info.min, info.max, 0, -1][:size]
+        a = rng.integers(-50, 50, size=size).astype(np_dtype).reshape(-1, shape[-1] if shape else 1)
+        if position == 0:       # min, max, 0, -1 in the rows that meet 1, 2 and -1: wrapping
+            a[:3, :4] = [info.min, info.max, 0, -1][:a.shape[1]]
         else:
-            a[:min(size, 3)] = [1, 2, -1][:size]
+            a.flat[:3] = [1, 2, -1][:size]
         return a.reshape(shape)
     if domain == "positive":
         a = rng.uniform(0.1, 10.0, size)

@@ -99,3 +99,4 @@ def test_passes_called_directly_verify_their_output():
     broken = Graph("g", (x,), (), (stray,))
     with pytest.raises(VerificationError, match="after pass 'breaks'.*result 0"):
         verifying("breaks", lambda g: broken)(good)
+    assert verifying("breaks", lambda g: broken)(broken) is broken     # invalid already
