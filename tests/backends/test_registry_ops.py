@@ -13,7 +13,8 @@ fails :func:`test_every_elementwise_op_and_reduction_has_cases`, naming it.
 
 Each elementwise case is the op on broadcasting operands (``[B,3,4]``, ``[3,1]``,
 ``[]``) followed by one more elementwise op, so that the two form one kernel (a group of
-one op stays a plain op). Each reduction case is one kernel reducing a ``[B,3,4]`` value
+one op stays a plain op); on numba_cpu the same kernel then meets :data:`SPECIALS` (NaN,
+infinities, signed zeros, tiny values) in every float operand. Each reduction case is one kernel reducing a ``[B,3,4]`` value
 over every set of axes, with and without ``keepdims`` (an index reduction along every
 axis). Reductions that fusion does not put in kernels run on numba_cpu all the same and
 are compared.
@@ -30,6 +31,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from fusegraph.backends import numba_cpu, numba_cuda  # noqa: E402
+from fusegraph.backends.reference import compile as reference  # noqa: E402
 from fusegraph.ir import BATCH as B, DType, ShapeError, TensorType, emit  # noqa: E402
 from fusegraph.ir import opdef as registry  # noqa: E402
 
@@ -127,11 +129,11 @@ def test_every_elementwise_op_and_reduction_has_cases():
 
 # --- inputs -------------------------------------------------------------------------------
 
-def _data(shape, dtype, domain, position, tame, rng):
-    """An operand's array: ``domain`` as in :data:`DOMAINS` (None: the default); ``tame``
-    keeps floats nonzero and small (the simulator runs ``math.*``, which raises on
-    specials)."""
-    shape = tuple(BATCH if d is B else d for d in shape)
+def _data(shape, dtype, domain, position, tame, rng, batch):
+    """An operand's array (``B`` = ``batch``): ``domain`` as in :data:`DOMAINS` (None: the
+    default); ``tame`` keeps floats nonzero and small (the simulator runs ``math.*``, which
+    raises on specials)."""
+    shape = tuple(batch if d is B else d for d in shape)
     size = int(np.prod(shape, dtype=np.int64))
     np_dtype = dtype.numpy
     if dtype == DType.bool:
@@ -156,10 +158,10 @@ def _data(shape, dtype, domain, position, tame, rng):
     return a.astype(np_dtype).reshape(shape)
 
 
-def _arrays(name, shapes, dtypes, tame=False):
+def _arrays(name, shapes, dtypes, tame=False, batch=BATCH):
     rng = np.random.default_rng(sum(map(ord, name)))
     domain = DOMAINS.get(name, ())
-    return [_data(s, d, domain[i] if i < len(domain) else None, i, tame, rng)
+    return [_data(s, d, domain[i] if i < len(domain) else None, i, tame, rng, batch)
             for i, (s, d) in enumerate(zip(shapes, dtypes))]
 
 
@@ -185,12 +187,49 @@ def _tolerance(results, table):
     return table[DType.f32 if DType.f32 in floats else DType.f64] if floats else (0, 0)
 
 
+# Float operands of every op meet these too, on the same kernel, in every pairing of the
+# first operand with another's: NaN and infinities propagate as numpy's do, signed zeros
+# and tiny values keep their sign.
+SPECIALS = [np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-30, -1e-30, 1.0, -3.0, 100.0, 0.5, -0.5]
+
+
+def _special_runs(name, shapes, dtypes):
+    """Input lists in which each row of the first operand ([3,3,4]: batch 3) holds every
+    special value, and the other float operands take the specials in turn, a few per run."""
+    n = len(SPECIALS)
+    for run in range(-(-n // 3)):
+        arrays = _arrays(name, shapes, dtypes, batch=3)
+        for i, a in enumerate(arrays):
+            if a.dtype.kind != "f":
+                continue
+            if i == 0:
+                index = np.arange(a.size).reshape(a.shape)
+                index = (index // (a.shape[-1] * a.shape[-2])) * a.shape[-1] + index % a.shape[-1]
+            else:
+                index = np.arange(a.size).reshape(a.shape) + run * 3 + i
+            arrays[i] = np.array(SPECIALS, a.dtype)[index % n]
+        yield arrays
+
+
+def _undefined_on_specials(results) -> bool:
+    """A float converted to an int: C leaves NaN, infinities and overflow undefined."""
+    op = results[0].producer
+    return op.kind == "cast" and op.operands[0].type.dtype.is_float and \
+        results[0].type.dtype.is_int
+
+
 @pytest.mark.parametrize("case", ELEMENTWISE_CASES, ids=lambda c: c[0])
 def test_elementwise_op_in_a_kernel_agrees_with_the_reference(case):
     name, params, results = _elementwise_graph(case)
     rtol, atol = _tolerance(results, CPU_TOLERANCE)
-    checks.differential(numba_cpu.compile, params, results, _arrays(name, case[1], case[2]),
-                        rtol=rtol, atol=atol)
+    arrays = _arrays(name, case[1], case[2])
+    exe = checks.differential(numba_cpu.compile, params, results, arrays, rtol=rtol, atol=atol)
+    if any(d.is_float for d in case[2]) and not _undefined_on_specials(results):
+        ref = reference(checks.graph(params, results))
+        for arrays in _special_runs(name, case[1], case[2]):
+            with np.errstate(all="ignore"):
+                want, got = ref(*arrays), exe(*arrays)
+            checks.assert_same(got, want, rtol, atol)
 
 
 def _reduction_graph(case):
