@@ -16,8 +16,8 @@ Each elementwise case is the op on broadcasting operands (``[B,3,4]``, ``[3,1]``
 one op stays a plain op); on numba_cpu the same kernel then meets :data:`SPECIALS` (NaN,
 infinities, signed zeros, tiny values) in every float operand. Each reduction case is one kernel reducing a ``[B,3,4]`` value
 over every set of axes, with and without ``keepdims`` (an index reduction along every
-axis). Reductions that fusion does not put in kernels run on numba_cpu all the same and
-are compared.
+axis), then, for floats, the same over values with NaNs and infinities. Reductions that
+fusion does not put in kernels run on numba_cpu all the same and are compared.
 """
 import itertools
 import os
@@ -251,8 +251,14 @@ def _kernels(name):
 def test_reduction_over_every_axis_agrees_with_the_reference(case):
     name, params, results = _reduction_graph(case)
     rtol, atol = _tolerance(results, CPU_TOLERANCE)
-    checks.differential(numba_cpu.compile, params, results, _arrays(name, [(B, 3, 4)], [case[1]]),
-                        kernels=_kernels(name), rtol=max(rtol, 2e-6), atol=atol)
+    exe = checks.differential(numba_cpu.compile, params, results,
+                              _arrays(name, [(B, 3, 4)], [case[1]]), kernels=_kernels(name),
+                              rtol=max(rtol, 2e-6), atol=atol)
+    if case[1].is_float:                        # NaN, infinities in some reduced rows
+        arrays = next(_special_runs(name, [(B, 3, 4)], [case[1]]))
+        with np.errstate(all="ignore"):
+            want = reference(checks.graph(params, results))(*arrays)
+            checks.assert_same(exe(*arrays), want, max(rtol, 2e-6), atol)
 
 
 def _first_per_op(cases):
