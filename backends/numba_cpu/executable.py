@@ -68,12 +68,12 @@ A ``scan`` op runs its body as a numba_cpu Executable of its own, compiled here 
 scan op (:class:`.scan.ScanStep`): each call binds the body once and loops over the steps
 calling the body's plan (``exe.scans`` lists them; their kernels are in :meth:`source`).
 
-A fused op falls back to the reference interpreter of its region (a) for good, when its
-region has no kernel (a :class:`~.codegen.CodegenError`; listed in ``Executable.fallbacks``
-with the reason), and (b) for a binding whose sizes break what the kernel decided
-statically: two different symbols in a broadcast turned out of different sizes (numpy
-broadcasts a size 1 there), or the iteration space is empty (numpy's max of nothing is an
-error, which the reference then reports).
+Every fused op gets a kernel: a region the generator refuses is an error at compile time
+naming the op (:func:`~fusegraph.backends.numba_common.kernel_spec`; the verifier checked
+the kernel contract). A fused op runs the reference interpreter of its region only for a
+binding whose iteration space is empty (numpy's max of nothing is an error, which the
+reference then reports). Operand sizes need no check: the kernel contract makes them the
+types', and symbols broadcast strictly.
 """
 from __future__ import annotations
 
@@ -103,7 +103,7 @@ class KernelStep(numba_common.KernelStep):
 
     def run(self, args: list, env: dict) -> list:
         sizes = self.sizes(env)
-        if not self.runs_kernel([a.shape for a in args], env):
+        if self.empty(env):
             return run_op(self.ref, args, env)
         outs = [np.empty(shape, dtype)       # only once the kernel surely runs
                 for shape, dtype in zip(self.output_shapes(env), self.out_dtypes)]
@@ -118,7 +118,7 @@ class Executable:
     """A compiled graph: ``exe(*arrays)`` returns one array per graph result.
 
     ``kernels``: the KernelSteps, one per fused op with a kernel, in graph order.
-    ``fallbacks``: ``(op, reason)`` for fused ops run by the reference interpreter.
+    ``fallbacks``: always empty now (see the module docstring); kept while callers read it.
     :meth:`source` gives the generated kernel sources (what ``fusegraph dump`` shows),
     :meth:`plan_source` the generated step function of a binding. ``plan_errors`` lists
     plans dropped or rerun on the checked path, and scans of this graph that fell back to

@@ -56,8 +56,8 @@ _HELD = _refcount_baseline()
 def op_modes(steps: list, size_only: set, env: dict) -> list[str]:
     """How each op runs in a plan: ``skip`` (its results depend on the sizes only:
     computed once, by the checked call), ``scan``, ``kernel``, ``contraction`` (into a
-    buffer), ``run_op`` (a region the kernel cannot run for these sizes) or ``ref`` (its
-    numpy ``ref``). ``steps``: the Executable's ``(Step, KernelStep | ScanStep | None)``."""
+    buffer), ``run_op`` (a region the kernel cannot run for these sizes: an empty
+    iteration space) or ``ref`` (its numpy ``ref``). ``steps``: the Executable's ``(Step, KernelStep | ScanStep | None)``."""
     modes = []
     for ref, kernel_step in steps:
         op = ref.op
@@ -65,8 +65,7 @@ def op_modes(steps: list, size_only: set, env: dict) -> list[str]:
             modes.append("skip")
         elif isinstance(kernel_step, ScanStep):
             modes.append("scan")
-        elif kernel_step is not None and kernel_step.runs_kernel(
-                [resolve_shape(v.type.shape, env) for v in op.operands], env):
+        elif kernel_step is not None and not kernel_step.empty(env):
             modes.append("kernel")
         elif ref.opdef.has(CONTRACTION) and op.kind in CONTRACTIONS and op.region is None:
             modes.append("contraction")
