@@ -23,6 +23,7 @@ cuda_mode.use_simulator()                      # before numba.cuda is first impo
 os.environ.setdefault("NUMBA_NUM_THREADS", "2")
 
 import dataclasses  # noqa: E402
+import itertools  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
@@ -31,10 +32,13 @@ from hypothesis import strategies as st  # noqa: E402
 
 from fusegraph.backends import optimizing_compiler  # noqa: E402
 from fusegraph.frontend.function import Function  # noqa: E402
+from fusegraph.ir import DType, TensorType  # noqa: E402
+from fusegraph.ir import opdef as registry  # noqa: E402
 from fusegraph.ir.errors import ShapeError  # noqa: E402
 
 from helpers.backend_checks import assert_agree  # noqa: E402
-from helpers.random_graphs import BATCH, Program, programs  # noqa: E402
+from helpers.random_graphs import BATCH, BINARY, COMPARISONS, REDUCTIONS, UNARY  # noqa: E402
+from helpers.random_graphs import Program, programs  # noqa: E402
 
 EXAMPLES = int(os.environ.get("FUSEGRAPH_FUZZ_EXAMPLES", "200"))
 FUZZ = settings(max_examples=EXAMPLES, derandomize=True, deadline=None, database=None,
@@ -113,3 +117,61 @@ def test_a_batch_axis_against_another_size_is_a_trace_error(program, data):
     line = bad.source().splitlines().index(f"        {bad.lines[-1]}") + 1
     with pytest.raises(ShapeError, match=f"<fuzzed program>:{line}: add: .*{size}"):
         run(bad, "reference")
+
+
+# Float elementwise primitives and reductions the fuzzer's programs never draw, and why
+# (everything else in the registry must be reachable: a new primitive is fuzzed, or named
+# here, or the test below fails naming it).
+NOT_FUZZED = {
+    "floor": "its gradient is zero and a step: a kernel's rounding of the operand flips it",
+    "sign": "its gradient is zero and a step, as floor's",
+    "argmax": "an index: integer results are compared by the registry cases",
+    "argmin": "an index, as argmax",
+}
+
+
+def _kinds(graph) -> set:
+    return {k for op in graph.ops for k in [op.kind, *(_kinds(op.region) if op.region else ())]}
+
+
+SAMPLE_ATTRS = {"dtype": DType.f32, "ints": (1,), "int": 1}
+
+
+def _takes_floats(opdef) -> bool:
+    """Whether ``opdef``'s shape rule accepts [2,3] float32 operands (bool ones beside)."""
+    try:
+        attrs = opdef.normalize_attrs({n: SAMPLE_ATTRS[a.kind] for n, a in opdef.attrs.items()
+                                       if a.default is registry.REQUIRED})
+    except (KeyError, TypeError):
+        return False
+    for dtypes in itertools.product((DType.f32, DType.bool), repeat=opdef.arity or 2):
+        if DType.f32 in dtypes:
+            try:
+                opdef.infer(tuple(TensorType((2, 3), d) for d in dtypes), attrs)
+                return True
+            except ShapeError:
+                pass
+    return False
+
+
+def test_the_fuzzer_draws_every_float_elementwise_primitive_and_reduction():
+    """The fuzzer's templates, traced with their gradients, reach every registered
+    elementwise primitive and reduction that takes floats, except those of NOT_FUZZED."""
+    lines = [UNARY[k].format(a="x0") for k in UNARY]
+    lines += [BINARY[k].format(a="x0", b="x1", cmp=c) for k in BINARY for c in COMPARISONS]
+    shapes = [(2, 3)] * len(lines) + [(2,)] * len(REDUCTIONS)
+    lines += [f"ops.{r}(x0, axis=1)" for r in REDUCTIONS]
+    program = Program("float32", False, ((2, 3), (2, 3)),
+                      tuple(f"t{i} = {e}  # {s}" for i, (e, s) in enumerate(zip(lines, shapes))),
+                      tuple(f"t{i}" for i in range(len(lines))))
+    fn = Function(program.function(), "templates", optimizing_compiler("reference"),
+                  symbolic_batch=False)
+    fn(*program.arrays(2))
+    reached = _kinds(fn.last_trace.traced_graph.graph)
+    classes = [registry.ELEMENTWISE, registry.REDUCTION, getattr(registry, "ARG_REDUCTION", None)]
+    wanted = {n for n, d in registry.all_opdefs().items()
+              if any(c and d.has(c) for c in classes) and _takes_floats(d)}
+    missing = wanted - reached - set(NOT_FUZZED)
+    assert not missing, (f"the fuzzer never draws {sorted(missing)}: add a template to "
+                         f"helpers/random_graphs.py, or a reason to NOT_FUZZED")
+    assert not set(NOT_FUZZED) & reached, f"fuzzed after all: {sorted(set(NOT_FUZZED) & reached)}"

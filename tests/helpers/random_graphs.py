@@ -57,7 +57,7 @@ BINARY = {
     "where": "ops.where(ops.{cmp}({a}, {b}), {a}, {b})",
     "where0": "ops.where(ops.{cmp}({a}, 0.0), {b}, ops.negative({b}))",
 }
-COMPARISONS = ("greater", "less", "greater_equal", "less_equal")
+COMPARISONS = ("greater", "less", "greater_equal", "less_equal", "not_equal")
 REDUCTIONS = ("sum", "mean", "max", "min", "logsumexp")
 
 
