@@ -124,7 +124,6 @@ def test_a_batch_axis_against_another_size_is_a_trace_error(program, data):
 # here, or the test below fails naming it).
 NOT_FUZZED = {
     "floor": "its gradient is zero and a step: a kernel's rounding of the operand flips it",
-    "sign": "its gradient is zero and a step, as floor's",
     "argmax": "an index: integer results are compared by the registry cases",
     "argmin": "an index, as argmax",
 }
