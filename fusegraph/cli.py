@@ -25,6 +25,7 @@ import os
 import sys
 
 from .frontend.nest import map_structure
+from .ir.builder import register_internal_file
 
 
 def load_user_file(path: str):
@@ -69,8 +70,9 @@ def _dump(args) -> int:
     module, model = build_user_model(args.file)
     if args.stage == "forward":
         _require_forward_graph(args.file, model)
-    if args.stats and args.format == "dot":
-        raise SystemExit("fusegraph: --stats prints statistics, not a graph: drop --format dot")
+    for flag in ("stats", "memory"):
+        if getattr(args, flag) and args.format == "dot":
+            raise SystemExit(f"fusegraph: --{flag} prints a report, not a graph: drop --format dot")
     if args.kernels:
         from .backends import optimizing_compiler
         print(optimizing_compiler("numba_cpu")(_stage_graph(args, module, model)).source())
@@ -78,6 +80,8 @@ def _dump(args) -> int:
         from .passes import FUSION_PIPELINE, pipeline_through, run_pipeline
         names = FUSION_PIPELINE if args.after is None else pipeline_through(args.after)
         print(run_pipeline(_stage_graph(args, module, model), names)[1])
+    elif args.memory:
+        print(_memory_report(args, module, model), end="")
     elif args.format == "dot":
         if args.stage != "forward" or args.after:
             raise SystemExit("fusegraph: --format dot supports --stage forward only, without --after")
@@ -95,6 +99,24 @@ def _stage_graph(args, module, model):
     if args.stage == "forward":
         return model.graph
     return model.step_graph(args.stage, _first_batch(args.file, module, model))
+
+
+def _memory_report(args, module, model) -> str:
+    """The memory plan of ``--stage`` after the compile pipeline (through ``--after``),
+    its symbols sized by the file's first batch."""
+    from .frontend.nest import flatten
+    from .ir import Sym
+    from .passes import FUSION_PIPELINE, memory_report, pipeline_through, run_pipeline
+    if args.stage == "forward":
+        raise SystemExit("fusegraph: --memory needs --stage train_step or test_step (the "
+                         "sizes come from a batch of load_data())")
+    batch = _first_batch(args.file, module, model)
+    names = FUSION_PIPELINE if args.after is None else pipeline_through(args.after)
+    graph = run_pipeline(model.step_graph(args.stage, batch), names)[0]
+    leaves = [a for a in flatten(batch) if a is not None]   # the step's first parameters
+    sizes = {d: n for p, a in zip(graph.params, leaves)
+             for d, n in zip(p.type.shape, a.shape) if isinstance(d, Sym)}
+    return memory_report(graph, sizes)
 
 
 def _training_data(path: str, module, model, purpose: str):
@@ -145,6 +167,8 @@ def _bench(args) -> int:
 
 
 def main(argv=None) -> int:
+    if argv is None and sys.argv and os.path.isfile(sys.argv[0]):
+        register_internal_file(sys.argv[0])   # the `fusegraph` launcher is not the user's code
     parser = argparse.ArgumentParser(prog="fusegraph", description="Compile Keras-style models.")
     commands = parser.add_subparsers(dest="command", required=True)
     dump = commands.add_parser("dump", help="print a model's IR (or DOT) at a stage")
@@ -160,6 +184,9 @@ def main(argv=None) -> int:
     shown.add_argument("--stats", action="store_true",
                        help="print each pass's time, op counts and counters instead (through "
                             "--after, else the whole compile pipeline)")
+    shown.add_argument("--memory", action="store_true",
+                       help="print the step graph's memory plan instead: live tensors, shared "
+                            "buffers, peak bytes and the largest tensors with their lines")
     dump.set_defaults(run=_dump)
     train = commands.add_parser("train", help="train a file's model on its data")
     train.add_argument("file", help="a Python file defining build_model() and load_data()")

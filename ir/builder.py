@@ -19,6 +19,7 @@ from .opdef import get_opdef
 _LAYER_PATH: contextvars.ContextVar[tuple] = contextvars.ContextVar("fusegraph_layer_path", default=())
 _LOC_OVERRIDE: contextvars.ContextVar = contextvars.ContextVar("fusegraph_loc_override", default=None)
 _INTERNAL_DIRS: set[str] = set()
+_INTERNAL_FILES: set[str] = set()
 
 
 def register_internal_dir(module_file: str) -> None:
@@ -26,15 +27,28 @@ def register_internal_dir(module_file: str) -> None:
     _INTERNAL_DIRS.add(os.path.dirname(os.path.abspath(module_file)) + os.sep)
 
 
+def register_internal_file(path: str) -> None:
+    """Mark one file as not the user's (the ``fusegraph`` command's launcher script)."""
+    _INTERNAL_FILES.add(os.path.abspath(path))
+
+
 register_internal_dir(__file__)
 
 
+def _is_internal(filename: str) -> bool:
+    if filename.startswith("<frozen "):      # runpy, importlib: Python's own machinery
+        return True
+    path = os.path.abspath(filename)
+    return path in _INTERNAL_FILES or any(path.startswith(d) for d in _INTERNAL_DIRS)
+
+
 def user_frame(depth: int = 1):
-    """The innermost stack frame outside fusegraph's own folders (or None)."""
+    """The innermost stack frame outside fusegraph's own folders and files and Python's
+    frozen modules (or None: ops made by the ``fusegraph`` command itself, such as a
+    step's loss and optimizer update, have no user line)."""
     frame = sys._getframe(depth)
     while frame is not None:
-        filename = frame.f_code.co_filename
-        if not any(os.path.abspath(filename).startswith(d) for d in _INTERNAL_DIRS):
+        if not _is_internal(frame.f_code.co_filename):
             return frame
         frame = frame.f_back
     return None

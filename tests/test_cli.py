@@ -143,8 +143,27 @@ def test_dump_stats_through_a_pass_and_its_clashes(capsys):
         main(["dump", str(ROOT / "examples" / "mlp.py"), "--stats", "--kernels"])
     assert e.value.code == 2
     assert "argument --kernels: not allowed with argument --stats" in capsys.readouterr().err
-    with pytest.raises(SystemExit, match="--stats prints statistics, not a graph: drop --format"):
+    with pytest.raises(SystemExit, match="--stats prints a report, not a graph: drop --format"):
         main(["dump", str(ROOT / "examples" / "mlp.py"), "--stats", "--format", "dot"])
+
+
+def test_dump_memory_is_the_plan_of_the_compiled_step_sized_by_the_first_batch(capsys):
+    from fusegraph.ir import BATCH
+    from fusegraph.passes import memory_report
+
+    path = ROOT / "examples" / "digits.py"
+    fg.utils.clear_session()   # both builds name their layers alike
+    report = _dump(capsys, path, "--stage", "train_step", "--memory")
+    fg.utils.clear_session()
+    fused = parse_graph(_dump(capsys, path, "--stage", "train_step", "--after", "fusion"))
+    module = load_user_file(str(path))
+    assert report.startswith(f"memory plan of @train_step for B={module.BATCH_SIZE}: ")
+    assert report == memory_report(fused, {BATCH: module.BATCH_SIZE})
+    assert "dense/grad" in report and "peak " in report
+    with pytest.raises(SystemExit, match="--memory needs --stage train_step or test_step"):
+        main(["dump", str(path), "--memory"])
+    with pytest.raises(SystemExit, match="--memory prints a report, not a graph"):
+        main(["dump", str(path), "--memory", "--format", "dot"])
 
 
 def test_dump_after_an_unknown_pass(capsys):
