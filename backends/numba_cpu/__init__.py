@@ -1,17 +1,12 @@
 """The Numba CPU backend: every ``fused`` op runs a generated, ``numba.njit``-compiled
 kernel; every other op runs as in the reference backend (numpy, BLAS for matmul).
 
-* :mod:`.templates`: scalar expression templates keyed by op name;
-* :mod:`.codegen`: a fused op's region -> the readable source of one kernel (one loop
-  nest over the iteration shape, one statement per region op, the IR line as a comment);
-* :mod:`.kernels`: each kernel's source compiled in memory, a copy of it in
-  ``$FUSEGRAPH_CACHE_DIR`` (default ``~/.cache/fusegraph/numba``) with Numba's disk cache
-  beside it, so a second process starts fast; memoized in-process by source hash;
-* :mod:`.kernel_cache`: the cache's trust model: a private folder (created 0700, files
-  0600, whatever the umask; a folder of another user or writable by group/others is
-  refused with :class:`KernelCacheError`), and every Numba cache file sealed with a keyed
-  digest and verified before it is unpickled (a bad one is removed and rebuilt, with a
-  :class:`KernelCacheWarning` naming it); saves and loads under a file lock;
+What it shares with numba_cuda (the templates, the kernel generator, the kernel loader
+and its verified disk cache, the kernel step) is :mod:`fusegraph.backends.numba`; here:
+
+* :mod:`.codegen`: the CPU's loop wrapper: a fused op's region -> the readable source of
+  one ``@njit`` kernel (one loop nest over the iteration shape, the outermost a
+  ``prange`` when large enough, one statement per region op, the IR line as a comment);
 * :mod:`.executable`: ``compile(graph) -> Executable``: the first call for a batch size
   runs the reference interpreter's loop with kernels in place of fused ops (every
   result checked), then generates a *plan*, one straight-line Python function for that
@@ -27,10 +22,11 @@ from fusegraph.backends.reference.interpreter import ExecutionError, InputError
 
 from fusegraph.passes import FUSION_PIPELINE
 
+from fusegraph.backends.numba import (KernelCacheError, KernelCacheWarning, cache_dir,
+                                      clear_memo, load_kernel)
+
 from .codegen import CAPABILITY, CodegenError, KernelSpec, generate_kernel
 from .executable import Executable, KernelStep, compile
-from .kernel_cache import KernelCacheError, KernelCacheWarning
-from .kernels import cache_dir, clear_memo, load_kernel
 
 # The passes before this backend. "scan_fusion" (kernels inside loop bodies,
 # :mod:`fusegraph.passes.regions`) is left out, measured: on an LSTM(64) training step

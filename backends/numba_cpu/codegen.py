@@ -34,7 +34,7 @@ Decided statically, from the types alone:
   variable opened before loop ``k`` and stored after it; any other (a sum over the batch
   axis of ``[B,512]``) accumulates in its output array (filled first). ``reduce_mean``
   divides by the reduced count, symbols included, at the end. Local sums accumulate
-  float32 in float64 and ints in int64 (:mod:`fusegraph.backends.numba_common`);
+  float32 in float64 and ints in int64 (:mod:`fusegraph.backends.numba.generator`);
 * parallelism: the outermost loop is ``numba.prange`` (and the kernel ``parallel=True``)
   when no reduction reduces axis 0 and the iteration space is at least
   :data:`PARALLEL_MIN_ELEMENTS` elements, each symbol counted as
@@ -46,27 +46,27 @@ No ``fastmath``: NaN, inf and signed zeros behave as in the reference. The sourc
 one statement per region op with the IR line as a comment, and names nothing that varies
 between equal regions (no source locations, no region or parameter names), so equal
 kernels of different layers share one source, one file and one compiled function. The
-kernel's name carries :func:`structural_hash` of the region.
+kernel's name carries the region's
+:func:`~fusegraph.backends.numba.generator.structural_hash`.
 
 What the CPU and CUDA generators share (validation, broadcasting, placement, the local
-accumulators, the source's layout) is :class:`fusegraph.backends.numba_common.
-KernelGenerator`; this module gives it the CPU's template table and loop wrapper: every
-axis a ``range`` loop (the outermost a ``prange`` when parallel), ``@njit``, an output
+accumulators, the source's layout) is :class:`fusegraph.backends.numba.generator.
+KernelGenerator`; this module gives it the base template table
+(:mod:`fusegraph.backends.numba.templates`) and the CPU's loop wrapper: every axis a
+``range`` loop (the outermost a ``prange`` when parallel), ``@njit``, an output
 accumulator filled before the loops and divided after them.
 """
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 from dataclasses import dataclass
 
-from fusegraph.backends.numba_common import CodegenError, KernelGenerator
-from fusegraph.ir.core import Graph, attrs_key
+from fusegraph.backends.numba import templates
+from fusegraph.backends.numba.generator import CodegenError, KernelGenerator, structural_hash
+from fusegraph.ir.core import Graph
 from fusegraph.ir.ops.region import KernelCapability
 from fusegraph.ir.types import Sym
-
-from . import templates
 
 PARALLEL_MIN_ELEMENTS = 1 << 18   # below this many elements, threads cost more than they save
 SYMBOL_SIZE_GUESS = 32            # a symbolic dim (the batch) counts this much for that estimate
@@ -76,8 +76,7 @@ CODEGEN_VERSION = "1"             # bump when the generated code changes meaning
 CAPABILITY = KernelCapability("numba_cpu",
                               lambda kind, dtype: templates.template_for(kind, dtype) is not None)
 
-__all__ = ["CAPABILITY", "CodegenError", "KernelSpec", "generate_kernel", "parallel_threshold",
-           "structural_hash"]
+__all__ = ["CAPABILITY", "CodegenError", "KernelSpec", "generate_kernel", "parallel_threshold"]
 
 
 @dataclass(frozen=True)
@@ -90,22 +89,6 @@ class KernelSpec:
     iteration_shape: tuple
     symbols: tuple
     parallel: bool
-
-
-def structural_hash(region: Graph) -> str:
-    """A hex digest of what the kernel computes: parameter types, ops (kind, operands by
-    position, attributes, result types) and results by position; names and source
-    locations are left out."""
-    number = {id(p): i for i, p in enumerate(region.params)}
-    ops = []
-    for op in region.ops:
-        ops.append((op.kind, tuple(number.get(id(v), -1) for v in op.operands),
-                    attrs_key(op.attrs), tuple(str(r.type) for r in op.results)))
-        for r in op.results:
-            number[id(r)] = len(number)
-    key = (CODEGEN_VERSION, tuple(str(p.type) for p in region.params), tuple(ops),
-           tuple(number.get(id(r), -1) for r in region.results))
-    return hashlib.sha256(repr(key).encode()).hexdigest()[:16]
 
 
 def parallel_threshold() -> int:
@@ -149,5 +132,5 @@ class _Generator(KernelGenerator):
                              if self.is_reduction(op))
         estimate = math.prod(SYMBOL_SIZE_GUESS if isinstance(d, Sym) else d for d in shape)
         self.parallel = len(shape) > 0 and not reduces_axis_0 and estimate >= parallel_threshold()
-        name = f"kernel_{structural_hash(self.region)}"
+        name = f"kernel_{structural_hash(self.region, CODEGEN_VERSION)}"
         return KernelSpec(name, self.source(name, symbols), shape, symbols, self.parallel)

@@ -5,7 +5,8 @@ graph's symbols (a *plan*), with as little Python per step as possible.
 Compiling
     ``compile(graph)`` plans the graph once (the reference :func:`free_schedule` and per-op
     :class:`~fusegraph.backends.reference.interpreter.Step`), generates every fused op's
-    kernel source and imports it from the kernel cache (:mod:`.kernels`) — **eagerly**,
+    kernel source and imports it from the kernel cache
+    (:mod:`fusegraph.backends.numba.kernels`) — **eagerly**,
     so a region the code generator cannot handle is known at compile time. Numba compiles
     each kernel **lazily**, on its first call, for the array types it gets (or loads the
     machine code from its disk cache), so compiling a graph costs milliseconds and its
@@ -69,7 +70,7 @@ scan op (:class:`.scan.ScanStep`): each call binds the body once and loops over 
 calling the body's plan (``exe.scans`` lists them; their kernels are in :meth:`source`).
 
 Every fused op gets a kernel: a region the generator refuses is an error at compile time
-naming the op (:func:`~fusegraph.backends.numba_common.kernel_spec`; the verifier checked
+naming the op (:func:`~fusegraph.backends.numba.steps.kernel_spec`; the verifier checked
 the kernel contract). A fused op runs the reference interpreter of its region only for a
 binding whose iteration space is empty (numpy's max of nothing is an error, which the
 reference then reports). Operand sizes need no check: the kernel contract makes them the
@@ -81,22 +82,22 @@ import threading
 
 import numpy as np
 
-from fusegraph.backends import numba_common
+from fusegraph.backends.numba import steps
+from fusegraph.backends.numba.kernels import load_kernel
 from fusegraph.backends.reference.interpreter import Step, bind_inputs, free_schedule, run_op
-from fusegraph.ir.core import Graph, Op
+from fusegraph.ir.core import Graph
 from fusegraph.ir.opdef import RANDOM, SHAPE_ONLY, SIDE_EFFECTS, get_opdef
 from fusegraph.ir.types import Sym
 
 from .binder import make_binder
 from .codegen import generate_kernel
-from .kernels import load_kernel
 from .plan import StepPlan
 from .scan import ScanStep, bound_by_params
 
 MAX_PLANS = 8   # bindings of the symbols (batch sizes) with a plan kept at once
 
 
-class KernelStep(numba_common.KernelStep):
+class KernelStep(steps.KernelStep):
     """One fused op run by its kernel; ``ref`` is the reference step (its fallback)."""
 
     __slots__ = ()
@@ -118,12 +119,11 @@ class Executable:
     """A compiled graph: ``exe(*arrays)`` returns one array per graph result.
 
     ``kernels``: the KernelSteps, one per fused op with a kernel, in graph order.
-    ``fallbacks``: always empty now (see the module docstring); kept while callers read it.
     :meth:`source` gives the generated kernel sources (what ``fusegraph dump`` shows),
     :meth:`plan_source` the generated step function of a binding. ``plan_errors`` lists
     plans dropped or rerun on the checked path, and scans of this graph that fell back to
     the reference, with the reason (empty unless something left the fast path; only the
-    latest :data:`~fusegraph.backends.numba_common.MAX_FAILURES` are kept). Like the
+    latest :data:`~fusegraph.backends.numba.steps.MAX_FAILURES` are kept). Like the
     reference, it holds no state buffers: weights are passed in as arrays and new values
     come back as new arrays.
     """
@@ -131,14 +131,13 @@ class Executable:
     def __init__(self, graph: Graph):
         self.graph = graph
         self.kernels: list[KernelStep] = []
-        self.fallbacks: list[tuple[Op, str]] = []
         self.plan_errors: list[str] = []
         self.scans: list[ScanStep] = []
         self._steps: list[tuple[Step, KernelStep | ScanStep | None]] = []
         for op, dying in zip(graph.ops, free_schedule(graph)):
             ref = Step(op, dying)
             kernel_step = None
-            spec = numba_common.kernel_spec(op, generate_kernel, self.fallbacks)
+            spec = steps.kernel_spec(op, generate_kernel)
             if spec is not None:
                 kernel_step = KernelStep(ref, spec, load_kernel(spec))
                 self.kernels.append(kernel_step)
@@ -171,8 +170,8 @@ class Executable:
         finally:
             self._lock.release()
         out = self._run_checked(arrays, plan.env)
-        numba_common.record_failure(self.plan_errors, f"plan for {plan.env_text()} raised "
-                                    f"{failure} but the checked path did not")
+        steps.record_failure(self.plan_errors, f"plan for {plan.env_text()} raised "
+                             f"{failure} but the checked path did not")
         return out
 
     # --- the checked path and plans ------------------------------------------------------
@@ -208,8 +207,8 @@ class Executable:
             problem = f"{type(e).__name__}: {e}"
         if problem is not None:
             where = plan.env_text() if plan is not None else str(env)
-            numba_common.record_failure(self.plan_errors,
-                                        f"plan for {where} dropped: {problem}")
+            steps.record_failure(self.plan_errors,
+                                 f"plan for {where} dropped: {problem}")
             plan = None
         while self._plans and len(self._plans) >= MAX_PLANS:
             del self._plans[next(iter(self._plans))]
@@ -236,11 +235,10 @@ class Executable:
     def source(self) -> str:
         """Every generated kernel's source (scan bodies' included), once each, headed by
         the fused ops using it."""
-        return numba_common.kernel_sources(self.all_kernels())
+        return steps.kernel_sources(self.all_kernels())
 
     def __repr__(self) -> str:
-        return (f"<numba_cpu Executable of {self.graph!r}: {len(self.kernels)} kernels, "
-                f"{len(self.fallbacks)} fallbacks>")
+        return f"<numba_cpu Executable of {self.graph!r}: {len(self.kernels)} kernels>"
 
 
 def compile(graph: Graph) -> Executable:

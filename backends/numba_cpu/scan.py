@@ -27,7 +27,7 @@ any error: the scan is rerun on the reference, which raises the error naming the
 error the reference does not raise (a fallback that hid a problem of this module) is not
 silent: it is recorded in :attr:`ScanStep.failures`, in the enclosing executable's
 ``plan_errors`` (both keep the latest
-:data:`~fusegraph.backends.numba_common.MAX_FAILURES`), and warned about
+:data:`~fusegraph.backends.numba.steps.MAX_FAILURES`), and warned about
 (``RuntimeWarning``) the first time each scan op falls back.
 """
 from __future__ import annotations
@@ -36,7 +36,7 @@ import warnings
 
 import numpy as np
 
-from fusegraph.backends.numba_common import record_failure
+from fusegraph.backends.numba.steps import record_failure
 from fusegraph.backends.reference.interpreter import Step, bind_inputs, describe_op, run_op
 from fusegraph.ir.core import Graph
 from fusegraph.ir.types import Sym, resolve_shape

@@ -2,8 +2,9 @@
 matmuls run on cuBLAS through CuPy when a GPU is there, the other ops run as in the
 reference backend, on the host.
 
-* :mod:`.templates`: numba_cpu's scalar expression templates, with the few entries CUDA
-  spells differently overridden by dict-merge;
+* :mod:`.templates`: the shared scalar expression templates
+  (:mod:`fusegraph.backends.numba.templates`), with the few entries CUDA spells
+  differently overridden by dict-merge;
 * :mod:`.codegen`: a fused op's region -> the readable source of one ``@cuda.jit``
   kernel (one thread per element of the non-reduced part of the iteration space, from
   ``cuda.grid(1)``; the reduced axes looped inside the thread);
@@ -12,10 +13,12 @@ reference backend, on the host.
 * :mod:`.executable`: ``compile(graph) -> Executable`` (the reference calling
   convention: numpy in, numpy out) and ``compile_ptx_all(graph)``.
 
-Kernels are loaded by numba_cpu's loader (:func:`fusegraph.backends.numba_cpu.load_kernel`:
-same private cache folder, keyed by a hash of the source, the module compiled from the
-source it generated), so a second process on a GPU loads Numba's cached machine code,
-through the same verified cache (:mod:`fusegraph.backends.numba_cpu.kernel_cache`: the
+The kernel generator and the kernel step are the shared Numba core's
+(:mod:`fusegraph.backends.numba`); kernels are loaded by its loader
+(:func:`fusegraph.backends.numba.load_kernel`: the private cache folder, keyed by a hash
+of the source, the module compiled from the source it generated), so a second process on
+a GPU loads Numba's cached machine code, through the verified cache
+(:mod:`fusegraph.backends.numba.kernel_cache`: the
 ``CUDACache`` Numba attaches to a ``cache=True`` kernel is replaced by its sealed,
 checked-before-unpickling subclass). The simulator's kernels have no disk cache.
 

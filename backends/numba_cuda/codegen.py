@@ -45,7 +45,7 @@ Decided statically, from the types alone:
 * reductions: one whose axes are the *last* reduced axes in loop order (always so when
   every reduction of the kernel reduces the same axes, the common case) accumulates in
   a local variable opened before its first loop and stored after it; sums accumulate
-  float32 in float64 and ints in int64 (as numba_cpu's, :mod:`..numba_common`). Any
+  float32 in float64 and ints in int64 (as numba_cpu's, :mod:`fusegraph.backends.numba.generator`). Any
   other one accumulates in its output array: each output element belongs to exactly
   one thread (its thread-axis indices are the thread's), which starts it at its first
   visit (every reduced index 0) and, for a mean, divides at its last. No atomics and no
@@ -64,22 +64,21 @@ stay float64 there too (an FP64 add per element is cheap next to the load).
 No ``fastmath``: NaN, inf and signed zeros behave as in the reference. The source names
 nothing that varies between equal regions, so equal kernels share one source, one
 cached file and one compiled function; the kernel's name carries a hash of the region's
-structure (numba_cpu's :func:`structural_hash`) and of this generator's version.
+structure and of this generator's version
+(:func:`fusegraph.backends.numba.generator.structural_hash`).
 
 What the CPU and CUDA generators share (validation, broadcasting, placement, the local
-accumulators, the source's layout) is :class:`fusegraph.backends.numba_common.
+accumulators, the source's layout) is :class:`fusegraph.backends.numba.generator.
 KernelGenerator`; this module gives it the CUDA template table and loop wrapper: the
 reduced axes as loops inside a thread whose indices come from ``cuda.grid(1)``,
 ``@cuda.jit``, an output accumulator started at the first visit and divided at the last.
 """
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import dataclass
 
-from fusegraph.backends.numba_common import CodegenError, KernelGenerator
-from fusegraph.backends.numba_cpu.codegen import structural_hash
+from fusegraph.backends.numba.generator import CodegenError, KernelGenerator, structural_hash
 from fusegraph.ir.core import Graph
 from fusegraph.ir.ops.region import KernelCapability
 from fusegraph.ir.types import Sym
@@ -120,8 +119,7 @@ class CudaKernelSpec:
 
 
 def kernel_name(region: Graph) -> str:
-    digest = hashlib.sha256(f"{CODEGEN_VERSION} {structural_hash(region)}".encode())
-    return f"cuda_kernel_{digest.hexdigest()[:16]}"
+    return f"cuda_kernel_{structural_hash(region, CODEGEN_VERSION)}"
 
 
 def generate_kernel(region: Graph) -> CudaKernelSpec:

@@ -15,7 +15,7 @@ Where each op runs:
   with one thread per element of the non-reduced part of its iteration space. A call
   whose iteration space is empty runs the reference interpreter of its region on the
   host instead, as numba_cpu does. A region the generator refuses is an error at
-  ``compile`` (:func:`~fusegraph.backends.numba_common.kernel_spec`);
+  ``compile`` (:func:`~fusegraph.backends.numba.steps.kernel_spec`);
 * ``matmul``: ``cupy.matmul`` on the device (cuBLAS; CuPy's default keeps float32 in
   full precision, no TF32) when CuPy imports and a GPU is present, else the reference
   on the host. :attr:`Executable.matmul_path` says which (``"cublas"`` or ``"host"``)
@@ -41,10 +41,10 @@ from collections import Counter
 
 import numpy as np
 
-from fusegraph.backends import numba_common
-from fusegraph.backends.numba_cpu.kernels import load_kernel
+from fusegraph.backends.numba import steps
+from fusegraph.backends.numba.kernels import load_kernel
 from fusegraph.backends.reference.interpreter import Step, bind_inputs, free_schedule, run_op
-from fusegraph.ir.core import Graph, Op
+from fusegraph.ir.core import Graph
 from fusegraph.ir.errors import FusegraphError
 from fusegraph.ir.opdef import CONTRACTION
 
@@ -93,7 +93,7 @@ class _Values:
         self.dev.pop(i, None)
 
 
-class KernelStep(numba_common.KernelStep):
+class KernelStep(steps.KernelStep):
     """One fused op run by its CUDA kernel; ``ref`` is the reference step (its fallback)."""
 
     __slots__ = ("simulator",)
@@ -143,7 +143,6 @@ class Executable:
     """A compiled graph: ``exe(*arrays)`` returns one array per graph result.
 
     ``kernels``: the KernelSteps, one per fused op with a kernel, in graph order.
-    ``fallbacks``: always empty (no fused op falls back; kept until the callers drop it).
     ``simulator: whether kernels run in Numba's CUDA simulator. ``device``: what they
     run on, in words. ``matmul_path``: ``"cublas"`` (CuPy on the GPU) or ``"host"``
     (the reference's numpy matmul), and ``matmul_reason`` when it is the host.
@@ -165,13 +164,12 @@ class Executable:
         self.matmul_path = "cublas" if self._cupy is not None else "host"
         self.matmul_reason = reason
         self.kernels: list[KernelStep] = []
-        self.fallbacks: list[tuple[Op, str]] = []
         self.counts: Counter = Counter()
         self._steps = []     # (run function, step, operand ids, result ids, dying ids)
         for op, dying in zip(graph.ops, free_schedule(graph)):
             ref = Step(op, dying)
             run, step = _run_host, ref
-            spec = numba_common.kernel_spec(op, generate_kernel)
+            spec = steps.kernel_spec(op, generate_kernel)
             if spec is not None:
                 step = KernelStep(ref, spec, load_kernel(spec), self.simulator)
                 run = KernelStep.run
@@ -195,7 +193,7 @@ class Executable:
 
     def source(self) -> str:
         """Every generated kernel's source, once each, headed by the fused ops using it."""
-        return numba_common.kernel_sources(self.kernels)
+        return steps.kernel_sources(self.kernels)
 
     def __repr__(self) -> str:
         return (f"<numba_cuda Executable of {self.graph!r} on {self.device}: "
@@ -245,7 +243,7 @@ def compile_ptx_all(graph: Graph, *, cc: tuple[int, int] | None = None,
         cc = device.ptx_cc()
     out: dict[str, str] = {}
     for op in graph.ops:
-        spec = numba_common.kernel_spec(op, generate_kernel)
+        spec = steps.kernel_spec(op, generate_kernel)
         if spec is None or spec.name in out:
             continue
         kernel = load_kernel(spec)

@@ -1,7 +1,7 @@
-"""Scalar expression templates of the Numba CUDA backend: numba_cpu's, with the few
+"""Scalar expression templates of the Numba CUDA backend: the shared (numba_cpu's) ones, with the few
 entries CUDA spells differently overridden by dict-merge.
 
-The base tables are :mod:`fusegraph.backends.numba_cpu.templates` (imported, never
+The base tables are :mod:`fusegraph.backends.numba.templates` (imported, never
 copied: one op's meaning is written once). A template there is a Python expression with
 ``{0}``, ``{1}``, ... for the operands and ``{T}`` for the result's numpy scalar type,
 computing one element exactly as the op's numpy ``ref`` does. Numba's CUDA target
@@ -27,8 +27,8 @@ NaN-propagating float ``maximum``/``minimum`` are the CPU's, as they are.
 """
 from __future__ import annotations
 
-from fusegraph.backends.numba_cpu.templates import (BOOL_TEMPLATES, FLOAT_TEMPLATES,
-                                                    INT_TEMPLATES, SCALAR_TYPES)
+from fusegraph.backends.numba.templates import (BOOL_TEMPLATES, FLOAT_TEMPLATES, INT_TEMPLATES,
+                                                SCALAR_TYPES)
 from fusegraph.ir.types import DType
 
 _SIGN = "({T}(1) if {0} > {T}(0) else ({T}(-1) if {0} < {T}(0) else {zero}))"

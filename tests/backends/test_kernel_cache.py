@@ -1,4 +1,4 @@
-"""The kernel cache's trust model (backends/numba_cpu/kernel_cache.py, kernels.py): code
+"""The kernel cache's trust model (backends/numba/kernel_cache.py, kernels.py): code
 planted in Numba's cache never runs, a corrupt entry is removed and rebuilt with a warning
 naming it, folders are private (0700, files 0600, whatever the umask) and an unsafe one is
 refused, concurrent processes fill one cache safely and a warm cache loads without
@@ -26,8 +26,8 @@ import pytest
 
 from fusegraph.backends import numba_cpu
 from fusegraph.backends.reference import compile as reference
-from fusegraph.backends.numba_cpu import (KernelCacheError, KernelCacheWarning, cache_dir,
-                                          clear_memo, kernel_cache, kernels)
+from fusegraph.backends.numba import (KernelCacheError, KernelCacheWarning, cache_dir,
+                                      clear_memo, kernel_cache, kernels)
 from fusegraph.passes import fuse
 
 from helpers.backend_checks import assert_same, softmax_graph
@@ -419,7 +419,7 @@ _CUDA_CHILD = """
 import json, sys
 import numpy as np
 from fusegraph.backends import numba_cuda
-from fusegraph.backends.numba_cpu import load_kernel
+from fusegraph.backends.numba import load_kernel
 from fusegraph.passes import fuse
 from helpers.backend_checks import softmax_graph
 graph = fuse(softmax_graph())

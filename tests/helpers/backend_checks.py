@@ -29,19 +29,25 @@ def assert_same(got, want, rtol=1e-6, atol=1e-7):
 
 def differential(compile, params, results, arrays, *, kernels=1, rtol=1e-6, atol=1e-7):
     """Fuse the graph (verifying the fused graph), run it compiled by ``compile`` and
-    unfused on the reference; return the executable (no fallbacks; ``kernels`` kernels
-    unless None)."""
+    unfused on the reference; return the executable (every fused op a kernel; ``kernels``
+    kernels unless None)."""
     g = graph(params, results)
     fused = fuse(g)
     verify(fused)
     exe = compile(fused)
-    assert exe.fallbacks == [], exe.fallbacks
+    assert_every_fused_op_is_a_kernel(exe)
     assert kernels is None or len(exe.kernels) == kernels, str(exe.graph)
     with np.errstate(all="ignore"):
         want = reference(g)(*arrays)
         got = exe(*arrays)
     assert_same(got, want, rtol, atol)
     return exe
+
+
+def assert_every_fused_op_is_a_kernel(exe):
+    """A Numba executable has one kernel step per fused op of its graph, in graph order."""
+    fused = [op for op in exe.graph.ops if op.kind == "fused"]
+    assert [k.op for k in exe.kernels] == fused, (len(exe.kernels), len(fused))
 
 
 def softmax_graph():

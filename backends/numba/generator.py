@@ -1,10 +1,8 @@
-"""What the ``numba_cpu`` and ``numba_cuda`` backends share: the kernel generator, which
-each target parametrizes by its template table and its loop wrapper (STYLE §7 item 11),
-and the kernel step of an Executable.
+"""The kernel generator the ``numba_cpu`` and ``numba_cuda`` targets share, which each
+parametrizes by its template table and its loop wrapper (STYLE §7 item 11).
 
-**Generating** (:class:`KernelGenerator`). From a ``fused`` op's region, which keeps the
-kernel contract of :mod:`fusegraph.ir.ops.region` (checked again here: a region that
-breaks it raises :class:`~fusegraph.ir.errors.ContractError`), to the readable source of
+From a ``fused`` op's region, which keeps the kernel contract of
+:mod:`fusegraph.ir.ops.region` (checked again here: a region that breaks it raises :class:`~fusegraph.ir.errors.ContractError`), to the readable source of
 one kernel: its arguments are the region's parameters (``in<k>``), one preallocated
 array per region result (``out<j>``), then the size of each symbol of the iteration
 shape (``n_<symbol>``), in order of first appearance; one statement per region op with
@@ -32,28 +30,21 @@ What a target says (a subclass): its name, its numba import, its template table,
 axes are loops (:meth:`KernelGenerator.loop_axes`), how an output accumulator starts and
 ends, the decorator, the statements before the loops, each loop's range, and the spec
 it returns.
-
-**Running** (:class:`KernelStep`). One fused op with its kernel and its reference step:
-the symbol sizes a call passes, the output shapes, whether a binding runs the kernel
-(not for an empty iteration space, which the reference runs), and the error that names
-the op when a launch fails. :func:`kernel_sources` is what both Executables'
-``source()`` show.
 """
 from __future__ import annotations
 
+import hashlib
 import math
 from abc import ABC, abstractmethod
 from types import ModuleType
 
 import numpy as np
 
-from fusegraph.backends.reference.interpreter import ExecutionError, Step, describe_op
-from fusegraph.ir.core import Graph, Op, Value
+from fusegraph.ir.core import Graph, Op, Value, attrs_key
 from fusegraph.ir.opdef import REDUCTION, get_opdef
 from fusegraph.ir.ops.region import check_kernel_region, iteration_shape_of
-from fusegraph.ir.errors import ContractError
 from fusegraph.ir.printer import format_attrs
-from fusegraph.ir.types import DType, Sym, resolve_shape
+from fusegraph.ir.types import DType, Sym
 
 _COMMENT_COLUMN = 60
 
@@ -61,6 +52,23 @@ _COMMENT_COLUMN = 60
 class CodegenError(Exception):
     """An op of a region has no template in the target's table (the backend's capability
     does not admit it)."""
+
+
+def structural_hash(region: Graph, version: str) -> str:
+    """A hex digest of what a kernel of ``region`` computes, made by a generator of
+    ``version``: parameter types, ops (kind, operands by position, attributes, result
+    types) and results by position; names and source locations are left out, so equal
+    regions of different layers share one kernel."""
+    number = {id(p): i for i, p in enumerate(region.params)}
+    ops = []
+    for op in region.ops:
+        ops.append((op.kind, tuple(number.get(id(v), -1) for v in op.operands),
+                    attrs_key(op.attrs), tuple(str(r.type) for r in op.results)))
+        for r in op.results:
+            number[id(r)] = len(number)
+    key = (version, tuple(str(p.type) for p in region.params), tuple(ops),
+           tuple(number.get(id(r), -1) for r in region.results))
+    return hashlib.sha256(repr(key).encode()).hexdigest()[:16]
 
 
 def literal(value, dtype: DType) -> str:
@@ -318,84 +326,3 @@ class KernelGenerator(ABC):
         nest(0, "    ")
         lines += body or ["    pass"]
         return "\n".join(lines) + "\n"
-
-
-def kernel_spec(op: Op, generate, fallbacks: list | None = None):
-    """``generate(op.region)`` for a ``fused`` op: its kernel's spec; None for any other
-    op. A region the generator refuses raises, naming the op: the verifier checked the
-    kernel contract and fusion admitted only what the backend's capability holds, so a
-    refusal is a bug (or a graph fused for another backend). ``fallbacks`` is never
-    written (nothing falls back any more); it stays until the callers drop it."""
-    if op.kind != "fused":
-        return None
-    try:
-        return generate(op.region)
-    except (CodegenError, ContractError) as e:
-        raise type(e)(f"{describe_op(op)}: {e}") from e
-
-
-MAX_FAILURES = 8   # entries a failure log (plan errors, scan fallbacks) keeps: the latest
-
-
-def record_failure(log: list, entry: str, limit: int = MAX_FAILURES) -> None:
-    """Append ``entry`` to ``log`` in place, keeping only its latest ``limit`` entries, so
-    that a log of why calls left the fast path stays bounded however long a program runs."""
-    log.append(entry)
-    del log[:-limit]
-
-
-class KernelStep:
-    """One fused op run by its kernel; ``ref`` is the reference step (its fallback).
-    Each backend adds ``run``."""
-
-    __slots__ = ("ref", "op", "spec", "kernel", "out_shapes", "out_dtypes", "static_empty")
-
-    def __init__(self, ref: Step, spec, kernel):
-        self.ref, self.op, self.spec, self.kernel = ref, ref.op, spec, kernel
-        self.out_shapes = [r.type.shape for r in ref.op.results]
-        self.out_dtypes = [r.type.dtype.numpy for r in ref.op.results]
-        self.static_empty = 0 in spec.iteration_shape
-
-    def sizes(self, env: dict) -> list:
-        """The size arguments of a call: one per symbol of the iteration shape."""
-        try:
-            return [env[s] for s in self.spec.symbols]
-        except KeyError as e:
-            raise ExecutionError(f"{describe_op(self.op)}: dimension {e.args[0]} is not "
-                                 f"bound") from None
-
-    def output_shapes(self, env: dict) -> list[tuple]:
-        try:
-            return [resolve_shape(shape, env) for shape in self.out_shapes]
-        except ValueError as e:
-            raise ExecutionError(f"{describe_op(self.op)}: {e}") from None
-
-    def empty(self, env: dict) -> bool:
-        """Whether the iteration space is empty for the binding ``env``: the reference
-        runs the region then (numpy's max of nothing is an error, which it reports).
-        Operand sizes need no comparing: the kernel contract makes them the types'."""
-        return self.static_empty or 0 in self.sizes(env)
-
-    def runs_kernel(self, operand_shapes: list, env: dict) -> bool:
-        """``not self.empty(env)``; ``operand_shapes`` is ignored. The old name, kept
-        until ``numba_cpu/executable.py`` calls :meth:`empty`."""
-        return not self.empty(env)
-
-    def launch_error(self, args, error: Exception) -> ExecutionError:
-        """The error naming the op, the kernel and the arrays when a kernel call fails."""
-        shapes = ", ".join(f"{a.dtype}{list(a.shape)}" for a in args)
-        return ExecutionError(f"{describe_op(self.op)}: kernel {self.spec.name} on arrays "
-                              f"({shapes}): {type(error).__name__}: {error}")
-
-
-def kernel_sources(kernels) -> str:
-    """Every generated kernel's source, once each, headed by the fused ops using it."""
-    users: dict[str, list[KernelStep]] = {}
-    for k in kernels:
-        users.setdefault(k.spec.source, []).append(k)
-    parts = []
-    for source, steps in users.items():
-        where = "; ".join(str(k.op.loc) or "?" for k in steps)
-        parts.append(f"# ---- {steps[0].spec.name}: {len(steps)} fused op(s) "
-                     f"[{where}]\n{source}")
-    return "\n".join(parts)

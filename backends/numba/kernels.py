@@ -25,8 +25,8 @@ the kernel cache folder, Numba's disk cache beside it, verified; memoized in-pro
   with a keyed digest (HMAC-SHA256, key in ``__pycache__/.key``), checked before it is
   unpickled; a missing, wrong, empty, truncated or garbage one is removed and rebuilt
   with a warning naming it. So a second process loads the compiled machine code instead
-  of compiling, and never code that fusegraph did not write. The same holds for the
-  numba_cuda backend's kernels, loaded here too (in the CUDA simulator there is no disk
+  of compiling, and never code that fusegraph did not write. The same holds for both
+  targets' kernels (numba_cpu's and numba_cuda's), loaded here alike (in the CUDA simulator there is no disk
   cache).
 * The module is registered in ``sys.modules`` under a unique name (Numba's cached code
   finds its globals by importing the module by name).
@@ -50,7 +50,6 @@ import numba
 import numpy as np
 
 from . import kernel_cache
-from .codegen import KernelSpec
 from .kernel_cache import KernelCacheError, KernelCacheWarning
 
 # Part of every file hash: bump it when the way kernels are written or imported changes
@@ -106,8 +105,9 @@ def source_hash(source: str) -> str:
     return hashlib.sha256(f"{versions}\n{source}".encode()).hexdigest()
 
 
-def load_kernel(spec: KernelSpec):
-    """The Numba dispatcher of ``spec``: from the in-process memo, else its source
+def load_kernel(spec):
+    """The Numba dispatcher of ``spec`` (a kernel spec of either target: its ``name`` and
+    ``source``): from the in-process memo, else its source
     executed as a new module (its file in :func:`cache_dir` written first if missing or
     different) with the verified disk cache. Compilation itself happens on the first call
     (or is loaded from Numba's disk cache)."""
@@ -126,7 +126,7 @@ def clear_memo() -> None:
         _MEMO.clear()
 
 
-def kernel_path(spec: KernelSpec) -> str:
+def kernel_path(spec) -> str:
     """The file ``spec``'s source is (or would be) written to."""
     return os.path.join(cache_dir(), f"k_{source_hash(spec.source)[:32]}.py")
 
@@ -147,7 +147,7 @@ def _write_once(path: str, source: str) -> None:
     kernel_cache.write_private(path, source.encode("utf-8"))
 
 
-def _import(spec: KernelSpec, digest: str):
+def _import(spec, digest: str):
     path = kernel_path(spec)
     _write_once(path, spec.source)
     module_name = f"fusegraph_kernel_{digest[:32]}"

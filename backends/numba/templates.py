@@ -1,4 +1,5 @@
-"""Scalar expression templates of the Numba CPU backend, keyed by op name.
+"""Scalar expression templates of the Numba backends, keyed by op name: numba_cpu's
+table, and the base that numba_cuda's overrides.
 
 A template is a Python expression with ``{0}``, ``{1}``, ... for the operands (always
 plain variable names in the generated code, so an operand may appear twice) and ``{T}``
@@ -22,7 +23,7 @@ expression, compiled by Numba, computes one element of the op exactly as the op'
 by dict-merge (tinygrad's ``code_for_op``). :func:`template_for` picks the table by the
 result dtype. A reduction has no entry: it is computed with its combining op's
 template and its identity as a ``constant`` (the op's
-:class:`~fusegraph.ir.opdef.Reduction`, see :mod:`fusegraph.backends.numba_common`).
+:class:`~fusegraph.ir.opdef.Reduction`, see :mod:`fusegraph.backends.numba.generator`).
 The CUDA backend (:mod:`fusegraph.backends.numba_cuda.templates`) starts from these
 tables and overrides the few entries it spells differently.
 """
