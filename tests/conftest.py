@@ -3,9 +3,10 @@
 Verified passes: the pipeline verifies between passes, but tests (and code under test,
 such as a backend running a pipeline with ``verify=False``) also call passes directly.
 For the length of each test, every registered pass (``PASSES``) and every module-level
-name bound to a registered pass's function (``fuse`` imported by a test module, a
-backend or another pass: ``simplify`` recursing into regions) is replaced by a wrapper
-that runs the IR verifier on what the pass returns and names the pass when it fails.
+name bound to a registered pass's function or to autodiff's ``grad_graph`` and
+``vjp_graph`` (``fuse`` imported by a test module, a backend or another pass:
+``simplify`` recursing into regions) is replaced by a wrapper that runs the IR verifier
+on what the pass returns and names the pass when it fails.
 A pass registered by a test itself is left as it is (tests of the manager register
 broken passes on purpose), and a pass given an invalid graph is not blamed for it.
 """
@@ -17,7 +18,7 @@ import pytest
 
 import fusegraph as fg
 from fusegraph.ir import Graph, VerificationError, verifier
-from fusegraph.passes import PASSES
+from fusegraph.passes import PASSES, autodiff
 
 _original_verify = verifier.verify
 
@@ -96,7 +97,9 @@ def _is_one_of(value, functions: set) -> bool:
         return False
 
 
-_WRAPPERS: dict = {}     # a registered pass's function -> its verifying wrapper
+# A registered pass's function (or one of the graph-to-graph transforms below, which no
+# pipeline runs: autodiff's) -> its verifying wrapper.
+_WRAPPERS: dict = {f: verifying(f.__name__, f) for f in (autodiff.grad_graph, autodiff.vjp_graph)}
 
 
 @pytest.fixture(autouse=True)

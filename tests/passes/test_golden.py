@@ -20,7 +20,7 @@ import pytest
 from fusegraph.backends.reference import compile as reference
 from fusegraph.ir import (BATCH as B, Graph, Sym, TensorType, Value, VerificationError, emit,
                           parse_graph, print_graph, verify)
-from fusegraph.passes import PASSES, fuse
+from fusegraph.passes import PASSES, autodiff, fuse
 
 from conftest import verifying
 
@@ -89,11 +89,14 @@ def test_golden(path):
 
 
 def test_passes_called_directly_verify_their_output():
-    """conftest's wrapping is in force: every registered pass and this module's ``fuse``
-    (bound at import) verify; a pass that returns a broken graph is named."""
+    """conftest's wrapping is in force: every registered pass, this module's ``fuse``
+    (bound at import) and autodiff's graph transforms verify; a pass that returns a
+    broken graph is named, one given a broken graph is not blamed."""
     assert all(getattr(p.run, "verifies", False) for p in PASSES.values()), \
         [n for n, p in PASSES.items() if not getattr(p.run, "verifies", False)]
     assert getattr(fuse, "verifies", False)
+    assert getattr(autodiff.grad_graph, "verifies", False)
+    assert getattr(autodiff.vjp_graph, "verifies", False)
     x, stray = Value(TensorType((B, 2)), name="x"), Value(TensorType((B, 2)), name="stray")
     good = Graph.from_results("g", [x], [emit("exp", x)])
     broken = Graph("g", (x,), (), (stray,))
