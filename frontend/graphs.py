@@ -108,16 +108,13 @@ _UNREAD_KEY = np.array(0, dtype=np.int64)
 
 
 def _reads_key(executable, traced: "TracedGraph") -> bool:
-    """Whether the graph ``executable`` runs reads its ``rng_key`` parameter: the graph
-    after the compile pipeline, which keeps the parameters (assumed to read it when the
-    executable does not show a graph with those parameters)."""
+    """Whether the graph ``executable`` runs reads its ``rng_key`` parameter: its
+    ``graph``, after the compile pipeline, which keeps the parameters in order (the
+    Executable protocol, :class:`fusegraph.backends.executable.Executable`)."""
     at = [i for i, p in enumerate(traced._run_context) if p is RNG_KEY]
     if not at:
         return False
-    graph = getattr(executable, "graph", None)
-    if not isinstance(graph, Graph) or len(graph.params) != (
-            traced.num_inputs + len(traced._run_context) + len(traced.variables)):
-        return True
+    graph = executable.graph
     key = graph.params[traced.num_inputs + at[0]]
     return _uses(graph, key) or any(r is key for r in graph.results)
 

@@ -26,8 +26,8 @@ the kernel cache folder, Numba's disk cache beside it, verified; memoized in-pro
   unpickled; a missing, wrong, empty, truncated or garbage one is removed and rebuilt
   with a warning naming it. So a second process loads the compiled machine code instead
   of compiling, and never code that fusegraph did not write. The same holds for both
-  targets' kernels (numba_cpu's and numba_cuda's), loaded here alike (in the CUDA simulator there is no disk
-  cache).
+  targets' kernels (numba_cpu's and numba_cuda's), loaded here alike (in the CUDA
+  simulator there is no disk cache).
 * The module is registered in ``sys.modules`` under a unique name (Numba's cached code
   finds its globals by importing the module by name).
 * :func:`load_kernel` memoizes by source hash: equal kernels of one process share one

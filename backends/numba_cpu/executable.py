@@ -79,9 +79,11 @@ types', and symbols broadcast strictly.
 from __future__ import annotations
 
 import threading
+from contextlib import contextmanager
 
 import numpy as np
 
+from fusegraph.backends.executable import Executable as ExecutableProtocol
 from fusegraph.backends.numba import steps
 from fusegraph.backends.numba.kernels import load_kernel
 from fusegraph.backends.reference.interpreter import Step, bind_inputs, free_schedule, run_op
@@ -115,8 +117,9 @@ class KernelStep(steps.KernelStep):
         return outs
 
 
-class Executable:
-    """A compiled graph: ``exe(*arrays)`` returns one array per graph result.
+class Executable(ExecutableProtocol):
+    """A compiled graph (:class:`fusegraph.backends.executable.Executable`):
+    ``exe(*arrays)`` returns one array per graph result.
 
     ``kernels``: the KernelSteps, one per fused op with a kernel, in graph order.
     :meth:`source` gives the generated kernel sources (what ``fusegraph dump`` shows),
@@ -153,11 +156,17 @@ class Executable:
         self._lock = threading.Lock()
         self._last_plan: StepPlan | None = None
 
-    def __call__(self, *arrays) -> list[np.ndarray]:
+    def _binding(self, arrays) -> tuple[list, tuple]:
+        """The arrays (as the reference binds them) and the symbol sizes they bind; the
+        reference's InputError if they do not fit the parameters."""
         key = self._bind(arrays)
         if key is None:
             arrays, env = bind_inputs(self.graph, arrays, {})
             key = tuple(env[s] for s in self._symbols)
+        return arrays, key
+
+    def __call__(self, *arrays) -> list[np.ndarray]:
+        arrays, key = self._binding(arrays)
         plan = self._plans.get(key, False)
         if plan is False:
             return self._first_call(arrays, key)
@@ -216,6 +225,28 @@ class Executable:
         if plan is not None:
             self._last_plan = plan
         return want
+
+    @contextmanager
+    def repeated(self, arrays):
+        """For many calls whose arrays bind the symbols as ``arrays`` do (a scan's steps),
+        bound once: yields ``(run, first)``, ``run(arrays)`` the fastest path for that
+        binding (the plan, held for the block; the checked path when there is none or
+        another thread holds it), ``first`` the results for ``arrays`` when making the
+        plan already ran them (the binding's first call), else None."""
+        arrays, key = self._binding(arrays)
+        first = None
+        plan = self._plans.get(key, False)
+        if plan is False:
+            first = self._first_call(arrays, key)
+            plan = self._plans.get(key)
+        if plan is None or not self._lock.acquire(False):
+            env = dict(zip(self._symbols, key))
+            yield (lambda xs: self._run_checked(xs, env)), first
+            return
+        try:
+            yield plan.run, first
+        finally:
+            self._lock.release()
 
     def plan_source(self, *sizes) -> str:
         """The generated step function of the binding ``sizes`` (one per symbol, in order

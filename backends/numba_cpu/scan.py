@@ -9,7 +9,7 @@ it, which the default one does not), and a call loops over the steps calling the
 
 * **one binding per call**: the body's symbols are the scan's, so the body's inputs
   are bound once, on the first step's arrays (which also picks, or makes, the body's
-  plan for that binding); every later step calls the plan on arrays of the same types;
+  plan for that binding: :meth:`.executable.Executable.repeated`); every later step calls the plan on arrays of the same types;
 * **stacked outputs preallocated**, each step's ``y_t`` written into its slot
   (``Y[:, t] = y_t`` for axis 1), as the reference's ``np.stack`` would place it;
 * **carries passed along as they are**: a step's new carries are the next step's
@@ -37,7 +37,7 @@ import warnings
 import numpy as np
 
 from fusegraph.backends.numba.steps import record_failure
-from fusegraph.backends.reference.interpreter import Step, bind_inputs, describe_op, run_op
+from fusegraph.backends.reference.interpreter import Step, describe_op, run_op
 from fusegraph.ir.core import Graph
 from fusegraph.ir.types import Sym, resolve_shape
 
@@ -111,25 +111,9 @@ class ScanStep:
         stacks = [np.empty(resolve_shape(shape, env), dtype) for shape, dtype in self.out_types]
         lead = (slice(None),) * axis
         order = range(steps - 1, -1, -1) if self.reverse else range(steps)
-        body = self.body
         first = [*carries, *(s[lead + (order[0],)] for s in seqs), *invs]
-        key = body._bind(first)
-        if key is None:
-            first, benv = bind_inputs(body.graph, first, {})
-            key = tuple(benv[s] for s in body._symbols)
-        first_out = None
-        plan = body._plans.get(key, False)
-        if plan is False:             # the body's first call for this binding makes its plan
-            first_out = body._first_call(first, key)
-            plan = body._plans.get(key)
-        if plan is None or not body._lock.acquire(False):   # no plan, or busy: checked
-            benv = dict(zip(body._symbols, key))
-            return self._loop(lambda xs: body._run_checked(xs, benv), carries, seqs, invs,
-                              stacks, lead, order, first_out)
-        try:
-            return self._loop(plan.run, carries, seqs, invs, stacks, lead, order, first_out)
-        finally:
-            body._lock.release()
+        with self.body.repeated(first) as (run, first_out):
+            return self._loop(run, carries, seqs, invs, stacks, lead, order, first_out)
 
     def _loop(self, run, carries, seqs, invs, stacks, lead, order, first_out=None):
         nc = self.nc

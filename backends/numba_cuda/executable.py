@@ -41,6 +41,7 @@ from collections import Counter
 
 import numpy as np
 
+from fusegraph.backends.executable import Executable as ExecutableProtocol
 from fusegraph.backends.numba import steps
 from fusegraph.backends.numba.kernels import load_kernel
 from fusegraph.backends.reference.interpreter import Step, bind_inputs, free_schedule, run_op
@@ -139,8 +140,9 @@ def _run_cublas(step: Step, exe, values: _Values, operands: list, env: dict):
     return [getattr(cp, _CUBLAS[step.op.kind])(a, b)], True
 
 
-class Executable:
-    """A compiled graph: ``exe(*arrays)`` returns one array per graph result.
+class Executable(ExecutableProtocol):
+    """A compiled graph (:class:`fusegraph.backends.executable.Executable`):
+    ``exe(*arrays)`` returns one array per graph result.
 
     ``kernels``: the KernelSteps, one per fused op with a kernel, in graph order.
     ``simulator: whether kernels run in Numba's CUDA simulator. ``device``: what they

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from fusegraph.backends.executable import Executable as ExecutableProtocol
 from fusegraph.ir.core import Graph, Op, Value
 from fusegraph.ir.errors import FusegraphError
 from fusegraph.ir.opdef import get_opdef, shape_attr_names
@@ -34,8 +35,9 @@ class ExecutionError(FusegraphError, RuntimeError):
     """An op failed, or its result disagrees with its type; the message names the op."""
 
 
-class Executable:
-    """A compiled graph: ``exe(*arrays)`` returns one array per graph result.
+class Executable(ExecutableProtocol):
+    """A compiled graph (:class:`fusegraph.backends.executable.Executable`): ``exe(*arrays)``
+    returns one array per graph result; no kernels, no source.
 
     ``graph`` is the graph it runs; its :class:`Plan` (the per-op work that does not
     depend on the arrays) is made once here. The reference backend holds no state

@@ -1,0 +1,49 @@
+"""The Executable protocol: what a caller (the frontend, the runtime, the CLI, a
+benchmark) may ask of a compiled graph, whatever backend compiled it.
+
+Every backend's ``compile(graph)`` returns a subclass of :class:`Executable`; callers use
+only what is declared here. (The frontend does not import backends, the arrows point one
+way: it relies on this protocol by name, ``executable.graph`` and calling it.)
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import numpy as np
+
+from fusegraph.ir.core import Graph
+
+
+class Executable(ABC):
+    """A compiled graph.
+
+    * ``graph``: the graph it runs, as compiled (after the backend's pipeline when
+      compiled by :func:`fusegraph.backends.optimizing_compiler`): the same parameters
+      and results, in the same order, as the graph given to the compiler, so a caller
+      may find a parameter or a result by position.
+    * ``exe(*arrays)``: one numpy array per parameter, in order; returns a list of one
+      numpy array per result. The arrays are checked and their dimension symbols bound
+      as the reference does (:class:`~fusegraph.backends.reference.interpreter.InputError`
+      naming the parameter); a failing op raises
+      :class:`~fusegraph.backends.reference.interpreter.ExecutionError` naming it. An
+      executable never writes into its arguments, but a result may *be* one of them (a
+      graph result that is a parameter): a caller that keeps results copies those.
+      Holds no state across calls that changes results: weights are arguments.
+    * ``kernels``: the kernel steps, one per ``fused`` op run as a generated kernel, in
+      graph order (empty for a backend without kernels).
+    * :meth:`source`: the generated code, for ``fusegraph dump`` ("" when none).
+    """
+
+    graph: Graph
+    kernels: list | tuple = ()
+
+    @abstractmethod
+    def __call__(self, *arrays) -> list[np.ndarray]:
+        """One array per result of :attr:`graph` (see the class docstring)."""
+
+    def source(self) -> str:
+        """Every generated kernel's source, once each ("" for a backend without any)."""
+        return ""
+
+
+__all__ = ["Executable"]
