@@ -1,6 +1,7 @@
 """The pass manager: registry, default pipeline, ordering, timing, dumps, verification
 between passes, names checked before anything runs, and per-pass counters."""
 import re
+import textwrap
 
 import numpy as np
 import pytest
@@ -47,10 +48,51 @@ def test_runs_in_order_and_reports_each_pass(recording):
     assert report.dumps == {}
 
 
-def test_default_pipeline_keeps_a_valid_graph_valid():
-    g = graph()
-    out, _ = run_pipeline(g, DEFAULT_PIPELINE)
-    assert out == g
+def test_default_pipeline_folds_merges_and_drops_and_keeps_the_numbers():
+    from fusegraph.backends.reference import compile as reference
+    from fusegraph.ir import parse_graph, verify
+
+    g = parse_graph(textwrap.dedent("""\
+        graph @g(%x: f32[B,3]) -> (f32[B,3]) {
+          %0: f32[] = constant {value=2.0, dtype=f32}
+          %1: f32[] = constant {value=3.0, dtype=f32}
+          %2: f32[] = mul %0, %1
+          %3: f32[B,3] = exp %x
+          %4: f32[B,3] = exp %x
+          %5: f32[B,3] = sin %x
+          %6: f32[B,3] = add %3, %4
+          %7: f32[B,3] = mul %6, %2
+          return %7
+        }
+    """))
+    out, report = run_pipeline(g, DEFAULT_PIPELINE)
+    verify(out)
+    assert str(out) == textwrap.dedent("""\
+        graph @g(%x: f32[B,3]) -> (f32[B,3]) {
+          %0: f32[] = constant {value=6.0, dtype=f32}
+          %1: f32[B,3] = exp %x
+          %2: f32[B,3] = add %1, %1
+          %3: f32[B,3] = mul %2, %0
+          return %3
+        }
+    """)
+    assert [r.name for r in report.runs] == DEFAULT_PIPELINE
+    assert report.runs[0].counters == {"fold_constants": 1}   # the dead sin goes with it
+    assert (report.runs[0].ops_before, report.runs[0].ops_after) == (8, 5)
+    assert report.runs[1].counters == {"ops_merged": 1} and report.runs[1].ops_after == 4
+    x = np.random.default_rng(0).normal(size=(2, 3)).astype(np.float32)
+    np.testing.assert_array_equal(reference(g)(x)[0], reference(out)(x)[0])
+
+
+def test_a_pass_that_breaks_the_graph_is_named(monkeypatch):
+    def drops_an_operand(g):
+        op = g.ops[0]
+        broken = Graph(g.name, g.params, [op], list(op.results))
+        op.operands = (Value(TensorType((B, 3)), name="stranger"),)
+        return broken
+    monkeypatch.setitem(PASSES, "breaks", Pass("breaks", drops_an_operand, "test"))
+    with pytest.raises(VerificationError, match="after pass 'breaks'"):
+        run_pipeline(graph(), ["breaks"])
 
 
 def test_dump_after_keeps_the_graph_text():
