@@ -164,23 +164,10 @@ class Graph:
         return out
 
     def structure(self) -> tuple:
-        """A hashable canonical form: equal for graphs that print the same way.
-
-        Values are numbered by position (parameters first, then op results), so two
-        graphs built separately compare equal when their text would be equal.
-        """
-        number: dict[int, int] = {}
-        for p in self.params:
-            number[id(p)] = len(number)
-        ops = []
-        for op in self.ops:
-            ops.append((op.kind, tuple(number.get(id(v), ("?", id(v))) for v in op.operands),
-                        attrs_key(op.attrs), tuple(r.type for r in op.results), op.loc,
-                        op.region.structure() if op.region is not None else None))
-            for r in op.results:
-                number[id(r)] = len(number)
-        return (self.name, tuple((p.name, p.type) for p in self.params), tuple(ops),
-                tuple(number.get(id(r), ("?", id(r))) for r in self.results))
+        """A hashable canonical form, equal for graphs that print the same way (names and
+        source locations count): :func:`fusegraph.ir.structure.structure`."""
+        from .structure import structure
+        return structure(self)
 
     def __eq__(self, other) -> bool:
         return isinstance(other, Graph) and self.structure() == other.structure()

@@ -1,11 +1,14 @@
 """Common-subexpression elimination: one op for each distinct (kind, operands,
 attributes, region); later duplicates reuse its results (counted as ``ops_merged``).
+Regions compare by their text identity (:func:`fusegraph.ir.structure.structure`: names
+and source locations count), so a merge never changes what a dump shows.
 The operands of a COMMUTATIVE op are unordered (``add x, y`` and ``add y, x`` merge),
 except where the order shows in the result (see :data:`ORDERED_ON_FLOATS`). Random ops
 are never merged (two draws must differ), nor ops with effects (each must happen)."""
 from __future__ import annotations
 
 from fusegraph.ir.core import Graph, Op, attrs_key
+from fusegraph.ir.structure import structure
 from fusegraph.ir.opdef import COMMUTATIVE, RANDOM, get_opdef
 
 from .manager import Pass, count, register_pass
@@ -34,7 +37,7 @@ def cse(graph: Graph) -> Graph:
         if get_opdef(op.kind).has(RANDOM):
             return None
         key = (op.kind, _operands_key(op, operands), attrs_key(op.attrs),
-               op.region.structure() if op.region is not None else None)
+               structure(op.region) if op.region is not None else None)
         if key in first:
             count("ops_merged")
         else:

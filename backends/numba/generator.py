@@ -40,10 +40,11 @@ from types import ModuleType
 
 import numpy as np
 
-from fusegraph.ir.core import Graph, Op, Value, attrs_key
+from fusegraph.ir.core import Graph, Op, Value
 from fusegraph.ir.opdef import REDUCTION, get_opdef
 from fusegraph.ir.ops.region import check_kernel_region, iteration_shape_of
 from fusegraph.ir.printer import format_attrs
+from fusegraph.ir.structure import structure
 from fusegraph.ir.types import DType, Sym
 
 _COMMENT_COLUMN = 60
@@ -56,18 +57,10 @@ class CodegenError(Exception):
 
 def structural_hash(region: Graph, version: str) -> str:
     """A hex digest of what a kernel of ``region`` computes, made by a generator of
-    ``version``: parameter types, ops (kind, operands by position, attributes, result
-    types) and results by position; names and source locations are left out, so equal
-    regions of different layers share one kernel."""
-    number = {id(p): i for i, p in enumerate(region.params)}
-    ops = []
-    for op in region.ops:
-        ops.append((op.kind, tuple(number.get(id(v), -1) for v in op.operands),
-                    attrs_key(op.attrs), tuple(str(r.type) for r in op.results)))
-        for r in op.results:
-            number[id(r)] = len(number)
-    key = (version, tuple(str(p.type) for p in region.params), tuple(ops),
-           tuple(number.get(id(r), -1) for r in region.results))
+    ``version``: the region's structure without names and source locations
+    (:func:`fusegraph.ir.structure.structure`), so equal regions of different layers
+    share one kernel."""
+    key = (version, structure(region, names=False, locations=False))
     return hashlib.sha256(repr(key).encode()).hexdigest()[:16]
 
 
