@@ -13,10 +13,11 @@ Compiling
     first run pays for the kernels used.
 
 Calling
-    * The arrays are checked by a generated binder (exact ndarray class and dtype, rank,
+    * The arrays are checked by a generated binder (:class:`fusegraph.ir.binding.Binder`:
+      exact ndarray class and dtype, rank,
       static dims, one size per symbol) that returns the symbol sizes; anything it does
       not accept goes through the reference's
-      :func:`~fusegraph.backends.reference.interpreter.bind_inputs`, so errors are the
+      :func:`~fusegraph.ir.binding.bind_inputs`, so errors are the
       reference's, word for word, and what the reference accepts runs.
     * **The first call for a binding of the symbols** (a batch size, say) runs the
       *checked* path: the reference interpreter's loop, every op that is not fused run
@@ -86,12 +87,11 @@ import numpy as np
 from fusegraph.backends.executable import Executable as ExecutableProtocol
 from fusegraph.backends.numba import steps
 from fusegraph.backends.numba.kernels import load_kernel
-from fusegraph.backends.reference.interpreter import Step, bind_inputs, free_schedule, run_op
+from fusegraph.backends.reference.interpreter import Step, free_schedule, run_op
+from fusegraph.ir.binding import Binder
 from fusegraph.ir.core import Graph
 from fusegraph.ir.opdef import RANDOM, SHAPE_ONLY, SIDE_EFFECTS, get_opdef
-from fusegraph.ir.types import Sym
 
-from .binder import make_binder
 from .codegen import generate_kernel
 from .plan import StepPlan
 from .scan import ScanStep, bound_by_params
@@ -148,22 +148,12 @@ class Executable(ExecutableProtocol):
                 kernel_step = ScanStep(ref, Executable(op.region), self)
                 self.scans.append(kernel_step)
             self._steps.append((ref, kernel_step))
-        self._symbols = tuple(dict.fromkeys(d for p in graph.params for d in p.type.shape
-                                            if isinstance(d, Sym)))
+        self._binding = Binder(graph)
+        self._symbols = self._binding.symbols
         self._size_only = _size_only_values(graph)
-        self._bind = make_binder(graph, self._symbols)
         self._plans: dict[tuple, StepPlan | None] = {}   # None: that binding stays checked
         self._lock = threading.Lock()
         self._last_plan: StepPlan | None = None
-
-    def _binding(self, arrays) -> tuple[list, tuple]:
-        """The arrays (as the reference binds them) and the symbol sizes they bind; the
-        reference's InputError if they do not fit the parameters."""
-        key = self._bind(arrays)
-        if key is None:
-            arrays, env = bind_inputs(self.graph, arrays, {})
-            key = tuple(env[s] for s in self._symbols)
-        return arrays, key
 
     def __call__(self, *arrays) -> list[np.ndarray]:
         arrays, key = self._binding(arrays)

@@ -38,12 +38,13 @@ import numpy as np
 
 from fusegraph.backends.numba.steps import record_failure
 from fusegraph.backends.reference.interpreter import Step, describe_op, run_op
+from fusegraph.ir.binding import param_symbols
 from fusegraph.ir.core import Graph
 from fusegraph.ir.types import Sym, resolve_shape
 
 
 def _symbols_of(graph: Graph) -> set:
-    out = {d for p in graph.params for d in p.type.shape if isinstance(d, Sym)}
+    out = set(param_symbols(graph))
     for op in graph.ops:
         for r in op.results:
             out.update(d for d in r.type.shape if isinstance(d, Sym))
@@ -54,8 +55,7 @@ def _symbols_of(graph: Graph) -> set:
 
 def bound_by_params(graph: Graph) -> bool:
     """Whether every symbol ``graph`` (regions included) uses is bound by its params."""
-    params = {d for p in graph.params for d in p.type.shape if isinstance(d, Sym)}
-    return _symbols_of(graph) <= params
+    return _symbols_of(graph) <= set(param_symbols(graph))
 
 
 class ScanStep:

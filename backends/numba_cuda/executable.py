@@ -4,7 +4,7 @@ there.
 
 Calling convention: the reference's. ``exe(*arrays)`` takes numpy arrays (checked and
 bound exactly as the reference does, by
-:func:`~fusegraph.backends.reference.interpreter.bind_inputs`: same errors, same
+:func:`~fusegraph.ir.binding.bind_inputs`: same errors, same
 symbols) and returns numpy arrays, one per graph result.
 
 Where each op runs:
@@ -44,7 +44,8 @@ import numpy as np
 from fusegraph.backends.executable import Executable as ExecutableProtocol
 from fusegraph.backends.numba import steps
 from fusegraph.backends.numba.kernels import load_kernel
-from fusegraph.backends.reference.interpreter import Step, bind_inputs, free_schedule, run_op
+from fusegraph.backends.reference.interpreter import Step, free_schedule, run_op
+from fusegraph.ir.binding import bind_inputs
 from fusegraph.ir.core import Graph
 from fusegraph.ir.errors import FusegraphError
 from fusegraph.ir.opdef import CONTRACTION

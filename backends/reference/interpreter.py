@@ -4,7 +4,7 @@ Contracts:
 
 * :func:`run_graph` checks the arrays against the graph's parameter types (count, rank,
   exact dtype, concrete dims) and binds every dimension symbol to one size, raising
-  :class:`InputError` naming the parameter. Shape-kind attributes get their symbols
+  :class:`InputError` naming the parameter (:func:`fusegraph.ir.binding.bind_inputs`). Shape-kind attributes get their symbols
   replaced by the bound sizes before ``ref`` sees them.
 * Every result is checked against its op's result type (dtype exact, shape with the
   symbols resolved): a disagreement means a shape rule and its ``ref`` disagree, or the
@@ -21,14 +21,11 @@ from __future__ import annotations
 import numpy as np
 
 from fusegraph.backends.executable import Executable as ExecutableProtocol
+from fusegraph.ir.binding import InputError, bind_inputs
 from fusegraph.ir.core import Graph, Op, Value
 from fusegraph.ir.errors import FusegraphError
 from fusegraph.ir.opdef import get_opdef, shape_attr_names
-from fusegraph.ir.types import Sym, resolve_shape
-
-
-class InputError(FusegraphError, ValueError):
-    """The arrays given to a graph do not match its parameter types."""
+from fusegraph.ir.types import resolve_shape
 
 
 class ExecutionError(FusegraphError, RuntimeError):
@@ -107,45 +104,6 @@ def run_graph(graph: Graph, arrays, outer_env: dict | None = None) -> list[np.nd
     (Builds the graph's Plan each call; an Executable keeps its own.)
     """
     return Plan(graph).run(arrays, outer_env)
-
-
-def bind_inputs(graph: Graph, arrays, outer_env: dict) -> tuple[list, dict]:
-    """Check ``arrays`` against ``graph.params``; return them and each symbol's size.
-
-    Raises InputError naming the parameter (and, for a symbol bound twice to different
-    sizes, both parameters and the symbol).
-    """
-    names = [f"%{p.name or i}" for i, p in enumerate(graph.params)]
-    if len(arrays) != len(graph.params):
-        raise InputError(f"graph @{graph.name} takes {len(graph.params)} arrays "
-                         f"({', '.join(names) or 'none'}), got {len(arrays)}")
-    env = dict(outer_env)
-    bound_by = {sym: "the enclosing graph" for sym in env}
-    out = []
-    for name, p, a in zip(names, graph.params, arrays):
-        if isinstance(a, np.generic):
-            a = np.asarray(a)
-        if not isinstance(a, np.ndarray):
-            raise InputError(f"param {name}: expected a numpy array of {p.type}, "
-                             f"got {type(a).__name__}")
-        t = p.type
-        if a.dtype != t.dtype.numpy:
-            raise InputError(f"param {name}: expected dtype {t.dtype.keras_name} ({t}), "
-                             f"got {a.dtype}")
-        if a.ndim != t.rank:
-            raise InputError(f"param {name}: expected rank {t.rank} ({t}), got shape {a.shape}")
-        for axis, (dim, size) in enumerate(zip(t.shape, a.shape)):
-            if not isinstance(dim, Sym):
-                if dim != size:
-                    raise InputError(f"param {name}: axis {axis} must be {dim} ({t}), "
-                                     f"got shape {a.shape}")
-            elif env.setdefault(dim, size) != size:
-                raise InputError(f"param {name}: symbol {dim} is {size} (axis {axis} of shape "
-                                 f"{a.shape}) but {env[dim]} in {bound_by[dim]}")
-            else:
-                bound_by.setdefault(dim, f"param {name}")
-        out.append(a)
-    return out, env
 
 
 def free_schedule(graph: Graph) -> list[list[Value]]:

@@ -631,24 +631,6 @@ def test_a_busy_plan_and_a_failing_plan_run_on_the_checked_path(softmax):
     exe.plan_errors.clear()
 
 
-def test_the_fast_binder_accepts_only_what_bind_inputs_surely_accepts():
-    n = Sym("N")
-    x, y, s = param("x", B, 3), param("y", B, n, dtype=I32), param("s")
-    bind = numba_cpu.binder.make_binder(graph([x, y, s], [x, y, s]), (B, n))
-    f32, i32 = np.float32, np.int32
-    assert bind((np.ones((4, 3), f32), np.ones((4, 7), i32), np.array(1, f32))) == (4, 7)
-    for arrays in [(np.ones((4, 3), f32), np.ones((5, 7), i32), np.array(1, f32)),   # B twice
-                   (np.ones((4, 2), f32), np.ones((4, 7), i32), np.array(1, f32)),   # static dim
-                   (np.ones((4, 3), f32), np.ones((4, 7), np.int64), np.array(1, f32)),
-                   (np.ones((4, 3, 1), f32), np.ones((4, 7), i32), np.array(1, f32)),
-                   (np.ones((4, 3), f32), np.ones((4, 7), i32), np.ones(1, f32)),
-                   (np.ones((4, 3), f32), np.ones((4, 7), i32), f32(1)),            # a scalar
-                   (np.ones((4, 3), f32), np.ones((4, 7), i32)), ([[1.0] * 3], np.ones((1, 7), i32),
-                                                                    np.array(1, f32))]:
-        assert bind(arrays) is None
-    assert numba_cpu.binder.make_binder(graph([], [emit("constant", value=1.0)]), ())(()) == ()
-
-
 def test_a_plan_that_disagrees_with_the_checked_path_is_dropped(monkeypatch, softmax):
     g, exe = softmax
     monkeypatch.setattr(numba_cpu.executable, "_disagreement", lambda got, want: "forced")
