@@ -91,22 +91,22 @@ class KernelGenerator(ABC):
 
     def __init__(self, region: Graph):
         self.region = region
-        self.names: dict[int, str] = {}      # id(value) -> Python variable of its element
-        self.ir_names: dict[int, str] = {}   # id(value) -> its IR name in comments
-        self.depth: dict[int, int] = {}      # id(value) -> loop depth it is computed at
+        self.names: dict[Value, str] = {}    # value -> Python variable of its element
+        self.ir_names: dict[Value, str] = {}  # value -> its IR name in comments
+        self.depth: dict[Value, int] = {}    # value -> loop depth it is computed at
         for k, p in enumerate(region.params):
-            self.ir_names[id(p)] = f"%in{k}"
+            self.ir_names[p] = f"%in{k}"
         n = 0
         for op in region.ops:
             for r in op.results:
-                self.ir_names[id(r)] = f"%{n}"
-                self.names[id(r)] = f"v{n}"
+                self.ir_names[r] = f"%{n}"
+                self.names[r] = f"v{n}"
                 n += 1
 
     # --- the target's hooks ---------------------------------------------------------------
     @abstractmethod
     def loop_axes(self, results: dict) -> list[int]:
-        """The axes the kernel loops over, outermost first (``results``: id -> out index)."""
+        """The axes the kernel loops over, outermost first (``results``: value -> out index)."""
 
     @abstractmethod
     def start_in_output(self, out: int, target: str, start: str, axes: tuple) -> str:
@@ -169,7 +169,7 @@ class KernelGenerator(ABC):
     def run(self):
         region = self.region
         self.shape = self.iteration_shape()
-        results = {id(r): j for j, r in enumerate(region.results)}
+        results = {r: j for j, r in enumerate(region.results)}
         self.loops = self.loop_axes(results)                          # loop k runs axis loops[k]
         self.loop_depth = {a: k + 1 for k, a in enumerate(self.loops)}   # axis -> depth inside it
         m = len(self.loops)
@@ -179,29 +179,29 @@ class KernelGenerator(ABC):
             if op.kind == "constant":
                 self.emit_constant(op)
             elif self.is_reduction(op):
-                if id(op.results[0]) in results:
-                    self.emit_reduction(op, results[id(op.results[0])])
+                if op.results[0] in results:
+                    self.emit_reduction(op, results[op.results[0]])
             else:
-                self.emit_elementwise(op, results.get(id(op.results[0])))
+                self.emit_elementwise(op, results.get(op.results[0]))
         return self.make_spec(tuple(dict.fromkeys(d for d in self.shape if isinstance(d, Sym))))
 
     def ir_line(self, op: Op) -> str:
-        defs = ", ".join(f"{self.ir_names[id(r)]}: {r.type}" for r in op.results)
-        operands = ", ".join(self.ir_names[id(v)] for v in op.operands)
+        defs = ", ".join(f"{self.ir_names[r]}: {r.type}" for r in op.results)
+        operands = ", ".join(self.ir_names[v] for v in op.operands)
         attrs = format_attrs(op.attrs)
         return " ".join(p for p in (f"{defs} = {op.kind}", operands, attrs) if p)
 
     def element(self, value: Value) -> str:
         """The variable holding ``value``'s element, loading a parameter on first use."""
-        if id(value) not in self.names:
+        if value not in self.names:
             k = next(i for i, p in enumerate(self.region.params) if p is value)
             index, depth = self.operand_index(value)
             name = f"a{k}"
-            self.names[id(value)] = name
-            self.depth[id(value)] = depth
+            self.names[value] = name
+            self.depth[value] = depth
             self.pre[depth].append((f"{name} = in{k}[{subscript(index)}]",
-                                    self.ir_names[id(value)]))
-        return self.names[id(value)]
+                                    self.ir_names[value]))
+        return self.names[value]
 
     def constant(self, value, dtype: DType) -> str:
         """The expression of the scalar ``value`` of ``dtype`` (the target's template)."""
@@ -216,17 +216,17 @@ class KernelGenerator(ABC):
     def emit_constant(self, op: Op) -> None:
         r = op.results[0]
         expr = self.constant(op.attrs["value"], r.type.dtype)
-        self.depth[id(r)] = 0
-        self.pre[0].append((f"{self.names[id(r)]} = {expr}", self.ir_line(op)))
+        self.depth[r] = 0
+        self.pre[0].append((f"{self.names[r]} = {expr}", self.ir_line(op)))
 
     def emit_elementwise(self, op: Op, out: int | None) -> None:
         r = op.results[0]
         args = [self.element(v) for v in op.operands]
-        depth = max((self.depth[id(v)] for v in op.operands), default=0)
+        depth = max((self.depth[v] for v in op.operands), default=0)
         expr = self.templates.template_for(op.kind, r.type.dtype).format(
             *args, T=self.templates.SCALAR_TYPES[r.type.dtype])
-        name = self.names[id(r)]
-        self.depth[id(r)] = depth
+        name = self.names[r]
+        self.depth[r] = depth
         self.pre[depth].append((f"{name} = {expr}", self.ir_line(op)))
         if out is not None:
             index = [f"i{a}" for a in range(len(self.shape))]
@@ -248,7 +248,7 @@ class KernelGenerator(ABC):
             # The last loops: a local accumulator around loop ``first``.
             wide = DType.f64 if dtype.is_float else DType.i64
             acc_dtype = wide if fold.rounds else dtype
-            acc = f"acc{self.names[id(r)][1:]}"
+            acc = f"acc{self.names[r][1:]}"
             self.pre[first].append((f"{acc} = {self.constant(fold.identity(acc_dtype), acc_dtype)}",
                                     None))
             self.pre[-1].append((f"{acc} = {self.combine(fold.combine, arg, acc, acc_dtype)}",
@@ -257,7 +257,7 @@ class KernelGenerator(ABC):
             self.post[first].append((f"{target} = {T}({value})", None))
         else:
             # Other axes: accumulate in the output array itself.
-            cur = f"r{self.names[id(r)][1:]}"
+            cur = f"r{self.names[r][1:]}"
             start = self.start_in_output(out, target, self.constant(fold.identity(dtype), dtype),
                                          axes)
             self.pre[-1].append((f"{cur} = {start}", None))
@@ -297,7 +297,7 @@ class KernelGenerator(ABC):
         for k, p in enumerate(region.params):
             lines.append(f"# in{k}: {p.type}")
         for j, r in enumerate(region.results):
-            lines.append(f"# out{j}: {r.type} = {self.ir_names[id(r)]}")
+            lines.append(f"# out{j}: {r.type} = {self.ir_names[r]}")
         lines += [self.decorator(), f"def {name}({', '.join(ins + outs + sizes)}):"]
         body = list(self.prologue())
 

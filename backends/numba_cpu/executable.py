@@ -87,7 +87,7 @@ import numpy as np
 from fusegraph.backends.executable import Executable as ExecutableProtocol
 from fusegraph.backends.numba import steps
 from fusegraph.backends.numba.kernels import load_kernel
-from fusegraph.backends.reference.interpreter import Step, free_schedule, run_op
+from fusegraph.backends.reference.interpreter import Step, free_schedule, interpret, run_op
 from fusegraph.ir.binding import Binder
 from fusegraph.ir.core import Graph
 from fusegraph.ir.opdef import RANDOM, SHAPE_ONLY, SIDE_EFFECTS, get_opdef
@@ -137,6 +137,7 @@ class Executable(ExecutableProtocol):
         self.plan_errors: list[str] = []
         self.scans: list[ScanStep] = []
         self._steps: list[tuple[Step, KernelStep | ScanStep | None]] = []
+        self._schedule = []      # the checked path's (run, step, ref): see ``interpret``
         for op, dying in zip(graph.ops, free_schedule(graph)):
             ref = Step(op, dying)
             kernel_step = None
@@ -148,6 +149,8 @@ class Executable(ExecutableProtocol):
                 kernel_step = ScanStep(ref, Executable(op.region), self)
                 self.scans.append(kernel_step)
             self._steps.append((ref, kernel_step))
+            self._schedule.append((run_op, ref, ref) if kernel_step is None
+                                  else (type(kernel_step).run, kernel_step, ref))
         self._binding = Binder(graph)
         self._symbols = self._binding.symbols
         self._size_only = _size_only_values(graph)
@@ -178,23 +181,19 @@ class Executable(ExecutableProtocol):
         """The interpreter's loop: ``run_op`` with its checks, or the kernel, per op.
         ``capture`` gets copies of the size-only values the plan keeps: the arrays this
         call returns are the caller's, so the plan must never keep one of them."""
-        graph = self.graph
-        values = {id(p): a for p, a in zip(graph.params, arrays)}
-        for ref, kernel_step in self._steps:
-            args = [values[i] for i in ref.operands]
-            outs = kernel_step.run(args, env) if kernel_step is not None else run_op(ref, args, env)
-            values.update(zip(ref.results, outs))
-            if capture is not None:
-                for i, out in zip(ref.results, outs):
-                    if i in self._size_only:
-                        capture[i] = np.array(out, copy=True)
-            for i in ref.dying:
-                del values[i]
-        return [values[id(r)] for r in graph.results]
+        observe = None
+        if capture is not None:
+            size_only = self._size_only
+
+            def observe(ref, outs):
+                for r, out in zip(ref.results, outs):
+                    if r in size_only:
+                        capture[r] = np.array(out, copy=True)
+        return interpret(self.graph, self._schedule, arrays, env, observe)
 
     def _first_call(self, arrays, key: tuple) -> list:
         env = dict(zip(self._symbols, key))
-        captured: dict[int, np.ndarray] = {}
+        captured: dict = {}
         want = self._run_checked(arrays, env, captured)
         plan = None
         try:
@@ -272,16 +271,16 @@ def compile(graph: Graph) -> Executable:
 # --- analysis -----------------------------------------------------------------------------
 
 def _size_only_values(graph: Graph) -> set:
-    """Ids of values that depend on the symbol sizes only: results of pure ops whose
+    """The values that depend on the symbol sizes only: results of pure ops whose
     operands are all such values (constants, iota: no operands), and of SHAPE_ONLY ops
     (``dim_size``)."""
-    out: set[int] = set()
+    out: set = set()
     for op in graph.ops:
         opdef = get_opdef(op.kind)
         if opdef.has(RANDOM) or opdef.has(SIDE_EFFECTS):
             continue
-        if opdef.has(SHAPE_ONLY) or all(id(v) in out for v in op.operands):
-            out.update(id(r) for r in op.results)
+        if opdef.has(SHAPE_ONLY) or all(v in out for v in op.operands):
+            out.update(op.results)
     return out
 
 

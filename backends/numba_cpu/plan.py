@@ -114,16 +114,16 @@ class _Generator:
                          "getrefcount": sys.getrefcount, "HELD": _HELD, "env": env,
                          "POOL": [], "SPARE": [], **CONTRACTIONS}
         self.slot_arrays: dict[int, np.ndarray] = {}   # slot index -> its byte buffer
-        self.name: dict[int, str] = {}                 # id(value) -> its name in the code
-        self.local: set[int] = set()                   # values held by local names
+        self.name: dict = {}                           # Value -> its name in the code
+        self.local: set = set()                        # values held by local names
         self.body: list[str] = []
         self.count = 0
         params = [f"p{k}" for k in range(len(graph.params))]
         if params:
             self.body.append(f"{', '.join(params)}, = arrays")
         for p, pname in zip(graph.params, params):
-            self.name[id(p)] = pname
-            self.local.add(id(p))
+            self.name[p] = pname
+            self.local.add(p)
 
     def global_(self, prefix: str, value) -> str:
         n = f"{prefix}{len(self.ns)}"
@@ -133,18 +133,17 @@ class _Generator:
     def operand(self, v) -> str:
         """A value's name; a size-only value is a kept constant (a copy of it when it
         may reach a result: the caller never holds the plan's own array)."""
-        i = id(v)
-        if i not in self.size_only:
-            return self.name[i]
-        if i not in self.name:
-            self.name[i] = self.global_("c", self.captured[i])
-        return self.name[i] + (".copy()" if v in self.memory.escapes else "")
+        if v not in self.size_only:
+            return self.name[v]
+        if v not in self.name:
+            self.name[v] = self.global_("c", self.captured[v])
+        return self.name[v] + (".copy()" if v in self.memory.escapes else "")
 
     def new_local(self, v) -> str:
         self.count += 1
-        self.name[id(v)] = f"v{self.count}"
-        self.local.add(id(v))
-        return self.name[id(v)]
+        self.name[v] = f"v{self.count}"
+        self.local.add(v)
+        return self.name[v]
 
     def output(self, r) -> str:
         """The array a kernel or contraction writes ``r`` into: a view of its slot, or a
@@ -156,8 +155,8 @@ class _Generator:
             if k not in self.slot_arrays:
                 self.slot_arrays[k] = np.empty(self.memory.slot_bytes[k], np.uint8)
             view = self.slot_arrays[k][:self.memory.nbytes[r]].view(dtype).reshape(shape)
-            self.name[id(r)] = self.global_("b", view)
-            return self.name[id(r)]
+            self.name[r] = self.global_("b", view)
+            return self.name[r]
         v = self.new_local(r)
         d = self.global_("D", dtype)
         if not _POOLING:
@@ -200,7 +199,7 @@ class _Generator:
                              f"{comment}")
         else:
             self._ref(ref, args, comment)
-        dead = [self.name[i] for i in ref.dying if i in self.local]
+        dead = [self.name[v] for v in ref.dying if v in self.local]
         if dead:
             self.body.append(f"del {', '.join(dead)}")
 

@@ -137,7 +137,7 @@ class _Generator(KernelGenerator):
         """The reduced axes of the reductions the kernel computes, in axis order; the
         others are the thread axes."""
         loops = sorted({a for op in self.region.ops
-                        if self.is_reduction(op) and id(op.results[0]) in results
+                        if self.is_reduction(op) and op.results[0] in results
                         for a in op.attrs["axes"]})
         self.thread_axes = tuple(a for a in range(len(self.shape)) if a not in loops)
         return loops

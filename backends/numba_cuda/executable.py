@@ -44,7 +44,7 @@ import numpy as np
 from fusegraph.backends.executable import Executable as ExecutableProtocol
 from fusegraph.backends.numba import steps
 from fusegraph.backends.numba.kernels import load_kernel
-from fusegraph.backends.reference.interpreter import Step, free_schedule, run_op
+from fusegraph.backends.reference.interpreter import Step, free_schedule, interpret, run_op
 from fusegraph.ir.binding import bind_inputs
 from fusegraph.ir.core import Graph
 from fusegraph.ir.errors import FusegraphError
@@ -60,39 +60,14 @@ class CudaUnavailableError(FusegraphError, RuntimeError):
     """Neither a GPU nor Numba's CUDA simulator is there to run the kernels."""
 
 
-class _Values:
-    """The live values of one call, each on the host, on the device, or both (values
+class _Cell:
+    """One live value of a call: its array on the host, on the device, or both (values
     are immutable, so a copy made once serves every later use)."""
 
-    __slots__ = ("host", "dev", "cuda", "counts")
+    __slots__ = ("host", "dev")
 
-    def __init__(self, cuda, counts: Counter):
-        self.host: dict = {}
-        self.dev: dict = {}
-        self.cuda = cuda
-        self.counts = counts
-
-    def on_host(self, i: int) -> np.ndarray:
-        a = self.host.get(i)
-        if a is None:
-            d = self.dev[i]
-            a = self.host[i] = d.copy_to_host() if hasattr(d, "copy_to_host") else d.get()
-            self.counts["to_host"] += 1
-        return a
-
-    def on_device(self, i: int):
-        d = self.dev.get(i)
-        if d is None:
-            a = self.host[i]
-            if not a.flags.c_contiguous:
-                a = np.ascontiguousarray(a)
-            d = self.dev[i] = self.cuda.to_device(a)
-            self.counts["to_device"] += 1
-        return d
-
-    def drop(self, i: int) -> None:
-        self.host.pop(i, None)
-        self.dev.pop(i, None)
+    def __init__(self, host=None, dev=None):
+        self.host, self.dev = host, dev
 
 
 class KernelStep(steps.KernelStep):
@@ -104,29 +79,20 @@ class KernelStep(steps.KernelStep):
         super().__init__(ref, spec, kernel)
         self.simulator = simulator
 
-    def run(self, exe: "Executable", values: _Values, operands: list, env: dict):
+    def launch(self, cuda, args: list, env: dict) -> list:
+        """The kernel's outputs, on the device, for device arrays ``args`` (the iteration
+        space not empty)."""
         spec = self.spec
         sizes = self.sizes(env)
-        shapes = self.output_shapes(env)
-        if self.empty(env):
-            values.counts["kernel_fallback"] += 1
-            return run_op(self.ref, [values.on_host(i) for i in operands], env), False
-        cuda = values.cuda
-        args = [values.on_device(i) for i in operands]
-        outs = [cuda.device_array(shape, dtype) for shape, dtype in zip(shapes, self.out_dtypes)]
+        outs = [cuda.device_array(shape, dtype)
+                for shape, dtype in zip(self.output_shapes(env), self.out_dtypes)]
         threads = spec.thread_count(env)
         block = min(threads, BLOCK) if self.simulator else min(BLOCK, -(-threads // 32) * 32)
         try:
             self.kernel[-(-threads // block), block](*args, *outs, *sizes)
         except Exception as e:
             raise self.launch_error(args, e) from e
-        values.counts["kernel"] += 1
-        return outs, True
-
-
-def _run_host(step: Step, exe, values: _Values, operands: list, env: dict):
-    values.counts["host_op"] += 1
-    return run_op(step, [values.on_host(i) for i in operands], env), False
+        return outs
 
 
 # How a contraction (an op with the CONTRACTION trait) runs on cuBLAS: its CuPy function,
@@ -134,11 +100,47 @@ def _run_host(step: Step, exe, values: _Values, operands: list, env: dict):
 _CUBLAS = {"matmul": "matmul"}
 
 
-def _run_cublas(step: Step, exe, values: _Values, operands: list, env: dict):
-    cp = exe._cupy
-    a, b = (cp.asarray(values.on_device(i)) for i in operands)
-    values.counts["cublas"] += 1
-    return [getattr(cp, _CUBLAS[step.op.kind])(a, b)], True
+class _Call:
+    """One call: its runners (``run(step, args, env)`` of the shared interpreter loop, on
+    :class:`_Cell` values), the copies between host and device, and ``counts``."""
+
+    __slots__ = ("cuda", "cupy", "counts")
+
+    def __init__(self, cuda, cupy):
+        self.cuda, self.cupy, self.counts = cuda, cupy, Counter()
+
+    def on_host(self, cell: _Cell) -> np.ndarray:
+        if cell.host is None:
+            d = cell.dev
+            cell.host = d.copy_to_host() if hasattr(d, "copy_to_host") else d.get()
+            self.counts["to_host"] += 1
+        return cell.host
+
+    def on_device(self, cell: _Cell):
+        if cell.dev is None:
+            a = cell.host
+            cell.dev = self.cuda.to_device(a if a.flags.c_contiguous else np.ascontiguousarray(a))
+            self.counts["to_device"] += 1
+        return cell.dev
+
+    def host_op(self, step: Step, args: list, env: dict) -> list:
+        self.counts["host_op"] += 1
+        return [_Cell(host=a) for a in run_op(step, [self.on_host(c) for c in args], env)]
+
+    def kernel(self, step: KernelStep, args: list, env: dict) -> list:
+        if step.empty(env):
+            self.counts["kernel_fallback"] += 1
+            return [_Cell(host=a)
+                    for a in run_op(step.ref, [self.on_host(c) for c in args], env)]
+        outs = step.launch(self.cuda, [self.on_device(c) for c in args], env)
+        self.counts["kernel"] += 1
+        return [_Cell(dev=d) for d in outs]
+
+    def cublas(self, step: Step, args: list, env: dict) -> list:
+        cp = self.cupy
+        a, b = (cp.asarray(self.on_device(c)) for c in args)
+        self.counts["cublas"] += 1
+        return [_Cell(dev=getattr(cp, _CUBLAS[step.op.kind])(a, b))]
 
 
 class Executable(ExecutableProtocol):
@@ -168,31 +170,26 @@ class Executable(ExecutableProtocol):
         self.matmul_reason = reason
         self.kernels: list[KernelStep] = []
         self.counts: Counter = Counter()
-        self._steps = []     # (run function, step, operand ids, result ids, dying ids)
+        self._steps = []     # (the _Call runner's name, step, ref): see ``interpret``
         for op, dying in zip(graph.ops, free_schedule(graph)):
             ref = Step(op, dying)
-            run, step = _run_host, ref
+            run, step = "host_op", ref
             spec = steps.kernel_spec(op, generate_kernel)
             if spec is not None:
-                step = KernelStep(ref, spec, load_kernel(spec), self.simulator)
-                run = KernelStep.run
+                run, step = "kernel", KernelStep(ref, spec, load_kernel(spec), self.simulator)
                 self.kernels.append(step)
             elif ref.opdef.has(CONTRACTION) and op.kind in _CUBLAS and self._cupy is not None:
-                run = _run_cublas
-            self._steps.append((run, step, ref.operands, ref.results, ref.dying))
+                run = "cublas"
+            self._steps.append((run, step, ref))
 
     def __call__(self, *arrays) -> list[np.ndarray]:
         graph = self.graph
         arrays, env = bind_inputs(graph, arrays, {})
-        self.counts = counts = Counter()
-        values = _Values(self.cuda, counts)
-        values.host.update((id(p), a) for p, a in zip(graph.params, arrays))
-        for run, step, operands, results, dying in self._steps:
-            outs, on_device = run(step, self, values, operands, env)
-            (values.dev if on_device else values.host).update(zip(results, outs))
-            for i in dying:
-                values.drop(i)
-        return [values.on_host(id(r)) for r in graph.results]
+        call = _Call(self.cuda, self._cupy)
+        self.counts = call.counts
+        schedule = [(getattr(call, run), step, ref) for run, step, ref in self._steps]
+        out = interpret(graph, schedule, [_Cell(host=a) for a in arrays], env)
+        return [call.on_host(cell) for cell in out]
 
     def source(self) -> str:
         """Every generated kernel's source, once each, headed by the fused ops using it."""

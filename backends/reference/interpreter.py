@@ -15,6 +15,9 @@ Contracts:
   JAX ``eval_jaxpr``), so peak memory follows the graph's liveness.
 * A region (the ``fused`` op) runs through the same interpreter, with the enclosing
   graph's symbol sizes: one symbol name is one size everywhere in a graph.
+* The loop itself, :func:`interpret`, is every backend's: numba_cpu's checked path and
+  numba_cuda run it with their own per-op runners (kernels, scans, device ops) in place
+  of :func:`run_op` where they have one.
 """
 from __future__ import annotations
 
@@ -61,7 +64,8 @@ def compile(graph: Graph) -> Executable:
 
 class Step:
     """One op with what running it needs, looked up once (``operands``, ``results`` and
-    ``dying`` hold value ids). Other backends build their plans from these too."""
+    ``dying`` hold Values: the graph holds them as long as any step). Other backends
+    build their plans from these too."""
 
     __slots__ = ("op", "opdef", "attrs", "shape_attrs", "operands", "results", "dying",
                  "region_plan")
@@ -71,9 +75,9 @@ class Step:
         self.opdef = get_opdef(op.kind)
         self.attrs = dict(op.attrs)
         self.shape_attrs = shape_attr_names(self.opdef)
-        self.operands = [id(v) for v in op.operands]
-        self.results = [id(r) for r in op.results]
-        self.dying = [id(v) for v in dying]
+        self.operands = list(op.operands)
+        self.results = list(op.results)
+        self.dying = list(dying)
         self.region_plan = Plan(op.region) if op.region is not None else None
 
 
@@ -84,17 +88,32 @@ class Plan:
     def __init__(self, graph: Graph):
         self.graph = graph
         self.steps = [Step(op, dead) for op, dead in zip(graph.ops, free_schedule(graph))]
+        self.schedule = [(run_op, step, step) for step in self.steps]
 
     def run(self, arrays, outer_env: dict | None = None) -> list[np.ndarray]:
-        graph = self.graph
-        arrays, env = bind_inputs(graph, arrays, outer_env or {})
-        values = {id(p): a for p, a in zip(graph.params, arrays)}
-        for step in self.steps:
-            outs = run_op(step, [values[i] for i in step.operands], env)
-            values.update(zip(step.results, outs))
-            for i in step.dying:
-                del values[i]
-        return [values[id(r)] for r in graph.results]
+        arrays, env = bind_inputs(self.graph, arrays, outer_env or {})
+        return interpret(self.graph, self.schedule, arrays, env)
+
+
+def interpret(graph: Graph, schedule, arrays, env: dict, observe=None) -> list:
+    """The interpreter loop of every backend's checked path: one call of ``graph``.
+
+    ``schedule``: per op, in graph order, ``(run, step, ref)``: ``run(step, args, env)``
+    returns the op's results from its operands' (:func:`run_op` for the reference; a
+    kernel, a scan, a device op for the others), ``ref`` is the op's :class:`Step`
+    (its ``operands``, ``results`` and the values ``dying`` after it). ``arrays``: one
+    per parameter, in whatever form the backend keeps a value (numpy arrays; numba_cuda:
+    a host/device pair); the results come back in that form. A value is dropped after
+    its last use. ``observe(ref, results)``, if given, sees each op's results."""
+    values = dict(zip(graph.params, arrays))
+    for run, step, ref in schedule:
+        outs = run(step, [values[v] for v in ref.operands], env)
+        values.update(zip(ref.results, outs))
+        if observe is not None:
+            observe(ref, outs)
+        for v in ref.dying:
+            del values[v]
+    return [values[r] for r in graph.results]
 
 
 def run_graph(graph: Graph, arrays, outer_env: dict | None = None) -> list[np.ndarray]:
@@ -112,14 +131,14 @@ def free_schedule(graph: Graph) -> list[list[Value]]:
     A value nobody uses dies right after the op that makes it; a parameter nobody
     uses is kept (the caller holds it anyway).
     """
-    last: dict[int, tuple[int, Value]] = {}
+    last: dict[Value, int] = {}
     for i, op in enumerate(graph.ops):
         for v in (*op.operands, *op.results):
-            last[id(v)] = (i, v)
+            last[v] = i
     for r in graph.results:
-        last.pop(id(r), None)
+        last.pop(r, None)
     dying: list[list[Value]] = [[] for _ in graph.ops]
-    for i, v in last.values():
+    for v, i in last.items():
         dying[i].append(v)
     return dying
 
