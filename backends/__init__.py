@@ -1,13 +1,18 @@
-"""Backends: each turns a Graph into an Executable, called with arrays, returning arrays.
+"""Backends: each turns a Graph into an Executable, called with arrays, returning arrays
+(the protocol every backend implements and every caller relies on:
+:class:`fusegraph.backends.executable.Executable`).
 
 Every backend package exposes ``compile(graph) -> Executable`` and ``PIPELINE``, the pass
 names a graph goes through before it; one that compiles kernels also exposes
 ``CAPABILITY`` (:class:`~fusegraph.ir.ops.region.KernelCapability`), what its kernels may
 hold, which the fusion pass asks. ``reference`` is the numpy interpreter of the IR, the
-ground truth every other backend is tested against; ``numba_cpu`` and ``numba_cuda`` run
-each ``fused`` op as a generated Numba kernel. Backends are imported on first use, so a
-user of one never pays for another's imports. :func:`optimizing_compiler` puts the
-backend's pipeline in front of it: that is how the runtime compiles.
+ground truth every other backend is tested against, and its loop (with per-op runners)
+is every backend's; ``numba_cpu`` and ``numba_cuda`` run each ``fused`` op as a
+generated Numba kernel, thin targets over the shared Numba core ``numba`` (templates,
+kernel generator, kernel loader and verified cache, kernel step). Backends are imported
+on first use, so a user of one never pays for another's imports.
+:func:`optimizing_compiler` puts the backend's pipeline in front of it: that is how the
+runtime compiles.
 """
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ class Executable(ABC):
       may find a parameter or a result by position.
     * ``exe(*arrays)``: one numpy array per parameter, in order; returns a list of one
       numpy array per result. The arrays are checked and their dimension symbols bound
-      as the reference does (:class:`~fusegraph.backends.reference.interpreter.InputError`
+      as the reference does (:class:`~fusegraph.ir.binding.InputError`
       naming the parameter); a failing op raises
       :class:`~fusegraph.backends.reference.interpreter.ExecutionError` naming it. An
       executable never writes into its arguments, but a result may *be* one of them (a

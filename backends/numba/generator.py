@@ -2,12 +2,12 @@
 parametrizes by its template table and its loop wrapper (STYLE §7 item 11).
 
 From a ``fused`` op's region, which keeps the kernel contract of
-:mod:`fusegraph.ir.ops.region` (checked again here: a region that breaks it raises :class:`~fusegraph.ir.errors.ContractError`), to the readable source of
-one kernel: its arguments are the region's parameters (``in<k>``), one preallocated
-array per region result (``out<j>``), then the size of each symbol of the iteration
-shape (``n_<symbol>``), in order of first appearance; one statement per region op with
-the IR line as a comment; names that do not vary between equal regions. What every
-target does alike:
+:mod:`fusegraph.ir.ops.region` (checked again here: a region that breaks it raises
+:class:`~fusegraph.ir.errors.ContractError`), to the readable source of one kernel: its
+arguments are the region's parameters (``in<k>``), one preallocated array per region
+result (``out<j>``), then the size of each symbol of the iteration shape (``n_<symbol>``),
+in order of first appearance; one statement per region op with the IR line as a comment;
+names that do not vary between equal regions. What every target does alike:
 
 * code: each elementwise op is its template in the target's table (an op without one
   raises :class:`CodegenError`: the backend's capability did not admit it);

@@ -32,7 +32,8 @@ the kernel cache folder, Numba's disk cache beside it, verified; memoized in-pro
   finds its globals by importing the module by name).
 * :func:`load_kernel` memoizes by source hash: equal kernels of one process share one
   dispatcher, and so one compilation (under a lock that a forked child gets afresh, so a
-  fork while another thread loads a kernel cannot leave the child waiting forever). ``__source__`` on the function holds its source
+  fork while another thread loads a kernel cannot leave the child waiting forever).
+  ``__source__`` on the function holds its source
   (as PyTensor's ``compile_function_src`` does), ``__file__``-like ``__kernel_path__``
   the file it came from.
 """

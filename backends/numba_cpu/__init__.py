@@ -18,7 +18,8 @@ Use it through ``fusegraph.backends.optimizing_compiler("numba_cpu")``, which ru
 :data:`PIPELINE` first, fusion forming the kernels :data:`CAPABILITY` admits: on a graph
 without ``fused`` ops this backend is the reference.
 """
-from fusegraph.backends.reference.interpreter import ExecutionError, InputError
+from fusegraph.backends.reference.interpreter import ExecutionError
+from fusegraph.ir.binding import InputError
 
 from fusegraph.passes import FUSION_PIPELINE
 

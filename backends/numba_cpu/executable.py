@@ -27,7 +27,8 @@ Calling
       shows it), that calls the kernels and the ops' numpy ``ref`` functions in graph
       order with every size, attribute and decision already fixed, runs it once on the
       same arrays and compares its results with the checked path's (the same types, and
-      the same values up to summation order; a plan that does not agree is dropped: that binding stays on the checked path, and
+      the same values up to summation order; a plan that does not agree is dropped: that binding
+      stays on the checked path, and
       ``exe.plan_errors`` says why). Later calls with that binding run the plan. Types
       are functions of the input types, which the binding fixes, so the checked call's
       result checks hold for every later call. Up to :data:`MAX_PLANS` bindings are kept
@@ -181,15 +182,14 @@ class Executable(ExecutableProtocol):
         """The interpreter's loop: ``run_op`` with its checks, or the kernel, per op.
         ``capture`` gets copies of the size-only values the plan keeps: the arrays this
         call returns are the caller's, so the plan must never keep one of them."""
-        observe = None
-        if capture is not None:
-            size_only = self._size_only
+        size_only = self._size_only
 
-            def observe(ref, outs):
-                for r, out in zip(ref.results, outs):
-                    if r in size_only:
-                        capture[r] = np.array(out, copy=True)
-        return interpret(self.graph, self._schedule, arrays, env, observe)
+        def observe(ref, outs):
+            for r, out in zip(ref.results, outs):
+                if r in size_only:
+                    capture[r] = np.array(out, copy=True)
+        return interpret(self.graph, self._schedule, arrays, env,
+                         None if capture is None else observe)
 
     def _first_call(self, arrays, key: tuple) -> list:
         env = dict(zip(self._symbols, key))

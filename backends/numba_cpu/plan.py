@@ -57,7 +57,8 @@ def op_modes(steps: list, size_only: set, env: dict) -> list[str]:
     """How each op runs in a plan: ``skip`` (its results depend on the sizes only:
     computed once, by the checked call), ``scan``, ``kernel``, ``contraction`` (into a
     buffer), ``run_op`` (a region the kernel cannot run for these sizes: an empty
-    iteration space) or ``ref`` (its numpy ``ref``). ``steps``: the Executable's ``(Step, KernelStep | ScanStep | None)``."""
+    iteration space) or ``ref`` (its numpy ``ref``). ``steps``: the Executable's ``(Step,
+    KernelStep | ScanStep | None)``."""
     modes = []
     for ref, kernel_step in steps:
         op = ref.op

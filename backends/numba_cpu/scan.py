@@ -9,7 +9,8 @@ it, which the default one does not), and a call loops over the steps calling the
 
 * **one binding per call**: the body's symbols are the scan's, so the body's inputs
   are bound once, on the first step's arrays (which also picks, or makes, the body's
-  plan for that binding: :meth:`.executable.Executable.repeated`); every later step calls the plan on arrays of the same types;
+  plan for that binding: :meth:`.executable.Executable.repeated`); every later step
+  calls the plan on arrays of the same types;
 * **stacked outputs preallocated**, each step's ``y_t`` written into its slot
   (``Y[:, t] = y_t`` for axis 1), as the reference's ``np.stack`` would place it;
 * **carries passed along as they are**: a step's new carries are the next step's

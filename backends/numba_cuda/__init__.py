@@ -28,7 +28,8 @@ through ``fusegraph.backends.optimizing_compiler("numba_cuda")`` or
 ``model.compile(..., backend="numba_cuda")``, which run :data:`PIPELINE` first, fusion
 forming the kernels :data:`CAPABILITY` admits.
 """
-from fusegraph.backends.reference.interpreter import ExecutionError, InputError
+from fusegraph.backends.reference.interpreter import ExecutionError
+from fusegraph.ir.binding import InputError
 
 from fusegraph.passes import FUSION_PIPELINE
 

@@ -43,13 +43,13 @@ Decided statically, from the types alone:
   whose indices it uses (outside every loop when it uses thread indices only); stores
   of elementwise results and reduction updates go in the innermost body.
 * reductions: one whose axes are the *last* reduced axes in loop order (always so when
-  every reduction of the kernel reduces the same axes, the common case) accumulates in
-  a local variable opened before its first loop and stored after it; sums accumulate
-  float32 in float64 and ints in int64 (as numba_cpu's, :mod:`fusegraph.backends.numba.generator`). Any
-  other one accumulates in its output array: each output element belongs to exactly
-  one thread (its thread-axis indices are the thread's), which starts it at its first
-  visit (every reduced index 0) and, for a mean, divides at its last. No atomics and no
-  races, by construction.
+  every reduction of the kernel reduces the same axes, the common case) accumulates in a
+  local variable opened before its first loop and stored after it; sums accumulate
+  float32 in float64 and ints in int64 (as numba_cpu's,
+  :mod:`fusegraph.backends.numba.generator`). Any other one accumulates in its output
+  array: each output element belongs to exactly one thread (its thread-axis indices are
+  the thread's), which starts it at its first visit (every reduced index 0) and, for a
+  mean, divides at its last. No atomics and no races, by construction.
 
 **This is the simple, correct first version.** A kernel whose reduced axes are long and
 whose thread axes are short (a loss summed over the batch; a bias gradient, summed over

@@ -1,5 +1,5 @@
-"""Scalar expression templates of the Numba CUDA backend: the shared (numba_cpu's) ones, with the few
-entries CUDA spells differently overridden by dict-merge.
+"""Scalar expression templates of the Numba CUDA backend: the shared (numba_cpu's) ones,
+with the few entries CUDA spells differently overridden by dict-merge.
 
 The base tables are :mod:`fusegraph.backends.numba.templates` (imported, never
 copied: one op's meaning is written once). A template there is a Python expression with

@@ -3,9 +3,10 @@
 ``compile(graph)`` returns an :class:`Executable`; see :mod:`.interpreter` for what it
 checks and guarantees.
 """
+from fusegraph.ir.binding import InputError
 from fusegraph.passes import DEFAULT_PIPELINE
 
-from .interpreter import ExecutionError, Executable, InputError, compile, run_graph
+from .interpreter import ExecutionError, Executable, compile, run_graph
 
 PIPELINE = DEFAULT_PIPELINE   # the passes before this backend: no kernels
 

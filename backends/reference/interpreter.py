@@ -4,8 +4,9 @@ Contracts:
 
 * :func:`run_graph` checks the arrays against the graph's parameter types (count, rank,
   exact dtype, concrete dims) and binds every dimension symbol to one size, raising
-  :class:`InputError` naming the parameter (:func:`fusegraph.ir.binding.bind_inputs`). Shape-kind attributes get their symbols
-  replaced by the bound sizes before ``ref`` sees them.
+  :class:`InputError` naming the parameter (:func:`fusegraph.ir.binding.bind_inputs`).
+  Shape-kind attributes get their symbols replaced by the bound sizes before ``ref``
+  sees them.
 * Every result is checked against its op's result type (dtype exact, shape with the
   symbols resolved): a disagreement means a shape rule and its ``ref`` disagree, or the
   arrays broke a promise the types made (two symbols of unequal size broadcast), and
@@ -24,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from fusegraph.backends.executable import Executable as ExecutableProtocol
-from fusegraph.ir.binding import InputError, bind_inputs
+from fusegraph.ir.binding import bind_inputs
 from fusegraph.ir.core import Graph, Op, Value
 from fusegraph.ir.errors import FusegraphError
 from fusegraph.ir.opdef import get_opdef, shape_attr_names

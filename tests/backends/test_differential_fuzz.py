@@ -36,7 +36,8 @@ from fusegraph.ir import DType, TensorType  # noqa: E402
 from fusegraph.ir import opdef as registry  # noqa: E402
 from fusegraph.ir.errors import ShapeError  # noqa: E402
 
-from helpers.backend_checks import assert_agree, assert_every_fused_op_is_a_kernel  # noqa: E402,E501
+from helpers.backend_checks import (assert_agree,  # noqa: E402
+                                    assert_every_fused_op_is_a_kernel)
 from helpers.random_graphs import BATCH, BINARY, COMPARISONS, REDUCTIONS, UNARY  # noqa: E402
 from helpers.random_graphs import Program, programs  # noqa: E402
 
