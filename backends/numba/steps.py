@@ -41,7 +41,7 @@ def record_failure(log: list, entry: str, limit: int = MAX_FAILURES) -> None:
 
 class KernelStep:
     """One fused op run by its kernel; ``ref`` is the reference step (its fallback).
-    Each backend adds ``run``."""
+    Each target adds how it runs one (numba_cpu: ``run``; numba_cuda: ``launch``)."""
 
     __slots__ = ("ref", "op", "spec", "kernel", "out_shapes", "out_dtypes", "static_empty")
 

@@ -174,3 +174,37 @@ def test_intermediates_are_freed_after_last_use():
     graph = Graph("g", [x], [a.producer, b.producer, dead.producer, c.producer], [c])
     assert free_schedule(graph) == [[], [], [x, dead], [a, b]]
     np.testing.assert_allclose(compile(graph)(np.ones(4, np.float32))[0], 0.0)
+
+
+def test_the_shared_loop_runs_each_op_by_its_runner_and_drops_values_after_their_last_use():
+    """``interpret`` (every backend's loop): values in the backend's own form, each op's
+    runner given its operands', ``observe`` shown each op's results, and an intermediate
+    released as soon as its last user ran (weak references see it go)."""
+    import weakref
+
+    from fusegraph.backends.reference.interpreter import Plan, interpret, run_op
+
+    x = param("x", B, 3)
+    h = emit("exp", x)
+    y = emit("neg", emit("tanh", h))
+    graph = Graph.from_results("g", [x], [y])
+    plan = Plan(graph)
+    born, seen = {}, []
+
+    class Boxed:                                # a backend's own form of a value
+        def __init__(self, array):
+            self.array = array
+
+    def boxed_run(step, args, env):
+        if step.op.kind == "neg":               # exp's result died after tanh, its last use
+            assert born["exp"]() is None
+        outs = [Boxed(a) for a in run_op(step, [b.array for b in args], env)]
+        born[step.op.kind] = weakref.ref(outs[0])
+        return outs
+
+    schedule = [(boxed_run, step, step) for step in plan.steps]
+    array = np.linspace(-1, 1, 6, dtype=np.float32).reshape(2, 3)
+    (out,) = interpret(graph, schedule, [Boxed(array)], {B: 2},
+                       lambda ref, outs: seen.append(ref.op.kind))
+    assert isinstance(out, Boxed) and seen == ["exp", "tanh", "neg"]
+    np.testing.assert_allclose(out.array, -np.tanh(np.exp(array)), rtol=1e-6)
