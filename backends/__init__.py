@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import importlib
 
-from fusegraph.ir.core import Graph
+from ..ir.core import Graph
 
 # name -> its package; in the order error messages list them.
 _BACKENDS = {
@@ -49,8 +49,8 @@ def run_backend_pipeline(graph: Graph, name: str, pipeline=None, verify: bool = 
     """``graph`` after the passes ``pipeline`` (default: the backend's), with fusion
     forming the kernels backend ``name`` holds (its ``CAPABILITY``; every kernel the
     contract allows for a backend without one)."""
-    from fusegraph.ir.ops.region import ANY_KERNEL
-    from fusegraph.passes import run_pipeline, targeting
+    from ..ir.ops.region import ANY_KERNEL
+    from ..passes import run_pipeline, targeting
 
     package = _package(name)
     names = list(package.PIPELINE) if pipeline is None else list(pipeline)

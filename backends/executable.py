@@ -11,7 +11,7 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
-from fusegraph.ir.core import Graph
+from ..ir.core import Graph
 
 
 class Executable(ABC):

@@ -40,7 +40,8 @@ def pipeline_through(after: str, pipeline=None) -> list[str]:
     return names[:len(names) - names[::-1].index(after)]
 
 
-__all__ = ["DEFAULT_PIPELINE", "FUSION_PIPELINE", "PASSES", "Pass", "PassRun", "PipelineReport",
-           "Rule", "RuleTable", "collecting", "count", "cse", "dce", "fuse", "infer_shapes", "map_scan_regions", "merge_scans",
-           "run_on_scan_regions", "pipeline_through",
-           "register_pass", "run_pipeline", "simplify", "targeting"]
+__all__ = ["DEFAULT_PIPELINE", "FUSION_PIPELINE", "MemoryPlan", "PASSES", "Pass",
+           "PassRun", "PipelineReport", "Rule", "RuleTable", "collecting", "count", "cse",
+           "dce", "fuse", "infer_shapes", "map_scan_regions", "memory_report",
+           "merge_scans", "pipeline_through", "plan_memory", "register_pass",
+           "run_on_scan_regions", "run_pipeline", "simplify", "targeting"]

@@ -7,9 +7,9 @@ except where the order shows in the result (see :data:`ORDERED_ON_FLOATS`). Rand
 are never merged (two draws must differ), nor ops with effects (each must happen)."""
 from __future__ import annotations
 
-from fusegraph.ir.core import Graph, Op, attrs_key
-from fusegraph.ir.structure import structure
-from fusegraph.ir.opdef import COMMUTATIVE, RANDOM, get_opdef
+from ..ir.core import Graph, Op, attrs_key
+from ..ir.structure import structure
+from ..ir.opdef import COMMUTATIVE, RANDOM, get_opdef
 
 from .manager import Pass, count, register_pass
 from .rewrite import rebuild, reemit

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from fusegraph.ir.core import Graph, Op, Value
-from fusegraph.ir.opdef import SIDE_EFFECTS, get_opdef
+from ..ir.core import Graph, Op, Value
+from ..ir.opdef import SIDE_EFFECTS, get_opdef
 
 from .manager import Pass, count, register_pass
 

@@ -43,12 +43,12 @@ from typing import Iterator
 
 import networkx as nx
 
-from fusegraph.ir.builder import emit_op
-from fusegraph.ir.core import Graph, Op, Value
-from fusegraph.ir.errors import VerificationError
-from fusegraph.ir.opdef import REDUCTION, get_opdef
-from fusegraph.ir.ops.region import ANY_KERNEL, KernelCapability, iteration_shape_of
-from fusegraph.ir.types import broadcast_shapes
+from ..ir.builder import emit_op
+from ..ir.core import Graph, Op, Value
+from ..ir.errors import VerificationError
+from ..ir.opdef import REDUCTION, get_opdef
+from ..ir.ops.region import ANY_KERNEL, KernelCapability, iteration_shape_of
+from ..ir.types import broadcast_shapes
 
 from .dce import has_effects, live_graph
 from .manager import Pass, register_pass

@@ -27,8 +27,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator
 
-from fusegraph.ir.core import Graph
-from fusegraph.ir.errors import VerificationError
+from ..ir.core import Graph
+from ..ir.errors import VerificationError
 
 from .shape_inference import infer_shapes
 
@@ -171,7 +171,7 @@ def _same_signature(before: Graph, after: Graph, name: str) -> Graph:
 
 
 def _verify(graph: Graph, when: str) -> None:
-    from fusegraph.ir.verifier import verify  # imported on use: only verifying needs it
+    from ..ir.verifier import verify  # imported on use: only verifying needs it
     try:
         verify(graph)
     except VerificationError as e:

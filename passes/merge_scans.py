@@ -28,8 +28,8 @@ Statistics: the scans removed are the drop in ``scan`` ops.
 """
 from __future__ import annotations
 
-from fusegraph.ir.builder import emit_op
-from fusegraph.ir.core import Graph, Op, attrs_key
+from ..ir.builder import emit_op
+from ..ir.core import Graph, Op, attrs_key
 
 from .dce import has_effects
 from .manager import Pass, register_pass

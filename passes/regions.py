@@ -32,8 +32,8 @@ from __future__ import annotations
 
 from typing import Callable
 
-from fusegraph.ir.builder import emit_op
-from fusegraph.ir.core import Graph
+from ..ir.builder import emit_op
+from ..ir.core import Graph
 
 from .manager import Pass, register_pass, run_pipeline
 from .rewrite import rebuild

@@ -20,9 +20,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from fusegraph.ir.builder import emit_op, source_location
-from fusegraph.ir.core import Graph, Op, Value
-from fusegraph.ir.opdef import get_opdef
+from ..ir.builder import emit_op, source_location
+from ..ir.core import Graph, Op, Value
+from ..ir.opdef import get_opdef
 
 from .dce import has_effects, live_graph
 from .manager import count

@@ -20,11 +20,11 @@ Contract of :func:`infer_shapes`:
 """
 from __future__ import annotations
 
-from fusegraph.ir.builder import emit_op
-from fusegraph.ir.core import Graph, Value
-from fusegraph.ir.errors import ShapeError
-from fusegraph.ir.opdef import get_opdef, shape_attr_names
-from fusegraph.ir.types import Sym, TensorType
+from ..ir.builder import emit_op
+from ..ir.core import Graph, Value
+from ..ir.errors import ShapeError
+from ..ir.opdef import get_opdef, shape_attr_names
+from ..ir.types import Sym, TensorType
 
 
 def infer_shapes(graph: Graph, param_types: dict[str, TensorType] | None = None) -> Graph:

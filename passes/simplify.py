@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from fusegraph.ir.builder import emit
-from fusegraph.ir.core import Graph, Op, Value
-from fusegraph.ir.opdef import HAS_REGION, RANDOM, REDUCTION, get_opdef
-from fusegraph.ir.ops.vjp_utils import constant_value, is_all, splat_value
-from fusegraph.ir.types import Sym, symbolic_size
+from ..ir.builder import emit
+from ..ir.core import Graph, Op, Value
+from ..ir.opdef import HAS_REGION, RANDOM, REDUCTION, get_opdef
+from ..ir.ops.vjp_utils import constant_value, is_all, splat_value
+from ..ir.types import Sym, symbolic_size
 
 from .manager import Pass, register_pass
 from .rewrite import RuleTable, rebuild

@@ -40,12 +40,12 @@ from types import ModuleType
 
 import numpy as np
 
-from fusegraph.ir.core import Graph, Op, Value
-from fusegraph.ir.opdef import REDUCTION, get_opdef
-from fusegraph.ir.ops.region import check_kernel_region, iteration_shape_of
-from fusegraph.ir.printer import format_attrs
-from fusegraph.ir.structure import structure
-from fusegraph.ir.types import DType, Sym
+from ...ir.core import Graph, Op, Value
+from ...ir.opdef import REDUCTION, get_opdef
+from ...ir.ops.region import check_kernel_region, iteration_shape_of
+from ...ir.printer import format_attrs
+from ...ir.structure import structure
+from ...ir.types import DType, Sym
 
 _COMMENT_COLUMN = 60
 

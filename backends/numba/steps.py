@@ -8,10 +8,10 @@ log (:func:`record_failure`).
 """
 from __future__ import annotations
 
-from fusegraph.backends.reference.interpreter import ExecutionError, Step, describe_op
-from fusegraph.ir.core import Op
-from fusegraph.ir.errors import ContractError
-from fusegraph.ir.types import resolve_shape
+from ..reference.interpreter import ExecutionError, Step, describe_op
+from ...ir.core import Op
+from ...ir.errors import ContractError
+from ...ir.types import resolve_shape
 
 from .generator import CodegenError
 

@@ -29,7 +29,7 @@ tables and overrides the few entries it spells differently.
 """
 from __future__ import annotations
 
-from fusegraph.ir.types import DType
+from ...ir.types import DType
 
 FLOAT_TEMPLATES = {
     # unary

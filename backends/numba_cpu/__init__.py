@@ -18,12 +18,12 @@ Use it through ``fusegraph.backends.optimizing_compiler("numba_cpu")``, which ru
 :data:`PIPELINE` first, fusion forming the kernels :data:`CAPABILITY` admits: on a graph
 without ``fused`` ops this backend is the reference.
 """
-from fusegraph.backends.reference.interpreter import ExecutionError
-from fusegraph.ir.binding import InputError
+from ..reference.interpreter import ExecutionError
+from ...ir.binding import InputError
 
-from fusegraph.passes import FUSION_PIPELINE
+from ...passes import FUSION_PIPELINE
 
-from fusegraph.backends.numba import (KernelCacheError, KernelCacheWarning, cache_dir,
+from ..numba import (KernelCacheError, KernelCacheWarning, cache_dir,
                                       clear_memo, load_kernel)
 
 from .codegen import CAPABILITY, CodegenError, KernelSpec, generate_kernel

@@ -62,11 +62,11 @@ import math
 import os
 from dataclasses import dataclass
 
-from fusegraph.backends.numba import templates
-from fusegraph.backends.numba.generator import CodegenError, KernelGenerator, structural_hash
-from fusegraph.ir.core import Graph
-from fusegraph.ir.ops.region import KernelCapability
-from fusegraph.ir.types import Sym
+from ..numba import templates
+from ..numba.generator import CodegenError, KernelGenerator, structural_hash
+from ...ir.core import Graph
+from ...ir.ops.region import KernelCapability
+from ...ir.types import Sym
 
 PARALLEL_MIN_ELEMENTS = 1 << 18   # below this many elements, threads cost more than they save
 SYMBOL_SIZE_GUESS = 32            # a symbolic dim (the batch) counts this much for that estimate

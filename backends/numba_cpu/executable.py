@@ -85,13 +85,13 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from fusegraph.backends.executable import Executable as ExecutableProtocol
-from fusegraph.backends.numba import steps
-from fusegraph.backends.numba.kernels import load_kernel
-from fusegraph.backends.reference.interpreter import Step, free_schedule, interpret, run_op
-from fusegraph.ir.binding import Binder
-from fusegraph.ir.core import Graph
-from fusegraph.ir.opdef import RANDOM, SHAPE_ONLY, SIDE_EFFECTS, get_opdef
+from ..executable import Executable as ExecutableProtocol
+from ..numba import steps
+from ..numba.kernels import load_kernel
+from ..reference.interpreter import Step, free_schedule, interpret, run_op
+from ...ir.binding import Binder
+from ...ir.core import Graph
+from ...ir.opdef import RANDOM, SHAPE_ONLY, SIDE_EFFECTS, get_opdef
 
 from .codegen import generate_kernel
 from .plan import StepPlan

@@ -28,10 +28,10 @@ import sys
 
 import numpy as np
 
-from fusegraph.backends.reference.interpreter import run_op
-from fusegraph.ir.opdef import CONTRACTION
-from fusegraph.ir.types import resolve_shape
-from fusegraph.passes.memory import plan_memory
+from ..reference.interpreter import run_op
+from ...ir.opdef import CONTRACTION
+from ...ir.types import resolve_shape
+from ...passes.memory import plan_memory
 
 from .scan import ScanStep
 

@@ -37,11 +37,11 @@ import warnings
 
 import numpy as np
 
-from fusegraph.backends.numba.steps import record_failure
-from fusegraph.backends.reference.interpreter import Step, describe_op, run_op
-from fusegraph.ir.binding import param_symbols
-from fusegraph.ir.core import Graph
-from fusegraph.ir.types import Sym, resolve_shape
+from ..numba.steps import record_failure
+from ..reference.interpreter import Step, describe_op, run_op
+from ...ir.binding import param_symbols
+from ...ir.core import Graph
+from ...ir.types import Sym, resolve_shape
 
 
 def _symbols_of(graph: Graph) -> set:

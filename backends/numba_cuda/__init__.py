@@ -28,10 +28,10 @@ through ``fusegraph.backends.optimizing_compiler("numba_cuda")`` or
 ``model.compile(..., backend="numba_cuda")``, which run :data:`PIPELINE` first, fusion
 forming the kernels :data:`CAPABILITY` admits.
 """
-from fusegraph.backends.reference.interpreter import ExecutionError
-from fusegraph.ir.binding import InputError
+from ..reference.interpreter import ExecutionError
+from ...ir.binding import InputError
 
-from fusegraph.passes import FUSION_PIPELINE
+from ...passes import FUSION_PIPELINE
 
 from .codegen import CAPABILITY, CodegenError, CudaKernelSpec, generate_kernel
 from .device import ptx_status

@@ -78,10 +78,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from fusegraph.backends.numba.generator import CodegenError, KernelGenerator, structural_hash
-from fusegraph.ir.core import Graph
-from fusegraph.ir.ops.region import KernelCapability
-from fusegraph.ir.types import Sym
+from ..numba.generator import CodegenError, KernelGenerator, structural_hash
+from ...ir.core import Graph
+from ...ir.ops.region import KernelCapability
+from ...ir.types import Sym
 
 from . import templates
 

@@ -41,14 +41,14 @@ from collections import Counter
 
 import numpy as np
 
-from fusegraph.backends.executable import Executable as ExecutableProtocol
-from fusegraph.backends.numba import steps
-from fusegraph.backends.numba.kernels import load_kernel
-from fusegraph.backends.reference.interpreter import Step, free_schedule, interpret, run_op
-from fusegraph.ir.binding import bind_inputs
-from fusegraph.ir.core import Graph
-from fusegraph.ir.errors import FusegraphError
-from fusegraph.ir.opdef import CONTRACTION
+from ..executable import Executable as ExecutableProtocol
+from ..numba import steps
+from ..numba.kernels import load_kernel
+from ..reference.interpreter import Step, free_schedule, interpret, run_op
+from ...ir.binding import bind_inputs
+from ...ir.core import Graph
+from ...ir.errors import FusegraphError
+from ...ir.opdef import CONTRACTION
 
 from . import device
 from .codegen import CudaKernelSpec, generate_kernel
@@ -236,7 +236,7 @@ def compile_ptx_all(graph: Graph, *, cc: tuple[int, int] | None = None,
         raise CudaUnavailableError(reason)
     cuda = device.cuda_module()
     if optimize:
-        from fusegraph.backends import run_backend_pipeline
+        from .. import run_backend_pipeline
 
         graph = run_backend_pipeline(graph, "numba_cuda", verify=False)
     if cc is None and not device.gpu_available():

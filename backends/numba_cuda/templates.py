@@ -27,9 +27,9 @@ NaN-propagating float ``maximum``/``minimum`` are the CPU's, as they are.
 """
 from __future__ import annotations
 
-from fusegraph.backends.numba.templates import (BOOL_TEMPLATES, FLOAT_TEMPLATES, INT_TEMPLATES,
+from ..numba.templates import (BOOL_TEMPLATES, FLOAT_TEMPLATES, INT_TEMPLATES,
                                                 SCALAR_TYPES)
-from fusegraph.ir.types import DType
+from ...ir.types import DType
 
 _SIGN = "({T}(1) if {0} > {T}(0) else ({T}(-1) if {0} < {T}(0) else {zero}))"
 _FLOOR = ("({0} if not (abs({0}) < {T}(4503599627370496)) "

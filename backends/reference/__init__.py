@@ -3,8 +3,8 @@
 ``compile(graph)`` returns an :class:`Executable`; see :mod:`.interpreter` for what it
 checks and guarantees.
 """
-from fusegraph.ir.binding import InputError
-from fusegraph.passes import DEFAULT_PIPELINE
+from ...ir.binding import InputError
+from ...passes import DEFAULT_PIPELINE
 
 from .interpreter import ExecutionError, Executable, compile, run_graph
 

@@ -24,12 +24,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from fusegraph.backends.executable import Executable as ExecutableProtocol
-from fusegraph.ir.binding import bind_inputs
-from fusegraph.ir.core import Graph, Op, Value
-from fusegraph.ir.errors import FusegraphError
-from fusegraph.ir.opdef import get_opdef, shape_attr_names
-from fusegraph.ir.types import resolve_shape
+from ..executable import Executable as ExecutableProtocol
+from ...ir.binding import bind_inputs
+from ...ir.core import Graph, Op, Value
+from ...ir.errors import FusegraphError
+from ...ir.opdef import get_opdef, shape_attr_names
+from ...ir.types import resolve_shape
 
 
 class ExecutionError(FusegraphError, RuntimeError):
