@@ -36,291 +36,36 @@ for ``mse``; that is almost always a bug, so fusegraph refuses it).
 ``get(identifier)`` always returns a :class:`Loss` object (Keras returns the function
 for snake-case names); a compiled model needs the reducing object anyway, and the
 function forms stay reachable by name in this module.
+
+The pieces: :mod:`.loss_prepare` (shape alignment, weighting and reduction),
+:mod:`.loss_functions` (the per-sample functions); this module holds the Loss objects
+and the lookup by name.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from ..ir import Sym
 from ..ir.builder import user_site
-from ..ir.errors import ShapeError
-from ..ir.types import dims_compatible
-from . import guards, nn, ops
 from .checks import check_bool, check_number
 from .dispatch import eager_or_traced
+from .loss_functions import (binary_crossentropy, categorical_crossentropy, kl_divergence,  # noqa: F401
+                             kld, KLD, kullback_leibler_divergence, mae, MAE,
+                             mean_absolute_error, mean_squared_error, mse, MSE,
+                             sparse_categorical_crossentropy)
+from .loss_prepare import (EPSILON, REDUCTIONS, _float_tensor, reduce_weighted_values,  # noqa: F401
+                           sized_as, squeeze_or_expand_to_same_rank)
 from .naming import to_snake_case, unique_name
 from .tensor import is_symbolic
 from .variables import Variable
-
-EPSILON = 1e-7  # keras.backend.epsilon()
 
 __all__ = [
     "EPSILON", "Loss", "LossFunctionWrapper", "MeanSquaredError", "MeanAbsoluteError",
     "BinaryCrossentropy", "CategoricalCrossentropy", "SparseCategoricalCrossentropy",
     "KLDivergence", "mean_squared_error", "mean_absolute_error", "binary_crossentropy",
     "categorical_crossentropy", "sparse_categorical_crossentropy", "kl_divergence", "mse",
-    "mae", "kld", "MSE", "MAE", "KLD", "kullback_leibler_divergence", "get", "squeeze_or_expand_to_same_rank", "reduce_weighted_values",
+    "mae", "kld", "MSE", "MAE", "KLD", "kullback_leibler_divergence", "get",
+    "squeeze_or_expand_to_same_rank", "reduce_weighted_values",
 ]
-
-REDUCTIONS = ("sum_over_batch_size", "mean", "sum", "mean_with_sample_weight", "none", None)
-
-
-# --- helpers ------------------------------------------------------------------------
-def _shape_str(t) -> str:
-    """Keras's spelling of a tensor's shape: unknown sizes (symbols) are None."""
-    shape = t.shape
-    return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
-
-
-def _shape_error(loss: str, message: str) -> ShapeError:
-    return ShapeError(f"{user_site()}: loss '{loss}': {message}")
-
-
-def _float_tensor(x, dtype=None):
-    x = ops.convert_to_tensor(x)
-    if dtype is not None:
-        return ops.cast(x, dtype)
-    return x if x.type.dtype.is_float else ops.cast(x, "float32")
-
-
-def squeeze_or_expand_to_same_rank(x1, x2, expand_rank_1=True):
-    """Keras's rank alignment: if the ranks differ by one and the longer has a trailing
-    axis of size 1, squeeze it (or, when the shorter is rank 1, add one to the shorter)."""
-    x1, x2 = ops.convert_to_tensor(x1), ops.convert_to_tensor(x2)
-    r1, r2 = x1.ndim, x2.ndim
-    if r1 == r2 + 1 and x1.type.shape[-1] == 1:
-        if r2 == 1 and expand_rank_1:
-            x2 = ops.expand_dims(x2, -1)
-        else:
-            x1 = ops.squeeze_axes(x1, (-1,))
-    elif r2 == r1 + 1 and x2.type.shape[-1] == 1:
-        if r1 == 1 and expand_rank_1:
-            x1 = ops.expand_dims(x1, -1)
-        else:
-            x2 = ops.squeeze_axes(x2, (-1,))
-    return x1, x2
-
-
-def sized_as(x, dims: tuple):
-    """``x`` typed with ``dims``, its shape already checked compatible with them dim by dim
-    (:func:`~fusegraph.ir.types.dims_compatible`). Where a size meets a symbol (targets of
-    a fixed length against the output of ``Input(shape=(None, ...))``, whose length is a
-    symbol) the shape rules would refuse to combine the two; a reshape changing that one
-    dim types ``x`` as the other side, and the run checks its element count, which, with
-    every other dim the same, proves the two sizes equal (so one reshape per such dim)."""
-    shape = list(x.type.shape)
-    for axis, dim in enumerate(dims):
-        if shape[axis] != dim:
-            shape[axis] = dim
-            x = ops.reshape(x, tuple(shape))
-    return x
-
-
-def _prepare(loss: str, y_true, y_pred, hint: str = ""):
-    """y_pred as float, y_true cast to its dtype, ranks aligned, shapes checked compatible,
-    y_true typed as y_pred (:func:`sized_as`)."""
-    y_pred = _float_tensor(y_pred)
-    y_true = ops.cast(ops.convert_to_tensor(y_true), y_pred.type.dtype)
-    y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
-    a, b = y_true.type.shape, y_pred.type.shape
-    if len(a) != len(b) or not all(map(dims_compatible, a, b)):
-        raise _shape_error(loss, f"y_true has shape {_shape_str(y_true)} but y_pred has shape "
-                                 f"{_shape_str(y_pred)}; expected y_true of shape "
-                                 f"{_shape_str(y_pred)} (the same as y_pred){hint}")
-    return sized_as(y_true, b), y_pred
-
-
-def _class_axis(loss: str, y_pred, axis) -> int:
-    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
-        raise TypeError(f"{user_site()}: loss '{loss}': axis must be an int, got {axis!r}")
-    if y_pred.ndim == 0:
-        raise _shape_error(loss, "y_pred is a scalar (shape ()); expected predictions with a "
-                                 "class axis, such as (batch_size, num_classes)")
-    if not -y_pred.ndim <= axis < y_pred.ndim:
-        raise _shape_error(loss, f"axis {axis} is out of range for y_pred of shape "
-                                 f"{_shape_str(y_pred)}: expected an int in "
-                                 f"[{-y_pred.ndim}, {y_pred.ndim})")
-    return int(axis) % y_pred.ndim
-
-
-def _log_probs(y_pred, axis: int, from_logits: bool):
-    """log of the class probabilities: log_softmax of logits, or the log of the rescaled,
-    clipped probabilities."""
-    if from_logits:
-        return nn.log_softmax(y_pred, axis=axis)
-    probs = ops.divide(y_pred, ops.sum(y_pred, axis=axis, keepdims=True))
-    return ops.log(ops.clip(probs, EPSILON, 1.0 - EPSILON))
-
-
-# --- per-sample functions -----------------------------------------------------------
-@eager_or_traced(data=("y_true", "y_pred"))  # the other arguments are static
-def mean_squared_error(y_true, y_pred):
-    """mean((y_true - y_pred)^2, axis=-1): one value per sample."""
-    y_true, y_pred = _prepare("mean_squared_error", y_true, y_pred)
-    return ops.mean(ops.square(ops.subtract(y_true, y_pred)), axis=-1)
-
-
-@eager_or_traced(data=("y_true", "y_pred"))
-def mean_absolute_error(y_true, y_pred):
-    """mean(|y_true - y_pred|, axis=-1): one value per sample."""
-    y_true, y_pred = _prepare("mean_absolute_error", y_true, y_pred)
-    return ops.mean(ops.abs(ops.subtract(y_true, y_pred)), axis=-1)
-
-
-@eager_or_traced(data=("y_true", "y_pred"))
-def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
-    """Binary cross-entropy of each element, averaged over ``axis`` (the last)."""
-    name = "binary_crossentropy"
-    y_true, y_pred = _prepare(name, y_true, y_pred)
-    axis = _class_axis(name, y_pred, axis)
-    if label_smoothing:
-        y_true = ops.add(ops.multiply(y_true, 1.0 - label_smoothing), 0.5 * label_smoothing)
-    if from_logits:
-        # max(x, 0) - x*z + log(1 + e^-|x|): no exp of a large positive number
-        x = y_pred
-        elementwise = ops.add(ops.subtract(ops.maximum(x, 0.0), ops.multiply(x, y_true)),
-                              ops.log1p(ops.exp(ops.negative(ops.abs(x)))))
-    else:
-        p = ops.clip(y_pred, EPSILON, 1.0 - EPSILON)
-        elementwise = ops.negative(ops.add(
-            ops.multiply(y_true, ops.log(p)),
-            ops.multiply(ops.subtract(1.0, y_true), ops.log(ops.subtract(1.0, p)))))
-    return ops.mean(elementwise, axis=axis)
-
-
-@eager_or_traced(data=("y_true", "y_pred"))
-def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
-    """-sum(y_true * log p, axis): one value per sample; ``y_true`` one-hot (or any
-    distribution) of the same shape as ``y_pred``."""
-    name = "categorical_crossentropy"
-    y_pred = _float_tensor(y_pred)
-    y_true = ops.convert_to_tensor(y_true)
-    if (y_true.ndim == y_pred.ndim and y_pred.ndim >= 1
-            and not all(map(dims_compatible, y_true.type.shape, y_pred.type.shape))
-            and all(map(dims_compatible, y_true.type.shape[:-1], y_pred.type.shape[:-1]))):
-        raise _shape_error(name, f"y_true has {y_true.type.shape[-1]} classes (shape "
-                                 f"{_shape_str(y_true)}) but y_pred has {y_pred.type.shape[-1]} "
-                                 f"(shape {_shape_str(y_pred)}); expected one-hot targets of "
-                                 f"shape {_shape_str(y_pred)}"
-                                 + ("; for integer class labels in a (batch_size, 1) array use "
-                                    "sparse_categorical_crossentropy"
-                                    if y_true.type.shape[-1] == 1 else ""))
-    y_true, y_pred = _prepare(name, y_true, y_pred,
-                              hint="; for integer class labels use "
-                                   "sparse_categorical_crossentropy")
-    axis = _class_axis(name, y_pred, axis)
-    if label_smoothing:
-        num_classes = y_pred.type.shape[axis]
-        if isinstance(num_classes, Sym):
-            raise _shape_error(name, f"label_smoothing needs the number of classes, but axis "
-                                     f"{axis} of y_pred {_shape_str(y_pred)} has unknown size")
-        y_true = ops.add(ops.multiply(y_true, 1.0 - label_smoothing),
-                         label_smoothing / num_classes)
-    return ops.negative(ops.sum(ops.multiply(y_true, _log_probs(y_pred, axis, from_logits)),
-                                axis=axis))
-
-
-@eager_or_traced(data=("y_true", "y_pred"))
-def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_class=None,
-                                    axis=-1):
-    """Categorical cross-entropy with integer class labels: ``y_true`` of shape
-    ``y_pred.shape`` without the class axis, or with it of size 1 (``(B,)`` or ``(B, 1)``
-    for ``(B, C)`` predictions); int or float labels. Labels must be in ``[0, C)``: the
-    graph cannot raise on values (such a label's one-hot row is empty, a loss of 0), so
-    labels that are an argument of the traced function are checked on the host before
-    each run (:func:`.guards.require_class_indices`), as Keras raises."""
-    name = "sparse_categorical_crossentropy"
-    if ignore_class is not None:
-        raise NotImplementedError(f"{user_site()}: loss '{name}': ignore_class is not "
-                                  f"supported yet; mask the labels with sample_weight instead")
-    y_pred = _float_tensor(y_pred)
-    y_true = ops.convert_to_tensor(y_true)
-    axis = _class_axis(name, y_pred, axis)
-    if y_true.ndim == y_pred.ndim and y_true.type.shape[-1] == 1:
-        y_true = ops.squeeze_axes(y_true, (-1,))
-    expected = y_pred.type.shape[:axis] + y_pred.type.shape[axis + 1:]
-    if y_true.ndim != len(expected) or not all(map(dims_compatible, y_true.type.shape,
-                                                    expected)):
-        shown = tuple(None if isinstance(d, Sym) else d for d in expected)
-        with_one = shown[:axis] + (1,) + shown[axis:] if axis == y_pred.ndim - 1 else None
-        alternatives = f"{shown}" + (f" or {with_one}" if with_one else "")
-        raise _shape_error(name, f"y_true has shape {_shape_str(y_true)}; expected integer "
-                                 f"class indices of shape {alternatives} for y_pred of shape "
-                                 f"{_shape_str(y_pred)}"
-                                 + ("; for one-hot targets use categorical_crossentropy"
-                                    if y_true.ndim == y_pred.ndim else ""))
-    y_true = sized_as(y_true, expected)
-    labels = y_true if y_true.type.dtype.is_int else ops.cast(y_true, "int32")
-    num_classes = y_pred.type.shape[axis]
-    if isinstance(num_classes, Sym):
-        raise _shape_error(name, f"the class axis {axis} of y_pred {_shape_str(y_pred)} has "
-                                 f"unknown size; expected a known number of classes")
-    guards.require_class_indices(y_true, num_classes, f"loss '{name}'")
-    log_probs = _log_probs(y_pred, axis, from_logits)
-    one_hot = ops.one_hot(labels, num_classes, axis=axis, dtype=y_pred.dtype)
-    return ops.negative(ops.sum(ops.multiply(one_hot, log_probs), axis=axis))
-
-
-@eager_or_traced(data=("y_true", "y_pred"))
-def kl_divergence(y_true, y_pred):
-    """sum(y_true * log(y_true / y_pred), axis=-1), both clipped to [1e-7, 1]."""
-    y_true, y_pred = _prepare("kl_divergence", y_true, y_pred)
-    y_true = ops.clip(y_true, EPSILON, 1.0)
-    y_pred = ops.clip(y_pred, EPSILON, 1.0)
-    return ops.sum(ops.multiply(y_true, ops.log(ops.divide(y_true, y_pred))), axis=-1)
-
-
-mse = MSE = mean_squared_error
-mae = MAE = mean_absolute_error
-kld = KLD = kullback_leibler_divergence = kl_divergence
-
-
-# --- reduction ----------------------------------------------------------------------
-def _divide_no_nan(a, b):
-    zero = ops.equal(b, 0.0)
-    return ops.where(zero, 0.0, ops.divide(a, ops.where(zero, 1.0, b)))
-
-
-def reduce_weighted_values(values, sample_weight=None, reduction="sum_over_batch_size",
-                           loss: str = "loss"):
-    """Weight per-sample losses and reduce them as Keras does.
-
-    ``sample_weight`` is aligned to ``values`` (Keras's squeeze/expand of a trailing 1;
-    fusegraph also adds trailing axes, so a ``(B,)`` weight applies to ``(B, T)`` losses)
-    and must then broadcast to them. ``"sum_over_batch_size"`` (= ``"mean"``) divides the
-    weighted sum by the number of losses (not by the sum of the weights);
-    ``"mean_with_sample_weight"`` divides by the sum of the weights; ``"sum"`` sums;
-    ``None``/``"none"`` returns the weighted losses.
-    """
-    if reduction not in REDUCTIONS:
-        raise ValueError(f"{user_site()}: loss '{loss}': unknown reduction {reduction!r}: "
-                         f"expected one of {list(REDUCTIONS)}")
-    values = _float_tensor(values)
-    weights = None
-    if sample_weight is not None:
-        weights = ops.convert_to_tensor(sample_weight, values.type.dtype)
-        values, weights = squeeze_or_expand_to_same_rank(values, weights)
-        while weights.ndim < values.ndim:
-            weights = ops.expand_dims(weights, -1)
-        if weights.ndim > values.ndim or not all(
-                w == 1 or dims_compatible(w, v)
-                for w, v in zip(weights.type.shape, values.type.shape)):
-            raise _shape_error(loss, f"sample_weight has shape {_shape_str(weights)}, which does "
-                                     f"not match the per-sample losses of shape "
-                                     f"{_shape_str(values)}; expected one weight per sample "
-                                     f"(shape {_shape_str(values)}) or a shape that "
-                                     f"broadcasts to it")
-        weights = sized_as(weights, tuple(w if w == 1 else v for w, v in
-                                          zip(weights.type.shape, values.type.shape)))
-        values = ops.multiply(values, weights)
-    if reduction in (None, "none") or values.ndim == 0:
-        return values
-    if reduction == "sum":
-        return ops.sum(values)
-    if reduction == "mean_with_sample_weight" and weights is not None:
-        return _divide_no_nan(ops.sum(values),
-                              ops.sum(ops.broadcast_to(weights, values.type.shape)))
-    return ops.mean(values)
 
 
 # --- Loss objects -------------------------------------------------------------------

@@ -1,0 +1,147 @@
+"""Keras's per-sample loss functions (``mean_squared_error``, the cross-entropies,
+``kl_divergence`` and their short names): one loss per sample, the mean (or, for
+cross-entropies, the sum) over the last (class) axis, shape ``y_pred.shape[:-1]``. Each
+runs eagerly on arrays outside a trace (:func:`.dispatch.eager_or_traced`). The numerics
+are described in :mod:`.losses`.
+"""
+from __future__ import annotations
+
+from ..ir import Sym
+from ..ir.builder import user_site
+from ..ir.types import dims_compatible
+from . import guards, nn, ops
+from .dispatch import eager_or_traced
+from .loss_prepare import (EPSILON, _class_axis, _float_tensor, _prepare, _shape_error, _shape_str,
+                           sized_as)
+
+
+def _log_probs(y_pred, axis: int, from_logits: bool):
+    """log of the class probabilities: log_softmax of logits, or the log of the rescaled,
+    clipped probabilities."""
+    if from_logits:
+        return nn.log_softmax(y_pred, axis=axis)
+    probs = ops.divide(y_pred, ops.sum(y_pred, axis=axis, keepdims=True))
+    return ops.log(ops.clip(probs, EPSILON, 1.0 - EPSILON))
+
+
+# --- per-sample functions -----------------------------------------------------------
+@eager_or_traced(data=("y_true", "y_pred"))  # the other arguments are static
+def mean_squared_error(y_true, y_pred):
+    """mean((y_true - y_pred)^2, axis=-1): one value per sample."""
+    y_true, y_pred = _prepare("mean_squared_error", y_true, y_pred)
+    return ops.mean(ops.square(ops.subtract(y_true, y_pred)), axis=-1)
+
+
+@eager_or_traced(data=("y_true", "y_pred"))
+def mean_absolute_error(y_true, y_pred):
+    """mean(|y_true - y_pred|, axis=-1): one value per sample."""
+    y_true, y_pred = _prepare("mean_absolute_error", y_true, y_pred)
+    return ops.mean(ops.abs(ops.subtract(y_true, y_pred)), axis=-1)
+
+
+@eager_or_traced(data=("y_true", "y_pred"))
+def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
+    """Binary cross-entropy of each element, averaged over ``axis`` (the last)."""
+    name = "binary_crossentropy"
+    y_true, y_pred = _prepare(name, y_true, y_pred)
+    axis = _class_axis(name, y_pred, axis)
+    if label_smoothing:
+        y_true = ops.add(ops.multiply(y_true, 1.0 - label_smoothing), 0.5 * label_smoothing)
+    if from_logits:
+        # max(x, 0) - x*z + log(1 + e^-|x|): no exp of a large positive number
+        x = y_pred
+        elementwise = ops.add(ops.subtract(ops.maximum(x, 0.0), ops.multiply(x, y_true)),
+                              ops.log1p(ops.exp(ops.negative(ops.abs(x)))))
+    else:
+        p = ops.clip(y_pred, EPSILON, 1.0 - EPSILON)
+        elementwise = ops.negative(ops.add(
+            ops.multiply(y_true, ops.log(p)),
+            ops.multiply(ops.subtract(1.0, y_true), ops.log(ops.subtract(1.0, p)))))
+    return ops.mean(elementwise, axis=axis)
+
+
+@eager_or_traced(data=("y_true", "y_pred"))
+def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
+    """-sum(y_true * log p, axis): one value per sample; ``y_true`` one-hot (or any
+    distribution) of the same shape as ``y_pred``."""
+    name = "categorical_crossentropy"
+    y_pred = _float_tensor(y_pred)
+    y_true = ops.convert_to_tensor(y_true)
+    if (y_true.ndim == y_pred.ndim and y_pred.ndim >= 1
+            and not all(map(dims_compatible, y_true.type.shape, y_pred.type.shape))
+            and all(map(dims_compatible, y_true.type.shape[:-1], y_pred.type.shape[:-1]))):
+        raise _shape_error(name, f"y_true has {y_true.type.shape[-1]} classes (shape "
+                                 f"{_shape_str(y_true)}) but y_pred has {y_pred.type.shape[-1]} "
+                                 f"(shape {_shape_str(y_pred)}); expected one-hot targets of "
+                                 f"shape {_shape_str(y_pred)}"
+                                 + ("; for integer class labels in a (batch_size, 1) array use "
+                                    "sparse_categorical_crossentropy"
+                                    if y_true.type.shape[-1] == 1 else ""))
+    y_true, y_pred = _prepare(name, y_true, y_pred,
+                              hint="; for integer class labels use "
+                                   "sparse_categorical_crossentropy")
+    axis = _class_axis(name, y_pred, axis)
+    if label_smoothing:
+        num_classes = y_pred.type.shape[axis]
+        if isinstance(num_classes, Sym):
+            raise _shape_error(name, f"label_smoothing needs the number of classes, but axis "
+                                     f"{axis} of y_pred {_shape_str(y_pred)} has unknown size")
+        y_true = ops.add(ops.multiply(y_true, 1.0 - label_smoothing),
+                         label_smoothing / num_classes)
+    return ops.negative(ops.sum(ops.multiply(y_true, _log_probs(y_pred, axis, from_logits)),
+                                axis=axis))
+
+
+@eager_or_traced(data=("y_true", "y_pred"))
+def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_class=None,
+                                    axis=-1):
+    """Categorical cross-entropy with integer class labels: ``y_true`` of shape
+    ``y_pred.shape`` without the class axis, or with it of size 1 (``(B,)`` or ``(B, 1)``
+    for ``(B, C)`` predictions); int or float labels. Labels must be in ``[0, C)``: the
+    graph cannot raise on values (such a label's one-hot row is empty, a loss of 0), so
+    labels that are an argument of the traced function are checked on the host before
+    each run (:func:`.guards.require_class_indices`), as Keras raises."""
+    name = "sparse_categorical_crossentropy"
+    if ignore_class is not None:
+        raise NotImplementedError(f"{user_site()}: loss '{name}': ignore_class is not "
+                                  f"supported yet; mask the labels with sample_weight instead")
+    y_pred = _float_tensor(y_pred)
+    y_true = ops.convert_to_tensor(y_true)
+    axis = _class_axis(name, y_pred, axis)
+    if y_true.ndim == y_pred.ndim and y_true.type.shape[-1] == 1:
+        y_true = ops.squeeze_axes(y_true, (-1,))
+    expected = y_pred.type.shape[:axis] + y_pred.type.shape[axis + 1:]
+    if y_true.ndim != len(expected) or not all(map(dims_compatible, y_true.type.shape,
+                                                    expected)):
+        shown = tuple(None if isinstance(d, Sym) else d for d in expected)
+        with_one = shown[:axis] + (1,) + shown[axis:] if axis == y_pred.ndim - 1 else None
+        alternatives = f"{shown}" + (f" or {with_one}" if with_one else "")
+        raise _shape_error(name, f"y_true has shape {_shape_str(y_true)}; expected integer "
+                                 f"class indices of shape {alternatives} for y_pred of shape "
+                                 f"{_shape_str(y_pred)}"
+                                 + ("; for one-hot targets use categorical_crossentropy"
+                                    if y_true.ndim == y_pred.ndim else ""))
+    y_true = sized_as(y_true, expected)
+    labels = y_true if y_true.type.dtype.is_int else ops.cast(y_true, "int32")
+    num_classes = y_pred.type.shape[axis]
+    if isinstance(num_classes, Sym):
+        raise _shape_error(name, f"the class axis {axis} of y_pred {_shape_str(y_pred)} has "
+                                 f"unknown size; expected a known number of classes")
+    guards.require_class_indices(y_true, num_classes, f"loss '{name}'")
+    log_probs = _log_probs(y_pred, axis, from_logits)
+    one_hot = ops.one_hot(labels, num_classes, axis=axis, dtype=y_pred.dtype)
+    return ops.negative(ops.sum(ops.multiply(one_hot, log_probs), axis=axis))
+
+
+@eager_or_traced(data=("y_true", "y_pred"))
+def kl_divergence(y_true, y_pred):
+    """sum(y_true * log(y_true / y_pred), axis=-1), both clipped to [1e-7, 1]."""
+    y_true, y_pred = _prepare("kl_divergence", y_true, y_pred)
+    y_true = ops.clip(y_true, EPSILON, 1.0)
+    y_pred = ops.clip(y_pred, EPSILON, 1.0)
+    return ops.sum(ops.multiply(y_true, ops.log(ops.divide(y_true, y_pred))), axis=-1)
+
+
+mse = MSE = mean_squared_error
+mae = MAE = mean_absolute_error
+kld = KLD = kullback_leibler_divergence = kl_divergence
