@@ -326,28 +326,44 @@ def make_adapter(x, y=None, sample_weight=None, batch_size=None, shuffle=False,
     if steps_per_epoch is not None:
         steps_per_epoch = _int_arg(steps_per_epoch, steps_name)
     if is_stream(x):
-        kind = "Dataset" if isinstance(x, Dataset) else "generator"
-        if y is not None or sample_weight is not None:
-            raise ValueError(f"y and sample_weight must come from the {kind} when x is a {kind} "
-                             f"(yield (x, y) or (x, y, sample_weight)); do not pass them")
-        if batch_size is not None:
-            raise ValueError(f"batch_size must not be given when x is a {kind}: it yields "
-                             f"batches already (use dataset.batch(batch_size))")
-        num_batches = x.cardinality() if isinstance(x, Dataset) else None
-        if num_batches == INFINITE_CARDINALITY:
-            if steps_per_epoch is None:
-                raise ValueError(f"{labels[0]}: the Dataset is infinite (repeat()): pass "
-                                 f"{steps_name} so that it ends")
-            num_batches = None
-        if num_batches == 0:
-            raise ValueError(f"{labels[0]}: the Dataset has no batches (it is empty, or "
-                             f"batch(..., drop_remainder=True) dropped every sample)")
-        source = x if inspect.isgeneratorfunction(x) else x.__iter__
-        peek = (lambda: next(map(_numpy_batch, x), None)) if isinstance(x, Dataset) else None
-        return DataAdapter(lambda k: map(_numpy_batch, source()), num_batches=num_batches,
-                           num_samples=None, steps_per_epoch=steps_per_epoch,
-                           one_shot=hasattr(x, "__next__"), peek=peek, source=labels[0],
-                           steps_name=steps_name)
+        return _stream_adapter(x, y, sample_weight, batch_size, steps_per_epoch, labels,
+                               steps_name)
+    return _array_adapter(x, y, sample_weight, batch_size, shuffle, steps_per_epoch, seed,
+                          labels)
+
+
+def _stream_adapter(x, y, sample_weight, batch_size, steps_per_epoch, labels,
+                    steps_name) -> DataAdapter:
+    """``make_adapter`` for a Dataset or generator ``x`` (see there): y, sample_weight
+    and batch_size must not be given; an infinite Dataset needs ``steps_per_epoch``."""
+    kind = "Dataset" if isinstance(x, Dataset) else "generator"
+    if y is not None or sample_weight is not None:
+        raise ValueError(f"y and sample_weight must come from the {kind} when x is a {kind} "
+                         f"(yield (x, y) or (x, y, sample_weight)); do not pass them")
+    if batch_size is not None:
+        raise ValueError(f"batch_size must not be given when x is a {kind}: it yields "
+                         f"batches already (use dataset.batch(batch_size))")
+    num_batches = x.cardinality() if isinstance(x, Dataset) else None
+    if num_batches == INFINITE_CARDINALITY:
+        if steps_per_epoch is None:
+            raise ValueError(f"{labels[0]}: the Dataset is infinite (repeat()): pass "
+                             f"{steps_name} so that it ends")
+        num_batches = None
+    if num_batches == 0:
+        raise ValueError(f"{labels[0]}: the Dataset has no batches (it is empty, or "
+                         f"batch(..., drop_remainder=True) dropped every sample)")
+    source = x if inspect.isgeneratorfunction(x) else x.__iter__
+    peek = (lambda: next(map(_numpy_batch, x), None)) if isinstance(x, Dataset) else None
+    return DataAdapter(lambda k: map(_numpy_batch, source()), num_batches=num_batches,
+                       num_samples=None, steps_per_epoch=steps_per_epoch,
+                       one_shot=hasattr(x, "__next__"), peek=peek, source=labels[0],
+                       steps_name=steps_name)
+
+
+def _array_adapter(x, y, sample_weight, batch_size, shuffle, steps_per_epoch, seed,
+                   labels) -> DataAdapter:
+    """``make_adapter`` for array data (see there): batches of ``batch_size`` (default
+    32), the samples reordered every pass when ``shuffle``."""
     if x is None:
         raise ValueError(f"{labels[0]} is required")
     batch_size = 32 if batch_size is None else _int_arg(batch_size, "batch_size")

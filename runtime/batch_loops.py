@@ -1,0 +1,165 @@
+"""The batch loop that ``fit``, ``evaluate`` and ``predict`` share
+(:meth:`BatchLoops._run_batches`: callbacks' batch hooks, the progress bar, the
+``stop_*`` flags), and the loops built on it other than fit's: ``evaluate`` (one pass of
+the test step, also fit's validation), ``predict``, ``train_on_batch`` and
+``test_on_batch``.
+
+``BatchLoops`` is mixed into the Trainer; it uses the compiled step functions
+(``_train_fn()``, ``_test_function``) and the batch conversion of :mod:`.step_data`."""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from ..frontend.function import commit
+from ..frontend.nest import flatten, pack_like
+from . import arguments
+from .callbacks import Callback, CallbackList
+from .data import make_adapter
+from .error_context import errors_from
+from .progress import ProgressBar
+from .step_data import to_floats
+
+
+class BatchLoops:
+    """The Trainer's shared batch loop and its non-training loops (see the module)."""
+
+    def _callbacks(self, callbacks, verbose, steps, epochs=1, first=()) -> CallbackList:
+        """A CallbackList of ``first`` then the user's callbacks (a list, one Callback, or
+        a CallbackList used as it is), with the model and Keras's params."""
+        params = {"epochs": epochs, "steps": steps, "verbose": verbose}
+        if isinstance(callbacks, CallbackList):
+            for callback in first:
+                callbacks.append(callback)
+            callbacks.set_model(self)
+            callbacks.set_params(params)
+            return callbacks
+        if isinstance(callbacks, Callback):   # one callback: a list of one, as in Keras 3
+            callbacks = [callbacks]
+        return CallbackList(list(first) + list(callbacks or []), model=self, params=params)
+
+    def _run_batches(self, data, run_step, callbacks, mode: str, bar, stop_flag: str,
+                     where: str):
+        """One pass over ``data``, the loop ``fit``, ``evaluate`` and ``predict`` share.
+
+        Per batch ``i``: ``on_<mode>_batch_begin(i)``; ``run_step(batch)`` gives ``(logs,
+        keep)``; ``on_<mode>_batch_end(i, logs)``; then, when ``keep``, the logs become
+        the pass's logs and the bar shows them (predict's ``outputs`` are not shown).
+        It stops after a batch whose step said not to ``keep`` (a rejected training
+        step) or once ``self.<stop_flag>`` is set (``stop_training``,
+        ``stop_evaluating``, ``stop_predicting``, as in Keras). A batch whose labels a
+        step refuses (:class:`LabelRangeError`) is said from ``where`` and its index.
+        Returns the last kept logs and the number of batches run."""
+        begin = getattr(callbacks, f"on_{mode}_batch_begin")
+        end = getattr(callbacks, f"on_{mode}_batch_end")
+        logs, count, batches = {}, 0, data.epoch_batches()
+        for index in itertools.count():
+            with errors_from(where):   # a source that yields nothing, or fails
+                batch = next(batches, None)
+            if batch is None:
+                break
+            begin(index)
+            with errors_from(f"{where}, batch {index}"):
+                batch_logs, keep = run_step(batch)
+            count = index + 1
+            end(index, batch_logs)
+            if not keep:
+                break
+            logs = batch_logs
+            bar.update(count, None if mode == "predict" else logs)
+            if getattr(self, stop_flag):
+                break
+        return logs, count
+
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
+                 steps=None, callbacks=None, return_dict=False):
+        """Loss and metrics over the data (running means over all batches), with the
+        ``on_test_*`` hooks of ``callbacks`` and a progress bar for ``verbose``."""
+        self._require_compiled("evaluate")
+        arguments.check("evaluate", batch_size=batch_size, verbose=verbose, steps=steps,
+                        callbacks=callbacks, return_dict=return_dict)
+        with errors_from("evaluate()"):
+            data = make_adapter(x, y, sample_weight, batch_size=batch_size, shuffle=False,
+                                steps_per_epoch=steps, steps_name="steps")
+        self._check_data(self._test_function, data, "evaluate()")
+        verbose = 1 if verbose == "auto" else verbose
+        logs = self._evaluate_data(data, self._callbacks(callbacks, verbose, data.num_batches),
+                                   verbose, "evaluate()")
+        return logs if return_dict else _as_list(logs)
+
+    def _evaluate_data(self, data, callbacks, verbose=0, where="evaluate()") -> dict:
+        """One pass of the test step over ``data``: ``on_test_begin``, the batches,
+        ``on_test_end`` with the final logs; errors said from ``where``."""
+        self.reset_metrics()
+        self.stop_evaluating = False
+        callbacks.on_test_begin()
+        bar = ProgressBar(data.num_batches, verbose=verbose)
+        logs, count = self._run_batches(
+            data, self._test_batch, callbacks, "test", bar, "stop_evaluating", where)
+        bar.update(count, logs, finalize=True)
+        callbacks.on_test_end(logs)
+        return logs
+
+    def _test_batch(self, batch) -> tuple:
+        """``(logs, True)`` of the test step on ``batch``; the metric totals are written
+        only when its logs are good."""
+        outputs, updates = self._test_function.run(self._step_data(*batch))
+        logs = to_floats(outputs, "test_step")
+        commit(updates)
+        return logs, True
+
+    def train_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
+        """One step on one batch; returns that step's loss (computed before its update)
+        and metrics."""
+        self._require_compiled("train_on_batch")
+        arguments.check("train_on_batch", return_dict=return_dict)
+        self.reset_metrics()
+        with errors_from("train_on_batch()"):
+            outputs, updates = self._train_fn().run(self._step_data(x, y, sample_weight))
+            logs = to_floats(outputs, "train_step")
+        commit(updates)
+        return logs if return_dict else _as_list(logs)
+
+    def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
+        self._require_compiled("test_on_batch")
+        arguments.check("test_on_batch", return_dict=return_dict)
+        self.reset_metrics()
+        with errors_from("test_on_batch()"):
+            logs, _ = self._test_batch((x, y, sample_weight))
+        return logs if return_dict else _as_list(logs)
+
+    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
+        """Run the model on ``x`` in batches (default 32) and join the outputs, with the
+        ``on_predict_*`` hooks of ``callbacks`` (``on_predict_batch_end`` gets
+        ``{"outputs": ...}``, as in Keras) and a progress bar for ``verbose``."""
+        arguments.check("predict", batch_size=batch_size, verbose=verbose, steps=steps,
+                        callbacks=callbacks)
+        with errors_from("predict()"):
+            data = make_adapter(x, None, None, batch_size=batch_size, shuffle=False,
+                                steps_per_epoch=steps, steps_name="steps")
+        verbose = 1 if verbose == "auto" else verbose
+        callbacks = self._callbacks(callbacks, verbose, data.num_batches)
+        pieces = []
+
+        def predict_batch(batch):
+            outputs = self(batch[0])
+            pieces.append(outputs)
+            return {"outputs": outputs}, True
+
+        self.stop_predicting = False
+        callbacks.on_predict_begin()
+        bar = ProgressBar(data.num_batches, verbose=verbose)
+        _, count = self._run_batches(data, predict_batch, callbacks, "predict", bar,
+                                     "stop_predicting", "predict()")
+        bar.update(count, None, finalize=True)
+        callbacks.on_predict_end()
+        if not pieces:
+            raise ValueError("predict() got no samples")
+        joined = [np.concatenate(parts, axis=0) for parts in zip(*(flatten(p) for p in pieces))]
+        return pack_like(pieces[0], joined)
+
+
+def _as_list(logs: dict):
+    values = list(logs.values())
+    return values[0] if len(values) == 1 else values

@@ -1,0 +1,158 @@
+"""``fit``: the training loop. Every argument and all of the data are checked before the
+first step; then each epoch runs the train step over the batches through the shared batch
+loop (:meth:`.BatchLoops._run_batches`), then validation (:meth:`.BatchLoops._evaluate_data`
+with the ``on_test_*`` hooks of fit's callbacks), then ``on_epoch_end``. A step that a
+``TerminateOnNaN`` callback rejects is not written back and ends training.
+
+``FitLoop`` is mixed into the Trainer; it uses the batch loops, the step data checks of
+:mod:`.step_data` and the compiled step functions."""
+from __future__ import annotations
+
+import functools
+
+from ..frontend.function import commit
+from . import arguments, checkpoints
+from .callbacks import History, TerminateOnNaN
+from .data import is_stream, make_adapter, train_validation_split, unpack_x_y_sample_weight
+from .error_context import errors_from
+from .progress import ProgressBar
+from .step_data import to_floats
+
+VALIDATION_NAMES = ("validation_data[0]", "validation_data[1]", "validation_data[2]")
+
+
+class FitLoop:
+    """The Trainer's ``fit`` and its steps (see the module)."""
+
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
+            validation_split=0.0, validation_data=None, shuffle=True, initial_epoch=0,
+            steps_per_epoch=None, sample_weight=None, validation_batch_size=None, seed=None,
+            validation_steps=None):
+        """Train for ``epochs`` epochs; returns the History. Validation runs the
+        ``on_test_*`` hooks of these callbacks, without a progress bar of its own, over
+        ``validation_steps`` batches of ``validation_data`` (None: a whole pass; an
+        infinite Dataset needs it).
+
+        Every argument is checked before the first step (nothing trains when one is
+        wrong): the numbers and flags, the callbacks, the training and validation data
+        (structure, input and output names, shapes, dtypes, sample counts, the class
+        labels of sparse losses and metrics, by tracing both steps on array data)."""
+        self._require_compiled("fit")
+        arguments.check("fit", epochs=epochs, initial_epoch=initial_epoch,
+                        batch_size=batch_size, verbose=verbose, callbacks=callbacks,
+                        validation_split=validation_split, shuffle=shuffle,
+                        steps_per_epoch=steps_per_epoch,
+                        validation_batch_size=validation_batch_size, seed=seed,
+                        validation_steps=validation_steps)
+        data, validation = self._fit_data(
+            x, y, sample_weight, batch_size, shuffle, steps_per_epoch, seed, validation_split,
+            validation_data, validation_batch_size, validation_steps)
+        verbose = 1 if verbose == "auto" else verbose
+        history = History()
+        callbacks = self._callbacks(callbacks, verbose, data.num_batches, epochs, [history])
+        rejecters = [c for c in callbacks.callbacks if isinstance(c, TerminateOnNaN)]
+        self._check_checkpoint_keys(callbacks, validation is not None)
+        self.stop_training = False
+        callbacks.on_train_begin()
+        train_batch = functools.partial(self._train_batch, rejecters=rejecters)
+        logs = {}
+        for epoch in range(initial_epoch, epochs):
+            logs = self._fit_epoch(epoch, epochs, data, validation, callbacks, verbose,
+                                   train_batch)
+            if self.stop_training or data.ran_out_of_data:
+                break
+        callbacks.on_train_end(logs if epochs > initial_epoch else {})
+        return history
+
+    def _fit_data(self, x, y, sample_weight, batch_size, shuffle, steps_per_epoch, seed,
+                  validation_split, validation_data, validation_batch_size, validation_steps):
+        """fit's ``(data, validation)`` adapters (validation None without validation data),
+        with ``validation_split`` held out of the arrays; the training data, and the
+        validation data with its first Dataset batch, checked by tracing the steps."""
+        with errors_from("fit()"):
+            if validation_split and validation_data is None:
+                (x, y, sample_weight), validation_data = train_validation_split(
+                    x, y, sample_weight, validation_split)
+            data = make_adapter(x, y, sample_weight, batch_size=batch_size, shuffle=shuffle,
+                                steps_per_epoch=steps_per_epoch, seed=seed)
+            validation = None if validation_data is None else _validation_adapter(
+                validation_data, validation_batch_size or batch_size, validation_steps)
+        self._check_data(self._train_fn(), data, "fit()")
+        if validation is not None:
+            self._check_data(self._test_function, validation, "fit(): validation_data",
+                             VALIDATION_NAMES, datasets=True)
+        return data, validation
+
+    def _check_checkpoint_keys(self, callbacks, validation: bool) -> None:
+        """Each ModelCheckpoint's filepath fields checked against the epoch logs' keys, when
+        they are known already (see :meth:`_epoch_log_keys`)."""
+        keys = self._epoch_log_keys(validation)
+        if keys is not None:
+            with errors_from("fit(): callbacks"):
+                for callback in callbacks.callbacks:
+                    if isinstance(callback, checkpoints.ModelCheckpoint):
+                        callback.check_log_keys(keys, validation)
+
+    def _train_batch(self, batch, rejecters) -> tuple:
+        """``(logs, keep)`` of the train step on ``batch``: its updates are written back
+        unless one of the ``rejecters`` (TerminateOnNaN callbacks) rejects its logs, which
+        gives ``keep`` False."""
+        outputs, updates = self._train_fn().run(self._step_data(*batch))
+        batch_logs = to_floats(outputs, "train_step")
+        if any(c.should_reject(batch_logs) for c in rejecters):
+            return batch_logs, False
+        commit(updates)
+        return batch_logs, True
+
+    def _fit_epoch(self, epoch, epochs, data, validation, callbacks, verbose,
+                   train_batch) -> dict:
+        """Epoch ``epoch`` (0-based) of fit: the epoch hooks around the train batches
+        (``train_batch(batch)`` gives ``(logs, keep)``) and, unless training was stopped,
+        the validation pass, whose logs join with ``val_``; returns the epoch's logs."""
+        self.reset_metrics()
+        callbacks.on_epoch_begin(epoch)
+        if verbose:
+            print(f"Epoch {epoch + 1}/{epochs}")
+        bar = ProgressBar(data.num_batches, verbose=verbose)
+        logs, count = self._run_batches(data, train_batch, callbacks, "train", bar,
+                                        "stop_training", f"fit(), epoch {epoch + 1}")
+        logs = dict(logs)
+        if validation is not None and not self.stop_training:
+            val = self._evaluate_data(validation, callbacks,
+                                      where=f"fit(): validation_data, epoch {epoch + 1}")
+            logs.update({f"val_{k}": v for k, v in val.items()})
+        bar.update(count, logs, finalize=True)
+        callbacks.on_epoch_end(epoch, logs)
+        return logs
+
+    def _epoch_log_keys(self, validation: bool) -> list[str] | None:
+        """The keys of fit's epoch logs, once the train step has been traced (for array
+        data, before the first step): its logs' keys, and with ``validation`` the same
+        with ``val_``. None while unknown (a generator's first batch is not traced yet)."""
+        trace = self._train_fn().last_trace
+        if trace is None or not isinstance(trace.outputs, dict):
+            return None
+        keys = list(trace.outputs)
+        return keys + [f"val_{k}" for k in keys] if validation else keys
+
+
+def _validation_adapter(validation_data, batch_size, steps=None):
+    """Arrays as ``(x_val, y_val[, val_sample_weight])`` are batched here (errors name
+    ``validation_data[i]``); a Dataset or generator comes batched. ``steps``: fit's
+    ``validation_steps`` (batches per validation, None: a whole pass)."""
+    expected = ("expected a tuple (x_val, y_val) or (x_val, y_val, val_sample_weight), a "
+                "Dataset or a generator")
+    if isinstance(validation_data, (tuple, list)):
+        if len(validation_data) not in (2, 3):
+            raise ValueError(f"validation_data: {expected}, got a "
+                             f"{type(validation_data).__name__} of length {len(validation_data)}")
+        x, y, sample_weight = unpack_x_y_sample_weight(tuple(validation_data))
+        return make_adapter(x, y, sample_weight, batch_size=batch_size, shuffle=False,
+                            steps_per_epoch=steps, labels=VALIDATION_NAMES,
+                            steps_name="validation_steps")
+    if not is_stream(validation_data):
+        raise TypeError(f"validation_data: {expected}, got "
+                        f"{type(validation_data).__name__}")
+    return make_adapter(validation_data, shuffle=False, steps_per_epoch=steps,
+                        labels=("validation_data",) + VALIDATION_NAMES[1:],
+                        steps_name="validation_steps")
