@@ -149,19 +149,6 @@ def eager_or_traced(fn=None, *, method: bool = False, data=None, name=None,
     signature = inspect.signature(fn)
     data = None if data is None else frozenset(data)
 
-    def function_of(owner):
-        cache = vars(owner).setdefault(_CACHE, {})
-        function = cache.get(fn)
-        if function is None:
-            label = name(owner) if callable(name) else name or (
-                f"{getattr(owner, 'name', type(owner).__name__)}_{fn.__name__}" if method
-                else fn.__name__)
-            body = functools.partial(fn, owner) if method else fn
-            function = cache[fn] = Function(
-                body, name=label, symbolic_batch=symbolic_batch,
-                argument_labels=_argument_labels(fn, owner if method else None))
-        return function
-
     @functools.wraps(fn)
     def dispatch(*args, **kwargs):
         if tracing():
@@ -173,23 +160,54 @@ def eager_or_traced(fn=None, *, method: bool = False, data=None, name=None,
         bound.apply_defaults()
         arguments = list(bound.arguments.items())[1 if method else 0:]
         is_data = {key: data is None or key in data for key, _ in arguments}
-        if traced_call(*[v for k, v in arguments if is_data[k]]) or any(
-                _symbolic(x) for k, v in arguments if not is_data[k] for x in flatten(v)):
+        if _runs_symbolically(arguments, is_data):
             return fn(*args, **kwargs)
-        for key, value in arguments:
-            convert = eager_argument if is_data[key] else _static_argument
-            kind = signature.parameters[key].kind
-            if kind is inspect.Parameter.VAR_POSITIONAL:
-                bound.arguments[key] = tuple(convert(v) for v in value)
-            elif kind is inspect.Parameter.VAR_KEYWORD:
-                bound.arguments[key] = {k: convert(v) for k, v in value.items()}
-            else:
-                bound.arguments[key] = convert(value)
+        _convert_for_eager(bound, signature, arguments, is_data)
         bound.arguments.update(eager_kwargs or {})
         owner = args[0] if method else dispatch
         call_args = bound.args[1:] if method else bound.args
-        outputs = function_of(owner)(*call_args, **bound.kwargs)
+        function = _cached_function(fn, owner, method=method, name=name,
+                                    symbolic_batch=symbolic_batch)
+        outputs = function(*call_args, **bound.kwargs)
         return eager_result(outputs) if eager_result is not None else outputs
 
     dispatch.symbolic = fn
     return dispatch
+
+
+def _runs_symbolically(arguments, is_data) -> bool:
+    """Whether a call with these bound ``(name, value)`` arguments runs ``fn`` directly:
+    :func:`traced_call` for the data ones, or a symbolic tensor or dim in a static one."""
+    return traced_call(*[v for k, v in arguments if is_data[k]]) or any(
+        _symbolic(x) for k, v in arguments if not is_data[k] for x in flatten(v))
+
+
+def _convert_for_eager(bound, signature, arguments, is_data) -> None:
+    """Rewrite ``bound``'s arguments as the eager Function takes them: data through
+    :func:`eager_argument`, static ones through :func:`_static_argument`, the items of
+    ``*args``/``**kwargs`` one by one."""
+    for key, value in arguments:
+        convert = eager_argument if is_data[key] else _static_argument
+        kind = signature.parameters[key].kind
+        if kind is inspect.Parameter.VAR_POSITIONAL:
+            bound.arguments[key] = tuple(convert(v) for v in value)
+        elif kind is inspect.Parameter.VAR_KEYWORD:
+            bound.arguments[key] = {k: convert(v) for k, v in value.items()}
+        else:
+            bound.arguments[key] = convert(value)
+
+
+def _cached_function(fn, owner, *, method: bool, name, symbolic_batch: bool) -> Function:
+    """The Function running ``fn`` for ``owner``, made on first use and cached on the
+    owner keyed by ``fn`` (see :func:`eager_or_traced` for ``name`` and the label rule)."""
+    cache = vars(owner).setdefault(_CACHE, {})
+    function = cache.get(fn)
+    if function is None:
+        label = name(owner) if callable(name) else name or (
+            f"{getattr(owner, 'name', type(owner).__name__)}_{fn.__name__}" if method
+            else fn.__name__)
+        body = functools.partial(fn, owner) if method else fn
+        function = cache[fn] = Function(
+            body, name=label, symbolic_batch=symbolic_batch,
+            argument_labels=_argument_labels(fn, owner if method else None))
+    return function
