@@ -21,6 +21,9 @@ Called on symbolic tensors, a functional model inlines a copy of its graph; each
 draws its own random numbers (its random ops get fresh salts from the session's source
 of call sites in :mod:`.random`), so a model called twice in one step gets two dropout
 masks, as two calls of a Keras model do.
+
+How the forward graph is built and inlined is :mod:`.functional`; how a call's inputs
+are matched and checked, and its other arguments keyed, is :mod:`.model_calls`.
 """
 from __future__ import annotations
 
@@ -28,22 +31,19 @@ import warnings
 
 import numpy as np
 
-from ..ir import BATCH, Sym
-from ..ir.builder import user_site
 from ..ir.errors import ShapeError
 from ..ir.clone import inline
 from . import ops
 from . import state
-from .checks import cast_in_range
-from .context import RNG_KEY, TRAINING
-from .function import _is_array, _leaf_key, commit, graph_array
-from .graphs import trace_graph
+from .context import TRAINING
+from .function import _is_array, commit, graph_array
+from .functional import Functional, fresh_salts, make_functional
 from .input_layer import InputLayer, placeholder
 from .layer import Layer, autocast_dtype
-from .naming import key_mismatch, unique_name
-from .nest import flatten, pack_like, treedef
+from .model_calls import brief, call_key, check_tensor, constant_note, match_inputs
+from .naming import unique_name
+from .nest import flatten, pack_like
 from ..passes import pipeline_through, run_pipeline
-from .random import make_salt, next_site, split_salt
 from .summary import format_summary
 from .tensor import SymbolicTensor, is_symbolic
 
@@ -70,36 +70,8 @@ class Model(Layer):
 
     # --- functional construction --------------------------------------------------------
     def _init_functional(self, inputs, outputs, track_layers=True):
-        self._functional = self._make_functional(inputs, outputs, track_layers)
+        self._functional = make_functional(self, inputs, outputs, track_layers)
         self.built = True
-
-    def _make_functional(self, inputs, outputs, track_layers=True) -> "_Functional":
-        """The forward graph from ``inputs`` to ``outputs`` (checked), with the variable
-        updates the layer calls between them recorded (see :func:`_call_updates`)."""
-        flat_inputs = flatten(inputs)
-        for i, t in enumerate(flat_inputs):
-            if not (is_symbolic(t) and isinstance(t.record.layer, InputLayer)):
-                raise TypeError(f"model '{self.name}': input {i} must be a tensor made by "
-                                f"fg.Input(...), got {t!r}")
-        if outputs is None or not flatten(outputs):
-            raise ValueError(f"model '{self.name}': `outputs` is empty")
-        flat_outputs = flatten(outputs)
-        for i, t in enumerate(flat_outputs):
-            if not is_symbolic(t):
-                raise TypeError(f"model '{self.name}': output {i} must be a symbolic tensor, "
-                                f"got {t!r}")
-        records = _records_between(flat_inputs, outputs)
-        _check_unique_names(self.name, [t.record for t in flat_inputs] + records)
-        if track_layers:
-            for record in records:
-                if all(record.layer is not known for known in self._layers):
-                    self._layers.append(record.layer)
-        traced = trace_graph(self.name, flat_inputs, flat_outputs, self.weights)
-        updates = _call_updates(records)
-        stepped = traced if not updates else trace_graph(
-            self.name, flat_inputs, flat_outputs + [t for _, t in updates], self.weights)
-        return _Functional(inputs, outputs, flat_inputs, flat_outputs, records, traced,
-                           [v for v, _ in updates], stepped)
 
     @property
     def layers(self) -> list:
@@ -158,7 +130,7 @@ class Model(Layer):
         bool): in inference those updates would assign the unchanged values, so the copy
         is of the outputs-only graph and a test step returns no moving statistics."""
         f = self._require_functional()
-        replacements = {t.value: self._check_tensor(t, x).value
+        replacements = {t.value: check_tensor(self.name, t, x).value
                         for t, x in zip(f.flat_inputs, self._match_inputs(inputs, convert=False))}
         if isinstance(training, (bool, np.bool_)):
             training = bool(training)
@@ -169,33 +141,11 @@ class Model(Layer):
             latest = trace.latest(variable)
             if latest is not None:
                 replacements[variable.symbol] = latest.value
-        results = inline(source.graph, replacements, _fresh_salts())
+        results = inline(source.graph, replacements, fresh_salts())
         n = len(f.flat_outputs)
         for variable, value in zip(f.updated, results[n:]):   # none from f.traced
             variable.assign(SymbolicTensor(value))
         return pack_like(f.outputs, [SymbolicTensor(v) for v in results[:n]])
-
-    def _check_tensor(self, input_tensor, x) -> SymbolicTensor:
-        """``x`` (a tensor the model is called on) as a value for ``input_tensor``: of its
-        rank, its sizes where both are known (a symbolic size against a fixed one is
-        checked when the graph runs) and its dtype (a float or int tensor for a float input is
-        cast, as arrays are), else an error naming the model, the input and the caller's
-        line."""
-        x = ops.convert_to_tensor(x)
-        want, got = input_tensor.type, x.type
-        where = f"{user_site()}: model '{self.name}', input '{input_tensor.name}'"
-        expected = tuple(None if isinstance(d, Sym) else d for d in want.shape)
-        if got.rank != want.rank or any(
-                isinstance(w, int) and isinstance(g, int) and w != g
-                for w, g in zip(want.shape, got.shape)):
-            raise ShapeError(f"{where}: expected a tensor of shape {expected} (None = any "
-                             f"size), got shape {x.shape}")
-        if got.dtype != want.dtype:
-            if want.dtype.is_int or got.dtype.numpy.kind not in "biuf":
-                raise TypeError(f"{where}: expected {want.dtype.keras_name} values, got a "
-                                f"{got.dtype.keras_name} tensor")
-            x = ops.cast(x, want.dtype)
-        return x
 
     def build_from_call(self, args, kwargs) -> None:
         """Nothing to build on a call: a subclassed model's sub-layers build on their own
@@ -210,7 +160,7 @@ class Model(Layer):
         holder = placeholder(tuple(input_shape), "float32", "input")
         outputs = self(holder)
         self._init_functional(holder, outputs, track_layers=False)
-        self._eager_forwards[_call_key(((), {}))] = self._functional
+        self._eager_forwards[call_key(((), {}))] = self._functional
 
     def __call__(self, *args, **kwargs):
         """On symbolic tensors, a layer call. On arrays, the forward graph is run: a
@@ -238,7 +188,7 @@ class Model(Layer):
         if self._functional is not None and not self._eager_forwards:
             return self._run(args[0], training=training)
         extras = (args[1:], {k: v for k, v in kwargs.items() if k != "training"})
-        key = _call_key(extras)
+        key = call_key(extras)
         forward = self._eager_forwards.pop(key, None)
         if forward is None:
             self._warn_array_retrace(extras)
@@ -256,7 +206,7 @@ class Model(Layer):
         call's only in an array's values: each such value is a trace of its own."""
         if not any(_is_array(leaf) for leaf in flatten(extras)):
             return
-        layout = _call_key(extras, contents=False)
+        layout = call_key(extras, contents=False)
         if layout in self._eager_array_layouts and not self._warned_array_retrace:
             self._warned_array_retrace = True
             warnings.warn(
@@ -268,7 +218,7 @@ class Model(Layer):
                 stacklevel=3)
         self._eager_array_layouts.add(layout)
 
-    def _trace_call(self, x, extras) -> "_Functional":
+    def _trace_call(self, x, extras) -> "Functional":
         """The forward graph of ``call`` on placeholders like the arrays ``x`` (batch axis
         symbolic) with the other arguments ``extras`` as given; traced with ``training``
         left open: each run sets the flag."""
@@ -279,7 +229,7 @@ class Model(Layer):
         for name, a in zip(names, arrays):
             if a.ndim == 0:
                 raise ValueError(f"model '{self.name}', input '{name}': expected an array with "
-                                 f"a batch axis (rank >= 1), got {_brief(a.item())}")
+                                 f"a batch axis (rank >= 1), got {brief(a.item())}")
         holders = [placeholder((None,) + a.shape[1:], autocast_dtype(a.dtype, self.dtype), name)
                    for name, a in zip(names, arrays)]
         structure = pack_like(x, holders)
@@ -287,8 +237,8 @@ class Model(Layer):
         try:
             outputs = Layer.__call__(self, structure, *args, **kwargs)
         except ShapeError as e:
-            raise ShapeError(f"{e}{_constant_note(x, args)}") from None
-        return self._make_functional(structure, outputs, track_layers=False)
+            raise ShapeError(f"{e}{constant_note(x, args)}") from None
+        return make_functional(self, structure, outputs, track_layers=False)
 
     def _run(self, x, training: bool = False, forward=None):
         """The forward graph (``forward``, default the model's) on arrays; with
@@ -304,30 +254,9 @@ class Model(Layer):
         return pack_like(f.outputs, results[:n])
 
     def _match_inputs(self, x, convert: bool, functional=None) -> list:
-        """The model's inputs, in order, from a tensor/array, a list, or a dict by name."""
-        f = functional or self._functional
-        names = [t.name for t in f.flat_inputs]
-        if isinstance(x, dict):
-            missing = [n for n in names if n not in x]
-            unknown = [k for k in x if k not in names]
-            if missing or unknown:
-                raise KeyError(f"model '{self.name}': "
-                               + key_mismatch("input", missing, unknown, names))
-            items = [x[n] for n in names]
-        else:
-            items = flatten(x) if isinstance(x, (list, tuple)) else [x]
-            if len(items) != len(names):
-                nested = isinstance(x, list) and not any(
-                    _is_array(i) or is_symbolic(i) for i in items)
-                raise ValueError(f"model '{self.name}' expects {len(names)} input(s) {names}, "
-                                 f"got {len(items)}" + (
-                                     " (a Python list is read as a list of inputs: pass "
-                                     "np.asarray(...) for one input)" if nested else ""))
-        if not convert:
-            return items
-        arrays = [_check_array(self.name, t, a) for t, a in zip(f.flat_inputs, items)]
-        _check_shared_sizes(self.name, f.flat_inputs, arrays)
-        return arrays
+        """The model's inputs, in order, from a tensor/array, a list, or a dict by name
+        (see :func:`.model_calls.match_inputs`); ``functional`` defaults to the model's."""
+        return match_inputs(self.name, functional or self._functional, x, convert)
 
     def summary(self, print_fn=print) -> None:
         """Print a Keras-style table of layers, output shapes and parameter counts."""
@@ -346,190 +275,11 @@ class Model(Layer):
         return self._require_functional().traced.graph
 
 
-def _call_key(extras, contents: bool = True) -> tuple:
-    """A hashable key of an eager call's arguments other than its inputs: their nesting,
-    then each leaf as ``fg.function`` keys a static argument (by value; a Variable by
-    identity), an array by its dtype, shape and contents (it is a constant of the trace;
-    without ``contents``, by its dtype and shape only)."""
-    leaves = flatten(extras)
-    return (treedef(extras),) + tuple(
-        ("array", x.dtype.str, x.shape) + ((x.tobytes(),) if contents else ())
-        if _is_array(x) else _leaf_key(x, False)
-        for x in (np.asarray(leaf) if _is_array(leaf) else leaf for leaf in leaves))
-
-
-def _fresh_salts():
-    """An ``inline`` attribute hook giving each copied random op a fresh call site.
-
-    A draw keyed by the run's ``rng_key`` has a salt made of (site, seed salt, stream)
-    (:func:`.random.make_salt`); the copy keeps its seed salt and stream and takes the
-    next site of the session's counter (one new site per original site, so normal()'s
-    two streams stay a pair). Stateless draws
-    (an int seed: a constant key) stay as they are: the same seed gives the same draws at
-    every call, as in Keras."""
-    sites: dict[int, int] = {}
-
-    def rewrite(op):
-        if op.kind != "random_uniform" or op.operands[0] is not RNG_KEY:
-            return None
-        site, seed_salt, stream = split_salt(op.attrs["salt"])
-        if site not in sites:
-            sites[site] = next_site()
-        return {**op.attrs, "salt": make_salt(sites[site], seed_salt, stream)}
-    return rewrite
-
-
 def graph_text(graph, after: str | None) -> str:
     """``graph`` as text, first run through the compile pipeline up to ``after``."""
     if after is not None:
         graph, _ = run_pipeline(graph, pipeline_through(after))
     return str(graph)
-
-
-class _Functional:
-    """The traced forward graph of a model and what is needed to run it. ``updated``: the
-    variables its layers' calls update (see :func:`_call_updates`); ``stepped``: the graph
-    whose results are the outputs, then those variables' new values (``traced`` itself
-    when there are none). ``traced`` (``model.graph``, predictions) computes outputs only."""
-
-    def __init__(self, inputs, outputs, flat_inputs, flat_outputs, records, traced,
-                 updated=(), stepped=None):
-        self.inputs, self.outputs = inputs, outputs
-        self.flat_inputs, self.flat_outputs = flat_inputs, flat_outputs
-        self.records, self.traced = records, traced
-        self.updated, self.stepped = list(updated), stepped or traced
-
-
-def _call_updates(records) -> list:
-    """The (variable, new value) updates the layer calls ``records`` (in call order)
-    recorded outside any trace; a variable updated by several calls (a layer shared by
-    two branches) keeps its place of first update and the last call's value, as a state
-    trace keeps them. (Each of those calls computed its update from the variable's value
-    before the step, as separate calls traced at build time cannot see each other's.)"""
-    latest: dict[int, tuple] = {}
-    for record in records:
-        for variable, value in record.updates:
-            latest[id(variable)] = (variable, value)
-    return list(latest.values())
-
-
-def _records_between(inputs, outputs) -> list:
-    """Layer calls between ``inputs`` and ``outputs`` (a structure), in Keras 3's order of
-    a functional model's operations, which fixes the order of ``layers`` and so of
-    ``get_weights``: deepest first (the longest path to an output), ties in the order a
-    depth-first walk from the outputs first reaches them (dict outputs by sorted key, as
-    Keras flattens them). A layer called several times is placed once, at its deepest
-    call. Plain ops (``x + y``) count as operations for depth and order, as in Keras."""
-    stop = {id(t) for t in inputs}
-    order: dict[int, int] = {}          # operation -> first traversal index
-    post: list = []                     # records, inputs before outputs
-    done: set[int] = set()
-
-    def operation(record):
-        return id(record.layer) if record.layer is not None else id(record)
-
-    def visit(t):
-        record = t.record
-        if record is None or id(record) in done:
-            return
-        order.setdefault(operation(record), len(order))
-        done.add(id(record))
-        if id(t) not in stop:
-            for parent in record.inputs:
-                visit(parent)
-        post.append(record)
-
-    for t in _keras_flatten(outputs):
-        visit(t)
-    depth: dict[int, int] = {}
-    op_depth: dict[int, int] = {}
-    for record in reversed(post):
-        d = max(depth.setdefault(id(record), 0), op_depth.get(operation(record), 0))
-        op_depth[operation(record)] = depth[id(record)] = d
-        for parent in record.inputs:
-            if parent.record is not None and id(parent.record) in done:
-                depth[id(parent.record)] = max(d + 1, depth.get(id(parent.record), 0))
-    ranked = sorted((r for r in post if r.layer is not None),
-                    key=lambda r: (-op_depth[operation(r)], order[operation(r)], r.seq))
-    return ranked
-
-
-def _keras_flatten(structure) -> list:
-    """Leaves as Keras's ``tree.flatten`` lists them: dicts by sorted key."""
-    if isinstance(structure, dict):
-        return [leaf for k in sorted(structure) for leaf in _keras_flatten(structure[k])]
-    if isinstance(structure, (list, tuple)):
-        return [leaf for item in structure for leaf in _keras_flatten(item)]
-    return [structure]
-
-
-def _check_unique_names(model_name: str, records) -> None:
-    """Keras's rule: the layers of a model (its inputs included) have distinct names."""
-    seen: dict[str, object] = {}
-    for record in records:
-        layer = record.layer
-        if seen.setdefault(layer.name, layer) is not layer:
-            raise ValueError(f"{user_site()}: model '{model_name}': all layer names should be "
-                             f"unique, but two layers (inputs included) are named "
-                             f"'{layer.name}'; give them different `name=`s")
-
-
-def _check_shared_sizes(model_name: str, inputs, arrays) -> None:
-    """Inputs sharing a size symbol (the batch axis) got arrays of one size there."""
-    first: dict = {}
-    for t, a in zip(inputs, arrays):
-        for axis, d in enumerate(t.type.shape):
-            if not isinstance(d, Sym):
-                continue
-            other = first.setdefault(d, (t.name, axis, a.shape[axis]))
-            if other[2] != a.shape[axis]:
-                what = "batch sizes" if d == BATCH else f"sizes of {d}"
-                raise ValueError(f"model '{model_name}': the inputs have different {what}: "
-                                 f"input '{other[0]}' has {other[2]} (axis {other[1]}), input "
-                                 f"'{t.name}' has {a.shape[axis]} (axis {axis})")
-
-
-def _constant_note(x, args) -> str:
-    """For an error tracing a model's call: which other positional arguments are arrays
-    with the inputs' batch size, taken as constants of the trace."""
-    batch = {np.shape(a)[0] for a in flatten(x) if np.ndim(a)}
-    which = [f"argument {i + 2} (shape {np.shape(a)})" for i, a in enumerate(args)
-             if _is_array(a) and np.ndim(a) and np.shape(a)[0] in batch]
-    if not which:
-        return ""
-    return (f" (note: the model's inputs are its first argument only; its positional "
-            f"{', '.join(which)} is a constant of the trace, with a fixed first axis, not an "
-            f"input with a batch axis: pass several inputs as one list, model([a, b]), with "
-            f"call(self, inputs) unpacking them)")
-
-
-def _check_array(model_name: str, tensor, x) -> np.ndarray:
-    """``x`` as an array for the input ``tensor``: its rank and known sizes; numbers,
-    converted to the input's dtype without loss (an int out of an int input's range, or
-    floats for an int input, refused)."""
-    array = np.asarray(x)
-    t = tensor.type
-    where = f"model '{model_name}', input '{tensor.name}'"
-    if array.dtype.kind not in "biuf":
-        raise TypeError(f"{where}: expected an array of numbers, got {_brief(x)}")
-    expected = tuple(None if isinstance(d, Sym) else d for d in t.shape)
-    if array.ndim != t.rank or any(d is not None and d != n for d, n in zip(expected, array.shape)):
-        raise ValueError(f"{where}: expected an array of shape {expected} (None = any size), "
-                         f"got shape {array.shape}")
-    if array.dtype != t.dtype.numpy:
-        if t.dtype.is_int and array.dtype.kind == "f":
-            raise TypeError(f"{where}: expected {t.dtype.keras_name} values, got {array.dtype}; "
-                            f"cast them with .astype('{t.dtype.keras_name}') if they are indices")
-        array = cast_in_range(array, t.dtype.numpy, where)
-    return array
-
-
-def _brief(x) -> str:
-    """``x`` for an error message: an array by its dtype and shape, else its repr (cut)."""
-    if isinstance(x, np.ndarray):
-        return f"an array of dtype {x.dtype} and shape {x.shape}"
-    text = repr(x)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 class Sequential(Model):
