@@ -1,6 +1,6 @@
 """Callbacks (``fg.callbacks``): Keras's hooks into ``fit``/``evaluate``/``predict``.
 
-Contract with the loop (``runtime/trainer.py``):
+Contract with the loops (``runtime/fit_loop.py``, ``runtime/batch_loops.py``):
 
 - ``CallbackList(callbacks, model=model, params={"epochs": ..., "steps": ..., "verbose":
   ...})`` gives every callback the model and params, then dispatches each hook to all of
@@ -16,7 +16,7 @@ Contract with the loop (``runtime/trainer.py``):
   "verbose": ...}`` and calls ``on_test_begin``, ``on_test_batch_begin(batch)`` /
   ``on_test_batch_end(batch, logs)`` (running logs), ``on_test_end(logs)``;
   ``predict(callbacks=...)`` likewise the ``predict`` hooks, ``on_predict_batch_end``
-  getting ``{"outputs": batch outputs}``. (One batch loop, ``Trainer._run_batches``,
+  getting ``{"outputs": batch outputs}``. (One batch loop, ``BatchLoops._run_batches``,
   runs all three.)
 - A callback stops training by setting ``model.stop_training = True``; the loop checks it
   after every batch and epoch. ``model.stop_evaluating`` and ``model.stop_predicting``
