@@ -247,7 +247,7 @@ def test_ticket_classifier():
 def test_ticket_classifier_model_weight_order():
     # Keras orders a functional model's layers (and get_weights) deepest first, ties by a
     # depth-first walk back from the outputs flattened (a dict by sorted keys); so does
-    # fusegraph (frontend/model.py _records_between). KERAS_COMPAT.md's "order first
+    # fusegraph (frontend/functional.py records_between). KERAS_COMPAT.md's "order first
     # called" holds for a single chain only.
     km, fm, _ = _ticket_models()
     assert [w.shape for w in fm.get_weights()] == [w.shape for w in km.get_weights()]
