@@ -48,12 +48,13 @@ import numpy as np
 from ..ir.builder import user_site
 from .checks import check_bool, check_number
 from .dispatch import eager_or_traced
-from .loss_functions import (binary_crossentropy, categorical_crossentropy, kl_divergence,  # noqa: F401
-                             kld, KLD, kullback_leibler_divergence, mae, MAE,
-                             mean_absolute_error, mean_squared_error, mse, MSE,
-                             sparse_categorical_crossentropy)
-from .loss_prepare import (EPSILON, REDUCTIONS, _float_tensor, reduce_weighted_values,  # noqa: F401
-                           sized_as, squeeze_or_expand_to_same_rank)
+from .loss_functions import (  # noqa: F401
+    KLD, MAE, MSE, binary_crossentropy, categorical_crossentropy, kl_divergence, kld,
+    kullback_leibler_divergence, mae, mean_absolute_error, mean_squared_error, mse,
+    sparse_categorical_crossentropy)
+from .loss_prepare import (  # noqa: F401
+    EPSILON, REDUCTIONS, _float_tensor, reduce_weighted_values, sized_as,
+    squeeze_or_expand_to_same_rank)
 from .naming import to_snake_case, unique_name
 from .tensor import is_symbolic
 from .variables import Variable

@@ -15,7 +15,7 @@ from .loss_prepare import _shape_str, sized_as, squeeze_or_expand_to_same_rank
 
 def _like(y_true, dims: tuple):
     """``y_true`` typed with ``dims`` when its shape is compatible with them (a fixed
-    length against a symbolic one: :func:`.losses.sized_as`); as it is otherwise, for the
+    length against a symbolic one: :func:`.loss_prepare.sized_as`); as it is otherwise, for the
     comparison's shape rule to judge."""
     if y_true.ndim == len(dims) and all(map(dims_compatible, y_true.type.shape, dims)):
         return sized_as(y_true, dims)

@@ -18,7 +18,8 @@ The functions live by kind, each module with its own contract: :mod:`.ops_coerce
 :mod:`.ops_create` (constructors); this module gathers them under the keras.ops names.
 """
 from .ops_coerce import cast, convert_to_tensor, normalize_axes, result_dtype  # noqa: F401
-from .ops_create import arange, full, full_like, iota, ones, ones_like, zeros, zeros_like  # noqa: F401
+from .ops_create import (  # noqa: F401
+    arange, full, full_like, iota, ones, ones_like, zeros, zeros_like)
 from .ops_math import (  # noqa: F401
     abs, add, argmax, argmin, clip, cos, divide, dot, equal, erf, exp, floor, greater,
     greater_equal, less, less_equal, log, log1p, logical_and, logical_not, logical_or, matmul,
