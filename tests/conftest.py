@@ -12,15 +12,25 @@ broken passes on purpose), and a pass given an invalid graph is not blamed for i
 """
 import dataclasses
 import functools
+import os
 import sys
 
 import pytest
+from hypothesis import settings
 
 import fusegraph as fg
 from fusegraph.ir import Graph, VerificationError, verifier
 from fusegraph.passes import PASSES, autodiff
 
 _original_verify = verifier.verify
+
+# Hypothesis: no per-example deadline (a loaded two-core machine is slow, not wrong). Under
+# CI (CI=true, as .ci/run is run) examples are derandomized, so a CI run is reproducible;
+# locally every run explores new examples.
+settings.register_profile("fusegraph", deadline=None)
+settings.register_profile("ci", parent=settings.get_profile("fusegraph"), derandomize=True,
+                          database=None)
+settings.load_profile("ci" if os.environ.get("CI") else "fusegraph")
 
 
 @pytest.fixture(autouse=True)
