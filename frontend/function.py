@@ -18,9 +18,9 @@ of variable-length sequences (``(None, None, F)``) then traces once for every le
 The trainer's step functions pass the model's input shapes for ``x`` this way.
 
 Host checks (:mod:`.guards`): what the traced code required of an argument's values
-(class labels in range) is checked on every call before the graph runs; an error names
-the argument by ``argument_labels(args, kwargs)`` when given (one label per flattened
-argument, e.g. ``y['out']``), else ``arg<i>``. :meth:`Function.traced` traces without
+(class labels, Embedding ids in range) is checked on every call before the graph runs;
+an error names the argument by ``argument_labels(args, kwargs)`` when given (one label
+per flattened argument, e.g. ``y['out']``), else ``arg<i>``. :meth:`Function.traced` traces without
 running, so a caller can check whole arrays (:meth:`Traced.check`) before batching them.
 
 Called on symbolic tensors (inside another trace), it simply calls ``fn``.
@@ -223,7 +223,7 @@ def _argument_checks(holders, required) -> list:
     checks, seen = [], set()
     for value, guard in required:
         index = position.get(id(value))
-        key = (index, guard.num_classes)
+        key = (index, guard.key)
         if index is not None and key not in seen:
             seen.add(key)
             checks.append((index, guard))

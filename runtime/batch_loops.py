@@ -48,8 +48,9 @@ class BatchLoops:
         the pass's logs and the bar shows them (predict's ``outputs`` are not shown).
         It stops after a batch whose step said not to ``keep`` (a rejected training
         step) or once ``self.<stop_flag>`` is set (``stop_training``,
-        ``stop_evaluating``, ``stop_predicting``, as in Keras). A batch whose labels a
-        step refuses (:class:`LabelRangeError`) is said from ``where`` and its index.
+        ``stop_evaluating``, ``stop_predicting``, as in Keras). A batch whose labels or
+        inputs a check refuses (:class:`IndexRangeError`) is said from ``where`` and its
+        index.
         Returns the last kept logs and the number of batches run."""
         begin = getattr(callbacks, f"on_{mode}_batch_begin")
         end = getattr(callbacks, f"on_{mode}_batch_end")
@@ -132,17 +133,24 @@ class BatchLoops:
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
         """Run the model on ``x`` in batches (default 32) and join the outputs, with the
         ``on_predict_*`` hooks of ``callbacks`` (``on_predict_batch_end`` gets
-        ``{"outputs": ...}``, as in Keras) and a progress bar for ``verbose``."""
+        ``{"outputs": ...}``, as in Keras) and a progress bar for ``verbose``. The inputs
+        are checked against what the model's layers require (Embedding ids in range:
+        :meth:`.StepData._check_inputs`), array data all at once before the first batch,
+        other sources batch by batch."""
         arguments.check("predict", batch_size=batch_size, verbose=verbose, steps=steps,
                         callbacks=callbacks)
         with errors_from("predict()"):
             data = make_adapter(x, None, None, batch_size=batch_size, shuffle=False,
                                 steps_per_epoch=steps, steps_name="steps")
+            if data.arrays is not None:
+                self._check_inputs(data.arrays[0])   # all of x, before the first batch
         verbose = 1 if verbose == "auto" else verbose
         callbacks = self._callbacks(callbacks, verbose, data.num_batches)
         pieces = []
 
         def predict_batch(batch):
+            if data.arrays is None:
+                self._check_inputs(batch[0])
             outputs = self(batch[0])
             pieces.append(outputs)
             return {"outputs": outputs}, True

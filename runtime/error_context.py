@@ -6,19 +6,19 @@ from __future__ import annotations
 import contextlib
 
 from ..ir.errors import FusegraphError
-from ..frontend.guards import LabelRangeError
+from ..frontend.guards import IndexRangeError
 
 
 @contextlib.contextmanager
 def errors_from(where: str):
     """Errors of bad input raised inside are said from ``where`` (a method, a batch): a
-    :class:`LabelRangeError` is said again from there; a ValueError, TypeError, KeyError
-    or fusegraph error (an op that failed on the batch's values, such as an Embedding
-    index out of range) gets ``where: `` before its message (its type and traceback
+    :class:`IndexRangeError` (a class label or token id out of range) is said again from
+    there; a ValueError, TypeError, KeyError or fusegraph error (an op that failed on the
+    batch's values, such as a gather of a computed index out of range) gets ``where: `` before its message (its type and traceback
     stay)."""
     try:
         yield
-    except LabelRangeError as error:
+    except IndexRangeError as error:
         raise error.located(where) from None
     except (ValueError, TypeError, KeyError, FusegraphError) as error:
         if error.args and isinstance(error.args[0], str):

@@ -5,7 +5,8 @@ runs on it, and what the step's logs become after.
 ``input_names`` and ``_match_inputs``): ``_step_data`` converts and checks a batch,
 ``_step_labels`` names its leaves in errors, ``_step_holder_shapes`` gives the traced
 placeholders the model's input shapes, and ``_check_data`` traces a loop's first batch
-and checks all of its array data against the trace's host guards before the first step.
+and checks all of its array data against the trace's host guards before the first step
+(``_check_inputs``: the model inputs against what its layers require, as Embedding ids).
 :func:`to_floats` turns a step's returned logs into floats, or says which key is wrong.
 """
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import Sym
+from ..frontend import guards
 from ..frontend.function import graph_array
 from ..frontend.nest import flatten, labelled_leaves, pack_like
 from .data import numeric_array, unpack_x_y_sample_weight
@@ -30,10 +32,13 @@ class StepData:
         non-numbers are a TypeError naming ``y``, ``sample_weight``...). With
         ``convert=False``, the same structure with the arrays as given. A batch of no
         samples is a ValueError naming the empty array (a step on it would still move the
-        optimizer and, with BatchNormalization, set its moving statistics to NaN)."""
+        optimizer and, with BatchNormalization, set its moving statistics to NaN). The
+        inputs are checked against what the model's layers require of them first
+        (:meth:`_check_inputs`): all of the data when ``_check_data`` passes it whole."""
         if convert:
             _check_not_empty({"x": x, "y": y, "sample_weight": sample_weight})
         if self._functional is not None and x is not None:
+            self._check_inputs(x)
             arrays = self._match_inputs(x, convert=convert)
             if isinstance(x, dict):
                 x = dict(zip(self.input_names, arrays))
@@ -46,6 +51,26 @@ class StepData:
         if y is None and sample_weight is None:
             return x
         return (x, y) if sample_weight is None else (x, y, sample_weight)
+
+    def _check_inputs(self, x) -> None:
+        """The inputs ``x`` of a functional model (an array, a list, or a dict by name;
+        whole arrays or one batch) against what the model's layers called on each
+        ``fg.Input`` required of its values (an Embedding's ids in ``[0, input_dim)``, see
+        :func:`.guards.declared`), on the host: an :class:`.guards.IndexRangeError`
+        naming the input (``x``, ``x[1]``, ``x['title']``) and the position in its array.
+        A model not traced yet (subclassed, before its first call) has nothing to check."""
+        if self._functional is None:
+            return
+        layers = [record.layer for record in self._functional.records]
+        required = [guards.declared(t, layers) for t in self._functional.flat_inputs]
+        if not any(required):
+            return
+        arrays = self._match_inputs(x, convert=False)
+        for i, (array, checks) in enumerate(zip(arrays, required)):
+            label = (f"x[{self.input_names[i]!r}]" if isinstance(x, dict) else
+                     f"x[{i}]" if isinstance(x, (list, tuple)) else "x")
+            for guard in checks:
+                guard.check(array, label, f"model '{self.name}'")
 
     @staticmethod
     def _step_labels(args, kwargs, names=("x", "y", "sample_weight")) -> list[str]:
@@ -62,9 +87,9 @@ class StepData:
         """Before the first step of a loop on array data: trace ``function`` for its first
         batch (so that a wrong structure, name, shape or dtype, and targets the losses
         cannot use, fail now, not after steps changed the weights) and check all of the
-        data against the trace's host guards (class labels in range, at their position in
-        the user's arrays; ``names`` name x, y and sample_weight). With ``datasets``, a
-        Dataset's first batch is traced and checked the same way (see
+        data against the trace's host guards and the model inputs' requirements (class
+        labels, Embedding ids in range, at their position in the user's arrays; ``names``
+        name x, y and sample_weight). With ``datasets``, a Dataset's first batch is traced and checked the same way (see
         :meth:`.DataAdapter.first_batch`). An error reads ``where: ...``. Other sources
         are checked batch by batch."""
         batch = data.first_batch(datasets)

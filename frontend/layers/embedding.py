@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 from ...ir.builder import user_site
-from .. import initializers, ops
+from .. import guards, initializers, ops
 from ..checks import check_positive_int
 from ..layer import Layer
 
 
 class Embedding(Layer):
-    """``take(embeddings, ids, axis=0)``; float ids are cast to int32 (Keras accepts them)."""
+    """``take(embeddings, ids, axis=0)``; float ids are cast to int32 (Keras accepts them).
+    Ids must lie in ``[0, input_dim)``: when they come from an argument of the traced
+    function (a model input), they are checked on the host before the graph runs
+    (:func:`.guards.require_token_ids`)."""
 
     single_input = True
 
@@ -30,5 +33,6 @@ class Embedding(Layer):
                                           self.embeddings_initializer, name="embeddings")
 
     def call(self, inputs):
+        guards.require_token_ids(inputs, self)
         ids = inputs if inputs.type.dtype.is_int else ops.cast(inputs, "int32")
         return ops.take(ops.convert_to_tensor(self.embeddings), ids, axis=0)

@@ -37,6 +37,10 @@ class Env:
         self.multi.compile(optimizer="sgd",
                            loss={"cls": fg.losses.SparseCategoricalCrossentropy(from_logits=True),
                                  "reg": "mse"})
+        ids = fg.Input(shape=(2,), dtype="int32", name="ids")
+        vectors = fg.layers.Flatten()(fg.layers.Embedding(5, 2, name="tok_emb")(ids))
+        self.tokens = fg.Model(ids, fg.layers.Dense(1, name="tok_out")(vectors), name="tagger")
+        self.tokens.compile(optimizer="adam", loss="mse")
         self.folder = tempfile.TemporaryDirectory()
         rng = np.random.default_rng(0)
         self.x = rng.normal(size=(N, 4)).astype("float32")
@@ -46,6 +50,7 @@ class Env:
         self.yreg = rng.normal(size=(N, 1)).astype("float32")
         self.model.train_on_batch(self.x, self.y)
         self.multi.train_on_batch([self.xa, self.xb], {"cls": self.y, "reg": self.yreg})
+        self.tokens.train_on_batch(self.ids(), self.yreg)
 
     def path(self, name: str) -> str:
         return os.path.join(self.folder.name, name)
@@ -66,14 +71,21 @@ class Env:
         y[at] = value
         return y
 
+    def ids(self, at=None, value=None):
+        """Token ids for ``tokens`` (in [0, 5)), with ``value`` at ``at`` when given."""
+        x = (np.arange(2 * N).reshape(N, 2) % 5).astype("int32")
+        if at is not None:
+            x[at] = value
+        return x
+
     def fit(self, **kwargs):
         args = {"x": self.x, "y": self.y, "verbose": 0, **kwargs}
         return self.model.fit(**args)
 
     def state(self) -> list:
-        """Copies of every weight and optimizer variable of both models."""
+        """Copies of every weight and optimizer variable of the models."""
         return [np.array(v.numpy(), copy=True)
-                for m in (self.model, self.multi)
+                for m in (self.model, self.multi, self.tokens)
                 for v in list(m.weights) + list(m.optimizer.variables)]
 
 
@@ -195,6 +207,12 @@ ROWS = [
      ["evaluate(verbose=", "'auto'"]),
     ("evaluate-callbacks", lambda e: e.model.evaluate(e.x, e.y, callbacks=[object()], verbose=0),
      TypeError, ["evaluate(callbacks=", "Callback"]),
+    ("fit-token-id-in-last-batch",
+     lambda e: e.tokens.fit(e.ids((7, 1), 5), e.yreg, batch_size=2, verbose=0), ValueError,
+     ["fit()", "x[7, 1] is 5", "not a token id of Embedding 'tok_emb'", "input_dim=5",
+      "[0, 5)"]),
+    ("predict-token-id-negative", lambda e: e.tokens.predict(e.ids((2, 0), -1), verbose=0),
+     ValueError, ["predict()", "x[2, 0] is -1", "token id of Embedding 'tok_emb'", "[0, 5)"]),
     ("evaluate-label", lambda e: e.model.evaluate(e.x, e.labels(6, 10), verbose=0), ValueError,
      ["evaluate()", "y[6]", "is 10", "[0, 3)"]),
     ("evaluate-x-width", lambda e: e.model.evaluate(e.x[:, :2], e.y, verbose=0), ValueError,

@@ -1217,15 +1217,18 @@ def test_labels_of_narrow_int_dtypes_train_as_int32():
 
 
 def test_an_op_failing_on_a_batch_is_said_from_the_epoch_and_batch():
-    """An Embedding index out of range fails in the step's take op: the error says which
-    fit() epoch and batch, as label errors do."""
+    """An op that fails on a batch's values (here an Embedding looking up ids the model
+    computes, ids + 1, which no host check sees) is said from fit()'s epoch and batch,
+    as label errors are. (Ids straight from an input are checked before the first step:
+    tests/frontend/test_guards.py.)"""
     ids = fg.Input(shape=(1,), dtype="int32")
+    shifted = ids + 1
     model = fg.Model(ids, fg.layers.Dense(1)(fg.layers.Flatten()(
-        fg.layers.Embedding(4, 2)(ids))))
+        fg.layers.Embedding(4, 2)(shifted))))
     model.compile(optimizer="sgd", loss="mse")
     x, y = np.array([[1], [2], [7], [0]], "int32"), np.ones((4, 1), "float32")
     with pytest.raises(fg.ir.FusegraphError, match=r"^fit\(\), epoch 1, batch 1: op take .*"
-                                                   r"index 7 is out of range \[0, 4\)"):
+                                                   r"index 8 is out of range \[0, 4\)"):
         model.fit(x, y, batch_size=2, shuffle=False, verbose=0)
     with pytest.raises(fg.ir.FusegraphError, match=r"^evaluate\(\), batch 1: op take"):
         model.evaluate(x, y, batch_size=2, verbose=0)
