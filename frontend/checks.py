@@ -15,9 +15,9 @@ def check_number(owner: str, key: str, value, low=None, high=None, open_low=Fals
         ok = np.isfinite(value) and (low is None or (value > low if open_low else value >= low)) \
             and (high is None or value <= high)
     if not ok:
-        bounds = " ".join(part for part in (
+        bounds = " and ".join(part for part in (
             f"{'>' if open_low else '>='} {low}" if low is not None else "",
-            f"and <= {high}" if high is not None else "") if part)
+            f"<= {high}" if high is not None else "") if part)
         raise ValueError(f"{owner}: `{key}` must be a number {bounds}, got {value!r}")
 
 

@@ -94,8 +94,7 @@ class Function:
         """Run without writing state back: (outputs, [(variable, new array), ...]). The
         arguments are checked against the trace's host guards first (see the module)."""
         args, kwargs = self.converted(args, kwargs)
-        traced = self.traced(*args, **kwargs)
-        leaves = flatten((args, kwargs))
+        traced, leaves = self._traced((args, kwargs))
         if traced.checks:   # labels only for a trace with guards: no cost per call otherwise
             traced.check(leaves, self.labels(args, kwargs), f"function '{self.name}'")
         arrays = [np.asarray(x) for x in leaves if _is_array(x)]
@@ -109,7 +108,11 @@ class Function:
     def traced(self, *args, **kwargs) -> Traced:
         """The trace for these arguments' signature, traced now if there is none yet;
         nothing runs. It becomes ``last_trace``."""
-        structure = self.converted(args, kwargs)
+        return self._traced(self.converted(args, kwargs))[0]
+
+    def _traced(self, structure) -> tuple:
+        """``(trace, flat leaves)`` for converted ``(args, kwargs)`` (see :meth:`traced`)."""
+        args, kwargs = structure
         leaves = flatten(structure)
         if self.symbolic_batch:
             self._check_batch_sizes(structure, leaves)
@@ -120,7 +123,7 @@ class Function:
         if traced is None:
             traced = self._traces[key] = self.trace(structure, leaves, shapes)
         self.last_trace = traced
-        return traced
+        return traced, leaves
 
     def converted(self, args, kwargs) -> tuple:
         """``(args, kwargs)`` with every array argument of a dtype graphs do not take as

@@ -10,7 +10,10 @@ each inlined copy of a graph its own random draws.
 """
 from __future__ import annotations
 
+import functools
+
 from ..ir.builder import user_site
+from . import guards
 from .context import RNG_KEY
 from .graphs import trace_graph
 from .input_layer import InputLayer
@@ -60,6 +63,14 @@ class Functional:
         self.flat_inputs, self.flat_outputs = flat_inputs, flat_outputs
         self.records, self.traced = records, traced
         self.updated, self.stepped = list(updated), stepped or traced
+
+    @functools.cached_property
+    def input_requirements(self) -> list:
+        """Per flat input, what this model's layers require of its values (an Embedding's
+        ids in range: :func:`.guards.declared`); fixed once the graph is built, so read
+        once, not per batch."""
+        layers = [record.layer for record in self.records]
+        return [guards.declared(t, layers) for t in self.flat_inputs]
 
 
 def call_updates(records) -> list:

@@ -98,10 +98,13 @@ class ClassIndices(IndexRange):
     takes in ``[0, num_classes)``."""
 
     def __init__(self, num_classes: int, what: str, owner: str):
-        self.num_classes = int(num_classes)
         super().__init__(num_classes, "class index", f"a class index of {owner}",
                          f"{what} takes labels in [0, {num_classes}) for its {num_classes} "
                          f"classes (an out-of-range label would add 0 to the loss)")
+
+    @property
+    def num_classes(self) -> int:
+        return self.limit
 
 
 class TokenIds(IndexRange):

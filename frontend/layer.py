@@ -275,16 +275,18 @@ class Layer:
 
 @contextlib.contextmanager
 def _weights_undone_on_error(layer: Layer):
-    """A failed ``build`` leaves no weights behind: those it added to ``layer`` are
-    dropped and their paths freed, so a later call builds afresh under the same names."""
-    own = layer._own_weights
-    before = len(own)
+    """A failed ``build`` leaves no weights behind: those it added to ``layer``, and the
+    sub-layers it made with theirs, are dropped and their paths freed, so a later call
+    builds afresh under the same names."""
+    own, subs = layer._own_weights, layer.__dict__.setdefault("_layers", [])
+    weights_before, layers_before = len(own), len(subs)
     try:
         yield
     except BaseException:
-        for weight in own[before:]:
+        for weight in own[weights_before:] + [w for sub in subs[layers_before:]
+                                              for w in sub.weights]:
             release_path(weight.path)
-        del own[before:]
+        del own[weights_before:], subs[layers_before:]
         raise
 
 

@@ -57,9 +57,10 @@ class GradientTape:
             raise RuntimeError("a non-persistent GradientTape computes one set of gradients; "
                                "use GradientTape(persistent=True) to call gradient() again")
         targets = flatten(target)
-        if not all(is_symbolic(t) for t in targets):
-            raise TraceError(f"{user_site()}: GradientTape.gradient needs symbolic tensors: use "
-                             f"it inside fg.function or a model's train_step")
+        bad = next((t for t in targets if not is_symbolic(t)), None)
+        if bad is not None:
+            raise TraceError(f"{user_site()}: GradientTape.gradient: the target must be a "
+                             f"tensor computed in this trace, got {bad!r}")
         leaves = flatten(sources)
         wrt = [self._source_value(s) for s in leaves]
         seeds = None if output_gradients is None else _seeds(targets, output_gradients)

@@ -77,9 +77,8 @@ def _dump(args) -> int:
         from .backends import optimizing_compiler
         print(optimizing_compiler("numba_cpu")(_stage_graph(args, module, model)).source())
     elif args.stats:
-        from .passes import FUSION_PIPELINE, pipeline_through, run_pipeline
-        names = FUSION_PIPELINE if args.after is None else pipeline_through(args.after)
-        print(run_pipeline(_stage_graph(args, module, model), names)[1])
+        from .passes import run_pipeline
+        print(run_pipeline(_stage_graph(args, module, model), _pipeline(args))[1])
     elif args.memory:
         print(_memory_report(args, module, model), end="")
     elif args.format == "dot":
@@ -101,18 +100,23 @@ def _stage_graph(args, module, model):
     return model.step_graph(args.stage, _first_batch(args.file, module, model))
 
 
+def _pipeline(args) -> list[str]:
+    """The compile pipeline's passes, through ``--after`` if given."""
+    from .passes import FUSION_PIPELINE, pipeline_through
+    return FUSION_PIPELINE if args.after is None else pipeline_through(args.after)
+
+
 def _memory_report(args, module, model) -> str:
     """The memory plan of ``--stage`` after the compile pipeline (through ``--after``),
     its symbols sized by the file's first batch."""
     from .frontend.nest import flatten
     from .ir import Sym
-    from .passes import FUSION_PIPELINE, memory_report, pipeline_through, run_pipeline
+    from .passes import memory_report, run_pipeline
     if args.stage == "forward":
         raise SystemExit("fusegraph: --memory needs --stage train_step or test_step (the "
                          "sizes come from a batch of load_data())")
     batch = _first_batch(args.file, module, model)
-    names = FUSION_PIPELINE if args.after is None else pipeline_through(args.after)
-    graph = run_pipeline(model.step_graph(args.stage, batch), names)[0]
+    graph = run_pipeline(model.step_graph(args.stage, batch), _pipeline(args))[0]
     leaves = [a for a in flatten(batch) if a is not None]   # the step's first parameters
     sizes = {d: n for p, a in zip(graph.params, leaves)
              for d, n in zip(p.type.shape, a.shape) if isinstance(d, Sym)}

@@ -176,6 +176,9 @@ class OpDef:
     region_params: Callable | None = None   # region ops: operand types -> region param types
     reduction: Reduction | None = None      # REDUCTION ops: how they fold
     check: Callable | None = None           # op -> None: invariants beyond the shape rule
+    # COMMUTATIVE ops whose float result may still tell (a, b) from (b, a): maximum(0.0,
+    # -0.0) is 0.0, maximum(-0.0, 0.0) is -0.0 (numpy returns the first of equal operands)
+    zero_sign_ordered: bool = False
 
     def __post_init__(self):
         unknown = set(self.traits) - ALL_TRAITS

@@ -3,7 +3,7 @@ attributes, region); later duplicates reuse its results (counted as ``ops_merged
 Regions compare by their text identity (:func:`fusegraph.ir.structure.structure`: names
 and source locations count), so a merge never changes what a dump shows.
 The operands of a COMMUTATIVE op are unordered (``add x, y`` and ``add y, x`` merge),
-except where the order shows in the result (see :data:`ORDERED_ON_FLOATS`). Random ops
+except where the order shows in the result (an OpDef's ``zero_sign_ordered``). Random ops
 are never merged (two draws must differ), nor ops with effects (each must happen)."""
 from __future__ import annotations
 
@@ -14,18 +14,15 @@ from ..ir.opdef import COMMUTATIVE, RANDOM, get_opdef
 from .manager import Pass, count, register_pass
 from .rewrite import rebuild, reemit
 
-# COMMUTATIVE ops whose float results may tell (a, b) from (b, a): maximum(0.0, -0.0) is
-# 0.0 and maximum(-0.0, 0.0) is -0.0 (equal operands: numpy returns the first).
-ORDERED_ON_FLOATS = frozenset({"maximum", "minimum"})
-
 
 def _operands_key(op: Op, operands) -> tuple:
     """The operands as CSE compares them: in order, or as a multiset where order cannot
     change the result."""
     ids = tuple(id(v) for v in operands)
-    if not get_opdef(op.kind).has(COMMUTATIVE):
+    opdef = get_opdef(op.kind)
+    if not opdef.has(COMMUTATIVE):
         return ids
-    if op.kind in ORDERED_ON_FLOATS and any(v.type.dtype.is_float for v in operands):
+    if opdef.zero_sign_ordered and any(v.type.dtype.is_float for v in operands):
         return ids
     return tuple(sorted(ids))
 

@@ -33,7 +33,7 @@ reading ``broadcast_to(x)`` reads ``x`` instead when its result shape stays the 
 then reads a value from an ancestor of the broadcast, which already precedes it: the
 contracted graph stays acyclic). The fused graph is put in order with networkx's topological sort, program order first.
 
-Statistics: the number of kernels formed is ``len(group_ops(graph))``.
+Statistics: the pass manager counts ``kernels_formed`` and ``ops_fused`` for it.
 """
 from __future__ import annotations
 

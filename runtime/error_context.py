@@ -19,7 +19,7 @@ def errors_from(where: str):
     try:
         yield
     except IndexRangeError as error:
-        raise error.located(where) from None
+        raise error.located(where).with_traceback(error.__traceback__) from None
     except (ValueError, TypeError, KeyError, FusegraphError) as error:
         if error.args and isinstance(error.args[0], str):
             error.args = (f"{where}: {error.args[0]}",) + error.args[1:]

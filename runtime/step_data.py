@@ -14,7 +14,6 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import Sym
-from ..frontend import guards
 from ..frontend.function import graph_array
 from ..frontend.nest import flatten, labelled_leaves, pack_like
 from .data import numeric_array, unpack_x_y_sample_weight
@@ -61,8 +60,7 @@ class StepData:
         A model not traced yet (subclassed, before its first call) has nothing to check."""
         if self._functional is None:
             return
-        layers = [record.layer for record in self._functional.records]
-        required = [guards.declared(t, layers) for t in self._functional.flat_inputs]
+        required = self._functional.input_requirements
         if not any(required):
             return
         arrays = self._match_inputs(x, convert=False)

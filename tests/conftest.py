@@ -116,12 +116,14 @@ _WRAPPERS: dict = {f: verifying(f.__name__, f) for f in (autodiff.grad_graph, au
 def _passes_verify_their_output(request, monkeypatch):
     for name, p in list(PASSES.items()):
         if not getattr(p.run, "verifies", False):
-            wrapper = _WRAPPERS.setdefault(p.run, verifying(name, p.run))
-            monkeypatch.setitem(PASSES, name, dataclasses.replace(p, run=wrapper))
-    bound = _bindings(set(_WRAPPERS))
+            if p.run not in _WRAPPERS:
+                _WRAPPERS[p.run] = verifying(name, p.run)
+            monkeypatch.setitem(PASSES, name, dataclasses.replace(p, run=_WRAPPERS[p.run]))
+    wrapped = set(_WRAPPERS)
+    bound = _bindings(wrapped)
     if request.module is not None:
         bound = bound + [(request.module, attr, value) for attr, value in vars(request.module).items()
-                         if callable(value) and _is_one_of(value, set(_WRAPPERS))]
+                         if callable(value) and _is_one_of(value, wrapped)]
     for module, attr, function in bound:
         if vars(module).get(attr) is function:
             monkeypatch.setattr(module, attr, _WRAPPERS[function])

@@ -222,13 +222,19 @@ def cache_key(pycache: str) -> bytes:
             finally:
                 os.unlink(tmp)
             continue
+        except OSError as e:      # a symlink (ELOOP), a folder, no permission
+            raise KernelCacheError(
+                f"the kernel cache key {path!r} cannot be opened as a private file "
+                f"({e.strerror}): expected a regular file owned by {_who(os.geteuid())}, "
+                f"mode 0600. Remove it (every cached kernel is then compiled again)") from e
         with os.fdopen(fd, "rb") as f:
             st = os.fstat(f.fileno())
             if (st.st_uid != os.geteuid() or st.st_mode & 0o077
                     or not stat.S_ISREG(st.st_mode)):
                 raise KernelCacheError(
                     f"the kernel cache key {path!r} is not a private file (owner "
-                    f"{_who(st.st_uid)}, mode {stat.S_IMODE(st.st_mode):04o}): whoever can "
+                    f"{_who(st.st_uid)}, mode {stat.S_IMODE(st.st_mode):04o}), expected yours "
+                    f"with mode 0600: whoever can "
                     f"read it can forge cached code. Remove it (every cached kernel is then "
                     f"compiled again)")
             key = f.read(KEY_BYTES + 1)

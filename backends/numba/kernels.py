@@ -84,7 +84,8 @@ def cache_dir() -> str:
     except KernelCacheError:
         raise
     except OSError as e:
-        reason = f"{e.strerror or e}"
+        reason = f"{e.strerror or e}" + (f": {e.filename}" if e.filename not in (None, path)
+                                         else "")
         if configured:
             raise KernelCacheError(
                 f"FUSEGRAPH_CACHE_DIR={configured!r} cannot be used as the kernel cache "
@@ -127,9 +128,10 @@ def clear_memo() -> None:
         _MEMO.clear()
 
 
-def kernel_path(spec) -> str:
-    """The file ``spec``'s source is (or would be) written to."""
-    return os.path.join(cache_dir(), f"k_{source_hash(spec.source)[:32]}.py")
+def kernel_path(spec, digest: str | None = None) -> str:
+    """The file ``spec``'s source is (or would be) written to (``digest``: its
+    :func:`source_hash`, if the caller has it)."""
+    return os.path.join(cache_dir(), f"k_{(digest or source_hash(spec.source))[:32]}.py")
 
 
 def _write_once(path: str, source: str) -> None:
@@ -149,7 +151,7 @@ def _write_once(path: str, source: str) -> None:
 
 
 def _import(spec, digest: str):
-    path = kernel_path(spec)
+    path = kernel_path(spec, digest)
     _write_once(path, spec.source)
     module_name = f"fusegraph_kernel_{digest[:32]}"
     module = types.ModuleType(module_name)

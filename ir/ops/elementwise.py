@@ -82,10 +82,11 @@ def _binary_rule(allowed, result_dtype=None):
     return infer
 
 
-def _binary(name, fn, allowed, traits, doc, vjp, result_dtype=None):
+def _binary(name, fn, allowed, traits, doc, vjp, result_dtype=None, zero_sign_ordered=False):
     register(OpDef(name, _binary_rule(allowed, result_dtype),
                    lambda xs, attrs: np.asarray(fn(xs[0], xs[1])), 2,
-                   traits=frozenset({ELEMENTWISE, BROADCASTING, *traits}), doc=doc, vjp=vjp))
+                   traits=frozenset({ELEMENTWISE, BROADCASTING, *traits}), doc=doc, vjp=vjp,
+                   zero_sign_ordered=zero_sign_ordered))
 
 
 def _div(a, b):
@@ -127,8 +128,10 @@ _binary("mul", np.multiply, NUMERIC, {COMMUTATIVE}, "a * b",
         lambda op, cts: (emit("mul", cts[0], op.operands[1]), emit("mul", cts[0], op.operands[0])))
 _binary("div", _div, FLOATS, set(), "a / b (floats only)", _div_vjp)
 _binary("pow", _pow, FLOATS, set(), "a ** b (floats only)", _pow_vjp)
-_binary("maximum", np.maximum, NUMERIC, {COMMUTATIVE}, "elementwise max", _select_vjp("gt"))
-_binary("minimum", np.minimum, NUMERIC, {COMMUTATIVE}, "elementwise min", _select_vjp("lt"))
+_binary("maximum", np.maximum, NUMERIC, {COMMUTATIVE}, "elementwise max", _select_vjp("gt"),
+        zero_sign_ordered=True)
+_binary("minimum", np.minimum, NUMERIC, {COMMUTATIVE}, "elementwise min", _select_vjp("lt"),
+        zero_sign_ordered=True)
 
 _ALL = NUMERIC + (DType.bool,)
 for _name, _fn, _comm in [("eq", np.equal, {COMMUTATIVE}), ("ne", np.not_equal, {COMMUTATIVE}),

@@ -746,3 +746,25 @@ def test_a_nested_python_list_for_a_one_input_model_says_it_reads_as_inputs():
     model = fg.Model(inputs, L.Dense(2)(inputs))
     with pytest.raises(ValueError, match=r"got 4 \(a Python list is read as a list of inputs"):
         model([[1.0, 2.0, 3.0, 4.0]])
+
+
+def test_a_failed_build_drops_the_sub_layers_it_made_with_their_weights():
+    class Outer(fg.layers.Layer):
+        tries = 0
+
+        def build(self, shape):
+            self.inner = fg.layers.Dense(2)
+            self.inner.build(shape)
+            Outer.tries += 1
+            if Outer.tries == 1:
+                raise RuntimeError("the first build fails")
+
+        def call(self, x):
+            return self.inner(x)
+
+    outer = Outer()
+    with pytest.raises(RuntimeError, match="the first build fails"):
+        outer(np.ones((1, 3), "float32"))
+    outer(np.ones((1, 3), "float32"))
+    assert outer._layers == [outer.inner]
+    assert not any(w.path.endswith(("dense/kernel", "dense/bias")) for w in outer.weights)
