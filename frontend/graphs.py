@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..backends import threads
 from ..ir import DType, Graph
 from ..ir.builder import emit, user_site
 from ..ir.clone import inline
@@ -100,6 +101,7 @@ class TracedGraph:
         :func:`_owned`), so a variable may adopt one as its new value without copying
         it."""
         executable = self.executable(training)
+        threads.apply()            # the thread policy, in this thread (after a compile)
         arguments = self.arguments(inputs, training)
         return _owned(executable(*arguments), arguments)
 

@@ -10,7 +10,11 @@ from .ir.builder import register_internal_dir
 
 register_internal_dir(__file__)
 
-from . import callbacks, data, ir, layers, losses, metrics, ops, optimizers, random, utils  # noqa: E402
+from .backends import threads as _threads  # noqa: E402
+
+_threads.quiet_idle_workers()   # before Numba can start its OpenMP pool
+
+from . import callbacks, config, data, ir, layers, losses, metrics, ops, optimizers, random, utils  # noqa: E402
 from .backends import optimizing_compiler  # noqa: E402
 from .frontend import execution as _execution  # noqa: E402
 from .frontend.function import function  # noqa: E402
@@ -24,5 +28,5 @@ _execution.set_compiler(optimizing_compiler("reference"))
 
 __version__ = "0.1.0"
 __all__ = ["GradientTape", "Input", "Model", "Sequential", "SymbolicTensor", "TraceError",
-           "Variable", "callbacks", "data", "function", "ir", "layers", "losses", "metrics", "ops",
+           "Variable", "callbacks", "config", "data", "function", "ir", "layers", "losses", "metrics", "ops",
            "optimizers", "random", "utils"]

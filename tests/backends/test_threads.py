@@ -1,0 +1,106 @@
+"""The thread policy (fusegraph.backends.threads): one count for BLAS and kernel threads."""
+import os
+import threading
+
+import numba
+import numpy as np
+import pytest
+import threadpoolctl
+
+import fusegraph as fg
+from fusegraph.backends import threads
+
+
+@pytest.fixture
+def restore_threads():
+    before = fg.config.get_num_threads()
+    yield
+    fg.config.set_num_threads(before)
+
+
+def _blas_threads() -> set:
+    return {i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"}
+
+
+def _model():
+    inputs = fg.Input(shape=(3,))
+    model = fg.Model(inputs, fg.layers.Dense(2)(inputs))
+    model.compile(optimizer="sgd", loss="mse", backend="numba_cpu")
+    return model
+
+
+@pytest.mark.parametrize("env, expected", [
+    ({"FUSEGRAPH_NUM_THREADS": "3", "OMP_NUM_THREADS": "1"}, 3),
+    ({"OMP_NUM_THREADS": "2,1"}, 2),
+    ({"OPENBLAS_NUM_THREADS": "4", "NUMBA_NUM_THREADS": "2"}, 2),
+    ({"MKL_NUM_THREADS": "5"}, 5),
+])
+def test_default_count_comes_from_the_environment(monkeypatch, env, expected):
+    for name in threads._ENV_ORDER + threads._ENV_OTHERS:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert threads.default_num_threads() == expected
+
+
+def test_default_count_without_environment_is_the_usable_cpus(monkeypatch):
+    for name in threads._ENV_ORDER + threads._ENV_OTHERS:
+        monkeypatch.delenv(name, raising=False)
+    assert threads.default_num_threads() == len(os.sched_getaffinity(0))
+
+
+@pytest.mark.parametrize("value", ["zero", "0", "-2"])
+def test_a_bad_environment_count_names_the_variable(monkeypatch, value):
+    monkeypatch.setenv("FUSEGRAPH_NUM_THREADS", value)
+    with pytest.raises(ValueError, match=f"FUSEGRAPH_NUM_THREADS={value!r}.*positive integer"):
+        threads.default_num_threads()
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, "2", True, None])
+def test_set_num_threads_refuses_what_is_not_a_positive_int(bad, restore_threads):
+    before = fg.config.get_num_threads()
+    with pytest.raises(ValueError, match="positive int"):
+        fg.config.set_num_threads(bad)
+    assert fg.config.get_num_threads() == before       # nothing half applied
+
+
+def test_set_num_threads_sets_blas_and_kernel_threads_together(restore_threads):
+    model = _model()
+    x = np.ones((4, 3), "float32")
+    model.train_on_batch(x, np.zeros((4, 2), "float32"))   # numba is loaded now
+    for n in (1, 2):
+        fg.config.set_num_threads(n)
+        assert fg.config.get_num_threads() == n
+        assert _blas_threads() == {n}
+        assert numba.get_num_threads() == min(n, numba.config.NUMBA_NUM_THREADS)
+
+
+def test_the_policy_reaches_a_thread_that_runs_a_step(restore_threads):
+    """Numba's count is per thread: a step run from a new thread applies the policy
+    there (a fresh thread starts with all of Numba's pool)."""
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("needs a Numba pool of 2 threads to tell 1 from the default")
+    model = _model()
+    x, y = np.ones((4, 3), "float32"), np.zeros((4, 2), "float32")
+    model.train_on_batch(x, y)
+    fg.config.set_num_threads(1)
+    seen = {}
+
+    def worker():
+        seen["before"] = numba.get_num_threads()
+        model.train_on_batch(x, y)
+        seen["after"] = numba.get_num_threads()
+
+    t = threading.Thread(target=worker)
+    t.start()
+    t.join()
+    assert seen == {"before": numba.config.NUMBA_NUM_THREADS, "after": 1}
+
+
+def test_quiet_idle_workers_keeps_what_the_environment_says(monkeypatch):
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    threads.quiet_idle_workers()
+    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
+    monkeypatch.delenv("OMP_WAIT_POLICY")
+    threads.quiet_idle_workers()
+    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
