@@ -4,8 +4,8 @@ its docstring says what a plan does and why).
 
 Where each value lives comes from the memory analysis,
 :func:`fusegraph.passes.memory.plan_memory`, told what this backend does: kernels,
-contractions and scans make new arrays (every other op may return a view of its
-operands), and kernels and contractions write into buffers the plan keeps. So:
+contractions, native ops (:mod:`.native`) and scans make new arrays (every other op may
+return a view of its operands), and all but scans write into buffers the plan keeps. So:
 
 * a value no graph result can reach (not in the analysis's ``escapes``) is written into
   its **slot**, a byte buffer the plan allocates once and shares among values whose live
@@ -33,6 +33,8 @@ from ...ir.opdef import CONTRACTION
 from ...ir.types import resolve_shape
 from ...passes.memory import plan_memory
 
+from ..numba.kernels import load_kernel
+from .native import NATIVE
 from .scan import ScanStep
 
 # How a contraction (an op with the CONTRACTION trait) runs into a kept buffer, by op name.
@@ -56,7 +58,7 @@ _HELD = _refcount_baseline()
 def op_modes(steps: list, size_only: set, env: dict) -> list[str]:
     """How each op runs in a plan: ``skip`` (its results depend on the sizes only:
     computed once, by the checked call), ``scan``, ``kernel``, ``contraction`` (into a
-    buffer), ``run_op`` (a region the kernel cannot run for these sizes: an empty
+    buffer), ``native`` (a hand-written kernel into a buffer: :mod:`.native`), ``run_op`` (a region the kernel cannot run for these sizes: an empty
     iteration space) or ``ref`` (its numpy ``ref``). ``steps``: the Executable's ``(Step,
     KernelStep | ScanStep | None)``."""
     modes = []
@@ -70,6 +72,8 @@ def op_modes(steps: list, size_only: set, env: dict) -> list[str]:
             modes.append("kernel")
         elif ref.opdef.has(CONTRACTION) and op.kind in CONTRACTIONS and op.region is None:
             modes.append("contraction")
+        elif op.kind in NATIVE:
+            modes.append("native")
         elif op.region is not None:
             modes.append("run_op")
         else:
@@ -87,9 +91,9 @@ class StepPlan:
         self.env = env
         modes = op_modes(steps, size_only, env)
         fresh = [ref.op for (ref, _), mode in zip(steps, modes)
-                 if mode in ("kernel", "contraction", "scan")]
+                 if mode in ("kernel", "contraction", "native", "scan")]
         slotted = [ref.op for (ref, _), mode in zip(steps, modes)
-                   if mode in ("kernel", "contraction")]
+                   if mode in ("kernel", "contraction", "native")]
         self.memory = plan_memory(graph, env, fresh=fresh, slotted=slotted)
         gen = _Generator(graph, env, captured, size_only, self.memory)
         for (ref, kernel_step), mode in zip(steps, modes):
@@ -189,6 +193,13 @@ class _Generator:
         elif mode == "contraction":
             out = self.output(op.results[0])
             self.body.append(f"{op.kind}({', '.join(args)}, out={out}){comment}")
+        elif mode == "native":
+            spec, runner = NATIVE[op.kind]
+            out = self.output(op.results[0])
+            k, f = self.global_("k", load_kernel(spec)), self.global_("n", runner)
+            a = self.global_("a", dict(op.attrs))
+            zero = self._is_zero(op.operands[0])
+            self.body.append(f"{f}({k}, [{', '.join(args)}], {out}, {a}, {zero}){comment}")
         elif mode == "scan":     # final carries copied, stacks new: fresh arrays
             scan = self.global_("L", kernel_step.run)
             outs = [self.new_local(r) for r in op.results]
@@ -203,6 +214,10 @@ class _Generator:
         dead = [self.name[v] for v in ref.dying if v in self.local]
         if dead:
             self.body.append(f"del {', '.join(dead)}")
+
+    def _is_zero(self, v) -> bool:
+        """Whether ``v`` is a size-only value that is all zeros (autodiff's zero start)."""
+        return v in self.size_only and not np.any(self.captured[v])
 
     def _ref(self, ref, args: list, comment: str) -> None:
         """An op run by its numpy ``ref`` with its attributes fixed for these sizes."""
