@@ -4,7 +4,10 @@ Each backend gets its own copy of the model (``build_model()`` then ``recompile`
 start from the same weights, and their steps on the same batch (the first batch of the
 file's ``load_data()``) are interleaved so that machine noise hits them alike. The first
 step of each (tracing and compiling) is timed apart. Medians and ratios to the first
-backend are printed; nothing is asserted (speed is measured, never tested).
+backend are printed; nothing is asserted (speed is measured, never tested). Then each
+backend's model runs the steps again under :func:`fusegraph.backends.profiling.profiling`
+and :func:`profiles` gives the per-kernel tables (numba_cpu's plans; a reference
+model's profile is empty).
 """
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ import time
 
 import numpy as np
 
+from .backends import profiling
 from .frontend.nest import map_structure
 
 
@@ -38,8 +42,22 @@ def bench(build_model, data, backends, steps: int, batch_size: int) -> list[dict
             start = time.perf_counter()
             model.train_on_batch(x, y)
             times[name].append(time.perf_counter() - start)
-    return [{"backend": name, "first_step_s": first, "median_ms": 1e3 * float(np.median(times[name]))}
-            for name, _model, first in models]
+    return [{"backend": name, "first_step_s": first, "median_ms": 1e3 * float(np.median(times[name])),
+             "profile": _profile(model, x, y, steps)}
+            for name, model, first in models]
+
+
+def _profile(model, x, y, steps: int) -> str:
+    """The per-kernel table of ``steps`` more steps of ``model`` on ``(x, y)``."""
+    with profiling.profiling() as profile:
+        for _ in range(steps):
+            model.train_on_batch(x, y)
+    return profiling.report(profile)
+
+
+def profiles(rows: list[dict]) -> str:
+    """Each backend's per-kernel table, headed by its name."""
+    return "\n\n".join(f"== {r['backend']} ==\n{r['profile']}" for r in rows)
 
 
 def format_rows(rows: list[dict], steps: int, batch_size: int) -> str:

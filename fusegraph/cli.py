@@ -15,7 +15,8 @@ pass's counters; through ``--after`` if given, else the whole fusion pipeline).
 (compiled as the file says), loads its data with ``load_data()`` — ``(x, y)`` or
 ``((x, y), (x_val, y_val))`` — fits it with a progress bar (``EPOCHS``/``BATCH_SIZE``
 from the file unless given) and prints the last epoch's metrics. ``bench`` times the
-file's training step on several backends (see :mod:`fusegraph.bench`).
+file's training step on several backends and prints each one's per-kernel profile (see
+:mod:`fusegraph.bench`).
 """
 from __future__ import annotations
 
@@ -161,12 +162,14 @@ def _train(args) -> int:
 
 
 def _bench(args) -> int:
-    from .bench import bench, format_rows
+    from .bench import bench, format_rows, profiles
     module, model = build_user_model(args.file)
     train_data, _ = _training_data(args.file, module, model, "time its training step")
     batch_size = args.batch_size or getattr(module, "BATCH_SIZE", 32)
     rows = bench(module.build_model, train_data, args.backends.split(","), args.steps, batch_size)
     print(format_rows(rows, args.steps, batch_size))
+    print()
+    print(profiles(rows))
     return 0
 
 

@@ -94,6 +94,7 @@ RULES = {
     "steps": _int(1, optional=True),
     "verbose": _verbose,
     "shuffle": _flag,
+    "profile": _flag,
     "return_dict": _flag,
     "validation_split": _fraction,
     "callbacks": _callbacks,

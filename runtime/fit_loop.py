@@ -9,7 +9,9 @@ with the ``on_test_*`` hooks of fit's callbacks), then ``on_epoch_end``. A step 
 from __future__ import annotations
 
 import functools
+from contextlib import contextmanager
 
+from ..backends import profiling
 from ..frontend.function import commit
 from . import arguments, checkpoints
 from .callbacks import History, TerminateOnNaN
@@ -21,13 +23,27 @@ from .step_data import to_floats
 VALIDATION_NAMES = ("validation_data[0]", "validation_data[1]", "validation_data[2]")
 
 
+@contextmanager
+def profiled(on: bool):
+    """Profile the block's numba_cpu steps and print the table after it (``on``), even
+    when it ends with an error; else nothing."""
+    if not on:
+        yield
+        return
+    with profiling.profiling() as profile:
+        try:
+            yield
+        finally:
+            print(profiling.report(profile), flush=True)
+
+
 class FitLoop:
     """The Trainer's ``fit`` and its steps (see the module)."""
 
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
             validation_split=0.0, validation_data=None, shuffle=True, initial_epoch=0,
             steps_per_epoch=None, sample_weight=None, validation_batch_size=None, seed=None,
-            validation_steps=None):
+            validation_steps=None, profile=False):
         """Train for ``epochs`` epochs; returns the History. Validation runs the
         ``on_test_*`` hooks of these callbacks, without a progress bar of its own, over
         ``validation_steps`` batches of ``validation_data`` (None: a whole pass; an
@@ -36,14 +52,18 @@ class FitLoop:
         Every argument is checked before the first step (nothing trains when one is
         wrong): the numbers and flags, the callbacks, the training and validation data
         (structure, input and output names, shapes, dtypes, sample counts, the class
-        labels of sparse losses and metrics, by tracing both steps on array data)."""
+        labels of sparse losses and metrics, by tracing both steps on array data).
+
+        ``profile=True`` (or the environment variable ``FUSEGRAPH_PROFILE=1``) prints a
+        per-kernel table of the numba_cpu steps after training
+        (:mod:`fusegraph.backends.profiling`)."""
         self._require_compiled("fit")
         arguments.check("fit", epochs=epochs, initial_epoch=initial_epoch,
                         batch_size=batch_size, verbose=verbose, callbacks=callbacks,
                         validation_split=validation_split, shuffle=shuffle,
                         steps_per_epoch=steps_per_epoch,
                         validation_batch_size=validation_batch_size, seed=seed,
-                        validation_steps=validation_steps)
+                        validation_steps=validation_steps, profile=profile)
         data, validation = self._fit_data(
             x, y, sample_weight, batch_size, shuffle, steps_per_epoch, seed, validation_split,
             validation_data, validation_batch_size, validation_steps)
@@ -56,11 +76,12 @@ class FitLoop:
         callbacks.on_train_begin()
         train_batch = functools.partial(self._train_batch, rejecters=rejecters)
         logs = {}
-        for epoch in range(initial_epoch, epochs):
-            logs = self._fit_epoch(epoch, epochs, data, validation, callbacks, verbose,
-                                   train_batch)
-            if self.stop_training or data.ran_out_of_data:
-                break
+        with profiled(profile or profiling.requested()):
+            for epoch in range(initial_epoch, epochs):
+                logs = self._fit_epoch(epoch, epochs, data, validation, callbacks, verbose,
+                                       train_batch)
+                if self.stop_training or data.ran_out_of_data:
+                    break
         callbacks.on_train_end(logs if epochs > initial_epoch else {})
         return history
 

@@ -270,11 +270,15 @@ def test_train_on_the_numba_backend(capsys):
 
 def test_bench_prints_a_median_per_backend(capsys):
     main(["bench", str(ROOT / "examples" / "digits.py"), "--steps", "3"])
-    lines = capsys.readouterr().out.splitlines()
+    out = capsys.readouterr().out
+    lines = out.splitlines()
     assert lines[0] == "median training step over 3 interleaved steps, batch 32"
-    rows = [line.split() for line in lines[2:]]
+    rows = [line.split() for line in lines[2:4]]
     assert [r[0] for r in rows] == ["reference", "numba_cpu"]
     assert rows[0][2] == "1.00x" and all(float(r[1]) > 0 for r in rows)
+    reference, numba = out.split("== reference ==")[1].split("== numba_cpu ==")
+    assert "no numba_cpu plan ran" in reference
+    assert "fusegraph profile: @train_step for B=32: 3 calls" in numba
 
 
 def test_train_needs_load_data_and_a_compiled_model(tmp_path):
