@@ -36,11 +36,9 @@ from ...ir.types import resolve_shape
 from ...passes.memory import plan_memory
 
 from ..numba.kernels import load_kernel
+from .contractions import CONTRACTIONS
 from .native import NATIVE
 from .scan import ScanStep
-
-# How a contraction (an op with the CONTRACTION trait) runs into a kept buffer, by op name.
-CONTRACTIONS = {"matmul": np.matmul}
 
 
 def _refcount_baseline() -> int:
@@ -128,7 +126,7 @@ class _Generator:
         self.ns: dict = {"empty": np.empty, "asarray": np.asarray, "run_op": run_op,
                          "getrefcount": sys.getrefcount, "HELD": _HELD, "env": env,
                          "POOL": [], "SPARE": [], "ACTIVE": profiling.ACTIVE,
-                         "clock": perf_counter, **CONTRACTIONS}
+                         "clock": perf_counter}
         self.slot_arrays: dict[int, np.ndarray] = {}   # slot index -> its byte buffer
         self.name: dict = {}                           # Value -> its name in the code
         self.local: set = set()                        # values held by local names
@@ -207,7 +205,8 @@ class _Generator:
                              f"{kernel_step.spec.name}")
         elif mode == "contraction":
             out = self.output(op.results[0])
-            self.body.append(f"{op.kind}({', '.join(args)}, out={out}){comment}")
+            f = self.global_(op.kind, CONTRACTIONS[op.kind](op.attrs))
+            self.body.append(f"{f}({', '.join(args)}, out={out}){comment}")
         elif mode == "native":
             spec, runner = NATIVE[op.kind]
             out = self.output(op.results[0])

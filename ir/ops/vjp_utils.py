@@ -47,6 +47,13 @@ def swap_last_two(x: Value) -> Value:
     return emit("transpose", x, perm=perm)
 
 
+def transpose_to(x: Value, axes: list) -> Value:
+    """``x``, whose axis ``k`` is axis ``axes[k]`` of the wanted layout, transposed into
+    that layout (no op when it already is)."""
+    perm = tuple(axes.index(i) for i in range(len(axes)))
+    return x if perm == tuple(range(len(axes))) else emit("transpose", x, perm=perm)
+
+
 def keepdims_shape(shape: tuple, axes: tuple) -> tuple:
     return tuple(1 if i in axes else d for i, d in enumerate(shape))
 

@@ -17,6 +17,7 @@ from fusegraph.ir.opdef import (ALL_TRAITS, ARG_REDUCTION, ATTR_KINDS, COMMUTATI
                                 HAS_REGION, NO_GRADIENT, REDUCTION, REQUIRED, Attr, OpDef,
                                 Reduction, check_attr, shape_attr_names, trait_errors)
 from fusegraph.ir.types import resolve_shape
+from helpers.contraction_shapes import tensordot_axes
 
 # Adding an op means adding it here, and a strategy to CASES below.
 OP_NAMES = """
@@ -24,7 +25,7 @@ OP_NAMES = """
     add sub mul div pow maximum minimum eq ne lt le gt ge logical_and logical_or logical_not
     stop_gradient where cast constant
     reduce_sum reduce_mean reduce_max reduce_min argmax argmin dim_size
-    matmul
+    matmul tensordot
     reshape transpose broadcast_to concatenate slice take one_hot iota pad scatter_add
     random_uniform
     fused scan
@@ -240,6 +241,13 @@ def matmul(draw):
 
 
 @st.composite
+def tensordot(draw):
+    a, b, attrs = draw(tensordot_axes())
+    dtype = draw(st.sampled_from(NUMERIC))
+    return [(a, dtype), (b, dtype)], attrs
+
+
+@st.composite
 def reshape(draw):
     shape = draw(st.lists(SIDE, max_size=4).map(tuple))
     dims = draw(st.permutations(shape))
@@ -408,6 +416,7 @@ CASES = {
     **{n: case(arg_reduction()) for n in ("argmax", "argmin")},
     "dim_size": case(dim_size()),
     "matmul": case(matmul(), aligned=batch_aligned),
+    "tensordot": case(tensordot(), symbolic=False),
     "reshape": case(reshape(), symbolic=False),
     "transpose": case(transpose()),
     "broadcast_to": case(broadcast_to(), symbolic=False),
@@ -449,6 +458,16 @@ def test_ref_agrees_with_shape_rule(name, data):
 def ref(name, *arrays, **attrs):
     opdef = get_opdef(name)
     return opdef.ref(list(arrays), opdef.normalize_attrs(attrs))
+
+
+def test_tensordot_is_numpys_and_orders_free_axes_a_then_b():
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((2, 3, 4)), rng.standard_normal((4, 5, 2))
+    got = ref("tensordot", a, b, axes_a=(0, 2), axes_b=(2, 0))
+    np.testing.assert_allclose(got, np.einsum("ijk,kli->jl", a, b))
+    x = Value(TensorType((B, 7, 3)), name="x")
+    g = Value(TensorType((B, 7, 5)), name="g")
+    assert emit("tensordot", x, g, axes_a=(0, 1), axes_b=(0, 1)).type == TensorType((3, 5))
 
 
 def test_reshape_with_minus_one_and_symbols():
@@ -643,6 +662,12 @@ ERRORS = [
     ("reshape", [t(2, 3)], {"shape": (4, 2)}, r"cannot reshape f32\[2,3\]"),
     ("reshape", [t(2, 3)], {"shape": (-1, -1)}, r"more than one -1"),
     ("reshape", [t(B, 3)], {"shape": (3, -1)}, r"symbolic dims \['B'\] must all reappear"),
+    ("tensordot", [t(2, 3), t(3, 2)], {"axes_a": (1,), "axes_b": ()}, r"same length"),
+    ("tensordot", [t(2, 3), t(3, 3)], {"axes_a": (1, 1), "axes_b": (0, 1)},
+     r"axes_a \[1, 1\] must be distinct axes of f32\[2,3\]"),
+    ("tensordot", [t(2, 3), t(3, 2)], {"axes_a": (2,), "axes_b": (0,)}, r"in \[0, 2\)"),
+    ("tensordot", [t(2, 3), t(4, 2)], {"axes_a": (1,), "axes_b": (0,)},
+     r"axis 1 of f32\[2,3\] and axis 0 of f32\[4,2\] are summed together but .*3 vs 4"),
     ("reshape", [t(B, 3)], {"shape": (4, 2)}, r"symbolic dims \['B'\] must all reappear"),
     ("reshape", [t(B, 3)], {"shape": (3, Sym("T"))}, r"symbolic dims \['B'\] must all reappear"),
     ("transpose", [t(2, 3)], {"perm": (0, 0)}, r"not a permutation"),

@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
 
 from fusegraph.backends.reference import compile
+from helpers.contraction_shapes import tensordot_axes
 from fusegraph.ir import (BATCH as B, DType, Graph, ShapeError, Sym, TensorType, Value, all_opdefs,
                           as_dtype, emit, get_opdef, layer_scope, parse_graph, print_graph, verify)
 from fusegraph.ir.errors import FusegraphError, UnsupportedError
@@ -209,6 +210,13 @@ def matmul(draw):
     return VjpCase([a, b], types=maybe_b(draw, [a, b], which))
 
 
+@st.composite
+def tensordot(draw):
+    rng = rng_of(draw)
+    a, b, attrs = draw(tensordot_axes())
+    return VjpCase([normal(rng, a), normal(rng, b)], attrs)
+
+
 def _merge_neighbours(draw, dims) -> list:
     out = []
     for d in dims:
@@ -395,6 +403,7 @@ VJP_CASES = {
     **{n: reduction() for n in ("reduce_sum", "reduce_mean")},
     **{n: reduction(distinct) for n in ("reduce_max", "reduce_min")},
     "matmul": matmul(),
+    "tensordot": tensordot(),
     "reshape": reshape(),
     "transpose": transpose(),
     "broadcast_to": broadcast_to(),
@@ -713,6 +722,25 @@ def test_dense_weight_gradient_sums_over_symbolic_batch():
     xa = np.random.default_rng(2).standard_normal((4, 7, 3))
     np.testing.assert_allclose(run([gw], [x, w], xa, np.zeros((3, 2)))[0],
                                np.broadcast_to(xa.sum(axis=(0, 1))[:, None], (3, 2)))
+
+
+def test_a_2d_weight_on_sequences_gets_one_tensordot_not_a_batched_matmul_and_a_sum():
+    x, w = param("x", B, 7, 3), param("w", 3, 2)
+    ct = param("ct", B, 7, 2)
+    gx, gw = gradients([emit("matmul", x, w)], [x, w], seeds=[ct])
+    kinds = [op.kind for op in Graph.from_results("g", [x, w, ct], [gw]).ops]
+    assert kinds == ["tensordot"]
+    w_first = param("v", 2, 7)                       # v[2,7] @ y[B,7,3]: dv is one too
+    y, cy = param("y", B, 7, 3), param("cy", B, 2, 3)
+    (gv,) = gradients([emit("matmul", w_first, y)], [w_first], seeds=[cy])
+    assert [op.kind for op in Graph.from_results("g", [w_first, y, cy], [gv]).ops] == ["tensordot"]
+    rng = np.random.default_rng(3)
+    xa, ca, ya, cya = (rng.standard_normal(s) for s in ((4, 7, 3), (4, 7, 2), (4, 7, 3), (4, 2, 3)))
+    got_x, got_w = run([gx, gw], [x, w, ct], xa, np.ones((3, 2)), ca)
+    np.testing.assert_allclose(got_w, np.einsum("btk,btn->kn", xa, ca))
+    np.testing.assert_allclose(got_x, ca @ np.ones((3, 2)).T)
+    np.testing.assert_allclose(run([gv], [w_first, y, cy], np.ones((2, 7)), ya, cya)[0],
+                               np.einsum("bmn,bkn->mk", cya, ya))
 
 
 @pytest.mark.parametrize("batch", [3, 7])
