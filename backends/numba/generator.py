@@ -85,6 +85,7 @@ class KernelGenerator(ABC):
 
     backend: str = ""           # "numba_cpu": in messages and the source's docstring
     numba_import: str = ""      # the generated file's numba import line
+    imports: tuple = ()         # import lines after it: what the target's templates call
     # The target's templates module: ``template_for(kind, dtype)`` (a template or None)
     # and ``SCALAR_TYPES`` (DType -> the numpy scalar type that ``{T}`` stands for).
     templates: ModuleType
@@ -290,6 +291,7 @@ class KernelGenerator(ABC):
             "",
             "import numpy as np",
             self.numba_import,
+            *self.imports,
             "",
             "",
             self.shape_comment(),

@@ -21,15 +21,23 @@ expression, compiled by Numba, computes one element of the op exactly as the op'
 
 ``FLOAT_TEMPLATES`` is the base table; the int and bool tables override a few entries
 by dict-merge (tinygrad's ``code_for_op``). :func:`template_for` picks the table by the
-result dtype. A reduction has no entry: it is computed with its combining op's
-template and its identity as a ``constant`` (the op's
-:class:`~fusegraph.ir.opdef.Reduction`, see :mod:`fusegraph.backends.numba.generator`).
-The CUDA backend (:mod:`fusegraph.backends.numba_cuda.templates`) starts from these
-tables and overrides the few entries it spells differently.
+result dtype, and for a float result spells ``exp``, ``log``, ``tanh``, ``sigmoid`` and
+``erf`` as :data:`FAST_MATH_TEMPLATES` do: calls of :mod:`.fast_math`, numba_cpu's own
+implementations that LLVM vectorizes (libm's ``math.exp`` stays a scalar call per
+element: PyPI's llvmlite has no SVML), within the ulp bounds that module states rather
+than libm's; the generated file imports them with :data:`CPU_IMPORTS`.
+
+A reduction has no entry: it is computed with its combining op's template and its
+identity as a ``constant`` (the op's :class:`~fusegraph.ir.opdef.Reduction`, see
+:mod:`fusegraph.backends.numba.generator`).
+The CUDA backend (:mod:`fusegraph.backends.numba_cuda.templates`) starts from the base
+tables (libdevice's ``math.*``, not :mod:`.fast_math`) and overrides the few entries it
+spells differently.
 """
 from __future__ import annotations
 
 from ...ir.types import DType
+from . import fast_math
 
 FLOAT_TEMPLATES = {
     # unary
@@ -97,6 +105,20 @@ SCALAR_TYPES = {DType.f32: "np.float32", DType.f64: "np.float64", DType.i32: "np
                 DType.i64: "np.int64", DType.bool: "np.bool_"}
 
 
+# numba_cpu's spelling of these float ops, in place of the base table's libm calls.
+FAST_MATH_TEMPLATES = {kind: f"fast_math.{kind}({{0}})"
+                       for kind in ("exp", "log", "tanh", "sigmoid", "erf")}
+
+# The import lines a numba_cpu kernel needs for them; the comment carries the digest of
+# fast_math's source, so that a kernel's source (and so its cache files) changes with it.
+CPU_IMPORTS = (f"from fusegraph.backends.numba import fast_math  "
+               f"# source {fast_math.SOURCE_DIGEST}",)
+
+
 def template_for(kind: str, dtype: DType) -> str | None:
-    """The template of op ``kind`` making a ``dtype`` result, or None if there is none."""
-    return _TABLES[dtype].get(kind)
+    """numba_cpu's template of op ``kind`` making a ``dtype`` result, or None if there is
+    none: the base table's entry, respelled by :data:`FAST_MATH_TEMPLATES` for floats."""
+    template = _TABLES[dtype].get(kind)
+    if template is not None and dtype.is_float:
+        return FAST_MATH_TEMPLATES.get(kind, template)
+    return template

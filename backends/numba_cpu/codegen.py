@@ -42,11 +42,13 @@ Decided statically, from the types alone:
   key, may not depend on the first batch seen). Override the threshold with the
   environment variable ``FUSEGRAPH_NUMBA_PARALLEL_MIN``.
 
-No ``fastmath``: NaN, inf and signed zeros behave as in the reference. The source has
-one statement per region op with the IR line as a comment, and names nothing that varies
-between equal regions (no source locations, no region or parameter names), so equal
-kernels of different layers share one source, one file and one compiled function. The
-kernel's name carries the region's
+No ``fastmath``: NaN, inf and signed zeros behave as in the reference. ``exp``, ``log``,
+``tanh``, ``sigmoid`` and ``erf`` call :mod:`fusegraph.backends.numba.fast_math` (the
+kernel file imports it), whose functions LLVM vectorizes, within the ulp bounds it
+states. The source has one statement per region op with the IR line as a comment, and
+names nothing that varies between equal regions (no source locations, no region or
+parameter names), so equal kernels of different layers share one source, one file and
+one compiled function. The kernel's name carries the region's
 :func:`~fusegraph.backends.numba.generator.structural_hash`.
 
 What the CPU and CUDA generators share (validation, broadcasting, placement, the local
@@ -70,7 +72,7 @@ from ...ir.types import Sym
 
 PARALLEL_MIN_ELEMENTS = 1 << 18   # below this many elements, threads cost more than they save
 SYMBOL_SIZE_GUESS = 32            # a symbolic dim (the batch) counts this much for that estimate
-CODEGEN_VERSION = "1"             # bump when the generated code changes meaning
+CODEGEN_VERSION = "2"             # bump when the generated code changes meaning (2: fast_math)
 
 # What a numba_cpu kernel holds: every elementwise op and reduction with a template.
 CAPABILITY = KernelCapability("numba_cpu",
@@ -105,6 +107,7 @@ def generate_kernel(region: Graph) -> KernelSpec:
 class _Generator(KernelGenerator):
     backend = "numba_cpu"
     numba_import = "from numba import njit, prange"
+    imports = templates.CPU_IMPORTS
     templates = templates
     parallel = False
 
