@@ -7,6 +7,8 @@ passes run in by default, read top to bottom.
 from .cse import cse
 from .dce import dce
 from .fusion import fuse, targeting
+from .hoist_invariants import hoist_invariants
+from .hoist_sums import hoist_sums
 from .manager import (PASSES, Pass, PassRun, PipelineReport, collecting, count, register_pass,
                       run_pipeline)
 from .memory import MemoryPlan, memory_report, plan_memory
@@ -24,6 +26,8 @@ DEFAULT_PIPELINE = [
     "simplify",      # what merging exposed
     "dce",
     "scan_bodies",   # simplify, cse, dce inside each loop body (it runs once per step)
+    "hoist_sums",    # a loop's weight-gradient accumulators as sums over its stacked steps
+    "hoist_invariants",  # a body's work on loop invariants done once, before the loop
 ]
 
 # The default pipeline, then kernels formed (each kernel backend states its own pipeline
@@ -42,6 +46,6 @@ def pipeline_through(after: str, pipeline=None) -> list[str]:
 
 __all__ = ["DEFAULT_PIPELINE", "FUSION_PIPELINE", "MemoryPlan", "PASSES", "Pass",
            "PassRun", "PipelineReport", "Rule", "RuleTable", "collecting", "count", "cse",
-           "dce", "fuse", "infer_shapes", "map_scan_regions", "memory_report",
-           "merge_scans", "pipeline_through", "plan_memory", "register_pass",
+           "dce", "fuse", "hoist_invariants", "hoist_sums", "infer_shapes", "map_scan_regions",
+           "memory_report", "merge_scans", "pipeline_through", "plan_memory", "register_pass",
            "run_on_scan_regions", "run_pipeline", "simplify", "targeting"]
