@@ -12,7 +12,11 @@ and its verified disk cache, the kernel step) is :mod:`fusegraph.backends.numba`
   result checked), then generates a *plan*, one straight-line Python function for that
   batch size that runs the kernels and BLAS into buffers it keeps across calls, with
   the values that depend on the sizes alone computed once; later calls run the plan.
-  ``Executable.source()`` dumps the kernels, ``Executable.plan_source()`` the plan.
+  ``Executable.source()`` dumps the kernels, ``Executable.plan_source()`` the plan;
+* :mod:`.scan`, :mod:`.scan_loop`, :mod:`.scan_codegen`: a ``scan`` op (a recurrent
+  layer's loop) as ONE generated Numba function running every step's kernels and
+  matmuls, or, when its body holds an op that function cannot run, a Python loop over
+  its body's plan.
 
 Use it through ``fusegraph.backends.optimizing_compiler("numba_cpu")``, which runs
 :data:`PIPELINE` first, fusion forming the kernels :data:`CAPABILITY` admits: on a graph
@@ -29,13 +33,12 @@ from ..numba import (KernelCacheError, KernelCacheWarning, cache_dir,
 from .codegen import CAPABILITY, CodegenError, KernelSpec, generate_kernel
 from .executable import Executable, KernelStep, compile
 
-# The passes before this backend. "scan_fusion" (kernels inside loop bodies,
-# :mod:`fusegraph.passes.regions`) is left out, measured: on an LSTM(64) training step
-# (B=32, T=50) numba_cpu took 13.2 ms with it and 9.8 ms without. A step's cell is only
-# [B,64] = 2048 elements, and the gates' exp/tanh run as scalar libm calls in a kernel (no
-# SVML) where numpy's ufuncs use SIMD: 59 us per step for the fused forward cell against
-# about 20 us for its numpy ops. Add it to a pipeline to try.
-PIPELINE = FUSION_PIPELINE
+# The passes before this backend: the kernel pipeline, then "scan_fusion" (kernels inside
+# loop bodies, :mod:`fusegraph.passes.regions`), which the compiled scan loops need: a
+# loop runs its body's kernels (:mod:`.scan_codegen`), and an op that fusion left alone
+# becomes a one-op kernel of its own, each a Numba compile of its own on a cold start.
+# Measured in .scan_loop's docstring.
+PIPELINE = FUSION_PIPELINE + ["scan_fusion"]
 
 __all__ = ["CAPABILITY", "CodegenError", "ExecutionError", "Executable", "InputError",
            "KernelCacheError", "KernelCacheWarning", "KernelSpec", "KernelStep", "PIPELINE",

@@ -61,7 +61,7 @@ def floats(*shape, dtype=np.float32, scale=3.0):
 
 def test_backend_is_registered_with_the_fusion_pipeline():
     assert get_backend("numba_cpu") is numba_cpu.compile
-    assert default_pipeline("numba_cpu") == FUSION_PIPELINE
+    assert default_pipeline("numba_cpu") == FUSION_PIPELINE + ["scan_fusion"]   # loop bodies too
     assert "fusion" not in default_pipeline("reference")
     with pytest.raises(ValueError, match="expected one of reference, numba_cpu"):
         get_backend("tpu")
@@ -594,7 +594,7 @@ def test_a_training_step_matches_the_reference():
         np.testing.assert_allclose(w, ref_w, rtol=1e-5, atol=1e-6)
 
 
-# --- scans: the body compiled once, run by its plan --------------------------------------
+# --- scans: a compiled loop, or the body compiled once and run by its plan per step -----
 
 def _recurrent(layer, backend, go_backwards=False):
     fg.utils.clear_session()
@@ -627,7 +627,7 @@ def test_recurrent_training_and_prediction_match_the_reference(layer, go_backwar
     ref_model, ref_losses, ref_pred = runs["reference"]
     exe, scans = _scan_steps(model)
     assert len(scans) == 4 and exe.plan_errors == []          # forward+saving and backward, x2
-    assert all(s.failures == [] and s.body._plans for s in scans)
+    assert all(s.failures == [] and s.mode == "loop" for s in scans)   # compiled loops
     np.testing.assert_allclose(losses, ref_losses, rtol=1e-5)
     np.testing.assert_allclose(pred, ref_pred, rtol=1e-5, atol=1e-6)
     for w, ref_w in zip(model.get_weights(), ref_model.get_weights()):
@@ -651,8 +651,17 @@ def _float_and_int_body():
     return Graph.from_results("body", [h, n, x, w], [new_h, new_n, new_h, emit("reshape", new_n, shape=(1,))])
 
 
+@pytest.fixture
+def steps_only(monkeypatch):
+    """Scans compiled in the test run step by step (their body's plan per step), not as a
+    compiled loop (tests/backends/test_numba_cpu_scan.py tests those)."""
+    def off(ref, kernels):
+        raise numba_cpu.scan.Unsupported("switched off")
+    monkeypatch.setattr(numba_cpu.scan, "CompiledLoop", off)
+
+
 @pytest.mark.parametrize("reverse", [False, True])
-def test_a_scan_with_int_carries_symbolic_batch_and_length_matches_exactly(reverse):
+def test_a_scan_with_int_carries_symbolic_batch_and_length_matches_exactly(reverse, steps_only):
     T = Sym("T")
     h0, n0 = param("h0", B, 2), param("n0", dtype=I32)
     xs, w = param("xs", B, T, 2), param("w", 2, 2)
@@ -670,7 +679,7 @@ def test_a_scan_with_int_carries_symbolic_batch_and_length_matches_exactly(rever
     assert len(exe.scans[0].body._plans) == 2         # one body plan per batch size
 
 
-def test_scan_carries_are_not_copied_per_step_and_results_stay_the_callers():
+def test_scan_carries_are_not_copied_per_step_and_results_stay_the_callers(steps_only):
     T = Sym("T")
     h0, n0 = param("h0", B, 2), param("n0", dtype=I32)
     xs, w = param("xs", B, T, 2), param("w", 2, 2)
