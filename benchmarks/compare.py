@@ -2,7 +2,7 @@
 ``workloads/``, each measurement in a fresh process.
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/compare.py \\
-        [--workloads mlp,ticket,lstm,transformer] [--threads 1,2] [--steps 50] [--warmup 5]
+        [--workloads mlp,ticket,lstm,transformer] [--threads 1,2] [--steps 30] [--warmup 5]
         [--frameworks fusegraph,jax,torch] [--backend numba_cpu] [--quick] [--tiny]
         [--json results.json]
 
@@ -18,7 +18,7 @@ process gets the thread count through ``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREAD
 ``--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1`` (XLA's CPU pool
 cannot be set to other counts below the number of cores). A large float32 sgemm
 (numpy, 2048x2048) is measured at each thread count at the start and at the end of the
-run: the MLP's matmul rate is given as a fraction of it.
+run: the MLP's matmul rate is given as a fraction of the better of the two.
 
 Printed: markdown tables of median step times (with fusegraph's time over the best
 peer's), first steps with empty and warm caches, peak resident memory and the MLP's
@@ -151,7 +151,7 @@ def parse_args(argv=None):
     parser.add_argument("--workloads", default=",".join(WORKLOADS),
                         help=f"comma-separated, of {','.join(WORKLOADS)}")
     parser.add_argument("--threads", default="1,2", help="comma-separated thread counts")
-    parser.add_argument("--steps", type=int, default=50, help="timed steps per warm process")
+    parser.add_argument("--steps", type=int, default=30, help="timed steps per warm process")
     parser.add_argument("--warmup", type=int, default=5, help="untimed steps before them")
     parser.add_argument("--frameworks", default=",".join(FRAMEWORKS),
                         help=f"comma-separated, of {','.join(FRAMEWORKS)}")

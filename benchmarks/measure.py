@@ -2,7 +2,7 @@
 (workload, framework, threads, cold/warm) and reads the JSON line it prints last.
 
     python benchmarks/measure.py FRAMEWORK WORKLOAD --threads N --spawned-at T
-                                 [--steps 50] [--warmup 5] [--tiny] [--backend numba_cpu]
+                                 [--steps 30] [--warmup 5] [--tiny] [--backend numba_cpu]
     python benchmarks/measure.py sgemm - --threads N --spawned-at T
 
 FRAMEWORK is ``fusegraph``, ``torch``, ``jax`` or ``sgemm`` (numpy float32 matmul of two
@@ -18,8 +18,9 @@ just before it started this process, to the end of the first step: interpreter s
 imports, building, tracing and compiling, the step), its parts ``import_s``, ``build_s``
 and ``first_call_s``, ``first_loss``, the timed steps' ``median_ms``/``p25_ms``/``p75_ms``
 (after ``--warmup`` untimed steps; none when ``--steps 0``), ``max_rss_mb`` (this
-process's peak resident memory, ``getrusage``), ``versions`` and ``blas`` (the thread
-pools loaded, from threadpoolctl). Nothing is printed before that line on stdout.
+process's peak resident memory, ``getrusage``), ``versions`` (with the MKL linked into
+libtorch, which threadpoolctl does not see) and ``blas`` (the thread pools loaded, from
+threadpoolctl). Nothing is printed before that line on stdout.
 """
 from __future__ import annotations
 
@@ -62,7 +63,10 @@ def _framework(name: str, threads: int, backend: str):
 
         from workloads import torch_models
         torch.set_num_threads(threads)
-        return torch_models.build, {"torch": torch.__version__}
+        mkl = next((line.split("Version", 1)[-1].split()[0]
+                    for line in torch.__config__.parallel_info().splitlines()
+                    if "Math Kernel Library" in line), "none")
+        return torch_models.build, {"torch": torch.__version__, "torch's MKL": mkl}
     if name == "jax":
         import jax
         import jaxlib
@@ -123,7 +127,7 @@ def main(argv=None) -> None:
     parser.add_argument("--threads", type=int, required=True)
     parser.add_argument("--spawned-at", type=float, required=True,
                         help="time.time() of the parent just before starting this process")
-    parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--tiny", action="store_true", help="the tests' tiny sizes")
     parser.add_argument("--backend", default="numba_cpu", help="fusegraph's backend")
