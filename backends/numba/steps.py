@@ -43,13 +43,26 @@ class KernelStep:
     """One fused op run by its kernel; ``ref`` is the reference step (its fallback).
     Each target adds how it runs one (numba_cpu: ``run``; numba_cuda: ``launch``)."""
 
-    __slots__ = ("ref", "op", "spec", "kernel", "out_shapes", "out_dtypes", "static_empty")
+    __slots__ = ("ref", "op", "spec", "kernel", "out_shapes", "out_dtypes", "static_empty",
+                 "pending")
 
     def __init__(self, ref: Step, spec, kernel):
         self.ref, self.op, self.spec, self.kernel = ref, ref.op, spec, kernel
         self.out_shapes = [r.type.shape for r in ref.op.results]
         self.out_dtypes = [r.type.dtype.numpy for r in ref.op.results]
         self.static_empty = 0 in spec.iteration_shape
+        self.pending = None     # its :class:`~.warmup.Ticket` while made ready ahead
+
+    def ready(self) -> bool:
+        """Whether the kernel can be called without compiling: true unless it is being
+        made ready ahead (:mod:`.warmup`); asking starts that, and in a waiting group
+        waits for it (:meth:`~.warmup.Ticket.arrived`). Once true, it stays true."""
+        if self.pending is None:
+            return True
+        if not self.pending.arrived():
+            return False
+        self.pending = None
+        return True
 
     def sizes(self, env: dict) -> list:
         """The size arguments of a call: one per symbol of the iteration shape."""

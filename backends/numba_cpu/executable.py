@@ -81,6 +81,7 @@ types', and symbols broadcast strictly.
 from __future__ import annotations
 
 import threading
+import time
 from contextlib import contextmanager
 
 import numpy as np
@@ -88,12 +89,15 @@ import numpy as np
 from ..executable import Executable as ExecutableProtocol
 from ..numba import steps
 from ..numba.kernels import load_kernel
+from ..numba.signatures import native_arguments
+from ..numba.warmup import Warmup
 from ..reference.interpreter import Step, free_schedule, interpret, run_op
 from ...ir.binding import Binder
 from ...ir.core import Graph
 from ...ir.opdef import RANDOM, SHAPE_ONLY, SIDE_EFFECTS, get_opdef
 
 from .codegen import generate_kernel
+from .native import NATIVE
 from .plan import StepPlan
 from .scan import ScanStep, bound_by_params
 
@@ -107,7 +111,7 @@ class KernelStep(steps.KernelStep):
 
     def run(self, args: list, env: dict) -> list:
         sizes = self.sizes(env)
-        if self.static_empty or 0 in sizes:     # empty(env), with the sizes it needs
+        if self.static_empty or 0 in sizes or not self.ready():   # empty(env), or tiered
             return run_op(self.ref, args, env)
         outs = [np.empty(shape, dtype)       # only once the kernel surely runs
                 for shape, dtype in zip(self.output_shapes(env), self.out_dtypes)]
@@ -139,13 +143,19 @@ class Executable(ExecutableProtocol):
         self.scans: list[ScanStep] = []
         self._steps: list[tuple[Step, KernelStep | ScanStep | None]] = []
         self._schedule = []      # the checked path's (run, step, ref): see ``interpret``
+        self.warmup = Warmup()   # the kernels made ready ahead of their first call
         for op, dying in zip(graph.ops, free_schedule(graph)):
             ref = Step(op, dying)
             kernel_step = None
+            start = time.perf_counter()
             spec = steps.kernel_spec(op, generate_kernel)
             if spec is not None:
                 kernel_step = KernelStep(ref, spec, load_kernel(spec))
+                kernel_step.pending = self.warmup.claim(kernel_step)
                 self.kernels.append(kernel_step)
+                self.warmup.report.add("codegen", time.perf_counter() - start)
+            elif native_arguments(op) is not None:     # the plan's hand-written kernel
+                self.warmup.add(load_kernel(NATIVE[op.kind][0]), native_arguments(op))
             elif op.kind == "scan" and bound_by_params(op.region):
                 kernel_step = ScanStep(ref, Executable(op.region), self)
                 self.scans.append(kernel_step)

@@ -1,0 +1,64 @@
+"""The argument types a numba_cpu kernel is called with, known from the graph before any
+call, so that it can be compiled ahead of its first call for exactly the signature that
+call dispatches on (another signature would be a second compile).
+
+An argument is described as plain data (it crosses to a compile worker as JSON):
+``["array", dtype, rank]`` for an ndarray, ``["int64"]`` for a size, ``["bool"]``.
+Arrays are described as the kernels get them: **C-contiguous, writable and aligned** (a
+plan's buffers and slots, the checked path's ``np.empty`` outputs, and what kernels,
+contractions, native ops and scans return are all that). An operand that is not (a
+transposed view from a numpy op, a weight a user created in Fortran order, a read-only
+broadcast) makes Numba compile that other signature when it arrives, as it would without
+the compile ahead: correct, only not ahead.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+SIZE = ("int64",)      # a symbol's size: Python ints (and numpy int64) dispatch as int64
+
+
+def array_argument(value) -> tuple:
+    """The description of an ndarray argument of ``value``'s type (an IR Value)."""
+    return ("array", np.dtype(value.type.dtype.numpy).name, value.type.rank)
+
+
+def kernel_arguments(op, symbols) -> tuple:
+    """The arguments of the kernel of the ``fused`` op ``op`` (see
+    :mod:`fusegraph.backends.numba_cpu.codegen`): its operands, one output per result,
+    one size per symbol of ``symbols``."""
+    return (tuple(array_argument(v) for v in op.operands)
+            + tuple(array_argument(r) for r in op.results)
+            + (SIZE,) * len(symbols))
+
+
+def native_arguments(op) -> tuple | None:
+    """The arguments numba_cpu's hand-written kernel of ``op`` is called with
+    (:mod:`fusegraph.backends.numba_cpu.native`), None for an op without one. For
+    ``scatter_add``, ``scatter_add_into`` passes 3-D C-contiguous views of ``x``, the
+    updates and the output, the indices flattened, and whether ``x`` is all zeros."""
+    if op.kind != "scatter_add":
+        return None
+    x, idx, updates = op.operands
+    return (array_argument(x)[:2] + (3,), array_argument(idx)[:2] + (1,),
+            array_argument(updates)[:2] + (3,), array_argument(op.results[0])[:2] + (3,),
+            ("bool",))
+
+
+def numba_signature(arguments) -> tuple:
+    """The Numba argument types of the described ``arguments`` (imports Numba)."""
+    from numba.core import types
+    from numba.np.numpy_support import from_dtype
+
+    out = []
+    for argument in arguments:
+        kind = argument[0]
+        if kind == "array":
+            out.append(types.Array(from_dtype(np.dtype(argument[1])), int(argument[2]), "C"))
+        elif kind == "int64":
+            out.append(types.int64)
+        elif kind == "bool":
+            out.append(types.boolean)
+        else:
+            raise ValueError(f"unknown kernel argument kind {kind!r}")
+    return tuple(out)
