@@ -378,13 +378,30 @@ class _SealedFiles:
 class _VerifiedCache:
     """Mixin over a Numba ``Cache``: its impl is :class:`_KernelCacheImpl`, its index and
     data file object :class:`_SealedFiles` over the class Numba's own ``__init__`` chose
-    (which reads nothing)."""
+    (which reads nothing).
+
+    A load on the CPU initializes Numba's runtime (NRT: the compiled wrapper unboxes
+    arrays through it), not the whole target context: Numba's ``load_overload`` first
+    refreshes its typing and lowering registries, which imports most of ``numba.np`` and
+    ``scipy.linalg`` (0.1-0.25 s, measured: the largest part of a warm first step) that
+    loading machine code never uses. A compile refreshes them itself when one happens.
+    Other targets (CUDA) load as Numba does."""
 
     def __init__(self, py_func):
         super().__init__(py_func)
         files = _sealed_files_class(type(self._cache_file))
         self._cache_file = files(self._cache_path, self._impl.filename_base,
                                  self._impl.locator.get_source_stamp())
+
+    def load_overload(self, sig, target_context):
+        from numba.core.cpu import CPUContext
+
+        if not isinstance(target_context, CPUContext):
+            return super().load_overload(sig, target_context)
+        from numba.core.runtime import rtsys
+        rtsys.initialize(target_context)
+        with self._guard_against_spurious_io_errors():
+            return self._load_overload(sig, target_context)
 
 
 @functools.cache
