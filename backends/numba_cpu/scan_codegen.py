@@ -74,7 +74,8 @@ class LoopSource:
     """One generated loop function. ``name`` and ``source`` as a kernel spec has them (the
     kernel loader takes it); ``symbols``: the size arguments, in order; ``hoisted``: the
     body ops run before the loop, in order; ``invariants``: the indices of the invariants
-    the loop reads; ``hoisted_args``: the hoisted values it reads, in argument order."""
+    the loop reads; ``hoisted_args``: the hoisted values it reads, in argument order;
+    ``products``: the shape ``(m, k, n)`` of each matmul a step runs."""
 
     name: str
     source: str
@@ -82,6 +83,7 @@ class LoopSource:
     hoisted: tuple
     invariants: tuple
     hoisted_args: tuple
+    products: tuple
 
 
 def shape_code(shape) -> str:
@@ -127,6 +129,7 @@ class LoopGenerator:
         self.step: list[tuple[str, str | None]] = []   # the loop body: (code, comment)
         self.args: list[str] = []
         self.hoisted_args: list[Value] = []   # the hoisted values the loop reads: g0, g1, ...
+        self.products: list[tuple] = []       # each matmul's (m, k, n)
         self.count = 0
 
     # --- values -----------------------------------------------------------------------
@@ -263,6 +266,7 @@ class LoopGenerator:
         if not (a.type.dtype.is_float and a.type.rank == b.type.rank == 2):
             raise Unsupported(f"{describe_op(op)}: a matmul of {a.type} and {b.type} in a "
                               f"loop (only products of two float matrices are)")
+        self.products.append(a.type.shape + b.type.shape[1:])
         out = self.buffer(op.results[0])
         self.step.append((f"{self.imported(self.matmul_into)}({self.contiguous(a, 'CF')}, "
                            f"{self.contiguous(b, 'CF')}, {out})", "matmul"))
@@ -333,7 +337,7 @@ class LoopGenerator:
         name = f"scan_{digest}"
         source = "\n".join(lines).replace("def LOOP(", f"def {name}(") + "\n"
         return LoopSource(name, source, symbols, hoisted, invariants,
-                          tuple(self.hoisted_args))
+                          tuple(self.hoisted_args), tuple(self.products))
 
     def stacked(self, v: Value) -> tuple:
         steps = Sym("_steps")       # n__steps in the source

@@ -4,17 +4,18 @@ step's kernels and matmuls inside it (:mod:`.scan_codegen` writes its source).
 :class:`CompiledLoop` is made when the enclosing graph is compiled: the loop's source is
 generated from the scan's body (its ``fused`` ops run the kernels the body's Executable
 loaded; a standalone elementwise op or reduction gets a one-op kernel of its own; a
-matmul calls :data:`MATMUL`, ``np.dot`` into a buffer) and imported through the kernel
-loader (:func:`fusegraph.backends.numba.kernels.load_kernel`), so it has a file in the
-kernel cache folder and Numba's verified disk cache: a second process loads its machine
-code instead of compiling it. Numba compiles it, with the kernels inlined into it, on
-its first call. ``np.dot`` lives in a function of its own because Numba expands it at
-every call site it compiles: shared, it is compiled once per operand layout and cached,
-and a loop costs about 0.2 s less to compile.
+matmul calls :data:`.scan_blas.MATMUL`, ``np.dot`` into a buffer) and imported through
+the kernel loader (:func:`fusegraph.backends.numba.kernels.load_kernel`), so it has a
+file in the kernel cache folder and Numba's verified disk cache: a second process loads
+its machine code instead of compiling it. Numba compiles it, with the kernels inlined
+into it, on its first call. ``np.dot`` lives in a function of its own because Numba
+expands it at every call site it compiles: shared, it is compiled once per operand
+layout and cached, and a loop costs about 0.2 s less to compile.
 
 A call computes the hoisted ops (those of the invariants alone) with the reference,
 makes every argument C-contiguous (a no-op for the usual arrays; it keeps one type
-signature, which the generated code's layout decisions assume) and runs the function.
+signature, which the generated code's layout decisions assume) and runs the function,
+its BLAS on one thread unless a step's products are large (:mod:`.scan_blas` says why).
 It declines (returns None) when a symbol is bound to 0, where a kernel's empty iteration
 space is the reference's to handle, and when an argument is not an array of its
 operand's type (the compiled code does not check bounds).
@@ -41,6 +42,8 @@ before (1.2-1.3 s), and the check of a loop costs under 20 ms.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..numba.kernels import load_kernel
@@ -52,22 +55,10 @@ from ...ir.opdef import ELEMENTWISE, REDUCTION, get_opdef
 from ...ir.types import resolve_shape
 
 from .codegen import CodegenError, generate_kernel
-from .native import NativeSpec
+from .scan_blas import MATMUL, THREADED_MIN_MACS, blas_threads
 from .scan_codegen import LoopSource, Unsupported, generate_loop
 
 CHECKED_STEPS = 3
-
-MATMUL = NativeSpec("matmul_into", '''\
-# np.dot into a preallocated array, for numba_cpu's scan loops: backends/numba_cpu/scan_loop.py
-import numpy as np
-from numba import njit
-
-
-@njit(cache=True)
-def matmul_into(a, b, out):
-    np.dot(a, b, out)
-''')
-
 
 class LoopDisagrees(Exception):
     """A compiled loop's results on the checked steps differ from the reference's."""
@@ -129,7 +120,11 @@ class CompiledLoop:
         call = ([_contiguous(a) for a in args[:n]]
                 + [_contiguous(args[n + j]) for j in self.spec.invariants]
                 + [_contiguous(values[v]) for v in self.spec.hoisted_args] + sizes)
-        return list(self.function(*call))
+        macs = [math.prod(resolve_shape(mkn, env)) for mkn in self.spec.products]
+        if max(macs, default=0) >= THREADED_MIN_MACS:
+            return list(self.function(*call))
+        with blas_threads(1):              # small products: a thread per step costs more
+            return list(self.function(*call))
 
     def check(self, args: list, env: dict) -> None:
         """:class:`LoopDisagrees` unless the loop and the reference agree on the first

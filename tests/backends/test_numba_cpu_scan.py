@@ -17,7 +17,8 @@ import pytest  # noqa: E402
 
 import fusegraph as fg  # noqa: E402
 from fusegraph.backends import numba_cpu, optimizing_compiler  # noqa: E402
-from fusegraph.backends.numba_cpu import clear_memo, scan, scan_loop  # noqa: E402
+from fusegraph.backends.numba_cpu import (clear_memo, scan, scan_blas,  # noqa: E402
+                                          scan_loop)
 from fusegraph.backends.reference import compile as reference  # noqa: E402
 from fusegraph.ir import BATCH as B, DType, Graph, Sym, emit  # noqa: E402
 
@@ -258,3 +259,37 @@ def test_scans_are_told_apart_by_mode_and_reason(monkeypatch):
     step = compile_fused(_unique_body(1.375)).scans[0]
     assert step.mode == "steps" and step.reason == "runs step by step: switched off"
     assert numba_cpu.PIPELINE[-1] == "scan_fusion"
+
+
+# --- BLAS threads -------------------------------------------------------------------------
+
+def _blas_threads():
+    from threadpoolctl import threadpool_info
+    return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+
+def test_blas_threads_limits_every_blas_library_inside_the_block_only():
+    from threadpoolctl import threadpool_limits
+    with threadpool_limits(limits=2, user_api="blas"):
+        before = _blas_threads()
+        with scan_blas.blas_threads(1):
+            assert set(_blas_threads()) == {1}
+        assert _blas_threads() == before
+
+
+@pytest.mark.parametrize("large", [False, True])
+def test_a_loop_of_small_products_runs_its_blas_on_one_thread(monkeypatch, large):
+    entered = []
+    real = scan_blas.blas_threads
+
+    def spy(n):
+        entered.append(n)
+        return real(n)
+    monkeypatch.setattr(scan_loop, "blas_threads", spy)
+    if large:
+        monkeypatch.setattr(scan_loop, "THREADED_MIN_MACS", 2 * 3 * 3)   # [2,3] x [3,3]
+    a, x, w = param("a", B, 3), param("x", B, 3), param("w", 3, 3)
+    body = Graph.from_results("body", [a, x, w], [emit("add", emit("matmul", a, w), x)])
+    g = scan_graph(body, [param("a0", B, 3)], [param("xs", B, 4, 3)], [param("w0", 3, 3)])
+    check(g, [floats(2, 3), floats(2, 4, 3), floats(3, 3, scale=0.3)])
+    assert entered == ([] if large else [1] * len(entered)) and (large or entered)
