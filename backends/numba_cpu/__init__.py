@@ -36,8 +36,9 @@ from .executable import Executable, KernelStep, compile
 # The passes before this backend: the kernel pipeline, then "scan_fusion" (kernels inside
 # loop bodies, :mod:`fusegraph.passes.regions`), which the compiled scan loops need: a
 # loop runs its body's kernels (:mod:`.scan_codegen`), and an op that fusion left alone
-# becomes a one-op kernel of its own, each a Numba compile of its own on a cold start.
-# Measured in .scan_loop's docstring.
+# becomes a one-op kernel of its own (without scan_fusion the ticket LSTM model's loops
+# took 30 s to compile cold). With the loops: ticket LSTM model 23.2 -> 14.4 ms per step
+# (measured in .scan_loop's docstring).
 PIPELINE = FUSION_PIPELINE + ["scan_fusion"]
 
 __all__ = ["CAPABILITY", "CodegenError", "ExecutionError", "Executable", "InputError",

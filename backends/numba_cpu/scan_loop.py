@@ -28,17 +28,17 @@ numba_cpu plan must agree with its checked path (equal up to summation order). T
 steps run every op of the body and use each carry buffer twice. A loop that fails it
 raises :class:`LoopDisagrees`, and its scan then runs step by step.
 
-Measured (2026-12-02, the 2-core EPYC VM, load average about 5 from other sessions, BLAS
-and torch on one thread, medians of 60 interleaved steps in one process; the kernels'
-``exp``/``tanh`` from the then-uncommitted ``fast_math``): the ticket model with
-LSTM(128) title (T=10) and LSTM(32) body (T=100), RMSprop, batch 32: step by step
-without kernels in the bodies (the pipeline before) 34.0 ms, step by step with them
-34.0 ms, compiled loops 21.4 ms, PyTorch eager 22.4 ms. Embedding(1000,32)-LSTM(64),
-T=50 (``benchmarks/step_time.py``'s lstm): 20.9 ms step by step, 10.9 ms as loops.
-Cold start (empty kernel cache, first step): the four loops of the ticket model compile
-in about 6 s in all (1-2 s each: their kernels inlined; the same kernels compiled alone
-for the step-by-step path take about 3.3 s); with a warm cache the first step is as
-before (1.2-1.3 s), and the check of a loop costs under 20 ms.
+Measured (2026-12-02, the 2-core EPYC VM, BLAS and torch on one thread, medians of 60
+interleaved steps in one process, load average about 1.5 from other sessions; kernels
+with ``fast_math``, the pipeline with ``hoist_sums``/``hoist_invariants``): the ticket model
+with LSTM(128) title (T=10) and LSTM(32) body (T=100), RMSprop, batch 32: step by step
+without kernels in the bodies (the pipeline before) 23.2 ms, step by step with them
+23.0 ms, compiled loops 14.4 ms, PyTorch eager 14.9 ms. ``benchmarks/step_time.py``'s
+lstm (Embedding(1000,32)-LSTM(64), T=50): 13.0 ms step by step, 7.0 ms as loops (3.0x
+the reference). Cold start, empty kernel cache, first step of the ticket model: 9.6 s
+before, 11.8 s step by step with kernels in the bodies, 16.9 s with the loops (1-7 s
+each: their kernels inlined, the matmul function); warm cache 0.60 s before, 0.72 s
+with the loops (a loop's check costs under 0.1 s).
 """
 from __future__ import annotations
 
