@@ -126,13 +126,15 @@ def test_int_and_float_carries_with_symbolic_batch_and_length(reverse):
 
 
 def test_swapped_carries_and_outputs_that_are_parameters_and_invariants():
-    a, b, x, w = param("a", B, 3), param("b", B, 3), param("x", B, 3), param("w", 3, 3)
+    a, b, c = param("a", B, 3), param("b", B, 3), param("c", B, 3)
+    x, w = param("x", B, 3), param("w", 3, 3)
     new_b = emit("add", a, emit("matmul", x, w))
-    body = Graph.from_results("body", [a, b, x, w], [b, new_b, a, w, x])
-    g = scan_graph(body, [param("a0", B, 3), param("b0", B, 3)], [param("xs", B, 4, 3)],
-                   [param("w0", 3, 3)])
-    exe = check(g, [floats(2, 3), floats(2, 3), floats(2, 4, 3), floats(3, 3)])
-    assert "n0[i0, i1] = h1[i0, i1]" in exe.scans[0].loop.spec.source   # the copied carry
+    body = Graph.from_results("body", [a, b, c, x, w], [b, new_b, new_b, a, w, x])
+    g = scan_graph(body, [param(n, B, 3) for n in ("a0", "b0", "c0")],
+                   [param("xs", B, 4, 3)], [param("w0", 3, 3)])
+    exe = check(g, [floats(2, 3), floats(2, 3), floats(2, 3), floats(2, 4, 3), floats(3, 3)])
+    source = exe.scans[0].loop.spec.source       # a's new value is b's old, c's is b's new:
+    assert "n0[i0, i1] = h1[i0, i1]" in source and "n2[i0, i1] = n1[i0, i1]" in source
 
 
 def test_work_on_invariants_is_hoisted_out_of_the_loop_and_views_compile():
