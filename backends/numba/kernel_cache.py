@@ -415,6 +415,18 @@ def _verified_cache_class(base: type) -> type:
     return type(f"Verified{base.__name__}", (_VerifiedCache, base), {"_impl_class": impl})
 
 
+def cached_signatures(dispatcher) -> set:
+    """The argument signatures the verified disk cache of ``dispatcher`` holds machine
+    code for (empty without one), read from its index as a load reads it (verified,
+    under the shared lock), loading no code. An entry compiled for another CPU counts
+    too: loading it compiles afresh, as Numba would."""
+    files = getattr(getattr(dispatcher, "_cache", None), "_cache_file", None)
+    if not isinstance(files, _SealedFiles):
+        return set()
+    with locked(files._cache_path, exclusive=False):
+        return {key[0] for key in files._load_index()}
+
+
 def verify_disk_cache(dispatcher) -> None:
     """Give the ``cache=True`` Numba ``dispatcher`` of a generated kernel (whose source
     file lies in a :func:`private_folder`) the verified disk cache, before its first

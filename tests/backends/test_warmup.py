@@ -70,6 +70,15 @@ def test_a_warm_cache_loads_the_kernels_instead_of_compiling_them(fresh_cache):
     assert all(sum(k.kernel.stats.cache_misses.values()) == 0 for k in exe.kernels)
 
 
+def test_a_tiered_start_waits_for_a_kernel_the_disk_cache_holds(fresh_cache):
+    compiled(tiered=False)(*ARRAYS)
+    clear_memo()
+    exe = compiled(tiered=True)
+    assert all(t.cached for t in exe.warmup.tickets)
+    exe(*ARRAYS)                             # loaded, not run on the reference meanwhile
+    assert all(k.pending is None for k in exe.kernels) and exe.warmup.report.loaded == 2
+
+
 def test_a_kernel_compiled_in_this_process_gets_no_ticket(fresh_cache):
     compiled(tiered=False)(*ARRAYS)
     again = compiled(tiered=False)           # same sources: the same dispatchers
@@ -94,6 +103,7 @@ def test_a_tiered_kernel_runs_its_region_on_the_reference_until_it_arrives(fresh
 def test_a_tiered_executable_equals_the_reference_during_and_after_the_switch(fresh_cache):
     exe = compiled(tiered=True)
     want = reference(softmax_graph())(*ARRAYS)
+    assert not any(t.cached for t in exe.warmup.tickets)      # to compile: not waited for
     with global_compiler_lock:               # every kernel pending for the first call
         assert_same(exe(*ARRAYS), want, rtol=1e-5, atol=1e-6)
     wait_all(exe)
