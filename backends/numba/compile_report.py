@@ -154,6 +154,9 @@ class CompileReport:
 
     def _write(self, text: str, end: str) -> None:
         stream = self._stream or sys.stderr
-        stream.write("\r" + text + " " * max(self._width - len(text), 0) + end)
-        stream.flush()
+        try:
+            stream.write("\r" + text + " " * max(self._width - len(text), 0) + end)
+            stream.flush()
+        except (OSError, ValueError):      # a closed or broken stderr: nothing shown
+            return
         self._width = 0 if end else len(text)

@@ -130,16 +130,21 @@ class Ticket:
     def make_ready(self) -> None:
         """Compile or load the kernel (by the thread that took it), then tell its group."""
         hits = sum(self.dispatcher.stats.cache_hits.values())
-        with global_compiler_lock:     # timed from when no other compile can run
-            start = time.perf_counter()
-            try:
+        start = None
+        try:
+            with global_compiler_lock:     # timed from when no other compile can run
+                start = time.perf_counter()
                 self.dispatcher.compile(self.signature)
-            except Exception as e:  # noqa: BLE001 -- the caller's own call raises it again
-                self.error = f"{type(e).__name__}: {e}"
-            self.seconds = time.perf_counter() - start
-        self.loaded = sum(self.dispatcher.stats.cache_hits.values()) > hits
-        self._done.set()
-        self.group.finished(self)
+        except Exception as e:  # noqa: BLE001 -- the caller's own call raises it again
+            self.error = f"{type(e).__name__}: {e}"
+        except BaseException as e:         # an interrupt: the ticket is done all the same
+            self.error = f"interrupted ({type(e).__name__})"
+            raise
+        finally:
+            self.seconds = 0.0 if start is None else time.perf_counter() - start
+            self.loaded = sum(self.dispatcher.stats.cache_hits.values()) > hits
+            self._done.set()
+            self.group.finished(self)
 
 
 class _Compiler:

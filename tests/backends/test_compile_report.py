@@ -117,3 +117,11 @@ def test_a_bad_verbose_value_is_an_error(monkeypatch):
     monkeypatch.setenv("FUSEGRAPH_VERBOSE", "loud")
     with pytest.raises(ValueError, match="FUSEGRAPH_VERBOSE='loud'"):
         compile_report.verbosity()
+
+
+def test_a_closed_stderr_shows_nothing_and_raises_nothing(monkeypatch):
+    monkeypatch.setenv("FUSEGRAPH_VERBOSE", "1")
+    rep, clock, stream = report()
+    stream.close()
+    run(rep, clock)
+    assert rep.elapsed is not None

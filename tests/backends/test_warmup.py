@@ -175,6 +175,20 @@ def test_equal_kernels_share_a_ticket_and_a_failed_compile_is_left_to_the_caller
     assert group.report.compiled == 1 and not broken.overloads
 
 
+def test_an_interrupted_compile_leaves_its_ticket_done_for_the_next_caller():
+    group = warmup.Warmup(tiered=False)
+    slow = FakeDispatcher(go=False)
+    group.add(slow, SIZE_ONLY)
+    ticket = group.add(FakeDispatcher(error=KeyboardInterrupt()), SIZE_ONLY)
+    group.start()
+    slow.entered.wait()                      # the background thread is busy with ``slow``
+    threading.Timer(0.05, slow.go.set).start()
+    with pytest.raises(KeyboardInterrupt):
+        ticket.arrived()                     # compiled by this thread, interrupted
+    assert ticket.done() and ticket.error == "interrupted (KeyboardInterrupt)"
+    assert ticket.arrived() and group.arrived() and group.report.elapsed is not None
+
+
 def test_the_mode_comes_from_the_environment_unless_set(monkeypatch):
     monkeypatch.setenv("FUSEGRAPH_TIERED_START", "1")
     assert warmup.tiered_start() and warmup.Warmup().tiered
