@@ -6,17 +6,19 @@ numba_cpu's kernels run them (a compiled loop, ``error_model="numpy"``, no fastm
   float32 in windows around the function's boundaries (overflow, underflow into the
   denormals, the switch between its two formulas, saturation); the oracle is the float64
   function, whose own error is below 1e-7 float32 ulp;
-* float64 on a million random bit patterns and uniform samples of the interesting
-  ranges, against numpy's ``longdouble`` (x87 extended: 11 more bits), and, for erf,
-  against mpmath on a few thousand points;
+* float64 on about a million points, random bit patterns and uniform samples of the
+  interesting ranges, against numpy's ``longdouble`` (x87 extended: 11 more bits), and,
+  for erf, against mpmath on a few thousand points;
 * the error of each finite result, in ulps of the exact value, within the bound the
   module docstring states (:data:`BOUNDS`); non-finite results equal the oracle's (inf
   with its sign, NaN for NaN); every non-NaN result has the oracle's sign, zeros
   included;
+* every float32 bit pattern, opt-in: ``FUSEGRAPH_FAST_MATH_EXHAUSTIVE=1`` (minutes);
 * the loop over each function vectorizes and calls nothing;
 * numba_cpu's kernels call them; numba_cuda's keep libdevice's ``math.*``.
 """
 import math
+import os
 import re
 
 import mpmath
@@ -34,7 +36,7 @@ from fusegraph.passes import fuse
 from helpers.backend_checks import graph, param
 
 # In ulps of the exact result, per function: (float32, float64), as the module states.
-BOUNDS = {"exp": (1.0, 1.5), "log": (1.0, 1.5), "tanh": (1.5, 2.0), "sigmoid": (2.0, 2.0),
+BOUNDS = {"exp": (1.0, 1.5), "log": (1.0, 1.5), "tanh": (1.5, 2.0), "sigmoid": (2.0, 2.5),
           "erf": (0.501, 2.0)}
 NAMES = list(BOUNDS)
 
@@ -96,11 +98,11 @@ def _check(name, x, got, exact, bound, mantissa_bits, smallest_exponent):
     assert np.isfinite(got[finite]).all(), (name, x[finite & ~np.isfinite(got)][:5])
     err = np.abs(got[finite].astype(exact.dtype) - exact[finite]) / _ulp(
         exact[finite], mantissa_bits, smallest_exponent)
-    worst = int(np.argmax(err))
-    assert err[worst] <= bound, (name, x[finite][worst], got[finite][worst], err[worst])
+    over = err > bound
+    assert not over.any(), (name, x[finite][over][:5], got[finite][over][:5], err.max())
     signed = ~np.isnan(got)
     assert (np.signbit(got[signed]) == np.signbit(rounded[signed])).all(), name
-    return float(err[worst])
+    return float(err.max(initial=0.0))
 
 
 def _float32_points(name):
@@ -120,6 +122,25 @@ def test_float32_is_within_its_bound_over_the_whole_range(name):
     with np.errstate(all="ignore"):
         exact = ORACLES[name](x.astype(np.float64))
     _check(name, x, _run(name, x), exact, BOUNDS[name][0], 24, -149)
+
+
+# Opt-in (minutes per function): every float32 bit pattern, the negative half left out
+# where the function's form covers it (odd functions negate; log of a negative is NaN,
+# which the grid checks).
+EXHAUSTIVE = os.environ.get("FUSEGRAPH_FAST_MATH_EXHAUSTIVE") == "1"
+ODD_OR_NAN_BELOW_ZERO = {"log", "tanh", "erf"}
+
+
+@pytest.mark.skipif(not EXHAUSTIVE, reason="set FUSEGRAPH_FAST_MATH_EXHAUSTIVE=1 (minutes)")
+@pytest.mark.parametrize("name", NAMES)
+def test_float32_is_within_its_bound_on_every_bit_pattern(name):
+    chunk = 1 << 22
+    top = 1 << (31 if name in ODD_OR_NAN_BELOW_ZERO else 32)
+    for start in range(0, top, chunk):
+        x = np.arange(start, start + chunk, dtype=np.uint64).astype(np.uint32).view(np.float32)
+        with np.errstate(all="ignore"):
+            exact = ORACLES[name](x.astype(np.float64))
+        _check(name, x, _run(name, x), exact, BOUNDS[name][0], 24, -149)
 
 
 def _float64_points(rng, n):
