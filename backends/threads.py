@@ -31,6 +31,7 @@ attribute read otherwise. BLAS libraries are limited process-wide, once per chan
 from __future__ import annotations
 
 import os
+import sys
 import threading
 
 _ENV_ORDER = ("FUSEGRAPH_NUM_THREADS", "OMP_NUM_THREADS")
@@ -98,8 +99,8 @@ def set_num_threads(n: int) -> None:
 
 def apply() -> None:
     """Apply the policy to BLAS (once per change) and to the calling thread's Numba
-    count (once per thread per change, counted from when Numba is loaded). Cheap when
-    nothing changed."""
+    count (once per thread per change, counted from when Numba's pool has started).
+    Cheap when nothing changed."""
     generation = _state["generation"]
     if getattr(_local, "generation", -1) == generation:
         return
@@ -118,15 +119,21 @@ def _limit_blas(n: int) -> None:
 
 
 def _limit_numba(n: int) -> bool:
-    """Set Numba's kernel threads for the calling thread; False if Numba is not loaded
-    (importing it for a reference-only program would cost a second of start-up: the
-    policy is applied once a backend has loaded it)."""
-    import sys
+    """Set Numba's kernel threads for the calling thread; False while Numba's pool has
+    not started (asking for the count starts it, and a program whose kernels are all
+    serial never needs it: with GNU OpenMP a started pool makes a later ``fork`` unsafe,
+    and Numba then kills the child). The pool starts with the first parallel kernel,
+    with NUMBA_NUM_THREADS threads; the next step applies the policy."""
     numba = sys.modules.get("numba")
-    if numba is None:
+    if numba is None or not _pool_started():
         return False
     numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
     return True
+
+
+def _pool_started() -> bool:
+    parallel = sys.modules.get("numba.np.ufunc.parallel")
+    return bool(getattr(parallel, "_is_initialized", False))
 
 
 __all__ = ["apply", "default_num_threads", "get_num_threads", "quiet_idle_workers",
