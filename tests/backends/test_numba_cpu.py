@@ -6,6 +6,7 @@ Compile time is what this file spends: each test compiles one or two small kerne
 (about 0.1 s each once Numba is warm), and the shared graphs are compiled once per module.
 """
 import os
+import re
 import warnings
 
 os.environ.setdefault("NUMBA_NUM_THREADS", "2")   # before numba starts its workers
@@ -36,6 +37,7 @@ from fusegraph.passes import FUSION_PIPELINE, fuse  # noqa: E402
 
 from helpers import backend_checks as checks  # noqa: E402
 from helpers.backend_checks import assert_same, graph, param  # noqa: E402
+from helpers.plan_source import plain_run  # noqa: E402
 
 F32, F64, I32, I64, BOOL = DType.f32, DType.f64, DType.i32, DType.i64, DType.bool
 rng = np.random.default_rng(0)
@@ -379,7 +381,7 @@ def test_later_calls_run_the_plan_whose_source_can_be_dumped(softmax):
     for _ in range(3):
         assert_same(exe(xa, ba), reference(g)(xa, ba))
     assert exe.plan_errors == []
-    src = exe.plan_source(6)
+    src = plain_run(exe.plan_source(6))
     assert src.startswith("# plan of @softmax for B=6")
     assert src.count("# fused") == 2 and f"{exe.kernels[0].spec.name}" in src
     assert ", 6)" in src                      # the batch size is a literal
@@ -406,8 +408,8 @@ def test_matmul_writes_into_a_kept_buffer_and_reads_transposes_as_views():
     arrays = [floats(5, 4), floats(4, 3), floats(3)]
     for _ in range(2):
         assert_same(exe(*arrays), reference(g)(*arrays))
-    src = exe.plan_source()
-    assert src.count("matmul(") == 2 and src.count(", out=") == 2, src
+    src = plain_run(exe.plan_source())
+    assert len(re.findall(r"matmul\d*\(", src)) == 2 and src.count(", out=") == 2, src
     assert "ascontiguousarray" not in src and exe.plan_errors == []
 
 
