@@ -17,6 +17,7 @@ runtime compiles.
 from __future__ import annotations
 
 import importlib
+import os
 
 from ..ir.core import Graph
 
@@ -26,6 +27,29 @@ _BACKENDS = {
     "numba_cpu": "fusegraph.backends.numba_cpu",
     "numba_cuda": "fusegraph.backends.numba_cuda",
 }
+
+
+# What ``compile()`` uses when no backend is named: numba_cpu (fused kernels) unless
+# FUSEGRAPH_BACKEND names another or :func:`set_default_backend` chose one. Eager calls
+# (``layer(array)`` outside a compiled step) always run on the reference: compiling
+# kernels for a graph run once would cost more than running it.
+FALLBACK_BACKEND = "numba_cpu"
+_default: list = [None]
+
+
+def default_backend() -> str:
+    """The backend ``compile()`` uses when none is named (see :data:`FALLBACK_BACKEND`)."""
+    name = _default[0] or os.environ.get("FUSEGRAPH_BACKEND", "").strip() or FALLBACK_BACKEND
+    _package(name)             # an unknown name (in the environment) is an error here
+    return name
+
+
+def set_default_backend(name: str | None) -> None:
+    """Make ``name`` the backend ``compile()`` uses when none is named (None: back to
+    the environment's or numba_cpu). ValueError for an unknown name."""
+    if name is not None:
+        _package(name)
+    _default[0] = name
 
 
 def _package(name: str):
@@ -73,4 +97,5 @@ def optimizing_compiler(name: str = "reference", pipeline=None, verify: bool = T
     return compile_optimized
 
 
-__all__ = ["default_pipeline", "get_backend", "optimizing_compiler", "run_backend_pipeline"]
+__all__ = ["FALLBACK_BACKEND", "default_backend", "default_pipeline", "get_backend",
+           "optimizing_compiler", "run_backend_pipeline", "set_default_backend"]

@@ -13,19 +13,16 @@ losses are compared (later ones differ with dropout: the interleaved models draw
 random stream).
 
 Threads: BLAS is limited to one thread (``OMP_NUM_THREADS``/``OPENBLAS_NUM_THREADS``/
-``MKL_NUM_THREADS``, unless already set) and Numba to ``NUMBA_NUM_THREADS`` (default 2),
-so that BLAS and Numba's workers do not spin against each other on a small machine, and
-idle OpenMP workers (Numba's ``omp`` threading layer) wait passively: spinning workers
-made parallel kernels 10x slower on a 2-core machine. Set them in the environment to try
-others; ``FUSEGRAPH_NUMBA_PARALLEL_MIN`` moves the size from which kernels use threads.
-Not a test: numbers depend on the machine.
+``MKL_NUM_THREADS``, unless already set); kernels are serial unless
+``FUSEGRAPH_NUMBA_PARALLEL_MIN`` gives the size from which they use Numba's threads
+(``NUMBA_NUM_THREADS``, default 2 here). Not a test: numbers depend on the machine.
 
-Recorded (2026-11-29, the 2-core AMD EPYC VM of ``vs_torch.py``, 100 steps), lstm:
-before (scan bodies interpreted per step) reference 18.9 ms, numba_cpu 18.5 ms (1.02x);
-after (compiled body plans) reference 19.4 ms, numba_cpu 10.3 ms (1.89x). With the
-``scan_fusion`` pass added (kernels inside the bodies) numba_cpu took 13.2 ms: scalar
-exp/tanh in a kernel lose to numpy's SIMD ufuncs on a [32, 64] cell. ``benchmarks/vs_torch.py`` compares both
-backends with PyTorch on the same models (BLAS on two threads there).
+Recorded (2026-11-29, a 2-core AMD EPYC VM, 100 steps), lstm: before (scan bodies
+interpreted per step) reference 18.9 ms, numba_cpu 18.5 ms (1.02x); after (compiled body
+plans) reference 19.4 ms, numba_cpu 10.3 ms (1.89x); 2026-12-02, with each scan one
+compiled loop and fast_math's vectorized exp/tanh in the kernels: 13.0 -> 7.0 ms.
+``benchmarks/compare.py`` compares numba_cpu with JAX and PyTorch on the workloads of
+issue 8.
 """
 from __future__ import annotations
 
@@ -121,6 +118,12 @@ def kernel_count(model) -> int:
     return len(getattr(exe, "kernels", ()))
 
 
+def _parallel_kernels() -> str:
+    threshold = parallel_threshold()
+    return ("serial kernels" if threshold is None
+            else f"parallel kernels from {threshold} elements")
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=200, help="timed steps per backend")
@@ -132,8 +135,8 @@ def main(argv=None) -> None:
     import numba
     print(f"numba {numba.__version__} (NUMBA_NUM_THREADS={numba.config.NUMBA_NUM_THREADS}), "
           f"numpy {np.__version__}, "
-          f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}, {os.cpu_count()} CPUs, parallel "
-          f"kernels from {parallel_threshold()} elements")
+          f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}, {os.cpu_count()} CPUs, "
+          f"{_parallel_kernels()}")
     header = (f"{'model':<34} {'reference ms':>12} {'numba_cpu ms':>12} {'speedup':>8} "
               f"{'1st step ref s':>14} {'1st step nb s':>13} {'kernels':>7}")
     print(header)

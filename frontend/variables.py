@@ -101,7 +101,7 @@ class Variable:
         if array.dtype.kind not in "biuf":
             raise TypeError(f"variable '{self.path}' ({self.dtype.keras_name}) takes numbers, "
                             f"got an array of dtype {array.dtype}")
-        self._value = array.astype(self.dtype.numpy, copy=True)
+        self._value = array.astype(self.dtype.numpy, order="C", copy=True)
 
     def adopt(self, array: np.ndarray) -> None:
         """Take ``array`` as the new value without copying it, when it owns its data, is
@@ -205,7 +205,7 @@ def _initial_value(initializer, shape, dtype, name) -> np.ndarray:
     if shape is not None and array.shape != tuple(shape):
         raise ValueError(f"variable '{name}': `shape` is {tuple(shape)} but the initial "
                          f"value has shape {array.shape}")
-    return np.array(array, dtype=dtype.numpy)
+    return np.array(array, dtype=dtype.numpy, order="C")
 
 
 def check_shape(owner: str, shape) -> tuple:

@@ -38,7 +38,7 @@ of its arguments before it changes the model.
 """
 from __future__ import annotations
 
-from ..backends import optimizing_compiler
+from ..backends import default_backend, optimizing_compiler
 from ..ir.builder import user_site
 from ..frontend import optimizers as optimizers_module
 from ..frontend.function import Function
@@ -63,18 +63,20 @@ class Trainer(FitLoop, BatchLoops, TracedSteps, StepData):
 
     # --- compile -----------------------------------------------------------------------
     def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None,
-                backend="reference"):
+                backend=None):
         """Configure training. ``loss``/``loss_weights``/``metrics``: one object, a list by
         output position, or a dict by output name (see :mod:`.compile_config` for how
         metrics are named and when a Metric instance is copied per output). ``backend``
-        names the backend the step graphs compile on.
+        names the backend the step graphs compile on (None: ``fg.config.
+        get_default_backend()``, numba_cpu unless ``FUSEGRAPH_BACKEND`` or
+        ``fg.config.set_default_backend`` says otherwise).
 
         All of it is checked first (the backend, the optimizer, every loss, loss weight
         and metric, and for a functional model how they map onto its outputs); the
         model changes only when all of it is good, so a failed compile leaves an earlier
         compile's optimizer (with its slots), losses and metrics as they were."""
         with errors_from(f"{user_site()}: compile(backend=...)"):
-            compile_fn = optimizing_compiler(backend)
+            compile_fn = optimizing_compiler(default_backend() if backend is None else backend)
         with errors_from(f"{user_site()}: compile(optimizer=...)"):
             optimizer = optimizers_module.get(optimizer)
         compile_config.check(loss, loss_weights, metrics)

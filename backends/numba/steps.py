@@ -3,10 +3,13 @@ targets: one ``fused`` op with its kernel and its reference step (:class:`Kernel
 the symbol sizes a call passes, the output shapes, whether a binding runs the kernel, not
 for an empty iteration space, which the reference runs, and the error that names the op
 when a launch fails); :func:`kernel_spec`, a fused op's kernel or the error naming it;
-:func:`kernel_sources`, what both Executables' ``source()`` show; and the bounded failure
-log (:func:`record_failure`).
+:func:`kernel_sources`, what both Executables' ``source()`` show; the bounded failure
+log (:func:`record_failure`); and :func:`disagreement`, how a fast path's results are
+checked against the checked path's.
 """
 from __future__ import annotations
+
+import numpy as np
 
 from ..reference.interpreter import ExecutionError, Step, describe_op
 from ...ir.core import Op
@@ -89,6 +92,28 @@ class KernelStep:
         shapes = ", ".join(f"{a.dtype}{list(a.shape)}" for a in args)
         return ExecutionError(f"{describe_op(self.op)}: kernel {self.spec.name} on arrays "
                               f"({shapes}): {type(error).__name__}: {error}")
+
+
+def disagreement(got: list, want: list) -> str | None:
+    """Why a fast path's results (a plan's, a compiled loop's) differ from the checked
+    path's ``want``: None if they agree, equal up to summation order for floats."""
+    if len(got) != len(want):
+        return f"{len(got)} results, expected {len(want)}"
+    for i, (g, w) in enumerate(zip(got, want)):
+        if not isinstance(g, np.ndarray) or g.dtype != w.dtype or g.shape != w.shape:
+            return (f"result {i} is {type(g).__name__} {getattr(g, 'dtype', '')}"
+                    f"{list(getattr(g, 'shape', ()))}, expected {w.dtype}{list(w.shape)}")
+        if w.dtype.kind not in "fc":
+            same = np.array_equal(g, w)
+        else:   # equal up to summation order (a threaded BLAS may split sums differently)
+            finite = np.isfinite(w)
+            scale = float(np.max(np.abs(w[finite]))) if finite.any() else 0.0
+            same = (np.array_equal(np.isnan(g), np.isnan(w))
+                    and np.array_equal(g[~finite & ~np.isnan(w)], w[~finite & ~np.isnan(w)])
+                    and np.allclose(g[finite], w[finite], rtol=1e-5, atol=1e-6 * scale))
+        if not same:
+            return f"result {i} differs from the checked path's"
+    return None
 
 
 def kernel_sources(kernels) -> str:

@@ -35,12 +35,16 @@ Decided statically, from the types alone:
   axis of ``[B,512]``) accumulates in its output array (filled first). ``reduce_mean``
   divides by the reduced count, symbols included, at the end. Local sums accumulate
   float32 in float64 and ints in int64 (:mod:`fusegraph.backends.numba.generator`);
-* parallelism: the outermost loop is ``numba.prange`` (and the kernel ``parallel=True``)
-  when no reduction reduces axis 0 and the iteration space is at least
-  :data:`PARALLEL_MIN_ELEMENTS` elements, each symbol counted as
+* parallelism, opt-in: kernels are serial unless the environment variable
+  ``FUSEGRAPH_NUMBA_PARALLEL_MIN`` gives a size; then the outermost loop is
+  ``numba.prange`` (and the kernel ``parallel=True``) when no reduction reduces axis 0
+  and the iteration space is at least that many elements, each symbol counted as
   :data:`SYMBOL_SIZE_GUESS` (the decision must be static: the source, and so the cache
-  key, may not depend on the first batch seen). Override the threshold with the
-  environment variable ``FUSEGRAPH_NUMBA_PARALLEL_MIN``.
+  key, may not depend on the first batch seen). Serial by default because, measured on
+  2 cores, threaded kernels gained nothing beside BLAS's threads (wide MLP, Adam, 2
+  threads: 3.2 ms per step either way; the Transformer block was slower threaded), and
+  Numba's pool, once started, costs: with GNU OpenMP a later ``fork`` kills the child
+  when it runs a parallel kernel, and every parallel kernel compiles slower.
 
 No ``fastmath``: NaN, inf and signed zeros behave as in the reference. ``exp``, ``log``,
 ``tanh``, ``sigmoid`` and ``erf`` call :mod:`fusegraph.backends.numba.fast_math` (the
@@ -70,7 +74,6 @@ from ...ir.core import Graph
 from ...ir.ops.region import KernelCapability
 from ...ir.types import Sym
 
-PARALLEL_MIN_ELEMENTS = 1 << 18   # below this many elements, threads cost more than they save
 SYMBOL_SIZE_GUESS = 32            # a symbolic dim (the batch) counts this much for that estimate
 CODEGEN_VERSION = "2"             # bump when the generated code changes meaning (2: fast_math)
 
@@ -93,9 +96,17 @@ class KernelSpec:
     parallel: bool
 
 
-def parallel_threshold() -> int:
+def parallel_threshold() -> int | None:
+    """The iteration size (elements) from which a kernel's outer loop runs in parallel:
+    ``FUSEGRAPH_NUMBA_PARALLEL_MIN``, or None (every kernel serial) when it is unset."""
     value = os.environ.get("FUSEGRAPH_NUMBA_PARALLEL_MIN")
-    return PARALLEL_MIN_ELEMENTS if value is None else int(value)
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"FUSEGRAPH_NUMBA_PARALLEL_MIN must be a whole number of elements, "
+                         f"got {value!r}") from None
 
 
 def generate_kernel(region: Graph) -> KernelSpec:
@@ -134,6 +145,8 @@ class _Generator(KernelGenerator):
         reduces_axis_0 = any(0 in op.attrs["axes"] for op in self.region.ops
                              if self.is_reduction(op))
         estimate = math.prod(SYMBOL_SIZE_GUESS if isinstance(d, Sym) else d for d in shape)
-        self.parallel = len(shape) > 0 and not reduces_axis_0 and estimate >= parallel_threshold()
+        threshold = parallel_threshold()
+        self.parallel = (threshold is not None and len(shape) > 0 and not reduces_axis_0
+                         and estimate >= threshold)
         name = f"kernel_{structural_hash(self.region, CODEGEN_VERSION)}"
         return KernelSpec(name, self.source(name, symbols), shape, symbols, self.parallel)

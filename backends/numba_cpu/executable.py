@@ -7,10 +7,14 @@ Compiling
     :class:`~fusegraph.backends.reference.interpreter.Step`), generates every fused op's
     kernel source and imports it from the kernel cache
     (:mod:`fusegraph.backends.numba.kernels`) — **eagerly**,
-    so a region the code generator cannot handle is known at compile time. Numba compiles
-    each kernel **lazily**, on its first call, for the array types it gets (or loads the
-    machine code from its disk cache), so compiling a graph costs milliseconds and its
-    first run pays for the kernels used.
+    so a region the code generator cannot handle is known at compile time. Numba's
+    machine code is made **ahead**, off the caller's thread: the first call queues every
+    kernel, with the argument types the graph fixes, on one background compile thread
+    (:mod:`fusegraph.backends.numba.warmup`; loaded from the disk cache when it holds
+    them), and a kernel asked for before it is ready is compiled by its caller or
+    waited for; so compiling a graph costs milliseconds and its first run pays for the
+    kernels used. With ``FUSEGRAPH_TIERED_START=1`` a fused op runs on the reference
+    until its kernel arrived, and no plan is made before all have.
 
 Calling
     * The arrays are checked by a generated binder (:class:`fusegraph.ir.binding.Binder`:
@@ -205,12 +209,14 @@ class Executable(ExecutableProtocol):
         env = dict(zip(self._symbols, key))
         captured: dict = {}
         want = self._run_checked(arrays, env, captured)
+        if not self.warmup.arrived():       # tiered start: the plan waits for its kernels
+            return want
         plan = None
         try:
             plan = StepPlan(self.graph, self._steps, self._size_only, env, captured)
             with self._lock:
                 got = plan.run(arrays)
-            problem = _disagreement(got, want)
+            problem = steps.disagreement(got, want)
         except Exception as e:
             problem = f"{type(e).__name__}: {e}"
         if problem is not None:
@@ -292,24 +298,3 @@ def _size_only_values(graph: Graph) -> set:
         if opdef.has(SHAPE_ONLY) or all(v in out for v in op.operands):
             out.update(op.results)
     return out
-
-
-def _disagreement(got: list, want: list) -> str | None:
-    """Why the plan's results differ from the checked path's (None if they agree)."""
-    if len(got) != len(want):
-        return f"{len(got)} results, expected {len(want)}"
-    for i, (g, w) in enumerate(zip(got, want)):
-        if not isinstance(g, np.ndarray) or g.dtype != w.dtype or g.shape != w.shape:
-            return (f"result {i} is {type(g).__name__} {getattr(g, 'dtype', '')}"
-                    f"{list(getattr(g, 'shape', ()))}, expected {w.dtype}{list(w.shape)}")
-        if w.dtype.kind not in "fc":
-            same = np.array_equal(g, w)
-        else:   # equal up to summation order (a threaded BLAS may split sums differently)
-            finite = np.isfinite(w)
-            scale = float(np.max(np.abs(w[finite]))) if finite.any() else 0.0
-            same = (np.array_equal(np.isnan(g), np.isnan(w))
-                    and np.array_equal(g[~finite & ~np.isnan(w)], w[~finite & ~np.isnan(w)])
-                    and np.allclose(g[finite], w[finite], rtol=1e-5, atol=1e-6 * scale))
-        if not same:
-            return f"result {i} differs from the checked path's"
-    return None

@@ -46,6 +46,7 @@ import math
 
 import numpy as np
 
+from ..numba.steps import disagreement
 from ..numba.kernels import load_kernel
 from ..reference.interpreter import Step, describe_op, run_op
 from ...ir.builder import emit_op
@@ -129,13 +130,12 @@ class CompiledLoop:
     def check(self, args: list, env: dict) -> None:
         """:class:`LoopDisagrees` unless the loop and the reference agree on the first
         :data:`CHECKED_STEPS` steps of ``args``."""
-        from .executable import _disagreement   # (executable imports this module)
         n, ref = self.nc + self.ns, self.ref
         index = (slice(None),) * self.axis + (slice(0, CHECKED_STEPS),)
         short = [*args[:self.nc], *(s[index] for s in args[self.nc:n]), *args[n:]]
         want = ref.opdef.ref(short, ref.attrs, ref.op.region,
                              lambda g, xs: ref.region_plan.run(xs, env))
-        problem = _disagreement(self(short, env), [np.asarray(w) for w in want])
+        problem = disagreement(self(short, env), [np.asarray(w) for w in want])
         if problem is not None:
             raise LoopDisagrees(f"on its first {CHECKED_STEPS} steps, {problem}")
 

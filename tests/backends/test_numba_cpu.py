@@ -137,19 +137,33 @@ def test_equal_regions_share_a_name_whatever_their_locations_and_names():
     assert structural_hash(region(5, "a"), "1") != structural_hash(region(5, "a"), "2")
 
 
-def test_parallel_only_for_big_iteration_spaces_whose_first_axis_is_not_reduced():
-    def spec(shape, axes=None):
-        x = param("x", *shape)
-        y = emit("exp", emit("neg", x))
-        results = [y] if axes is None else [emit("reduce_sum", y, axes=axes)]
-        return generate_kernel(fuse(graph([x], results)).ops[0].region)
-    big = spec((1024, 512))
+def _exp_kernel(shape, axes=None):
+    x = param("x", *shape)
+    y = emit("exp", emit("neg", x))
+    results = [y] if axes is None else [emit("reduce_sum", y, axes=axes)]
+    return generate_kernel(fuse(graph([x], results)).ops[0].region)
+
+
+def test_kernels_are_serial_unless_a_parallel_size_is_given(monkeypatch):
+    monkeypatch.delenv("FUSEGRAPH_NUMBA_PARALLEL_MIN", raising=False)
+    serial = _exp_kernel((1024, 512))
+    assert not serial.parallel and "prange(" not in serial.source
+    assert "parallel=False" in serial.source
+    monkeypatch.setenv("FUSEGRAPH_NUMBA_PARALLEL_MIN", "lots")
+    with pytest.raises(ValueError, match="FUSEGRAPH_NUMBA_PARALLEL_MIN.*'lots'"):
+        _exp_kernel((1024, 512))
+
+
+def test_parallel_only_for_big_iteration_spaces_whose_first_axis_is_not_reduced(monkeypatch):
+    monkeypatch.setenv("FUSEGRAPH_NUMBA_PARALLEL_MIN", str(1 << 18))
+    big = _exp_kernel((1024, 512))
     assert big.parallel and "for i0 in prange(1024):" in big.source
     assert "parallel=True" in big.source
-    assert spec((1024, 512), axes=(1,)).parallel
-    assert not spec((1024, 512), axes=(0,)).parallel
-    assert not spec((1024, 512), axes=(0, 1)).parallel
-    assert not spec((B, 64)).parallel           # B counts as codegen.SYMBOL_SIZE_GUESS
+    assert not _exp_kernel((1024, 255)).parallel
+    assert _exp_kernel((1024, 512), axes=(1,)).parallel
+    assert not _exp_kernel((1024, 512), axes=(0,)).parallel
+    assert not _exp_kernel((1024, 512), axes=(0, 1)).parallel
+    assert not _exp_kernel((B, 64)).parallel           # B counts as codegen.SYMBOL_SIZE_GUESS
 
 
 def test_a_region_that_breaks_the_kernel_contract_is_an_error_not_a_fallback():
@@ -389,6 +403,20 @@ def test_later_calls_run_the_plan_whose_source_can_be_dumped(softmax):
         exe.plan_source(99)
 
 
+def test_no_plan_is_made_before_every_kernel_arrived(monkeypatch):
+    # a tiered start (FUSEGRAPH_TIERED_START=1) answers False while kernels compile
+    g = checks.softmax_graph()
+    exe = numba_cpu.compile(fuse(g))
+    xa, ba = floats(6, 5), floats(5)
+    monkeypatch.setattr(exe.warmup, "arrived", lambda: False)
+    for _ in range(2):
+        assert_same(exe(xa, ba), reference(g)(xa, ba))
+    assert exe._plans == {} and exe._last_plan is None
+    monkeypatch.setattr(exe.warmup, "arrived", lambda: True)
+    assert_same(exe(xa, ba), reference(g)(xa, ba))
+    assert list(exe._plans) == [(6,)] and exe._plans[(6,)] is exe._last_plan
+
+
 def test_a_plan_per_batch_size_and_at_most_max_plans(monkeypatch, softmax):
     g, exe = softmax
     monkeypatch.setattr(numba_cpu.executable, "MAX_PLANS", 3)
@@ -509,7 +537,7 @@ def test_a_busy_plan_and_a_failing_plan_run_on_the_checked_path(softmax):
 
 def test_a_plan_that_disagrees_with_the_checked_path_is_dropped(monkeypatch, softmax):
     g, exe = softmax
-    monkeypatch.setattr(numba_cpu.executable, "_disagreement", lambda got, want: "forced")
+    monkeypatch.setattr(numba_steps, "disagreement", lambda got, want: "forced")
     xa, ba = floats(11, 5), floats(5)
     for _ in range(2):
         assert_same(exe(xa, ba), reference(g)(xa, ba))
@@ -519,7 +547,7 @@ def test_a_plan_that_disagrees_with_the_checked_path_is_dropped(monkeypatch, sof
 
 
 def test_plan_results_must_match_in_type_and_value_up_to_summation_order():
-    check = numba_cpu.executable._disagreement
+    check = numba_steps.disagreement
     w = np.array([1.0, np.nan, np.inf, -2.0, 0.0], np.float32)
     assert check([w.copy()], [w]) is None
     assert check([w * np.float32(1 + 1e-7)], [w]) is None          # last-bit differences

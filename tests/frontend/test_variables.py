@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import fusegraph as fg
+from fusegraph.frontend.initializers import Orthogonal
 from fusegraph.frontend.tensor import TraceError
 
 
@@ -104,3 +105,16 @@ def test_iterating_a_variable_in_a_trace_is_refused_not_an_endless_loop():
 
     with pytest.raises(TraceError, match="cannot iterate over a symbolic tensor"):
         total(np.ones(2, "float32"))
+
+
+def test_values_are_c_contiguous_whatever_order_they_come_in():
+    # kernels compile per array layout: an F-ordered weight (an orthogonal draw with
+    # fewer rows than columns is a transpose) would compile a second kernel
+    wide = Orthogonal(seed=1)((3, 5))
+    assert wide.flags.f_contiguous and not wide.flags.c_contiguous
+    v = fg.Variable(Orthogonal(seed=1), shape=(3, 5))
+    np.testing.assert_array_equal(v.numpy(), wide)
+    assert v.value.flags.c_contiguous
+    v.assign(np.asfortranarray(np.arange(15, dtype="float32").reshape(3, 5)))
+    assert v.value.flags.c_contiguous
+    np.testing.assert_array_equal(v.value, np.arange(15).reshape(3, 5))
