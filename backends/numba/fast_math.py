@@ -61,6 +61,13 @@ rounded to the function's type):
   ``+-(1 - e^(-x^2) G(t))`` with ``t = (|x| - 2) / (|x| + 2)`` and ``G`` approximating
   ``erfc(x) e^(x^2)``, ``|x|`` clamped to 6 where erf is 1 in float64. float32: the
   float64 function, rounded.
+
+And one addition: ``sum_add(acc, x)``, ``acc + x`` in ``acc``'s type as an ``fadd`` that
+LLVM may reassociate (its one fast-math flag, ``reassoc``), so that a loop summing into
+a local accumulator becomes vector code with partial sums (a softmax's row sums over
+[32,4,128,128]: 10.8 -> 2.4 ms). Every sum a kernel makes is thus exact up to the order
+of its additions, as the reference's pairwise ``np.sum`` is; each addition still rounds
+as IEEE says, and NaN and inf propagate.
 """
 from __future__ import annotations
 
@@ -192,6 +199,9 @@ def _erf(x: Num) -> Num:
     return where(x == x, where(a < _ERF_SPLIT, small, large), x)
 
 
+sum_add = float_ir.reassociable_add
+
+
 exp = unary_intrinsic(_exp, "exp")
 log = unary_intrinsic(_log, "log")
 tanh = unary_intrinsic(_tanh, "tanh")
@@ -212,4 +222,4 @@ def _digest() -> str:
 
 SOURCE_DIGEST = _digest()
 
-__all__ = ["SOURCE_DIGEST", "erf", "exp", "log", "sigmoid", "tanh"]
+__all__ = ["SOURCE_DIGEST", "erf", "exp", "log", "sigmoid", "sum_add", "tanh"]

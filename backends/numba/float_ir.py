@@ -157,5 +157,21 @@ def unary_intrinsic(algorithm, name: str):
     return intrinsic(typer)
 
 
-__all__ = ["Cond", "Num", "exponent", "horner", "pow2", "significand", "unary_intrinsic",
-           "where", "width"]
+@intrinsic
+def reassociable_add(typingctx, acc, x):
+    """``acc + x`` in ``acc``'s float type (``x``, a float, converted first): one ``fadd``
+    with the ``reassoc`` flag alone, which lets LLVM reorder a chain of them (a loop's
+    sum into a local accumulator then vectorizes into partial sums); each addition still
+    rounds as IEEE says."""
+    if not (isinstance(acc, types.Float) and isinstance(x, types.Float)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        total, value = args
+        value = Num(builder, value).to(total.type).value
+        return builder.fadd(total, value, flags=("reassoc",))
+    return acc(acc, x), codegen
+
+
+__all__ = ["Cond", "Num", "exponent", "horner", "pow2", "reassociable_add", "significand",
+           "unary_intrinsic", "where", "width"]

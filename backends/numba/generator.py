@@ -126,6 +126,11 @@ class KernelGenerator(ABC):
     def decorator(self) -> str:
         """The decorator line the kernel function gets (``@njit(...)``, ``@cuda.jit``)."""
 
+    def local_combine(self, kind: str, element: str, acc: str, dtype: DType) -> str:
+        """A local accumulator's update (a reduction over the innermost loops): by default
+        :meth:`combine`; a target may emit an update the compiler can vectorize."""
+        return self.combine(kind, element, acc, dtype)
+
     def shape_comment(self) -> str:
         return f"# iteration shape [{','.join(map(str, self.shape))}]"
 
@@ -252,7 +257,7 @@ class KernelGenerator(ABC):
             acc = f"acc{self.names[r][1:]}"
             self.pre[first].append((f"{acc} = {self.constant(fold.identity(acc_dtype), acc_dtype)}",
                                     None))
-            self.pre[-1].append((f"{acc} = {self.combine(fold.combine, arg, acc, acc_dtype)}",
+            self.pre[-1].append((f"{acc} = {self.local_combine(fold.combine, arg, acc, acc_dtype)}",
                                  self.ir_line(op)))
             value = f"{acc} / {count}" if fold.mean else acc
             self.post[first].append((f"{target} = {T}({value})", None))

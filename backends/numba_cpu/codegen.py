@@ -34,7 +34,9 @@ Decided statically, from the types alone:
   variable opened before loop ``k`` and stored after it; any other (a sum over the batch
   axis of ``[B,512]``) accumulates in its output array (filled first). ``reduce_mean``
   divides by the reduced count, symbols included, at the end. Local sums accumulate
-  float32 in float64 and ints in int64 (:mod:`fusegraph.backends.numba.generator`);
+  float32 in float64 and ints in int64 (:mod:`fusegraph.backends.numba.generator`), a
+  float sum through ``fast_math.sum_add``, an addition LLVM may reassociate, so that
+  the loop vectorizes (partial sums: exact up to the order of additions);
 * parallelism, opt-in: kernels are serial unless the environment variable
   ``FUSEGRAPH_NUMBA_PARALLEL_MIN`` gives a size; then the outermost loop is
   ``numba.prange`` (and the kernel ``parallel=True``) when no reduction reduces axis 0
@@ -72,10 +74,10 @@ from ..numba import templates
 from ..numba.generator import CodegenError, KernelGenerator, structural_hash
 from ...ir.core import Graph
 from ...ir.ops.region import KernelCapability
-from ...ir.types import Sym
+from ...ir.types import DType, Sym
 
 SYMBOL_SIZE_GUESS = 32            # a symbolic dim (the batch) counts this much for that estimate
-CODEGEN_VERSION = "2"             # bump when the generated code changes meaning (2: fast_math)
+CODEGEN_VERSION = "3"             # bump when the generated code changes meaning (2: fast_math, 3: sum_add)
 
 # What a numba_cpu kernel holds: every elementwise op and reduction with a template.
 CAPABILITY = KernelCapability("numba_cpu",
@@ -131,6 +133,11 @@ class _Generator(KernelGenerator):
 
     def finish_in_output(self, out: int, target: str, T: str, count: str, axes: tuple) -> None:
         self.post[0].append((f"out{out} /= {T}({count})", None))
+
+    def local_combine(self, kind: str, element: str, acc: str, dtype: DType) -> str:
+        if kind == "add" and dtype.is_float:      # a sum LLVM may vectorize: fast_math
+            return f"fast_math.sum_add({acc}, {element})"
+        return super().local_combine(kind, element, acc, dtype)
 
     def decorator(self) -> str:
         return (f"@njit(cache=True, error_model=\"numpy\", fastmath=False, "

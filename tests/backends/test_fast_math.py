@@ -217,3 +217,41 @@ def test_numba_cpu_kernels_call_fast_math_and_cuda_kernels_keep_libdevice():
     assert f"from fusegraph.backends.numba import fast_math  # source " \
            f"{fast_math.SOURCE_DIGEST}" in source
     assert "fast_math.exp(a0)" in source and "fast_math.tanh(v0)" in source
+
+
+@njit(error_model="numpy")
+def _row_sums(x, out):
+    for i in range(x.shape[0]):
+        acc = np.float64(0.0)
+        for j in range(x.shape[1]):
+            acc = fast_math.sum_add(acc, fast_math.exp(x[i, j]))
+        out[i] = acc
+
+
+def test_sum_add_sums_in_vector_partial_sums_up_to_order():
+    """A row sum of exp through sum_add (what a softmax kernel does) vectorizes, the
+    exp included: a plain float64 ``acc + x`` is a chain LLVM may not reorder."""
+    x = np.random.default_rng(0).standard_normal((7, 203)).astype(np.float32)
+    x[3, 5], x[4, 9], x[5, 0] = np.nan, np.inf, -np.inf
+    out = np.empty(7)
+    _row_sums(x, out)
+    want = np.exp(x.astype(np.float64)).sum(axis=1)
+    finite = np.isfinite(want)
+    np.testing.assert_allclose(out[finite], want[finite], rtol=1e-6)
+    assert np.isnan(out[3]) and out[4] == np.inf and np.isfinite(out[5])
+    (sig,) = _row_sums.signatures
+    (body,) = [f for f in _row_sums.inspect_llvm(sig).split("\ndefine ")[1:]
+               if "_row_sums" in f.split("(")[0] and not re.search("cpython|cfunc", f.split("(")[0])]
+    assert re.search(r"fadd reassoc <\d+ x double>", body), "the sum did not vectorize"
+    assert re.search(r"<\d+ x float>", body)
+
+
+def test_numba_cpu_float_sums_go_through_sum_add_and_the_rest_do_not():
+    x, n = param("x", B, 4), param("n", B, 4, dtype=DType.i32)
+    y = emit("exp", x)
+    results = [emit("reduce_sum", y, axes=(1,)), emit("reduce_mean", y, axes=(1,)),
+               emit("reduce_max", y, axes=(1,)), emit("reduce_sum", n, axes=(1,)),
+               emit("reduce_sum", y, axes=(0,))]
+    source = "\n".join(generate_kernel(op.region).source
+                       for op in fuse(graph([x, n], results)).ops if op.kind == "fused")
+    assert source.count("fast_math.sum_add(") == 2, source     # the float sum and mean
