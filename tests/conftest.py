@@ -18,9 +18,14 @@ import sys
 import pytest
 from hypothesis import settings
 
-import fusegraph as fg
-from fusegraph.ir import Graph, VerificationError, verifier
-from fusegraph.passes import PASSES, autodiff
+# numba_cpu starts tiered by default (a fused op runs on the reference until its kernel
+# is compiled: backends/numba/warmup.py); tests wait for kernels, so that a numba_cpu
+# result is the kernels' from the first call. Tiered starts are tested where they ask.
+os.environ.setdefault("FUSEGRAPH_TIERED_START", "0")
+
+import fusegraph as fg  # noqa: E402
+from fusegraph.ir import Graph, VerificationError, verifier  # noqa: E402
+from fusegraph.passes import PASSES, autodiff  # noqa: E402
 
 _original_verify = verifier.verify
 

@@ -1,4 +1,4 @@
-"""The argument types a numba_cpu kernel is called with, known from the graph before any
+"""The argument types a numba_cpu kernel (or compiled scan loop) is called with, known from the graph before any
 call, so that it can be compiled ahead of its first call for exactly the signature that
 call dispatches on (another signature would be a second compile).
 
@@ -43,6 +43,18 @@ def native_arguments(op) -> tuple | None:
     return (array_argument(x)[:2] + (3,), array_argument(idx)[:2] + (1,),
             array_argument(updates)[:2] + (3,), array_argument(op.results[0])[:2] + (3,),
             ("bool",))
+
+
+def loop_arguments(op, spec) -> tuple:
+    """The arguments of the compiled loop of the ``scan`` op ``op`` whose generated
+    source is ``spec`` (:mod:`fusegraph.backends.numba_cpu.scan_codegen`): its carries
+    and sequences, the invariants it reads, the hoisted values it reads, one size per
+    symbol."""
+    n = op.attrs["num_carries"] + op.attrs["num_sequences"]
+    return (tuple(array_argument(v) for v in op.operands[:n])
+            + tuple(array_argument(op.operands[n + j]) for j in spec.invariants)
+            + tuple(array_argument(v) for v in spec.hoisted_args)
+            + (SIZE,) * len(spec.symbols))
 
 
 def numba_signature(arguments) -> tuple:

@@ -12,7 +12,9 @@ a :class:`ScanStep` when the enclosing graph is compiled, which runs it one of t
   views, pads, and whatever depends on the invariants alone); checked against the
   reference on its first call (see :mod:`.scan_loop`); a loop that raises or disagrees is
   dropped for good (``reason`` and the enclosing executable's ``plan_errors`` say why)
-  and the scan runs step by step from then on.
+  and the scan runs step by step from then on. The loop is compiled ahead with the
+  enclosing executable's kernels (its :class:`~fusegraph.backends.numba.warmup.Warmup`);
+  under a tiered start the reference runs the scan until the loop arrived.
 * ``"steps"``: the body is a compiled numba_cpu Executable of its own (its kernels are
   those the pipeline's ``scan_fusion`` pass formed in it), and a call loops over the
   steps in Python calling the body's *plan* (its generated step function, see
@@ -48,6 +50,7 @@ import warnings
 
 import numpy as np
 
+from ..numba.signatures import loop_arguments
 from ..numba.steps import record_failure
 from ..reference.interpreter import Step, describe_op, run_op
 from ...ir.binding import param_symbols
@@ -78,7 +81,7 @@ class ScanStep:
     docstring)."""
 
     __slots__ = ("ref", "op", "body", "owner", "nc", "ns", "ni", "axis", "reverse",
-                 "out_types", "failures", "warned", "loop", "mode", "reason")
+                 "out_types", "failures", "warned", "loop", "mode", "reason", "pending")
 
     def __init__(self, ref: Step, body, owner=None):
         op = ref.op
@@ -94,10 +97,15 @@ class ScanStep:
         self.warned = False
         self.loop: CompiledLoop | None = None
         self.mode, self.reason = "steps", None
+        self.pending = None      # the loop's compile ahead (a warmup Ticket), if any
         try:
             self.loop, self.mode = CompiledLoop(ref, body.kernels), "loop"
         except Unsupported as e:
             self.reason = f"runs step by step: {e}"
+        else:
+            if owner is not None:
+                self.pending = owner.warmup.add(self.loop.function,
+                                                loop_arguments(op, self.loop.spec))
 
     def run(self, args: list, env: dict) -> list:
         """The scan's results; on any failure the reference's (or its error)."""
@@ -131,6 +139,8 @@ class ScanStep:
         if steps == 0:
             return None
         loop = self.loop
+        if loop is not None and self.pending is not None and not self.pending.arrived():
+            return None          # a tiered start: the reference runs it until the loop arrived
         if loop is not None:
             try:
                 out = loop.run(args, env)

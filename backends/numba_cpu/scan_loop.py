@@ -86,7 +86,7 @@ class CompiledLoop:
     :class:`Unsupported` when the body holds an op the loop cannot run. ``spec.source``
     is the generated source, ``function`` its Numba dispatcher."""
 
-    __slots__ = ("ref", "nc", "ns", "axis", "spec", "function", "hoisted")
+    __slots__ = ("ref", "nc", "ns", "axis", "spec", "function", "hoisted", "checked")
 
     def __init__(self, ref: Step, body_kernels):
         op = ref.op
@@ -99,15 +99,17 @@ class CompiledLoop:
                                               load_kernel(MATMUL))
         self.function = load_kernel(self.spec)
         self.hoisted = [Step(o, ()) for o in self.spec.hoisted]
+        self.checked: set = set()      # the signatures whose first call was checked
 
     def run(self, args: list, env: dict) -> list | None:
         """The scan's results (final carries, stacked outputs) for ``args`` (its operands)
         and the symbol sizes ``env``; None when a size is 0. :class:`LoopDisagrees` when
         the check of a new type signature fails (see the module docstring)."""
-        known = len(self.function.signatures)
         out = self(args, env)
-        if out is not None and len(self.function.signatures) != known:
+        if out is not None and len(self.checked) != len(self.function.signatures):
+            new = set(self.function.signatures) - self.checked   # compiled here or ahead
             self.check(args, env)
+            self.checked |= new
         return out
 
     def __call__(self, args: list, env: dict) -> list | None:

@@ -14,9 +14,11 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")   # idle workers sleep inste
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from numba.core.compiler_lock import global_compiler_lock  # noqa: E402
 
 import fusegraph as fg  # noqa: E402
 from fusegraph.backends import numba_cpu, optimizing_compiler  # noqa: E402
+from fusegraph.backends.numba import warmup  # noqa: E402
 from fusegraph.backends.numba_cpu import (clear_memo, scan, scan_blas,  # noqa: E402
                                           scan_loop)
 from fusegraph.backends.reference import compile as reference  # noqa: E402
@@ -295,3 +297,31 @@ def test_a_loop_of_small_products_runs_its_blas_on_one_thread(monkeypatch, large
     g = scan_graph(body, [param("a0", B, 3)], [param("xs", B, 4, 3)], [param("w0", 3, 3)])
     check(g, [floats(2, 3), floats(2, 4, 3), floats(3, 3, scale=0.3)])
     assert entered == ([] if large else [1] * len(entered)) and (large or entered)
+
+
+def test_a_loop_compiles_ahead_and_a_tiered_start_runs_the_reference_until_it_arrived(
+        tmp_path, monkeypatch):
+    monkeypatch.setenv("FUSEGRAPH_CACHE_DIR", str(tmp_path))
+    clear_memo()
+    warmup.set_tiered_start(True)
+    try:
+        g = _unique_body(1.375)
+        arrays = [floats(2, 2), floats(2, 4, 2)]
+        want = reference(g)(*arrays)
+        exe = compile_fused(g)
+        step = exe.scans[0]
+        function = step.loop.function
+        assert step.pending in exe.warmup.tickets and not function.signatures
+        with global_compiler_lock:          # the background thread cannot compile
+            assert_same(exe(*arrays), want, rtol=0, atol=0)     # the reference ran it
+            assert not function.signatures and not exe._plans
+        for ticket in exe.warmup.tickets:
+            ticket._done.wait()
+        assert function.signatures == [step.pending.signature]   # the one calls use
+        for _ in range(2):
+            assert_same(exe(*arrays), want, rtol=1e-6, atol=1e-6)
+        assert step.mode == "loop" and step.loop.checked == set(function.signatures)
+        assert len(function.signatures) == 1 and exe._plans and exe.plan_errors == []
+    finally:
+        warmup.set_tiered_start(None)
+        clear_memo()

@@ -190,6 +190,10 @@ def test_an_interrupted_compile_leaves_its_ticket_done_for_the_next_caller():
 
 
 def test_the_mode_comes_from_the_environment_unless_set(monkeypatch):
+    monkeypatch.delenv("FUSEGRAPH_TIERED_START")      # conftest turns it off for the tests
+    assert warmup.tiered_start() and warmup.Warmup().tiered         # the default
+    monkeypatch.setenv("FUSEGRAPH_TIERED_START", "0")
+    assert not warmup.tiered_start()
     monkeypatch.setenv("FUSEGRAPH_TIERED_START", "1")
     assert warmup.tiered_start() and warmup.Warmup().tiered
     warmup.set_tiered_start(False)
