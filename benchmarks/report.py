@@ -98,10 +98,14 @@ def step_table(records, settings) -> str:
 
 
 def first_step_table(records, settings) -> str:
-    """Seconds from process start to the end of the first step: empty / warm cache."""
+    """Seconds from process start to the end of the first step: empty / warm cache; for
+    fusegraph with an empty cache also when every kernel was ready (its first steps run
+    on the reference until then), in parentheses."""
     def cell(f, w, n):
         cold, warm = (_find(records, f, w, n, p) for p in ("cold", "warm"))
-        return " / ".join(_num(r.get("first_step_s")) if r else MISSING for r in (cold, warm))
+        text = " / ".join(_num(r.get("first_step_s")) if r else MISSING for r in (cold, warm))
+        ready = cold.get("ready_s") if cold else None
+        return text if ready is None else f"{text} (ready {_num(ready)})"
     return _table(["workload", "threads"] + [_label(f, settings) for f in _columns(settings)],
                   _rows(settings, cell))
 
@@ -197,7 +201,8 @@ def print_report(records, about, settings) -> None:
     print("versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
     print("\nMedian step, ms (warm process)\n")
     print(step_table(records, settings))
-    print("\nFirst step, s from process start: empty cache / warm cache\n")
+    print("\nFirst step, s from process start: empty cache / warm cache (fusegraph, empty "
+          "cache: every kernel ready)\n")
     print(first_step_table(records, settings))
     print("\nPeak RSS, MB: warm process (cold process)\n")
     print(rss_table(records, settings))

@@ -227,6 +227,24 @@ def _after_fork_in_child() -> None:
             _compiler().submit(ticket)
 
 
+def wait_for_kernels(timeout: float | None = None) -> bool:
+    """Wait until every kernel (and compiled loop) queued for the background compile in
+    this process is ready, compiled or loaded: True when none is left, False when
+    ``timeout`` seconds passed first. After it, a tiered start runs at full speed (a
+    benchmark's timed steps, a run that must be reproducible from a known step)."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        with _LOCK:
+            compiler = _COMPILER[0]
+            left = [] if compiler is None else [t for t in compiler.unfinished if not t.done()]
+        if not left:
+            return True
+        for ticket in left:
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not ticket._done.wait(remaining):
+                return False
+
+
 def _stop_at_exit() -> None:
     if _COMPILER[0] is not None:
         _COMPILER[0].stop()

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from numba.core.compiler_lock import global_compiler_lock
 
+import fusegraph as fg
 from fusegraph.backends import numba_cpu
 from fusegraph.backends.numba import warmup
 from fusegraph.backends.numba_cpu import clear_memo
@@ -225,3 +226,15 @@ def test_a_forked_child_makes_ready_what_its_parent_had_queued():
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert group.arrived()
+
+
+def test_wait_for_kernels_returns_once_every_queued_kernel_is_ready(fresh_cache):
+    exe = compiled(tiered=True)
+    with global_compiler_lock:               # the background thread cannot compile
+        exe(*ARRAYS)                         # queues the group
+        assert not fg.config.wait_for_kernels(timeout=0.2)
+        assert not all(t.done() for t in exe.warmup.tickets)
+    assert fg.config.wait_for_kernels() and warmup.wait_for_kernels(timeout=0)
+    assert all(t.done() and t.error is None for t in exe.warmup.tickets)
+    assert_same(exe(*ARRAYS), reference(softmax_graph())(*ARRAYS), rtol=1e-5, atol=1e-6)
+    assert exe._plans and all(k.ready() for k in exe.kernels)

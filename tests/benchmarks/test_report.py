@@ -38,6 +38,12 @@ def test_first_step_table_has_cold_and_warm():
     assert _rows(first_step_table(RECORDS, SETTINGS))[0][2:4] == ["5.00 / 0.40", "1.50 / 1.20"]
 
 
+def test_first_step_table_says_when_a_tiered_start_had_every_kernel():
+    records = [_record("fusegraph", 1, "cold", first_step_s=0.5, ready_s=3.25),
+               *RECORDS[1:]]
+    assert _rows(first_step_table(records, SETTINGS))[0][2] == "0.50 / 0.40 (ready 3.25)"
+
+
 def test_mlp_rate_is_a_fraction_of_the_best_sgemm():
     rate = matmul_flops("mlp", WORKLOADS["mlp"].sizes) / 4e-3 / 1e9
     row = _rows(mlp_rate_table(RECORDS, SETTINGS))[0]
