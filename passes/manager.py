@@ -126,7 +126,7 @@ def run_pipeline(graph: Graph, names: Iterable[str], verify: bool = True,
         raise ValueError(f"cannot dump after {sorted(dumps - set(names))}: "
                          f"not in the pipeline {names}")
     if verify:
-        _verify(graph, "before the first pass")
+        verify_stage(graph, "before the first pass")
     report = PipelineReport()
     for name in names:
         before = graph
@@ -140,7 +140,7 @@ def run_pipeline(graph: Graph, names: Iterable[str], verify: bool = True,
         for k, v in counters.items():   # to the pass running this pipeline, if any
             count(f"{name}/{k}", v)
         if verify:
-            _verify(graph, f"after pass {name!r}")
+            verify_stage(graph, f"after pass {name!r}")
         if name in dumps:
             report.dumps[name] = str(graph)
     return graph, report
@@ -170,7 +170,9 @@ def _same_signature(before: Graph, after: Graph, name: str) -> Graph:
     return after
 
 
-def _verify(graph: Graph, when: str) -> None:
+def verify_stage(graph: Graph, when: str) -> None:
+    """The IR verifier on ``graph``; its VerificationError prefixed with ``when`` ("after
+    pass 'cse'")."""
     from ..ir.verifier import verify  # imported on use: only verifying needs it
     try:
         verify(graph)
