@@ -95,7 +95,7 @@ from ..numba import steps
 from ..numba.kernels import load_kernel
 from ..numba.signatures import native_arguments
 from ..numba.warmup import Warmup
-from ..reference.interpreter import Step, free_schedule, interpret, run_op
+from ..reference.interpreter import Step, describe_op, free_schedule, interpret, run_op
 from ...ir.binding import Binder
 from ...ir.core import Graph
 from ...ir.opdef import RANDOM, SHAPE_ONLY, SIDE_EFFECTS, get_opdef
@@ -270,8 +270,18 @@ class Executable(ExecutableProtocol):
 
     def source(self) -> str:
         """Every generated kernel's source (scan bodies' included), once each, headed by
-        the fused ops using it."""
-        return steps.kernel_sources(self.all_kernels())
+        the fused ops using it; then each compiled scan loop's source (nested ones too)."""
+        loops = [f"# ---- {s.loop.spec.name}: the compiled loop of "
+                 f"{describe_op(s.op)}\n{s.loop.spec.source}" for s in self.all_scans()
+                 if s.loop is not None]
+        return "\n".join([steps.kernel_sources(self.all_kernels()), *loops])
+
+    def all_scans(self) -> list[ScanStep]:
+        """This graph's scan steps, then those of each scan body (nested ones too)."""
+        out = list(self.scans)
+        for scan in self.scans:
+            out += scan.body.all_scans()
+        return out
 
     def __repr__(self) -> str:
         return f"<numba_cpu Executable of {self.graph!r}: {len(self.kernels)} kernels>"

@@ -325,3 +325,12 @@ def test_a_loop_compiles_ahead_and_a_tiered_start_runs_the_reference_until_it_ar
     finally:
         warmup.set_tiered_start(None)
         clear_memo()
+
+
+def test_the_executable_source_shows_each_compiled_loop():
+    g = _unique_body(1.625)
+    exe = check(g, [floats(2, 2), floats(2, 4, 2)])
+    loop = exe.scans[0].loop
+    source = exe.source()
+    assert f"# ---- {loop.spec.name}: the compiled loop of op scan" in source
+    assert loop.spec.source in source
