@@ -272,9 +272,10 @@ def test_train_on_the_numba_backend(capsys):
 def test_bench_prints_a_median_per_backend(capsys, tmp_path, monkeypatch, tiered):
     # tiered, with an empty kernel cache: the timed steps still run the compiled plan
     from fusegraph.backends.numba import warmup
+    from fusegraph.backends.numba_cpu import clear_memo
     if tiered:
         monkeypatch.setenv("FUSEGRAPH_CACHE_DIR", str(tmp_path))
-        fg.backends.numba_cpu.clear_memo()
+        clear_memo()
         monkeypatch.setattr(warmup, "_TIERED", [True])
     main(["bench", str(ROOT / "examples" / "digits.py"), "--steps", "3"])
     out = capsys.readouterr().out
