@@ -277,7 +277,11 @@ def test_bench_prints_a_median_per_backend(capsys, tmp_path, monkeypatch, tiered
         monkeypatch.setenv("FUSEGRAPH_CACHE_DIR", str(tmp_path))
         clear_memo()
         monkeypatch.setattr(warmup, "_TIERED", [True])
-    main(["bench", str(ROOT / "examples" / "digits.py"), "--steps", "3"])
+    try:
+        main(["bench", str(ROOT / "examples" / "digits.py"), "--steps", "3"])
+    finally:
+        if tiered:
+            clear_memo()      # kernels loaded from tmp_path are not the shared cache's
     out = capsys.readouterr().out
     lines = out.splitlines()
     assert lines[0] == "median training step over 3 interleaved steps, batch 32"
