@@ -95,7 +95,9 @@ def report(profile: Profile, top: int = TOP) -> str:
                      key=lambda r: -r.total)
     if not records:
         return ("fusegraph profile: no numba_cpu plan ran (the reference backend runs "
-                "none; a binding's first call runs before its plan exists)")
+                "none; a binding's first call runs before its plan exists, and under a "
+                "tiered start so do the calls before its kernels are compiled: "
+                "fg.config.wait_for_kernels() waits for them)")
     return "\n\n".join(_table(r, top) for r in records)
 
 
