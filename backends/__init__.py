@@ -21,6 +21,8 @@ import os
 
 from ..ir.core import Graph
 
+from . import phases
+
 # name -> its package; in the order error messages list them.
 _BACKENDS = {
     "reference": "fusegraph.backends.reference",
@@ -86,7 +88,7 @@ def run_backend_pipeline(graph: Graph, name: str, pipeline=None, verify: bool = 
 
     package = _package(name)
     names = list(package.PIPELINE) if pipeline is None else list(pipeline)
-    with targeting(getattr(package, "CAPABILITY", ANY_KERNEL)):
+    with phases.phase("passes"), targeting(getattr(package, "CAPABILITY", ANY_KERNEL)):
         if not verify:
             return run_pipeline(graph, names, verify=False)[0]
         verify_stage(graph, "before the first pass")

@@ -31,6 +31,7 @@ import functools
 
 import numpy as np
 
+from ..backends import phases
 from . import guards
 from .checks import cast_in_range
 from .graphs import trace_graph
@@ -183,7 +184,7 @@ class Function:
                                f"arg{i}") if _is_array(x) else x
                    for i, (x, shape) in enumerate(zip(leaves, shapes))]
         args, kwargs = pack_like(structure, holders)
-        with tracing_state() as state, guards.collecting() as required:
+        with phases.phase("trace"), tracing_state() as state, guards.collecting() as required:
             outputs = self.fn(*args, **kwargs)
         updates = state.updates
         results = [t for t in flatten(outputs) if is_symbolic(t)] + [t for _, t in updates]

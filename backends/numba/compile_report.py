@@ -1,10 +1,11 @@
 """What a compile spends its time on, and its progress while kernels compile.
 
-**Phases.** Code that makes a graph runnable records how long each phase took:
-:func:`phase` (a context manager) or :func:`record`, by name (``trace``, ``passes``, ...);
-the next :class:`CompileReport` takes what was recorded since the last one took it (so a
-report shows the phases of the compile that led to it), and an Executable adds its own
-(``codegen``: kernel sources generated and imported) with :meth:`CompileReport.add`.
+**Phases.** Code that makes a graph runnable records how long each phase took
+(:mod:`fusegraph.backends.phases`: ``trace`` in the frontend, ``passes`` in the backend
+pipeline); the next :class:`CompileReport` takes what was recorded since the last one
+took it (so a report shows the phases of the compile that led to it), and an Executable
+adds its own (``codegen``: kernel sources generated and imported) with
+:meth:`CompileReport.add`.
 
 **A report** (one per Executable whose kernels are made ready in the background, see
 :mod:`.warmup`) counts kernels compiled and loaded from the disk cache, and their time
@@ -27,45 +28,18 @@ never draws the progress line; its summary is shown only with ``FUSEGRAPH_VERBOS
 """
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import sys
 import threading
 import time
 
+from ..phases import take_phases
+
 SLOW_S = 1.0      # a compile that takes longer shows its progress and summary
 REDRAW_S = 0.25   # the progress line is redrawn at most this often
 
 LOGGER = logging.getLogger("fusegraph.compile")
-
-_PENDING: dict[str, float] = {}     # phase -> seconds recorded since a report took them
-_PENDING_LOCK = threading.Lock()
-
-
-def record(name: str, seconds: float) -> None:
-    """Add ``seconds`` to phase ``name`` of the compile in progress."""
-    with _PENDING_LOCK:
-        _PENDING[name] = _PENDING.get(name, 0.0) + seconds
-
-
-@contextlib.contextmanager
-def phase(name: str):
-    """Time the block as (part of) phase ``name`` of the compile in progress."""
-    start = time.perf_counter()
-    try:
-        yield
-    finally:
-        record(name, time.perf_counter() - start)
-
-
-def take_phases() -> dict[str, float]:
-    """The phases recorded since the last call, forgotten here."""
-    with _PENDING_LOCK:
-        phases = dict(_PENDING)
-        _PENDING.clear()
-    return phases
-
 
 def verbosity() -> str:
     """``"quiet"``, ``"always"`` or ``"auto"`` (see the module docstring)."""

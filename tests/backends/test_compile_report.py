@@ -6,6 +6,7 @@ import logging
 
 import pytest
 
+from fusegraph.backends import phases
 from fusegraph.backends.numba import compile_report
 from fusegraph.backends.numba.compile_report import CompileReport
 
@@ -30,9 +31,9 @@ class Clock:
 @pytest.fixture(autouse=True)
 def _no_leftover_phases(monkeypatch):
     monkeypatch.delenv("FUSEGRAPH_VERBOSE", raising=False)
-    compile_report.take_phases()
+    phases.take_phases()
     yield
-    compile_report.take_phases()
+    phases.take_phases()
 
 
 def report(live=True, tty=True):
@@ -51,8 +52,8 @@ def run(rep, clock, kernels=3, seconds_each=0.6, loaded=False):
 
 
 def test_phases_recorded_before_a_report_are_its_own_and_taken_once():
-    compile_report.record("trace", 0.25)
-    with compile_report.phase("passes"):
+    phases.record("trace", 0.25)
+    with phases.phase("passes"):
         pass
     rep, clock, _ = report()
     assert set(rep.phases) == {"trace", "passes"} and rep.phases["trace"] == 0.25
@@ -125,3 +126,16 @@ def test_a_closed_stderr_shows_nothing_and_raises_nothing(monkeypatch):
     stream.close()
     run(rep, clock)
     assert rep.elapsed is not None
+
+
+def test_a_model_compile_reports_its_trace_passes_and_codegen():
+    import numpy as np
+
+    import fusegraph as fg
+    model = fg.Sequential([fg.Input(shape=(3,)), fg.layers.Dense(2, activation="tanh")])
+    model.compile(optimizer="sgd", loss="mse", backend="numba_cpu")
+    model.train_on_batch(np.ones((4, 3), "float32"), np.zeros((4, 2), "float32"))
+    exe = model._train_function.last_trace.traced_graph.executable(training=True)
+    recorded = exe.warmup.report.phases
+    assert {"trace", "passes", "codegen"} <= set(recorded), recorded
+    assert all(seconds > 0 for seconds in recorded.values())
