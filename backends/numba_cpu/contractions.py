@@ -3,7 +3,10 @@ keeps: :data:`CONTRACTIONS` maps the op name to ``maker(attrs) -> f(a, b, out=..
 a BLAS call writing ``out`` (C-contiguous, the result's shape and dtype).
 
 * ``matmul``: ``np.matmul(a, b, out=out)``: the same BLAS call as the reference's,
-  transposed operands passed as views (numpy gives BLAS the transpose flag);
+  transposed operands passed as views (numpy gives BLAS the transpose flag); a
+  C-contiguous ``a[..., M, K]`` times a matrix ``b[K, N]`` as ONE GEMM of
+  ``a[(...)*M, K]`` (numpy would call BLAS once per leading index: [32,128,512] @
+  [512,128] 3.42 -> 3.21 ms);
 * ``tensordot`` summing the leading axes of both operands (the weight gradient of a
   Dense layer on sequences: :mod:`fusegraph.ir.ops.linalg`): ONE ``np.dot`` of the
   operands seen as 2-D, ``a[M, P]^T @ b[M, Q]`` with ``M`` the product of the summed
@@ -35,4 +38,12 @@ def _tensordot(attrs):
     return tensordot_copy
 
 
-CONTRACTIONS = {"matmul": lambda attrs: np.matmul, "tensordot": _tensordot}
+def _matmul_into(a, b, out):
+    if b.ndim == 2 and a.ndim > 2 and a.flags.c_contiguous:
+        k, n = b.shape
+        np.matmul(a.reshape(-1, k), b, out=out.reshape(-1, n))
+    else:
+        np.matmul(a, b, out=out)
+
+
+CONTRACTIONS = {"matmul": lambda attrs: _matmul_into, "tensordot": _tensordot}

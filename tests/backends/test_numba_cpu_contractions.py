@@ -48,3 +48,30 @@ def test_the_leading_axes_path_reads_a_transposed_operand_correctly():
     exe(xa, xb)
     np.testing.assert_allclose(exe(xa, xb)[0], np.einsum("kbt,btn->kn", xa, xb), rtol=1e-5)
     assert exe.plan_errors == []
+
+
+MATMUL = """
+    graph @g(%a: f32[{a}], %b: f32[{b}]) -> (f32[{out}]) {{
+      %0: f32[{out}] = matmul %a, %b
+      return %0
+    }}
+"""
+
+
+@pytest.mark.parametrize("a, b, out, sizes", [
+    ("B,7,3", "3,5", "B,7,5", ((4, 7, 3), (3, 5))),              # one GEMM of [28, 3]
+    ("B,2,7,3", "3,5", "B,2,7,5", ((2, 2, 7, 3), (3, 5))),
+    ("B,7,3", "3,5", "B,7,5", ((0, 7, 3), (3, 5))),              # an empty batch
+    ("B,7,3", "B,3,5", "B,7,5", ((4, 7, 3), (4, 3, 5))),         # batched: numpy's loop
+])
+def test_matmul_in_a_plan_equals_the_reference(a, b, out, sizes):
+    g = parse_graph(MATMUL.format(a=a, b=b, out=out))
+    rng = np.random.default_rng(1)
+    xa, xb = (rng.standard_normal(s).astype(np.float32) for s in sizes)
+    exe = numba_cpu.compile(g)
+    want = reference(g)(xa, xb)[0]
+    for _ in range(3):
+        np.testing.assert_allclose(exe(xa, xb)[0], want, rtol=1e-5, atol=1e-6)
+    noncontiguous = np.asfortranarray(xa)       # a's reshape would copy: numpy's loop
+    np.testing.assert_allclose(exe(noncontiguous, xb)[0], want, rtol=1e-5, atol=1e-6)
+    assert exe.plan_errors == []
