@@ -31,17 +31,18 @@ they are never fused, and kept even when nothing reads their results). A member
 reading ``broadcast_to(x)`` reads ``x`` instead when its result shape stays the same
 (the kernel broadcasts from the types), so the broadcast copy disappears (the group
 then reads a value from an ancestor of the broadcast, which already precedes it: the
-contracted graph stays acyclic). The fused graph is put in order with networkx's topological sort, program order first.
+contracted graph stays acyclic). The fused graph is put in topological order, program
+order first (a heap; networkx, slow to import, only names a cycle).
 
 Statistics: the pass manager counts ``kernels_formed`` and ``ops_fused`` for it.
 """
 from __future__ import annotations
 
+import heapq
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Iterator
 
-import networkx as nx
 
 from ..ir.builder import emit_op
 from ..ir.core import Graph, Op, Value
@@ -246,18 +247,20 @@ def fuse(graph: Graph, capability: KernelCapability | None = None) -> Graph:
         return ("group", g.id) if g is not None else ("op", op.seq)
 
     # One node per group and per other op, ordered by dependencies, program order first.
-    dag, first_seq, item_of = nx.DiGraph(), {}, {}
+    edges: dict[tuple, set] = {}
+    first_seq, item_of = {}, {}
     for op in graph.ops:
         n = node(op)
         first_seq.setdefault(n, op.seq)
         item_of.setdefault(n, group_of.get(id(op), op))
-        dag.add_node(n)
+        edges.setdefault(n, set())
         for v in op.operands:
             if v.producer is not None and node(v.producer) != n:
-                dag.add_edge(node(v.producer), n)
-    try:
-        order = list(nx.lexicographical_topological_sort(dag, key=first_seq.__getitem__))
-    except nx.NetworkXUnfeasible:
+                edges[node(v.producer)].add(n)
+    order = _program_order_first(edges, first_seq)
+    if len(order) < len(edges):
+        import networkx as nx   # only to name the cycle: networkx costs 70 ms to import
+        dag = nx.DiGraph([(u, w) for u, ws in edges.items() for w in ws])
         cycle = " -> ".join(_describe(item_of[u]) for u, _ in nx.find_cycle(dag))
         raise VerificationError(f"fusion of graph @{graph.name} made kernels that depend on "
                                 f"each other ({cycle}): its groups must contract acyclically")
@@ -276,6 +279,27 @@ def fuse(graph: Graph, capability: KernelCapability | None = None) -> Graph:
             _emit_group(item, mapping, users, result_ids)
     return live_graph(graph.name, graph.params,
                       [mapping.get(id(r), r) for r in graph.results], effects)
+
+
+def _program_order_first(edges: dict, first_seq: dict) -> list:
+    """The nodes of the graph ``edges`` (node -> its successors) in topological order,
+    the earliest ``first_seq`` first among those ready (Kahn's algorithm with a heap);
+    fewer than all nodes when there is a cycle."""
+    indegree = dict.fromkeys(edges, 0)
+    for successors in edges.values():
+        for w in successors:
+            indegree[w] += 1
+    ready = [(first_seq[n], n) for n, d in indegree.items() if d == 0]
+    heapq.heapify(ready)
+    order = []
+    while ready:
+        _, n = heapq.heappop(ready)
+        order.append(n)
+        for w in edges[n]:
+            indegree[w] -= 1
+            if indegree[w] == 0:
+                heapq.heappush(ready, (first_seq[w], w))
+    return order
 
 
 def _describe(item) -> str:

@@ -476,3 +476,27 @@ def test_fusion_groups_only_what_the_capability_admits():
         inside, _ = run_pipeline(g, ["fusion"])
     outside, _ = run_pipeline(g, ["fusion"])
     assert str(inside) == str(out) and str(outside) == str(fuse(g, ANY_KERNEL))
+
+
+def test_groups_that_would_depend_on_each_other_are_an_error_naming_the_cycle(monkeypatch):
+    # group_ops never makes such groups; fuse checks again when it orders the kernels
+    from fusegraph.passes import fusion
+    x = param("x", 2, 3)
+    a = emit("exp", x)
+    b = emit("neg", a)
+    c = emit("tanh", b)
+    g = graph([x], [emit("add", a, c)])
+    outer = fusion._Group(0, (2, 3), 0)
+    outer.ops = [a.producer, c.producer]       # a -> b -> c: the group reads b, b reads it
+    monkeypatch.setattr(fusion, "group_ops", lambda graph, capability: [outer])
+    with pytest.raises(VerificationError, match=r"depend on each other \(.*neg.*\)"):
+        fuse(g)
+
+
+def test_kernels_and_ops_keep_program_order_where_dependencies_allow():
+    x, w = param("x", 2, 3), param("w", 3, 3)
+    first = emit("neg", emit("exp", x))           # a kernel
+    second = emit("matmul", x, w)                 # independent of it, later in the program
+    third = emit("tanh", emit("sin", second))     # a kernel after it
+    assert [op.kind for op in fuse(graph([x, w], [third, first])).ops] == \
+        ["fused", "matmul", "fused"]
