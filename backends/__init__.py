@@ -40,9 +40,17 @@ _default: list = [None]
 
 
 def default_backend() -> str:
-    """The backend ``compile()`` uses when none is named (see :data:`FALLBACK_BACKEND`)."""
-    name = _default[0] or os.environ.get("FUSEGRAPH_BACKEND", "").strip() or FALLBACK_BACKEND
-    _package(name)             # an unknown name (in the environment) is an error here
+    """The backend ``compile()`` uses when none is named (see :data:`FALLBACK_BACKEND`);
+    ValueError naming the variable when ``FUSEGRAPH_BACKEND`` names no backend."""
+    if _default[0] is not None:
+        return _default[0]
+    name = os.environ.get("FUSEGRAPH_BACKEND", "").strip()
+    if not name:
+        return FALLBACK_BACKEND
+    try:
+        _package(name)
+    except ValueError as e:
+        raise ValueError(f"environment variable FUSEGRAPH_BACKEND={name!r}: {e}") from None
     return name
 
 
@@ -110,7 +118,10 @@ def optimizing_compiler(name: str = "reference", pipeline=None, verify: bool = T
     names = default_pipeline(name) if pipeline is None else list(pipeline)
 
     def compile_optimized(graph):
-        return backend_compile(run_backend_pipeline(graph, name, names, verify))
+        try:
+            return backend_compile(run_backend_pipeline(graph, name, names, verify))
+        finally:
+            phases.take_phases()   # a backend without a compile report leaves them
 
     return compile_optimized
 

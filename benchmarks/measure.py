@@ -18,8 +18,8 @@ just before it started this process, to the end of the first step: interpreter s
 imports, building, tracing and compiling, the step), its parts ``import_s``, ``build_s``
 and ``first_call_s``, ``first_loss``, for fusegraph ``ready_s`` (from the same start
 until every kernel is compiled or loaded: its first steps run on the reference
-meanwhile; the warm-up and timed steps come after), the timed steps' ``median_ms``/``p25_ms``/``p75_ms``
-(after ``--warmup`` untimed steps; none when ``--steps 0``), ``max_rss_mb`` (this
+meanwhile; the warm-up and timed steps come after), the timed steps'
+``median_ms``/``p25_ms``/``p75_ms`` (after ``--warmup`` untimed steps; none when ``--steps 0``), ``max_rss_mb`` (this
 process's peak resident memory, ``getrusage``), ``versions`` (with the MKL linked into
 libtorch, which threadpoolctl does not see) and ``blas`` (the thread pools loaded, from
 threadpoolctl). Nothing is printed before that line on stdout.
@@ -115,9 +115,7 @@ def _wait_for_kernels(framework: str) -> float | None:
     if framework != "fusegraph":
         return None
     import fusegraph as fg
-    wait = getattr(fg.config, "wait_for_kernels", None)
-    if wait is not None:
-        wait()
+    fg.config.wait_for_kernels()
     return time.time()
 
 

@@ -5,8 +5,8 @@ start from the same weights, and their steps on the same batch (the first batch 
 file's ``load_data()``) are interleaved so that machine noise hits them alike. The first
 step of each (tracing and compiling; numba_cpu's tiered start runs its ops on the
 reference until their kernels are compiled) is timed apart; the timed steps come after
-every kernel is ready (:func:`fusegraph.config.wait_for_kernels`) and one more step. Medians and ratios to the first
-backend are printed; nothing is asserted (speed is measured, never tested). Then each
+every kernel is ready (:func:`fusegraph.config.wait_for_kernels`) and one more step.
+Medians and ratios to the first backend are printed; nothing is asserted (speed is measured, never tested). Then each
 backend's model runs the steps again under :func:`fusegraph.backends.profiling.profiling`
 and :func:`profiles` gives the per-kernel tables (numba_cpu's plans; a reference
 model's profile is empty).

@@ -25,8 +25,8 @@ from .printer import format_attrs, format_types, value_names
 
 def to_networkx(graph: Graph) -> "nx.MultiDiGraph":
     """The MultiDiGraph view of ``graph`` described in the module docstring."""
-    names = value_names(graph)
     import networkx as nx   # on use: 70 ms of `import fusegraph` otherwise
+    names = value_names(graph)
     view = nx.MultiDiGraph(name=graph.name)
     node_of: dict[int, object] = {}
 

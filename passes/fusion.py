@@ -43,7 +43,6 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Iterator
 
-
 from ..ir.builder import emit_op
 from ..ir.core import Graph, Op, Value
 from ..ir.errors import VerificationError

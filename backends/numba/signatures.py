@@ -1,5 +1,5 @@
-"""The argument types a numba_cpu kernel (or compiled scan loop) is called with, known from the graph before any
-call, so that it can be compiled ahead of its first call for exactly the signature that
+"""The argument types a numba_cpu kernel (or compiled scan loop) is called with, known
+from the graph before any call, so that it can be compiled ahead of its first call for exactly the signature that
 call dispatches on (another signature would be a second compile).
 
 An argument is described as plain data (it crosses to a compile worker as JSON):

@@ -105,16 +105,19 @@ def disagreement(got: list, want: list) -> str | None:
                     f"{list(getattr(g, 'shape', ()))}, expected {w.dtype}{list(w.shape)}")
         if np.array_equal(g, w):        # the usual case, and a cheap test
             continue
-        same = False
-        if w.dtype.kind in "fc":        # equal up to summation order (a threaded BLAS
-            finite = np.isfinite(w)     # may split sums differently)
-            scale = float(np.max(np.abs(w[finite]))) if finite.any() else 0.0
-            same = (np.array_equal(np.isnan(g), np.isnan(w))
-                    and np.array_equal(g[~finite & ~np.isnan(w)], w[~finite & ~np.isnan(w)])
-                    and np.allclose(g[finite], w[finite], rtol=1e-5, atol=1e-6 * scale))
-        if not same:
+        if w.dtype.kind not in "fc" or not _close(g, w):
             return f"result {i} differs from the checked path's"
     return None
+
+
+def _close(g: np.ndarray, w: np.ndarray) -> bool:
+    """Float results equal up to summation order (a threaded BLAS may split sums
+    differently): NaN where ``w`` has NaN, the same infinities, the rest close."""
+    nan, inf = np.isnan(w), np.isinf(w)
+    finite = ~(nan | inf)
+    scale = float(np.max(np.abs(w[finite]))) if finite.any() else 0.0
+    return (np.array_equal(np.isnan(g), nan) and np.array_equal(g[inf], w[inf])
+            and np.allclose(g[finite], w[finite], rtol=1e-5, atol=1e-6 * scale))
 
 
 def kernel_sources(kernels) -> str:

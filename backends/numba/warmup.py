@@ -14,9 +14,8 @@ What a caller does while a kernel is not ready yet depends on the group's mode, 
 when the Executable is made (:func:`tiered_start`):
 
 * **tiered** (the default; ``FUSEGRAPH_TIERED_START=0`` turns it off): it does not wait
-  for a kernel (or a scan's compiled loop) that must
-  be compiled; the fused op runs its region on the reference (numpy) instead, and
-  switches to the kernel once it arrived. A kernel in the disk cache is waited for (or
+  for a kernel (or a scan's compiled loop) that must be compiled; the fused op runs its
+  region on the reference (numpy) instead, and switches to the kernel once it arrived. A kernel in the disk cache is waited for (or
   loaded by the caller): a load takes milliseconds, less than the reference's region
   with the background thread competing for the GIL (measured, the ticket model with
   LSTMs, warm: first call 0.77 s not waiting, 0.51 s waiting).
@@ -31,9 +30,8 @@ when the Executable is made (:func:`tiered_start`):
   LSTM ticket model 9.65 -> 0.71 s; its plan made after 215 reference steps, 11 s).
 * **waiting** (``FUSEGRAPH_TIERED_START=0``, what the tests use, and what a run that
   must be bit-reproducible from its first step needs): it waits for its kernel, drawing
-  the compile's progress
-  (:mod:`.compile_report`); the kernels after it keep compiling while the step runs the
-  ops in between.
+  the compile's progress (:mod:`.compile_report`); the kernels after it keep compiling
+  while the step runs the ops in between.
 
 Threads, not processes: compile workers in processes (a fresh interpreter each, Numba
 and fusegraph imported, compiling into the shared disk cache) were measured slower than

@@ -6,7 +6,8 @@ and its verified disk cache, the kernel step) is :mod:`fusegraph.backends.numba`
 
 * :mod:`.codegen`: the CPU's loop wrapper: a fused op's region -> the readable source of
   one ``@njit`` kernel (one loop nest over the iteration shape, the outermost a
-  ``prange`` when opted in and large enough, one statement per region op, the IR line as a comment);
+  ``prange`` when opted in and large enough, one statement per region op, the IR line
+  as a comment);
 * :mod:`.executable`: ``compile(graph) -> Executable``: the first call for a batch size
   runs the reference interpreter's loop with kernels in place of fused ops (every
   result checked), then generates a *plan*, one straight-line Python function for that

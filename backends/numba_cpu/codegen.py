@@ -77,7 +77,8 @@ from ...ir.ops.region import KernelCapability
 from ...ir.types import DType, Sym
 
 SYMBOL_SIZE_GUESS = 32            # a symbolic dim (the batch) counts this much for that estimate
-CODEGEN_VERSION = "3"             # bump when the generated code changes meaning (2: fast_math, 3: sum_add)
+# Bump when the generated code changes meaning (2: fast_math, 3: sum_add).
+CODEGEN_VERSION = "3"
 
 # What a numba_cpu kernel holds: every elementwise op and reduction with a template.
 CAPABILITY = KernelCapability("numba_cpu",

@@ -13,8 +13,9 @@ Compiling
     (:mod:`fusegraph.backends.numba.warmup`; loaded from the disk cache when it holds
     them), and a kernel asked for before it is ready is compiled by its caller or
     waited for; so compiling a graph costs milliseconds and its first run pays for the
-    kernels used. With ``FUSEGRAPH_TIERED_START=1`` a fused op runs on the reference
-    until its kernel arrived, and no plan is made before all have.
+    kernels used. Under a tiered start (the default; ``FUSEGRAPH_TIERED_START=0`` waits)
+    a fused op runs on the reference until its kernel arrived, and no plan is made
+    before all have.
 
 Calling
     * The arrays are checked by a generated binder (:class:`fusegraph.ir.binding.Binder`:

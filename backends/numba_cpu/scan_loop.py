@@ -106,8 +106,9 @@ class CompiledLoop:
         and the symbol sizes ``env``; None when a size is 0. :class:`LoopDisagrees` when
         the check of a new type signature fails (see the module docstring)."""
         out = self(args, env)
-        if out is not None and len(self.checked) != len(self.function.signatures):
-            new = set(self.function.signatures) - self.checked   # compiled here or ahead
+        compiled = self.function.overloads       # signature -> code, without a copy
+        if out is not None and len(self.checked) != len(compiled):
+            new = set(compiled) - self.checked   # compiled here or ahead
             self.check(args, env)
             self.checked |= new
         return out

@@ -50,14 +50,13 @@ def _zero_vjp(op, cts):
     return (None,)
 
 
-def _expit(x):
-    import scipy.special       # here, not at import: it is 0.4 s of `import fusegraph`
-    return scipy.special.expit(x)
-
-
-def _erf(x):
-    import scipy.special
-    return scipy.special.erf(x)
+def _scipy_special(name: str):
+    """``scipy.special.<name>``, imported at its first call: at import it is 0.4 s of
+    ``import fusegraph``."""
+    def call(x):
+        import scipy.special
+        return getattr(scipy.special, name)(x)
+    return call
 
 
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
@@ -68,9 +67,9 @@ for _name, _fn, _doc, _deriv in [
     ("rsqrt", _rsqrt, "1 / sqrt(x)",
      lambda x, y, c: emit("mul", c(-0.5), emit("mul", y, emit("mul", y, y)))),
     ("tanh", np.tanh, "hyperbolic tangent", lambda x, y, c: emit("sub", c(1), emit("mul", y, y))),
-    ("sigmoid", _expit, "1 / (1 + e ** -x)",
+    ("sigmoid", _scipy_special("expit"), "1 / (1 + e ** -x)",
      lambda x, y, c: emit("mul", y, emit("sub", c(1), y))),
-    ("erf", _erf, "the error function",
+    ("erf", _scipy_special("erf"), "the error function",
      lambda x, y, c: emit("mul", c(_TWO_OVER_SQRT_PI), emit("exp", emit("neg", emit("mul", x, x))))),
     ("sin", np.sin, "sine", lambda x, y, c: emit("cos", x)),
     ("cos", np.cos, "cosine", lambda x, y, c: emit("neg", emit("sin", x))),

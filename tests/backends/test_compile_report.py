@@ -139,3 +139,16 @@ def test_a_model_compile_reports_its_trace_passes_and_codegen():
     recorded = exe.warmup.report.phases
     assert {"trace", "passes", "codegen"} <= set(recorded), recorded
     assert all(seconds > 0 for seconds in recorded.values())
+
+
+def test_a_compile_without_a_report_leaves_no_phases_for_the_next_one():
+    from fusegraph.backends import optimizing_compiler
+    from fusegraph.ir import parse_graph
+    g = parse_graph("""
+        graph @g(%x: f32[B,3]) -> (f32[B,3]) {
+          %0: f32[B,3] = exp %x
+          return %0
+        }""")
+    phases.record("trace", 0.5)
+    optimizing_compiler("reference")(g)          # the reference makes no compile report
+    assert phases.take_phases() == {}

@@ -58,5 +58,6 @@ def test_an_unknown_name_is_refused_and_changes_nothing(monkeypatch):
     assert fg.config.get_default_backend() == "numba_cpu"
     monkeypatch.setenv("FUSEGRAPH_BACKEND", "numpy")
     model = fg.Sequential([fg.Input(shape=(4,)), fg.layers.Dense(2)])
-    with pytest.raises(ValueError, match="compile.*unknown backend 'numpy'"):
+    with pytest.raises(ValueError, match="compile.*unknown backend 'numpy'") as error:
         model.compile(optimizer="sgd", loss="mse")
+    assert "environment variable FUSEGRAPH_BACKEND='numpy'" in str(error.value)
