@@ -62,7 +62,7 @@ def test_dump_mlp_text(capsys):
     assert [p.name for p in parse_graph(text).params] == [
         "x", "dense/kernel", "dense/bias", "dense_1/kernel", "dense_1/bias"]
     assert "= matmul %x, %dense/kernel" in text and "# mlp.py:10 dense" in text
-    assert text.rstrip().endswith("return %10\n}")
+    assert text.rstrip().endswith("return %11\n}")
 
 
 def test_dump_as_a_subprocess():
