@@ -2,16 +2,19 @@
 keeps: :data:`CONTRACTIONS` maps the op name to ``maker(attrs) -> f(a, b, out=...)``,
 a BLAS call writing ``out`` (C-contiguous, the result's shape and dtype).
 
-* ``matmul``: ``np.matmul(a, b, out=out)``: the same BLAS call as the reference's,
-  transposed operands passed as views (numpy gives BLAS the transpose flag); a
-  C-contiguous ``a[..., M, K]`` times a matrix ``b[K, N]`` as ONE GEMM of
-  ``a[(...)*M, K]`` (numpy would call BLAS once per leading index: [32,128,512] @
-  [512,128] 3.42 -> 3.21 ms);
+* ``matmul``: :func:`.gemm.matmul_into`, numpy's BLAS or MKL's (transposed operands
+  passed as views with BLAS's transpose flag; a C-contiguous ``a[..., M, K]`` times a
+  matrix ``b[K, N]`` as ONE GEMM of ``a[(...)*M, K]``);
 * ``tensordot`` summing the leading axes of both operands (the weight gradient of a
-  Dense layer on sequences: :mod:`fusegraph.ir.ops.linalg`): ONE ``np.dot`` of the
-  operands seen as 2-D, ``a[M, P]^T @ b[M, Q]`` with ``M`` the product of the summed
-  axes (views of contiguous operands; numpy copies others), into ``out`` seen as
-  ``[P, Q]``; any other pairing of axes: numpy's ``tensordot``, copied into ``out``.
+  Dense layer on sequences: :mod:`fusegraph.ir.ops.linalg`): ONE GEMM of the operands
+  seen as 2-D, ``a[M, P]^T @ b[M, Q]`` with ``M`` the product of the summed axes (views
+  of contiguous operands; numpy copies others), into ``out`` seen as ``[P, Q]``; any
+  other pairing of axes: numpy's ``tensordot``, copied into ``out``.
+
+The checked path runs the same functions (:func:`checked_runner`), each into a new
+array: a plan is compared with a call that used the same BLAS (MKL and numpy's OpenBLAS
+round differently, and one step amplifies that: Adam's ``m / sqrt(v)`` of a gradient
+near 0).
 """
 from __future__ import annotations
 
@@ -19,12 +22,18 @@ import math
 
 import numpy as np
 
+from ...ir.core import Op
+from ...ir.opdef import CONTRACTION, get_opdef
+from ...ir.types import resolve_shape
+
+from .gemm import matmul_into
+
 
 def _leading_sum(count: int):
     def tensordot_into(a, b, out):
         m = math.prod(a.shape[:count])
         p, q = math.prod(a.shape[count:]), math.prod(b.shape[count:])
-        np.dot(a.reshape(m, p).T, b.reshape(m, q), out=out.reshape(p, q))
+        matmul_into(a.reshape(m, p).T, b.reshape(m, q), out.reshape(p, q))
     return tensordot_into
 
 
@@ -38,12 +47,27 @@ def _tensordot(attrs):
     return tensordot_copy
 
 
-def _matmul_into(a, b, out):
-    if b.ndim == 2 and a.ndim > 2 and a.flags.c_contiguous:
-        k, n = b.shape
-        np.matmul(a.reshape(-1, k), b, out=out.reshape(-1, n))
-    else:
-        np.matmul(a, b, out=out)
+CONTRACTIONS = {"matmul": lambda attrs: matmul_into, "tensordot": _tensordot}
 
 
-CONTRACTIONS = {"matmul": lambda attrs: _matmul_into, "tensordot": _tensordot}
+def contraction_function(op: Op):
+    """``f(a, b, out)`` writing ``op``'s result into ``out`` when ``op`` is a contraction
+    the plans run into a buffer; None otherwise."""
+    if get_opdef(op.kind).has(CONTRACTION) and op.kind in CONTRACTIONS and op.region is None:
+        return CONTRACTIONS[op.kind](op.attrs)
+    return None
+
+
+def checked_runner(op: Op):
+    """For the checked path's schedule, ``run(function, args, env)`` with the function
+    to pass it: ``op``'s contraction into a new array; None for other ops."""
+    function = contraction_function(op)
+    if function is None:
+        return None
+    result = op.results[0].type
+
+    def run(function, args, env):
+        out = np.empty(resolve_shape(result.shape, env), result.dtype.numpy)
+        function(*args, out)
+        return [out]
+    return run, function

@@ -102,6 +102,7 @@ from ...ir.core import Graph
 from ...ir.opdef import RANDOM, SHAPE_ONLY, SIDE_EFFECTS, get_opdef
 
 from .codegen import generate_kernel
+from .contractions import checked_runner
 from .native import NATIVE
 from .plan import StepPlan
 from .scan import ScanStep, bound_by_params
@@ -165,8 +166,12 @@ class Executable(ExecutableProtocol):
                 kernel_step = ScanStep(ref, Executable(op.region), self)
                 self.scans.append(kernel_step)
             self._steps.append((ref, kernel_step))
-            self._schedule.append((run_op, ref, ref) if kernel_step is None
-                                  else (type(kernel_step).run, kernel_step, ref))
+            contraction = checked_runner(op) if kernel_step is None else None
+            if contraction is not None:
+                self._schedule.append((*contraction, ref))
+            else:
+                self._schedule.append((run_op, ref, ref) if kernel_step is None
+                                      else (type(kernel_step).run, kernel_step, ref))
         self._binding = Binder(graph)
         self._symbols = self._binding.symbols
         self._size_only = _size_only_values(graph)

@@ -31,12 +31,11 @@ import numpy as np
 
 from .. import profiling
 from ..reference.interpreter import run_op
-from ...ir.opdef import CONTRACTION
 from ...ir.types import resolve_shape
 from ...passes.memory import plan_memory
 
 from ..numba.kernels import load_kernel
-from .contractions import CONTRACTIONS
+from .contractions import contraction_function
 from .native import NATIVE
 from .scan import ScanStep
 
@@ -70,7 +69,7 @@ def op_modes(steps: list, size_only: set, env: dict) -> list[str]:
             modes.append("scan")
         elif kernel_step is not None and not kernel_step.empty(env):
             modes.append("kernel")
-        elif ref.opdef.has(CONTRACTION) and op.kind in CONTRACTIONS and op.region is None:
+        elif contraction_function(op) is not None:
             modes.append("contraction")
         elif op.kind in NATIVE:
             modes.append("native")
@@ -205,7 +204,7 @@ class _Generator:
                              f"{kernel_step.spec.name}")
         elif mode == "contraction":
             out = self.output(op.results[0])
-            f = self.global_(op.kind, CONTRACTIONS[op.kind](op.attrs))
+            f = self.global_(op.kind, contraction_function(op))
             self.body.append(f"{f}({', '.join(args)}, out={out}){comment}")
         elif mode == "native":
             spec, runner = NATIVE[op.kind]
