@@ -84,6 +84,12 @@ def get_num_threads() -> int:
     return default_num_threads() if n is None else n
 
 
+def generation() -> int:
+    """A number that changes whenever the thread policy does (for caches of what
+    depends on it)."""
+    return _state["generation"]
+
+
 def set_num_threads(n: int) -> None:
     """Use ``n`` threads for BLAS and for fusegraph's kernels, from the next step on.
     ``n`` must be a positive int; kernel threads are capped at the pool Numba started
@@ -136,5 +142,5 @@ def _pool_started() -> bool:
     return bool(getattr(parallel, "_is_initialized", False))
 
 
-__all__ = ["apply", "default_num_threads", "get_num_threads", "quiet_idle_workers",
-           "set_num_threads"]
+__all__ = ["apply", "default_num_threads", "generation", "get_num_threads",
+           "quiet_idle_workers", "set_num_threads"]

@@ -40,9 +40,21 @@ import threading
 
 import numpy as np
 
+from .. import threads
+
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
 _INT_MAX = 2 ** 31 - 1
 _CHOICES = ("auto", "mkl", "numpy")
+# Products smaller than this (multiply-adds) stay on numpy's BLAS even when MKL is the
+# provider. On one thread: a ctypes call costs about 7 us (numpy's matmul 1 us), and MKL
+# only wins from about 2M multiply-adds (measured from 16M up: [128,784] @ [784,512],
+# 528 us against 637). On more threads two BLAS pools must not take turns (each one's
+# idle workers wait on the core the other wants: the wide MLP's step went 2.7 -> 3.6 ms
+# with its products split between them), so everything OpenBLAS would thread (from
+# 2^18 multiply-adds, its own limit) goes to MKL and numpy keeps only what it runs on
+# the calling thread.
+SERIAL_MKL_MIN_MACS = 1 << 24
+THREADED_MKL_MIN_MACS = 1 << 18
 
 _state: dict = {}
 _lock = threading.Lock()
@@ -82,15 +94,20 @@ class _Mkl:
 
 
 def _load_mkl():
-    """The :class:`_Mkl` of the first MKL library that loads, or None."""
+    """The :class:`_Mkl` of the first MKL library that loads, or None. Its OpenMP
+    workers spin 1 ms after a product before they sleep (``KMP_BLOCKTIME``, unless the
+    environment sets it): fusegraph's ``OMP_WAIT_POLICY=PASSIVE`` alone puts them to
+    sleep at once, and waking them for each of a step's products cost the wide MLP 0.6
+    ms per step on 2 threads (3.1 -> 2.45 ms); spinning longer (5 ms) made them fight
+    numpy's BLAS workers (18 ms)."""
+    os.environ.setdefault("KMP_BLOCKTIME", "1")
     for path in _mkl_candidates():
         try:
             library = ctypes.CDLL(path)
             mkl = _Mkl(library)
         except (OSError, AttributeError):
             continue
-        from ..threads import get_num_threads
-        library.MKL_Set_Num_Threads(ctypes.c_int(get_num_threads()))
+        library.MKL_Set_Num_Threads(ctypes.c_int(threads.get_num_threads()))
         return mkl
     return None
 
@@ -116,6 +133,17 @@ def _choose():
                         "found in this environment's lib folder or on the loader's path: "
                         "pip install mkl (or fusegraph's extra: pip install -e \".[mkl]\")")
     return mkl, ("numpy" if mkl is None else "mkl")
+
+
+def _mkl_min_macs() -> int:
+    """The smallest product MKL takes at the current thread count (see
+    :data:`SERIAL_MKL_MIN_MACS`), looked up again only after the policy changes."""
+    generation = threads.generation()
+    if _state.get("generation") != generation:
+        serial = threads.get_num_threads() == 1
+        _state["min_macs"] = SERIAL_MKL_MIN_MACS if serial else THREADED_MKL_MIN_MACS
+        _state["generation"] = generation
+    return _state["min_macs"]
 
 
 def _numpy_matmul(a, b, out):
@@ -174,46 +202,59 @@ def _check_shapes(a, b, out) -> None:
 
 
 def _mkl_matmul(mkl: _Mkl, a, b, out) -> bool:
-    """``a @ b`` into ``out`` by MKL; False (nothing written) when MKL cannot take it."""
+    """``a @ b`` into ``out`` by MKL; False (nothing written) when MKL does not take it:
+    another dtype, sizes past 32-bit ints, a product below :func:`_mkl_min_macs`."""
     dtype = out.dtype
     if dtype not in mkl.gemm or a.dtype != dtype or b.dtype != dtype:
         return False
+    _check_shapes(a, b, out)      # BLAS reads raw pointers: a wrong shape must not reach it
     m, k = a.shape[-2:]
     n = b.shape[-1]
-    _check_shapes(a, b, out)      # BLAS reads raw pointers: a wrong shape must not reach it
-    if max(m, n, k, a.size, b.size) > _INT_MAX:
+    count = math.prod(out.shape[:-2])
+    if max(m, n, k, a.size, b.size, count) > _INT_MAX or m * n * k * count < _mkl_min_macs():
         return False
-    if m == 0 or n == 0:
+    if m * n * k * count >= SERIAL_MKL_MIN_MACS or threads.get_num_threads() == 1:
+        _mkl_call(mkl, a, b, out)
         return True
+    mkl.library.MKL_Set_Num_Threads_Local(1)   # a small product: its threads cost more
+    try:
+        _mkl_call(mkl, a, b, out)
+    finally:
+        mkl.library.MKL_Set_Num_Threads_Local(0)   # back to the process-wide count
+    return True
+
+
+def _mkl_call(mkl: _Mkl, a, b, out) -> None:
+    """The CBLAS call of :func:`_mkl_matmul`, its checks done: one ``?gemm``, or one
+    ``?gemm_batch`` over every matrix of the broadcast batch."""
+    (m, k), n = a.shape[-2:], b.shape[-1]
+    if m == 0 or n == 0:
+        return
     if k == 0:
         out.fill(0)
-        return True
+        return
     if b.ndim == 2 and a.ndim > 2 and a.flags.c_contiguous:
         m = math.prod(a.shape[:-1])
         a = a.reshape(m, k)
-    itemsize = dtype.itemsize
+    itemsize = out.dtype.itemsize
     a, trans_a, lda = blas_operand(a, itemsize)
     b, trans_b, ldb = blas_operand(b, itemsize)
-    gemm, scalar = mkl.gemm[dtype]
-    batch = out.shape[:-2]
+    gemm, scalar = mkl.gemm[out.dtype]
     if a.ndim == 2 and b.ndim == 2:
         gemm(_ROW_MAJOR, trans_a, trans_b, m, n, k, scalar(1.0), a.ctypes.data, lda,
              b.ctypes.data, ldb, scalar(0.0), out.ctypes.data, n)
-        return True
-    count = int(np.prod(batch))
-    if count > _INT_MAX:
-        return False
+        return
+    batch = out.shape[:-2]
+    count = math.prod(batch)
     ints = np.array([trans_a, trans_b, m, n, k, lda, ldb, n, count], np.int32)
-    scalars = np.array([1.0, 0.0], dtype)
+    scalars = np.array([1.0, 0.0], out.dtype)
     pa, pb = _pointers(a, batch), _pointers(b, batch)
     pc = out.ctypes.data + np.arange(count, dtype=np.int64) * (m * n * itemsize)
-    at = ints.ctypes.data
-    w = ints.itemsize
-    mkl.gemm_batch[dtype](_ROW_MAJOR, at, at + w, at + 2 * w, at + 3 * w, at + 4 * w,
-                          scalars.ctypes.data, pa.ctypes.data, at + 5 * w, pb.ctypes.data,
-                          at + 6 * w, scalars.ctypes.data + itemsize, pc.ctypes.data,
-                          at + 7 * w, 1, at + 8 * w)
-    return True
+    at, w = ints.ctypes.data, ints.itemsize
+    mkl.gemm_batch[out.dtype](_ROW_MAJOR, at, at + w, at + 2 * w, at + 3 * w, at + 4 * w,
+                              scalars.ctypes.data, pa.ctypes.data, at + 5 * w, pb.ctypes.data,
+                              at + 6 * w, scalars.ctypes.data + itemsize, pc.ctypes.data,
+                              at + 7 * w, 1, at + 8 * w)
 
 
 def matmul_into(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:

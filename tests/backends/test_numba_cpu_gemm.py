@@ -20,6 +20,15 @@ MKL = _mkl()
 needs_mkl = pytest.mark.skipif(MKL is None, reason="MKL's runtime (pip install mkl) is not installed")
 
 
+@pytest.fixture
+def every_size(monkeypatch):
+    """MKL takes every product, however small (it leaves small ones to numpy)."""
+    monkeypatch.setattr(gemm, "SERIAL_MKL_MIN_MACS", 0)
+    monkeypatch.setattr(gemm, "THREADED_MKL_MIN_MACS", 0)
+    monkeypatch.setattr(gemm, "_state", {k: v for k, v in gemm._state.items()
+                                         if k not in ("generation", "min_macs")})
+
+
 def _array(shape, dtype, layout):
     """An array of ``shape`` laid out as ``layout`` says: C order, a transpose of a
     C array, a slice with row stride wider than its width, or a broadcast."""
@@ -70,14 +79,14 @@ def test_numpy_provider_equals_matmul(shape_a, shape_b, la, lb):
 @needs_mkl
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("shape_a, shape_b, la, lb", CASES)
-def test_mkl_equals_matmul_for_every_layout(shape_a, shape_b, la, lb, dtype):
+def test_mkl_equals_matmul_for_every_layout(shape_a, shape_b, la, lb, dtype, every_size):
     def run(a, b, out):
         assert gemm._mkl_matmul(MKL, a, b, out)
     _check(run, shape_a, shape_b, la, lb, dtype)
 
 
 @needs_mkl
-def test_mkl_refuses_other_dtypes_and_writes_nothing():
+def test_mkl_refuses_other_dtypes_and_writes_nothing(every_size):
     a = np.ones((3, 4), np.int32)
     out = np.full((3, 3), 7, np.int32)
     assert not gemm._mkl_matmul(MKL, a, a.T.copy(), out)
@@ -127,7 +136,7 @@ def test_auto_takes_mkl_when_installed(monkeypatch):
 
 
 @needs_mkl
-def test_mkl_path_refuses_shapes_that_do_not_make_the_result():
+def test_mkl_path_refuses_shapes_that_do_not_make_the_result(every_size):
     a, b = np.ones((3, 4), np.float32), np.ones((5, 2), np.float32)
     with pytest.raises(ValueError, match=r"\[3, 4\] @ \[5, 2\] into \[3, 2\]"):
         gemm._mkl_matmul(MKL, a, b, np.empty((3, 2), np.float32))
@@ -160,3 +169,20 @@ def test_a_plan_on_mkl_agrees_with_its_checked_call(monkeypatch):
         model.train_on_batch(x, y)
     assert "matmul" in profiling.report(profile)     # its plan ran
     np.testing.assert_allclose(losses["numba_cpu"], losses["reference"], rtol=1e-5)
+
+
+@needs_mkl
+@pytest.mark.parametrize("threads, shape, taken", [
+    (1, (128, 784, 512), True), (1, (128, 256, 256), False),
+    (2, (128, 256, 256), True), (2, (32, 64, 64), False)])
+def test_mkl_takes_products_by_size_and_thread_count(monkeypatch, threads, shape, taken):
+    """One thread: only large products (a ctypes call costs more than numpy's); more:
+    everything OpenBLAS would thread, so that two BLAS pools never take turns."""
+    from fusegraph.backends import threads as policy
+    monkeypatch.setattr(policy, "get_num_threads", lambda: threads)
+    monkeypatch.setattr(policy, "generation", lambda: -threads)
+    m, k, n = shape
+    a, b = np.ones((m, k), np.float32), np.ones((k, n), np.float32)
+    out = np.zeros((m, n), np.float32)
+    assert gemm._mkl_matmul(MKL, a, b, out) is taken
+    assert (out == (k if taken else 0)).all()
