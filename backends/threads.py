@@ -38,6 +38,7 @@ _ENV_ORDER = ("FUSEGRAPH_NUM_THREADS", "OMP_NUM_THREADS")
 _ENV_OTHERS = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
 
 _state = {"threads": None, "generation": 0, "blas_generation": -1}
+_one_thread: set = set()             # BLAS libraries (internal_api) kept on one thread
 _local = threading.local()          # .generation: the policy this thread has applied
 _lock = threading.Lock()
 
@@ -84,12 +85,6 @@ def get_num_threads() -> int:
     return default_num_threads() if n is None else n
 
 
-def generation() -> int:
-    """A number that changes whenever the thread policy does (for caches of what
-    depends on it)."""
-    return _state["generation"]
-
-
 def set_num_threads(n: int) -> None:
     """Use ``n`` threads for BLAS and for fusegraph's kernels, from the next step on.
     ``n`` must be a positive int; kernel threads are capped at the pool Numba started
@@ -122,6 +117,24 @@ def apply() -> None:
 def _limit_blas(n: int) -> None:
     from threadpoolctl import threadpool_limits
     threadpool_limits(limits=n, user_api="blas")
+    if _one_thread:
+        from threadpoolctl import ThreadpoolController
+        for library in ThreadpoolController().lib_controllers:
+            if library.internal_api in _one_thread:
+                library.set_num_threads(1)
+
+
+def keep_on_one_thread(internal_api: str) -> None:
+    """From now on, BLAS libraries of ``internal_api`` (threadpoolctl's name:
+    ``"openblas"``) run on one thread whatever the count: numba_cpu's GEMM does this to
+    numpy's OpenBLAS when MKL takes the large products (two BLAS pools must not take
+    turns: :mod:`fusegraph.backends.numba_cpu.gemm`)."""
+    with _lock:
+        if internal_api in _one_thread:
+            return
+        _one_thread.add(internal_api)
+        _state["generation"] += 1
+    apply()
 
 
 def _limit_numba(n: int) -> bool:
@@ -142,5 +155,5 @@ def _pool_started() -> bool:
     return bool(getattr(parallel, "_is_initialized", False))
 
 
-__all__ = ["apply", "default_num_threads", "generation", "get_num_threads",
+__all__ = ["apply", "default_num_threads", "get_num_threads", "keep_on_one_thread",
            "quiet_idle_workers", "set_num_threads"]

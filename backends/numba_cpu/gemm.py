@@ -26,7 +26,8 @@ differ from numpy's BLAS in the order of additions only (the plans' agreement ch
 :func:`fusegraph.backends.numba.steps.disagreement`, allows that).
 
 MKL's threads follow :func:`fusegraph.backends.threads.set_num_threads` (threadpoolctl
-limits every BLAS library loaded; MKL gets the current count when it is loaded).
+limits every BLAS library loaded; MKL gets the current count when it is loaded), and
+numpy's OpenBLAS, left the small products, keeps to one thread.
 """
 from __future__ import annotations
 
@@ -46,15 +47,14 @@ _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
 _INT_MAX = 2 ** 31 - 1
 _CHOICES = ("auto", "mkl", "numpy")
 # Products smaller than this (multiply-adds) stay on numpy's BLAS even when MKL is the
-# provider. On one thread: a ctypes call costs about 7 us (numpy's matmul 1 us), and MKL
-# only wins from about 2M multiply-adds (measured from 16M up: [128,784] @ [784,512],
-# 528 us against 637). On more threads two BLAS pools must not take turns (each one's
-# idle workers wait on the core the other wants: the wide MLP's step went 2.7 -> 3.6 ms
-# with its products split between them), so everything OpenBLAS would thread (from
-# 2^18 multiply-adds, its own limit) goes to MKL and numpy keeps only what it runs on
-# the calling thread.
-SERIAL_MKL_MIN_MACS = 1 << 24
-THREADED_MKL_MIN_MACS = 1 << 18
+# provider: a ctypes call costs about 7 us (numpy's matmul 1 us), MKL only wins from a
+# few million multiply-adds ([128,784] @ [784,512], 51M: 528 us against 637), and under
+# 2^24 it was slower on 2 threads ([128,256] @ [256,256]: 119 us against 74; the ticket
+# model's [32,228] @ [228,64] products 56 us against 18 on one MKL thread). On more than
+# one thread, numpy's OpenBLAS then keeps to one thread (:func:`_load_mkl`): two BLAS
+# pools taking turns leave each one's idle workers waiting on the core the other wants
+# (the wide MLP on 2 threads: 3.6 ms per step, against 2.7 on numpy's BLAS alone).
+MKL_MIN_MACS = 1 << 24
 
 _state: dict = {}
 _lock = threading.Lock()
@@ -113,7 +113,9 @@ def _load_mkl():
 
 
 def provider() -> str:
-    """``"mkl"`` or ``"numpy"``: the library :func:`matmul_into` uses (module docstring)."""
+    """``"mkl"`` or ``"numpy"``: the library :func:`matmul_into` uses (module docstring).
+    Once MKL is chosen, numpy's OpenBLAS keeps to one thread (:data:`MKL_MIN_MACS` says
+    why)."""
     if "provider" not in _state:
         with _lock:
             if "provider" not in _state:
@@ -132,18 +134,10 @@ def _choose():
         raise BlasError("FUSEGRAPH_BLAS=mkl, but MKL's runtime library (libmkl_rt) was not "
                         "found in this environment's lib folder or on the loader's path: "
                         "pip install mkl (or fusegraph's extra: pip install -e \".[mkl]\")")
-    return mkl, ("numpy" if mkl is None else "mkl")
-
-
-def _mkl_min_macs() -> int:
-    """The smallest product MKL takes at the current thread count (see
-    :data:`SERIAL_MKL_MIN_MACS`), looked up again only after the policy changes."""
-    generation = threads.generation()
-    if _state.get("generation") != generation:
-        serial = threads.get_num_threads() == 1
-        _state["min_macs"] = SERIAL_MKL_MIN_MACS if serial else THREADED_MKL_MIN_MACS
-        _state["generation"] = generation
-    return _state["min_macs"]
+    if mkl is None:
+        return None, "numpy"
+    threads.keep_on_one_thread("openblas")    # numpy's BLAS gets the small products
+    return mkl, "mkl"
 
 
 def _numpy_matmul(a, b, out):
@@ -203,7 +197,7 @@ def _check_shapes(a, b, out) -> None:
 
 def _mkl_matmul(mkl: _Mkl, a, b, out) -> bool:
     """``a @ b`` into ``out`` by MKL; False (nothing written) when MKL does not take it:
-    another dtype, sizes past 32-bit ints, a product below :func:`_mkl_min_macs`."""
+    another dtype, sizes past 32-bit ints, a product below :data:`MKL_MIN_MACS`."""
     dtype = out.dtype
     if dtype not in mkl.gemm or a.dtype != dtype or b.dtype != dtype:
         return False
@@ -211,16 +205,9 @@ def _mkl_matmul(mkl: _Mkl, a, b, out) -> bool:
     m, k = a.shape[-2:]
     n = b.shape[-1]
     count = math.prod(out.shape[:-2])
-    if max(m, n, k, a.size, b.size, count) > _INT_MAX or m * n * k * count < _mkl_min_macs():
+    if max(m, n, k, a.size, b.size, count) > _INT_MAX or m * n * k * count < MKL_MIN_MACS:
         return False
-    if m * n * k * count >= SERIAL_MKL_MIN_MACS or threads.get_num_threads() == 1:
-        _mkl_call(mkl, a, b, out)
-        return True
-    mkl.library.MKL_Set_Num_Threads_Local(1)   # a small product: its threads cost more
-    try:
-        _mkl_call(mkl, a, b, out)
-    finally:
-        mkl.library.MKL_Set_Num_Threads_Local(0)   # back to the process-wide count
+    _mkl_call(mkl, a, b, out)
     return True
 
 

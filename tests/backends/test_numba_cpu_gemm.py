@@ -23,10 +23,7 @@ needs_mkl = pytest.mark.skipif(MKL is None, reason="MKL's runtime (pip install m
 @pytest.fixture
 def every_size(monkeypatch):
     """MKL takes every product, however small (it leaves small ones to numpy)."""
-    monkeypatch.setattr(gemm, "SERIAL_MKL_MIN_MACS", 0)
-    monkeypatch.setattr(gemm, "THREADED_MKL_MIN_MACS", 0)
-    monkeypatch.setattr(gemm, "_state", {k: v for k, v in gemm._state.items()
-                                         if k not in ("generation", "min_macs")})
+    monkeypatch.setattr(gemm, "MKL_MIN_MACS", 0)
 
 
 def _array(shape, dtype, layout):
@@ -129,10 +126,13 @@ def test_provider_choice(monkeypatch):
 
 
 @needs_mkl
-def test_auto_takes_mkl_when_installed(monkeypatch):
+def test_auto_takes_mkl_when_installed_and_keeps_openblas_on_one_thread(monkeypatch):
+    from fusegraph.backends import threads
     monkeypatch.setattr(gemm, "_state", {})
+    monkeypatch.setattr(threads, "_one_thread", set())
     monkeypatch.delenv("FUSEGRAPH_BLAS", raising=False)
     assert gemm.provider() == "mkl"
+    assert threads._one_thread == {"openblas"}
 
 
 @needs_mkl
@@ -172,15 +172,8 @@ def test_a_plan_on_mkl_agrees_with_its_checked_call(monkeypatch):
 
 
 @needs_mkl
-@pytest.mark.parametrize("threads, shape, taken", [
-    (1, (128, 784, 512), True), (1, (128, 256, 256), False),
-    (2, (128, 256, 256), True), (2, (32, 64, 64), False)])
-def test_mkl_takes_products_by_size_and_thread_count(monkeypatch, threads, shape, taken):
-    """One thread: only large products (a ctypes call costs more than numpy's); more:
-    everything OpenBLAS would thread, so that two BLAS pools never take turns."""
-    from fusegraph.backends import threads as policy
-    monkeypatch.setattr(policy, "get_num_threads", lambda: threads)
-    monkeypatch.setattr(policy, "generation", lambda: -threads)
+@pytest.mark.parametrize("shape, taken", [((128, 784, 512), True), ((128, 256, 256), False)])
+def test_mkl_takes_only_large_products(shape, taken):
     m, k, n = shape
     a, b = np.ones((m, k), np.float32), np.ones((k, n), np.float32)
     out = np.zeros((m, n), np.float32)

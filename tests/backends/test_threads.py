@@ -68,6 +68,8 @@ def test_set_num_threads_sets_blas_and_kernel_threads_together(restore_threads):
     model = _model()
     x = np.ones((4, 3), "float32")
     model.train_on_batch(x, np.zeros((4, 2), "float32"))   # numba is loaded now
+    numba.get_num_threads()     # starts Numba's pool, as a parallel kernel would (the policy
+    #                             applies to it from then on: run alone, this test saw it unstarted)
     for n in (1, 2):
         fg.config.set_num_threads(n)
         assert fg.config.get_num_threads() == n
@@ -104,3 +106,23 @@ def test_quiet_idle_workers_keeps_what_the_environment_says(monkeypatch):
     monkeypatch.delenv("OMP_WAIT_POLICY")
     threads.quiet_idle_workers()
     assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+
+
+def test_a_library_kept_on_one_thread_stays_there_when_the_count_changes(monkeypatch, restore_threads):
+    """numba_cpu's GEMM keeps numpy's OpenBLAS on one thread once MKL takes the large
+    products; the count then applies to every other BLAS library."""
+    monkeypatch.setattr(threads, "_one_thread", set())
+    fg.config.set_num_threads(2)
+    openblas = lambda: {i["num_threads"] for i in threadpoolctl.threadpool_info()  # noqa: E731
+                        if i["internal_api"] == "openblas"}
+    assert openblas() == {2}
+    threads.keep_on_one_thread("openblas")
+    assert openblas() == {1}
+    fg.config.set_num_threads(2)
+    assert openblas() == {1}
+    others = {i["num_threads"] for i in threadpoolctl.threadpool_info()
+              if i["user_api"] == "blas" and i["internal_api"] != "openblas"}
+    assert others <= {2}
+    monkeypatch.setattr(threads, "_one_thread", set())
+    fg.config.set_num_threads(2)
+    assert openblas() == {2}
