@@ -155,5 +155,29 @@ def _pool_started() -> bool:
     return bool(getattr(parallel, "_is_initialized", False))
 
 
-__all__ = ["apply", "default_num_threads", "get_num_threads", "keep_on_one_thread",
+_forks = {"generation": 0}     # forks into a child of a process whose kernel pool had started
+
+
+def _after_fork_in_child() -> None:
+    """In a child ``fork``ed from a process whose Numba pool had started (GNU OpenMP),
+    Numba kills the process at its first parallel kernel: from here on every kernel
+    generated is serial (``FUSEGRAPH_NUMBA_PARALLEL_MIN=off``), and :func:`forks`
+    changes, which tells numba_cpu's executables to swap their parallel kernels for
+    serial ones."""
+    if _pool_started():
+        os.environ["FUSEGRAPH_NUMBA_PARALLEL_MIN"] = "off"
+        _forks["generation"] += 1
+
+
+def forks() -> int:
+    """How many times this process is a child forked from a process whose Numba pool had
+    started (0 in a process that was not): a change means parallel kernels must go."""
+    return _forks["generation"]
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+__all__ = ["apply", "default_num_threads", "forks", "get_num_threads", "keep_on_one_thread",
            "quiet_idle_workers", "set_num_threads"]

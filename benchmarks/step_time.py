@@ -13,7 +13,7 @@ losses are compared (later ones differ with dropout: the interleaved models draw
 random stream).
 
 Threads: BLAS is limited to one thread (``OMP_NUM_THREADS``/``OPENBLAS_NUM_THREADS``/
-``MKL_NUM_THREADS``, unless already set); kernels are serial unless
+``MKL_NUM_THREADS``, unless already set), so kernels are serial unless
 ``FUSEGRAPH_NUMBA_PARALLEL_MIN`` gives the size from which they use Numba's threads
 (``NUMBA_NUM_THREADS``, default 2 here). Not a test: numbers depend on the machine.
 

@@ -37,16 +37,21 @@ Decided statically, from the types alone:
   float32 in float64 and ints in int64 (:mod:`fusegraph.backends.numba.generator`), a
   float sum through ``fast_math.sum_add``, an addition LLVM may reassociate, so that
   the loop vectorizes (partial sums: exact up to the order of additions);
-* parallelism, opt-in: kernels are serial unless the environment variable
-  ``FUSEGRAPH_NUMBA_PARALLEL_MIN`` gives a size; then the outermost loop is
-  ``numba.prange`` (and the kernel ``parallel=True``) when no reduction reduces axis 0
-  and the iteration space is at least that many elements, each symbol counted as
+* parallelism: when fusegraph runs on more than one thread
+  (:func:`fusegraph.backends.threads.get_num_threads` when the kernel is generated), the
+  outermost loop is ``numba.prange`` (and the kernel ``parallel=True``) when no
+  reduction reduces axis 0 and the iteration space is at least
+  :data:`PARALLEL_MIN_ELEMENTS` elements, each symbol counted as
   :data:`SYMBOL_SIZE_GUESS` (the decision must be static: the source, and so the cache
-  key, may not depend on the first batch seen). Serial by default because, measured on
-  2 cores, threaded kernels gained nothing beside BLAS's threads (wide MLP, Adam, 2
-  threads: 3.2 ms per step either way; the Transformer block was slower threaded), and
-  Numba's pool, once started, costs: with GNU OpenMP a later ``fork`` kills the child
-  when it runs a parallel kernel, and every parallel kernel compiles slower.
+  key, may not depend on the first batch seen). ``FUSEGRAPH_NUMBA_PARALLEL_MIN`` sets
+  that size (``off``: every kernel serial). Measured on 2 cores, 2 threads, serial ->
+  parallel kernels, with MKL's GEMM (one BLAS pool: :mod:`.gemm`): wide MLP 2.40 ->
+  2.11 ms, ticket model 1.95 -> 1.55, LSTM ticket model 9.7 -> 9.3, Transformer block
+  77 -> 69.5; with numpy's OpenBLAS, whose idle workers spin against Numba's: 2.67 ->
+  2.73, 1.94 -> 1.69, 102 -> 100. A parallel kernel compiles slower (0.3-0.6 s against
+  0.1 s: the tiered start hides it), and once Numba's GNU OpenMP pool has started, a
+  ``fork``ed child that runs a parallel kernel is killed by Numba (``spawn`` or
+  ``forkserver`` children are not affected; ``off`` avoids the pool).
 
 No ``fastmath``: NaN, inf and signed zeros behave as in the reference. ``exp``, ``log``,
 ``tanh``, ``sigmoid`` and ``erf`` call :mod:`fusegraph.backends.numba.fast_math` (the
@@ -70,6 +75,7 @@ import math
 import os
 from dataclasses import dataclass
 
+from .. import threads
 from ..numba import templates
 from ..numba.generator import CodegenError, KernelGenerator, structural_hash
 from ...ir.core import Graph
@@ -77,6 +83,7 @@ from ...ir.ops.region import KernelCapability
 from ...ir.types import DType, Sym
 
 SYMBOL_SIZE_GUESS = 32            # a symbolic dim (the batch) counts this much for that estimate
+PARALLEL_MIN_ELEMENTS = 1 << 18   # a kernel this large runs its outer loop on Numba's threads
 # Bump when the generated code changes meaning (2: fast_math, 3: sum_add).
 CODEGEN_VERSION = "3"
 
@@ -100,16 +107,20 @@ class KernelSpec:
 
 
 def parallel_threshold() -> int | None:
-    """The iteration size (elements) from which a kernel's outer loop runs in parallel:
-    ``FUSEGRAPH_NUMBA_PARALLEL_MIN``, or None (every kernel serial) when it is unset."""
+    """The iteration size (elements) from which a kernel's outer loop runs in parallel,
+    or None (every kernel serial): ``FUSEGRAPH_NUMBA_PARALLEL_MIN`` (a whole number, or
+    ``off``), else :data:`PARALLEL_MIN_ELEMENTS` when fusegraph runs on more than one
+    thread and None on one."""
     value = os.environ.get("FUSEGRAPH_NUMBA_PARALLEL_MIN")
     if value is None:
+        return PARALLEL_MIN_ELEMENTS if threads.get_num_threads() > 1 else None
+    if value.strip().lower() == "off":
         return None
     try:
         return int(value)
     except ValueError:
-        raise ValueError(f"FUSEGRAPH_NUMBA_PARALLEL_MIN must be a whole number of elements, "
-                         f"got {value!r}") from None
+        raise ValueError(f"FUSEGRAPH_NUMBA_PARALLEL_MIN must be a whole number of elements "
+                         f"or 'off', got {value!r}") from None
 
 
 def generate_kernel(region: Graph) -> KernelSpec:

@@ -91,6 +91,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from .. import threads
 from ..executable import Executable as ExecutableProtocol
 from ..numba import steps
 from ..numba.kernels import load_kernel
@@ -178,8 +179,31 @@ class Executable(ExecutableProtocol):
         self._plans: dict[tuple, StepPlan | None] = {}   # None: that binding stays checked
         self._lock = threading.Lock()
         self._last_plan: StepPlan | None = None
+        self._forks = threads.forks()
+
+    def serialize_after_fork(self) -> None:
+        """In a child forked after Numba's pool started (:func:`~fusegraph.backends.
+        threads.forks`), where a parallel kernel would get the process killed: each
+        parallel kernel (scan bodies' included) is replaced by its serial twin, loaded or
+        compiled now, a scan whose compiled loop called one runs step by step, and the
+        plans, which call the kernels they were made with, are dropped."""
+        self._forks = threads.forks()
+        for kernel_step in self.kernels:
+            if kernel_step.spec.parallel:
+                spec = steps.kernel_spec(kernel_step.op, generate_kernel)   # serial now
+                kernel_step.spec, kernel_step.kernel = spec, load_kernel(spec)
+                kernel_step.pending = None
+        for scan in self.scans:
+            if scan.loop is not None and any(k.spec.parallel for k in scan.body.all_kernels()):
+                scan.loop, scan.mode, scan.pending = None, "steps", None
+                scan.reason = "runs step by step: forked after Numba's pool started"
+            scan.body.serialize_after_fork()
+        self._plans.clear()
+        self._last_plan = None
 
     def __call__(self, *arrays) -> list[np.ndarray]:
+        if threads.forks() != self._forks:
+            self.serialize_after_fork()
         arrays, key = self._binding(arrays)
         plan = self._plans.get(key, False)
         if plan is False:

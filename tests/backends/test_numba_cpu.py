@@ -144,13 +144,20 @@ def _exp_kernel(shape, axes=None):
     return generate_kernel(fuse(graph([x], results)).ops[0].region)
 
 
-def test_kernels_are_serial_unless_a_parallel_size_is_given(monkeypatch):
+def test_kernels_are_parallel_by_default_only_on_more_than_one_thread(monkeypatch):
+    from fusegraph.backends import threads
     monkeypatch.delenv("FUSEGRAPH_NUMBA_PARALLEL_MIN", raising=False)
+    monkeypatch.setattr(threads, "get_num_threads", lambda: 1)
     serial = _exp_kernel((1024, 512))
     assert not serial.parallel and "prange(" not in serial.source
     assert "parallel=False" in serial.source
+    monkeypatch.setattr(threads, "get_num_threads", lambda: 2)
+    assert _exp_kernel((1024, 512)).parallel                 # 2^19 elements
+    assert not _exp_kernel((512, 511)).parallel              # under PARALLEL_MIN_ELEMENTS
+    monkeypatch.setenv("FUSEGRAPH_NUMBA_PARALLEL_MIN", "off")
+    assert not _exp_kernel((1024, 512)).parallel
     monkeypatch.setenv("FUSEGRAPH_NUMBA_PARALLEL_MIN", "lots")
-    with pytest.raises(ValueError, match="FUSEGRAPH_NUMBA_PARALLEL_MIN.*'lots'"):
+    with pytest.raises(ValueError, match="FUSEGRAPH_NUMBA_PARALLEL_MIN.*'off'.*'lots'"):
         _exp_kernel((1024, 512))
 
 

@@ -1,5 +1,8 @@
 """The thread policy (fusegraph.backends.threads): one count for BLAS and kernel threads."""
+import json
 import os
+import subprocess
+import sys
 import threading
 
 import numba
@@ -126,3 +129,50 @@ def test_a_library_kept_on_one_thread_stays_there_when_the_count_changes(monkeyp
     monkeypatch.setattr(threads, "_one_thread", set())
     fg.config.set_num_threads(2)
     assert openblas() == {2}
+
+
+FORK_SCRIPT = """
+import json
+import os
+os.environ["FUSEGRAPH_NUMBA_PARALLEL_MIN"] = "1"       # every kernel parallel
+os.environ["FUSEGRAPH_TIERED_START"] = "0"
+import numpy as np
+import fusegraph as fg
+from fusegraph.backends import threads
+inputs = fg.Input(shape=(64,))
+hidden = fg.layers.Dense(32, activation="relu")(inputs)
+model = fg.Model(inputs, fg.layers.Dense(8, activation="softmax")(hidden))
+model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", backend="numba_cpu")
+rng = np.random.default_rng(0)
+x, y = rng.random((16, 64), dtype=np.float32), rng.integers(0, 8, 16)
+model.train_on_batch(x, y)
+model.train_on_batch(x, y)
+assert threads._pool_started()
+read, write = os.pipe()
+pid = os.fork()
+if pid == 0:
+    loss = float(model.train_on_batch(x, y))
+    os.write(write, json.dumps([loss, threads.forks()]).encode())
+    os._exit(0)
+os.close(write)
+_, status = os.waitpid(pid, 0)
+child = json.loads(os.read(read, 1000).decode() or "null")
+print(json.dumps({"status": status, "child": child, "parent": [
+    float(model.train_on_batch(x, y)), threads.forks()]}))
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork")
+def test_a_child_forked_after_parallel_kernels_runs_serial_twins(tmp_path):
+    """Numba kills a child forked from a process whose GNU OpenMP pool started, at the
+    child's first parallel kernel: the child's executables swap theirs for serial ones
+    and train on, with the parent's results."""
+    run = subprocess.run([sys.executable, "-c", FORK_SCRIPT], capture_output=True, text=True,
+                         timeout=300, env={**os.environ, "NUMBA_NUM_THREADS": "2",
+                                           "FUSEGRAPH_CACHE_DIR": str(tmp_path)})
+    assert run.returncode == 0, run.stderr
+    out = json.loads(run.stdout.splitlines()[-1])
+    assert out["status"] == 0, run.stderr          # the child was not killed
+    (child_loss, child_forks), (parent_loss, parent_forks) = out["child"], out["parent"]
+    assert child_forks == 1 and parent_forks == 0
+    assert child_loss == pytest.approx(parent_loss, rel=1e-6)
