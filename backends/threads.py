@@ -140,8 +140,8 @@ def keep_on_one_thread(internal_api: str) -> None:
 def _limit_numba(n: int) -> bool:
     """Set Numba's kernel threads for the calling thread; False while Numba's pool has
     not started (asking for the count starts it, and a program whose kernels are all
-    serial never needs it: with GNU OpenMP a started pool makes a later ``fork`` unsafe,
-    and Numba then kills the child). The pool starts with the first parallel kernel,
+    serial never needs it: with GNU OpenMP a started pool makes a later ``fork``ed
+    child's parallel kernels fatal, see :func:`forks`). The pool starts with the first parallel kernel,
     with NUMBA_NUM_THREADS threads; the next step applies the policy."""
     numba = sys.modules.get("numba")
     if numba is None or not _pool_started():

@@ -49,9 +49,10 @@ Decided statically, from the types alone:
   2.11 ms, ticket model 1.95 -> 1.55, LSTM ticket model 9.7 -> 9.3, Transformer block
   77 -> 69.5; with numpy's OpenBLAS, whose idle workers spin against Numba's: 2.67 ->
   2.73, 1.94 -> 1.69, 102 -> 100. A parallel kernel compiles slower (0.3-0.6 s against
-  0.1 s: the tiered start hides it), and once Numba's GNU OpenMP pool has started, a
-  ``fork``ed child that runs a parallel kernel is killed by Numba (``spawn`` or
-  ``forkserver`` children are not affected; ``off`` avoids the pool).
+  0.1 s: the tiered start hides it). Numba kills a child ``fork``ed after its GNU
+  OpenMP pool started at the child's first parallel kernel: there, kernels are
+  generated serial and each executable swaps its parallel ones for serial twins
+  (:meth:`.executable.Executable.serialize_after_fork`).
 
 No ``fastmath``: NaN, inf and signed zeros behave as in the reference. ``exp``, ``log``,
 ``tanh``, ``sigmoid`` and ``erf`` call :mod:`fusegraph.backends.numba.fast_math` (the
