@@ -16,7 +16,10 @@ process gets the thread count through ``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREAD
 ``MKL_NUM_THREADS``, ``NUMBA_NUM_THREADS``, ``torch.set_num_threads``,
 ``fusegraph.config.set_num_threads`` where it exists, and, for one thread, ``XLA_FLAGS``
 ``--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1`` (XLA's CPU pool
-cannot be set to other counts below the number of cores). A large float32 sgemm
+cannot be set to other counts below the number of cores); and each process is confined
+to that many CPUs (``sched_setaffinity``), since XLA's dots ran on both cores of the
+2-core VM at "1 thread" anyway (a [4096,128] @ [128,512] matmul: 321 GFLOP/s, one
+core's peak being about 200). A large float32 sgemm
 (numpy, 2048x2048) is measured at each thread count at the start and at the end of the
 run: the MLP's matmul rate is given as a fraction of the better of the two.
 
@@ -81,6 +84,16 @@ def child_env(threads: int, caches: tuple) -> dict:
     return env
 
 
+def confine(threads: int):
+    """A ``preexec_fn`` that keeps the child on ``threads`` of the CPUs this process may
+    use (None when that is all of them): a pool that ignores the thread settings (XLA's,
+    below the number of cores) cannot use more cores than the column says."""
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if not cpus or threads >= len(cpus):
+        return None
+    return lambda: os.sched_setaffinity(0, cpus[:threads])
+
+
 def run_child(run: Run, args) -> dict:
     """Start ``measure.py`` for ``run``; its JSON report with the run's keys added, or
     ``error`` (the last lines of its stderr) when it failed."""
@@ -95,7 +108,8 @@ def run_child(run: Run, args) -> dict:
     cmd += ["--spawned-at", repr(time.time())]
     try:
         done = subprocess.run(cmd, env=child_env(run.threads, run.caches), capture_output=True,
-                              text=True, timeout=CHILD_TIMEOUT_S)
+                              text=True, timeout=CHILD_TIMEOUT_S,
+                              preexec_fn=confine(run.threads))
     except subprocess.TimeoutExpired:
         return {**record, "error": f"timed out after {CHILD_TIMEOUT_S} s"}
     lines = done.stdout.strip().splitlines()

@@ -30,3 +30,18 @@ def test_child_env_sets_every_thread_variable_and_xla_for_one_thread(monkeypatch
 def test_quick_and_lists():
     args = parse_args(["--quick", "--threads", "2", "--workloads", "mlp,ticket"])
     assert (args.steps, args.warmup, args.threads, args.workloads) == (10, 2, [2], ["mlp", "ticket"])
+
+
+def test_a_process_is_confined_to_its_thread_count_of_cpus():
+    import os
+    import subprocess
+    import sys
+
+    from compare import confine
+    cpus = sorted(os.sched_getaffinity(0))
+    assert confine(len(cpus)) is None
+    if len(cpus) < 2:
+        return
+    out = subprocess.run([sys.executable, "-c", "import os; print(len(os.sched_getaffinity(0)))"],
+                         capture_output=True, text=True, preexec_fn=confine(1), check=True)
+    assert out.stdout.strip() == "1"
