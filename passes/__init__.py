@@ -6,6 +6,7 @@ passes run in by default, read top to bottom.
 """
 from .cse import cse
 from .dce import dce
+from .early_scans import early_scans
 from .fusion import fuse, targeting
 from .hoist_invariants import hoist_invariants
 from .hoist_sums import hoist_sums
@@ -46,6 +47,6 @@ def pipeline_through(after: str, pipeline=None) -> list[str]:
 
 __all__ = ["DEFAULT_PIPELINE", "FUSION_PIPELINE", "MemoryPlan", "PASSES", "Pass",
            "PassRun", "PipelineReport", "Rule", "RuleTable", "collecting", "count", "cse",
-           "dce", "fuse", "hoist_invariants", "hoist_sums", "infer_shapes", "map_scan_regions",
+           "dce", "early_scans", "fuse", "hoist_invariants", "hoist_sums", "infer_shapes", "map_scan_regions",
            "memory_report", "merge_scans", "pipeline_through", "plan_memory", "register_pass",
            "run_on_scan_regions", "run_pipeline", "simplify", "targeting"]

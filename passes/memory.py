@@ -77,9 +77,13 @@ class MemoryPlan:
         return _report(self)
 
 
-def plan_memory(graph: Graph, sizes: dict, *, fresh=None, slotted=None) -> MemoryPlan:
+def plan_memory(graph: Graph, sizes: dict, *, fresh=None, slotted=None,
+                keep_operands=None) -> MemoryPlan:
     """The memory plan of ``graph`` with its symbols bound by ``sizes`` (``{Sym or name:
-    int}``). ``fresh`` / ``slotted``: collections of ops (see the module docstring)."""
+    int}``). ``fresh`` / ``slotted``: collections of ops (see the module docstring).
+    ``keep_operands``: ``{op index: later op index}``, ops whose operands must stay
+    live (their memory not reused) until that later op (an op run on another thread,
+    joined there)."""
     env = {Sym(k) if isinstance(k, str) else k: v for k, v in sizes.items()}
     if fresh is None:
         fresh = [op for op in graph.ops if not get_opdef(op.kind).has(MOVEMENT)]
@@ -88,7 +92,7 @@ def plan_memory(graph: Graph, sizes: dict, *, fresh=None, slotted=None) -> Memor
     plan = MemoryPlan(graph, env)
     plan.nbytes = {v: _nbytes(graph, v, env) for v in _values(graph)}
     plan.views = frozenset(r for op in graph.ops if op not in fresh for r in op.results)
-    plan.ranges, plan.escapes = _live_ranges(graph, fresh)
+    plan.ranges, plan.escapes = _live_ranges(graph, fresh, keep_operands or {})
     plan.slots, plan.slot_bytes = _assign_slots(graph, plan, slotted)
     plan.in_place = _in_place(graph, plan)
     _peak(graph, plan)
@@ -118,7 +122,7 @@ def _nbytes(graph: Graph, v: Value, env: dict) -> int:
     return int(np.prod(shape, dtype=np.int64)) * np.dtype(v.type.dtype.numpy).itemsize
 
 
-def _live_ranges(graph: Graph, fresh: set) -> tuple[dict, frozenset]:
+def _live_ranges(graph: Graph, fresh: set, keep_operands: dict) -> tuple[dict, frozenset]:
     """Every value's range, views keeping their bases alive, and the escaping values."""
     end_of_graph = len(graph.ops)
     ranges_start = {p: -1 for p in graph.params}
@@ -127,7 +131,7 @@ def _live_ranges(graph: Graph, fresh: set) -> tuple[dict, frozenset]:
         for r in op.results:
             ranges_start[r] = end[r] = i
         for v in op.operands:
-            end[v] = i
+            end[v] = max(end[v], keep_operands.get(i, i))
     escapes = set(graph.results)
     for r in graph.results:
         end[r] = end_of_graph

@@ -39,8 +39,10 @@ from .executable import Executable, KernelStep, compile
 # loop runs its body's kernels (:mod:`.scan_codegen`), and an op that fusion left alone
 # becomes a one-op kernel of its own (without scan_fusion the ticket LSTM model's loops
 # took 30 s to compile cold). With the loops: ticket LSTM model 23.2 -> 14.4 ms per step
-# (measured in .scan_loop's docstring).
-PIPELINE = FUSION_PIPELINE + ["scan_fusion"]
+# (measured in .scan_loop's docstring). Then "early_scans": every scan as early as its
+# operands allow, so that a plan on more than one thread runs independent loops at once
+# (:func:`.plan.concurrent_scans`).
+PIPELINE = FUSION_PIPELINE + ["scan_fusion", "early_scans"]
 
 __all__ = ["CAPABILITY", "CodegenError", "ExecutionError", "Executable", "InputError",
            "KernelCacheError", "KernelCacheWarning", "KernelSpec", "KernelStep", "PIPELINE",

@@ -24,12 +24,13 @@ This module generates the code; the Executable decides when a plan is made and t
 """
 from __future__ import annotations
 
+import os
 import sys
 from time import perf_counter
 
 import numpy as np
 
-from .. import profiling
+from .. import profiling, threads
 from ..reference.interpreter import run_op
 from ...ir.types import resolve_shape
 from ...passes.memory import plan_memory
@@ -38,6 +39,7 @@ from ..numba.kernels import load_kernel
 from .contractions import contraction_function
 from .native import NATIVE
 from .scan import ScanStep
+from .scan_blas import blas_threads
 
 
 def _refcount_baseline() -> int:
@@ -98,11 +100,13 @@ class StepPlan:
                  if mode in ("kernel", "contraction", "native", "scan")]
         slotted = [ref.op for (ref, _), mode in zip(steps, modes)
                    if mode in ("kernel", "contraction", "native")]
-        self.memory = plan_memory(graph, env, fresh=fresh, slotted=slotted)
+        self.forks = concurrent_scans(graph, modes)
+        self.memory = plan_memory(graph, env, fresh=fresh, slotted=slotted,
+                                  keep_operands=self.forks)
         gen = _Generator(graph, env, captured, size_only, self.memory)
-        for (ref, kernel_step), mode in zip(steps, modes):
+        for i, ((ref, kernel_step), mode) in enumerate(zip(steps, modes)):
             if mode != "skip":
-                gen.op(ref, kernel_step, mode)
+                gen.op(ref, kernel_step, mode, i, self.forks.get(i))
         self.buffers = gen.slot_arrays
         self.title = f"@{graph.name} for {self.env_text()}"
         self.entries = gen.entries
@@ -133,6 +137,7 @@ class _Generator:
         self.body: list[str] = []                      # the lines of the op being written
         self.groups: list[list[str]] = []              # each op's lines
         self.entries: list[profiling.Entry] = []       # what each op's lines run
+        self.joins: list[tuple[int, list[str]]] = []   # (op index, lines) of scans to join
         self.count = 0
         params = [f"p{k}" for k in range(len(graph.params))]
         if params:
@@ -190,10 +195,12 @@ class _Generator:
                       f"    POOL[{j}] = {v}"]
         return v
 
-    def op(self, ref, kernel_step, mode: str) -> None:
-        """The lines running one op, then the ``del`` of the locals that die there."""
+    def op(self, ref, kernel_step, mode: str, index: int, join: int | None = None) -> None:
+        """The lines running op ``index`` of the graph, then the ``del`` of the locals that
+        die there; first the joins of concurrent scans due before it. A scan with a
+        ``join`` index runs on the worker thread (:func:`concurrent_scans`) until then."""
         op = ref.op
-        self.body = []
+        self.body = self.due_joins(index)
         args = [self.operand(v) for v in op.operands]
         comment = f"  # {op.kind}" + (f" at {op.loc}" if str(op.loc) else "")
         if mode == "kernel":
@@ -213,6 +220,16 @@ class _Generator:
             a = self.global_("a", dict(op.attrs))
             zero = self._is_zero(op.operands[0])
             self.body.append(f"{f}({k}, [{', '.join(args)}], {out}, {a}, {zero}){comment}")
+        elif mode == "scan" and join is not None:     # on the worker thread until ``join``
+            scan = self.global_("L", kernel_step.run)
+            outs = [self.new_local(r) for r in op.results]
+            future = f"F{index}"
+            self.body.append(f"{future} = SUBMIT({scan}, [{', '.join(args)}], env){comment} "
+                             f"(on the worker thread)")
+            unused = [self.name[r] for r in op.results if r in ref.dying]
+            self.joins.append((join, [f"{', '.join(outs)}, = JOIN({future})"]
+                               + ([f"del {', '.join(unused)}"] if unused else [])))
+            ref_dying = [v for v in ref.dying if v not in op.results]
         elif mode == "scan":     # final carries copied, stacks new: fresh arrays
             scan = self.global_("L", kernel_step.run)
             outs = [self.new_local(r) for r in op.results]
@@ -224,11 +241,19 @@ class _Generator:
                              f"{comment}")
         else:
             self._ref(ref, args, comment)
-        dead = [self.name[v] for v in ref.dying if v in self.local]
+        dying = ref_dying if mode == "scan" and join is not None else ref.dying
+        dead = [self.name[v] for v in dying if v in self.local]
         if dead:
             self.body.append(f"del {', '.join(dead)}")
         self.groups.append(self.body)
         self.entries.append(_entry(op, kernel_step, mode))
+
+    def due_joins(self, index: int) -> list[str]:
+        """The join lines of the concurrent scans whose results op ``index`` (or, with
+        the number of ops, the return) may read."""
+        lines = [line for at, join in self.joins if at <= index for line in join]
+        self.joins = [(at, join) for at, join in self.joins if at > index]
+        return lines
 
     def _is_zero(self, v) -> bool:
         """Whether ``v`` is a size-only value that is all zeros (autodiff's zero start)."""
@@ -249,21 +274,137 @@ class _Generator:
                 self.body.append(f"{v} = asarray({v})")
 
     def finish(self, results) -> str:
-        """The source of ``run`` and ``run_profiled`` (see :class:`StepPlan`)."""
+        """The source of ``run`` and ``run_profiled`` (see :class:`StepPlan`). With
+        concurrent scans, a failure waits for the worker before it propagates (the
+        checked path then runs the step again, those scans included)."""
+        last = self.due_joins(sys.maxsize)
+        forked = bool(last) or any("SUBMIT(" in line for g in self.groups for line in g)
         ret = f"return [{', '.join(self.operand(r) for r in results)}]"
+        steps = [line for group in self.groups for line in group] + last
         plain = ["if ACTIVE[0] is not None:",
                  "    return run_profiled(arrays, ACTIVE[0].record(PLAN))",
-                 *self.prologue, *(line for group in self.groups for line in group), ret]
-        timed = ["T = R.seconds", "t_call = clock()", *self.prologue]
+                 *self.prologue, *_guarded(steps, forked), ret]
+        timed = []
         for i, group in enumerate(self.groups):
             timed += ["t = clock()", *group, f"T[{i}] += clock() - t"]
-        timed += ["R.calls += 1", "R.total += clock() - t_call", ret]
+        timed = ["T = R.seconds", "t_call = clock()", *self.prologue,
+                 *_guarded(timed + last, forked),
+                 "R.calls += 1", "R.total += clock() - t_call", ret]
+        if forked:
+            self.ns.update(SUBMIT=_submit, JOIN=_join, DRAIN=_drain)
         return "\n".join(["def run(arrays):", *_indent(plain), "",
                           "def run_profiled(arrays, R):", *_indent(timed)]) + "\n"
 
 
 def _indent(lines: list[str]) -> list[str]:
     return ["    " + line for line in lines]
+
+
+def _guarded(lines: list[str], forked: bool) -> list[str]:
+    """``lines``, in a block that waits for the worker's scans if one of them raises."""
+    if not forked:
+        return lines
+    return ["try:", *_indent(lines), "except BaseException:", "    DRAIN()", "    raise"]
+
+
+# --- scans on a second thread ------------------------------------------------------------
+_worker: list = []          # the one worker thread's executor, made on first use
+_submitted: list = []       # futures of scans submitted and not yet waited for on failure
+
+
+def concurrent_scans(graph, modes: list[str]) -> dict[int, int]:
+    """``{op index: join index}``: the scans a plan runs on a worker thread, each until
+    the first op that reads one of its results (the number of ops: the return).
+
+    On more than one thread (:func:`fusegraph.backends.threads.get_num_threads`), a scan
+    is started on the worker when another scan runs before its results are needed (the
+    LSTMs of a two-input model: each layer's forward, then each one's backward), and no
+    other scan is on the worker then (one worker). The compiled loops release the GIL
+    (``nogil``), so the two scans run on two cores; ops between the start and the join
+    run on the calling thread meanwhile, and the memory plan keeps the scan's operands
+    from being overwritten until the join (``keep_operands``). Measured (ticket model
+    with LSTM(128)/LSTM(32), 2 threads, same session): see ``benchmarks/README.md``."""
+    if threads.get_num_threads() < 2:
+        return {}
+    first_use: dict = {}
+    for j, op in enumerate(graph.ops):
+        for v in op.operands:
+            first_use.setdefault(v, j)
+    forks, busy_until = {}, -1
+    for i, mode in enumerate(modes):
+        if mode != "scan" or i < busy_until:
+            continue
+        join = min((first_use.get(r, len(modes)) for r in graph.ops[i].results),
+                   default=len(modes))
+        if any(m == "scan" for m in modes[i + 1:join]):
+            forks[i] = busy_until = join
+    return forks
+
+
+def _on_one_thread(scan, args: list, env: dict):
+    """``scan(args, env)`` on the worker, its Numba kernels on one thread."""
+    _set_kernel_threads(1)
+    return scan(args, env)
+
+
+def _set_kernel_threads(n: int) -> int:
+    """Numba's kernel threads for the calling thread set to ``n`` (when its pool has
+    started); the count before."""
+    numba = sys.modules.get("numba")
+    if numba is None or not threads._pool_started():
+        return n
+    before = numba.get_num_threads()
+    numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+    return before
+
+
+def _submit(scan, args: list, env: dict):
+    """Run ``scan(args, env)`` on the worker thread; its future. Until :func:`_join`,
+    both threads run their BLAS and kernels on one thread each (two cores, two threads:
+    a pool's second worker would only wait for a core)."""
+    if not _worker:
+        from concurrent.futures import ThreadPoolExecutor
+        _worker.append(ThreadPoolExecutor(1, thread_name_prefix="fusegraph-scan"))
+    narrow = blas_threads(1)
+    narrow.__enter__()
+    future = _worker[0].submit(_on_one_thread, scan, args, env)
+    future.widen = (narrow, _set_kernel_threads(1))
+    _submitted.append(future)
+    return future
+
+
+def _join(future):
+    """The results of a scan :func:`_submit` started, the threads given back."""
+    try:
+        return future.result()
+    finally:
+        _widen(future)
+
+
+def _widen(future) -> None:
+    if _submitted and future in _submitted:
+        _submitted.remove(future)
+        narrow, kernel_threads = future.widen
+        _set_kernel_threads(kernel_threads)
+        narrow.__exit__(None, None, None)
+
+
+def _drain() -> None:
+    """Wait for every scan submitted and not joined (a plan failed: the checked path
+    will run them again, and must not race them), giving the threads back."""
+    for future in list(_submitted):
+        future.exception()
+        _widen(future)
+
+
+def _forget_worker_in_child() -> None:
+    """A forked child has no worker thread: it makes its own on first use."""
+    _worker.clear()
+    _submitted.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_worker_in_child)
 
 
 def _entry(op, kernel_step, mode: str) -> profiling.Entry:

@@ -55,18 +55,29 @@ def _blas_libraries() -> list:
     return _libraries
 
 
+_lowered = {"depth": 0, "before": []}    # the open blocks of blas_threads, and what they lowered
+
+
 @contextmanager
 def blas_threads(n: int):
     """Every BLAS library on at most ``n`` threads inside the block (see the module
-    docstring); their counts as they were after it."""
+    docstring); their counts as they were after it. Blocks open at once (two loops on two
+    threads: a plan runs independent scans concurrently) share one lowering, made by the
+    first to open and undone by the last to close; ``n`` is the same for every caller."""
     libraries = _blas_libraries()
-    before = [lib.get_num_threads() for lib in libraries]
-    for lib, count in zip(libraries, before):
-        if count > n:
-            lib.set_num_threads(n)
+    with _lock:
+        if _lowered["depth"] == 0:
+            _lowered["before"] = [lib.get_num_threads() for lib in libraries]
+            for lib, count in zip(libraries, _lowered["before"]):
+                if count > n:
+                    lib.set_num_threads(n)
+        _lowered["depth"] += 1
     try:
         yield
     finally:
-        for lib, count in zip(libraries, before):
-            if count > n:
-                lib.set_num_threads(count)
+        with _lock:
+            _lowered["depth"] -= 1
+            if _lowered["depth"] == 0:
+                for lib, count in zip(libraries, _lowered["before"]):
+                    if count > n:
+                        lib.set_num_threads(count)

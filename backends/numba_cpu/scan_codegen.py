@@ -2,7 +2,8 @@
 loop: every step's kernels and matmuls are calls inside one compiled ``for`` loop, with
 no Python between them.
 
-The function (``@njit(cache=True, error_model="numpy")``) takes the initial carries
+The function (``@njit(cache=True, error_model="numpy", nogil=True)``: it releases the
+GIL, so that a plan can run independent scans on two threads) takes the initial carries
 (``c<k>``), the stacked sequences (``s<k>``), the invariants the loop reads (``w<j>``),
 the *hoisted* values it reads (``g<m>``: see below) and the size of each symbol of the
 body's parameters (``n_<symbol>``), every array C-contiguous (the caller makes them so:
@@ -349,7 +350,7 @@ class LoopGenerator:
                  'fusegraph/backends/numba_cpu/scan_codegen.py). Generated: edits are '
                  'overwritten."""',
                  "import numpy as np", "from numba import njit", *self.imports, "", "",
-                 '@njit(cache=True, error_model="numpy")',
+                 '@njit(cache=True, error_model="numpy", nogil=True)',
                  f"def LOOP({', '.join(args)}):",
                  f"    n__steps = s0.shape[{self.axis}]"]
         lines += ["    " + line for line in self.setup]

@@ -262,7 +262,7 @@ def test_scans_are_told_apart_by_mode_and_reason(monkeypatch):
     switch_loops_off(monkeypatch)
     step = compile_fused(_unique_body(1.375)).scans[0]
     assert step.mode == "steps" and step.reason == "runs step by step: switched off"
-    assert numba_cpu.PIPELINE[-1] == "scan_fusion"
+    assert numba_cpu.PIPELINE[-2:] == ["scan_fusion", "early_scans"]
 
 
 # --- BLAS threads -------------------------------------------------------------------------
@@ -334,3 +334,57 @@ def test_the_executable_source_shows_each_compiled_loop():
     source = exe.source()
     assert f"# ---- {loop.spec.name}: the compiled loop of op scan" in source
     assert loop.spec.source in source
+
+
+# --- independent scans on two threads ------------------------------------------------------
+def _two_lstm_model(backend):
+    left, right = fg.Input(shape=(5, 3), name="left"), fg.Input(shape=(7, 2), name="right")
+    merged = fg.layers.concatenate([fg.layers.LSTM(4)(left), fg.layers.LSTM(6)(right)])
+    model = fg.Model([left, right], fg.layers.Dense(1)(merged))
+    model.compile(optimizer="adam", loss="mse", backend=backend)
+    return model
+
+
+def test_a_plan_on_two_threads_runs_independent_loops_at_once_with_the_same_numbers():
+    """Each LSTM's forward loop, then each one's backward loop, run at once (one on the
+    worker thread): the plan forks twice, and trains as the reference does."""
+    from fusegraph.backends import threads
+    rng = np.random.default_rng(0)
+    x = [rng.random((8, 5, 3), np.float32), rng.random((8, 7, 2), np.float32)]
+    y = rng.random((8, 1), np.float32)
+    before = fg.config.get_num_threads()
+    fg.config.set_num_threads(2)
+    try:
+        losses, weights = {}, None
+        for backend in ("reference", "numba_cpu"):
+            model = _two_lstm_model(backend)
+            weights = weights or model.get_weights()
+            model.set_weights(weights)
+            losses[backend] = [float(model.train_on_batch(x, y)) for _ in range(3)]
+        exe = model._train_function.last_trace.traced_graph._executable
+        plan = exe._last_plan
+        assert threads.get_num_threads() == 2 and exe.plan_errors == []
+        run = plan.source.split("def run_profiled")[0]
+        assert len(plan.forks) == 2 and run.count("SUBMIT(") == run.count("JOIN(") == 2
+    finally:
+        fg.config.set_num_threads(before)
+    np.testing.assert_allclose(losses["numba_cpu"], losses["reference"], rtol=1e-5)
+
+
+def test_a_failed_plan_waits_for_its_worker_and_gives_the_threads_back():
+    """DRAIN (a plan raised between a scan's start and its join) waits for the worker,
+    whatever it did, and undoes the one-thread narrowing of BLAS."""
+    import time
+
+    from fusegraph.backends.numba_cpu import plan
+    done = []
+
+    def slow_failure(args, env):
+        time.sleep(0.05)
+        done.append(True)
+        raise RuntimeError("scan failed")
+    future = plan._submit(slow_failure, [], {})
+    assert scan_blas._lowered["depth"] == 1
+    plan._drain()
+    assert done == [True] and future.done() and plan._submitted == []
+    assert scan_blas._lowered["depth"] == 0
