@@ -113,10 +113,14 @@ class KernelCapability:
     ``name``: the backend's. ``has_code(kind, dtype)``: whether the backend has code for
     the elementwise op ``kind`` making a ``dtype`` result (a reduction is held when its
     combining op, :attr:`~fusegraph.ir.opdef.Reduction.combine`, is, at its dtype).
+    ``lone_kernel(shape)``: whether an op that joined no group still becomes a kernel of
+    its own at that iteration shape (by default never: the op runs as the reference
+    runs it; a backend whose kernels beat numpy's single ops on large arrays says so).
     """
 
     name: str
     has_code: Callable[[str, DType], bool]
+    lone_kernel: Callable[[tuple], bool] = lambda shape: False
 
     def admits(self, op: Op) -> bool:
         opdef = get_opdef(op.kind)

@@ -500,3 +500,34 @@ def test_kernels_and_ops_keep_program_order_where_dependencies_allow():
     third = emit("tanh", emit("sin", second))     # a kernel after it
     assert [op.kind for op in fuse(graph([x, w], [third, first])).ops] == \
         ["fused", "matmul", "fused"]
+
+
+def _matmul_then_max(rows: int):
+    return parse_graph(f"""
+        graph @g(%a: f32[B,{rows},64], %b: f32[B,64,64]) -> (f32[B,{rows},1]) {{
+          %0: f32[B,{rows},64] = matmul %a, %b
+          %1: f32[B,{rows},1] = reduce_max %0 {{axes=[2], keepdims=true}}
+          return %1
+        }}
+    """)
+
+
+def test_a_lone_op_becomes_a_kernel_only_where_the_capability_asks():
+    """A reduction after a matmul fuses with nothing: it stays a plain op, unless the
+    capability's ``lone_kernel`` wants a kernel at its iteration shape (numba_cpu: from
+    2^18 elements, the batch counted as 32)."""
+    from fusegraph.backends.numba_cpu import CAPABILITY
+    from fusegraph.ir.ops.region import ANY_KERNEL, KernelCapability
+    kinds = lambda graph: [op.kind for op in graph.ops]   # noqa: E731
+    g = _matmul_then_max(200)
+    assert kinds(fuse(g, ANY_KERNEL)) == ["matmul", "reduce_max"]
+    lone = KernelCapability("any, lone too", ANY_KERNEL.has_code, lone_kernel=lambda shape: True)
+    fused = fuse(g, lone)
+    verify(fused)
+    assert kinds(fused) == ["matmul", "fused"]
+    assert kinds(fused.ops[1].region) == ["reduce_max"]
+    assert kinds(fuse(g, CAPABILITY)) == ["matmul", "fused"]                  # 32*200*64
+    assert kinds(fuse(_matmul_then_max(20), CAPABILITY)) == ["matmul", "reduce_max"]
+    x = np.random.default_rng(0).random((2, 200, 64), np.float32)
+    w = np.random.default_rng(1).random((2, 64, 64), np.float32)
+    np.testing.assert_array_equal(reference(fused)(x, w)[0], reference(g)(x, w)[0])
