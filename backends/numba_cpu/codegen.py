@@ -88,7 +88,7 @@ PARALLEL_MIN_ELEMENTS = 1 << 18   # a kernel this large runs its outer loop on N
 # Bump when the generated code changes meaning (2: fast_math, 3: sum_add).
 CODEGEN_VERSION = "3"
 
-LONE_KERNEL_MIN_ELEMENTS = 1 << 18  # an op alone this large still becomes a kernel
+LONE_KERNEL_MIN_ELEMENTS = 1 << 15  # an op alone this large still becomes a kernel
 
 
 def _lone_kernel(shape: tuple) -> bool:
