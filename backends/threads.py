@@ -20,7 +20,12 @@ default (spinning) wait policy, 3.2 ms with the same pools when idle OpenMP work
   ``FUSEGRAPH_NUM_THREADS``, else ``OMP_NUM_THREADS``, else the smallest of
   ``OPENBLAS_NUM_THREADS``, ``MKL_NUM_THREADS`` and ``NUMBA_NUM_THREADS`` that is set,
   else the CPUs this process may run on. Kernel threads are capped at the pool Numba
-  started with (``NUMBA_NUM_THREADS``, fixed at its launch).
+  started with (``NUMBA_NUM_THREADS``, fixed at its launch);
+* **one BLAS pool**: when numba_cpu's GEMMs go to MKL, numpy's OpenBLAS keeps to one
+  thread (:func:`keep_on_one_thread`; :mod:`fusegraph.backends.numba_cpu.gemm` says
+  why); on more than one thread numba_cpu's large kernels are threaded
+  (:mod:`fusegraph.backends.numba_cpu.codegen`), and a child forked after their pool
+  started runs serial ones (:func:`forks`).
 
 Numba's count is per calling thread; :func:`apply` is called before each compiled call
 (:meth:`fusegraph.frontend.graphs.TracedGraph.run`, after the
