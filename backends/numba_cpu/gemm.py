@@ -51,7 +51,7 @@ _CHOICES = ("auto", "mkl", "numpy")
 # few million multiply-adds ([128,784] @ [784,512], 51M: 528 us against 637), and under
 # 2^24 it was slower on 2 threads ([128,256] @ [256,256]: 119 us against 74; the ticket
 # model's [32,228] @ [228,64] products 56 us against 18 on one MKL thread). On more than
-# one thread, numpy's OpenBLAS then keeps to one thread (:func:`_load_mkl`): two BLAS
+# one thread, numpy's OpenBLAS then keeps to one thread (:func:`provider`): two BLAS
 # pools taking turns leave each one's idle workers waiting on the core the other wants
 # (the wide MLP on 2 threads: 3.6 ms per step, against 2.7 on numpy's BLAS alone).
 MKL_MIN_MACS = 1 << 24
