@@ -322,8 +322,10 @@ def concurrent_scans(graph, modes: list[str]) -> dict[int, int]:
     other scan is on the worker then (one worker). The compiled loops release the GIL
     (``nogil``), so the two scans run on two cores; ops between the start and the join
     run on the calling thread meanwhile, and the memory plan keeps the scan's operands
-    from being overwritten until the join (``keep_operands``). Measured (ticket model
-    with LSTM(128)/LSTM(32), 2 threads, same session): see ``benchmarks/README.md``."""
+    from being overwritten until the join (``keep_operands``). Measured on 2 cores (ticket
+    model with LSTM(128)/LSTM(32), 2 threads, same session): 9.4 -> 7.2 ms per step, the
+    forward loops alone 9.4 -> 8.5 (the backward ones became neighbours with the
+    ``early_scans`` pass)."""
     if threads.get_num_threads() < 2:
         return {}
     first_use: dict = {}
@@ -382,6 +384,7 @@ def _join(future):
 
 
 def _widen(future) -> None:
+    """Undo :func:`_submit`'s narrowing for ``future``, once."""
     if _submitted and future in _submitted:
         _submitted.remove(future)
         narrow, kernel_threads = future.widen
