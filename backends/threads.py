@@ -146,13 +146,20 @@ def _limit_numba(n: int) -> bool:
     """Set Numba's kernel threads for the calling thread; False while Numba's pool has
     not started (asking for the count starts it, and a program whose kernels are all
     serial never needs it: with GNU OpenMP a started pool makes a later ``fork``ed
-    child's parallel kernels fatal, see :func:`forks`). The pool starts with the first parallel kernel,
-    with NUMBA_NUM_THREADS threads; the next step applies the policy."""
+    child's parallel kernels fatal, see :func:`forks`). The pool starts with the first
+    parallel kernel, with NUMBA_NUM_THREADS threads; the next step applies the policy."""
+    return set_kernel_threads_here(n) is not None
+
+
+def set_kernel_threads_here(n: int) -> int | None:
+    """Numba's kernel threads for the calling thread set to ``n`` (capped at its pool);
+    the count before, or None (nothing set) while the pool has not started."""
     numba = sys.modules.get("numba")
     if numba is None or not _pool_started():
-        return False
+        return None
+    before = numba.get_num_threads()
     numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
-    return True
+    return before
 
 
 def _pool_started() -> bool:
@@ -185,4 +192,4 @@ if hasattr(os, "register_at_fork"):
 
 
 __all__ = ["apply", "default_num_threads", "forks", "get_num_threads", "keep_on_one_thread",
-           "quiet_idle_workers", "set_num_threads"]
+           "quiet_idle_workers", "set_kernel_threads_here", "set_num_threads"]

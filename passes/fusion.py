@@ -27,8 +27,9 @@ permitting): the moment and velocity chains of an Adam update both start from th
 gradient and meet at the new weight, so each weight's whole update is one kernel that
 reads the gradient, the two slots and the weight once and writes the three new values.
 Groups of one op stay plain ops unless the capability's ``lone_kernel`` wants a kernel
-at their iteration shape (numba_cpu: large ones), and ops with effects stay plain ops (:func:`.dce.has_effects`:
-they are never fused, and kept even when nothing reads their results). A member
+at their iteration shape (numba_cpu: large ones), and ops with effects stay plain ops
+(:func:`.dce.has_effects`: they are never fused, and kept even when nothing reads
+their results). A member
 reading ``broadcast_to(x)`` reads ``x`` instead when its result shape stays the same
 (the kernel broadcasts from the types), so the broadcast copy disappears (the group
 then reads a value from an ancestor of the broadcast, which already precedes it: the
@@ -228,7 +229,8 @@ def group_ops(graph: Graph, capability: KernelCapability = ANY_KERNEL) -> list[_
         group.ops.append(op)
         if _is_reduction(op):
             group.reduced.add(id(op.results[0]))
-    kept = [g for g in groups if len(g.ops) > 1 or capability.lone_kernel(g.shape)]
+    kept = [g for g in groups          # merged-away groups have no ops left
+            if len(g.ops) > 1 or (len(g.ops) == 1 and capability.lone_kernel(g.shape))]
     for number, g in enumerate(kept):
         g.id = number          # kernel0, kernel1, ... in the printed graph
     return kept

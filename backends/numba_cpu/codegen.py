@@ -91,15 +91,25 @@ CODEGEN_VERSION = "3"
 LONE_KERNEL_MIN_ELEMENTS = 1 << 15  # an op alone this large still becomes a kernel
 
 
+def estimated_size(shape: tuple) -> int:
+    """The elements of an iteration shape, each symbol counted as :data:`SYMBOL_SIZE_GUESS`
+    (what a static decision about a kernel may go by: its source, and so the cache key,
+    may not depend on the first batch seen)."""
+    return math.prod(SYMBOL_SIZE_GUESS if isinstance(d, Sym) else d for d in shape)
+
+
 def _lone_kernel(shape: tuple) -> bool:
     """Whether an op that fused with nothing becomes a kernel of its own: from
-    :data:`LONE_KERNEL_MIN_ELEMENTS` (each symbol counted as :data:`SYMBOL_SIZE_GUESS`).
-    Such a kernel writes into a buffer the plan keeps and runs threaded where kernels do
-    (numpy's single op allocates and runs on one thread), and a reduction over the last
-    axis vectorizes (numpy's max over rows of 128 is slow). Transformer block, MKL,
-    same session: 2 threads 65 -> 60.5 ms, 1 thread 105 -> 101 ms."""
-    return math.prod(SYMBOL_SIZE_GUESS if isinstance(d, Sym) else d
-                     for d in shape) >= LONE_KERNEL_MIN_ELEMENTS
+    :data:`LONE_KERNEL_MIN_ELEMENTS` (:func:`estimated_size`). Such a kernel writes into
+    a buffer the plan keeps and runs threaded where kernels do (numpy's single op
+    allocates and runs on one thread), and a reduction over the last axis vectorizes
+    (numpy's max over rows of 128 is slow; its mean over the middle axis of [32,100,64]
+    took 70 us). Same session, MKL: from 2^18 elements, Transformer block 65 -> 60.5 ms
+    (2 threads), 105 -> 101 ms (1 thread); from 2^15 instead, ticket model 1.97 -> 1.92
+    ms and LSTM ticket model 9.7 -> 9.6 ms (1 thread), the rest even. An op on a strided
+    view (a transpose's, a reshape's) compiles that view's signature at its first call
+    (the kernel is compiled ahead for C arrays), once per kernel cache."""
+    return estimated_size(shape) >= LONE_KERNEL_MIN_ELEMENTS
 
 
 # What a numba_cpu kernel holds: every elementwise op and reduction with a template.
@@ -179,7 +189,7 @@ class _Generator(KernelGenerator):
         shape = self.shape
         reduces_axis_0 = any(0 in op.attrs["axes"] for op in self.region.ops
                              if self.is_reduction(op))
-        estimate = math.prod(SYMBOL_SIZE_GUESS if isinstance(d, Sym) else d for d in shape)
+        estimate = estimated_size(shape)
         threshold = parallel_threshold()
         self.parallel = (threshold is not None and len(shape) > 0 and not reduces_axis_0
                          and estimate >= threshold)

@@ -2,11 +2,10 @@
 
 :func:`matmul_into` writes ``a @ b`` (numpy's ``matmul`` semantics: batch dims
 broadcast) into ``out``, a C-contiguous array of the result's shape and dtype. Which
-library runs it is :func:`provider`:
+library runs it is :func:`provider` (either way, a C-contiguous ``a[..., M, K]`` times
+a matrix ``b[K, N]`` is ONE GEMM of ``a[(...)*M, K]``: :func:`_one_gemm`):
 
-* ``numpy``: ``np.matmul`` (numpy's wheels bundle OpenBLAS), except that a C-contiguous
-  ``a[..., M, K]`` times a matrix ``b[K, N]`` is ONE GEMM of ``a[(...)*M, K]`` (numpy
-  would call BLAS once per leading index: [32,128,512] @ [512,128] 3.42 -> 3.21 ms);
+* ``numpy``: ``np.matmul`` (numpy's wheels bundle OpenBLAS);
 * ``mkl``: ``cblas_sgemm``/``cblas_dgemm`` of MKL's single dynamic library
   (``libmkl_rt``, which the ``mkl`` wheel installs: ``pip install -e ".[mkl]"``), called
   through ctypes with each operand's strides as BLAS's transpose flag and leading
@@ -140,13 +139,19 @@ def _choose():
     return mkl, "mkl"
 
 
-def _numpy_matmul(a, b, out):
+def _one_gemm(a, b, out):
+    """``(a, b, out)``, a C-contiguous ``a[..., M, K]`` times a matrix ``b[K, N]`` seen as
+    ONE GEMM of ``a[(...)*M, K]`` into ``out[(...)*M, N]`` (numpy would call BLAS once per
+    leading index: [32,128,512] @ [512,128] 3.42 -> 3.21 ms); other operands as given."""
     if b.ndim == 2 and a.ndim > 2 and a.flags.c_contiguous:
-        k, n = b.shape
         rows = math.prod(a.shape[:-1])      # not -1: a [3, 4, 0] has no size to divide
-        np.matmul(a.reshape(rows, k), b, out=out.reshape(rows, n))
-    else:
-        np.matmul(a, b, out=out)
+        return a.reshape(rows, a.shape[-1]), b, out.reshape(rows, b.shape[-1])
+    return a, b, out
+
+
+def _numpy_matmul(a, b, out):
+    a, b, out = _one_gemm(a, b, out)
+    np.matmul(a, b, out=out)
 
 
 def blas_operand(x: np.ndarray, itemsize: int):
@@ -187,12 +192,17 @@ def _pointers(x: np.ndarray, batch: tuple) -> np.ndarray:
 
 
 def _check_shapes(a, b, out) -> None:
-    batch = out.shape[:-2] if a.ndim == b.ndim == 2 else np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    """ValueError unless ``out`` is the C-contiguous result of ``a @ b``."""
+    if a.ndim == b.ndim == 2:
+        batch = out.shape[:-2]
+    else:
+        batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
     if (a.shape[-1] != b.shape[-2] or out.shape != batch + (a.shape[-2], b.shape[-1])
             or not out.flags.c_contiguous):
         raise ValueError(f"matmul_into: {list(a.shape)} @ {list(b.shape)} into "
                          f"{'' if out.flags.c_contiguous else 'non-contiguous '}"
-                         f"{list(out.shape)}: shapes do not make that result")
+                         f"{list(out.shape)}: shapes do not make that result (expected "
+                         f"a[..., M, K] @ b[..., K, N] into a C-contiguous [..., M, N])")
 
 
 def _mkl_matmul(mkl: _Mkl, a, b, out) -> bool:
@@ -201,13 +211,12 @@ def _mkl_matmul(mkl: _Mkl, a, b, out) -> bool:
     dtype = out.dtype
     if dtype not in mkl.gemm or a.dtype != dtype or b.dtype != dtype:
         return False
-    _check_shapes(a, b, out)      # BLAS reads raw pointers: a wrong shape must not reach it
-    m, k = a.shape[-2:]
-    n = b.shape[-1]
+    (m, k), n = a.shape[-2:], b.shape[-1]
     count = math.prod(out.shape[:-2])
     if max(m, n, k, a.size, b.size, count) > _INT_MAX or m * n * k * count < MKL_MIN_MACS:
         return False
-    _mkl_call(mkl, a, b, out)
+    _check_shapes(a, b, out)      # BLAS reads raw pointers: a wrong shape must not reach it
+    _mkl_call(mkl, *_one_gemm(a, b, out))
     return True
 
 
@@ -220,9 +229,6 @@ def _mkl_call(mkl: _Mkl, a, b, out) -> None:
     if k == 0:
         out.fill(0)
         return
-    if b.ndim == 2 and a.ndim > 2 and a.flags.c_contiguous:
-        m = math.prod(a.shape[:-1])
-        a = a.reshape(m, k)
     itemsize = out.dtype.itemsize
     a, trans_a, lda = blas_operand(a, itemsize)
     b, trans_b, ldb = blas_operand(b, itemsize)

@@ -138,6 +138,7 @@ class _Generator:
         self.groups: list[list[str]] = []              # each op's lines
         self.entries: list[profiling.Entry] = []       # what each op's lines run
         self.joins: list[tuple[int, list[str]]] = []   # (op index, lines) of scans to join
+        self.forked = False                            # whether a scan runs on the worker
         self.count = 0
         params = [f"p{k}" for k in range(len(graph.params))]
         if params:
@@ -201,6 +202,7 @@ class _Generator:
         ``join`` index runs on the worker thread (:func:`concurrent_scans`) until then."""
         op = ref.op
         self.body = self.due_joins(index)
+        dying = ref.dying
         args = [self.operand(v) for v in op.operands]
         comment = f"  # {op.kind}" + (f" at {op.loc}" if str(op.loc) else "")
         if mode == "kernel":
@@ -226,10 +228,11 @@ class _Generator:
             future = f"F{index}"
             self.body.append(f"{future} = SUBMIT({scan}, [{', '.join(args)}], env){comment} "
                              f"(on the worker thread)")
-            unused = [self.name[r] for r in op.results if r in ref.dying]
+            unused = [self.name[r] for r in op.results if r in dying]
             self.joins.append((join, [f"{', '.join(outs)}, = JOIN({future})"]
                                + ([f"del {', '.join(unused)}"] if unused else [])))
-            ref_dying = [v for v in ref.dying if v not in op.results]
+            self.forked = True
+            dying = [v for v in dying if v not in op.results]   # named only at the join
         elif mode == "scan":     # final carries copied, stacks new: fresh arrays
             scan = self.global_("L", kernel_step.run)
             outs = [self.new_local(r) for r in op.results]
@@ -241,7 +244,6 @@ class _Generator:
                              f"{comment}")
         else:
             self._ref(ref, args, comment)
-        dying = ref_dying if mode == "scan" and join is not None else ref.dying
         dead = [self.name[v] for v in dying if v in self.local]
         if dead:
             self.body.append(f"del {', '.join(dead)}")
@@ -278,7 +280,7 @@ class _Generator:
         concurrent scans, a failure waits for the worker before it propagates (the
         checked path then runs the step again, those scans included)."""
         last = self.due_joins(sys.maxsize)
-        forked = bool(last) or any("SUBMIT(" in line for g in self.groups for line in g)
+        forked = self.forked
         ret = f"return [{', '.join(self.operand(r) for r in results)}]"
         steps = [line for group in self.groups for line in group] + last
         plain = ["if ACTIVE[0] is not None:",
@@ -345,19 +347,8 @@ def concurrent_scans(graph, modes: list[str]) -> dict[int, int]:
 
 def _on_one_thread(scan, args: list, env: dict):
     """``scan(args, env)`` on the worker, its Numba kernels on one thread."""
-    _set_kernel_threads(1)
+    threads.set_kernel_threads_here(1)
     return scan(args, env)
-
-
-def _set_kernel_threads(n: int) -> int:
-    """Numba's kernel threads for the calling thread set to ``n`` (when its pool has
-    started); the count before."""
-    numba = sys.modules.get("numba")
-    if numba is None or not threads._pool_started():
-        return n
-    before = numba.get_num_threads()
-    numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
-    return before
 
 
 def _submit(scan, args: list, env: dict):
@@ -370,7 +361,7 @@ def _submit(scan, args: list, env: dict):
     narrow = blas_threads(1)
     narrow.__enter__()
     future = _worker[0].submit(_on_one_thread, scan, args, env)
-    future.widen = (narrow, _set_kernel_threads(1))
+    future.widen = (narrow, threads.set_kernel_threads_here(1))
     _submitted.append(future)
     return future
 
@@ -388,7 +379,8 @@ def _widen(future) -> None:
     if _submitted and future in _submitted:
         _submitted.remove(future)
         narrow, kernel_threads = future.widen
-        _set_kernel_threads(kernel_threads)
+        if kernel_threads is not None:
+            threads.set_kernel_threads_here(kernel_threads)
         narrow.__exit__(None, None, None)
 
 
