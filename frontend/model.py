@@ -43,6 +43,7 @@ from .layer import Layer, autocast_dtype
 from .model_calls import brief, call_key, check_tensor, constant_note, match_inputs
 from .naming import unique_name
 from .nest import flatten, pack_like
+from ..backends import default_pipeline, run_backend_pipeline
 from ..passes import pipeline_through, run_pipeline
 from .summary import format_summary
 from .tensor import SymbolicTensor, is_symbolic
@@ -275,10 +276,17 @@ class Model(Layer):
         return self._require_functional().traced.graph
 
 
-def graph_text(graph, after: str | None) -> str:
-    """``graph`` as text, first run through the compile pipeline up to ``after``."""
-    if after is not None:
+def graph_text(graph, after: str | None, backend: str | None = None) -> str:
+    """``graph`` as text, first run through the compile pipeline up to ``after``: backend
+    ``backend``'s pipeline, fusing what its kernels hold, or (None) the kernel pipeline
+    every backend starts with (:data:`fusegraph.passes.FUSION_PIPELINE`)."""
+    if after is None:
+        return str(graph)
+    if backend is None:
         graph, _ = run_pipeline(graph, pipeline_through(after))
+    else:
+        passes = pipeline_through(after, default_pipeline(backend))
+        graph = run_backend_pipeline(graph, backend, passes)
     return str(graph)
 
 

@@ -66,8 +66,10 @@ RANDOM = "random"                  # draws from a random stream
 COMMUTATIVE = "commutative"        # f(a, b) == f(b, a)
 HAS_REGION = "has_region"          # carries a Graph of its own
 SHAPE_ONLY = "shape_only"          # the result depends on the operands' shapes, not their data
+ROW_GATHER = "row_gather"          # result row r: a row of operand 0 that operand 1 picks, or 0
 ALL_TRAITS = frozenset({ELEMENTWISE, BROADCASTING, REDUCTION, ARG_REDUCTION, CONTRACTION,
-                        MOVEMENT, SIDE_EFFECTS, RANDOM, COMMUTATIVE, HAS_REGION, SHAPE_ONLY})
+                        MOVEMENT, SIDE_EFFECTS, RANDOM, COMMUTATIVE, HAS_REGION, SHAPE_ONLY,
+                        ROW_GATHER})
 
 REQUIRED = object()
 
@@ -259,12 +261,12 @@ def trait_errors(opdef: OpDef) -> list[str]:
                               keepdims=(ARG_REDUCTION, "bool"))
     if has(SHAPE_ONLY):
         errors += _attr_kinds(opdef, axis=(SHAPE_ONLY, "int"))
-    if (has(CONTRACTION) or has(COMMUTATIVE)) and opdef.arity != 2:
-        errors.append("a contraction or a commutative op has two operands")
+    if (has(CONTRACTION) or has(COMMUTATIVE) or has(ROW_GATHER)) and opdef.arity != 2:
+        errors.append("a contraction, a commutative op or a row gather has two operands")
     if has(BROADCASTING) and not has(ELEMENTWISE):
         errors.append("a broadcasting op is elementwise")
     kinds = [t for t in (ELEMENTWISE, REDUCTION, ARG_REDUCTION, CONTRACTION, MOVEMENT,
-                         SHAPE_ONLY, HAS_REGION) if has(t)]
+                         SHAPE_ONLY, HAS_REGION, ROW_GATHER) if has(t)]
     if len(kinds) > 1:
         errors.append(f"an op is of one class at most, got {kinds}")
     if opdef.region_params is not None and not has(HAS_REGION):

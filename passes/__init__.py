@@ -18,6 +18,7 @@ from .regions import map_scan_regions, run_on_scan_regions
 from .rewrite import Rule, RuleTable
 from .shape_inference import infer_shapes
 from .simplify import simplify
+from .sparse_rows import sparse_rows
 
 # What a graph goes through before a backend compiles it.
 DEFAULT_PIPELINE = [

@@ -76,13 +76,14 @@ class Trainer(FitLoop, BatchLoops, TracedSteps, StepData):
         model changes only when all of it is good, so a failed compile leaves an earlier
         compile's optimizer (with its slots), losses and metrics as they were."""
         with errors_from(f"{user_site()}: compile(backend=...)"):
-            compile_fn = optimizing_compiler(default_backend() if backend is None else backend)
+            backend = default_backend() if backend is None else backend
+            compile_fn = optimizing_compiler(backend)
         with errors_from(f"{user_site()}: compile(optimizer=...)"):
             optimizer = optimizers_module.get(optimizer)
         compile_config.check(loss, loss_weights, metrics)
         specs = (compile_config.resolve(loss, loss_weights, metrics, self.output_names)
                  if self._functional is not None and loss is not None else None)
-        self._compile_fn, self.optimizer = compile_fn, optimizer
+        self._compile_fn, self.optimizer, self._backend = compile_fn, optimizer, backend
         self._compile_args = (loss, loss_weights, metrics)
         self._set_output_specs(specs)
         self._loss_tracker = Mean(name="loss")
@@ -127,12 +128,13 @@ class Trainer(FitLoop, BatchLoops, TracedSteps, StepData):
 
     def ir(self, stage: str = "forward", after: str | None = None, data=None) -> str:
         """SSA text of the ``forward`` graph or of the traced ``train_step``/``test_step``
-        graph; ``after`` names a pass of the compile pipeline to show the graph after it.
+        graph; ``after`` names a pass of the compile pipeline to show the graph after it
+        (for a step, the pipeline of the backend it compiles on, kernels as it forms them).
         A step graph exists once fit/train_on_batch/evaluate traced it, or trace it here
         on a batch ``data`` = ``(x, y)`` (see :meth:`step_graph`)."""
         if stage not in ("train_step", "test_step"):
             return super().ir(stage, after)
-        return graph_text(self.step_graph(stage, data), after)
+        return graph_text(self.step_graph(stage, data), after, self._backend)
 
     def step_graph(self, stage: str = "train_step", data=None):
         """The traced ``train_step``/``test_step`` Graph, traced first on the batch ``data``

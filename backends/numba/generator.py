@@ -41,7 +41,7 @@ from types import ModuleType
 import numpy as np
 
 from ...ir.core import Graph, Op, Value
-from ...ir.opdef import REDUCTION, get_opdef
+from ...ir.opdef import REDUCTION, ROW_GATHER, get_opdef
 from ...ir.ops.region import check_kernel_region, iteration_shape_of
 from ...ir.printer import format_attrs
 from ...ir.structure import structure
@@ -187,6 +187,8 @@ class KernelGenerator(ABC):
             elif self.is_reduction(op):
                 if op.results[0] in results:
                     self.emit_reduction(op, results[op.results[0]])
+            elif get_opdef(op.kind).has(ROW_GATHER):
+                self.emit_row_gather(op, results.get(op.results[0]))
             else:
                 self.emit_elementwise(op, results.get(op.results[0]))
         return self.make_spec(tuple(dict.fromkeys(d for d in self.shape if isinstance(d, Sym))))
@@ -237,6 +239,29 @@ class KernelGenerator(ABC):
         if out is not None:
             index = [f"i{a}" for a in range(len(self.shape))]
             self.pre[-1].append((f"out{out}[{subscript(index)}] = {name}", None))
+
+    def emit_row_gather(self, op: Op, out: int | None) -> None:
+        """A ``gather_rows`` (the kernel contract's row gathers): its rows parameter viewed
+        as ``[N, D]`` once, before the loops; each element read from the row its slot
+        names (loaded once per row) or zero, by the target's ``gather_rows`` template
+        ``(rows, slot, column index)``."""
+        rows, slots = op.operands
+        k = next(i for i, p in enumerate(self.region.params) if p is rows)
+        table = f"rows{k}"
+        self.pre[0].append((f"{table} = np.ascontiguousarray(in{k}).reshape((-1, in{k}.shape[-1]))",
+                            f"{self.ir_names[rows]}: {rows.type} as rows"))
+        slot = self.element(slots)
+        r = op.results[0]
+        column = len(self.shape) - 1
+        T = self.templates.SCALAR_TYPES[r.type.dtype]
+        expr = self.templates.template_for(op.kind, r.type.dtype).format(
+            table, slot, f"i{column}", T=T)
+        depth = max(self.depth[slots], self.loop_depth.get(column, 0))
+        self.depth[r] = depth
+        self.pre[depth].append((f"{self.names[r]} = {expr}", self.ir_line(op)))
+        if out is not None:
+            index = [f"i{a}" for a in range(len(self.shape))]
+            self.pre[-1].append((f"out{out}[{subscript(index)}] = {self.names[r]}", None))
 
     def emit_reduction(self, op: Op, out: int) -> None:
         fold = get_opdef(op.kind).reduction

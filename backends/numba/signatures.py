@@ -36,13 +36,20 @@ def native_arguments(op) -> tuple | None:
     """The arguments numba_cpu's hand-written kernel of ``op`` is called with
     (:mod:`fusegraph.backends.numba_cpu.native`), None for an op without one. For
     ``scatter_add``, ``scatter_add_into`` passes 3-D C-contiguous views of ``x``, the
-    updates and the output, the indices flattened, and whether ``x`` is all zeros."""
-    if op.kind != "scatter_add":
-        return None
-    x, idx, updates = op.operands
-    return (array_argument(x)[:2] + (3,), array_argument(idx)[:2] + (1,),
-            array_argument(updates)[:2] + (3,), array_argument(op.results[0])[:2] + (3,),
-            ("bool",))
+    updates and the output, the indices flattened, and whether ``x`` is all zeros; for
+    ``segment_rows``, ``segment_rows_into`` the indices flattened, the updates as 2-D
+    rows, the slots, and the sums as 2-D rows."""
+    if op.kind == "scatter_add":
+        x, idx, updates = op.operands
+        return (array_argument(x)[:2] + (3,), array_argument(idx)[:2] + (1,),
+                array_argument(updates)[:2] + (3,), array_argument(op.results[0])[:2] + (3,),
+                ("bool",))
+    if op.kind == "segment_rows":
+        idx, updates = op.operands
+        slots, sums = op.results
+        return (array_argument(idx)[:2] + (1,), array_argument(updates)[:2] + (2,),
+                array_argument(slots), array_argument(sums)[:2] + (2,))
+    return None
 
 
 def loop_arguments(op, spec) -> tuple:

@@ -115,9 +115,18 @@ CPU_IMPORTS = (f"from fusegraph.backends.numba import fast_math  "
                f"# source {fast_math.SOURCE_DIGEST}",)
 
 
+# numba_cpu's ops beyond the base table: ``gather_rows`` (a ROW_GATHER, see
+# :meth:`~fusegraph.backends.numba.generator.KernelGenerator.emit_row_gather`): ``{0}``
+# the rows as a 2-D array, ``{1}`` the row's slot, ``{2}`` the column index.
+CPU_TEMPLATES = {"gather_rows": "({0}[{1}, {2}] if {1} >= 0 else {T}(0))"}
+
+
 def template_for(kind: str, dtype: DType) -> str | None:
     """numba_cpu's template of op ``kind`` making a ``dtype`` result, or None if there is
-    none: the base table's entry, respelled by :data:`FAST_MATH_TEMPLATES` for floats."""
+    none: the base table's entry, respelled by :data:`FAST_MATH_TEMPLATES` for floats,
+    or :data:`CPU_TEMPLATES`' for a float result."""
+    if dtype.is_float and kind in CPU_TEMPLATES:
+        return CPU_TEMPLATES[kind]
     template = _TABLES[dtype].get(kind)
     if template is not None and dtype.is_float:
         return FAST_MATH_TEMPLATES.get(kind, template)

@@ -10,9 +10,15 @@ the result is ``ref``'s bit for bit (the same float additions in the same order)
 An index out of range raises ``IndexError`` before anything is written; the plan then
 reruns the step on the checked path, whose ``ref`` raises the error naming the op.
 
-A native op writes into a buffer the plan keeps, like a kernel
+``segment_rows`` (:mod:`fusegraph.ir.ops.scatter`; what :mod:`fusegraph.passes.sparse_rows`
+makes of such a scatter when kernels read the table gradient) is one pass over the
+indices: slots cleared, then each update row copied into the row of its index's first
+occurrence or added to it there, in index order from zero, so ``ref``'s sums bit for bit.
+
+A native op writes into buffers the plan keeps, like a kernel
 (:mod:`.plan`: ``native`` mode): :data:`NATIVE` maps an op name to its kernel's spec and
-a runner ``(kernel, operands, out, attrs, zero_x) -> None``. The plan loads the kernel
+a runner ``(kernel, operands, outs, attrs, zero_x) -> None`` (``outs``: one C-contiguous
+array per result; ``zero_x``: the first operand is known to be all zeros). The plan loads the kernel
 when it is made, through the verified kernel cache
 (:func:`fusegraph.backends.numba.kernels.load_kernel`), as generated kernels are.
 """
@@ -47,6 +53,31 @@ def scatter_add_rows(x, idx, updates, out, zero_x):
 '''
 
 
+_SEGMENT_SOURCE = '''\
+# segment_rows: fusegraph backends/numba_cpu/native.py
+from numba import njit
+
+
+@njit(cache=True, error_model="numpy")
+def segment_rows(idx, updates, slots, sums):
+    """slots[r, 0] = the first i with idx[i] == r (else -1); sums[i] = the sum of the
+    updates rows of idx[i], in index order from zero, at first occurrences, else zero."""
+    n = slots.shape[0]
+    for i in range(idx.shape[0]):
+        if idx[i] < 0 or idx[i] >= n:
+            raise IndexError("segment_rows: index out of range")
+    slots[:] = -1
+    for i in range(idx.shape[0]):
+        first = slots[idx[i], 0]
+        if first < 0:
+            first = slots[idx[i], 0] = i
+        for c in range(sums.shape[1]):
+            sums[i, c] = 0
+        for c in range(sums.shape[1]):
+            sums[first, c] += updates[i, c]
+'''
+
+
 @dataclass(frozen=True)
 class NativeSpec:
     """A hand-written kernel: what :func:`load_kernel` needs."""
@@ -58,12 +89,12 @@ class NativeSpec:
 _SCATTER = NativeSpec("scatter_add_rows", _SCATTER_SOURCE)
 
 
-def scatter_add_into(kernel, operands: list, out: np.ndarray, attrs: dict,
-                     zero_x: bool) -> None:
-    """``scatter_add(x, idx, updates, axis)`` written into ``out`` (x's shape and dtype,
-    C-contiguous) by ``kernel`` (the loaded ``scatter_add_rows``). ``zero_x``: x is known
-    to be all zeros (it is then not read)."""
+def scatter_add_into(kernel, operands: list, outs: list, attrs: dict, zero_x: bool) -> None:
+    """``scatter_add(x, idx, updates, axis)`` written into ``outs[0]`` (x's shape and
+    dtype, C-contiguous) by ``kernel`` (the loaded ``scatter_add_rows``). ``zero_x``: x
+    is known to be all zeros (it is then not read)."""
     x, idx, updates = operands
+    (out,) = outs
     axis = attrs["axis"]
     lead = int(np.prod(out.shape[:axis], dtype=np.int64))
     trail = int(np.prod(out.shape[axis + 1:], dtype=np.int64))
@@ -73,5 +104,19 @@ def scatter_add_into(kernel, operands: list, out: np.ndarray, attrs: dict,
            out.reshape(shape), zero_x)
 
 
+_SEGMENT = NativeSpec("segment_rows", _SEGMENT_SOURCE)
+
+
+def segment_rows_into(kernel, operands: list, outs: list, attrs: dict, zero_x: bool) -> None:
+    """``segment_rows(idx, updates)`` written into ``outs`` (slots ``[rows, 1]`` i32 and
+    sums, updates' shape and dtype) by ``kernel`` (the loaded ``segment_rows``)."""
+    idx, updates = operands
+    slots, sums = outs
+    flat_idx = idx.reshape(-1)
+    rows = (flat_idx.shape[0], updates.shape[-1])
+    kernel(flat_idx, updates.reshape(rows), slots, sums.reshape(rows))
+
+
 # op name -> its native runner (see the module docstring).
-NATIVE = {"scatter_add": (_SCATTER, scatter_add_into)}
+NATIVE = {"scatter_add": (_SCATTER, scatter_add_into),
+          "segment_rows": (_SEGMENT, segment_rows_into)}

@@ -217,11 +217,12 @@ class _Generator:
             self.body.append(f"{f}({', '.join(args)}, out={out}){comment}")
         elif mode == "native":
             spec, runner = NATIVE[op.kind]
-            out = self.output(op.results[0])
+            outs = [self.output(r) for r in op.results]
             k, f = self.global_("k", load_kernel(spec)), self.global_("n", runner)
             a = self.global_("a", dict(op.attrs))
             zero = self._is_zero(op.operands[0])
-            self.body.append(f"{f}({k}, [{', '.join(args)}], {out}, {a}, {zero}){comment}")
+            self.body.append(f"{f}({k}, [{', '.join(args)}], [{', '.join(outs)}], {a}, {zero})"
+                             f"{comment}")
         elif mode == "scan" and join is not None:     # on the worker thread until ``join``
             scan = self.global_("L", kernel_step.run)
             outs = [self.new_local(r) for r in op.results]

@@ -9,11 +9,15 @@ parameters, which receive the op's operands in order. Its reference semantics ar
 **The kernel contract**, checked by the verifier (the op's ``check``,
 :func:`check_kernel_region`); each rule has a name that a failure quotes:
 
-* ``op classes``: every region op is ELEMENTWISE or a REDUCTION, or a scalar
-  ``constant`` (constants are copied in, arrays are passed in);
+* ``op classes``: every region op is ELEMENTWISE or a REDUCTION, a scalar ``constant``
+  (constants are copied in, arrays are passed in), or a ROW_GATHER (``gather_rows``);
+* ``row gathers``: a ROW_GATHER's first operand (the rows it picks from) is a region
+  parameter that nothing else in the region reads, and its result is rank 2 (rows
+  are the first iteration axis);
 * ``iteration shape``: there is one, the *iteration shape*: every elementwise result
   but a constant's has it, and every reduction's operand has it;
-* ``operands``: every region parameter is read by index from the iteration indices:
+* ``operands``: every region parameter but a row gather's rows is read by index from
+  the iteration indices:
   its rank is at most the iteration rank and each of its dims, aligned to the right,
   equals the iteration dim or is 1 (a broadcast the types decide; no size is compared
   when the kernel runs);
@@ -32,7 +36,7 @@ from typing import Callable
 
 from ..core import Graph, Op
 from ..errors import ContractError, ShapeError, UnsupportedError
-from ..opdef import ELEMENTWISE, HAS_REGION, REDUCTION, OpDef, get_opdef, register
+from ..opdef import ELEMENTWISE, HAS_REGION, REDUCTION, ROW_GATHER, OpDef, get_opdef, register
 from ..types import DType
 from ._rules import fmt
 
@@ -79,8 +83,11 @@ def check_kernel_region(region: Graph) -> None:
                                       f"constants are copied into a kernel")
             continue
         opdef = get_opdef(inner.kind)
-        if not (opdef.has(ELEMENTWISE) or opdef.has(REDUCTION)):
-            _broken("op classes", f"{where} is neither elementwise nor a reduction")
+        if not (opdef.has(ELEMENTWISE) or opdef.has(REDUCTION) or opdef.has(ROW_GATHER)):
+            _broken("op classes", f"{where} is neither elementwise, a reduction nor a row "
+                                  f"gather")
+        if opdef.has(ROW_GATHER):
+            _check_row_gather(region, inner, where)
         if any(id(v) in reduced for v in inner.operands):
             _broken("reduction results", f"{where} uses the result of a reduction of the "
                                          f"same kernel")
@@ -92,7 +99,10 @@ def check_kernel_region(region: Graph) -> None:
         found = "; ".join(f"[{','.join(map(str, s))}] ({w})" for s, w in shapes.items())
         _broken("iteration shape", f"expected one iteration shape, got {found or 'none'}")
     (shape,) = shapes
+    gathered = {id(op.operands[0]) for op in region.ops if get_opdef(op.kind).has(ROW_GATHER)}
     for k, p in enumerate(region.params):
+        if id(p) in gathered:
+            continue
         dims = p.type.shape
         if len(dims) > len(shape) or any(d != 1 and d != it
                                          for d, it in zip(dims, shape[len(shape) - len(dims):])):
@@ -103,6 +113,21 @@ def check_kernel_region(region: Graph) -> None:
         if id(r) not in computed:
             _broken("results", f"result {j} is not computed by an elementwise op or a "
                                f"reduction of the region")
+
+
+def _check_row_gather(region: Graph, op: Op, where: str) -> None:
+    """The ``row gathers`` rule for ``op``, region op ``where``."""
+    rows = op.operands[0]
+    if not any(rows is p for p in region.params):
+        _broken("row gathers", f"{where} picks rows of a value the region computes; they "
+                               f"must be a region parameter")
+    reads = [v for other in region.ops
+             for v in (other.operands[1:] if other is op else other.operands)]
+    if any(v is rows for v in reads + list(region.results)):
+        _broken("row gathers", f"{where} picks rows of a parameter the region also reads "
+                               f"elsewhere")
+    if op.results[0].type.rank != 2:
+        _broken("row gathers", f"{where} makes {op.results[0].type}; expected rank 2")
 
 
 @dataclass(frozen=True)

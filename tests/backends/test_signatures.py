@@ -37,7 +37,18 @@ def test_the_native_scatter_add_is_compiled_for_what_its_runner_passes(axis, x_s
     passed = []
     arrays = [np.zeros(v.type.shape, v.type.dtype.numpy) for v in (x, idx, updates)]
     native.scatter_add_into(lambda *args: passed.extend(args), arrays,
-                            np.empty(x_shape, np.float32), {"axis": axis}, False)
+                            [np.empty(x_shape, np.float32)], {"axis": axis}, False)
+    assert numba_signature(native_arguments(op)) == tuple(numba.typeof(a) for a in passed)
+
+
+def test_the_native_segment_rows_is_compiled_for_what_its_runner_passes():
+    idx = param("i", 4, 3, dtype=DType.i64)
+    updates = param("u", 4, 3, 5)
+    op = emit("segment_rows", idx, updates, rows=7)[0].producer
+    passed = []
+    arrays = [np.zeros(v.type.shape, v.type.dtype.numpy) for v in (idx, updates)]
+    outs = [np.empty(r.type.shape, r.type.dtype.numpy) for r in op.results]
+    native.segment_rows_into(lambda *args: passed.extend(args), arrays, outs, {"rows": 7}, False)
     assert numba_signature(native_arguments(op)) == tuple(numba.typeof(a) for a in passed)
 
 

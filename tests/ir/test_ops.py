@@ -27,7 +27,7 @@ OP_NAMES = """
     reduce_sum reduce_mean reduce_max reduce_min argmax argmin dim_size
     matmul tensordot
     reshape transpose broadcast_to concatenate slice take one_hot iota pad scatter_add
-    random_uniform
+    segment_rows gather_rows random_uniform
     fused scan
 """.split()
 
@@ -336,6 +336,20 @@ def scatter_add(draw):
 
 
 @st.composite
+def segment_rows(draw):
+    indices, rows = draw(RANKED), draw(SIDE)
+    return ([(indices, draw(st.sampled_from(INTS)), 0, rows),
+             (indices + (draw(SIDE),), draw(st.sampled_from(FLOATS)))], {"rows": rows})
+
+
+@st.composite
+def gather_rows(draw):
+    sums = draw(RANKED)
+    return ([(sums, draw(st.sampled_from(FLOATS))),
+             ((draw(SIDE), 1), DType.i32, -1, int(np.prod(sums[:-1])))], {})
+
+
+@st.composite
 def random_uniform(draw):
     """The drawn shape may start with B (bound through env only: the key is a scalar)."""
     shape = draw(SHAPE)
@@ -427,6 +441,8 @@ CASES = {
     "iota": case(iota()),
     "pad": case(pad(), symbolic=False),
     "scatter_add": case(scatter_add(), symbolic=False),
+    "segment_rows": case(segment_rows(), symbolic=False),
+    "gather_rows": case(gather_rows(), symbolic=False),
     "random_uniform": random_uniform(),
     "fused": fused(),
     "scan": scan(),
@@ -589,6 +605,35 @@ def test_scatter_add_rejects_out_of_range_indices(bad):
     message = rf"scatter_add: index {bad} is out of range \[0, 4\) on axis 0"
     with pytest.raises(IndexError, match=message):
         ref("scatter_add", np.zeros(4), np.array([0, bad]), np.ones(2), axis=0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_segment_rows_then_gather_rows_is_a_row_scatter_into_zeros_bit_for_bit(dtype):
+    rng = np.random.default_rng(0)
+    ids = np.array([[3, 1, 3], [0, 3, 1]], dtype=np.int64)
+    updates = rng.standard_normal((2, 3, 4)).astype(dtype)
+    updates[1, 0, 0] = -0.0     # id 0's only row: summed from zero, +0.0, as the scatter's
+    slots, sums = ref("segment_rows", ids, updates, rows=5)
+    np.testing.assert_array_equal(slots[:, 0], [3, 1, -1, 0, -1])   # first occurrences
+    for repeat in ((0, 2), (1, 1), (1, 2)):                       # not first occurrences
+        np.testing.assert_array_equal(sums[repeat], 0)
+    assert sums[1, 0, 0] == 0 and not np.signbit(sums[1, 0, 0])
+    got = ref("gather_rows", sums, slots)
+    want = ref("scatter_add", np.zeros((5, 4), dtype), ids, updates, axis=0)
+    assert got.dtype == want.dtype and got.tobytes() == want.tobytes()
+
+
+def test_segment_rows_rejects_out_of_range_indices():
+    with pytest.raises(IndexError, match=r"segment_rows: index 5 is out of range \[0, 5\)"):
+        ref("segment_rows", np.array([0, 5]), np.ones((2, 3)), rows=5)
+
+
+def test_row_ops_say_what_shapes_they_take():
+    ids = Value(TensorType((4,), DType.i32), name="ids")
+    with pytest.raises(ShapeError, match=r"updates must be the indices' shape and one row dim"):
+        emit("segment_rows", ids, Value(t(5, 3), name="u"), rows=9)
+    with pytest.raises(ShapeError, match=r"slots must be i32\[rows, 1\], got i32\[4\]"):
+        emit("gather_rows", Value(t(4, 3), name="s"), ids)
 
 
 def _uniform(key, salt, shape, dtype="float32"):

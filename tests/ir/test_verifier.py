@@ -190,7 +190,34 @@ def test_a_kernel_op_that_is_neither_elementwise_nor_a_reduction():
     a, w = param("a"), param("w", TensorType((4, 4)))
     mm = emit_op("matmul", [a, w], loc=LOC)
     contract_fails(fused_of([a, w], [mm], mm.results), "op classes",
-                   "region op 0 (matmul at net.py:5 dense) is neither elementwise nor a reduction")
+                   "region op 0 (matmul at net.py:5 dense) is neither elementwise, a reduction nor a "
+                   "row gather")
+
+
+def _row_gather(sums_type=TensorType((BATCH, 3, 4))):
+    sums, slots = param("sums", sums_type), param("slots", TensorType((6, 1), DType.i32))
+    return sums, slots, emit_op("gather_rows", [sums, slots], loc=LOC)
+
+
+def test_a_kernel_may_gather_rows_of_a_parameter_read_nowhere_else():
+    sums, slots, gather = _row_gather()
+    e = emit_op("exp", [gather.result], loc=LOC)
+    verify(fused_of([sums, slots], [gather, e], e.results))   # sums: not read by index
+
+
+def test_a_row_gather_of_a_parameter_read_elsewhere_or_of_a_computed_value():
+    sums, slots, gather = _row_gather(TensorType((6, 4)))
+    e = emit_op("exp", [sums], loc=LOC)
+    add = emit_op("add", [gather.result, e.result], loc=LOC)
+    contract_fails(fused_of([sums, slots], [gather, e, add], add.results), "row gathers",
+                   "region op 0 (gather_rows at net.py:5 dense) picks rows of a parameter "
+                   "the region also reads elsewhere")
+    a = param("a", TensorType((6, 4)))
+    neg = emit_op("neg", [a], loc=LOC)
+    inner = emit_op("gather_rows", [neg.result, slots], loc=LOC)
+    contract_fails(fused_of([a, slots], [neg, inner], inner.results), "row gathers",
+                   "region op 1 (gather_rows at net.py:5 dense) picks rows of a value the "
+                   "region computes")
 
 
 def test_a_kernel_with_an_array_constant():

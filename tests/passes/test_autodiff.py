@@ -421,7 +421,7 @@ VJP_CASE_COUNT = len(VJP_OPS) * EXAMPLES_PER_OP   # per-op VJP cases run (ops x 
 def test_every_differentiable_op_has_a_vjp_case():
     """Adding an op with a VJP rule means adding a strategy to VJP_CASES."""
     differentiable = {n for n, d in all_opdefs().items() if d.vjp is not NO_GRADIENT}
-    assert set(VJP_CASES) == differentiable - {"fused"}
+    assert set(VJP_CASES) == differentiable - {"fused", "segment_rows", "gather_rows"}
     assert get_opdef("fused").vjp is not NO_GRADIENT   # its rule raises: see below
 
 
@@ -446,6 +446,17 @@ def test_fused_refuses_to_be_differentiated():
         gradients([y], [x])
     assert not isinstance(info.value, ShapeError)      # not a shape problem
     assert isinstance(info.value, (FusegraphError, NotImplementedError))
+
+
+def test_row_sums_and_gathers_refuse_to_be_differentiated():
+    """Passes make them after autodiff (fusegraph.passes.sparse_rows)."""
+    ids = Value(TensorType((4,), DType.i32), name="ids")
+    updates = Value(TensorType((4, 3), f64), name="u")
+    slots, sums = emit("segment_rows", ids, updates, rows=6)
+    for y, name in ((sums, "segment_rows"), (emit("gather_rows", sums, slots), "gather_rows")):
+        with pytest.raises(UnsupportedError, match=rf"cannot differentiate {name}: passes make "
+                                                   rf"it after autodiff"):
+            gradients([y], [updates])
 
 
 # ---- scan: the backward loop, symbolic lengths, zero steps, nesting ----

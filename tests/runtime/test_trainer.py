@@ -125,6 +125,18 @@ def trained_ticket():
     return model, history
 
 
+def test_ir_after_a_pass_shows_the_pipeline_of_the_backend_the_step_compiles_on(trained_ticket):
+    """numba_cpu's pipeline runs sparse_rows after fusion: its embedding gradients are
+    row sums that the optimizer's kernels gather (passes/sparse_rows.py)."""
+    model, _ = trained_ticket
+    assert model._backend == "numba_cpu"
+    fused = model.ir("train_step", after="fusion")
+    assert "scatter_add" in fused and "gather_rows" not in fused
+    split = model.ir("train_step", after="sparse_rows")
+    assert "scatter_add" not in split
+    assert split.count("= segment_rows") == 2 and split.count("= gather_rows") == 2
+
+
 def test_ticket_fit_logs_weighted_and_per_output_losses(trained_ticket):
     model, history = trained_ticket
     h = history.history
