@@ -113,13 +113,14 @@ def optimizing_compiler(name: str = "reference", pipeline=None, verify: bool = T
     """``compile(graph)`` for backend ``name`` that first runs the pass ``pipeline``
     (default: the backend's, see :func:`default_pipeline`; see
     :func:`run_backend_pipeline`), verifying its input and output. The graph keeps its
-    parameters and result order, so callers are unaffected."""
+    parameters and result order, so callers are unaffected, and ``donate`` (see the
+    Executable protocol) still names the right ones."""
     backend_compile = get_backend(name)
     names = default_pipeline(name) if pipeline is None else list(pipeline)
 
-    def compile_optimized(graph):
+    def compile_optimized(graph, donate=()):
         try:
-            return backend_compile(run_backend_pipeline(graph, name, names, verify))
+            return backend_compile(run_backend_pipeline(graph, name, names, verify), donate)
         finally:
             phases.take_phases()   # a backend without a compile report leaves them
 

@@ -26,8 +26,16 @@ class Executable(ABC):
       as the reference does (:class:`~fusegraph.ir.binding.InputError`
       naming the parameter); a failing op raises
       :class:`~fusegraph.backends.reference.interpreter.ExecutionError` naming it. An
-      executable never writes into its arguments, but a result may *be* one of them (a
-      graph result that is a parameter): a caller that keeps results copies those.
+      executable never writes into its arguments but the donated ones, and a result may
+      *be* one of them (a graph result that is a parameter): a caller that keeps results
+      copies those.
+    * Donation: ``compile(graph, donate)`` takes ``(result j, parameter i)`` pairs, each
+      a promise of the caller's: it hands over parameter i's array with every call, and
+      takes result j as that parameter's new value. The executable may then write result
+      j's values into parameter i's array and return that array as result j (numba_cpu
+      does, for an optimizer's updates: :mod:`fusegraph.backends.numba_cpu.donation`);
+      only after every op that can fail, so a failed call leaves the arrays as they were.
+      A caller that must keep an old value passes a copy.
       Holds no state across calls that changes results: weights are arguments.
     * ``kernels``: the kernel steps, one per ``fused`` op run as a generated kernel, in
       graph order (empty for a backend without kernels).

@@ -16,7 +16,7 @@ def set_compiler(compile_fn: Callable) -> None:
     _compiler = compile_fn
 
 
-def compile_graph(graph):
+def compile_graph(graph, donate=()):
     if _compiler is None:
         raise RuntimeError("no backend is installed for eager calls; import fusegraph first")
-    return _compiler(graph)
+    return _compiler(graph, donate=donate) if donate else _compiler(graph)

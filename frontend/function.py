@@ -51,6 +51,7 @@ class Traced:
         self.traced_graph, self.outputs, self.updated = traced_graph, outputs, updated
         self.statics = tuple(statics)
         self.checks = tuple(checks)   # (argument leaf index, guard) pairs, see check()
+        self.donates: bool | None = None   # Function.step hands arrays over (None: not asked)
 
     def check(self, leaves, labels, where: str) -> None:
         """Check the array arguments ``leaves`` (flattened as this trace's arguments were;
@@ -79,6 +80,9 @@ class Function:
         self.symbolic_batch = symbolic_batch
         self.holder_shapes = holder_shapes
         self.argument_labels = argument_labels
+        # step()'s condition on a trace's outputs for handing the variables' arrays over
+        # (the runtime: logs its checks will accept); None: always
+        self.donate_if = None
         self.name = name or getattr(fn, "__name__", "function").strip("<>") or "function"
         self._traces: dict = {}
         self.last_trace: Traced | None = None
@@ -87,19 +91,35 @@ class Function:
     def __call__(self, *args, **kwargs):
         if any(is_symbolic(t) for t in flatten((args, kwargs))):
             return self.fn(*args, **kwargs)
-        outputs, updates = self.run(*args, **kwargs)
+        outputs, updates = self.step(*args, **kwargs)
         commit(updates)
         return outputs
 
     def run(self, *args, **kwargs):
         """Run without writing state back: (outputs, [(variable, new array), ...]). The
         arguments are checked against the trace's host guards first (see the module)."""
+        return self._run(args, kwargs, donate=False)
+
+    def step(self, *args, **kwargs):
+        """As :meth:`run`, for a caller that then commits the updates, whatever the
+        outputs (those ``donate_if`` accepts, when set): the updated variables' arrays
+        are handed over to the step, which may write their new values into them
+        (numba_cpu's optimizer kernels do, see ``fusegraph.backends.numba_cpu.
+        donation``); only after everything that can fail, so a step that raises leaves
+        them as they were."""
+        return self._run(args, kwargs, donate=True)
+
+    def _run(self, args, kwargs, donate: bool):
         args, kwargs = self.converted(args, kwargs)
         traced, leaves = self._traced((args, kwargs))
+        if donate and self.donate_if is not None:
+            if traced.donates is None:
+                traced.donates = bool(self.donate_if(traced.outputs))
+            donate = traced.donates
         if traced.checks:   # labels only for a trace with guards: no cost per call otherwise
             traced.check(leaves, self.labels(args, kwargs), f"function '{self.name}'")
         arrays = [np.asarray(x) for x in leaves if _is_array(x)]
-        results = traced.traced_graph.run(arrays)
+        results = traced.traced_graph.run(arrays, donate=donate)
         n = len(results) - len(traced.updated)
         out_leaves = iter(results[:n])
         outputs = pack_like(traced.outputs, [next(out_leaves) if is_symbolic(t) else t
@@ -189,7 +209,8 @@ class Function:
         updates = state.updates
         results = [t for t in flatten(outputs) if is_symbolic(t)] + [t for _, t in updates]
         traced_graph = trace_graph(self.name, [h for h in holders if is_symbolic(h)], results,
-                                   compile_fn=self.compile_fn, subject="function")
+                                   compile_fn=self.compile_fn, subject="function",
+                                   updated=[v for v, _ in updates])
         return Traced(traced_graph, outputs, [v for v, _ in updates],
                       [x for x in leaves if isinstance(x, Variable)],
                       _argument_checks(holders, required))

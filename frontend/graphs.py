@@ -44,10 +44,12 @@ class TracedGraph:
     model with Dropout draws no random numbers). Other graphs compile as they are."""
 
     def __init__(self, graph: Graph, num_inputs: int, context: list, variables: list[Variable],
-                 compile_fn=None):
+                 compile_fn=None, updated=()):
         self.graph, self.num_inputs = graph, num_inputs
         self.context, self.variables = context, variables
+        self.updated = tuple(updated)     # the variables the last results are new values of
         self._compile = compile_fn or compile_graph
+        self._donated: dict = {}          # id(executable) -> its donated (result, param) pairs
         self._reads_training = any(p is TRAINING for p in context)
         self._run_context = [p for p in context if p is not TRAINING]
         self._executable = None           # a graph without the flag: its one executable
@@ -69,12 +71,23 @@ class TracedGraph:
         """The compiled :meth:`specialized` graph for ``training`` (compiled on first use)."""
         if not self._reads_training:
             if self._executable is None:
-                self._executable = self._compile(self.graph)
+                self._executable = self._compiled(self.graph)
             return self._executable
         training = bool(training)
         if training not in self._by_training:
-            self._by_training[training] = self._compile(self.specialized(training))
+            self._by_training[training] = self._compiled(self.specialized(training))
         return self._by_training[training]
+
+    def _compiled(self, graph: Graph):
+        """``graph`` compiled, each updated variable's value donated to its new value (see
+        the Executable protocol): :meth:`run` hands the arrays over or passes copies."""
+        first = len(graph.results) - len(self.updated)
+        position = {id(p): i for i, p in enumerate(graph.params)}
+        pairs = tuple((first + k, position[id(v.symbol)]) for k, v in enumerate(self.updated)
+                      if id(v.symbol) in position)
+        executable = self._compile(graph, donate=pairs) if pairs else self._compile(graph)
+        self._donated[id(executable)] = pairs
+        return executable
 
     def arguments(self, inputs, training: bool = False) -> list:
         """The arguments of the graph a run with this ``training`` value compiles
@@ -95,15 +108,23 @@ class TracedGraph:
                    else _UNREAD_KEY for p in self._run_context]
                 + [v.value for v in self.variables])
 
-    def run(self, inputs, training: bool = False) -> list:
+    def run(self, inputs, training: bool = False, donate: bool = False) -> list:
         """The graph's results on ``inputs`` with the ``training`` flag set to
         ``training`` (run on :meth:`arguments`): arrays the caller owns (see
         :func:`_owned`), so a variable may adopt one as its new value without copying
-        it."""
+        it. ``donate``: the caller will commit the updated variables' new values, so
+        their arrays are handed over (the step may write the new values into them, as
+        numba_cpu's optimizer kernels do); else the step gets copies of those arrays and
+        the variables' own are never written."""
         executable = self.executable(training)
         threads.apply()            # the thread policy, in this thread (after a compile)
         arguments = self.arguments(inputs, training)
-        return _owned(executable(*arguments), arguments)
+        pairs = self._donated[id(executable)]
+        if not donate:
+            for _, i in pairs:
+                arguments[i] = arguments[i].copy()
+            pairs = ()
+        return _owned(executable(*arguments), arguments, pairs)
 
 
 _UNREAD_KEY = np.array(0, dtype=np.int64)
@@ -127,7 +148,7 @@ def _uses(graph: Graph, value) -> bool:
                or (op.region is not None and _uses(op.region, value)) for op in graph.ops)
 
 
-def _owned(results, arguments) -> list:
+def _owned(results, arguments, donated=()) -> list:
     """``results`` with each array that is one of the run's ``arguments`` (a result that
     is a parameter: ``v.assign(x)`` of an input ``x``, or of another variable's value)
     or that an earlier result already is (one value returned twice) replaced by a copy.
@@ -135,11 +156,14 @@ def _owned(results, arguments) -> list:
     A backend may return such arrays as they are (the reference returns a parameter's
     array for a result that is that parameter); without the copy, a variable adopting it
     (``commit``) would share the caller's array, or another variable's. A result that is
-    a view of something has a ``base`` and is copied by ``Variable.adopt`` itself."""
+    a view of something has a ``base`` and is copied by ``Variable.adopt`` itself.
+    ``donated`` ``(result j, parameter i)`` pairs: result j may be argument i's array,
+    handed over (see :meth:`TracedGraph.run`), and is kept as it is."""
+    kept = {(j, id(arguments[i])) for j, i in donated}
     seen = {id(a) for a in arguments}
     out = []
-    for r in results:
-        if id(r) in seen:
+    for j, r in enumerate(results):
+        if id(r) in seen and (j, id(r)) not in kept:
             r = np.array(r, copy=True)
         seen.add(id(r))
         out.append(r)
@@ -179,12 +203,14 @@ def _foreign_input_error(subject: str, name: str, inputs, outputs, value) -> Val
 
 
 def trace_graph(name: str, inputs, outputs, weight_order=(), compile_fn=None,
-                subject: str = "model") -> TracedGraph:
+                subject: str = "model", updated=()) -> TracedGraph:
     """The graph computing ``outputs`` from ``inputs``, the context and the variables.
 
     The graph is named :func:`.naming.ir_name` of ``name`` (a model's or function's name
     as the user gave it). Variables are ordered by ``weight_order`` first, then as reached; ``compile_fn``
-    (default: the installed backend's) compiles the graph on first run. ``subject``
+    (default: the installed backend's) compiles the graph on first run; ``updated``: the
+    variables whose new values are the last outputs (see :meth:`TracedGraph.run`,
+    ``donate``). ``subject``
     ("model" or "function": what ``name`` names) shapes the errors. Raises ValueError
     naming a symbolic value the outputs need that is not in ``inputs`` (with the user's
     line and where the value is used), and advice that fits the subject.
@@ -212,4 +238,4 @@ def trace_graph(name: str, inputs, outputs, weight_order=(), compile_fn=None,
                                    + [w.symbol for w in used], [t.value for t in outputs])
     except VerificationError as e:
         raise ValueError(f"{subject} '{name}': {e}") from None
-    return TracedGraph(graph, len(inputs), context_params, used, compile_fn)
+    return TracedGraph(graph, len(inputs), context_params, used, compile_fn, updated)

@@ -19,6 +19,7 @@ from .rewrite import Rule, RuleTable
 from .shape_inference import infer_shapes
 from .simplify import simplify
 from .sparse_rows import sparse_rows
+from .updates_last import updates_last
 
 # What a graph goes through before a backend compiles it.
 DEFAULT_PIPELINE = [
@@ -48,6 +49,7 @@ def pipeline_through(after: str, pipeline=None) -> list[str]:
 
 __all__ = ["DEFAULT_PIPELINE", "FUSION_PIPELINE", "MemoryPlan", "PASSES", "Pass",
            "PassRun", "PipelineReport", "Rule", "RuleTable", "collecting", "count", "cse",
-           "dce", "early_scans", "fuse", "hoist_invariants", "hoist_sums", "infer_shapes", "map_scan_regions",
-           "memory_report", "merge_scans", "pipeline_through", "plan_memory", "register_pass",
-           "run_on_scan_regions", "run_pipeline", "simplify", "targeting"]
+           "dce", "early_scans", "fuse", "hoist_invariants", "hoist_sums", "infer_shapes",
+           "map_scan_regions", "memory_report", "merge_scans", "pipeline_through",
+           "plan_memory", "register_pass", "run_on_scan_regions", "run_pipeline", "simplify",
+           "sparse_rows", "targeting", "updates_last"]

@@ -117,7 +117,9 @@ class BatchLoops:
         arguments.check("train_on_batch", return_dict=return_dict)
         self.reset_metrics()
         with errors_from("train_on_batch()"):
-            outputs, updates = self._train_fn().run(self._step_data(x, y, sample_weight))
+            # the step may write the new weights in place (Function.step): its logs
+            # will pass to_floats (see Trainer._step_function)
+            outputs, updates = self._train_fn().step(self._step_data(x, y, sample_weight))
             logs = to_floats(outputs, "train_step")
         commit(updates)
         return logs if return_dict else _as_list(logs)

@@ -118,7 +118,12 @@ class FitLoop:
         """``(logs, keep)`` of the train step on ``batch``: its updates are written back
         unless one of the ``rejecters`` (TerminateOnNaN callbacks) rejects its logs, which
         gives ``keep`` False."""
-        outputs, updates = self._train_fn().run(self._step_data(*batch))
+        # Without rejecters the step may write the new weights into the old arrays
+        # (Function.step, when the trace's logs will pass to_floats); a rejected step
+        # must write nothing.
+        step = self._train_fn()
+        run = step.run if rejecters else step.step
+        outputs, updates = run(self._step_data(*batch))
         batch_logs = to_floats(outputs, "train_step")
         if any(c.should_reject(batch_logs) for c in rejecters):
             return batch_logs, False

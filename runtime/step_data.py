@@ -16,6 +16,7 @@ import numpy as np
 from ..ir import Sym
 from ..frontend.function import graph_array
 from ..frontend.nest import flatten, labelled_leaves, pack_like
+from ..frontend.tensor import is_symbolic
 from .data import numeric_array, unpack_x_y_sample_weight
 from .error_context import errors_from
 
@@ -158,6 +159,22 @@ def _check_not_empty(parts: dict) -> None:
             if leaf is not None and np.ndim(leaf) > 0 and len(leaf) == 0:
                 raise ValueError(f"{name} has no samples (shape {np.shape(leaf)}): a step "
                                  f"needs a batch of at least one sample")
+
+
+def scalar_logs(logs) -> bool:
+    """Whether a step's traced ``logs`` will pass :func:`to_floats`: a dict of scalar
+    numbers, symbolic or not (known from the trace, before the step runs)."""
+    if not isinstance(logs, dict):
+        return False
+    for value in logs.values():
+        if is_symbolic(value):
+            shape, dtype = value.shape, np.dtype(value.dtype)
+        else:
+            array = np.asarray(value)
+            shape, dtype = array.shape, array.dtype
+        if shape != () or dtype.kind not in "biuf":
+            return False
+    return True
 
 
 def to_floats(logs, step: str) -> dict:

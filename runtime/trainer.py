@@ -49,7 +49,7 @@ from .batch_loops import BatchLoops
 from .data import unpack_x_y_sample_weight
 from .error_context import errors_from
 from .fit_loop import FitLoop
-from .step_data import StepData
+from .step_data import StepData, scalar_logs
 from .traced_steps import TracedSteps
 
 
@@ -122,9 +122,14 @@ class Trainer(FitLoop, BatchLoops, TracedSteps, StepData):
 
     def _step_function(self, step, name: str) -> Function:
         """``step`` traced by a Function whose placeholders for ``x`` take the model's
-        input shapes (see :meth:`_step_holder_shapes`)."""
-        return Function(step, name, self._compile_fn, holder_shapes=self._step_holder_shapes,
-                        argument_labels=self._step_labels)
+        input shapes (see :meth:`_step_holder_shapes`). It hands the variables' arrays
+        over to a step (``Function.step``) only when the trace's logs will pass their
+        checks, which run after the step and before its updates are committed."""
+        function = Function(step, name, self._compile_fn,
+                            holder_shapes=self._step_holder_shapes,
+                            argument_labels=self._step_labels)
+        function.donate_if = scalar_logs
+        return function
 
     def ir(self, stage: str = "forward", after: str | None = None, data=None) -> str:
         """SSA text of the ``forward`` graph or of the traced ``train_step``/``test_step``

@@ -23,12 +23,14 @@ def array_argument(value) -> tuple:
     return ("array", np.dtype(value.type.dtype.numpy).name, value.type.rank)
 
 
-def kernel_arguments(op, symbols) -> tuple:
+def kernel_arguments(op, symbols, in_place=()) -> tuple:
     """The arguments of the kernel of the ``fused`` op ``op`` (see
-    :mod:`fusegraph.backends.numba_cpu.codegen`): its operands, one output per result,
+    :mod:`fusegraph.backends.numba_cpu.codegen`): its operands, one output per result
+    but those written in place (``in_place``: the spec's ``(result, operand)`` pairs),
     one size per symbol of ``symbols``."""
+    written = {j for j, _ in in_place}
     return (tuple(array_argument(v) for v in op.operands)
-            + tuple(array_argument(r) for r in op.results)
+            + tuple(array_argument(r) for j, r in enumerate(op.results) if j not in written)
             + (SIZE,) * len(symbols))
 
 

@@ -287,7 +287,8 @@ class Warmup:
         if kernel_step.static_empty:
             return None
         return self.add(kernel_step.kernel,
-                        kernel_arguments(kernel_step.op, kernel_step.spec.symbols))
+                        kernel_arguments(kernel_step.op, kernel_step.spec.symbols,
+                                         kernel_step.spec.in_place))
 
     def start(self) -> None:
         """Queue every ticket of the group, in order (once)."""

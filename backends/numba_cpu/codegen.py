@@ -123,13 +123,15 @@ __all__ = ["CAPABILITY", "CodegenError", "KernelSpec", "generate_kernel", "paral
 @dataclass(frozen=True)
 class KernelSpec:
     """One generated kernel. ``iteration_shape``: ints and symbols. ``symbols``: the size
-    arguments after the outputs, in order."""
+    arguments after the outputs, in order. ``in_place``: ``(result j, parameter m)``
+    pairs: result j is written into operand m (it has no output argument)."""
 
     name: str
     source: str
     iteration_shape: tuple
     symbols: tuple
     parallel: bool
+    in_place: tuple = ()
 
 
 def parallel_threshold() -> int | None:
@@ -149,10 +151,14 @@ def parallel_threshold() -> int | None:
                          f"or 'off', got {value!r}") from None
 
 
-def generate_kernel(region: Graph) -> KernelSpec:
+def generate_kernel(region: Graph, in_place: tuple = ()) -> KernelSpec:
     """The kernel of ``region``: ContractError if it breaks the kernel contract,
-    CodegenError if an op has no template."""
-    return _Generator(region).run()
+    CodegenError if an op has no template. ``in_place``: ``(result j, parameter m)``
+    pairs, each result computed elementwise over the iteration shape from parameter m
+    of the same type (read at the index it is written at): result j is stored into
+    operand m, which the kernel reads first at each index (``fusegraph.backends.
+    numba_cpu.donation`` says when the caller allows it)."""
+    return _Generator(region, tuple(sorted(in_place))).run()
 
 
 class _Generator(KernelGenerator):
@@ -193,5 +199,8 @@ class _Generator(KernelGenerator):
         threshold = parallel_threshold()
         self.parallel = (threshold is not None and len(shape) > 0 and not reduces_axis_0
                          and estimate >= threshold)
-        name = f"kernel_{structural_hash(self.region, CODEGEN_VERSION)}"
-        return KernelSpec(name, self.source(name, symbols), shape, symbols, self.parallel)
+        version = CODEGEN_VERSION + (f" in place {sorted(self.in_place.items())}"
+                                     if self.in_place else "")
+        name = f"kernel_{structural_hash(self.region, version)}"
+        return KernelSpec(name, self.source(name, symbols), shape, symbols, self.parallel,
+                          tuple(sorted(self.in_place.items())))

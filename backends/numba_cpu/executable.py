@@ -40,7 +40,10 @@ Calling
       (the oldest is dropped first).
     * If a plan raises, the call runs again on the checked path, which raises the error
       naming the op (or returns, if the plan was wrong: ``exe.plan_errors`` counts it).
-      The executable never writes into its arguments, so nothing is half applied.
+      The executable writes into no argument but a donated parameter (``compile(graph,
+      donate)``, :mod:`.donation`), and that only in the graph's tail, after every op
+      that can fail, so nothing is half applied; a binding's first call runs on copies
+      of the donated arrays (the plan runs too, to be checked).
 
 What a plan does that the checked path does not
     * **Values that depend only on the symbol sizes** — constants, ``dim_size`` (it reads
@@ -65,9 +68,12 @@ What a plan does that the checked path does not
       until the next one (a variable holding its new value) allocates nothing either;
       only when both are held is a new array allocated, and the older one left to the
       caller. (Without a GIL, where reference counts are not exact, such results are new
-      arrays every call.) Weights are never written in place: the runtime's contract is
-      that a step returns new arrays, which :func:`fusegraph.frontend.function.commit`
-      assigns after the whole step ran, so a failed step leaves the weights as they were.
+      arrays every call.) A weight is written in place only when the caller donated it
+      (the runtime does when it will commit the step's updates whatever its outputs:
+      ``Function.step``), by an update kernel of the graph's tail (:mod:`.donation`);
+      else a step returns new arrays, which :func:`fusegraph.frontend.function.commit`
+      assigns after the whole step ran. Either way a failed step leaves the weights as
+      they were.
     * Values die after their last use (``del``), as in the reference.
     * A plan is not reentrant: a call that finds the plan busy (another thread) runs on
       the checked path, which allocates everything fresh.
@@ -85,6 +91,7 @@ types', and symbols broadcast strictly.
 """
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from contextlib import contextmanager
@@ -104,6 +111,7 @@ from ...ir.opdef import RANDOM, SHAPE_ONLY, SIDE_EFFECTS, get_opdef
 
 from .codegen import generate_kernel
 from .contractions import checked_runner
+from .donation import in_place_writes
 from .native import NATIVE
 from .plan import StepPlan
 from .scan import ScanStep, bound_by_params
@@ -120,10 +128,12 @@ class KernelStep(steps.KernelStep):
         sizes = self.sizes(env)
         if self.static_empty or 0 in sizes or not self.ready():   # empty(env), or tiered
             return run_op(self.ref, args, env)
-        outs = [np.empty(shape, dtype)       # only once the kernel surely runs
-                for shape, dtype in zip(self.output_shapes(env), self.out_dtypes)]
+        written = dict(self.spec.in_place)     # result -> the operand it is written into
+        outs = [args[written[j]] if j in written else np.empty(shape, dtype)
+                for j, (shape, dtype) in enumerate(zip(self.output_shapes(env),
+                                                       self.out_dtypes))]
         try:
-            self.kernel(*args, *outs, *sizes)
+            self.kernel(*args, *(o for j, o in enumerate(outs) if j not in written), *sizes)
         except Exception as e:
             raise self.launch_error(args, e) from e
         return outs
@@ -140,22 +150,27 @@ class Executable(ExecutableProtocol):
     the reference, with the reason (empty unless something left the fast path; only the
     latest :data:`~fusegraph.backends.numba.steps.MAX_FAILURES` are kept). Like the
     reference, it holds no state buffers: weights are passed in as arrays and new values
-    come back as new arrays.
+    come back as new arrays, or, for donated parameters, in them (``in_place``: op
+    index -> the ``(result, operand)`` pairs its kernel writes in place).
     """
 
-    def __init__(self, graph: Graph):
+    def __init__(self, graph: Graph, donate=()):
         self.graph = graph
+        self.in_place = in_place_writes(graph, donate) if donate else {}
+        # the parameters some kernel writes into (copied on a binding's first call)
+        self._written = sorted({graph.params.index(graph.ops[i].operands[m])
+                                for i, pairs in self.in_place.items() for _, m in pairs})
         self.kernels: list[KernelStep] = []
         self.plan_errors: list[str] = []
         self.scans: list[ScanStep] = []
         self._steps: list[tuple[Step, KernelStep | ScanStep | None]] = []
         self._schedule = []      # the checked path's (run, step, ref): see ``interpret``
         self.warmup = Warmup()   # the kernels made ready ahead of their first call
-        for op, dying in zip(graph.ops, free_schedule(graph)):
+        for index, (op, dying) in enumerate(zip(graph.ops, free_schedule(graph))):
             ref = Step(op, dying)
             kernel_step = None
             start = time.perf_counter()
-            spec = steps.kernel_spec(op, generate_kernel)
+            spec = steps.kernel_spec(op, self._generator(index))
             if spec is not None:
                 kernel_step = KernelStep(ref, spec, load_kernel(spec))
                 kernel_step.pending = self.warmup.claim(kernel_step)
@@ -190,7 +205,8 @@ class Executable(ExecutableProtocol):
         self._forks = threads.forks()
         for kernel_step in self.kernels:
             if kernel_step.spec.parallel:
-                spec = steps.kernel_spec(kernel_step.op, generate_kernel)   # serial now
+                index = next(i for i, op in enumerate(self.graph.ops) if op is kernel_step.op)
+                spec = steps.kernel_spec(kernel_step.op, self._generator(index))  # serial now
                 kernel_step.spec, kernel_step.kernel = spec, load_kernel(spec)
                 kernel_step.pending = None
         for scan in self.scans:
@@ -200,6 +216,11 @@ class Executable(ExecutableProtocol):
             scan.body.serialize_after_fork()
         self._plans.clear()
         self._last_plan = None
+
+    def _generator(self, index: int):
+        """The kernel generator of op ``index``: writing in place what :attr:`in_place`
+        says (:mod:`.donation`)."""
+        return functools.partial(generate_kernel, in_place=self.in_place.get(index, ()))
 
     def __call__(self, *arrays) -> list[np.ndarray]:
         if threads.forks() != self._forks:
@@ -238,6 +259,8 @@ class Executable(ExecutableProtocol):
     def _first_call(self, arrays, key: tuple) -> list:
         env = dict(zip(self._symbols, key))
         captured: dict = {}
+        original = arrays
+        arrays = self._copy_written(arrays)      # the plan runs too: one update, not two
         want = self._run_checked(arrays, env, captured)
         if not self.warmup.arrived():       # tiered start: the plan waits for its kernels
             return want
@@ -245,7 +268,7 @@ class Executable(ExecutableProtocol):
         try:
             plan = StepPlan(self.graph, self._steps, self._size_only, env, captured)
             with self._lock:
-                got = plan.run(arrays)
+                got = plan.run(self._copy_written(original))
             problem = steps.disagreement(got, want)
         except Exception as e:
             problem = f"{type(e).__name__}: {e}"
@@ -260,6 +283,15 @@ class Executable(ExecutableProtocol):
         if plan is not None:
             self._last_plan = plan
         return want
+
+    def _copy_written(self, arrays) -> list:
+        """``arrays`` with a copy of each parameter a kernel writes into."""
+        if not self._written:
+            return arrays
+        arrays = list(arrays)
+        for i in self._written:
+            arrays[i] = arrays[i].copy()
+        return arrays
 
     @contextmanager
     def repeated(self, arrays):
@@ -317,11 +349,13 @@ class Executable(ExecutableProtocol):
         return f"<numba_cpu Executable of {self.graph!r}: {len(self.kernels)} kernels>"
 
 
-def compile(graph: Graph) -> Executable:
-    """The numba_cpu Executable of ``graph`` (see the module docstring)."""
+def compile(graph: Graph, donate=()) -> Executable:
+    """The numba_cpu Executable of ``graph`` (see the module docstring); ``donate``:
+    ``(result j, parameter i)`` pairs whose parameter arrays a call may overwrite with
+    the result's values (:mod:`.donation`)."""
     if not isinstance(graph, Graph):
         raise TypeError(f"compile expects a Graph, got {type(graph).__name__}")
-    return Executable(graph)
+    return Executable(graph, donate)
 
 
 # --- analysis -----------------------------------------------------------------------------

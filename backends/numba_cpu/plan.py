@@ -15,10 +15,11 @@ return a view of its operands), and all but scans write into buffers the plan ke
   buffer, reused only when the caller no longer holds it (``sys.getrefcount`` against a
   baseline calibrated at import), with a spare for a caller that keeps one step's arrays
   until the next; without a GIL such values are new arrays every call;
-* the in-place candidates of the analysis are not used: a step returns new arrays (the
-  runtime's contract), so parameters are never overwritten; and a kernel writing a
-  scratch operand it reads would need the kernel generator to promise that every
-  element is read before it is written, which it does not.
+* the in-place candidates of the analysis are not used: parameters are overwritten only
+  where the caller donated them, by the kernels of the graph's tail that
+  :mod:`.donation` chose (generated to write into their operand), with Ctrl-C held
+  back from the first such kernel to the return; and a kernel writing a scratch operand
+  it reads would need that promise from the kernel generator for every kernel.
 
 This module generates the code; the Executable decides when a plan is made and trusted.
 """
@@ -37,6 +38,7 @@ from ...passes.memory import plan_memory
 
 from ..numba.kernels import load_kernel
 from .contractions import contraction_function
+from .donation import hold_interrupts, release_interrupts
 from .native import NATIVE
 from .scan import ScanStep
 from .scan_blas import blas_threads
@@ -104,7 +106,11 @@ class StepPlan:
         self.memory = plan_memory(graph, env, fresh=fresh, slotted=slotted,
                                   keep_operands=self.forks)
         gen = _Generator(graph, env, captured, size_only, self.memory)
+        writes = [i for i, ((_, kernel_step), mode) in enumerate(zip(steps, modes))
+                  if mode == "kernel" and kernel_step.spec.in_place]
         for i, ((ref, kernel_step), mode) in enumerate(zip(steps, modes)):
+            if writes and i == writes[0]:
+                gen.start_writes()
             if mode != "skip":
                 gen.op(ref, kernel_step, mode, i, self.forks.get(i))
         self.buffers = gen.slot_arrays
@@ -139,6 +145,8 @@ class _Generator:
         self.entries: list[profiling.Entry] = []       # what each op's lines run
         self.joins: list[tuple[int, list[str]]] = []   # (op index, lines) of scans to join
         self.forked = False                            # whether a scan runs on the worker
+        self.writes_from: int | None = None            # the first group writing a parameter
+        self.join_all = False                          # the next op joins every scan first
         self.count = 0
         params = [f"p{k}" for k in range(len(graph.params))]
         if params:
@@ -201,16 +209,23 @@ class _Generator:
         die there; first the joins of concurrent scans due before it. A scan with a
         ``join`` index runs on the worker thread (:func:`concurrent_scans`) until then."""
         op = ref.op
-        self.body = self.due_joins(index)
+        self.body = self.due_joins(sys.maxsize if self.join_all else index)
+        self.join_all = False
         dying = ref.dying
         args = [self.operand(v) for v in op.operands]
         comment = f"  # {op.kind}" + (f" at {op.loc}" if str(op.loc) else "")
         if mode == "kernel":
-            outs = [self.output(r) for r in op.results]
+            written = dict(kernel_step.spec.in_place)   # result -> operand it overwrites
+            outs = []
+            for j, r in enumerate(op.results):
+                if j in written:    # the operand's array, by a name that outlives its own
+                    self.body.append(f"{self.new_local(r)} = {args[written[j]]}")
+                else:
+                    outs.append(self.output(r))
             k = self.global_("k", kernel_step.kernel)
             sizes = [str(n) for n in kernel_step.sizes(self.env)]
             self.body.append(f"{k}({', '.join(args + outs + sizes)}){comment} "
-                             f"{kernel_step.spec.name}")
+                             f"{kernel_step.spec.name}" + (" (in place)" if written else ""))
         elif mode == "contraction":
             out = self.output(op.results[0])
             f = self.global_(op.kind, contraction_function(op))
@@ -251,6 +266,13 @@ class _Generator:
         self.groups.append(self.body)
         self.entries.append(_entry(op, kernel_step, mode))
 
+    def start_writes(self) -> None:
+        """From the next op on, kernels write into donated parameters (:mod:`.donation`):
+        every scan on the worker is joined before it (none may still read them), and
+        Ctrl-C is held back from there to the return."""
+        self.writes_from = len(self.groups)
+        self.join_all = True
+
     def due_joins(self, index: int) -> list[str]:
         """The join lines of the concurrent scans whose results op ``index`` (or, with
         the number of ops, the return) may read."""
@@ -283,24 +305,36 @@ class _Generator:
         last = self.due_joins(sys.maxsize)
         forked = self.forked
         ret = f"return [{', '.join(self.operand(r) for r in results)}]"
-        steps = [line for group in self.groups for line in group] + last
+        split = len(self.groups) if self.writes_from is None else self.writes_from
+        plain = [[line for group in self.groups[a:b] for line in group]
+                 for a, b in ((0, split), (split, len(self.groups)))]
+        timed: list[list[str]] = [[], []]
+        for i, group in enumerate(self.groups):
+            timed[i >= split] += ["t = clock()", *group, f"T[{i}] += clock() - t"]
         plain = ["if ACTIVE[0] is not None:",
                  "    return run_profiled(arrays, ACTIVE[0].record(PLAN))",
-                 *self.prologue, *_guarded(steps, forked), ret]
-        timed = []
-        for i, group in enumerate(self.groups):
-            timed += ["t = clock()", *group, f"T[{i}] += clock() - t"]
+                 *self.prologue, *_guarded(_writes(*plain) + last, forked), ret]
         timed = ["T = R.seconds", "t_call = clock()", *self.prologue,
-                 *_guarded(timed + last, forked),
+                 *_guarded(_writes(*timed) + last, forked),
                  "R.calls += 1", "R.total += clock() - t_call", ret]
         if forked:
             self.ns.update(SUBMIT=_submit, JOIN=_join, DRAIN=_drain)
+        if self.writes_from is not None:
+            self.ns.update(HOLD=hold_interrupts, RELEASE=release_interrupts)
         return "\n".join(["def run(arrays):", *_indent(plain), "",
                           "def run_profiled(arrays, R):", *_indent(timed)]) + "\n"
 
 
 def _indent(lines: list[str]) -> list[str]:
     return ["    " + line for line in lines]
+
+
+def _writes(before: list[str], writing: list[str]) -> list[str]:
+    """``before``, then the lines ``writing`` into donated parameters with Ctrl-C held
+    back (:func:`.donation.hold_interrupts`) until they are all done."""
+    if not writing:
+        return before
+    return [*before, "H = HOLD()", "try:", *_indent(writing), "finally:", "    RELEASE(H)"]
 
 
 def _guarded(lines: list[str], forked: bool) -> list[str]:

@@ -201,9 +201,11 @@ class Executable(ExecutableProtocol):
                 f"matmul on {self.matmul_path}>")
 
 
-def compile(graph: Graph) -> Executable:
+def compile(graph: Graph, donate=()) -> Executable:
     """The numba_cuda Executable of ``graph`` (see the module docstring); imports
-    ``numba.cuda`` on first use. CudaUnavailableError without a GPU or the simulator."""
+    ``numba.cuda`` on first use. CudaUnavailableError without a GPU or the simulator.
+    ``donate`` (see the Executable protocol) is not used: results come back as new host
+    arrays."""
     if not isinstance(graph, Graph):
         raise TypeError(f"compile expects a Graph, got {type(graph).__name__}")
     return Executable(graph)

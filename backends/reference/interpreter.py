@@ -56,8 +56,10 @@ class Executable(ExecutableProtocol):
         return f"<reference Executable of {self.graph!r}>"
 
 
-def compile(graph: Graph) -> Executable:
-    """The reference Executable of ``graph``; KeyError now for an op kind not registered."""
+def compile(graph: Graph, donate=()) -> Executable:
+    """The reference Executable of ``graph``; KeyError now for an op kind not registered.
+    ``donate`` (parameters a call may overwrite, see the Executable protocol) is not
+    used: the reference always returns new arrays."""
     if not isinstance(graph, Graph):
         raise TypeError(f"compile expects a Graph, got {type(graph).__name__}")
     return Executable(graph)

@@ -1259,3 +1259,29 @@ def test_validation_steps_bounds_an_infinite_validation_dataset():
                      shuffle=False).history
     expected = model.evaluate(x[:4], y[:4], batch_size=2, verbose=0)
     assert logs["val_loss"][0] == pytest.approx(expected, rel=1e-6)
+
+
+def test_fit_on_numba_cpu_writes_the_weights_in_place_with_a_copying_runs_numbers():
+    """Without rejecters a step writes the new weights into the variables' own arrays
+    (numba_cpu's donated parameters); with TerminateOnNaN, whose rejected step must write
+    nothing, it makes new ones. Both end with the same weights, bit for bit."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((32, 6)).astype("float32")
+    y = rng.standard_normal((32, 3)).astype("float32")
+
+    def trained(callbacks):
+        fg.utils.set_random_seed(0)
+        model = fg.Sequential([fg.Input(shape=(6,)), fg.layers.Dense(8, activation="relu"),
+                               fg.layers.Dense(3)])
+        model.compile(optimizer="adam", loss="mse", backend="numba_cpu")
+        fit = dict(batch_size=8, verbose=0, shuffle=False, callbacks=callbacks)
+        model.fit(x, y, epochs=1, **fit)          # each binding's first call: a copy
+        arrays = [w.value for w in model.weights]
+        model.fit(x, y, epochs=2, **fit)
+        return model, [w.value is a for w, a in zip(model.weights, arrays)]
+
+    donating, kept = trained([])
+    copying, kept_too = trained([fg.callbacks.TerminateOnNaN()])
+    assert all(kept) and not any(kept_too)
+    for a, b in zip(donating.get_weights(), copying.get_weights()):
+        assert a.tobytes() == b.tobytes()
