@@ -72,6 +72,9 @@ class Variable:
 
     @property
     def value(self) -> np.ndarray:
+        """The variable's own array (not a copy, unlike :meth:`numpy`): a training step
+        may write the new values into it (numba_cpu's donated parameters), as PyTorch's
+        optimizers update a parameter's tensor."""
         return self._value
 
     def numpy(self) -> np.ndarray:
