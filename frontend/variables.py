@@ -114,6 +114,8 @@ class Variable:
         arrays (``TracedGraph.run`` copies a result that is one of the run's arguments —
         the caller's input, another variable's value — or that repeats another result);
         a view is copied here."""
+        if array is self._value:        # written in place (a donated parameter)
+            return
         if (isinstance(array, np.ndarray) and array.base is None and array.flags.c_contiguous
                 and array.dtype == self.dtype.numpy and array.shape == self._value.shape):
             self._value = array

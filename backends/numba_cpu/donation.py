@@ -33,6 +33,7 @@ raised once the last write is done, so an interrupted step is applied whole or n
 """
 from __future__ import annotations
 
+import _signal
 import signal
 import threading
 
@@ -101,6 +102,7 @@ def in_place_writes(graph: Graph, donate) -> dict[int, tuple]:
 
 
 _held: list = []     # signals that arrived while held
+_SIGINT = int(signal.SIGINT)
 
 
 def _hold(signum, frame) -> None:
@@ -111,11 +113,12 @@ def hold_interrupts():
     """Hold Ctrl-C back until :func:`release_interrupts`: on the main thread (the only
     one Python delivers SIGINT to) whose SIGINT handler is Python's default (a user's own
     handler is left alone); returns what ``release_interrupts`` needs (None: nothing
-    held)."""
+    held). Through ``_signal``, the C module under :mod:`signal`, whose wrappers (enum
+    conversions) took 6.8 us of the pair per step, against 0.3 us."""
     if (threading.current_thread() is not threading.main_thread()
-            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+            or _signal.getsignal(_SIGINT) is not signal.default_int_handler):
         return None
-    signal.signal(signal.SIGINT, _hold)
+    _signal.signal(_SIGINT, _hold)
     return signal.default_int_handler
 
 
@@ -124,7 +127,7 @@ def release_interrupts(previous) -> None:
     KeyboardInterrupt if a Ctrl-C arrived meanwhile."""
     if previous is None:
         return
-    signal.signal(signal.SIGINT, previous)
+    _signal.signal(_SIGINT, previous)
     if _held:
         _held.clear()
         raise KeyboardInterrupt
