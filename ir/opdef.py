@@ -67,9 +67,10 @@ COMMUTATIVE = "commutative"        # f(a, b) == f(b, a)
 HAS_REGION = "has_region"          # carries a Graph of its own
 SHAPE_ONLY = "shape_only"          # the result depends on the operands' shapes, not their data
 ROW_GATHER = "row_gather"          # result row r: a row of operand 0 that operand 1 picks, or 0
+EXPANSION = "expansion"            # a movement op: result[i] = operand[i, broadcast dims at 0]
 ALL_TRAITS = frozenset({ELEMENTWISE, BROADCASTING, REDUCTION, ARG_REDUCTION, CONTRACTION,
                         MOVEMENT, SIDE_EFFECTS, RANDOM, COMMUTATIVE, HAS_REGION, SHAPE_ONLY,
-                        ROW_GATHER})
+                        ROW_GATHER, EXPANSION})
 
 REQUIRED = object()
 
@@ -265,6 +266,8 @@ def trait_errors(opdef: OpDef) -> list[str]:
         errors.append("a contraction, a commutative op or a row gather has two operands")
     if has(BROADCASTING) and not has(ELEMENTWISE):
         errors.append("a broadcasting op is elementwise")
+    if has(EXPANSION) and not (has(MOVEMENT) and opdef.arity == 1):
+        errors.append("an expansion is a movement op of one operand")
     kinds = [t for t in (ELEMENTWISE, REDUCTION, ARG_REDUCTION, CONTRACTION, MOVEMENT,
                          SHAPE_ONLY, HAS_REGION, ROW_GATHER) if has(t)]
     if len(kinds) > 1:

@@ -48,7 +48,7 @@ from typing import Iterator
 from ..ir.builder import emit_op
 from ..ir.core import Graph, Op, Value
 from ..ir.errors import VerificationError
-from ..ir.opdef import REDUCTION, get_opdef
+from ..ir.opdef import EXPANSION, REDUCTION, get_opdef
 from ..ir.ops.region import ANY_KERNEL, KernelCapability, iteration_shape_of
 from ..ir.types import broadcast_shapes
 
@@ -78,7 +78,14 @@ def _is_reduction(op: Op) -> bool:
 
 
 def _fusible(op: Op, capability: KernelCapability) -> bool:
-    return not has_effects(op) and not is_scalar_constant(op) and capability.admits(op)
+    """Whether ``op`` may join a kernel: what ``capability`` admits, but not a scalar
+    constant (copied into kernels) nor the expansion of one (``broadcast_to`` of a
+    constant: a value of the sizes alone, which a backend computes once)."""
+    if has_effects(op) or is_scalar_constant(op) or not capability.admits(op):
+        return False
+    return not (get_opdef(op.kind).has(EXPANSION)
+                and all(v.producer is not None and is_scalar_constant(v.producer)
+                        for v in op.operands))
 
 
 class _Group:
@@ -310,17 +317,20 @@ def _describe(item) -> str:
     return f"kernel{item.id} [{', '.join(op.kind for op in item.ops)}] at {item.ops[0].loc}"
 
 
-def _sources(op: Op, members: set) -> list:
+def _sources(op: Op) -> list:
     """The values a group member reads, looking through ``broadcast_to``: an elementwise
     op of ``broadcast_to(x)`` reads ``x`` instead (the kernel broadcasts it from the
     types), when that leaves the op's result shape as it is. The ``broadcast_to`` then
-    has no user left, and no copy is made. Reductions read their operands as they are
+    has no user left, and no copy is made (a member of the group that nothing else reads
+    is left out of the region). Where reading through would change the result's shape
+    (``neg(broadcast_to(x))``), a ``broadcast_to`` in the group stays in the region, an
+    expansion its kernel reads by index. Reductions read their operands as they are
     (their operand has the iteration shape)."""
     if _is_reduction(op):
         return list(op.operands)
     sources = [v.producer.operands[0]
                if v.producer is not None and v.producer.kind == "broadcast_to"
-               and id(v.producer) not in members else v for v in op.operands]
+               else v for v in op.operands]
     if all(s is v for s, v in zip(sources, op.operands)):
         return sources
     if broadcast_shapes(*(s.type.shape for s in sources)) != op.results[0].type.shape:
@@ -331,13 +341,18 @@ def _sources(op: Op, members: set) -> list:
 def _emit_group(group: _Group, mapping: dict, users: dict, result_ids: set) -> None:
     """Emit one ``fused`` op for ``group``; map its members' escaping results."""
     members = {id(op) for op in group.ops}
+    escaping = [r for op in group.ops for r in op.results
+                if id(r) in result_ids or any(id(u) not in members for u in users.get(id(r), []))]
+    read = {id(v) for op in group.ops for v in _sources(op)} | set(map(id, escaping))
     inner: dict[int, Value] = {}
     params: list[Value] = []
     outer_args: list[Value] = []
     region_ops = []
     for op in group.ops:
+        if not any(id(r) in read for r in op.results):
+            continue          # a broadcast_to every member reads through
         operands = []
-        for v in _sources(op, members):
+        for v in _sources(op):
             if id(v) not in inner:
                 if v.producer is not None and is_scalar_constant(v.producer):
                     c = v.producer
@@ -351,8 +366,6 @@ def _emit_group(group: _Group, mapping: dict, users: dict, result_ids: set) -> N
         copy = emit_op(op.kind, operands, dict(op.attrs), loc=op.loc)
         region_ops.append(copy)
         inner.update(zip(map(id, op.results), copy.results))
-    escaping = [r for op in group.ops for r in op.results
-                if id(r) in result_ids or any(id(u) not in members for u in users.get(id(r), []))]
     region = Graph.from_results(f"kernel{group.id}", params, [inner[id(r)] for r in escaping])
     fused = emit_op("fused", outer_args, {}, region, loc=group.ops[0].loc)
     mapping.update(zip(map(id, escaping), fused.results))

@@ -76,6 +76,7 @@ FLOAT_TEMPLATES = {
     "logical_not": "(not {0})",
     # the rest
     "stop_gradient": "{0}",
+    "broadcast_to": "{0}",     # an expansion: its operand loaded with the broadcast dims at 0
     "where": "({1} if {0} else {2})",
     "cast": "{T}({0})",
     "constant": "{T}({value})",   # scalar constants only; ``value`` is a Python literal
@@ -116,16 +117,16 @@ CPU_IMPORTS = (f"from fusegraph.backends.numba import fast_math  "
 
 
 # numba_cpu's ops beyond the base table: ``gather_rows`` (a ROW_GATHER, see
-# :meth:`~fusegraph.backends.numba.generator.KernelGenerator.emit_row_gather`): ``{0}``
-# the rows as a 2-D array, ``{1}`` the row's slot, ``{2}`` the column index.
+# :meth:`~fusegraph.backends.numba.generator.KernelGenerator.emit_row_gather`: ``{0}``
+# the rows as a 2-D array, ``{1}`` the row's slot, ``{2}`` the column index).
 CPU_TEMPLATES = {"gather_rows": "({0}[{1}, {2}] if {1} >= 0 else {T}(0))"}
 
 
 def template_for(kind: str, dtype: DType) -> str | None:
     """numba_cpu's template of op ``kind`` making a ``dtype`` result, or None if there is
-    none: the base table's entry, respelled by :data:`FAST_MATH_TEMPLATES` for floats,
-    or :data:`CPU_TEMPLATES`' for a float result."""
-    if dtype.is_float and kind in CPU_TEMPLATES:
+    none: :data:`CPU_TEMPLATES`' entry, else the base table's, respelled by
+    :data:`FAST_MATH_TEMPLATES` for floats."""
+    if kind in CPU_TEMPLATES:
         return CPU_TEMPLATES[kind]
     template = _TABLES[dtype].get(kind)
     if template is not None and dtype.is_float:

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..builder import emit
 from ..errors import ShapeError
-from ..opdef import MOVEMENT, NO_GRADIENT, Attr, OpDef, register
+from ..opdef import EXPANSION, MOVEMENT, NO_GRADIENT, Attr, OpDef, register
 from ..types import DType, Sym, TensorType, mismatch, symbolic_size
 from .vjp_utils import unbroadcast, zeros
 from ._rules import INTS, fmt, require_dtype, same_dtype
@@ -112,7 +112,7 @@ def _broadcast_to_infer(types, attrs):
 
 register(OpDef("broadcast_to", _broadcast_to_infer,
                lambda xs, attrs: np.broadcast_to(xs[0], attrs["shape"]).copy(), 1,
-               attrs={"shape": Attr("shape")}, traits=frozenset({MOVEMENT}),
+               attrs={"shape": Attr("shape")}, traits=frozenset({MOVEMENT, EXPANSION}),
                doc="numpy broadcast to an explicit shape",
                vjp=lambda op, cts: (unbroadcast(cts[0], op.operands[0].type),)))
 

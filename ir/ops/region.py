@@ -10,7 +10,9 @@ parameters, which receive the op's operands in order. Its reference semantics ar
 :func:`check_kernel_region`); each rule has a name that a failure quotes:
 
 * ``op classes``: every region op is ELEMENTWISE or a REDUCTION, a scalar ``constant``
-  (constants are copied in, arrays are passed in), or a ROW_GATHER (``gather_rows``);
+  (constants are copied in, arrays are passed in), an EXPANSION (``broadcast_to``: its
+  operand, a parameter or a value of the iteration shape, is read by index as any
+  operand is, its dims of 1 at 0) or a ROW_GATHER (``gather_rows``);
 * ``row gathers``: a ROW_GATHER's first operand (the rows it picks from) is a region
   parameter that nothing else in the region reads, and its result is rank 2 (rows
   are the first iteration axis);
@@ -36,7 +38,8 @@ from typing import Callable
 
 from ..core import Graph, Op
 from ..errors import ContractError, ShapeError, UnsupportedError
-from ..opdef import ELEMENTWISE, HAS_REGION, REDUCTION, ROW_GATHER, OpDef, get_opdef, register
+from ..opdef import (ELEMENTWISE, EXPANSION, HAS_REGION, REDUCTION, ROW_GATHER, OpDef,
+                      get_opdef, register)
 from ..types import DType
 from ._rules import fmt
 
@@ -83,9 +86,9 @@ def check_kernel_region(region: Graph) -> None:
                                       f"constants are copied into a kernel")
             continue
         opdef = get_opdef(inner.kind)
-        if not (opdef.has(ELEMENTWISE) or opdef.has(REDUCTION) or opdef.has(ROW_GATHER)):
-            _broken("op classes", f"{where} is neither elementwise, a reduction nor a row "
-                                  f"gather")
+        if not any(opdef.has(t) for t in (ELEMENTWISE, REDUCTION, EXPANSION, ROW_GATHER)):
+            _broken("op classes", f"{where} is neither elementwise, a reduction, an "
+                                  f"expansion nor a row gather")
         if opdef.has(ROW_GATHER):
             _check_row_gather(region, inner, where)
         if any(id(v) in reduced for v in inner.operands):
@@ -150,7 +153,7 @@ class KernelCapability:
     def admits(self, op: Op) -> bool:
         opdef = get_opdef(op.kind)
         dtype = op.results[0].type.dtype if op.results else None
-        if opdef.has(ELEMENTWISE):
+        if opdef.has(ELEMENTWISE) or opdef.has(EXPANSION):
             return self.has_code(op.kind, dtype)
         if opdef.has(REDUCTION):
             return self.has_code(opdef.reduction.combine, dtype)

@@ -229,7 +229,7 @@ def test_a_region_the_generator_refuses_is_named():
     inner = param("in0", 3, 3)
     region = graph([inner], [emit("exp", emit("matmul", inner, inner))], name="kernel")
     with pytest.raises(ContractError, match=r"\(op classes\): region op 0 \(matmul.*\) is "
-                                            r"neither elementwise, a reduction nor a row gather"):
+                                            r"neither elementwise, a reduction, an expansion nor a row gather"):
         generate_kernel(region)
 
 

@@ -190,8 +190,8 @@ def test_a_kernel_op_that_is_neither_elementwise_nor_a_reduction():
     a, w = param("a"), param("w", TensorType((4, 4)))
     mm = emit_op("matmul", [a, w], loc=LOC)
     contract_fails(fused_of([a, w], [mm], mm.results), "op classes",
-                   "region op 0 (matmul at net.py:5 dense) is neither elementwise, a reduction nor a "
-                   "row gather")
+                   "region op 0 (matmul at net.py:5 dense) is neither elementwise, a reduction, "
+                   "an expansion nor a row gather")
 
 
 def _row_gather(sums_type=TensorType((BATCH, 3, 4))):
