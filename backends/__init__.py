@@ -74,6 +74,13 @@ def get_backend(name: str):
     return _package(name).compile
 
 
+def backend_capability(name: str):
+    """What backend ``name``'s kernels hold (its package's ``CAPABILITY``; every kernel the
+    contract allows, unstaged, for a backend without one)."""
+    from ..ir.ops.region import ANY_KERNEL
+    return getattr(_package(name), "CAPABILITY", ANY_KERNEL)
+
+
 def default_pipeline(name: str) -> list[str]:
     """The pass names run before backend ``name`` (its package's ``PIPELINE``)."""
     return list(_package(name).PIPELINE)
@@ -90,13 +97,11 @@ def run_backend_pipeline(graph: Graph, name: str, pipeline=None, verify: bool = 
     every pass each time cost a quarter of a warm first step (the Transformer block:
     0.26 s of 11 verifications)."""
     from ..ir.errors import VerificationError
-    from ..ir.ops.region import ANY_KERNEL
     from ..passes import run_pipeline, targeting
     from ..passes.manager import verify_stage
 
-    package = _package(name)
-    names = list(package.PIPELINE) if pipeline is None else list(pipeline)
-    with phases.phase("passes"), targeting(getattr(package, "CAPABILITY", ANY_KERNEL)):
+    names = default_pipeline(name) if pipeline is None else list(pipeline)
+    with phases.phase("passes"), targeting(backend_capability(name)):
         if not verify:
             return run_pipeline(graph, names, verify=False)[0]
         verify_stage(graph, "before the first pass")
@@ -127,5 +132,5 @@ def optimizing_compiler(name: str = "reference", pipeline=None, verify: bool = T
     return compile_optimized
 
 
-__all__ = ["FALLBACK_BACKEND", "default_backend", "default_pipeline", "get_backend",
-           "optimizing_compiler", "run_backend_pipeline", "set_default_backend"]
+__all__ = ["FALLBACK_BACKEND", "backend_capability", "default_backend", "default_pipeline",
+           "get_backend", "optimizing_compiler", "run_backend_pipeline", "set_default_backend"]

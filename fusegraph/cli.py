@@ -78,8 +78,7 @@ def _dump(args) -> int:
         from .backends import optimizing_compiler
         print(optimizing_compiler("numba_cpu")(_stage_graph(args, module, model)).source())
     elif args.stats:
-        from .passes import run_pipeline
-        print(run_pipeline(_stage_graph(args, module, model), _pipeline(args))[1])
+        print(_run_pipeline(args, model, _stage_graph(args, module, model))[1])
     elif args.memory:
         print(_memory_report(args, module, model), end="")
     elif args.format == "dot":
@@ -101,10 +100,20 @@ def _stage_graph(args, module, model):
     return model.step_graph(args.stage, _first_batch(args.file, module, model))
 
 
-def _pipeline(args) -> list[str]:
-    """The compile pipeline's passes, through ``--after`` if given."""
-    from .passes import FUSION_PIPELINE, pipeline_through
-    return FUSION_PIPELINE if args.after is None else pipeline_through(args.after)
+def _run_pipeline(args, model, graph) -> tuple:
+    """``(graph, report)``: ``graph`` through the compile pipeline (through ``--after``):
+    a step's, the pipeline of the backend the model compiled for, fusing what its kernels
+    hold (as ``model.ir`` shows it); the forward graph's, the kernel pipeline every backend
+    starts with."""
+    from .backends import backend_capability, default_pipeline
+    from .passes import FUSION_PIPELINE, pipeline_through, run_pipeline, targeting
+    from .ir.ops.region import ANY_KERNEL
+    backend = getattr(model, "_backend", None) if args.stage != "forward" else None
+    names = FUSION_PIPELINE if backend is None else default_pipeline(backend)
+    if args.after is not None:
+        names = pipeline_through(args.after, names)
+    with targeting(ANY_KERNEL if backend is None else backend_capability(backend)):
+        return run_pipeline(graph, names)
 
 
 def _memory_report(args, module, model) -> str:
@@ -112,12 +121,12 @@ def _memory_report(args, module, model) -> str:
     its symbols sized by the file's first batch."""
     from .frontend.nest import flatten
     from .ir import Sym
-    from .passes import memory_report, run_pipeline
+    from .passes import memory_report
     if args.stage == "forward":
         raise SystemExit("fusegraph: --memory needs --stage train_step or test_step (the "
                          "sizes come from a batch of load_data())")
     batch = _first_batch(args.file, module, model)
-    graph = run_pipeline(model.step_graph(args.stage, batch), _pipeline(args))[0]
+    graph = _run_pipeline(args, model, model.step_graph(args.stage, batch))[0]
     leaves = [a for a in flatten(batch) if a is not None]   # the step's first parameters
     sizes = {d: n for p, a in zip(graph.params, leaves)
              for d, n in zip(p.type.shape, a.shape) if isinstance(d, Sym)}

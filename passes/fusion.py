@@ -48,12 +48,13 @@ from typing import Iterator
 from ..ir.builder import emit_op
 from ..ir.core import Graph, Op, Value
 from ..ir.errors import VerificationError
-from ..ir.opdef import EXPANSION, REDUCTION, get_opdef
-from ..ir.ops.region import ANY_KERNEL, KernelCapability, iteration_shape_of
+from ..ir.opdef import ELEMENTWISE, EXPANSION, REDUCTION, get_opdef
+from ..ir.ops.region import ANY_KERNEL, KernelCapability, iteration_shape_of, row_axes
 from ..ir.types import broadcast_shapes
 
 from .dce import has_effects, live_graph
 from .manager import Pass, register_pass
+from .rewrite import rebuild
 
 _CAPABILITY: ContextVar[KernelCapability] = ContextVar("fusion_capability", default=ANY_KERNEL)
 
@@ -88,13 +89,32 @@ def _fusible(op: Op, capability: KernelCapability) -> bool:
                         for v in op.operands))
 
 
+def _identity_of_stop_gradient(op: Op, operands) -> tuple | None:
+    """``stop_gradient(x)`` -> ``x`` (a :func:`.rewrite.rebuild` rule)."""
+    return (operands[0],) if op.kind == "stop_gradient" else None
+
+
+def _kernel_uses_ok(ops: list, capability: KernelCapability) -> bool:
+    """Whether ``ops``, one kernel, keep the contract's ``reduction results`` rule for
+    ``capability``: no op uses a reduction's result, or (a staged kernel, where the
+    backend's kernels may be) every reduction reduces the same trailing axes keeping them
+    and every op using a reduction's result is elementwise."""
+    reductions = [op for op in ops if _is_reduction(op)]
+    reduced = {id(op.results[0]) for op in reductions}
+    users = [op for op in ops if any(id(v) in reduced for v in op.operands)]
+    if not users:
+        return True
+    if not capability.staged or not all(get_opdef(op.kind).has(ELEMENTWISE) for op in users):
+        return False
+    return row_axes(Graph("group", (), reductions, ())) is not None
+
+
 class _Group:
     def __init__(self, id: int, shape: tuple, node: int):
         self.id = id          # numbers the groups of one graph in program order
         self.shape = shape
         self.node = node      # its node in the contracted graph (:class:`_ContractedGraph`)
         self.ops: list[Op] = []
-        self.reduced: set[int] = set()   # ids of reduction results (no member may use them)
 
 
 class _ContractedGraph:
@@ -202,12 +222,8 @@ def group_ops(graph: Graph, capability: KernelCapability = ANY_KERNEL) -> list[_
     def producer_node(v: Value) -> int:
         return dag.find(node_of[id(v.producer)])
 
-    def uses_reduced(ops, reduced: set) -> bool:
-        return any(id(v) in reduced for op in ops for v in op.operands)
-
     def can_merge(op: Op, g: _Group, h: _Group) -> bool:
-        return (h.shape == g.shape and not uses_reduced([op], h.reduced)
-                and not uses_reduced(h.ops, g.reduced) and not uses_reduced(g.ops, h.reduced))
+        return h.shape == g.shape and _kernel_uses_ok(g.ops + h.ops + [op], capability)
 
     for op in graph.ops:
         node = dag.add({producer_node(v) for v in op.operands if v.producer is not None})
@@ -221,7 +237,8 @@ def group_ops(graph: Graph, capability: KernelCapability = ANY_KERNEL) -> list[_
                 candidates.append(g)
         shape = iteration_shape_of(op)
         group = next((g for g in candidates if g.shape == shape
-                      and not uses_reduced([op], g.reduced) and dag.contract(g.node, node)), None)
+                      and _kernel_uses_ok(g.ops + [op], capability)
+                      and dag.contract(g.node, node)), None)
         if group is None:
             group = _Group(len(groups), shape, node)
             groups.append(group)
@@ -231,11 +248,8 @@ def group_ops(graph: Graph, capability: KernelCapability = ANY_KERNEL) -> list[_
                 if h is not group and can_merge(op, group, h) and dag.contract(group.node, h.node):
                     del group_at[h.node]
                     group.ops = sorted(group.ops + h.ops, key=lambda o: node_of[id(o)])
-                    group.reduced |= h.reduced
                     h.ops = []
         group.ops.append(op)
-        if _is_reduction(op):
-            group.reduced.add(id(op.results[0]))
     kept = [g for g in groups          # merged-away groups have no ops left
             if len(g.ops) > 1 or (len(g.ops) == 1 and capability.lone_kernel(g.shape))]
     for number, g in enumerate(kept):
@@ -245,8 +259,14 @@ def group_ops(graph: Graph, capability: KernelCapability = ANY_KERNEL) -> list[_
 
 def fuse(graph: Graph, capability: KernelCapability | None = None) -> Graph:
     """``graph`` with each group of :func:`group_ops` one ``fused`` op; ``capability``
-    (default: the one in force, see :func:`targeting`) says which ops may join."""
-    groups = group_ops(graph, capability or _CAPABILITY.get())
+    (default: the one in force, see :func:`targeting`) says which ops may join. For a
+    capability with staged kernels, ``stop_gradient`` ops go first (fusion runs after
+    autodiff, where they are the identity): softmax's ``stop_gradient`` of the row's max
+    would otherwise stand, an op of the row's shape, between the max and its users."""
+    capability = capability or _CAPABILITY.get()
+    if capability.staged:
+        graph = rebuild(graph, _identity_of_stop_gradient)
+    groups = group_ops(graph, capability)
     group_of = {id(op): g for g in groups for op in g.ops}
     users = graph.users()
     result_ids = {id(r) for r in graph.results}

@@ -29,7 +29,7 @@ import numpy as np
 from ..ir.builder import emit_op
 from ..ir.clone import inline
 from ..ir.core import Graph, Op, Value
-from ..ir.ops.region import iteration_shape_of
+from ..ir.ops.region import is_staged, iteration_shape_of
 from ..ir.ops.vjp_utils import splat_value
 
 from .manager import Pass, count, register_pass
@@ -45,7 +45,7 @@ def _is_positive_zero(v: Value) -> bool:
 def _reads_by_index(user: Op, value: Value) -> bool:
     """Whether ``user`` is a ``fused`` op whose region reads ``value`` (an operand)
     element by element over an iteration shape equal to ``value``'s shape."""
-    if user.kind != "fused":
+    if user.kind != "fused" or is_staged(user.region):
         return False
     shape = next(iteration_shape_of(op) for op in user.region.ops if op.kind != "constant")
     return shape == value.type.shape

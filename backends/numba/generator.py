@@ -42,12 +42,24 @@ import numpy as np
 
 from ...ir.core import Graph, Op, Value
 from ...ir.opdef import REDUCTION, ROW_GATHER, get_opdef
-from ...ir.ops.region import check_kernel_region, iteration_shape_of
+from ...ir.ops.region import check_kernel_region, is_staged, iteration_shape_of
 from ...ir.printer import format_attrs
 from ...ir.structure import structure
 from ...ir.types import DType, Sym
 
 _COMMENT_COLUMN = 60
+
+
+def statement_lines(statements, indent: str) -> list[str]:
+    """``(code, comment)`` statements as source lines at ``indent``, each comment (the IR
+    line) in a column of its own."""
+    lines = []
+    for code, comment in statements:
+        code = indent + code
+        if comment is not None:
+            code += " " * max(2, _COMMENT_COLUMN - len(code)) + "# " + comment
+        lines.append(code)
+    return lines
 
 
 class CodegenError(Exception):
@@ -89,6 +101,7 @@ class KernelGenerator(ABC):
     # The target's templates module: ``template_for(kind, dtype)`` (a template or None)
     # and ``SCALAR_TYPES`` (DType -> the numpy scalar type that ``{T}`` stands for).
     templates: ModuleType
+    staged = False              # whether this generator writes staged regions' kernels
 
     def __init__(self, region: Graph, in_place: tuple = ()):
         self.region = region
@@ -147,6 +160,9 @@ class KernelGenerator(ABC):
     def iteration_shape(self) -> tuple:
         """The region's iteration shape, after checking the contract and the templates."""
         check_kernel_region(self.region)
+        if is_staged(self.region) and not self.staged:
+            raise CodegenError(f"a staged region (ops using a reduction's result) needs "
+                               f"the {self.backend} generator of staged kernels")
         for op in self.region.ops:
             dtype = op.results[0].type.dtype
             kind = (get_opdef(op.kind).reduction.combine if self.is_reduction(op) else op.kind)
@@ -306,6 +322,21 @@ class KernelGenerator(ABC):
             if fold.mean:
                 self.finish_in_output(out, target, T, count, axes)
 
+    def loop_nest(self) -> list[str]:
+        """The body's lines: ``pre[d]``, loop ``d`` (around the deeper ones), ``post[d]``."""
+        body: list[str] = []
+
+        def nest(depth: int, indent: str) -> None:
+            body.extend(statement_lines(self.pre[depth], indent))
+            if depth < len(self.loops):
+                axis = self.loops[depth]
+                body.append(f"{indent}for i{axis} in {self.loop_range(depth, axis)}:")
+                nest(depth + 1, indent + "    ")
+            body.extend(statement_lines(self.post[depth], indent))
+
+        nest(0, "    ")
+        return body
+
     def bound(self, axis: int) -> str:
         dim = self.shape[axis]
         return f"n_{dim.name}" if isinstance(dim, Sym) else str(dim)
@@ -342,23 +373,6 @@ class KernelGenerator(ABC):
                       else f"out{j}")
             lines.append(f"# {target}: {r.type} = {self.ir_names[r]}")
         lines += [self.decorator(), f"def {name}({', '.join(ins + outs + sizes)}):"]
-        body = list(self.prologue())
-
-        def put(statements, indent: str) -> None:
-            for code, comment in statements:
-                code = indent + code
-                if comment is not None:
-                    code += " " * max(2, _COMMENT_COLUMN - len(code)) + "# " + comment
-                body.append(code)
-
-        def nest(depth: int, indent: str) -> None:
-            put(self.pre[depth], indent)
-            if depth < len(self.loops):
-                axis = self.loops[depth]
-                body.append(f"{indent}for i{axis} in {self.loop_range(depth, axis)}:")
-                nest(depth + 1, indent + "    ")
-            put(self.post[depth], indent)
-
-        nest(0, "    ")
+        body = list(self.prologue()) + self.loop_nest()
         lines += body or ["    pass"]
         return "\n".join(lines) + "\n"

@@ -122,6 +122,13 @@ CPU_IMPORTS = (f"from fusegraph.backends.numba import fast_math  "
 CPU_TEMPLATES = {"gather_rows": "({0}[{1}, {2}] if {1} >= 0 else {T}(0))"}
 
 
+# A float max or min folded in a loop that LLVM vectorizes: the comparison alone, which
+# drops NaN; numba_cpu's staged kernels keep a flag beside it, ``nan |= x != x``, and the
+# fold is NaN when it is set (``np.max``'s NaN, the first of equal operands kept).
+ORDERED_FOLDS = {"maximum": "({0} if {0} > {1} else {1})",
+                 "minimum": "({0} if {0} < {1} else {1})"}
+
+
 def template_for(kind: str, dtype: DType) -> str | None:
     """numba_cpu's template of op ``kind`` making a ``dtype`` result, or None if there is
     none: :data:`CPU_TEMPLATES`' entry, else the base table's, respelled by

@@ -78,9 +78,11 @@ from dataclasses import dataclass
 
 from .. import threads
 from ..numba import templates
-from ..numba.generator import CodegenError, KernelGenerator, structural_hash
+from ..numba.generator import (CodegenError, KernelGenerator, statement_lines,
+                               structural_hash, subscript)
 from ...ir.core import Graph
-from ...ir.ops.region import KernelCapability
+from ...ir.opdef import get_opdef
+from ...ir.ops.region import KernelCapability, is_staged, row_axes, stages
 from ...ir.types import DType, Sym
 
 SYMBOL_SIZE_GUESS = 32            # a symbolic dim (the batch) counts this much for that estimate
@@ -115,7 +117,7 @@ def _lone_kernel(shape: tuple) -> bool:
 # What a numba_cpu kernel holds: every elementwise op and reduction with a template.
 CAPABILITY = KernelCapability("numba_cpu",
                               lambda kind, dtype: templates.template_for(kind, dtype) is not None,
-                              lone_kernel=_lone_kernel)
+                              lone_kernel=_lone_kernel, staged=True)
 
 __all__ = ["CAPABILITY", "CodegenError", "KernelSpec", "generate_kernel", "parallel_threshold"]
 
@@ -158,6 +160,10 @@ def generate_kernel(region: Graph, in_place: tuple = ()) -> KernelSpec:
     of the same type (read at the index it is written at): result j is stored into
     operand m, which the kernel reads first at each index (``fusegraph.backends.
     numba_cpu.donation`` says when the caller allows it)."""
+    if is_staged(region):
+        if in_place:
+            raise CodegenError("a staged kernel writes no operand in place")
+        return _StagedGenerator(region).run()
     return _Generator(region, tuple(sorted(in_place))).run()
 
 
@@ -204,3 +210,158 @@ class _Generator(KernelGenerator):
         name = f"kernel_{structural_hash(self.region, version)}"
         return KernelSpec(name, self.source(name, symbols), shape, symbols, self.parallel,
                           tuple(sorted(self.in_place.items())))
+
+
+def _accumulator_dtype(op) -> DType:
+    """What a reduction accumulates in: wider than its result when combining rounds (a
+    float32 sum in float64), as the unstaged kernels do (:mod:`..numba.generator`)."""
+    dtype = op.results[0].type.dtype
+    if not get_opdef(op.kind).reduction.rounds:
+        return dtype
+    return DType.f64 if dtype.is_float else DType.i64
+
+
+def _ordered_fold(op) -> bool:
+    """Whether a staged kernel folds ``op`` with :data:`templates.ORDERED_FOLDS` and a
+    NaN flag: a float max or min."""
+    return (op.results[0].type.dtype.is_float
+            and get_opdef(op.kind).reduction.combine in templates.ORDERED_FOLDS)
+
+
+class _StagedGenerator(_Generator):
+    """A staged region's kernel (the contract's ``reduction results`` rule: softmax,
+    a LayerNorm's mean and variance): one loop nest over the outer axes; in it, stage by
+    stage, a loop nest over the row axes that computes again what the stage needs from
+    the operands and the earlier stages' reductions (a row of 128 floats stays in L1
+    between stages: no value of the row's length is written to memory between them),
+    folds the stage's reductions into local accumulators, and stores the results made in
+    it; after the stage's loops, its reductions' results are scalars the next stages
+    read. Recomputing costs arithmetic (softmax's exp twice), not memory traffic."""
+
+    staged = True
+
+    def run(self):
+        region = self.region
+        self.shape = self.iteration_shape()
+        rows = row_axes(region)
+        self.row_loops = list(rows)
+        self.loops = [a for a in range(len(self.shape)) if a not in rows]
+        self.stage = stages(region)
+        self.results = {r: j for j, r in enumerate(region.results)}
+        return self.make_spec(tuple(dict.fromkeys(d for d in self.shape if isinstance(d, Sym))))
+
+    def index(self, value) -> str:
+        """``value``'s subscript at the current element: its dims of 1 at 0, missing
+        leading dims dropped, a rank-0 value ``()``."""
+        shape, rank = value.type.shape, len(self.shape)
+        return subscript(["0" if d == 1 else f"i{rank - len(shape) + j}"
+                          for j, d in enumerate(shape)])
+
+    def loop_nest(self) -> list[str]:
+        region, stage = self.region, self.stage
+        reductions = [op for op in region.ops if self.is_reduction(op)]
+        producers = {id(r): op for op in region.ops for r in op.results}
+        before = [(f"{self.names[op.results[0]]} = "
+                   f"{self.constant(op.attrs['value'], op.results[0].type.dtype)}",
+                   self.ir_line(op)) for op in region.ops if op.kind == "constant"]
+        for k, p in enumerate(region.params):
+            if p.type.rank == 0:
+                self.names[p] = f"a{k}"
+                before.append((f"a{k} = in{k}[()]", self.ir_names[p]))
+        body = statement_lines(before, "    ")
+        indent = "    "
+        for depth, axis in enumerate(self.loops):
+            body.append(f"{indent}for i{axis} in {self.loop_range(depth, axis)}:")
+            indent += "    "
+        last = max(stage[id(r)] for op in region.ops if op.kind != "constant"
+                   for r in op.results)
+        written: set = set()        # ids of the results stored by the stages so far
+        for s in range(last + 1):
+            folded = [op for op in reductions if stage[id(op.results[0])] == s + 1]
+            stored = [r for r in region.results if stage[id(r)] == s
+                      and not self.is_reduction(producers[id(r)])]
+            needed = self.needed([op.operands[0] for op in folded] + stored, producers, written)
+            if not needed and not folded:
+                continue
+            body += self.stage_lines(s, folded, stored, needed, written, indent)
+            written.update(id(r) for r in stored)
+        return body
+
+    def needed(self, values, producers, written: set) -> list:
+        """The elementwise ops (region order) a stage computes for ``values``: theirs and
+        those they read, back to the parameters, the earlier stages' reductions and the
+        results the earlier stages stored (``written``: read back from their output)."""
+        want, stack, first = set(), list(values), {id(v) for v in values}
+        while stack:
+            v = stack.pop()
+            op = producers.get(id(v))
+            if (op is None or id(op) in want or self.is_reduction(op) or op.kind == "constant"
+                    or (id(v) in written and id(v) not in first)):
+                continue
+            want.add(id(op))
+            stack.extend(op.operands)
+        return [op for op in self.region.ops if id(op) in want]
+
+    def stage_lines(self, s: int, folded, stored, needed, written: set,
+                    indent: str) -> list[str]:
+        """Stage ``s``: its accumulators, its loop nest over the row axes (an earlier
+        stage's stored result read back from its output), its reductions' results after
+        the loops (and those that are results, stored)."""
+        lines = [f"{indent}# stage {s}"]
+        head, inner = [], []
+        for op in folded:
+            wide = _accumulator_dtype(op)
+            n = self.names[op.results[0]][1:]
+            head.append((f"acc{n} = "
+                         f"{self.constant(get_opdef(op.kind).reduction.identity(wide), wide)}",
+                         None))
+            if _ordered_fold(op):
+                head.append((f"nan{n} = False", None))
+        loaded: set = set()
+        for op in needed + folded:
+            for v in op.operands:
+                if id(v) in written and id(v) not in loaded:
+                    loaded.add(id(v))
+                    inner.append((f"{self.names[v]} = out{self.results[v]}[{self.index(v)}]",
+                                  f"{self.ir_names[v]}, stored by an earlier stage"))
+                elif v.producer is None and v.type.rank > 0 and id(v) not in loaded:
+                    loaded.add(id(v))
+                    k = next(i for i, p in enumerate(self.region.params) if p is v)
+                    self.names[v] = f"a{k}"
+                    inner.append((f"a{k} = in{k}[{self.index(v)}]", self.ir_names[v]))
+        for op in needed:
+            r = op.results[0]
+            args = [self.names[v] for v in op.operands]
+            expr = self.templates.template_for(op.kind, r.type.dtype).format(
+                *args, T=self.templates.SCALAR_TYPES[r.type.dtype])
+            inner.append((f"{self.names[r]} = {expr}", self.ir_line(op)))
+        for op in folded:
+            n, element = self.names[op.results[0]][1:], self.names[op.operands[0]]
+            kind = get_opdef(op.kind).reduction.combine
+            if _ordered_fold(op):      # vectorizes: the comparison, and a NaN flag beside it
+                inner.append((f"nan{n} |= {element} != {element}", None))
+                combine = templates.ORDERED_FOLDS[kind].format(element, f"acc{n}")
+            else:
+                combine = self.local_combine(kind, element, f"acc{n}", _accumulator_dtype(op))
+            inner.append((f"acc{n} = {combine}", self.ir_line(op)))
+        for r in stored:
+            inner.append((f"out{self.results[r]}[{self.index(r)}] = {self.names[r]}", None))
+        lines += statement_lines(head, indent)
+        deeper = indent
+        for axis in self.row_loops:
+            lines.append(f"{deeper}for i{axis} in range({self.bound(axis)}):")
+            deeper += "    "
+        lines += statement_lines(inner, deeper)
+        after = []
+        for op in folded:
+            fold = get_opdef(op.kind).reduction
+            r = op.results[0]
+            T = self.templates.SCALAR_TYPES[r.type.dtype]
+            acc = f"acc{self.names[r][1:]}"
+            value = f"{acc} / {self.count(op.attrs['axes'])}" if fold.mean else acc
+            if _ordered_fold(op):
+                value = f"np.nan if nan{self.names[r][1:]} else {acc}"
+            after.append((f"{self.names[r]} = {T}({value})", None))
+            if r in self.results:
+                after.append((f"out{self.results[r]}[{self.index(r)}] = {self.names[r]}", None))
+        return lines + statement_lines(after, indent)

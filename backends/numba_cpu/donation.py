@@ -39,6 +39,7 @@ import threading
 
 from ...ir.core import Graph
 from ...ir.opdef import CONTRACTION, REDUCTION, get_opdef
+from ...ir.ops.region import is_staged
 
 from .native import NATIVE
 
@@ -86,7 +87,8 @@ def in_place_writes(graph: Graph, donate) -> dict[int, tuple]:
         positions = [m for m, v in enumerate(op.operands) if v is param]
         k = next(k for k, r in enumerate(op.results) if r is result)
         inner = op.region.results[k]
-        if (len(positions) != 1 or op.region.params[positions[0]].type != result.type
+        if (len(positions) != 1 or is_staged(op.region)
+                or op.region.params[positions[0]].type != result.type
                 or param.type != result.type or inner.producer is None
                 or get_opdef(inner.producer.kind).has(REDUCTION)):
             continue

@@ -23,8 +23,11 @@ parameters, which receive the op's operands in order. Its reference semantics ar
   its rank is at most the iteration rank and each of its dims, aligned to the right,
   equals the iteration dim or is 1 (a broadcast the types decide; no size is compared
   when the kernel runs);
-* ``reduction results``: no region op uses a reduction's result (a kernel finishes its
-  reductions; their users start the next kernel);
+* ``reduction results``: a region op uses a reduction's result only in a *staged*
+  region: every reduction reduces the same trailing axes of the iteration shape (a
+  row's) keeping them (``keepdims``), and every op using a reduction's result is
+  elementwise. A kernel of it walks each row once per *stage* (softmax: the row's max,
+  then the sum of exponentials, then the quotients; see :func:`stages`);
 * ``results``: every region result is computed by a region op that is not a constant.
 
 An empty iteration space is allowed (a backend may then run the region as the reference
@@ -91,9 +94,9 @@ def check_kernel_region(region: Graph) -> None:
                                   f"expansion nor a row gather")
         if opdef.has(ROW_GATHER):
             _check_row_gather(region, inner, where)
-        if any(id(v) in reduced for v in inner.operands):
+        if any(id(v) in reduced for v in inner.operands) and not opdef.has(ELEMENTWISE):
             _broken("reduction results", f"{where} uses the result of a reduction of the "
-                                         f"same kernel")
+                                         f"same kernel and is not elementwise")
         shapes.setdefault(iteration_shape_of(inner), where)
         if opdef.has(REDUCTION):
             reduced.add(id(inner.results[0]))
@@ -102,6 +105,10 @@ def check_kernel_region(region: Graph) -> None:
         found = "; ".join(f"[{','.join(map(str, s))}] ({w})" for s, w in shapes.items())
         _broken("iteration shape", f"expected one iteration shape, got {found or 'none'}")
     (shape,) = shapes
+    if is_staged(region) and row_axes(region) is None:
+        _broken("reduction results", "a region op uses the result of a reduction of the "
+                                     "same kernel, but its reductions do not all reduce "
+                                     "the same trailing axes keeping them")
     gathered = {id(op.operands[0]) for op in region.ops if get_opdef(op.kind).has(ROW_GATHER)}
     for k, p in enumerate(region.params):
         if id(p) in gathered:
@@ -116,6 +123,41 @@ def check_kernel_region(region: Graph) -> None:
         if id(r) not in computed:
             _broken("results", f"result {j} is not computed by an elementwise op or a "
                                f"reduction of the region")
+
+
+def is_staged(region: Graph) -> bool:
+    """Whether a region op uses the result of one of the region's reductions."""
+    reduced = {id(op.results[0]) for op in region.ops if get_opdef(op.kind).has(REDUCTION)}
+    return any(id(v) in reduced for op in region.ops for v in op.operands)
+
+
+def row_axes(region: Graph) -> tuple | None:
+    """The axes every reduction of ``region`` reduces, when they are the same trailing
+    axes of the iteration shape for all and kept (``keepdims``): what a staged kernel
+    walks once per stage; None otherwise (or without reductions)."""
+    axes = set()
+    for op in region.ops:
+        if get_opdef(op.kind).has(REDUCTION):
+            rank = op.operands[0].type.rank
+            reduced = tuple(op.attrs["axes"])
+            trailing = tuple(range(rank - len(reduced), rank))
+            if not op.attrs["keepdims"] or reduced != trailing or not reduced:
+                return None
+            axes.add(reduced)
+    return axes.pop() if len(axes) == 1 else None
+
+
+def stages(region: Graph) -> dict:
+    """``{id(value): stage}`` for a staged region's values: parameters and constants 0,
+    an elementwise result the latest stage of its operands, a reduction's result one
+    more than its operand's (it is known once the row was walked for it)."""
+    stage: dict = {}
+    for op in region.ops:
+        s = max((stage.get(id(v), 0) for v in op.operands), default=0)
+        if get_opdef(op.kind).has(REDUCTION):
+            s += 1
+        stage.update((id(r), s) for r in op.results)
+    return stage
 
 
 def _check_row_gather(region: Graph, op: Op, where: str) -> None:
@@ -144,11 +186,14 @@ class KernelCapability:
     ``lone_kernel(shape)``: whether an op that joined no group still becomes a kernel of
     its own at that iteration shape (by default never: the op runs as the reference
     runs it; a backend whose kernels beat numpy's single ops on large arrays says so).
+    ``staged``: whether its kernels may be staged (the contract's ``reduction results``:
+    ops using a reduction's result in the same kernel).
     """
 
     name: str
     has_code: Callable[[str, DType], bool]
     lone_kernel: Callable[[tuple], bool] = lambda shape: False
+    staged: bool = False
 
     def admits(self, op: Op) -> bool:
         opdef = get_opdef(op.kind)
@@ -164,7 +209,8 @@ def _check_fused(op: Op) -> None:
     check_kernel_region(op.region)
 
 
-# The whole contract: every elementwise op and reduction (fusion's default).
+# The whole contract but staged kernels: every elementwise op and reduction (fusion's
+# default).
 ANY_KERNEL = KernelCapability("any kernel", lambda kind, dtype: True)
 
 

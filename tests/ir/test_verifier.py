@@ -1,6 +1,7 @@
 """``verify`` accepts well-formed graphs and names the broken invariant otherwise."""
 import pytest
 
+from fusegraph.ir.ops.region import is_staged, row_axes, stages
 from fusegraph.ir import (BATCH, DType, Graph, Op, SourceLoc, TensorType, Value,
                           VerificationError, emit_op, verify)
 
@@ -242,12 +243,27 @@ def test_a_kernel_parameter_that_is_not_read_by_index():
                    "parameter 1 (f32[4,1,4]) is not read by index from the iteration shape [B,4]")
 
 
-def test_a_kernel_that_uses_its_reduction_result():
+def test_a_staged_kernel_uses_its_row_reductions_results():
+    """Softmax in one kernel: the row's max, the sum of exponentials, the quotients."""
     a = param("a")
-    s = emit_op("reduce_max", [a], {"axes": (1,), "keepdims": True}, loc=LOC)
+    m = emit_op("reduce_max", [a], {"axes": (1,), "keepdims": True}, loc=LOC)
+    d = emit_op("sub", [a, m.result], loc=LOC)
+    e = emit_op("exp", [d.result], loc=LOC)
+    s = emit_op("reduce_sum", [e.result], {"axes": (1,), "keepdims": True}, loc=LOC)
+    y = emit_op("div", [e.result, s.result], loc=LOC)
+    graph = fused_of([a], [m, d, e, s, y], y.results)
+    verify(graph)
+    region = graph.ops[0].region
+    assert is_staged(region) and row_axes(region) == (1,)
+    assert [stages(region)[id(op.results[0])] for op in region.ops] == [1, 1, 1, 2, 2]
+
+
+def test_a_kernel_that_uses_a_reduction_result_it_may_not():
+    a = param("a")
+    s = emit_op("reduce_max", [a], {"axes": (0,), "keepdims": True}, loc=LOC)   # not a row
     d = emit_op("sub", [a, s.result], loc=LOC)
     contract_fails(fused_of([a], [s, d], d.results), "reduction results",
-                   "region op 1 (sub at net.py:5 dense) uses the result of a reduction")
+                   "its reductions do not all reduce the same trailing axes keeping them")
 
 
 def test_a_kernel_result_that_no_kernel_op_computes():

@@ -1,0 +1,109 @@
+"""numba_cpu's staged kernels (backends/numba_cpu/codegen.py, _StagedGenerator): a row's
+reductions and their users in one kernel (softmax: max, sum of exponentials,
+quotients), equal to the reference, NaN and infinities included; fusion forms them only
+for a backend whose kernels may be staged."""
+import numpy as np
+import pytest
+
+from fusegraph.backends import optimizing_compiler, run_backend_pipeline
+from fusegraph.backends.numba_cpu import CAPABILITY
+from fusegraph.backends.numba_cpu.codegen import generate_kernel
+from fusegraph.backends.reference import compile as reference
+from fusegraph.ir import parse_graph
+from fusegraph.ir.ops.region import ANY_KERNEL, is_staged
+from fusegraph.passes import fuse
+
+SOFTMAX = """
+    graph @softmax(%x: f32[B,3,16]) -> (f32[B,3,16]) {
+      %0: f32[B,3,1] = reduce_max %x {axes=[2], keepdims=true}
+      %1: f32[B,3,1] = stop_gradient %0
+      %2: f32[B,3,16] = sub %x, %1
+      %3: f32[B,3,16] = exp %2
+      %4: f32[B,3,1] = reduce_sum %3 {axes=[2], keepdims=true}
+      %5: f32[B,3,16] = div %3, %4
+      return %5
+    }
+"""
+
+# LayerNorm's normalization: the mean, then the variance about it, then the rows scaled.
+NORMALIZE = """
+    graph @normalize(%x: f32[B,8], %g: f32[8]) -> (f32[B,8], f32[B,1]) {
+      %0: f32[B,1] = reduce_mean %x {axes=[1], keepdims=true}
+      %1: f32[B,8] = sub %x, %0
+      %2: f32[B,8] = mul %1, %1
+      %3: f32[B,1] = reduce_mean %2 {axes=[1], keepdims=true}
+      %4: f32[B,8] = div %1, %3
+      %5: f32[B,8] = mul %4, %g
+      return %5, %3
+    }
+"""
+
+
+def rows(batch, width, seed=0):
+    x = np.random.default_rng(seed).standard_normal((batch, 3, width)).astype(np.float32) * 4
+    x[0, 0, 3] = np.nan                           # a NaN row
+    x[0, 1, :] = -np.inf                          # a row of -inf (max -inf: 0/0)
+    x[1, 2, 5] = np.inf                           # an inf
+    return x
+
+
+def test_softmax_is_one_staged_kernel_equal_to_the_reference():
+    g = parse_graph(SOFTMAX)
+    optimized = run_backend_pipeline(g, "numba_cpu")
+    (kernel,) = [op for op in optimized.ops if op.kind == "fused"]
+    assert [op.kind for op in optimized.ops] == ["fused"] and is_staged(kernel.region)
+    exe = optimizing_compiler("numba_cpu")(g)
+    assert "# stage 2" in exe.source()
+    want = reference(g)
+    with np.errstate(all="ignore"):
+        for batch in (4, 4, 2):                   # the checked call, the plan, another batch
+            x = rows(batch, 16, seed=batch)
+            got, expected = exe(x)[0], want(x)[0]
+            np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
+            np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-7)
+    assert exe.plan_errors == []
+
+
+def test_a_later_stage_reads_a_result_an_earlier_one_stored():
+    g = parse_graph(NORMALIZE)
+    exe = optimizing_compiler("numba_cpu")(g)
+    (kernel,) = [op for op in exe.graph.ops if op.kind == "fused"]
+    assert is_staged(kernel.region)
+    source = generate_kernel(kernel.region).source
+    assert source.count("# stage") == 3
+    rng = np.random.default_rng(1)
+    x, gamma = rng.standard_normal((5, 8)).astype(np.float32), rng.standard_normal(8).astype(np.float32)
+    for _ in range(2):
+        for got, expected in zip(exe(x, gamma), reference(g)(x, gamma)):
+            np.testing.assert_allclose(got, expected, rtol=2e-6, atol=1e-7)
+
+
+def test_fusion_stages_a_kernel_only_for_a_backend_whose_kernels_may_be():
+    g = parse_graph(SOFTMAX)
+    staged = fuse(g, CAPABILITY)
+    assert [op.kind for op in staged.ops] == ["fused"]
+    plain = fuse(g, ANY_KERNEL)                   # unstaged: a kernel ends at a reduction
+    assert not any(is_staged(op.region) for op in plain.ops if op.kind == "fused")
+    assert len(plain.ops) > 1 and "reduce_max" in [op.kind for op in plain.ops]
+
+
+def test_the_cuda_generator_refuses_a_staged_region():
+    from fusegraph.backends.numba.generator import CodegenError
+    from fusegraph.backends.numba_cuda.codegen import generate_kernel as cuda_kernel
+    (kernel,) = [op for op in fuse(parse_graph(SOFTMAX), CAPABILITY).ops]
+    with pytest.raises(CodegenError, match="staged region"):
+        cuda_kernel(kernel.region)
+
+
+def test_a_parallel_staged_kernel_splits_the_outer_loop(monkeypatch):
+    monkeypatch.setenv("FUSEGRAPH_NUMBA_PARALLEL_MIN", "1")
+    g = parse_graph(SOFTMAX)
+    exe = optimizing_compiler("numba_cpu")(g)
+    (kernel,) = exe.kernels
+    assert kernel.spec.parallel and "for i0 in prange(n_B):" in kernel.spec.source
+    x = rows(6, 16, seed=3)
+    with np.errstate(all="ignore"):
+        for _ in range(2):
+            got, expected = exe(x)[0], reference(g)(x)[0]
+            np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
+            np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-7)
