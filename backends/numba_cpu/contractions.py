@@ -26,15 +26,43 @@ from ...ir.core import Op
 from ...ir.opdef import CONTRACTION, get_opdef
 from ...ir.types import resolve_shape
 
-from .gemm import matmul_into
+from .gemm import matmul_add_into, matmul_into
+
+
+def _flat(x: np.ndarray, rows: int) -> np.ndarray | None:
+    """``x`` as a ``[rows, -1]`` view, or None where that needs a copy."""
+    try:
+        return x.reshape(rows, -1, copy=False)
+    except ValueError:
+        return None
 
 
 def _leading_sum(count: int):
     def tensordot_into(a, b, out):
         m = math.prod(a.shape[:count])
         p, q = math.prod(a.shape[count:]), math.prod(b.shape[count:])
-        matmul_into(a.reshape(m, p).T, b.reshape(m, q), out.reshape(p, q))
+        flat_a, flat_b = _flat(a, m), _flat(b, m)
+        if count > 1 and m and (flat_a is None or flat_b is None):
+            _slice_sum(a, b, out.reshape(p, q), count)
+            return
+        matmul_into((a.reshape(m, p) if flat_a is None else flat_a).T,
+                    b.reshape(m, q) if flat_b is None else flat_b, out.reshape(p, q))
     return tensordot_into
+
+
+def _slice_sum(a, b, out2d, count: int) -> None:
+    """``out2d = sum_i tensordot(a[i], b[i])`` over the first summed axis, each product one
+    GEMM of views adding into ``out2d`` (the other summed axes flattened: a view where
+    they flatten, else a copy of the slice). An operand whose summed axes do not flatten
+    without a copy (the Transformer's attention-weight gradient: a transposed
+    ``[B, T, 512]``) would otherwise be copied whole, strided: 5.0-5.4 ms against 4.2
+    ms (numpy's products and sums) or 3.3 ms (MKL's adding GEMMs), 1 thread."""
+    out2d.fill(0)
+    for i in range(a.shape[0]):
+        m = math.prod(a.shape[1:count])
+        flat_a, flat_b = _flat(a[i], m), _flat(b[i], m)
+        matmul_add_into((a[i].reshape(m, -1) if flat_a is None else flat_a).T,
+                        b[i].reshape(m, -1) if flat_b is None else flat_b, out2d)
 
 
 def _tensordot(attrs):

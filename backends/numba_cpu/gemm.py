@@ -220,14 +220,16 @@ def _mkl_matmul(mkl: _Mkl, a, b, out) -> bool:
     return True
 
 
-def _mkl_call(mkl: _Mkl, a, b, out) -> None:
+def _mkl_call(mkl: _Mkl, a, b, out, beta: float = 0.0) -> None:
     """The CBLAS call of :func:`_mkl_matmul`, its checks done: one ``?gemm``, or one
-    ``?gemm_batch`` over every matrix of the broadcast batch."""
+    ``?gemm_batch`` over every matrix of the broadcast batch; ``out = a @ b + beta *
+    out`` (``beta`` 0: ``out`` is not read)."""
     (m, k), n = a.shape[-2:], b.shape[-1]
     if m == 0 or n == 0:
         return
-    if k == 0:
-        out.fill(0)
+    if k == 0:                    # nothing summed: the product is zeros
+        if not beta:
+            out.fill(0)
         return
     itemsize = out.dtype.itemsize
     a, trans_a, lda = blas_operand(a, itemsize)
@@ -235,12 +237,12 @@ def _mkl_call(mkl: _Mkl, a, b, out) -> None:
     gemm, scalar = mkl.gemm[out.dtype]
     if a.ndim == 2 and b.ndim == 2:
         gemm(_ROW_MAJOR, trans_a, trans_b, m, n, k, scalar(1.0), a.ctypes.data, lda,
-             b.ctypes.data, ldb, scalar(0.0), out.ctypes.data, n)
+             b.ctypes.data, ldb, scalar(beta), out.ctypes.data, n)
         return
     batch = out.shape[:-2]
     count = math.prod(batch)
     ints = np.array([trans_a, trans_b, m, n, k, lda, ldb, n, count], np.int32)
-    scalars = np.array([1.0, 0.0], out.dtype)
+    scalars = np.array([1.0, beta], out.dtype)
     pa, pb = _pointers(a, batch), _pointers(b, batch)
     pc = out.ctypes.data + np.arange(count, dtype=np.int64) * (m * n * itemsize)
     at, w = ints.ctypes.data, ints.itemsize
@@ -258,4 +260,17 @@ def matmul_into(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
     _numpy_matmul(a, b, out)
 
 
-__all__ = ["BlasError", "blas_operand", "matmul_into", "provider"]
+def matmul_add_into(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
+    """``out += a @ b`` for matrices (``out`` C-contiguous): one MKL ``?gemm`` adding into
+    ``out`` where MKL is the provider and takes the dtype (at any size: what it saves is
+    a product's temporary and its second pass), else numpy's product then the sum."""
+    mkl = _state["mkl"] if provider() == "mkl" else None
+    if (mkl is not None and out.dtype in mkl.gemm and a.dtype == b.dtype == out.dtype
+            and a.ndim == b.ndim == 2 and max(a.shape + b.shape) <= _INT_MAX):
+        _check_shapes(a, b, out)
+        _mkl_call(mkl, a, b, out, beta=1.0)
+        return
+    out += np.matmul(a, b)
+
+
+__all__ = ["BlasError", "blas_operand", "matmul_add_into", "matmul_into", "provider"]

@@ -75,3 +75,22 @@ def test_matmul_in_a_plan_equals_the_reference(a, b, out, sizes):
     noncontiguous = np.asfortranarray(xa)       # a's reshape would copy: numpy's loop
     np.testing.assert_allclose(exe(noncontiguous, xb)[0], want, rtol=1e-5, atol=1e-6)
     assert exe.plan_errors == []
+
+
+@pytest.mark.parametrize("shape_a, perm_b, shape_b", [
+    ((4, 6, 3), (0, 2, 1), (4, 5, 6)),        # b's summed axes do not flatten: by slices
+    ((2, 3, 4, 5), (0, 1, 3, 2), (2, 3, 6, 4)),   # three summed axes, sliced twice
+    ((0, 6, 3), (0, 2, 1), (0, 5, 6)),        # nothing summed
+])
+def test_leading_sums_of_operands_that_do_not_flatten_go_slice_by_slice(shape_a, perm_b,
+                                                                        shape_b):
+    from fusegraph.backends.numba_cpu.contractions import _leading_sum
+    rng = np.random.default_rng(2)
+    a = rng.standard_normal(shape_a).astype(np.float32)
+    b = rng.standard_normal(shape_b).astype(np.float32).transpose(perm_b)
+    count = a.ndim - 1
+    out = np.full((a.shape[-1], b.shape[-1]), np.nan, np.float32)
+    _leading_sum(count)(a, b, out)
+    axes = list(range(count))
+    want = np.tensordot(a.astype(np.float64), b.astype(np.float64), axes=(axes, axes))
+    np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-5)

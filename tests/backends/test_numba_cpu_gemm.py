@@ -179,3 +179,16 @@ def test_mkl_takes_only_large_products(shape, taken):
     out = np.zeros((m, n), np.float32)
     assert gemm._mkl_matmul(MKL, a, b, out) is taken
     assert (out == (k if taken else 0)).all()
+
+
+@pytest.mark.parametrize("la, lb", [("c", "c"), ("t", "c"), ("c", "t"), ("wide", "strided")])
+@pytest.mark.parametrize("use_mkl", [False, pytest.param(True, marks=needs_mkl)])
+def test_matmul_add_into_adds_the_product(monkeypatch, la, lb, use_mkl):
+    monkeypatch.setattr(gemm, "_state", {"provider": "mkl" if use_mkl else "numpy",
+                                         "mkl": MKL if use_mkl else None})
+    a, b = _array((5, 7), np.float32, la), _array((7, 3), np.float32, lb)
+    start = RNG.standard_normal((5, 3)).astype(np.float32)
+    out = start.copy()
+    gemm.matmul_add_into(a, b, out)
+    want = start + np.matmul(a.astype(np.float64), b.astype(np.float64))
+    np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-5)
