@@ -3,7 +3,8 @@ from the graph before any call, so that it can be compiled ahead of its first ca
 call dispatches on (another signature would be a second compile).
 
 An argument is described as plain data (it crosses to a compile worker as JSON):
-``["array", dtype, rank]`` for an ndarray, ``["int64"]`` for a size, ``["bool"]``.
+``["array", dtype, rank]`` for an ndarray (``["array", dtype, rank, layout]``: in
+Fortran order, ``"F"``, or any, ``"A"``), ``["int64"]`` for a size, ``["bool"]``.
 Arrays are described as the kernels get them: **C-contiguous, writable and aligned** (a
 plan's buffers and slots, the checked path's ``np.empty`` outputs, and what kernels,
 contractions, native ops and scans return are all that). An operand that is not (a
@@ -23,13 +24,31 @@ def array_argument(value) -> tuple:
     return ("array", np.dtype(value.type.dtype.numpy).name, value.type.rank)
 
 
-def kernel_arguments(op, symbols, in_place=()) -> tuple:
+def transposed(value) -> str | None:
+    """The layout Numba sees for ``value`` when it is a transpose's view (through
+    reshapes), which reaches a kernel strided and makes Numba compile the kernel for it
+    apart: ``"F"`` for a transpose reversing the axes, ``"A"`` for others; None for a
+    value that is no such view."""
+    producer, reshaped = value.producer, False
+    while producer is not None and producer.kind == "reshape":
+        producer, reshaped = producer.operands[0].producer, True
+    if producer is None or producer.kind != "transpose":
+        return None
+    perm = tuple(producer.attrs["perm"])
+    if perm == tuple(range(len(perm))):
+        return None
+    return "F" if perm == tuple(reversed(range(len(perm)))) and not reshaped else "A"
+
+
+def kernel_arguments(op, symbols, in_place=(), strided: bool = False) -> tuple:
     """The arguments of the kernel of the ``fused`` op ``op`` (see
     :mod:`fusegraph.backends.numba_cpu.codegen`): its operands, one output per result
     but those written in place (``in_place``: the spec's ``(result, operand)`` pairs),
-    one size per symbol of ``symbols``."""
+    one size per symbol of ``symbols``. ``strided``: the operands that are
+    :func:`transposed` views described with the layout they arrive in."""
     written = {j for j, _ in in_place}
-    return (tuple(array_argument(v) for v in op.operands)
+    return (tuple(array_argument(v) + ((transposed(v),) if strided and transposed(v) else ())
+                  for v in op.operands)
             + tuple(array_argument(r) for j, r in enumerate(op.results) if j not in written)
             + (SIZE,) * len(symbols))
 
@@ -75,7 +94,8 @@ def numba_signature(arguments) -> tuple:
     for argument in arguments:
         kind = argument[0]
         if kind == "array":
-            out.append(types.Array(from_dtype(np.dtype(argument[1])), int(argument[2]), "C"))
+            layout = argument[3] if len(argument) > 3 else "C"
+            out.append(types.Array(from_dtype(np.dtype(argument[1])), int(argument[2]), layout))
         elif kind == "int64":
             out.append(types.int64)
         elif kind == "bool":

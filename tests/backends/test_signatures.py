@@ -59,3 +59,21 @@ def test_ops_without_a_native_kernel_have_no_native_arguments():
 def test_an_unknown_argument_kind_is_an_error():
     with pytest.raises(ValueError, match="unknown kernel argument kind 'tuple'"):
         numba_signature([("tuple",)])
+
+
+def test_a_kernel_reading_a_transposes_view_is_described_strided_too():
+    from fusegraph.backends.numba.signatures import transposed
+    x = param("x", 4, 3)
+    t = emit("transpose", x, perm=(1, 0))
+    flat = emit("reshape", t, shape=(12,))
+    y = emit("exp", emit("reshape", flat, shape=(3, 4)))
+    assert (transposed(t), transposed(flat), transposed(x), transposed(y)) == ("F", "A", None,
+                                                                               None)
+    region_in = param("in0", 3, 4)
+    from fusegraph.ir import Graph
+    region = Graph.from_results("k", [region_in], [emit("exp", region_in)])
+    op = emit("fused", t, region=region).producer
+    assert kernel_arguments(op, ())[0] == ("array", "float32", 2)
+    assert kernel_arguments(op, (), strided=True)[0] == ("array", "float32", 2, "F")
+    signature = numba_signature(kernel_arguments(op, (), strided=True))
+    assert signature[0] == numba.typeof(np.zeros((4, 3), np.float32).T)
