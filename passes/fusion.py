@@ -94,6 +94,21 @@ def _identity_of_stop_gradient(op: Op, operands) -> tuple | None:
     return (operands[0],) if op.kind == "stop_gradient" else None
 
 
+def _joins(op: Op, shape: tuple, group, capability: KernelCapability) -> bool:
+    """Whether ``op`` (of iteration shape ``shape``) may join ``group`` by its shape: the
+    group's, or, for a staged capability, the shape of the group's reductions' results
+    when ``op`` is elementwise and reads one of them or a row op of the group (a row op:
+    a LayerNorm's ``rsqrt(variance + eps)``, computed once per row between the stages)."""
+    if shape == group.shape:
+        return True
+    if not capability.staged or not get_opdef(op.kind).has(ELEMENTWISE):
+        return False
+    rows = {id(r) for g_op in group.ops for r in g_op.results
+            if _is_reduction(g_op) or r.type.shape != group.shape}
+    row = next((g_op.results[0].type.shape for g_op in group.ops if _is_reduction(g_op)), None)
+    return shape == row and any(id(v) in rows for v in op.operands)
+
+
 def _kernel_uses_ok(ops: list, capability: KernelCapability) -> bool:
     """Whether ``ops``, one kernel, keep the contract's ``reduction results`` rule for
     ``capability``: no op uses a reduction's result, or (a staged kernel, where the
@@ -236,7 +251,7 @@ def group_ops(graph: Graph, capability: KernelCapability = ANY_KERNEL) -> list[_
             if g is not None and g not in candidates:
                 candidates.append(g)
         shape = iteration_shape_of(op)
-        group = next((g for g in candidates if g.shape == shape
+        group = next((g for g in candidates if _joins(op, shape, g, capability)
                       and _kernel_uses_ok(g.ops + [op], capability)
                       and dag.contract(g.node, node)), None)
         if group is None:

@@ -242,7 +242,11 @@ class _StagedGenerator(_Generator):
 
     def run(self):
         region = self.region
-        self.shape = self.iteration_shape()
+        self.iteration_shape()                  # the contract and the templates checked
+        self.shape = next(op.operands[0].type.shape for op in region.ops
+                          if self.is_reduction(op))
+        self.row_ops = {id(op) for op in region.ops if op.kind != "constant"
+                        and not self.is_reduction(op) and op.results[0].type.shape != self.shape}
         rows = row_axes(region)
         self.row_loops = list(rows)
         self.loops = [a for a in range(len(self.shape)) if a not in rows]
@@ -277,8 +281,11 @@ class _StagedGenerator(_Generator):
                    for r in op.results)
         written: set = set()        # ids of the results stored by the stages so far
         for s in range(last + 1):
+            body += self.row_lines([op for op in region.ops if id(op) in self.row_ops
+                                    and stage[id(op.results[0])] == s], indent)
             folded = [op for op in reductions if stage[id(op.results[0])] == s + 1]
             stored = [r for r in region.results if stage[id(r)] == s
+                      and id(producers[id(r)]) not in self.row_ops
                       and not self.is_reduction(producers[id(r)])]
             needed = self.needed([op.operands[0] for op in folded] + stored, producers, written)
             if not needed and not folded:
@@ -296,11 +303,31 @@ class _StagedGenerator(_Generator):
             v = stack.pop()
             op = producers.get(id(v))
             if (op is None or id(op) in want or self.is_reduction(op) or op.kind == "constant"
-                    or (id(v) in written and id(v) not in first)):
+                    or id(op) in self.row_ops or (id(v) in written and id(v) not in first)):
                 continue
             want.add(id(op))
             stack.extend(op.operands)
         return [op for op in self.region.ops if id(op) in want]
+
+    def row_lines(self, ops, indent: str) -> list[str]:
+        """Row ops (the region's elementwise ops of the row shape: a LayerNorm's
+        ``rsqrt(variance + eps)``) once per row, before the stage that reads them: their
+        row-shaped operands loaded, their results stored when they are results."""
+        lines, loaded = [], set()
+        for op in ops:
+            for v in op.operands:
+                if v.producer is None and v.type.rank > 0 and id(v) not in loaded:
+                    loaded.add(id(v))
+                    k = next(i for i, p in enumerate(self.region.params) if p is v)
+                    self.names[v] = f"a{k}"
+                    lines.append((f"a{k} = in{k}[{self.index(v)}]", self.ir_names[v]))
+            r = op.results[0]
+            expr = self.templates.template_for(op.kind, r.type.dtype).format(
+                *[self.names[v] for v in op.operands], T=self.templates.SCALAR_TYPES[r.type.dtype])
+            lines.append((f"{self.names[r]} = {expr}", self.ir_line(op)))
+            if r in self.results:
+                lines.append((f"out{self.results[r]}[{self.index(r)}] = {self.names[r]}", None))
+        return statement_lines(lines, indent)
 
     def stage_lines(self, s: int, folded, stored, needed, written: set,
                     indent: str) -> list[str]:

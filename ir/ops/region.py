@@ -27,7 +27,9 @@ parameters, which receive the op's operands in order. Its reference semantics ar
   region: every reduction reduces the same trailing axes of the iteration shape (a
   row's) keeping them (``keepdims``), and every op using a reduction's result is
   elementwise. A kernel of it walks each row once per *stage* (softmax: the row's max,
-  then the sum of exponentials, then the quotients; see :func:`stages`);
+  then the sum of exponentials, then the quotients; see :func:`stages`); its
+  elementwise ops may also have the *row shape* (:func:`row_shape`: computed once per
+  row, between the stages);
 * ``results``: every region result is computed by a region op that is not a constant.
 
 An empty iteration space is allowed (a backend may then run the region as the reference
@@ -101,14 +103,20 @@ def check_kernel_region(region: Graph) -> None:
         if opdef.has(REDUCTION):
             reduced.add(id(inner.results[0]))
         computed.update(map(id, inner.results))
+    staged = is_staged(region)
+    if staged and row_axes(region) is None:
+        _broken("reduction results", "a region op uses the result of a reduction of the "
+                                     "same kernel, but its reductions do not all reduce "
+                                     "the same trailing axes keeping them")
+    if staged:          # row ops: of the reductions' result shape, between the stages
+        row = row_shape(region)
+        full = next(op.operands[0].type.shape for op in region.ops
+                    if get_opdef(op.kind).has(REDUCTION))
+        shapes = {s: w for s, w in shapes.items() if s != row or s == full}
     if len(shapes) != 1:
         found = "; ".join(f"[{','.join(map(str, s))}] ({w})" for s, w in shapes.items())
         _broken("iteration shape", f"expected one iteration shape, got {found or 'none'}")
     (shape,) = shapes
-    if is_staged(region) and row_axes(region) is None:
-        _broken("reduction results", "a region op uses the result of a reduction of the "
-                                     "same kernel, but its reductions do not all reduce "
-                                     "the same trailing axes keeping them")
     gathered = {id(op.operands[0]) for op in region.ops if get_opdef(op.kind).has(ROW_GATHER)}
     for k, p in enumerate(region.params):
         if id(p) in gathered:
@@ -145,6 +153,17 @@ def row_axes(region: Graph) -> tuple | None:
                 return None
             axes.add(reduced)
     return axes.pop() if len(axes) == 1 else None
+
+
+def row_shape(region: Graph) -> tuple | None:
+    """A staged region's row shape: the iteration shape with the row axes (every
+    reduction's, :func:`row_axes`) of size 1, the shape of its reductions' results and
+    of its *row ops* (elementwise ops of those results, computed once per row between
+    the stages: a LayerNorm's ``rsqrt(variance + eps)``); None without reductions."""
+    for op in region.ops:
+        if get_opdef(op.kind).has(REDUCTION):
+            return op.results[0].type.shape
+    return None
 
 
 def stages(region: Graph) -> dict:

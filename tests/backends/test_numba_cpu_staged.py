@@ -1,7 +1,8 @@
 """numba_cpu's staged kernels (backends/numba_cpu/codegen.py, _StagedGenerator): a row's
 reductions and their users in one kernel (softmax: max, sum of exponentials,
-quotients), equal to the reference, NaN and infinities included; fusion forms them only
-for a backend whose kernels may be staged."""
+quotients; LayerNorm with its row op rsqrt(variance + eps); log-softmax), equal to the
+reference, NaN and infinities included; fusion forms them only for a backend whose
+kernels may be staged."""
 import numpy as np
 import pytest
 
@@ -9,7 +10,7 @@ from fusegraph.backends import optimizing_compiler, run_backend_pipeline
 from fusegraph.backends.numba_cpu import CAPABILITY
 from fusegraph.backends.numba_cpu.codegen import generate_kernel
 from fusegraph.backends.reference import compile as reference
-from fusegraph.ir import parse_graph
+from fusegraph.ir import BATCH as B, parse_graph
 from fusegraph.ir.ops.region import ANY_KERNEL, is_staged
 from fusegraph.passes import fuse
 
@@ -76,6 +77,52 @@ def test_a_later_stage_reads_a_result_an_earlier_one_stored():
     for _ in range(2):
         for got, expected in zip(exe(x, gamma), reference(g)(x, gamma)):
             np.testing.assert_allclose(got, expected, rtol=2e-6, atol=1e-7)
+
+
+LAYER_NORM = """
+    graph @ln(%x: f32[B,8], %g: f32[8], %b: f32[8]) -> (f32[B,8], f32[B,1]) {
+      %0: f32[B,1] = reduce_mean %x {axes=[1], keepdims=true}
+      %1: f32[B,8] = sub %x, %0
+      %2: f32[B,8] = mul %1, %1
+      %3: f32[B,1] = reduce_mean %2 {axes=[1], keepdims=true}
+      %4: f32[] = constant {value=0.001, dtype=f32}
+      %5: f32[B,1] = add %3, %4
+      %6: f32[B,1] = rsqrt %5
+      %7: f32[B,8] = mul %1, %6
+      %8: f32[B,8] = mul %7, %g
+      %9: f32[B,8] = add %8, %b
+      return %9, %6
+    }
+"""
+
+# log-softmax: the row's log of the sum of exponentials is a row op
+LOG_SOFTMAX = """
+    graph @lsm(%x: f32[B,6]) -> (f32[B,6]) {
+      %0: f32[B,1] = reduce_max %x {axes=[1], keepdims=true}
+      %1: f32[B,6] = sub %x, %0
+      %2: f32[B,6] = exp %1
+      %3: f32[B,1] = reduce_sum %2 {axes=[1], keepdims=true}
+      %4: f32[B,1] = log %3
+      %5: f32[B,6] = sub %1, %4
+      return %5
+    }
+"""
+
+
+@pytest.mark.parametrize("text, stage_count", [(LAYER_NORM, 3), (LOG_SOFTMAX, 3)])
+def test_row_ops_join_the_staged_kernel_between_its_stages(text, stage_count):
+    g = parse_graph(text)
+    exe = optimizing_compiler("numba_cpu")(g)
+    assert [op.kind for op in exe.graph.ops] == ["fused"]
+    (kernel,) = exe.graph.ops
+    assert generate_kernel(kernel.region).source.count("# stage") == stage_count
+    rng = np.random.default_rng(4)
+    args = [rng.standard_normal(p.type.shape if p.type.shape[0] != B else (5,) + p.type.shape[1:])
+            .astype(np.float32) for p in g.params]
+    for _ in range(2):
+        for got, expected in zip(exe(*args), reference(g)(*args)):
+            np.testing.assert_allclose(got, expected, rtol=2e-6, atol=1e-6)
+    assert exe.plan_errors == []
 
 
 def test_fusion_stages_a_kernel_only_for_a_backend_whose_kernels_may_be():
