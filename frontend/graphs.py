@@ -120,10 +120,13 @@ class TracedGraph:
         threads.apply()            # the thread policy, in this thread (after a compile)
         arguments = self.arguments(inputs, training)
         pairs = self._donated[id(executable)]
-        if not donate:
+        if pairs:
+            given = [id(a) for a in arguments]     # an array passed twice is not handed over
             for _, i in pairs:
-                arguments[i] = arguments[i].copy()
-            pairs = ()
+                if not donate or given.count(given[i]) > 1:
+                    arguments[i] = arguments[i].copy()
+            if not donate:
+                pairs = ()
         return _owned(executable(*arguments), arguments, pairs)
 
 

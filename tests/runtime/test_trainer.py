@@ -1285,3 +1285,26 @@ def test_fit_on_numba_cpu_writes_the_weights_in_place_with_a_copying_runs_number
     assert all(kept) and not any(kept_too)
     for a, b in zip(donating.get_weights(), copying.get_weights()):
         assert a.tobytes() == b.tobytes()
+
+
+def test_a_donated_weight_that_is_also_an_argument_is_copied_first():
+    """A step given a variable's own array as an input too must read the input's old
+    values: with x = v.value, v's new value written in place would change x under the
+    kernel that reads it after. The variable's array is not handed over then."""
+    from fusegraph.backends import optimizing_compiler
+    from fusegraph.frontend.function import Function
+    v = fg.Variable(np.arange(6, dtype="float32").reshape(2, 3), name="v")
+    w = fg.Variable(np.zeros((2, 3), "float32"), name="w")
+
+    def update(x):                          # two kernels, v's first: x read after it
+        v.assign(v * 0.5 + 1.0)
+        w.assign(x * 2.0 + 1.0)
+
+    step = Function(update, compile_fn=optimizing_compiler("numba_cpu"), symbolic_batch=False)
+    for _ in range(3):
+        old = v.numpy()
+        step(v.value)
+        np.testing.assert_array_equal(w.numpy(), old * 2.0 + 1.0)
+        np.testing.assert_array_equal(v.numpy(), old * 0.5 + 1.0)
+    executable = step.last_trace.traced_graph.executable()
+    assert executable.in_place              # v's kernel writes in place when v is given up
