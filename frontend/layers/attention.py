@@ -93,8 +93,10 @@ class MultiHeadAttention(Layer):
         return tuple(self.output_dim) if isinstance(self.output_dim, (tuple, list)) \
             else (self.output_dim,)
 
-    def _project(self, x, name, width):
-        """(B, T, d) -> (B, heads, T, width)."""
+    def _project(self, x, name, width, scale=None):
+        """(B, T, d) -> (B, heads, T, width), times ``scale`` when given: applied before
+        the heads are split off and moved (the same numbers, elementwise), so the
+        scaling joins the bias add's kernel instead of walking the moved heads apart."""
         kernel = getattr(self, f"{name}_kernel")
         if x.shape[-1] != kernel.shape[0]:
             raise incompatible(self, f"expected the {name}'s last axis to have size "
@@ -104,13 +106,15 @@ class MultiHeadAttention(Layer):
         if self.use_bias:
             y = ops.add(y, ops.reshape(ops.convert_to_tensor(getattr(self, f"{name}_bias")),
                                        (self.num_heads * width,)))
+        if scale is not None:
+            y = ops.multiply(y, scale)
         y = ops.reshape(y, x.type.shape[:-1] + (self.num_heads, width))
         return ops.transpose(y, (0, 2, 1, 3))
 
     def call(self, query, value, key=None, attention_mask=None, return_attention_scores=False,
              training=None, use_causal_mask=False):
         key = value if key is None else key
-        q = ops.multiply(self._project(query, "query", self.key_dim), 1.0 / math.sqrt(self.key_dim))
+        q = self._project(query, "query", self.key_dim, 1.0 / math.sqrt(self.key_dim))
         k = self._project(key, "key", self.key_dim)
         v = self._project(value, "value", self.value_dim)
         scores = ops.matmul(q, ops.transpose(k, (0, 1, 3, 2)))          # (B, h, T, S)
