@@ -85,6 +85,7 @@ class Function:
         self.donate_if = None
         self.name = name or getattr(fn, "__name__", "function").strip("<>") or "function"
         self._traces: dict = {}
+        self._last_exact: tuple | None = None    # (exact signature, trace) of the last call
         self.last_trace: Traced | None = None
         functools.update_wrapper(self, fn)
 
@@ -132,9 +133,25 @@ class Function:
         return self._traced(self.converted(args, kwargs))[0]
 
     def _traced(self, structure) -> tuple:
-        """``(trace, flat leaves)`` for converted ``(args, kwargs)`` (see :meth:`traced`)."""
+        """``(trace, flat leaves)`` for converted ``(args, kwargs)`` (see :meth:`traced`).
+        A call whose leaves have the last call's exact signature (:func:`_exact_key`:
+        array types, shapes and dtypes, the same variables and static values) takes the
+        last call's trace without working out the placeholder shapes again (a training
+        loop's every batch but a last, smaller one)."""
         args, kwargs = structure
         leaves = flatten(structure)
+        exact = (treedef(structure),) + tuple(map(_exact_key, leaves))
+        if self._last_exact is not None and self._last_exact[0] == exact:
+            self.last_trace = self._last_exact[1]
+            return self.last_trace, leaves
+        traced = self._traced_by_holders(structure, leaves)
+        self._last_exact = (exact, traced)
+        return traced, leaves
+
+    def _traced_by_holders(self, structure, leaves) -> Traced:
+        """The trace for ``structure`` (and its flat ``leaves``), keyed by the placeholder
+        shapes and dtypes its arrays are traced with; traced now if there is none yet."""
+        args, kwargs = structure
         if self.symbolic_batch:
             self._check_batch_sizes(structure, leaves)
         shapes = self._holder_shapes(args, kwargs, leaves)
@@ -144,15 +161,14 @@ class Function:
         if traced is None:
             traced = self._traces[key] = self.trace(structure, leaves, shapes)
         self.last_trace = traced
-        return traced, leaves
+        return traced
 
     def converted(self, args, kwargs) -> tuple:
         """``(args, kwargs)`` with every array argument of a dtype graphs do not take as
         the one they do (see :func:`graph_array`; the others as they are); an error names
         the argument by its label (see :meth:`labels`)."""
         leaves = flatten((args, kwargs))
-        if all(not _is_array(x) or _GRAPH_DTYPE.get(np.asarray(x).dtype.name) is True
-               for x in leaves):
+        if all(not _is_array(x) or np.asarray(x).dtype in _GRAPH_DTYPES for x in leaves):
             return args, kwargs
         labels = self.labels(args, kwargs)
         return pack_like((args, kwargs), [
@@ -259,6 +275,7 @@ def _argument_checks(holders, required) -> list:
 _GRAPH_DTYPE = {"bool": True, "int32": True, "int64": True, "float32": True, "float64": True,
                 "int8": "int32", "int16": "int32", "uint8": "int32", "uint16": "int32",
                 "uint32": "int64", "uint64": "int64", "float16": "float32"}
+_GRAPH_DTYPES = frozenset(np.dtype(name) for name, taken in _GRAPH_DTYPE.items() if taken is True)
 
 
 def graph_array(x, what: str) -> np.ndarray:
@@ -293,6 +310,16 @@ def _holder_shape(x, symbolic_batch: bool, template=None) -> tuple:
         return tuple(template)
     shape = np.shape(x)
     return (None,) + shape[1:] if shape and symbolic_batch else shape
+
+
+def _exact_key(x):
+    """What a leaf of a call is to the last call's (see ``Function._traced``): an array's
+    type, shape and dtype; a variable itself; a static value's type and repr."""
+    if isinstance(x, np.ndarray):
+        return (np.ndarray, x.shape, x.dtype)
+    if isinstance(x, Variable):
+        return ("variable", id(x))
+    return ("static", type(x), repr(x))
 
 
 def _leaf_key(x, symbolic_batch: bool, template=None):

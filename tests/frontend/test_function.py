@@ -274,3 +274,24 @@ def test_arrays_of_other_number_dtypes_are_read_in_a_graph_dtype():
     with pytest.raises(TypeError, match=r"function 'lambda': arg1 has dtype complex128; "
                                         r"expected numbers"):
         fg.function(lambda a, b: a)(np.ones(2, "float32"), np.ones(2, complex))
+
+
+def test_a_call_with_the_last_calls_exact_signature_reuses_its_trace_and_others_key_again():
+    calls = []
+
+    def fn(x, scale):
+        calls.append(1)                              # once per trace
+        return x * scale
+
+    f = fg.function(fn)
+    a = np.ones((4, 3), "float32")
+    f(a, 2.0)
+    first = f.last_trace
+    f(np.zeros((4, 3), "float32"), 2.0)               # same signature: same trace, no tracing
+    assert f.last_trace is first and len(calls) == 1
+    f(np.ones((5, 3), "float32"), 2.0)               # another batch: the same symbolic trace
+    assert f.last_trace is first and len(calls) == 1
+    np.testing.assert_array_equal(f(a, 3.0), a * 3.0)  # another static value: a new trace
+    assert f.last_trace is not first and len(calls) == 2
+    f(a.astype("float64"), 2.0)                      # another dtype: a new trace
+    assert len(calls) == 3 and f.last_trace.graph.params[0].type.dtype.value == "f64"
