@@ -34,8 +34,12 @@ class Executable(ABC):
       takes result j as that parameter's new value. The executable may then write result
       j's values into parameter i's array and return that array as result j (numba_cpu
       does, for an optimizer's updates: :mod:`fusegraph.backends.numba_cpu.donation`);
-      only after every op that can fail, so a failed call leaves the arrays as they were.
-      A caller that must keep an old value passes a copy.
+      only after every op that can fail, so a failed call leaves the arrays as they were
+      (numba_cpu: a call that failed after its writes began, which its generated kernels
+      do not, raises rather than running again). A caller that must keep an old value
+      passes a copy; the runtime hands its variables' arrays over only when it commits
+      the step whatever its outputs, and holds Ctrl-C back until the commit
+      (:mod:`fusegraph.backends.interrupts`).
       Holds no state across calls that changes results: weights are arguments.
     * ``kernels``: the kernel steps, one per ``fused`` op run as a generated kernel, in
       graph order (empty for a backend without kernels).

@@ -32,6 +32,7 @@ import functools
 import numpy as np
 
 from ..backends import phases
+from ..backends.interrupts import interrupts_held
 from . import guards
 from .checks import cast_in_range
 from .graphs import trace_graph
@@ -92,8 +93,9 @@ class Function:
     def __call__(self, *args, **kwargs):
         if any(is_symbolic(t) for t in flatten((args, kwargs))):
             return self.fn(*args, **kwargs)
-        outputs, updates = self.step(*args, **kwargs)
-        commit(updates)
+        with interrupts_held():      # a step writing variables in place is committed whole
+            outputs, updates = self.step(*args, **kwargs)
+            commit(updates)
         return outputs
 
     def run(self, *args, **kwargs):

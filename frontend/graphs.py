@@ -7,6 +7,8 @@ A traced graph's parameters are, in order: the inputs, the context parameters it
 """
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 
 from ..backends import threads
@@ -85,6 +87,8 @@ class TracedGraph:
         position = {id(p): i for i, p in enumerate(graph.params)}
         pairs = tuple((first + k, position[id(v.symbol)]) for k, v in enumerate(self.updated)
                       if id(v.symbol) in position)
+        if pairs and not _takes_donate(self._compile):   # a compile function of one graph
+            pairs = ()
         executable = self._compile(graph, donate=pairs) if pairs else self._compile(graph)
         self._donated[id(executable)] = pairs
         return executable
@@ -121,16 +125,38 @@ class TracedGraph:
         arguments = self.arguments(inputs, training)
         pairs = self._donated[id(executable)]
         if pairs:
-            given = [id(a) for a in arguments]     # an array passed twice is not handed over
+            shared = _read_elsewhere(arguments, len(arguments) - len(self.variables))
             for _, i in pairs:
-                if not donate or given.count(given[i]) > 1:
-                    arguments[i] = arguments[i].copy()
-            if not donate:
-                pairs = ()
+                if not donate or id(arguments[i]) in shared:
+                    arguments[i] = arguments[i].copy()      # a copy of ours: kept below
         return _owned(executable(*arguments), arguments, pairs)
 
 
 _UNREAD_KEY = np.array(0, dtype=np.int64)
+
+
+def _takes_donate(compile_fn) -> bool:
+    """Whether ``compile_fn`` takes ``donate=`` (the backends' and their optimizing
+    compilers' do; a user's ``compile_fn(graph)`` is called as it is)."""
+    try:
+        parameters = inspect.signature(compile_fn).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == "donate" or p.kind is p.VAR_KEYWORD for p in parameters)
+
+
+def _read_elsewhere(arguments, count: int) -> set:
+    """The ids of the arrays (owners) that one of the first ``count`` arguments (the
+    inputs and context values) is, or is a view of: a variable's array given as an input
+    too (``step(v.value)``, ``step(v.value.T)``) is not handed over, or the step would
+    write it while a later kernel still reads the input. Variables own their arrays, so
+    an input shares one's memory only through it (numpy's ``base`` is the owner)."""
+    out = set()
+    for a in arguments[:count]:
+        while isinstance(a, np.ndarray):
+            out.add(id(a))
+            a = a.base
+    return out
 
 
 def _reads_key(executable, traced: "TracedGraph") -> bool:

@@ -14,6 +14,7 @@ import numpy as np
 
 from ..frontend.function import commit
 from ..frontend.nest import flatten, pack_like
+from ..backends.interrupts import interrupts_held
 from . import arguments
 from .callbacks import Callback, CallbackList
 from .data import make_adapter
@@ -117,11 +118,14 @@ class BatchLoops:
         arguments.check("train_on_batch", return_dict=return_dict)
         self.reset_metrics()
         with errors_from("train_on_batch()"):
-            # the step may write the new weights in place (Function.step): its logs
-            # will pass to_floats (see Trainer._step_function)
-            outputs, updates = self._train_fn().step(self._step_data(x, y, sample_weight))
-            logs = to_floats(outputs, "train_step")
-        commit(updates)
+            data = self._step_data(x, y, sample_weight)
+        # the step may write the new weights in place (Function.step: its logs will pass
+        # to_floats, see Trainer._step_function); a Ctrl-C waits for the commit
+        with interrupts_held():
+            with errors_from("train_on_batch()"):
+                outputs, updates = self._train_fn().step(data)
+                logs = to_floats(outputs, "train_step")
+            commit(updates)
         return logs if return_dict else _as_list(logs)
 
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):

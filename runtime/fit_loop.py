@@ -13,6 +13,7 @@ from contextlib import contextmanager
 
 from ..backends import profiling
 from ..frontend.function import commit
+from ..backends.interrupts import interrupts_held
 from . import arguments, checkpoints
 from .callbacks import History, TerminateOnNaN
 from .data import is_stream, make_adapter, train_validation_split, unpack_x_y_sample_weight
@@ -120,14 +121,15 @@ class FitLoop:
         gives ``keep`` False."""
         # Without rejecters the step may write the new weights into the old arrays
         # (Function.step, when the trace's logs will pass to_floats); a rejected step
-        # must write nothing.
-        step = self._train_fn()
-        run = step.run if rejecters else step.step
-        outputs, updates = run(self._step_data(*batch))
-        batch_logs = to_floats(outputs, "train_step")
-        if any(c.should_reject(batch_logs) for c in rejecters):
-            return batch_logs, False
-        commit(updates)
+        # must write nothing. A Ctrl-C waits for the commit (interrupts_held): a step
+        # whose weights were written in place is committed whole.
+        step, data = self._train_fn(), self._step_data(*batch)
+        with interrupts_held():
+            outputs, updates = (step.run if rejecters else step.step)(data)
+            batch_logs = to_floats(outputs, "train_step")
+            if any(c.should_reject(batch_logs) for c in rejecters):
+                return batch_logs, False
+            commit(updates)
         return batch_logs, True
 
     def _fit_epoch(self, epoch, epochs, data, validation, callbacks, verbose,

@@ -29,19 +29,22 @@ from ...ir.types import resolve_shape
 from .gemm import matmul_add_into, matmul_into
 
 
-def _flat(x: np.ndarray, rows: int) -> np.ndarray | None:
-    """``x`` as a ``[rows, -1]`` view, or None where that needs a copy."""
+def _flat(x: np.ndarray, rows: int, cols: int) -> np.ndarray | None:
+    """``x`` as ``[rows, cols]``: a view where its strides allow one (a view's shape set in
+    place: numpy before 2.1 has no ``reshape(copy=False)``), else None."""
+    view = x.view()
     try:
-        return x.reshape(rows, -1, copy=False)
-    except ValueError:
+        view.shape = (rows, cols)
+    except AttributeError:          # numpy: "incompatible shape for in-place modification"
         return None
+    return view
 
 
 def _leading_sum(count: int):
     def tensordot_into(a, b, out):
         m = math.prod(a.shape[:count])
         p, q = math.prod(a.shape[count:]), math.prod(b.shape[count:])
-        flat_a, flat_b = _flat(a, m), _flat(b, m)
+        flat_a, flat_b = _flat(a, m, p), _flat(b, m, q)
         if count > 1 and m and (flat_a is None or flat_b is None):
             _slice_sum(a, b, out.reshape(p, q), count)
             return
@@ -58,11 +61,11 @@ def _slice_sum(a, b, out2d, count: int) -> None:
     ``[B, T, 512]``) would otherwise be copied whole, strided: 5.0-5.4 ms against 4.2
     ms (numpy's products and sums) or 3.3 ms (MKL's adding GEMMs), 1 thread."""
     out2d.fill(0)
+    m, (p, q) = math.prod(a.shape[1:count]), out2d.shape
     for i in range(a.shape[0]):
-        m = math.prod(a.shape[1:count])
-        flat_a, flat_b = _flat(a[i], m), _flat(b[i], m)
-        matmul_add_into((a[i].reshape(m, -1) if flat_a is None else flat_a).T,
-                        b[i].reshape(m, -1) if flat_b is None else flat_b, out2d)
+        flat_a, flat_b = _flat(a[i], m, p), _flat(b[i], m, q)
+        matmul_add_into((a[i].reshape(m, p) if flat_a is None else flat_a).T,
+                        b[i].reshape(m, q) if flat_b is None else flat_b, out2d)
 
 
 def _tensordot(attrs):

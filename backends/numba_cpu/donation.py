@@ -27,15 +27,12 @@ instead (no separate code) took 0.93 ms: LLVM's overlap check sends the loop to 
 scalar version. So an in-place kernel is a kernel of its own (``generate_kernel(...,
 in_place=...)``) that stores into the operand.
 
-``hold_interrupts``/``release_interrupts`` bracket the writes in a plan: a Ctrl-C
-(SIGINT, delivered to the main thread between Python lines) that arrives meanwhile is
-raised once the last write is done, so an interrupted step is applied whole or not at all.
+A plan holds Ctrl-C back from its first write to its return
+(:func:`fusegraph.backends.interrupts.hold_interrupts`), and the runtime from the step to
+its commit (:func:`fusegraph.backends.interrupts.interrupts_held`), so that a Ctrl-C
+meanwhile is raised once the step's new values are all in place.
 """
 from __future__ import annotations
-
-import _signal
-import signal
-import threading
 
 from ...ir.core import Graph
 from ...ir.opdef import CONTRACTION, REDUCTION, get_opdef
@@ -101,35 +98,3 @@ def in_place_writes(graph: Graph, donate) -> dict[int, tuple]:
             continue
         writes.setdefault(place[id(op)], []).append((k, positions[0]))
     return {index: tuple(sorted(pairs)) for index, pairs in writes.items()}
-
-
-_held: list = []     # signals that arrived while held
-_SIGINT = int(signal.SIGINT)
-
-
-def _hold(signum, frame) -> None:
-    _held.append(signum)
-
-
-def hold_interrupts():
-    """Hold Ctrl-C back until :func:`release_interrupts`: on the main thread (the only
-    one Python delivers SIGINT to) whose SIGINT handler is Python's default (a user's own
-    handler is left alone); returns what ``release_interrupts`` needs (None: nothing
-    held). Through ``_signal``, the C module under :mod:`signal`, whose wrappers (enum
-    conversions) took 6.8 us of the pair per step, against 0.3 us."""
-    if (threading.current_thread() is not threading.main_thread()
-            or _signal.getsignal(_SIGINT) is not signal.default_int_handler):
-        return None
-    _signal.signal(_SIGINT, _hold)
-    return signal.default_int_handler
-
-
-def release_interrupts(previous) -> None:
-    """Restore the SIGINT handler :func:`hold_interrupts` replaced, and raise
-    KeyboardInterrupt if a Ctrl-C arrived meanwhile."""
-    if previous is None:
-        return
-    _signal.signal(_SIGINT, previous)
-    if _held:
-        _held.clear()
-        raise KeyboardInterrupt

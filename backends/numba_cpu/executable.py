@@ -104,7 +104,8 @@ from ..numba import steps
 from ..numba.kernels import load_kernel
 from ..numba.signatures import native_arguments
 from ..numba.warmup import Warmup
-from ..reference.interpreter import Step, describe_op, free_schedule, interpret, run_op
+from ..reference.interpreter import (ExecutionError, Step, describe_op, free_schedule,
+                                     interpret, run_op)
 from ...ir.binding import Binder
 from ...ir.core import Graph
 from ...ir.opdef import RANDOM, SHAPE_ONLY, SIDE_EFFECTS, get_opdef
@@ -234,6 +235,10 @@ class Executable(ExecutableProtocol):
         try:
             return plan.run(arrays)
         except Exception as e:   # rerun checked: it raises the error naming the op
+            if plan.wrote[0]:    # not after writes into donated parameters: a second update
+                raise ExecutionError(f"plan for {plan.env_text()} raised after writing "
+                                     f"donated parameters in place: {type(e).__name__}: "
+                                     f"{e}") from e
             failure = f"{type(e).__name__}: {e}"
         finally:
             self._lock.release()

@@ -110,8 +110,14 @@ def check_kernel_region(region: Graph) -> None:
                                      "the same trailing axes keeping them")
     if staged:          # row ops: of the reductions' result shape, between the stages
         row = row_shape(region)
-        full = next(op.operands[0].type.shape for op in region.ops
-                    if get_opdef(op.kind).has(REDUCTION))
+        reductions = [op for op in region.ops if get_opdef(op.kind).has(REDUCTION)]
+        full = max((op.operands[0].type.shape for op in reductions), key=len)
+        for op in reductions:
+            if op.operands[0].type.shape != full:
+                _broken("iteration shape", f"region op {region.ops.index(op)} ({op.kind}) "
+                                           f"reduces a row value {op.operands[0].type}; a "
+                                           f"staged kernel's reductions read its "
+                                           f"iteration shape {_dims(full)}")
         shapes = {s: w for s, w in shapes.items() if s != row or s == full}
     if len(shapes) != 1:
         found = "; ".join(f"[{','.join(map(str, s))}] ({w})" for s, w in shapes.items())
@@ -131,6 +137,10 @@ def check_kernel_region(region: Graph) -> None:
         if id(r) not in computed:
             _broken("results", f"result {j} is not computed by an elementwise op or a "
                                f"reduction of the region")
+
+
+def _dims(shape: tuple) -> str:
+    return f"[{','.join(map(str, shape))}]"
 
 
 def is_staged(region: Graph) -> bool:

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from fusegraph.backends import optimizing_compiler
-from fusegraph.backends.numba_cpu.donation import (hold_interrupts, in_place_writes,
-                                                   release_interrupts)
+from fusegraph.backends.interrupts import hold_interrupts, release_interrupts
+from fusegraph.backends.numba_cpu.donation import in_place_writes
 from fusegraph.backends.reference import compile as reference
 from fusegraph.ir import parse_graph
 
@@ -137,3 +137,25 @@ def test_the_reference_ignores_donation():
     got = reference(parse_graph(STEP), donate=DONATE)(*args)
     assert all(a.tobytes() == k.tobytes() for a, k in zip(args, kept))
     assert got[1] is not args[1]
+
+
+def test_a_plan_that_fails_after_its_writes_is_not_run_again():
+    """The checked path would apply the update a second time: the error is raised."""
+    exe = optimizing_compiler("numba_cpu")(parse_graph(STEP), donate=DONATE)
+    exe(*arguments())
+    plan = exe._last_plan
+    names = plan.run.__globals__
+    (name,) = [n for n, f in names.items() if getattr(f, "__name__", "").startswith("kernel_")]
+    kernel = names[name]
+
+    def fails_after(*args):
+        kernel(*args)
+        raise RuntimeError("after the write")
+
+    names[name] = fails_after
+    args = arguments(seed=7)
+    want = reference(parse_graph(STEP))(*[a.copy() for a in args])
+    with pytest.raises(Exception, match="raised after writing donated parameters in place: "
+                                        "RuntimeError: after the write"):
+        exe(*args)
+    assert args[1].tobytes() == want[1].tobytes()        # written once, not twice

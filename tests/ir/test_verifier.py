@@ -258,6 +258,19 @@ def test_a_staged_kernel_uses_its_row_reductions_results():
     assert [stages(region)[id(op.results[0])] for op in region.ops] == [1, 1, 1, 2, 2]
 
 
+def test_a_staged_kernel_reduces_values_of_its_iteration_shape_only():
+    """A reduction of a row value (twice the row's max, summed over the row) would be
+    folded once per element of the row by a staged kernel: refused."""
+    a = param("a")
+    m = emit_op("reduce_max", [a], {"axes": (1,), "keepdims": True}, loc=LOC)
+    two = emit_op("constant", [], {"value": 2.0}, loc=LOC)
+    d = emit_op("mul", [m.result, two.result], loc=LOC)
+    s = emit_op("reduce_sum", [d.result], {"axes": (1,), "keepdims": True}, loc=LOC)
+    y = emit_op("add", [a, s.result], loc=LOC)
+    contract_fails(fused_of([a], [m, two, d, s, y], y.results), "iteration shape",
+                   "region op 3 (reduce_sum) reduces a row value f32[B,1]")
+
+
 def test_a_kernel_that_uses_a_reduction_result_it_may_not():
     a = param("a")
     s = emit_op("reduce_max", [a], {"axes": (0,), "keepdims": True}, loc=LOC)   # not a row

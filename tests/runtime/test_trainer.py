@@ -1308,3 +1308,60 @@ def test_a_donated_weight_that_is_also_an_argument_is_copied_first():
         np.testing.assert_array_equal(v.numpy(), old * 0.5 + 1.0)
     executable = step.last_trace.traced_graph.executable()
     assert executable.in_place              # v's kernel writes in place when v is given up
+
+
+def test_a_donated_weight_whose_view_is_an_argument_is_copied_first():
+    """As above with a view of the variable's array as the input (v.value.T)."""
+    from fusegraph.backends import optimizing_compiler
+    from fusegraph.frontend.function import Function
+    v = fg.Variable(np.arange(6, dtype="float32").reshape(2, 3), name="v")
+    w = fg.Variable(np.zeros((3, 2), "float32"), name="w")
+
+    def update(x):
+        v.assign(v * 0.5 + 1.0)
+        w.assign(x * 2.0 + 1.0)
+
+    step = Function(update, compile_fn=optimizing_compiler("numba_cpu"), symbolic_batch=False)
+    for _ in range(3):
+        old = v.numpy()
+        step(v.value.T)
+        np.testing.assert_array_equal(w.numpy(), old.T * 2.0 + 1.0)
+        np.testing.assert_array_equal(v.numpy(), old * 0.5 + 1.0)
+
+
+def test_a_compile_function_of_one_graph_compiles_a_step_that_updates_variables():
+    from fusegraph.backends import get_backend
+    from fusegraph.frontend.function import Function
+    v = fg.Variable(np.ones(3, "float32"), name="v")
+    step = Function(lambda x: v.assign(v + x), compile_fn=lambda graph: get_backend("reference")(graph),
+                    symbolic_batch=False)
+    step(np.full(3, 2.0, "float32"))
+    np.testing.assert_array_equal(v.numpy(), [3.0, 3.0, 3.0])
+
+
+def test_a_ctrl_c_during_a_step_is_raised_after_its_commit(monkeypatch):
+    """A step that wrote weights in place is committed whole (the optimizer's iteration
+    count too) before a Ctrl-C that arrived meanwhile is raised."""
+    import os
+    import signal
+    from fusegraph.frontend.function import Function
+    fg.utils.set_random_seed(0)
+    model = fg.Sequential([fg.Input(shape=(4,)), fg.layers.Dense(3)])
+    model.compile(optimizer="adam", loss="mse", backend="numba_cpu")
+    x, y = np.ones((8, 4), "float32"), np.zeros((8, 3), "float32")
+    model.train_on_batch(x, y)                   # the plan exists: later steps write in place
+    step = Function.step
+
+    def interrupted(self, *args, **kwargs):
+        out = step(self, *args, **kwargs)
+        os.kill(os.getpid(), signal.SIGINT)       # arrives after the writes, before the commit
+        return out
+
+    monkeypatch.setattr(Function, "step", interrupted)
+    kernel = model.layers[0].kernel
+    before = kernel.numpy()
+    with pytest.raises(KeyboardInterrupt):
+        model.train_on_batch(x, y)
+    assert int(model.optimizer.iterations.numpy()) == 2
+    assert not np.array_equal(kernel.numpy(), before)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
