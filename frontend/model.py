@@ -43,8 +43,9 @@ from .layer import Layer, autocast_dtype
 from .model_calls import brief, call_key, check_tensor, constant_note, match_inputs
 from .naming import unique_name
 from .nest import flatten, pack_like
-from ..backends import default_pipeline, run_backend_pipeline
-from ..passes import pipeline_through, run_pipeline
+from ..backends import backend_capability, default_pipeline
+from ..ir.ops.region import ANY_KERNEL
+from ..passes import FUSION_PIPELINE, pipeline_through, run_pipeline, targeting
 from .summary import format_summary
 from .tensor import SymbolicTensor, is_symbolic
 
@@ -277,17 +278,21 @@ class Model(Layer):
 
 
 def graph_text(graph, after: str | None, backend: str | None = None) -> str:
-    """``graph`` as text, first run through the compile pipeline up to ``after``: backend
-    ``backend``'s pipeline, fusing what its kernels hold, or (None) the kernel pipeline
-    every backend starts with (:data:`fusegraph.passes.FUSION_PIPELINE`)."""
-    if after is None:
-        return str(graph)
-    if backend is None:
-        graph, _ = run_pipeline(graph, pipeline_through(after))
-    else:
-        passes = pipeline_through(after, default_pipeline(backend))
-        graph = run_backend_pipeline(graph, backend, passes)
-    return str(graph)
+    """``graph`` as text, first run through the compile pipeline up to ``after`` (see
+    :func:`through_pipeline`)."""
+    return str(graph if after is None else through_pipeline(graph, after, backend)[0])
+
+
+def through_pipeline(graph, after: str | None, backend: str | None = None) -> tuple:
+    """``(graph, report)``: ``graph`` run through the compile pipeline up to ``after`` (all
+    of it when None): backend ``backend``'s pipeline, fusing what its kernels hold, or
+    (None) the kernel pipeline every backend starts with
+    (:data:`fusegraph.passes.FUSION_PIPELINE`)."""
+    names = FUSION_PIPELINE if backend is None else default_pipeline(backend)
+    if after is not None:
+        names = pipeline_through(after, names)
+    with targeting(ANY_KERNEL if backend is None else backend_capability(backend)):
+        return run_pipeline(graph, names)
 
 
 class Sequential(Model):

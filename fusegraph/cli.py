@@ -105,15 +105,9 @@ def _run_pipeline(args, model, graph) -> tuple:
     a step's, the pipeline of the backend the model compiled for, fusing what its kernels
     hold (as ``model.ir`` shows it); the forward graph's, the kernel pipeline every backend
     starts with."""
-    from .backends import backend_capability, default_pipeline
-    from .passes import FUSION_PIPELINE, pipeline_through, run_pipeline, targeting
-    from .ir.ops.region import ANY_KERNEL
+    from .frontend.model import through_pipeline
     backend = getattr(model, "_backend", None) if args.stage != "forward" else None
-    names = FUSION_PIPELINE if backend is None else default_pipeline(backend)
-    if args.after is not None:
-        names = pipeline_through(args.after, names)
-    with targeting(ANY_KERNEL if backend is None else backend_capability(backend)):
-        return run_pipeline(graph, names)
+    return through_pipeline(graph, args.after, backend)
 
 
 def _memory_report(args, module, model) -> str:

@@ -49,7 +49,7 @@ from ..ir.builder import emit_op
 from ..ir.core import Graph, Op, Value
 from ..ir.errors import VerificationError
 from ..ir.opdef import ELEMENTWISE, EXPANSION, REDUCTION, get_opdef
-from ..ir.ops.region import ANY_KERNEL, KernelCapability, iteration_shape_of, row_axes
+from ..ir.ops.region import ANY_KERNEL, KernelCapability, iteration_shape_of, row_axes_of
 from ..ir.types import broadcast_shapes
 
 from .dce import has_effects, live_graph
@@ -121,7 +121,7 @@ def _kernel_uses_ok(ops: list, capability: KernelCapability) -> bool:
         return True
     if not capability.staged or not all(get_opdef(op.kind).has(ELEMENTWISE) for op in users):
         return False
-    return row_axes(Graph("group", (), reductions, ())) is not None
+    return row_axes_of(reductions) is not None
 
 
 class _Group:
@@ -364,7 +364,7 @@ def _sources(op: Op) -> list:
     if _is_reduction(op):
         return list(op.operands)
     sources = [v.producer.operands[0]
-               if v.producer is not None and v.producer.kind == "broadcast_to"
+               if v.producer is not None and get_opdef(v.producer.kind).has(EXPANSION)
                else v for v in op.operands]
     if all(s is v for s, v in zip(sources, op.operands)):
         return sources

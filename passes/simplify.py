@@ -33,7 +33,7 @@ from .rewrite import RuleTable, rebuild
 FOLD_LIMIT = 4096  # largest result (elements) folded into a constant
 
 
-def _is_signed_zero(v: Value, negative: bool) -> bool:
+def is_signed_zero(v: Value, negative: bool) -> bool:
     """Whether ``v`` is a (broadcast) constant zero, each element with the sign bit
     ``negative`` when ``v`` is a float (ints have one zero). ``x + -0.0`` and ``x - 0.0``
     are x for every x, -0.0 included; ``x + 0.0`` and ``x - -0.0`` turn -0.0 into +0.0."""
@@ -90,7 +90,7 @@ def _keep(op: Op, value: Value, broadcast: bool = False) -> tuple | None:
 @RULES.rule("sub")
 def sub_positive_zero(op: Op, operands) -> tuple | None:
     """``x - 0`` -> x, a float zero only if +0.0 (``-0.0 - -0.0`` is +0.0)."""
-    if _is_signed_zero(operands[1], negative=False):
+    if is_signed_zero(operands[1], negative=False):
         return _keep(op, operands[0])
     return None
 
@@ -99,9 +99,9 @@ def sub_positive_zero(op: Op, operands) -> tuple | None:
 def add_negative_zero(op: Op, operands) -> tuple | None:
     """``x + 0`` and ``0 + x`` -> x, a float zero only if -0.0 (``-0.0 + 0.0`` is +0.0)."""
     a, b = operands
-    if _is_signed_zero(b, negative=True):
+    if is_signed_zero(b, negative=True):
         return _keep(op, a)
-    if _is_signed_zero(a, negative=True):
+    if is_signed_zero(a, negative=True):
         return _keep(op, b)
     return None
 

@@ -24,22 +24,14 @@ Statistics: ``row_scatters_split`` (scatters replaced).
 """
 from __future__ import annotations
 
-import numpy as np
-
 from ..ir.builder import emit_op
 from ..ir.clone import inline
 from ..ir.core import Graph, Op, Value
 from ..ir.ops.region import is_staged, iteration_shape_of
-from ..ir.ops.vjp_utils import splat_value
 
 from .manager import Pass, count, register_pass
 from .rewrite import rebuild
-
-
-def _is_positive_zero(v: Value) -> bool:
-    """Whether ``v`` is a (broadcast) constant +0 (autodiff's zero start)."""
-    c = splat_value(v)
-    return c is not None and bool(np.all(c == 0)) and not np.any(np.signbit(c))
+from .simplify import is_signed_zero
 
 
 def _reads_by_index(user: Op, value: Value) -> bool:
@@ -59,7 +51,7 @@ def _splittable(op: Op, users: dict, results: set) -> bool:
     x, _, updates = op.operands
     table = op.results[0]
     if (x.type.rank != 2 or not isinstance(x.type.shape[0], int) or id(table) in results
-            or not updates.type.dtype.is_float or not _is_positive_zero(x)):
+            or not updates.type.dtype.is_float or not is_signed_zero(x, negative=False)):
         return False
     readers = users.get(id(table), [])
     return bool(readers) and all(_reads_by_index(u, table) for u in readers)

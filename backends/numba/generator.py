@@ -50,6 +50,15 @@ from ...ir.types import DType, Sym
 _COMMENT_COLUMN = 60
 
 
+def accumulator_dtype(op: Op) -> DType:
+    """What a reduction accumulates in locally: wider than its result when combining
+    rounds (a float32 sum in float64, an int32 one in int64), else its result's dtype."""
+    dtype = op.results[0].type.dtype
+    if not get_opdef(op.kind).reduction.rounds:
+        return dtype
+    return DType.f64 if dtype.is_float else DType.i64
+
+
 def statement_lines(statements, indent: str) -> list[str]:
     """``(code, comment)`` statements as source lines at ``indent``, each comment (the IR
     line) in a column of its own."""
@@ -105,6 +114,7 @@ class KernelGenerator(ABC):
 
     def __init__(self, region: Graph, in_place: tuple = ()):
         self.region = region
+        self.param_index = {id(p): k for k, p in enumerate(region.params)}   # value -> k
         # (result j, parameter m) pairs: result j is written into in<m>, not an out<j>
         self.in_place = dict(in_place)
         self.names: dict[Value, str] = {}    # value -> Python variable of its element
@@ -222,7 +232,7 @@ class KernelGenerator(ABC):
     def element(self, value: Value) -> str:
         """The variable holding ``value``'s element, loading a parameter on first use."""
         if value not in self.names:
-            k = next(i for i, p in enumerate(self.region.params) if p is value)
+            k = self.param_index[id(value)]
             index, depth = self.operand_index(value)
             name = f"a{k}"
             self.names[value] = name
@@ -247,12 +257,18 @@ class KernelGenerator(ABC):
         self.depth[r] = 0
         self.pre[0].append((f"{self.names[r]} = {expr}", self.ir_line(op)))
 
+    def expression(self, op: Op, *args: str) -> str:
+        """``op``'s element from its operands' ``args``: the target's template of its kind
+        at its result's dtype."""
+        dtype = op.results[0].type.dtype
+        return self.templates.template_for(op.kind, dtype).format(
+            *args, T=self.templates.SCALAR_TYPES[dtype])
+
     def emit_elementwise(self, op: Op, out: int | None) -> None:
         r = op.results[0]
         args = [self.element(v) for v in op.operands]
         depth = max((self.depth[v] for v in op.operands), default=0)
-        expr = self.templates.template_for(op.kind, r.type.dtype).format(
-            *args, T=self.templates.SCALAR_TYPES[r.type.dtype])
+        expr = self.expression(op, *args)
         name = self.names[r]
         self.depth[r] = depth
         self.pre[depth].append((f"{name} = {expr}", self.ir_line(op)))
@@ -272,16 +288,14 @@ class KernelGenerator(ABC):
         names (loaded once per row) or zero, by the target's ``gather_rows`` template
         ``(rows, slot, column index)``."""
         rows, slots = op.operands
-        k = next(i for i, p in enumerate(self.region.params) if p is rows)
+        k = self.param_index[id(rows)]
         table = f"rows{k}"
         self.pre[0].append((f"{table} = np.ascontiguousarray(in{k}).reshape((-1, in{k}.shape[-1]))",
                             f"{self.ir_names[rows]}: {rows.type} as rows"))
         slot = self.element(slots)
         r = op.results[0]
         column = len(self.shape) - 1
-        T = self.templates.SCALAR_TYPES[r.type.dtype]
-        expr = self.templates.template_for(op.kind, r.type.dtype).format(
-            table, slot, f"i{column}", T=T)
+        expr = self.expression(op, table, slot, f"i{column}")
         depth = max(self.depth[slots], self.loop_depth.get(column, 0))
         self.depth[r] = depth
         self.pre[depth].append((f"{self.names[r]} = {expr}", self.ir_line(op)))
@@ -302,8 +316,7 @@ class KernelGenerator(ABC):
         first = len(self.loops) - len(axes)   # the loop its axes start at, if they are the last
         if axes == tuple(self.loops[first:]):
             # The last loops: a local accumulator around loop ``first``.
-            wide = DType.f64 if dtype.is_float else DType.i64
-            acc_dtype = wide if fold.rounds else dtype
+            acc_dtype = accumulator_dtype(op)
             acc = f"acc{self.names[r][1:]}"
             self.pre[first].append((f"{acc} = {self.constant(fold.identity(acc_dtype), acc_dtype)}",
                                     None))

@@ -78,8 +78,8 @@ from dataclasses import dataclass
 
 from .. import threads
 from ..numba import templates
-from ..numba.generator import (CodegenError, KernelGenerator, statement_lines,
-                               structural_hash, subscript)
+from ..numba.generator import (CodegenError, KernelGenerator, accumulator_dtype,
+                               statement_lines, structural_hash, subscript)
 from ...ir.core import Graph
 from ...ir.opdef import get_opdef
 from ...ir.ops.region import KernelCapability, is_staged, row_axes, stages
@@ -212,15 +212,6 @@ class _Generator(KernelGenerator):
                           tuple(sorted(self.in_place.items())))
 
 
-def _accumulator_dtype(op) -> DType:
-    """What a reduction accumulates in: wider than its result when combining rounds (a
-    float32 sum in float64), as the unstaged kernels do (:mod:`..numba.generator`)."""
-    dtype = op.results[0].type.dtype
-    if not get_opdef(op.kind).reduction.rounds:
-        return dtype
-    return DType.f64 if dtype.is_float else DType.i64
-
-
 def _ordered_fold(op) -> bool:
     """Whether a staged kernel folds ``op`` with :data:`templates.ORDERED_FOLDS` and a
     NaN flag: a float max or min."""
@@ -318,16 +309,19 @@ class _StagedGenerator(_Generator):
             for v in op.operands:
                 if v.producer is None and v.type.rank > 0 and id(v) not in loaded:
                     loaded.add(id(v))
-                    k = next(i for i, p in enumerate(self.region.params) if p is v)
-                    self.names[v] = f"a{k}"
-                    lines.append((f"a{k} = in{k}[{self.index(v)}]", self.ir_names[v]))
+                    lines.append(self.load(v))
             r = op.results[0]
-            expr = self.templates.template_for(op.kind, r.type.dtype).format(
-                *[self.names[v] for v in op.operands], T=self.templates.SCALAR_TYPES[r.type.dtype])
+            expr = self.expression(op, *(self.names[v] for v in op.operands))
             lines.append((f"{self.names[r]} = {expr}", self.ir_line(op)))
             if r in self.results:
                 lines.append((f"out{self.results[r]}[{self.index(r)}] = {self.names[r]}", None))
         return statement_lines(lines, indent)
+
+    def load(self, param) -> tuple:
+        """The statement reading region parameter ``param``'s element into ``a<k>``."""
+        k = self.param_index[id(param)]
+        self.names[param] = f"a{k}"
+        return f"a{k} = in{k}[{self.index(param)}]", self.ir_names[param]
 
     def stage_lines(self, s: int, folded, stored, needed, written: set,
                     indent: str) -> list[str]:
@@ -337,7 +331,7 @@ class _StagedGenerator(_Generator):
         lines = [f"{indent}# stage {s}"]
         head, inner = [], []
         for op in folded:
-            wide = _accumulator_dtype(op)
+            wide = accumulator_dtype(op)
             n = self.names[op.results[0]][1:]
             head.append((f"acc{n} = "
                          f"{self.constant(get_opdef(op.kind).reduction.identity(wide), wide)}",
@@ -353,15 +347,10 @@ class _StagedGenerator(_Generator):
                                   f"{self.ir_names[v]}, stored by an earlier stage"))
                 elif v.producer is None and v.type.rank > 0 and id(v) not in loaded:
                     loaded.add(id(v))
-                    k = next(i for i, p in enumerate(self.region.params) if p is v)
-                    self.names[v] = f"a{k}"
-                    inner.append((f"a{k} = in{k}[{self.index(v)}]", self.ir_names[v]))
+                    inner.append(self.load(v))
         for op in needed:
-            r = op.results[0]
-            args = [self.names[v] for v in op.operands]
-            expr = self.templates.template_for(op.kind, r.type.dtype).format(
-                *args, T=self.templates.SCALAR_TYPES[r.type.dtype])
-            inner.append((f"{self.names[r]} = {expr}", self.ir_line(op)))
+            expr = self.expression(op, *(self.names[v] for v in op.operands))
+            inner.append((f"{self.names[op.results[0]]} = {expr}", self.ir_line(op)))
         for op in folded:
             n, element = self.names[op.results[0]][1:], self.names[op.operands[0]]
             kind = get_opdef(op.kind).reduction.combine
@@ -369,7 +358,7 @@ class _StagedGenerator(_Generator):
                 inner.append((f"nan{n} |= {element} != {element}", None))
                 combine = templates.ORDERED_FOLDS[kind].format(element, f"acc{n}")
             else:
-                combine = self.local_combine(kind, element, f"acc{n}", _accumulator_dtype(op))
+                combine = self.local_combine(kind, element, f"acc{n}", accumulator_dtype(op))
             inner.append((f"acc{n} = {combine}", self.ir_line(op)))
         for r in stored:
             inner.append((f"out{self.results[r]}[{self.index(r)}] = {self.names[r]}", None))

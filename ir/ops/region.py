@@ -153,8 +153,13 @@ def row_axes(region: Graph) -> tuple | None:
     """The axes every reduction of ``region`` reduces, when they are the same trailing
     axes of the iteration shape for all and kept (``keepdims``): what a staged kernel
     walks once per stage; None otherwise (or without reductions)."""
+    return row_axes_of(region.ops)
+
+
+def row_axes_of(ops) -> tuple | None:
+    """:func:`row_axes` of the region ``ops`` would make (fusion asks it of a group)."""
     axes = set()
-    for op in region.ops:
+    for op in ops:
         if get_opdef(op.kind).has(REDUCTION):
             rank = op.operands[0].type.rank
             reduced = tuple(op.attrs["axes"])
