@@ -164,17 +164,15 @@ def _check_not_empty(parts: dict) -> None:
 def scalar_logs(logs) -> bool:
     """Whether a step's traced ``logs`` will pass :func:`to_floats`: a dict of scalar
     numbers, symbolic or not (known from the trace, before the step runs)."""
-    if not isinstance(logs, dict):
-        return False
-    for value in logs.values():
-        if is_symbolic(value):
-            shape, dtype = value.shape, np.dtype(value.dtype)
-        else:
-            array = np.asarray(value)
-            shape, dtype = array.shape, array.dtype
-        if shape != () or dtype.kind not in "biuf":
-            return False
-    return True
+    return isinstance(logs, dict) and all(
+        _scalar_number(value.shape, np.dtype(value.dtype)) if is_symbolic(value)
+        else _scalar_number(np.shape(value), np.asarray(value).dtype)
+        for value in logs.values())
+
+
+def _scalar_number(shape: tuple, dtype: np.dtype) -> bool:
+    """Whether a log value of ``shape`` and ``dtype`` is what :func:`to_floats` takes."""
+    return shape == () and dtype.kind in "biuf"
 
 
 def to_floats(logs, step: str) -> dict:
@@ -186,7 +184,7 @@ def to_floats(logs, step: str) -> dict:
     floats = {}
     for key, value in logs.items():
         array = np.asarray(value)
-        if array.shape != () or array.dtype.kind not in "biuf":
+        if not _scalar_number(array.shape, array.dtype):
             got = f"shape {array.shape}" if array.dtype.kind in "biuf" else repr(value)[:60]
             raise TypeError(f"{step} returned {{{key!r}: ...}} of {got}; the values of the "
                             f"logs are scalars (reduce a tensor with fg.ops.mean)")
