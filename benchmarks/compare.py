@@ -30,17 +30,23 @@ and each workload's first-step losses (the frameworks start from the same weight
 same batch, so these agree when the frameworks compute the same thing).
 
 This environment sets ``OPENBLAS_CORETYPE`` and ``OPENBLAS_L2_SIZE``, which slow numpy's
-OpenBLAS: unset both in the benchmark command alone (as above), never in tests.
+OpenBLAS: unset both in the benchmark command alone (as above), never in tests. It also
+sets ``PYTHONDONTWRITEBYTECODE``, so an editable install of fusegraph would compile its
+Python source again in every process (0.1 s of each first step) while the peers, installed
+from wheels, have their bytecode: the run first writes fusegraph's bytecode (``compileall``,
+what ``pip install`` of a wheel does).
 A peer that is not installed is skipped with a line saying so (``pip install -e
 ".[bench]"`` installs them). Not a test: the numbers depend on the machine and its load.
 """
 from __future__ import annotations
 
 import argparse
+import compileall
 import dataclasses
 import importlib.util
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -117,6 +123,14 @@ def run_child(run: Run, args) -> dict:
         return {**record, "error": " | ".join(done.stderr.strip().splitlines()[-3:])
                 or f"exit status {done.returncode}, no output"}
     return {**record, **json.loads(lines[-1])}
+
+
+def compile_bytecode() -> None:
+    """Write the bytecode of fusegraph's Python source (the project folder this script is
+    in, tests and hidden folders left out), as installing a wheel does (module
+    docstring)."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    compileall.compile_dir(root, quiet=1, rx=re.compile(r"[/\\](\.|tests[/\\]|build[/\\])"))
 
 
 def available(frameworks: list) -> list:
@@ -196,6 +210,8 @@ def main(argv=None) -> None:
             print(f"warning: {var}={os.environ[var]} is set and slows numpy's OpenBLAS; run "
                   f"with env -u {' -u '.join(SLOW_BLAS_VARS)}")
     frameworks = available(args.frameworks)
+    if "fusegraph" in frameworks:
+        compile_bytecode()
     about = machine()
     cache_root = tempfile.mkdtemp(prefix="fusegraph-bench-")
     runs = plan(args.workloads, frameworks, args.threads, cache_root)

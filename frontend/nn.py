@@ -3,7 +3,8 @@ log-softmax, moments. (Keras puts these in ``keras.ops`` and ``keras.activations
 ``fg.ops.nn`` mirrors TensorFlow's ``tf.nn`` names for the same functions.)
 
 Each is written in its numerically stable form (max-subtracted softmax, log-sum-exp,
-softplus via ``log1p(exp(-|x|))``), so fusion has nothing to fix up later. The max
+softplus via ``log1p(exp(-|x|))``), so fusion has nothing to fix up later. Softmax is one
+composite op with its own VJP (:mod:`fusegraph.ir.ops.composite`). The max
 subtracted for stability goes through ``stop_gradient``: the results do not depend on it
 (exactly, in real arithmetic), so its gradient is zero, and autodiff would otherwise
 build a dead-weight backward for it (a ``-sum(g)`` per row routed through an ``eq``
@@ -14,7 +15,9 @@ from __future__ import annotations
 
 import math
 
+from ..ir import emit
 from . import ops
+from .ops_coerce import _float, _wrap
 
 
 def relu(x):
@@ -72,12 +75,11 @@ def _row_max(x, axes):
 
 
 def softmax(x, axis=-1):
-    """exp(x - max) / sum(exp(x - max)) over ``axis``."""
-    x = ops.convert_to_tensor(x)
-    axis = ops.normalize_axes(axis, x.ndim, op="softmax")
-    shifted = ops.subtract(x, _row_max(x, axis))
-    e = ops.exp(shifted)
-    return ops.divide(e, ops.sum(e, axis=axis, keepdims=True))
+    """exp(x - max) / sum(exp(x - max)) over ``axis``: one ``softmax`` op, whose VJP
+    reads only its result (:mod:`fusegraph.ir.ops.composite`); integers become float32."""
+    x = _float(ops.convert_to_tensor(x))
+    axes = ops.normalize_axes(axis, x.ndim, op="softmax")
+    return _wrap(emit("softmax", x.value, axes=axes), (x,))
 
 
 def log_softmax(x, axis=-1):

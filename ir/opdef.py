@@ -44,6 +44,11 @@ Contracts:
 * ``check(op) -> None`` (optional): invariants of an op beyond its shape rule (the
   ``fused`` op's kernel contract); it raises :class:`~.errors.ContractError` naming the
   rule broken, and the verifier reports it with the op.
+* ``expand(op, operands) -> tuple`` (optional; *composite* ops, :mod:`.ops.composite`):
+  the Values standing for the op's results on ``operands``, built with ``emit`` from
+  other ops, computing what ``ref`` computes. The ``expand`` pass, first in every
+  pipeline, replaces each composite op by them: the op exists between tracing and the
+  passes, for its own ``vjp``.
 """
 from __future__ import annotations
 
@@ -182,6 +187,7 @@ class OpDef:
     # COMMUTATIVE ops whose float result may still tell (a, b) from (b, a): maximum(0.0,
     # -0.0) is 0.0, maximum(-0.0, 0.0) is -0.0 (numpy returns the first of equal operands)
     zero_sign_ordered: bool = False
+    expand: Callable | None = None          # composite ops: op, operands -> results
 
     def __post_init__(self):
         unknown = set(self.traits) - ALL_TRAITS
@@ -274,4 +280,6 @@ def trait_errors(opdef: OpDef) -> list[str]:
         errors.append(f"an op is of one class at most, got {kinds}")
     if opdef.region_params is not None and not has(HAS_REGION):
         errors.append("only a region op has region_params")
+    if opdef.expand is not None and kinds:
+        errors.append(f"a composite op (one with expand) has no class trait, got {kinds}")
     return errors

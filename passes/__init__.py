@@ -7,6 +7,7 @@ passes run in by default, read top to bottom.
 from .cse import cse
 from .dce import dce
 from .early_scans import early_scans
+from .expand import expand
 from .fusion import fuse, targeting
 from .hoist_invariants import hoist_invariants
 from .hoist_sums import hoist_sums
@@ -16,6 +17,7 @@ from .memory import MemoryPlan, memory_report, plan_memory
 from .merge_scans import merge_scans
 from .regions import map_scan_regions, run_on_scan_regions
 from .rewrite import Rule, RuleTable
+from .reduce_views import reduce_views
 from .shape_inference import infer_shapes
 from .simplify import simplify
 from .sparse_rows import sparse_rows
@@ -23,6 +25,7 @@ from .updates_last import updates_last
 
 # What a graph goes through before a backend compiles it.
 DEFAULT_PIPELINE = [
+    "expand",        # composite ops (softmax) as primitives: autodiff used their own VJPs
     "simplify",      # fold constants, drop identities (and untaken training branches)
     "cse",           # merge duplicates (the many equal constants of a traced step)
     "merge_scans",   # one loop for a recurrent layer's forward and autodiff's saving scan
@@ -31,6 +34,7 @@ DEFAULT_PIPELINE = [
     "scan_bodies",   # simplify, cse, dce inside each loop body (it runs once per step)
     "hoist_sums",    # a loop's weight-gradient accumulators as sums over its stacked steps
     "hoist_invariants",  # a body's work on loop invariants done once, before the loop
+    "reduce_views",  # a reduction of a transposed/reshaped value reads the value's base
 ]
 
 # The default pipeline, then kernels formed (each kernel backend states its own pipeline
@@ -49,7 +53,8 @@ def pipeline_through(after: str, pipeline=None) -> list[str]:
 
 __all__ = ["DEFAULT_PIPELINE", "FUSION_PIPELINE", "MemoryPlan", "PASSES", "Pass",
            "PassRun", "PipelineReport", "Rule", "RuleTable", "collecting", "count", "cse",
-           "dce", "early_scans", "fuse", "hoist_invariants", "hoist_sums", "infer_shapes",
+           "dce", "early_scans", "expand", "fuse", "hoist_invariants", "hoist_sums", "infer_shapes",
            "map_scan_regions", "memory_report", "merge_scans", "pipeline_through",
-           "plan_memory", "register_pass", "run_on_scan_regions", "run_pipeline", "simplify",
+           "plan_memory", "reduce_views", "register_pass", "run_on_scan_regions", "run_pipeline",
+           "simplify",
            "sparse_rows", "targeting", "updates_last"]

@@ -62,7 +62,7 @@ def test_dump_mlp_text(capsys):
     assert [p.name for p in parse_graph(text).params] == [
         "x", "dense/kernel", "dense/bias", "dense_1/kernel", "dense_1/bias"]
     assert "= matmul %x, %dense/kernel" in text and "# mlp.py:10 dense" in text
-    assert text.rstrip().endswith("return %11\n}")
+    assert "= softmax %" in text and text.rstrip().endswith("return %6\n}")
 
 
 def test_dump_as_a_subprocess():
@@ -145,9 +145,12 @@ def test_dump_stats_prints_each_pass_with_its_op_counts_and_counters(capsys):
     kernels = [op for op in fused.ops if op.kind == "fused"]
     assert fusion[3] == {"kernels_formed": len(kernels),
                          "ops_fused": sum(len(k.region.ops) for k in kernels)}
-    # the first simplify removes the untaken training branches (and counts it), cse merges
-    assert runs[0][3]["where_constant_condition"] >= 1
-    assert runs[0][1] - runs[0][2] > 0 and runs[1][3]["ops_merged"] == runs[1][1] - runs[1][2]
+    # expand writes the softmax as primitives; the first simplify removes the untaken
+    # training branches (and counts it), cse merges
+    expand, simplify, cse = runs[:3]
+    assert expand[3] == {"ops_expanded": 1} and expand[2] > expand[1]
+    assert simplify[3]["where_constant_condition"] >= 1
+    assert simplify[1] - simplify[2] > 0 and cse[3]["ops_merged"] == cse[1] - cse[2]
     fg.utils.clear_session()
     module = load_user_file(str(path))
     model = module.build_model()
@@ -158,7 +161,7 @@ def test_dump_stats_prints_each_pass_with_its_op_counts_and_counters(capsys):
 
 def test_dump_stats_through_a_pass_and_its_clashes(capsys):
     runs = _stats(_dump(capsys, ROOT / "examples" / "mlp.py", "--stats", "--after", "cse"))
-    assert [r[0] for r in runs] == ["simplify", "cse"]
+    assert [r[0] for r in runs] == ["expand", "simplify", "cse"]
     with pytest.raises(SystemExit) as e:
         main(["dump", str(ROOT / "examples" / "mlp.py"), "--stats", "--kernels"])
     assert e.value.code == 2

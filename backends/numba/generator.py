@@ -23,8 +23,10 @@ names that do not vary between equal regions. What every target does alike:
   combining op's template, ``combine(element, accumulator)``; one whose axes are the
   last loops accumulates in a local variable opened before its first loop and stored
   after it (wider, float64 or int64, when combining rounds: sums); any other
-  accumulates in its output array, started and finished as the target says; a mean is
-  divided by the count at the end.
+  accumulates in its output array, started and finished as the target says (with
+  ``partial_sums``, one whose axes include the last loops and others combines a local
+  partial over the last loops into the output after them); a mean is divided by the
+  count at the end.
 
 What a target says (a subclass): its name, its numba import, its template table, which
 axes are loops (:meth:`KernelGenerator.loop_axes`), how an output accumulator starts and
@@ -111,6 +113,9 @@ class KernelGenerator(ABC):
     # and ``SCALAR_TYPES`` (DType -> the numpy scalar type that ``{T}`` stands for).
     templates: ModuleType
     staged = False              # whether this generator writes staged regions' kernels
+    # whether a reduction over the last loops and others sums the last loops in a local
+    # partial (added into its output after them) rather than element by element
+    partial_sums = False
 
     def __init__(self, region: Graph, in_place: tuple = ()):
         self.region = region
@@ -313,8 +318,12 @@ class KernelGenerator(ABC):
                      for a in range(len(self.shape))]
         target = f"out{out}[{subscript([i for i in out_index if i is not None])}]"
         count = self.count(axes)
-        first = len(self.loops) - len(axes)   # the loop its axes start at, if they are the last
-        if axes == tuple(self.loops[first:]):
+        first = len(self.loops)    # the first of the last loops that all run reduced axes
+        while first > 0 and self.loops[first - 1] in axes:
+            first -= 1
+        whole = first == len(self.loops) - len(axes)     # every axis is one of the last loops
+        local = whole or (self.partial_sums and first < len(self.loops))
+        if local:
             # The last loops: a local accumulator around loop ``first``.
             acc_dtype = accumulator_dtype(op)
             acc = f"acc{self.names[r][1:]}"
@@ -322,18 +331,22 @@ class KernelGenerator(ABC):
                                     None))
             self.pre[-1].append((f"{acc} = {self.local_combine(fold.combine, arg, acc, acc_dtype)}",
                                  self.ir_line(op)))
+        if whole:
             value = f"{acc} / {count}" if fold.mean else acc
             self.post[first].append((f"{target} = {T}({value})", None))
-        else:
-            # Other axes: accumulate in the output array itself.
-            cur = f"r{self.names[r][1:]}"
-            start = self.start_in_output(out, target, self.constant(fold.identity(dtype), dtype),
-                                         axes)
-            self.pre[-1].append((f"{cur} = {start}", None))
-            self.pre[-1].append((f"{target} = {self.combine(fold.combine, arg, cur, dtype)}",
-                                 self.ir_line(op)))
-            if fold.mean:
-                self.finish_in_output(out, target, T, count, axes)
+            return
+        # Other axes: accumulate in the output array itself (the local partial of the
+        # last loops, or each element).
+        cur = f"r{self.names[r][1:]}"
+        start = self.start_in_output(out, target, self.constant(fold.identity(dtype), dtype),
+                                     axes)
+        where = self.post[first] if local else self.pre[-1]
+        element = f"{T}({acc})" if local else arg
+        where.append((f"{cur} = {start}", None))
+        where.append((f"{target} = {self.combine(fold.combine, element, cur, dtype)}",
+                      None if local else self.ir_line(op)))
+        if fold.mean:
+            self.finish_in_output(out, target, T, count, axes)
 
     def loop_nest(self) -> list[str]:
         """The body's lines: ``pre[d]``, loop ``d`` (around the deeper ones), ``post[d]``."""

@@ -32,7 +32,9 @@ Decided statically, from the types alone:
   reduction updates go in the innermost body;
 * reductions: one whose axes are the trailing axes ``k..rank-1`` accumulates in a local
   variable opened before loop ``k`` and stored after it; any other (a sum over the batch
-  axis of ``[B,512]``) accumulates in its output array (filled first). ``reduce_mean``
+  axis of ``[B,512]``) accumulates in its output array (filled first), one whose axes end
+  with trailing axes ``k..rank-1`` (``[0, 3]`` of a rank-4 shape) through a local partial
+  over them, added into the output after loop ``k``. ``reduce_mean``
   divides by the reduced count, symbols included, at the end. Local sums accumulate
   float32 in float64 and ints in int64 (:mod:`fusegraph.backends.numba.generator`), a
   float sum through ``fast_math.sum_add``, an addition LLVM may reassociate, so that
@@ -87,8 +89,8 @@ from ...ir.types import DType, Sym
 
 SYMBOL_SIZE_GUESS = 32            # a symbolic dim (the batch) counts this much for that estimate
 PARALLEL_MIN_ELEMENTS = 1 << 18   # a kernel this large runs its outer loop on Numba's threads
-# Bump when the generated code changes meaning (2: fast_math, 3: sum_add).
-CODEGEN_VERSION = "3"
+# Bump when the generated code changes meaning (2: fast_math, 3: sum_add, 4: partial sums).
+CODEGEN_VERSION = "4"
 
 LONE_KERNEL_MIN_ELEMENTS = 1 << 15  # an op alone this large still becomes a kernel
 
@@ -173,6 +175,7 @@ class _Generator(KernelGenerator):
     imports = templates.CPU_IMPORTS
     templates = templates
     parallel = False
+    partial_sums = True
 
     def loop_axes(self, results: dict) -> list[int]:
         return list(range(len(self.shape)))      # one loop per axis, in order
@@ -227,7 +230,9 @@ class _StagedGenerator(_Generator):
     between stages: no value of the row's length is written to memory between them),
     folds the stage's reductions into local accumulators, and stores the results made in
     it; after the stage's loops, its reductions' results are scalars the next stages
-    read. Recomputing costs arithmetic (softmax's exp twice), not memory traffic."""
+    read. Recomputing costs arithmetic, not memory traffic; a value a later stage reads
+    that a result's array can hold until then is stored there instead (:meth:`scratch`:
+    softmax's exp is computed once)."""
 
     staged = True
 
@@ -270,7 +275,8 @@ class _StagedGenerator(_Generator):
             indent += "    "
         last = max(stage[id(r)] for op in region.ops if op.kind != "constant"
                    for r in op.results)
-        written: set = set()        # ids of the results stored by the stages so far
+        spilled = self.scratch(stage, producers)
+        written: set = set()        # ids of the values stored by the stages so far
         for s in range(last + 1):
             body += self.row_lines([op for op in region.ops if id(op) in self.row_ops
                                     and stage[id(op.results[0])] == s], indent)
@@ -278,12 +284,44 @@ class _StagedGenerator(_Generator):
             stored = [r for r in region.results if stage[id(r)] == s
                       and id(producers[id(r)]) not in self.row_ops
                       and not self.is_reduction(producers[id(r)])]
+            stored += [v for v in spilled if stage[id(v)] == s]
             needed = self.needed([op.operands[0] for op in folded] + stored, producers, written)
             if not needed and not folded:
                 continue
             body += self.stage_lines(s, folded, stored, needed, written, indent)
             written.update(id(r) for r in stored)
         return body
+
+    def scratch(self, stage: dict, producers: dict) -> list:
+        """The values that are not results but that a later stage reads, each given the
+        output array of a result of its type that is stored no earlier than that read
+        (:attr:`outputs`): a stage stores the value there and later stages read it back,
+        before the result overwrites it, instead of computing it again (softmax's exp,
+        stored into the softmax's own array by the stage that sums it, divided there by
+        the next)."""
+        self.outputs = {id(r): j for r, j in self.results.items()}   # value -> out index
+        last_read: dict = {}            # id(value) -> (value, the last stage reading it)
+        for op in self.region.ops:
+            if op.kind == "constant" or id(op) in self.row_ops:
+                continue
+            reads = stage[id(op.results[0])] - (1 if self.is_reduction(op) else 0)
+            for v in op.operands:
+                made = producers.get(id(v))
+                if (made is None or made.kind == "constant" or self.is_reduction(made)
+                        or id(made) in self.row_ops or v in self.results
+                        or reads <= stage[id(v)]):
+                    continue
+                last_read[id(v)] = (v, max(reads, last_read.get(id(v), (v, 0))[1]))
+        free = [r for r in self.region.results if id(producers[id(r)]) not in self.row_ops
+                and not self.is_reduction(producers[id(r)])]
+        spilled = []
+        for v, reads in last_read.values():
+            r = next((r for r in free if r.type == v.type and stage[id(r)] >= reads), None)
+            if r is not None:
+                free.remove(r)
+                self.outputs[id(v)] = self.results[r]
+                spilled.append(v)
+        return spilled
 
     def needed(self, values, producers, written: set) -> list:
         """The elementwise ops (region order) a stage computes for ``values``: theirs and
@@ -343,7 +381,7 @@ class _StagedGenerator(_Generator):
             for v in op.operands:
                 if id(v) in written and id(v) not in loaded:
                     loaded.add(id(v))
-                    inner.append((f"{self.names[v]} = out{self.results[v]}[{self.index(v)}]",
+                    inner.append((f"{self.names[v]} = out{self.outputs[id(v)]}[{self.index(v)}]",
                                   f"{self.ir_names[v]}, stored by an earlier stage"))
                 elif v.producer is None and v.type.rank > 0 and id(v) not in loaded:
                     loaded.add(id(v))
@@ -361,7 +399,8 @@ class _StagedGenerator(_Generator):
                 combine = self.local_combine(kind, element, f"acc{n}", accumulator_dtype(op))
             inner.append((f"acc{n} = {combine}", self.ir_line(op)))
         for r in stored:
-            inner.append((f"out{self.results[r]}[{self.index(r)}] = {self.names[r]}", None))
+            inner.append((f"out{self.outputs[id(r)]}[{self.index(r)}] = {self.names[r]}",
+                          None if r in self.results else f"{self.ir_names[r]}, read by a later stage"))
         lines += statement_lines(head, indent)
         deeper = indent
         for axis in self.row_loops:

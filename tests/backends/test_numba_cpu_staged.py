@@ -55,6 +55,9 @@ def test_softmax_is_one_staged_kernel_equal_to_the_reference():
     assert [op.kind for op in optimized.ops] == ["fused"] and is_staged(kernel.region)
     exe = optimizing_compiler("numba_cpu")(g)
     assert "# stage 2" in exe.source()
+    # the exponentials, summed by stage 1, wait in the result's array for stage 2
+    assert exe.source().count("fast_math.exp(") == 1
+    assert "%2, read by a later stage" in exe.source()
     want = reference(g)
     with np.errstate(all="ignore"):
         for batch in (4, 4, 2):                   # the checked call, the plan, another batch

@@ -42,13 +42,8 @@ graph @functional(
   %3: f32[B,4] = maximum %1, %2                                  # test_models.py:{_MLP_LINE + 2} dense
   %4: f32[B,5] = matmul %3, %dense_1/kernel                      # test_models.py:{_MLP_LINE + 3} dense_1
   %5: f32[B,5] = add %4, %dense_1/bias                           # test_models.py:{_MLP_LINE + 3} dense_1
-  %6: f32[B,1] = reduce_max %5 {{axes=[1], keepdims=true}}         # test_models.py:{_MLP_LINE + 3} dense_1
-  %7: f32[B,1] = stop_gradient %6                                # test_models.py:{_MLP_LINE + 3} dense_1
-  %8: f32[B,5] = sub %5, %7                                      # test_models.py:{_MLP_LINE + 3} dense_1
-  %9: f32[B,5] = exp %8                                          # test_models.py:{_MLP_LINE + 3} dense_1
-  %10: f32[B,1] = reduce_sum %9 {{axes=[1], keepdims=true}}        # test_models.py:{_MLP_LINE + 3} dense_1
-  %11: f32[B,5] = div %9, %10                                    # test_models.py:{_MLP_LINE + 3} dense_1
-  return %11
+  %6: f32[B,5] = softmax %5 {{axes=[1]}}                           # test_models.py:{_MLP_LINE + 3} dense_1
+  return %6
 }}
 """
 

@@ -29,6 +29,7 @@ OP_NAMES = """
     reshape transpose broadcast_to concatenate slice take one_hot iota pad scatter_add
     segment_rows gather_rows random_uniform
     fused scan
+    softmax
 """.split()
 
 f32, i32 = DType.f32, DType.i32
@@ -216,6 +217,13 @@ def reduction(draw, dtypes):
     shape = draw(SHAPE)
     axes = sorted(draw(st.sets(st.sampled_from(range(len(shape))))) if shape else [])
     return [(shape, draw(st.sampled_from(dtypes)))], {"axes": axes, "keepdims": draw(st.booleans())}
+
+
+@st.composite
+def softmax(draw):
+    shape = draw(RANKED)
+    axes = sorted(draw(st.sets(st.sampled_from(range(len(shape))), min_size=1)))
+    return [(shape, draw(st.sampled_from(FLOATS)))], {"axes": axes}
 
 
 @st.composite
@@ -446,6 +454,7 @@ CASES = {
     "random_uniform": random_uniform(),
     "fused": fused(),
     "scan": scan(),
+    "softmax": case(softmax()),
 }
 
 

@@ -47,6 +47,7 @@ SAMPLES = {
     "reduce_mean": ([F32], {"axes": (1,)}),
     "reduce_max": ([F32], {"axes": (1,)}),
     "reduce_min": ([F32], {"axes": (0,)}),
+    "softmax": ([F32], {"axes": (1,)}),
     "argmax": ([F32], {"axis": 1}),
     "argmin": ([F32], {"axis": 0, "keepdims": True}),
     "dim_size": ([F32], {"axis": 0, "dtype": DType.i64}),

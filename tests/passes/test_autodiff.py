@@ -200,6 +200,13 @@ def reduction(draw, values=normal):
 
 
 @st.composite
+def softmax(draw):
+    x = normal(rng_of(draw), draw(SHAPE.filter(len)))
+    axes = tuple(sorted(draw(st.sets(st.sampled_from(range(x.ndim)), min_size=1))))
+    return VjpCase([x], {"axes": axes}, maybe_b(draw, [x]))
+
+
+@st.composite
 def matmul(draw):
     rng = rng_of(draw)
     batch = draw(hnp.mutually_broadcastable_shapes(num_shapes=2, max_dims=2, max_side=3))
@@ -413,6 +420,7 @@ VJP_CASES = {
     "pad": pad(),
     "scatter_add": scatter_add(),
     "scan": scan(),
+    "softmax": softmax(),
 }
 VJP_OPS = sorted(VJP_CASES)
 VJP_CASE_COUNT = len(VJP_OPS) * EXAMPLES_PER_OP   # per-op VJP cases run (ops x examples)
