@@ -15,6 +15,7 @@ from .manager import (PASSES, Pass, PassRun, PipelineReport, collecting, count, 
                       run_pipeline)
 from .memory import MemoryPlan, memory_report, plan_memory
 from .merge_scans import merge_scans
+from .permuted_matmuls import permuted_matmuls
 from .regions import map_scan_regions, run_on_scan_regions
 from .rewrite import Rule, RuleTable
 from .reduce_views import reduce_views
@@ -54,7 +55,8 @@ def pipeline_through(after: str, pipeline=None) -> list[str]:
 __all__ = ["DEFAULT_PIPELINE", "FUSION_PIPELINE", "MemoryPlan", "PASSES", "Pass",
            "PassRun", "PipelineReport", "Rule", "RuleTable", "collecting", "count", "cse",
            "dce", "early_scans", "expand", "fuse", "hoist_invariants", "hoist_sums", "infer_shapes",
-           "map_scan_regions", "memory_report", "merge_scans", "pipeline_through",
+           "map_scan_regions", "memory_report", "merge_scans", "permuted_matmuls",
+           "pipeline_through",
            "plan_memory", "reduce_views", "register_pass", "run_on_scan_regions", "run_pipeline",
            "simplify",
            "sparse_rows", "targeting", "updates_last"]

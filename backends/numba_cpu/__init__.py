@@ -34,7 +34,11 @@ from ..numba import (KernelCacheError, KernelCacheWarning, cache_dir,
 from .codegen import CAPABILITY, CodegenError, KernelSpec, generate_kernel
 from .executable import Executable, KernelStep, compile
 
-# The passes before this backend: the kernel pipeline, then "sparse_rows" (an
+# The passes before this backend: the kernel pipeline with "permuted_matmuls" before its
+# "reduce_views" (a product only a transpose reads written in the transposed layout by its
+# GEMM, :mod:`fusegraph.passes.permuted_matmuls`: the attention's heads put side by side
+# without a copy; first, so that a reduction of that view then reads the product in its
+# new order), then "sparse_rows" (an
 # Embedding's table gradient as per-id row sums that the optimizer's kernel gathers,
 # :mod:`fusegraph.passes.sparse_rows`: ticket model 1.88 -> 1.58 ms per step, 1 thread,
 # MKL; its two 10000x64 scatters had zeroed and written 2.56 MB each), then "scan_fusion" (kernels inside
@@ -47,7 +51,10 @@ from .executable import Executable, KernelStep, compile
 # (:func:`.plan.concurrent_scans`). Then "updates_last": the kernels whose results only the
 # graph returns (an optimizer's updates) at the end, where a donated weight is written in
 # place (:mod:`.donation`).
-PIPELINE = FUSION_PIPELINE + ["sparse_rows", "scan_fusion", "early_scans", "updates_last"]
+_BEFORE_REDUCE_VIEWS = FUSION_PIPELINE.index("reduce_views")
+PIPELINE = (FUSION_PIPELINE[:_BEFORE_REDUCE_VIEWS] + ["permuted_matmuls"]
+            + FUSION_PIPELINE[_BEFORE_REDUCE_VIEWS:]
+            + ["sparse_rows", "scan_fusion", "early_scans", "updates_last"])
 
 __all__ = ["CAPABILITY", "CodegenError", "ExecutionError", "Executable", "InputError",
            "KernelCacheError", "KernelCacheWarning", "KernelSpec", "KernelStep", "PIPELINE",

@@ -5,6 +5,8 @@ a BLAS call writing ``out`` (C-contiguous, the result's shape and dtype).
 * ``matmul``: :func:`.gemm.matmul_into`, numpy's BLAS or MKL's (transposed operands
   passed as views with BLAS's transpose flag; a C-contiguous ``a[..., M, K]`` times a
   matrix ``b[K, N]`` as ONE GEMM of ``a[(...)*M, K]``);
+* ``permuted_matmul``: the same GEMM writing ``out`` seen in the product's axis order
+  (a transposed view: BLAS's leading dimension and per-matrix pointers place it);
 * ``tensordot`` summing the leading axes of both operands (the weight gradient of a
   Dense layer on sequences: :mod:`fusegraph.ir.ops.linalg`): ONE GEMM of the operands
   seen as 2-D, ``a[M, P]^T @ b[M, Q]`` with ``M`` the product of the summed axes (views
@@ -78,7 +80,17 @@ def _tensordot(attrs):
     return tensordot_copy
 
 
-CONTRACTIONS = {"matmul": lambda attrs: matmul_into, "tensordot": _tensordot}
+def _permuted(attrs):
+    perm = tuple(attrs["perm"])
+    inverse = tuple(perm.index(i) for i in range(len(perm)))
+
+    def permuted_matmul_into(a, b, out):
+        matmul_into(a, b, out.transpose(inverse))    # the product's order, out's memory
+    return permuted_matmul_into
+
+
+CONTRACTIONS = {"matmul": lambda attrs: matmul_into, "tensordot": _tensordot,
+                "permuted_matmul": _permuted}
 
 
 def contraction_function(op: Op):

@@ -140,10 +140,11 @@ def _choose():
 
 
 def _one_gemm(a, b, out):
-    """``(a, b, out)``, a C-contiguous ``a[..., M, K]`` times a matrix ``b[K, N]`` seen as
-    ONE GEMM of ``a[(...)*M, K]`` into ``out[(...)*M, N]`` (numpy would call BLAS once per
-    leading index: [32,128,512] @ [512,128] 3.42 -> 3.21 ms); other operands as given."""
-    if b.ndim == 2 and a.ndim > 2 and a.flags.c_contiguous:
+    """``(a, b, out)``, a C-contiguous ``a[..., M, K]`` times a matrix ``b[K, N]`` into a
+    C-contiguous ``out`` seen as ONE GEMM of ``a[(...)*M, K]`` into ``out[(...)*M, N]``
+    (numpy would call BLAS once per leading index: [32,128,512] @ [512,128] 3.42 -> 3.21
+    ms); other operands as given."""
+    if b.ndim == 2 and a.ndim > 2 and a.flags.c_contiguous and out.flags.c_contiguous:
         rows = math.prod(a.shape[:-1])      # not -1: a [3, 4, 0] has no size to divide
         return a.reshape(rows, a.shape[-1]), b, out.reshape(rows, b.shape[-1])
     return a, b, out
@@ -191,18 +192,40 @@ def _pointers(x: np.ndarray, batch: tuple) -> np.ndarray:
     return (offsets + x.ctypes.data).reshape(-1)
 
 
+def output_layout(out: np.ndarray) -> bool:
+    """Whether BLAS can write ``out``'s matrices where they lie: each with unit stride
+    along its rows or its columns and a leading dimension (the other stride) covering
+    that extent, and no batch axis of more than one matrix with stride 0 (so no two
+    elements share memory). C-contiguous arrays are; so are transposed views of them
+    (a ``permuted_matmul``'s result seen in the product's order)."""
+    if out.size == 0 or out.flags.c_contiguous:
+        return True
+    itemsize = out.dtype.itemsize
+    if any(n > 1 and s <= 0 for n, s in zip(out.shape[:-2], out.strides[:-2])):
+        return False
+    (m, n), (s_row, s_col) = out.shape[-2:], out.strides[-2:]
+    for inner, s_inner, outer, s_outer in ((n, s_col, m, s_row), (m, s_row, n, s_col)):
+        if (inner == 1 or s_inner == itemsize) and (
+                outer == 1 or (s_outer > 0 and s_outer % itemsize == 0
+                               and s_outer // itemsize >= inner)):
+            return True
+    return False
+
+
 def _check_shapes(a, b, out) -> None:
-    """ValueError unless ``out`` is the C-contiguous result of ``a @ b``."""
+    """ValueError unless ``out`` has the shape of ``a @ b`` and a layout BLAS writes
+    (:func:`output_layout`)."""
     if a.ndim == b.ndim == 2:
         batch = out.shape[:-2]
     else:
         batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
     if (a.shape[-1] != b.shape[-2] or out.shape != batch + (a.shape[-2], b.shape[-1])
-            or not out.flags.c_contiguous):
+            or not output_layout(out)):
         raise ValueError(f"matmul_into: {list(a.shape)} @ {list(b.shape)} into "
-                         f"{'' if out.flags.c_contiguous else 'non-contiguous '}"
+                         f"{'' if output_layout(out) else 'a non-BLAS layout of '}"
                          f"{list(out.shape)}: shapes do not make that result (expected "
-                         f"a[..., M, K] @ b[..., K, N] into a C-contiguous [..., M, N])")
+                         f"a[..., M, K] @ b[..., K, N] into [..., M, N] whose matrices "
+                         f"have unit stride along rows or columns)")
 
 
 def _mkl_matmul(mkl: _Mkl, a, b, out) -> bool:
@@ -232,19 +255,23 @@ def _mkl_call(mkl: _Mkl, a, b, out, beta: float = 0.0) -> None:
             out.fill(0)
         return
     itemsize = out.dtype.itemsize
+    if n > 1 and out.strides[-1] != itemsize:    # column-major matrices: out^T = b^T a^T
+        _mkl_call(mkl, np.swapaxes(b, -1, -2), np.swapaxes(a, -1, -2), np.swapaxes(out, -1, -2),
+                  beta)
+        return
+    ldc = out.strides[-2] // itemsize if m > 1 else max(n, 1)
     a, trans_a, lda = blas_operand(a, itemsize)
     b, trans_b, ldb = blas_operand(b, itemsize)
     gemm, scalar = mkl.gemm[out.dtype]
     if a.ndim == 2 and b.ndim == 2:
         gemm(_ROW_MAJOR, trans_a, trans_b, m, n, k, scalar(1.0), a.ctypes.data, lda,
-             b.ctypes.data, ldb, scalar(beta), out.ctypes.data, n)
+             b.ctypes.data, ldb, scalar(beta), out.ctypes.data, ldc)
         return
     batch = out.shape[:-2]
     count = math.prod(batch)
-    ints = np.array([trans_a, trans_b, m, n, k, lda, ldb, n, count], np.int32)
+    ints = np.array([trans_a, trans_b, m, n, k, lda, ldb, ldc, count], np.int32)
     scalars = np.array([1.0, beta], out.dtype)
-    pa, pb = _pointers(a, batch), _pointers(b, batch)
-    pc = out.ctypes.data + np.arange(count, dtype=np.int64) * (m * n * itemsize)
+    pa, pb, pc = _pointers(a, batch), _pointers(b, batch), _pointers(out, batch)
     at, w = ints.ctypes.data, ints.itemsize
     mkl.gemm_batch[out.dtype](_ROW_MAJOR, at, at + w, at + 2 * w, at + 3 * w, at + 4 * w,
                               scalars.ctypes.data, pa.ctypes.data, at + 5 * w, pb.ctypes.data,
@@ -253,15 +280,15 @@ def _mkl_call(mkl: _Mkl, a, b, out, beta: float = 0.0) -> None:
 
 
 def matmul_into(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
-    """``out[...] = a @ b`` (numpy's matmul; ``out`` C-contiguous, the result's shape
-    and dtype), by :func:`provider`'s library."""
+    """``out[...] = a @ b`` (numpy's matmul; ``out`` of the result's shape and dtype, in
+    a layout BLAS writes: :func:`output_layout`), by :func:`provider`'s library."""
     if provider() == "mkl" and _mkl_matmul(_state["mkl"], a, b, out):
         return
     _numpy_matmul(a, b, out)
 
 
 def matmul_add_into(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
-    """``out += a @ b`` for matrices (``out`` C-contiguous): one MKL ``?gemm`` adding into
+    """``out += a @ b`` for matrices (``out`` as :func:`matmul_into`'s): one MKL ``?gemm`` adding into
     ``out`` where MKL is the provider and takes the dtype (at any size: what it saves is
     a product's temporary and its second pass), else numpy's product then the sum."""
     mkl = _state["mkl"] if provider() == "mkl" else None
@@ -273,4 +300,5 @@ def matmul_add_into(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
     out += np.matmul(a, b)
 
 
-__all__ = ["BlasError", "blas_operand", "matmul_add_into", "matmul_into", "provider"]
+__all__ = ["BlasError", "blas_operand", "matmul_add_into", "matmul_into", "output_layout",
+           "provider"]

@@ -4,6 +4,12 @@
 second to last, broadcasting the leading (batch) axes. Dense layers, attention scores
 and einsum-style projections all lower to it, so a backend needs one BLAS path.
 
+``permuted_matmul`` is ``transpose(a @ b, perm)`` as one op, ``perm`` keeping a matrix
+axis last: BLAS writes the product where the transpose would lay it out (a leading
+dimension and per-matrix pointers), so the attention's ``[B, H, L, D]`` product reaches
+the ``[B, L, H*D]`` the next layer reads without a copy. A pass forms it after autodiff
+(:mod:`fusegraph.passes.permuted_matmuls`).
+
 ``tensordot`` is numpy's ``tensordot(a, b, (axes_a, axes_b))``: sums over pairs of
 equal axes, the result's axes a's free ones then b's. It is what the gradient of a 2-D
 weight applied to a batch of sequences is (``x[B,T,K] @ w[K,N]``: ``dw = sum over B and T
@@ -42,7 +48,11 @@ def _matmul_vjp(op, cts):
     """da = g @ b^T, db = a^T @ g (the driver sums over broadcast batch dims), except
     that the gradient of a 2-D operand against a batched one is one ``tensordot`` over
     the batch dims and the contracted dim (see the module docstring)."""
-    (a, b), g = op.operands, cts[0]
+    return _product_cotangents(*op.operands, cts[0])
+
+
+def _product_cotangents(a, b, g):
+    """``_matmul_vjp``'s gradients of ``a @ b`` for its cotangent ``g``."""
     batch = tuple(range(g.type.rank - 2))
     if b.type.rank == 2 and a.type.rank > 2:      # x[..., M, K] @ w[K, N]: dw[K, N]
         db = emit("tensordot", a, g, axes_a=batch + (a.type.rank - 2,),
@@ -61,6 +71,30 @@ register(OpDef("matmul", _matmul_infer, lambda xs, attrs: np.matmul(xs[0], xs[1]
                traits=frozenset({CONTRACTION}),
                doc="a @ b with numpy semantics for rank >= 2 (batch dims broadcast)",
                vjp=_matmul_vjp))
+
+
+def _permuted_infer(types, attrs):
+    product, perm = _matmul_infer(types, attrs), attrs["perm"]
+    rank = product.rank
+    if sorted(perm) != list(range(rank)) or perm[-1] not in (rank - 2, rank - 1):
+        raise ShapeError(f"permuted_matmul: perm {list(perm)} must permute the {rank} axes "
+                         f"of {product} and end with one of its last two (a BLAS layout)")
+    return product.with_shape(tuple(product.shape[p] for p in perm))
+
+
+def _permuted_vjp(op, cts):
+    """The product's gradients, of the cotangent transposed back to the product's order."""
+    perm = op.attrs["perm"]
+    inverse = tuple(perm.index(i) for i in range(len(perm)))
+    return _product_cotangents(*op.operands, emit("transpose", cts[0], perm=inverse))
+
+
+register(OpDef("permuted_matmul", _permuted_infer,
+               lambda xs, attrs: np.transpose(np.matmul(xs[0], xs[1]), attrs["perm"]), 2,
+               attrs={"perm": Attr("ints")}, traits=frozenset({CONTRACTION}),
+               doc="transpose(a @ b, perm), perm ending with one of the product's last two "
+                   "axes: the product written straight into the transposed layout",
+               vjp=_permuted_vjp))
 
 
 def _tensordot_infer(types, attrs):

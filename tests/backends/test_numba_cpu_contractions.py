@@ -94,3 +94,24 @@ def test_leading_sums_of_operands_that_do_not_flatten_go_slice_by_slice(shape_a,
     axes = list(range(count))
     want = np.tensordot(a.astype(np.float64), b.astype(np.float64), axes=(axes, axes))
     np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("perm, out", [("[0, 2, 1, 3]", "B,6,3,5"),      # row-major matrices
+                                       ("[0, 3, 1, 2]", "B,5,3,6"),      # column-major
+                                       ("[2, 0, 1, 3]", "6,B,3,5")])
+def test_a_permuted_matmul_in_a_plan_writes_the_transposed_layout(perm, out):
+    g = parse_graph(f"""
+        graph @g(%a: f32[B,3,6,4], %b: f32[B,3,4,5]) -> (f32[{out}]) {{
+          %0: f32[{out}] = permuted_matmul %a, %b {{perm={perm}}}
+          return %0
+        }}
+    """)
+    rng = np.random.default_rng(2)
+    xa, xb = rng.standard_normal((2, 3, 6, 4)).astype(np.float32), rng.standard_normal((2, 3, 4, 5)).astype(np.float32)
+    exe = numba_cpu.compile(g)
+    want = reference(g)(xa, xb)[0]
+    for _ in range(3):                      # the checked call, then the plan
+        got = exe(xa, xb)[0]
+        assert got.flags.c_contiguous
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    assert exe.plan_errors == [] and "permuted_matmul" in exe.plan_source()

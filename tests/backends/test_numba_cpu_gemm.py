@@ -140,8 +140,49 @@ def test_mkl_path_refuses_shapes_that_do_not_make_the_result(every_size):
     a, b = np.ones((3, 4), np.float32), np.ones((5, 2), np.float32)
     with pytest.raises(ValueError, match=r"\[3, 4\] @ \[5, 2\] into \[3, 2\]"):
         gemm._mkl_matmul(MKL, a, b, np.empty((3, 2), np.float32))
-    with pytest.raises(ValueError, match="non-contiguous"):
-        gemm._mkl_matmul(MKL, a, a.T, np.empty((3, 6), np.float32)[:, :3])
+    with pytest.raises(ValueError, match=r"into a non-BLAS layout of \[3, 3\]"):
+        gemm._mkl_matmul(MKL, a, a.T, np.empty((3, 6), np.float32)[:, ::2])
+
+
+def _output(shape, dtype, layout):
+    """A NaN-filled view of ``shape`` whose matrices lie as ``layout`` says (all BLAS
+    layouts): transposed (column-major), rows wider than the matrix, or the
+    heads of a [B, L, H, D] buffer seen as [B, H, L, D] (a permuted_matmul's result)."""
+    if layout == "heads":
+        b, h, l, d = shape
+        return np.full((b, l, h, d), np.nan, dtype).transpose(0, 2, 1, 3)
+    if layout == "heads_t":     # [B, D, H, L] seen as [B, H, L, D]: column-major matrices
+        b, h, l, d = shape
+        return np.full((b, d, h, l), np.nan, dtype).transpose(0, 2, 3, 1)
+    if layout == "t":
+        return np.swapaxes(np.full(shape[:-2] + shape[:-3:-1], np.nan, dtype), -1, -2)
+    return np.full(shape[:-1] + (shape[-1] + 3,), np.nan, dtype)[..., 1:shape[-1] + 1]  # wide
+
+
+@pytest.mark.parametrize("use_mkl", [False, pytest.param(True, marks=needs_mkl)])
+@pytest.mark.parametrize("shape_a, shape_b, layout", [
+    ((5, 7), (7, 3), "t"), ((5, 7), (7, 3), "wide"), ((4, 5, 7), (7, 3), "t"),
+    ((2, 3, 6, 4), (2, 3, 4, 5), "heads"), ((2, 3, 6, 4), (2, 3, 4, 5), "heads_t"),
+    ((2, 3, 1, 4), (2, 3, 4, 5), "heads_t"), ((2, 3, 6, 4), (2, 3, 4, 1), "heads")])
+def test_the_product_is_written_into_any_blas_layout_of_out(shape_a, shape_b, layout, use_mkl,
+                                                           monkeypatch):
+    monkeypatch.setattr(gemm, "MKL_MIN_MACS", 0)
+    monkeypatch.setitem(gemm._state, "provider", "mkl" if use_mkl else "numpy")
+    monkeypatch.setitem(gemm._state, "mkl", MKL if use_mkl else None)
+    a, b = _array(shape_a, np.float32, "c"), _array(shape_b, np.float32, "c")
+    out = _output(np.matmul(a, b).shape, np.float32, layout)
+    assert gemm.output_layout(out) and not out.flags.c_contiguous
+    base = out.base
+    gemm.matmul_into(a, b, out)
+    assert out.base is base                      # written where it lies, not copied
+    np.testing.assert_allclose(out, np.matmul(a, b), rtol=1e-5, atol=1e-6)
+
+
+def test_output_layout_refuses_overlapping_and_gapped_matrices():
+    x = np.empty((4, 6), np.float32)
+    assert not gemm.output_layout(x[:, ::2])                            # stride 2 both ways
+    assert not gemm.output_layout(np.broadcast_to(x[:3, :2], (5, 3, 2)))  # batch stride 0
+    assert gemm.output_layout(x[:, :3]) and gemm.output_layout(x.T)
 
 
 @needs_mkl

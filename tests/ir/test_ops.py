@@ -29,7 +29,7 @@ OP_NAMES = """
     reshape transpose broadcast_to concatenate slice take one_hot iota pad scatter_add
     segment_rows gather_rows random_uniform
     fused scan
-    softmax
+    softmax permuted_matmul
 """.split()
 
 f32, i32 = DType.f32, DType.i32
@@ -249,6 +249,18 @@ def matmul(draw):
 
 
 @st.composite
+def permuted_matmul(draw):
+    """A matmul's operands (batch dims broadcast) and a perm of its product's axes that
+    ends with one of the last two."""
+    operands, _ = draw(matmul())
+    (a, _), (b, _) = operands
+    rank = max(len(a), len(b))
+    last = draw(st.sampled_from([rank - 2, rank - 1]))
+    rest = draw(st.permutations([i for i in range(rank) if i != last]))
+    return operands, {"perm": tuple(rest) + (last,)}
+
+
+@st.composite
 def tensordot(draw):
     a, b, attrs = draw(tensordot_axes())
     dtype = draw(st.sampled_from(NUMERIC))
@@ -455,6 +467,7 @@ CASES = {
     "fused": fused(),
     "scan": scan(),
     "softmax": case(softmax()),
+    "permuted_matmul": case(permuted_matmul(), aligned=batch_aligned),
 }
 
 

@@ -33,6 +33,7 @@ SAMPLES = {
     "cast": ([F32], {"dtype": DType.i32}),
     "constant": ([], {"value": ((1.0, -2.5), (math.inf, 3e-08))}),
     "matmul": ([F32, TensorType((4, 3))], {}),
+    "permuted_matmul": ([F32, TensorType((4, 3))], {"perm": (1, 0)}),
     "tensordot": ([TensorType((BATCH, 5, 4)), TensorType((BATCH, 5, 3))],
                   {"axes_a": (0, 1), "axes_b": (0, 1)}),
     "reshape": ([F32], {"shape": (BATCH, 2, -1)}),

@@ -218,6 +218,17 @@ def matmul(draw):
 
 
 @st.composite
+def permuted_matmul(draw):
+    """matmul's cases with a perm of the product's axes ending with one of its last two."""
+    case = draw(matmul())
+    rank = max(x.ndim for x in case.arrays)
+    last = draw(st.sampled_from([rank - 2, rank - 1]))
+    rest = draw(st.permutations([i for i in range(rank) if i != last]))
+    case.attrs = {"perm": tuple(rest) + (last,)}
+    return case
+
+
+@st.composite
 def tensordot(draw):
     rng = rng_of(draw)
     a, b, attrs = draw(tensordot_axes())
@@ -421,6 +432,7 @@ VJP_CASES = {
     "scatter_add": scatter_add(),
     "scan": scan(),
     "softmax": softmax(),
+    "permuted_matmul": permuted_matmul(),
 }
 VJP_OPS = sorted(VJP_CASES)
 VJP_CASE_COUNT = len(VJP_OPS) * EXAMPLES_PER_OP   # per-op VJP cases run (ops x examples)
