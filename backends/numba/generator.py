@@ -156,6 +156,11 @@ class KernelGenerator(ABC):
     def decorator(self) -> str:
         """The decorator line the kernel function gets (``@njit(...)``, ``@cuda.jit``)."""
 
+    def accumulator(self, op: Op, axes) -> DType:
+        """The dtype a local accumulator of reduction ``op`` over ``axes`` (those its loops
+        sum) has: :func:`accumulator_dtype` by default."""
+        return accumulator_dtype(op)
+
     def local_combine(self, kind: str, element: str, acc: str, dtype: DType) -> str:
         """A local accumulator's update (a reduction over the innermost loops): by default
         :meth:`combine`; a target may emit an update the compiler can vectorize."""
@@ -325,7 +330,7 @@ class KernelGenerator(ABC):
         local = whole or (self.partial_sums and first < len(self.loops))
         if local:
             # The last loops: a local accumulator around loop ``first``.
-            acc_dtype = accumulator_dtype(op)
+            acc_dtype = self.accumulator(op, self.loops[first:])
             acc = f"acc{self.names[r][1:]}"
             self.pre[first].append((f"{acc} = {self.constant(fold.identity(acc_dtype), acc_dtype)}",
                                     None))

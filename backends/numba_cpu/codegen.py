@@ -36,7 +36,7 @@ Decided statically, from the types alone:
   with trailing axes ``k..rank-1`` (``[0, 3]`` of a rank-4 shape) through a local partial
   over them, added into the output after loop ``k``. ``reduce_mean``
   divides by the reduced count, symbols included, at the end. Local sums accumulate
-  float32 in float64 and ints in int64 (:mod:`fusegraph.backends.numba.generator`), a
+  float32 in float64 (but those of at most :data:`SHORT_SUM` elements) and ints in int64 (:mod:`fusegraph.backends.numba.generator`), a
   float sum through ``fast_math.sum_add``, an addition LLVM may reassociate, so that
   the loop vectorizes (partial sums: exact up to the order of additions);
 * parallelism: when fusegraph runs on more than one thread
@@ -89,8 +89,15 @@ from ...ir.types import DType, Sym
 
 SYMBOL_SIZE_GUESS = 32            # a symbolic dim (the batch) counts this much for that estimate
 PARALLEL_MIN_ELEMENTS = 1 << 18   # a kernel this large runs its outer loop on Numba's threads
-# Bump when the generated code changes meaning (2: fast_math, 3: sum_add, 4: partial sums).
+# Bump when the generated code changes meaning (2: fast_math, 3: sum_add, 4: partial sums
+# and short float32 sums).
 CODEGEN_VERSION = "4"
+# A float32 sum over at most this many elements (a softmax's or a LayerNorm's row of 128)
+# accumulates in float32, not float64: LLVM vectorizes it into partial sums of a few
+# elements each, combined by a tree (error about that of numpy's pairwise float32 sum),
+# and the conversions to float64 had halved the vectors (softmax's exp-and-sum stage of
+# [32,4,128,128]: 2.45 -> 1.18 ms). Longer sums keep float64.
+SHORT_SUM = 128
 
 LONE_KERNEL_MIN_ELEMENTS = 1 << 15  # an op alone this large still becomes a kernel
 
@@ -186,6 +193,15 @@ class _Generator(KernelGenerator):
 
     def finish_in_output(self, out: int, target: str, T: str, count: str, axes: tuple) -> None:
         self.post[0].append((f"out{out} /= {T}({count})", None))
+
+    def accumulator(self, op, axes) -> DType:
+        """float32 for a float32 sum or mean over at most :data:`SHORT_SUM` elements (every
+        summed dim static), else :func:`accumulator_dtype`'s wider type."""
+        sizes = [self.shape[a] for a in axes]
+        if (op.results[0].type.dtype == DType.f32 and get_opdef(op.kind).reduction.rounds
+                and all(isinstance(d, int) for d in sizes) and math.prod(sizes) <= SHORT_SUM):
+            return DType.f32
+        return accumulator_dtype(op)
 
     def local_combine(self, kind: str, element: str, acc: str, dtype: DType) -> str:
         if kind == "add" and dtype.is_float:      # a sum LLVM may vectorize: fast_math
@@ -369,7 +385,7 @@ class _StagedGenerator(_Generator):
         lines = [f"{indent}# stage {s}"]
         head, inner = [], []
         for op in folded:
-            wide = accumulator_dtype(op)
+            wide = self.accumulator(op, self.row_loops)
             n = self.names[op.results[0]][1:]
             head.append((f"acc{n} = "
                          f"{self.constant(get_opdef(op.kind).reduction.identity(wide), wide)}",
@@ -396,7 +412,8 @@ class _StagedGenerator(_Generator):
                 inner.append((f"nan{n} |= {element} != {element}", None))
                 combine = templates.ORDERED_FOLDS[kind].format(element, f"acc{n}")
             else:
-                combine = self.local_combine(kind, element, f"acc{n}", accumulator_dtype(op))
+                combine = self.local_combine(kind, element, f"acc{n}",
+                                             self.accumulator(op, self.row_loops))
             inner.append((f"acc{n} = {combine}", self.ir_line(op)))
         for r in stored:
             inner.append((f"out{self.outputs[id(r)]}[{self.index(r)}] = {self.names[r]}",

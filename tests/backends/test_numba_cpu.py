@@ -115,7 +115,7 @@ def test_source_has_one_statement_per_op_with_its_ir_line_and_static_broadcast_i
     assert '@njit(cache=True, error_model="numpy", fastmath=False, parallel=False)' in src
     lines = [line.strip() for line in src.splitlines()]
     for expected in ["a3 = in3[()]", "a1 = in1[i0, 0, 0]", "a2 = in2[i2]",
-                     "a0 = in0[i0, i1, i2]", "out0[i0, i1, i2] = v2", "acc3 = np.float64(0.0)",
+                     "a0 = in0[i0, i1, i2]", "out0[i0, i1, i2] = v2", "acc3 = np.float32(0.0)",
                      "out1[i0] = np.float32(acc3)"]:
         assert any(line.startswith(expected) for line in lines), (expected, src)
     assert any(line.startswith("v0 = (a0 - a1)")
@@ -126,6 +126,17 @@ def test_source_has_one_statement_per_op_with_its_ir_line_and_static_broadcast_i
     body = src.splitlines()
     assert body.index(next(b for b in body if "a1 = in1" in b)) < \
         body.index(next(b for b in body if "for i1 in" in b))
+
+
+@pytest.mark.parametrize("shape, axes, wide", [
+    ((B, 128), (1,), False), ((B, 129), (1,), True),      # SHORT_SUM = 128 elements
+    ((4, B), (1,), True), ((B, 8, 16), (1, 2), False)])   # a symbol's size is unknown: wide
+def test_a_float32_sum_accumulates_in_float64_unless_short(shape, axes, wide):
+    x = param("x", *shape)
+    g = graph([x], [emit("reduce_sum", emit("exp", x), axes=axes)])
+    (k,) = [op for op in fuse(g).ops if op.kind == "fused"]
+    src = generate_kernel(k.region).source
+    assert ("= np.float64(0.0)" in src) == wide and ("= np.float32(0.0)" in src) != wide, src
 
 
 def test_equal_regions_share_a_name_whatever_their_locations_and_names():
