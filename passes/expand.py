@@ -24,8 +24,12 @@ def _expanded(op: Op, operands) -> tuple | None:
 
 
 def expand(graph: Graph) -> Graph:
-    """``graph`` (and its scan bodies) with every composite op expanded."""
-    return rebuild(map_scan_regions(graph, expand), _expanded)
+    """``graph`` (and its scan bodies) with every composite op expanded; ``graph`` itself
+    when it holds none."""
+    graph = map_scan_regions(graph, expand)
+    if not any(get_opdef(op.kind).expand is not None for op in graph.ops):
+        return graph
+    return rebuild(graph, _expanded)
 
 
 register_pass(Pass("expand", expand, "write composite ops (softmax) as primitives"))

@@ -82,6 +82,8 @@ def _representatives(graph: Graph) -> dict[int, Op]:
 
 def merge_scans(graph: Graph) -> Graph:
     chosen = _representatives(graph)
+    if not chosen:
+        return graph                   # nothing to merge: not rebuilt (a warm start's time)
     emitted: dict[int, tuple] = {}     # id(representative) -> its new results
 
     def rule(op, operands):

@@ -39,18 +39,24 @@ def _readers(graph: Graph) -> Counter:
 
 def permuted_matmuls(graph: Graph) -> Graph:
     """``graph`` with each transpose of an otherwise unread matmul product written by the
-    product (module docstring)."""
+    product (module docstring); ``graph`` itself when there is none."""
     reads = _readers(graph)
 
-    def rule(op: Op, operands) -> tuple | None:
+    def applies(op: Op) -> bool:
         if op.kind != "transpose":
-            return None
+            return False
         x, perm = op.operands[0], op.attrs["perm"]
-        made = x.producer
-        if (made is None or made.kind != "matmul" or reads[id(x)] != 1
-                or perm[-1] < len(perm) - 2):
+        return (x.producer is not None and x.producer.kind == "matmul" and reads[id(x)] == 1
+                and perm[-1] >= len(perm) - 2)
+
+    if not any(applies(op) for op in graph.ops):
+        return graph
+
+    def rule(op: Op, operands) -> tuple | None:
+        if not applies(op):
             return None
         count("matmuls_permuted")
+        perm = op.attrs["perm"]
         a, b = operands[0].producer.operands      # the product emitted again: dropped, unread
         return (emit("permuted_matmul", a, b, perm=perm),)
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from ..ir.builder import emit
 from ..ir.core import Graph, Op, Value
-from ..ir.opdef import REDUCTION
+from ..ir.opdef import REDUCTION, get_opdef
 from ..ir.types import Sym
 
 from .manager import Pass, register_pass
@@ -121,7 +121,10 @@ def reduce_base_of_view(op: Op, operands) -> tuple | None:
 
 def reduce_views(graph: Graph) -> Graph:
     """``graph`` with each reduction of a view chain reading the chain's base (module
-    docstring)."""
+    docstring); ``graph`` itself when no reduction reads a transpose or a reshape."""
+    if not any(get_opdef(op.kind).has(REDUCTION) and op.operands[0].producer is not None
+               and op.operands[0].producer.kind in _VIEWS for op in graph.ops):
+        return graph
     return rebuild(graph, RULES.apply)
 
 
