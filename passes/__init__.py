@@ -11,6 +11,7 @@ from .expand import expand
 from .fusion import fuse, targeting
 from .hoist_invariants import hoist_invariants
 from .hoist_sums import hoist_sums
+from .late_scaling import late_scaling
 from .manager import (PASSES, Pass, PassRun, PipelineReport, collecting, count, register_pass,
                       run_pipeline)
 from .memory import MemoryPlan, memory_report, plan_memory
@@ -55,6 +56,7 @@ def pipeline_through(after: str, pipeline=None) -> list[str]:
 __all__ = ["DEFAULT_PIPELINE", "FUSION_PIPELINE", "MemoryPlan", "PASSES", "Pass",
            "PassRun", "PipelineReport", "Rule", "RuleTable", "collecting", "count", "cse",
            "dce", "early_scans", "expand", "fuse", "hoist_invariants", "hoist_sums", "infer_shapes",
+           "late_scaling",
            "map_scan_regions", "memory_report", "merge_scans", "permuted_matmuls",
            "pipeline_through",
            "plan_memory", "reduce_views", "register_pass", "run_on_scan_regions", "run_pipeline",

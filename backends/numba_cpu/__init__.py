@@ -38,7 +38,9 @@ from .executable import Executable, KernelStep, compile
 # "reduce_views" (a product only a transpose reads written in the transposed layout by its
 # GEMM, :mod:`fusegraph.passes.permuted_matmuls`: the attention's heads put side by side
 # without a copy; first, so that a reduction of that view then reads the product in its
-# new order), then "sparse_rows" (an
+# new order) and "late_scaling" (a scalar product that only contractions and sums read
+# applied to their results, :mod:`fusegraph.passes.late_scaling`: the query scaling's
+# gradient), then "sparse_rows" (an
 # Embedding's table gradient as per-id row sums that the optimizer's kernel gathers,
 # :mod:`fusegraph.passes.sparse_rows`: ticket model 1.88 -> 1.58 ms per step, 1 thread,
 # MKL; its two 10000x64 scatters had zeroed and written 2.56 MB each), then "scan_fusion" (kernels inside
@@ -52,7 +54,7 @@ from .executable import Executable, KernelStep, compile
 # graph returns (an optimizer's updates) at the end, where a donated weight is written in
 # place (:mod:`.donation`).
 _BEFORE_REDUCE_VIEWS = FUSION_PIPELINE.index("reduce_views")
-PIPELINE = (FUSION_PIPELINE[:_BEFORE_REDUCE_VIEWS] + ["permuted_matmuls"]
+PIPELINE = (FUSION_PIPELINE[:_BEFORE_REDUCE_VIEWS] + ["permuted_matmuls", "late_scaling"]
             + FUSION_PIPELINE[_BEFORE_REDUCE_VIEWS:]
             + ["sparse_rows", "scan_fusion", "early_scans", "updates_last"])
 

@@ -65,7 +65,7 @@ def test_backend_is_registered_with_the_fusion_pipeline():
     assert get_backend("numba_cpu") is numba_cpu.compile
     before = FUSION_PIPELINE.index("reduce_views")
     assert default_pipeline("numba_cpu") == (
-        FUSION_PIPELINE[:before] + ["permuted_matmuls"] + FUSION_PIPELINE[before:]
+        FUSION_PIPELINE[:before] + ["permuted_matmuls", "late_scaling"] + FUSION_PIPELINE[before:]
         + ["sparse_rows", "scan_fusion", "early_scans", "updates_last"])
     assert "fusion" not in default_pipeline("reference")
     with pytest.raises(ValueError, match="expected one of reference, numba_cpu"):
