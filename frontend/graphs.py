@@ -51,7 +51,7 @@ class TracedGraph:
         self.context, self.variables = context, variables
         self.updated = tuple(updated)     # the variables the last results are new values of
         self._compile = compile_fn or compile_graph
-        self._donated: dict = {}          # id(executable) -> its donated (result, param) pairs
+        self._donated: dict = {}          # training flag (None: not read) -> donated pairs
         self._reads_training = any(p is TRAINING for p in context)
         self._run_context = [p for p in context if p is not TRAINING]
         self._executable = None           # a graph without the flag: its one executable
@@ -73,16 +73,18 @@ class TracedGraph:
         """The compiled :meth:`specialized` graph for ``training`` (compiled on first use)."""
         if not self._reads_training:
             if self._executable is None:
-                self._executable = self._compiled(self.graph)
+                self._executable = self._compiled(self.graph, None)
             return self._executable
         training = bool(training)
         if training not in self._by_training:
-            self._by_training[training] = self._compiled(self.specialized(training))
+            self._by_training[training] = self._compiled(self.specialized(training), training)
         return self._by_training[training]
 
-    def _compiled(self, graph: Graph):
+    def _compiled(self, graph: Graph, key):
         """``graph`` compiled, each updated variable's value donated to its new value (see
-        the Executable protocol): :meth:`run` hands the arrays over or passes copies."""
+        the Executable protocol): :meth:`run` hands the arrays over or passes copies. The
+        donated pairs are kept under ``key``, the training flag it was specialized for
+        (None: the graph does not read it)."""
         first = len(graph.results) - len(self.updated)
         position = {id(p): i for i, p in enumerate(graph.params)}
         pairs = tuple((first + k, position[id(v.symbol)]) for k, v in enumerate(self.updated)
@@ -90,7 +92,7 @@ class TracedGraph:
         if pairs and not _takes_donate(self._compile):   # a compile function of one graph
             pairs = ()
         executable = self._compile(graph, donate=pairs) if pairs else self._compile(graph)
-        self._donated[id(executable)] = pairs
+        self._donated[key] = pairs
         return executable
 
     def arguments(self, inputs, training: bool = False) -> list:
@@ -123,7 +125,7 @@ class TracedGraph:
         executable = self.executable(training)
         threads.apply()            # the thread policy, in this thread (after a compile)
         arguments = self.arguments(inputs, training)
-        pairs = self._donated[id(executable)]
+        pairs = self._donated[bool(training) if self._reads_training else None]
         if pairs:
             shared = _read_elsewhere(arguments, len(arguments) - len(self.variables))
             for _, i in pairs:
