@@ -28,6 +28,11 @@ os.environ.setdefault("FUSEGRAPH_TIERED_START", "0")
 # a wrong result: the reference given MKL's matmul agrees bitwise). So the suite compares
 # backends on one BLAS; tests/backends/test_numba_cpu_gemm.py tests MKL's path itself.
 os.environ.setdefault("FUSEGRAPH_BLAS", "numpy")
+# A binding's first call checks its new plan against the checked path unless the same
+# plan passed that check before (backends/numba_cpu/plan_trust.py, marks kept in the kernel
+# cache folder across runs): the suite checks every plan, so that a run does not depend on
+# what an earlier run left; tests/backends/test_numba_cpu_plan_trust.py tests the marks.
+os.environ.setdefault("FUSEGRAPH_VERIFY_PLANS", "always")
 
 import fusegraph as fg  # noqa: E402
 from fusegraph.ir import Graph, VerificationError, verifier  # noqa: E402
