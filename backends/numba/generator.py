@@ -144,6 +144,11 @@ class KernelGenerator(ABC):
         """For a reduction accumulating in its output: the expression of the partial
         result read before each update (``start`` is the accumulator's first value)."""
 
+    def accumulator_target(self, out: int, target: str, axes: tuple) -> str:
+        """Where a reduction accumulating in its output ``out`` folds the element at
+        ``target`` (an element of ``out``; a target may fold into a partial instead)."""
+        return target
+
     @abstractmethod
     def finish_in_output(self, out: int, target: str, T: str, count: str, axes: tuple) -> None:
         """For a mean accumulating in its output: divide by ``count`` at the end."""
@@ -343,6 +348,7 @@ class KernelGenerator(ABC):
         # Other axes: accumulate in the output array itself (the local partial of the
         # last loops, or each element).
         cur = f"r{self.names[r][1:]}"
+        target = self.accumulator_target(out, target, axes)
         start = self.start_in_output(out, target, self.constant(fold.identity(dtype), dtype),
                                      axes)
         where = self.post[first] if local else self.pre[-1]

@@ -42,7 +42,11 @@ Decided statically, from the types alone:
 * parallelism: when fusegraph runs on more than one thread
   (:func:`fusegraph.backends.threads.get_num_threads` when the kernel is generated), the
   outermost loop is ``numba.prange`` (and the kernel ``parallel=True``) when no
-  reduction reduces axis 0 and the iteration space is at least
+  reduction reduces axis 0 (when one does, a bias gradient's sum over the batch, one
+  ``prange`` chunk per thread takes a range of axis 0 and folds it into its own partial
+  of each such output, combined in chunk order after the threads: partials of a sum
+  add up in another order than one thread's loop, to rounding) and the iteration space
+  is at least
   :data:`PARALLEL_MIN_ELEMENTS` elements, each symbol counted as
   :data:`SYMBOL_SIZE_GUESS` (the decision must be static: the source, and so the cache
   key, may not depend on the first batch seen). ``FUSEGRAPH_NUMBA_PARALLEL_MIN`` sets
@@ -185,11 +189,56 @@ class _Generator(KernelGenerator):
     partial_sums = True
 
     def loop_axes(self, results: dict) -> list[int]:
-        return list(range(len(self.shape)))      # one loop per axis, in order
+        """One loop per axis, in order; decides :attr:`rows_split` first (it changes where
+        the reductions over axis 0 accumulate)."""
+        self.fold_of = {results[op.results[0]]: get_opdef(op.kind).reduction.combine
+                        for op in self.region.ops
+                        if self.is_reduction(op) and op.results[0] in results}
+        self.rows_split = self.threads_for_rows()
+        return list(range(len(self.shape)))
+
+    def threads_for_rows(self) -> int:
+        """The threads that split axis 0 of a kernel large enough to run threaded but one
+        of whose reductions reduces axis 0 (a bias gradient's sum over the batch), each
+        folding its rows into partials of those outputs; 0 (serial) otherwise."""
+        shape, chunks = self.shape, threads.get_num_threads()
+        threshold = parallel_threshold()
+        if (self.staged or chunks < 2 or threshold is None or not shape
+                or estimated_size(shape) < threshold
+                or (isinstance(shape[0], int) and shape[0] < chunks)):
+            return 0
+        reduces_axis_0 = any(0 in op.attrs["axes"] for op in self.region.ops
+                             if self.is_reduction(op))
+        return chunks if reduces_axis_0 else 0
+
+    rows_split = 0              # threads splitting axis 0 (see make_spec): their count
+
+    def accumulator_target(self, out: int, target: str, axes: tuple) -> str:
+        """With :attr:`rows_split`, a reduction over axis 0 folds into its thread's
+        partial ``part<out>[c, ...]``."""
+        if self.rows_split and 0 in axes:
+            return f"part{out}[c, {target[target.index('[') + 1:]}"
+        return target
 
     def start_in_output(self, out: int, target: str, start: str, axes: tuple) -> str:
+        if self.rows_split and 0 in axes:
+            # each thread folds its rows into its own partial, combined after the threads
+            chunks, fold = self.rows_split, self.fold_of[out]
+            self.pre[0].append((f"part{out} = np.full(({chunks},) + out{out}.shape, {start}, "
+                                f"out{out}.dtype)", None))
+            self.post[0].append((f"out{out}[...] = part{out}[0]", None))
+            self.post[0].append((f"for c in range(1, {chunks}):", None))
+            self.post[0].append((f"    {self.combine_arrays(fold, f'out{out}', f'part{out}[c]')}",
+                                 None))
+            return target
         self.pre[0].append((f"out{out}.fill({start})", None))
         return target
+
+    @staticmethod
+    def combine_arrays(kind: str, acc: str, part: str) -> str:
+        """``acc`` combined in place with the array ``part`` by the fold ``kind``."""
+        ufunc = {"add": "np.add", "maximum": "np.maximum", "minimum": "np.minimum"}[kind]
+        return f"{ufunc}({acc}, {part}, {acc})"
 
     def finish_in_output(self, out: int, target: str, T: str, count: str, axes: tuple) -> None:
         self.post[0].append((f"out{out} /= {T}({count})", None))
@@ -213,8 +262,27 @@ class _Generator(KernelGenerator):
                 f"parallel={self.parallel})")
 
     def loop_range(self, depth: int, axis: int) -> str:
+        if self.rows_split and depth == 0:
+            return "range(lo, hi)"
         loop = "prange" if self.parallel and depth == 0 else "range"
         return f"{loop}({self.bound(axis)})"
+
+    def loop_nest(self) -> list[str]:
+        """The base nest; with :attr:`rows_split`, inside ``for c in prange(chunks)``, each
+        chunk looping over its own ``[lo, hi)`` of axis 0 (what comes before and after the
+        loops, the partials and their combination included, once, outside)."""
+        if not self.rows_split:
+            return super().loop_nest()
+        chunks = self.rows_split
+        before, after = self.pre[0], self.post[0]
+        self.pre[0], self.post[0] = [], []
+        inner = super().loop_nest()
+        self.pre[0], self.post[0] = before, after
+        n = self.bound(0)
+        return (statement_lines(before, "    ")
+                + [f"    for c in prange({chunks}):",
+                   f"        lo = c * {n} // {chunks}", f"        hi = (c + 1) * {n} // {chunks}"]
+                + ["    " + line for line in inner] + statement_lines(after, "    "))
 
     def make_spec(self, symbols: tuple) -> KernelSpec:
         shape = self.shape
@@ -222,8 +290,9 @@ class _Generator(KernelGenerator):
                              if self.is_reduction(op))
         estimate = estimated_size(shape)
         threshold = parallel_threshold()
-        self.parallel = (threshold is not None and len(shape) > 0 and not reduces_axis_0
-                         and estimate >= threshold)
+        self.parallel = bool(self.rows_split) or (
+            threshold is not None and len(shape) > 0 and not reduces_axis_0
+            and estimate >= threshold)
         version = CODEGEN_VERSION + (f" in place {sorted(self.in_place.items())}"
                                      if self.in_place else "")
         name = f"kernel_{structural_hash(self.region, version)}"

@@ -18,7 +18,7 @@ import pytest  # noqa: E402
 
 import fusegraph as fg  # noqa: E402
 from fusegraph.backends import (default_pipeline, get_backend, numba_cpu,  # noqa: E402
-                                optimizing_compiler)
+                                optimizing_compiler, threads)
 from fusegraph.backends.numba import steps as numba_steps  # noqa: E402
 from fusegraph.backends.numba_cpu import (CodegenError, ExecutionError, InputError,  # noqa: E402
                                           clear_memo, generate_kernel)
@@ -353,6 +353,27 @@ def test_parallel_kernel_with_local_and_array_reductions(monkeypatch):
     exe = differential([x], results, [floats(9, 3, 4, scale=1.0)])
     spec = exe.kernels[0].spec
     assert spec.parallel and "for i0 in prange(n_B):" in spec.source
+
+
+@pytest.mark.parametrize("batch", [5, 1])
+def test_threads_split_the_rows_of_a_kernel_that_reduces_axis_0(monkeypatch, batch):
+    """A bias gradient's sum over the batch: each thread folds its rows into its own
+    partial (sums, means, NaN-propagating maxima), combined after the threads."""
+    monkeypatch.setenv("FUSEGRAPH_NUMBA_PARALLEL_MIN", "1")
+    monkeypatch.setattr(threads, "get_num_threads", lambda: 2)   # two chunks, whatever runs
+    m, x = param("m", B, 3, 4, dtype=BOOL), param("x", B, 3, 4)
+    y = emit("where", m, x, emit("constant", value=0.0, dtype=F32))
+    results = [y, emit("reduce_sum", y, axes=(0, 1), keepdims=True),
+               emit("reduce_mean", y, axes=(0,)), emit("reduce_max", y, axes=(0, 2)),
+               emit("reduce_min", y, axes=(2,))]
+    xs = floats(batch, 3, 4)
+    if batch:
+        xs[0, 1, 2] = np.nan                      # one row's NaN reaches the max
+    with np.errstate(all="ignore"):
+        exe = differential([m, x], results, [rng.random((batch, 3, 4)) < 0.5, xs])
+    spec = exe.kernels[0].spec
+    assert spec.parallel and "for c in prange(2):" in spec.source
+    assert "for i0 in range(lo, hi):" in spec.source and "part1[c, " in spec.source
 
 
 # --- the Executable -----------------------------------------------------------------------
