@@ -191,9 +191,11 @@ class _Generator(KernelGenerator):
     def loop_axes(self, results: dict) -> list[int]:
         """One loop per axis, in order; decides :attr:`rows_split` first (it changes where
         the reductions over axis 0 accumulate)."""
+        reductions = [op for op in self.region.ops
+                      if self.is_reduction(op) and op.results[0] in results]
         self.fold_of = {results[op.results[0]]: get_opdef(op.kind).reduction.combine
-                        for op in self.region.ops
-                        if self.is_reduction(op) and op.results[0] in results}
+                        for op in reductions}
+        self.out_dtypes = {results[op.results[0]]: op.results[0].type.dtype for op in reductions}
         self.rows_split = self.threads_for_rows()
         return list(range(len(self.shape)))
 
@@ -222,23 +224,28 @@ class _Generator(KernelGenerator):
 
     def start_in_output(self, out: int, target: str, start: str, axes: tuple) -> str:
         if self.rows_split and 0 in axes:
-            # each thread folds its rows into its own partial, combined after the threads
+            # Each thread folds its rows into its own partial, combined after the threads:
+            # plain loops, not array expressions, which a parallel kernel would make into
+            # parallel loops of their own (a 3.9 s compile against 0.8 s).
             chunks, fold = self.rows_split, self.fold_of[out]
-            self.pre[0].append((f"part{out} = np.full(({chunks},) + out{out}.shape, {start}, "
-                                f"out{out}.dtype)", None))
-            self.post[0].append((f"out{out}[...] = part{out}[0]", None))
-            self.post[0].append((f"for c in range(1, {chunks}):", None))
-            self.post[0].append((f"    {self.combine_arrays(fold, f'out{out}', f'part{out}[c]')}",
-                                 None))
+            T = self.templates.SCALAR_TYPES[self.out_dtypes[out]]
+            both = f"flat{out}[c * size{out} + e]"
+            self.pre[0] += [
+                (f"part{out} = np.empty(({chunks},) + out{out}.shape, out{out}.dtype)", None),
+                (f"flat{out} = part{out}.reshape(-1)", None),
+                (f"for e in range(flat{out}.size):", None),
+                (f"    flat{out}[e] = {start}", None)]
+            self.post[0] += [
+                (f"whole{out} = out{out}.reshape(-1)", None),
+                (f"size{out} = whole{out}.size", None),
+                (f"for e in range(size{out}):", None),
+                (f"    r = flat{out}[e]", None),
+                (f"    for c in range(1, {chunks}):", None),
+                (f"        r = {self.combine(fold, both, 'r', self.out_dtypes[out])}", None),
+                (f"    whole{out}[e] = {T}(r)", None)]
             return target
         self.pre[0].append((f"out{out}.fill({start})", None))
         return target
-
-    @staticmethod
-    def combine_arrays(kind: str, acc: str, part: str) -> str:
-        """``acc`` combined in place with the array ``part`` by the fold ``kind``."""
-        ufunc = {"add": "np.add", "maximum": "np.maximum", "minimum": "np.minimum"}[kind]
-        return f"{ufunc}({acc}, {part}, {acc})"
 
     def finish_in_output(self, out: int, target: str, T: str, count: str, axes: tuple) -> None:
         self.post[0].append((f"out{out} /= {T}({count})", None))
