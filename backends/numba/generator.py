@@ -30,8 +30,9 @@ names that do not vary between equal regions. What every target does alike:
 
 What a target says (a subclass): its name, its numba import, its template table, which
 axes are loops (:meth:`KernelGenerator.loop_axes`), how an output accumulator starts and
-ends, the decorator, the statements before the loops, each loop's range, and the spec
-it returns.
+ends and where it folds (:meth:`KernelGenerator.accumulator_target`: numba_cpu's threads
+fold into partials), a local accumulator's dtype, the decorator, the statements before
+the loops, each loop's range, and the spec it returns.
 """
 from __future__ import annotations
 
