@@ -79,6 +79,10 @@ def verified(key: str) -> bool:
 
 def mark_verified(key: str) -> None:
     """Record that a plan of ``key`` agreed with its checked path (nothing, with
-    ``FUSEGRAPH_VERIFY_PLANS=always``)."""
+    ``FUSEGRAPH_VERIFY_PLANS=always``). A mark that cannot be written (a full or
+    read-only disk) is left out: the next process checks its plan again."""
     if mode() == "once":
-        kernel_cache.write_private(_mark(key), b"")
+        try:
+            kernel_cache.write_private(_mark(key), b"")
+        except OSError:
+            pass

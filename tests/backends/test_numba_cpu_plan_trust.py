@@ -80,3 +80,12 @@ def test_a_bad_setting_is_named(monkeypatch):
     with pytest.raises(ValueError, match="FUSEGRAPH_VERIFY_PLANS='sometimes': expected one "
                                          "of once, always"):
         plan_trust.mode()
+
+
+def test_a_mark_that_cannot_be_written_keeps_the_plan(once, monkeypatch):
+    def full_disk(path, data):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(plan_trust.kernel_cache, "write_private", full_disk)
+    run_twice()                                  # asserts the plan was kept, no plan errors
+    run_twice()
+    assert len(once) == 2                        # nothing marked: checked again
