@@ -16,6 +16,7 @@ from .manager import (PASSES, Pass, PassRun, PipelineReport, collecting, count, 
                       run_pipeline)
 from .memory import MemoryPlan, memory_report, plan_memory
 from .merge_scans import merge_scans
+from .one_hot_compares import one_hot_compares
 from .permuted_matmuls import permuted_matmuls
 from .regions import map_scan_regions, run_on_scan_regions
 from .rewrite import Rule, RuleTable
@@ -28,6 +29,7 @@ from .updates_last import updates_last
 # What a graph goes through before a backend compiles it.
 DEFAULT_PIPELINE = [
     "expand",        # composite ops (softmax) as primitives: autodiff used their own VJPs
+    "one_hot_compares",  # one_hot as ids == iota, which fusion joins to its users
     "simplify",      # fold constants, drop identities (and untaken training branches)
     "cse",           # merge duplicates (the many equal constants of a traced step)
     "merge_scans",   # one loop for a recurrent layer's forward and autodiff's saving scan
@@ -57,7 +59,7 @@ __all__ = ["DEFAULT_PIPELINE", "FUSION_PIPELINE", "MemoryPlan", "PASSES", "Pass"
            "PassRun", "PipelineReport", "Rule", "RuleTable", "collecting", "count", "cse",
            "dce", "early_scans", "expand", "fuse", "hoist_invariants", "hoist_sums", "infer_shapes",
            "late_scaling",
-           "map_scan_regions", "memory_report", "merge_scans", "permuted_matmuls",
+           "map_scan_regions", "memory_report", "merge_scans", "one_hot_compares", "permuted_matmuls",
            "pipeline_through",
            "plan_memory", "reduce_views", "register_pass", "run_on_scan_regions", "run_pipeline",
            "simplify",
