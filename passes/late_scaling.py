@@ -21,10 +21,10 @@ from __future__ import annotations
 
 from ..ir.builder import emit
 from ..ir.core import Graph, Op, Value
-from ..ir.ops.vjp_utils import splat_value
+from ..ir.ops.vjp_utils import const, splat_value
 
 from .manager import Pass, count, register_pass
-from .rewrite import rebuild
+from .rewrite import rebuild, reemit
 
 _LINEAR_IN_EVERY_OPERAND = ("matmul", "permuted_matmul", "tensordot")
 _LINEAR_IN_THE_FIRST = ("reduce_sum", "reduce_mean")
@@ -75,8 +75,8 @@ def late_scaling(graph: Graph) -> Graph:
                 new = _scalar_of(new.producer)[0]
             reads.append(new)
         count("products_scaled_late")
-        result = emit(op.kind, *reads, region=op.region, **dict(op.attrs))
-        return (emit("mul", result, emit("constant", value=factor, dtype=result.type.dtype)),)
+        (result,) = reemit(op, reads)
+        return (emit("mul", result, const(factor, result.type.dtype)),)
 
     return rebuild(graph, rule)
 

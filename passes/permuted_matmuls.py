@@ -21,8 +21,6 @@ Statistics: ``matmuls_permuted``.
 """
 from __future__ import annotations
 
-from collections import Counter
-
 from ..ir.builder import emit
 from ..ir.core import Graph, Op
 
@@ -30,23 +28,17 @@ from .manager import Pass, count, register_pass
 from .rewrite import rebuild
 
 
-def _readers(graph: Graph) -> Counter:
-    """How many times each value (by id) is read: as an operand or as a result."""
-    reads = Counter(id(v) for op in graph.ops for v in op.operands)
-    reads.update(id(r) for r in graph.results)
-    return reads
-
-
 def permuted_matmuls(graph: Graph) -> Graph:
     """``graph`` with each transpose of an otherwise unread matmul product written by the
     product (module docstring); ``graph`` itself when there is none."""
-    reads = _readers(graph)
+    users, returned = graph.users(), {id(r) for r in graph.results}
 
     def applies(op: Op) -> bool:
         if op.kind != "transpose":
             return False
         x, perm = op.operands[0], op.attrs["perm"]
-        return (x.producer is not None and x.producer.kind == "matmul" and reads[id(x)] == 1
+        return (x.producer is not None and x.producer.kind == "matmul"
+                and users[id(x)] == [op] and id(x) not in returned
                 and perm[-1] >= len(perm) - 2)
 
     if not any(applies(op) for op in graph.ops):

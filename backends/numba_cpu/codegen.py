@@ -187,33 +187,31 @@ class _Generator(KernelGenerator):
     templates = templates
     parallel = False
     partial_sums = True
+    rows_split = 0              # threads splitting axis 0 (:meth:`threading`): their count
 
     def loop_axes(self, results: dict) -> list[int]:
         """One loop per axis, in order; decides :attr:`rows_split` first (it changes where
         the reductions over axis 0 accumulate)."""
-        reductions = [op for op in self.region.ops
-                      if self.is_reduction(op) and op.results[0] in results]
-        self.fold_of = {results[op.results[0]]: get_opdef(op.kind).reduction.combine
-                        for op in reductions}
-        self.out_dtypes = {results[op.results[0]]: op.results[0].type.dtype for op in reductions}
-        self.rows_split = self.threads_for_rows()
+        self.reduction_into = {results[op.results[0]]: op for op in self.region.ops
+                               if self.is_reduction(op) and op.results[0] in results}
+        self.rows_split = self.threading()[1]
         return list(range(len(self.shape)))
 
-    def threads_for_rows(self) -> int:
-        """The threads that split axis 0 of a kernel large enough to run threaded but one
-        of whose reductions reduces axis 0 (a bias gradient's sum over the batch), each
-        folding its rows into partials of those outputs; 0 (serial) otherwise."""
-        shape, chunks = self.shape, threads.get_num_threads()
-        threshold = parallel_threshold()
-        if (self.staged or chunks < 2 or threshold is None or not shape
-                or estimated_size(shape) < threshold
-                or (isinstance(shape[0], int) and shape[0] < chunks)):
-            return 0
-        reduces_axis_0 = any(0 in op.attrs["axes"] for op in self.region.ops
-                             if self.is_reduction(op))
-        return chunks if reduces_axis_0 else 0
-
-    rows_split = 0              # threads splitting axis 0 (see make_spec): their count
+    def threading(self) -> tuple[bool, int]:
+        """``(parallel, rows_split)``: whether the kernel runs on Numba's threads, from
+        :func:`parallel_threshold`'s size on; and, for a kernel one of whose reductions reduces
+        axis 0 (a bias gradient's sum over the batch, which a ``prange`` over axis 0
+        would race on), the threads splitting axis 0, each folding its rows into partials
+        of those outputs (0: the outer loop is the ``prange``, or the kernel is serial)."""
+        shape, threshold = self.shape, parallel_threshold()
+        if threshold is None or not shape or estimated_size(shape) < threshold:
+            return False, 0
+        if not any(0 in op.attrs["axes"] for op in self.region.ops if self.is_reduction(op)):
+            return True, 0
+        chunks = threads.get_num_threads()
+        if self.staged or chunks < 2 or (isinstance(shape[0], int) and shape[0] < chunks):
+            return False, 0
+        return True, chunks
 
     def accumulator_target(self, out: int, target: str, axes: tuple) -> str:
         """With :attr:`rows_split`, a reduction over axis 0 folds into its thread's
@@ -227,8 +225,8 @@ class _Generator(KernelGenerator):
             # Each thread folds its rows into its own partial, combined after the threads:
             # plain loops, not array expressions, which a parallel kernel would make into
             # parallel loops of their own (a 3.9 s compile against 0.8 s).
-            chunks, fold = self.rows_split, self.fold_of[out]
-            T = self.templates.SCALAR_TYPES[self.out_dtypes[out]]
+            chunks, op = self.rows_split, self.reduction_into[out]
+            fold, dtype = get_opdef(op.kind).reduction.combine, op.results[0].type.dtype
             both = f"flat{out}[c * size{out} + e]"
             self.pre[0] += [
                 (f"part{out} = np.empty(({chunks},) + out{out}.shape, out{out}.dtype)", None),
@@ -241,8 +239,8 @@ class _Generator(KernelGenerator):
                 (f"for e in range(size{out}):", None),
                 (f"    r = flat{out}[e]", None),
                 (f"    for c in range(1, {chunks}):", None),
-                (f"        r = {self.combine(fold, both, 'r', self.out_dtypes[out])}", None),
-                (f"    whole{out}[e] = {T}(r)", None)]
+                (f"        r = {self.combine(fold, both, 'r', dtype)}", None),
+                (f"    whole{out}[e] = {self.templates.SCALAR_TYPES[dtype]}(r)", None)]
             return target
         self.pre[0].append((f"out{out}.fill({start})", None))
         return target
@@ -293,13 +291,7 @@ class _Generator(KernelGenerator):
 
     def make_spec(self, symbols: tuple) -> KernelSpec:
         shape = self.shape
-        reduces_axis_0 = any(0 in op.attrs["axes"] for op in self.region.ops
-                             if self.is_reduction(op))
-        estimate = estimated_size(shape)
-        threshold = parallel_threshold()
-        self.parallel = bool(self.rows_split) or (
-            threshold is not None and len(shape) > 0 and not reduces_axis_0
-            and estimate >= threshold)
+        self.parallel = self.threading()[0]
         version = CODEGEN_VERSION + (f" in place {sorted(self.in_place.items())}"
                                      if self.in_place else "")
         name = f"kernel_{structural_hash(self.region, version)}"

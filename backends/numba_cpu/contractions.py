@@ -81,8 +81,7 @@ def _tensordot(attrs):
 
 
 def _permuted(attrs):
-    perm = tuple(attrs["perm"])
-    inverse = tuple(perm.index(i) for i in range(len(perm)))
+    inverse = tuple(int(i) for i in np.argsort(attrs["perm"]))
 
     def permuted_matmul_into(a, b, out):
         matmul_into(a, b, out.transpose(inverse))    # the product's order, out's memory

@@ -39,3 +39,13 @@ def check_axis(axis: int, rank: int, what: str = "axis") -> int:
 FLOATS = (DType.f32, DType.f64)
 INTS = (DType.i32, DType.i64)
 NUMERIC = FLOATS + INTS
+
+
+def check_axes(t: TensorType, axes, *, empty: bool = True) -> None:
+    """ShapeError unless ``axes`` are sorted, unique axes of ``t`` (and, without
+    ``empty``, at least one)."""
+    if ((not axes and not empty) or list(axes) != sorted(set(axes))
+            or any(not 0 <= a < t.rank for a in axes)):
+        some = "" if empty else ", not empty"
+        raise ShapeError(f"axes must be sorted, unique{some} and in [0, {t.rank}), got {axes} "
+                         f"for {t}")

@@ -15,18 +15,14 @@ from __future__ import annotations
 import numpy as np
 
 from ..builder import emit
-from ..errors import ShapeError
 from ..opdef import Attr, OpDef, register
-from ._rules import FLOATS, require_dtype
+from ._rules import FLOATS, check_axes, require_dtype
 
 
 def _softmax_infer(types, attrs):
     (t,) = types
     require_dtype(t, FLOATS, "operand")
-    axes = attrs["axes"]
-    if not axes or list(axes) != sorted(set(axes)) or any(not 0 <= a < t.rank for a in axes):
-        raise ShapeError(f"axes must be sorted, unique, not empty and in [0, {t.rank}), "
-                         f"got {axes} for {t}")
+    check_axes(t, attrs["axes"], empty=False)
     return t
 
 

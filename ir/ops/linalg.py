@@ -84,9 +84,7 @@ def _permuted_infer(types, attrs):
 
 def _permuted_vjp(op, cts):
     """The product's gradients, of the cotangent transposed back to the product's order."""
-    perm = op.attrs["perm"]
-    inverse = tuple(perm.index(i) for i in range(len(perm)))
-    return _product_cotangents(*op.operands, emit("transpose", cts[0], perm=inverse))
+    return _product_cotangents(*op.operands, transpose_to(cts[0], list(op.attrs["perm"])))
 
 
 register(OpDef("permuted_matmul", _permuted_infer,

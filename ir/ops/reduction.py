@@ -25,7 +25,7 @@ from ..opdef import (ARG_REDUCTION, NO_GRADIENT, REDUCTION, SHAPE_ONLY, Attr, Op
                      register)
 from ..types import DType, Sym, TensorType
 from .vjp_utils import const, expand_reduced
-from ._rules import FLOATS, NUMERIC, require_dtype
+from ._rules import FLOATS, NUMERIC, check_axes, require_dtype
 
 
 def reduced_shape(shape: tuple, axes: tuple, keepdims: bool) -> tuple:
@@ -38,10 +38,8 @@ def _reduce_rule(allowed):
     def infer(types, attrs):
         (t,) = types
         require_dtype(t, allowed, "operand")
-        axes = attrs["axes"]
-        if list(axes) != sorted(set(axes)) or any(not 0 <= a < t.rank for a in axes):
-            raise ShapeError(f"axes must be sorted, unique and in [0, {t.rank}), got {axes} for {t}")
-        return TensorType(reduced_shape(t.shape, axes, attrs["keepdims"]), t.dtype)
+        check_axes(t, attrs["axes"])
+        return TensorType(reduced_shape(t.shape, attrs["axes"], attrs["keepdims"]), t.dtype)
     return infer
 
 
