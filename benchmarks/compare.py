@@ -9,9 +9,10 @@
 For every (workload, thread count) the frameworks run one after another (their order
 rotated from one block to the next), twice: a **cold** process, whose kernel caches are
 empty (a new ``FUSEGRAPH_CACHE_DIR``; a new JAX persistent compilation cache, which JAX
-fills as fusegraph fills its own; PyTorch has none), which stops after its first step,
-then a **warm** process on the caches the cold one filled, which times ``--steps`` steps
-after ``--warmup`` untimed ones (see ``measure.py`` for what a process reports). Each
+fills as fusegraph fills its own; PyTorch has none), which stops after its first step
+(fusegraph's once its kernels are ready and one more step checked its plan: what a
+user's first run leaves in the cache), then a **warm** process on the caches the cold
+one filled, which times ``--steps`` steps after ``--warmup`` untimed ones (see ``measure.py`` for what a process reports). Each
 process gets the thread count through ``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``,
 ``MKL_NUM_THREADS``, ``NUMBA_NUM_THREADS``, ``torch.set_num_threads``,
 ``fusegraph.config.set_num_threads`` where it exists, and, for one thread, ``XLA_FLAGS``

@@ -18,7 +18,10 @@ just before it started this process, to the end of the first step: interpreter s
 imports, building, tracing and compiling, the step), its parts ``import_s``, ``build_s``
 and ``first_call_s``, ``first_loss``, for fusegraph ``ready_s`` (from the same start
 until every kernel is compiled or loaded: its first steps run on the reference
-meanwhile; the warm-up and timed steps come after), the timed steps'
+meanwhile; the warm-up and timed steps come after, for fusegraph at least one warm-up
+step even with ``--warmup 0``, so that a cold process leaves behind what a user's first
+run leaves: the kernels cached and the step's plan checked,
+:mod:`fusegraph.backends.numba_cpu.plan_trust`), the timed steps'
 ``median_ms``/``p25_ms``/``p75_ms`` (after ``--warmup`` untimed steps; none when ``--steps 0``), ``max_rss_mb`` (this
 process's peak resident memory, ``getrusage``), ``versions`` (with the MKL linked into
 libtorch, which threadpoolctl does not see) and ``blas`` (the thread pools loaded, from
@@ -89,8 +92,8 @@ def measure_workload(args) -> dict:
     first_loss = step()
     first_done = time.time()
     ready = _wait_for_kernels(args.framework)
-    for _ in range(args.warmup):
-        step()
+    for _ in range(args.warmup if ready is None else max(args.warmup, 1)):
+        step()      # fusegraph: at least one, so that a cold process leaves its plan checked
     times = []
     for _ in range(args.steps):
         t = time.perf_counter()
