@@ -26,6 +26,10 @@ several groups of its shape, they merge into one (acyclicity and the reduction r
 permitting): the moment and velocity chains of an Adam update both start from the
 gradient and meet at the new weight, so each weight's whole update is one kernel that
 reads the gradient, the two slots and the weight once and writes the three new values.
+An op also joins (or merges) the groups of its *siblings*: groups that read one of its
+operands whole, at its iteration shape, from outside (a bias gradient's sum over the
+batch and a LayerNorm's backward both read the same matmul output: one kernel reads it
+once).
 Groups of one op stay plain ops unless the capability's ``lone_kernel`` wants a kernel
 at their iteration shape (numba_cpu: large ones), and ops with effects stay plain ops
 (:func:`.dce.has_effects`: they are never fused, and kept even when nothing reads
@@ -96,24 +100,25 @@ def _identity_of_stop_gradient(op: Op, operands) -> tuple | None:
 
 def _joins(op: Op, shape: tuple, group, capability: KernelCapability) -> bool:
     """Whether ``op`` (of iteration shape ``shape``) may join ``group`` by its shape: the
-    group's, or, for a staged capability, the shape of the group's reductions' results
-    when ``op`` is elementwise and reads one of them or a row op of the group (a row op:
-    a LayerNorm's ``rsqrt(variance + eps)``, computed once per row between the stages)."""
+    group's, or, for a staged capability, the shape of a reduction's result or a row op
+    of the group that ``op``, elementwise, reads (a row op: a LayerNorm's
+    ``rsqrt(variance + eps)``, computed once per row between the stages)."""
     if shape == group.shape:
         return True
     if not capability.staged or not get_opdef(op.kind).has(ELEMENTWISE):
         return False
-    rows = {id(r) for g_op in group.ops for r in g_op.results
+    rows = {id(r): r.type.shape for g_op in group.ops for r in g_op.results
             if _is_reduction(g_op) or r.type.shape != group.shape}
-    row = next((g_op.results[0].type.shape for g_op in group.ops if _is_reduction(g_op)), None)
-    return shape == row and any(id(v) in rows for v in op.operands)
+    return any(rows.get(id(v)) == shape for v in op.operands)
 
 
 def _kernel_uses_ok(ops: list, capability: KernelCapability) -> bool:
     """Whether ``ops``, one kernel, keep the contract's ``reduction results`` rule for
     ``capability``: no op uses a reduction's result, or (a staged kernel, where the
-    backend's kernels may be) every reduction reduces the same trailing axes keeping them
-    and every op using a reduction's result is elementwise."""
+    backend's kernels may be) the reductions have row axes (:func:`row_axes_of`: those
+    whose results are used reduce the same trailing axes keeping them, the others these
+    too or the other axes, as column reductions) and every op using a reduction's result
+    is elementwise."""
     reductions = [op for op in ops if _is_reduction(op)]
     reduced = {id(op.results[0]) for op in reductions}
     users = [op for op in ops if any(id(v) in reduced for v in op.operands)]
@@ -121,7 +126,7 @@ def _kernel_uses_ok(ops: list, capability: KernelCapability) -> bool:
         return True
     if not capability.staged or not all(get_opdef(op.kind).has(ELEMENTWISE) for op in users):
         return False
-    return row_axes_of(reductions) is not None
+    return row_axes_of(ops) is not None
 
 
 class _Group:
@@ -221,10 +226,12 @@ def group_ops(graph: Graph, capability: KernelCapability = ANY_KERNEL) -> list[_
     """The groups of two or more ops, in program order; contracting each group to one
     node leaves the graph acyclic (the module's invariant).
 
-    An op joins the group of one of its operands' producers (the first whose iteration
-    shape it has, that has no reduction result it reads, and that it can join acyclically).
-    When its operands come from *several* groups of its iteration shape, those groups
-    merge into one with it (the two halves of an optimizer update, say: the first and
+    An op joins the group of one of its operands' producers, or else of a sibling (a
+    group reading one of its operands whole, at its iteration shape): the first whose
+    iteration shape it has, whose reduction results it may read (the capability's
+    staging), and that it can join acyclically.
+    When its operands come from *several* groups of its iteration shape (or siblings),
+    those groups merge into one with it (the two halves of an optimizer update, say: the first and
     second moments are computed from the gradient in separate chains that meet at the
     weight's new value), as long as the contraction stays acyclic and no member would use
     another's reduction result. Only ops that ``capability`` admits join groups.
@@ -233,6 +240,7 @@ def group_ops(graph: Graph, capability: KernelCapability = ANY_KERNEL) -> list[_
     node_of: dict[int, int] = {}           # id(op) -> the node it was added as
     group_at: dict[int, _Group] = {}       # node -> the group it is
     groups: list[_Group] = []
+    readers: dict[int, list] = {}          # id(value) -> groups reading it from outside
 
     def producer_node(v: Value) -> int:
         return dag.find(node_of[id(v.producer)])
@@ -245,12 +253,16 @@ def group_ops(graph: Graph, capability: KernelCapability = ANY_KERNEL) -> list[_
         node_of[id(op)] = node
         if not _fusible(op, capability):
             continue
+        shape = iteration_shape_of(op)
         candidates: list[_Group] = []
         for v in op.operands:
             g = group_at.get(producer_node(v)) if v.producer is not None else None
             if g is not None and g not in candidates:
                 candidates.append(g)
-        shape = iteration_shape_of(op)
+        for v in op.operands:          # siblings: groups reading the same whole array
+            for g in readers.get(id(v), ()) if v.type.shape == shape else ():
+                if g.ops and g not in candidates:
+                    candidates.append(g)
         group = next((g for g in candidates if _joins(op, shape, g, capability)
                       and _kernel_uses_ok(g.ops + [op], capability)
                       and dag.contract(g.node, node)), None)
@@ -265,6 +277,10 @@ def group_ops(graph: Graph, capability: KernelCapability = ANY_KERNEL) -> list[_
                     group.ops = sorted(group.ops + h.ops, key=lambda o: node_of[id(o)])
                     h.ops = []
         group.ops.append(op)
+        for v in op.operands:
+            if v.type.shape == shape and (v.producer is None or group_at.get(
+                    producer_node(v)) is not group):
+                readers.setdefault(id(v), []).append(group)
     kept = [g for g in groups          # merged-away groups have no ops left
             if len(g.ops) > 1 or (len(g.ops) == 1 and capability.lone_kernel(g.shape))]
     for number, g in enumerate(kept):

@@ -188,6 +188,7 @@ class _Generator(KernelGenerator):
     parallel = False
     partial_sums = True
     rows_split = 0              # threads splitting axis 0 (:meth:`threading`): their count
+    row_loops: list = []        # a staged kernel's row axes (walked once per stage)
 
     def loop_axes(self, results: dict) -> list[int]:
         """One loop per axis, in order; decides :attr:`rows_split` first (it changes where
@@ -202,14 +203,16 @@ class _Generator(KernelGenerator):
         :func:`parallel_threshold`'s size on; and, for a kernel one of whose reductions reduces
         axis 0 (a bias gradient's sum over the batch, which a ``prange`` over axis 0
         would race on), the threads splitting axis 0, each folding its rows into partials
-        of those outputs (0: the outer loop is the ``prange``, or the kernel is serial)."""
+        of those outputs (0: the outer loop is the ``prange``, or the kernel is serial; a
+        staged kernel whose rows hold axis 0 has no outer loop to split: serial)."""
         shape, threshold = self.shape, parallel_threshold()
         if threshold is None or not shape or estimated_size(shape) < threshold:
             return False, 0
         if not any(0 in op.attrs["axes"] for op in self.region.ops if self.is_reduction(op)):
             return True, 0
         chunks = threads.get_num_threads()
-        if self.staged or chunks < 2 or (isinstance(shape[0], int) and shape[0] < chunks):
+        if (chunks < 2 or (isinstance(shape[0], int) and shape[0] < chunks)
+                or 0 in self.row_loops):
             return False, 0
         return True, chunks
 
@@ -278,16 +281,19 @@ class _Generator(KernelGenerator):
         loops, the partials and their combination included, once, outside)."""
         if not self.rows_split:
             return super().loop_nest()
-        chunks = self.rows_split
         before, after = self.pre[0], self.post[0]
         self.pre[0], self.post[0] = [], []
         inner = super().loop_nest()
         self.pre[0], self.post[0] = before, after
-        n = self.bound(0)
-        return (statement_lines(before, "    ")
-                + [f"    for c in prange({chunks}):",
-                   f"        lo = c * {n} // {chunks}", f"        hi = (c + 1) * {n} // {chunks}"]
+        return (statement_lines(before, "    ") + self.chunk_loop()
                 + ["    " + line for line in inner] + statement_lines(after, "    "))
+
+    def chunk_loop(self) -> list[str]:
+        """With :attr:`rows_split`: the ``prange`` over the threads' chunks, each setting
+        the ``[lo, hi)`` of axis 0 it loops over."""
+        n, chunks = self.bound(0), self.rows_split
+        return [f"    for c in prange({chunks}):",
+                f"        lo = c * {n} // {chunks}", f"        hi = (c + 1) * {n} // {chunks}"]
 
     def make_spec(self, symbols: tuple) -> KernelSpec:
         shape = self.shape
@@ -316,7 +322,10 @@ class _StagedGenerator(_Generator):
     it; after the stage's loops, its reductions' results are scalars the next stages
     read. Recomputing costs arithmetic, not memory traffic; a value a later stage reads
     that a result's array can hold until then is stored there instead (:meth:`scratch`:
-    softmax's exp is computed once)."""
+    softmax's exp is computed once). A column reduction (:func:`fusegraph.ir.ops.region.
+    is_column_reduction`: a LayerNorm's gamma gradient) folds each row's elements into an
+    accumulator array of the row's length (one per thread of a rows split), written to its
+    output after the outer loops."""
 
     staged = True
 
@@ -330,8 +339,11 @@ class _StagedGenerator(_Generator):
         rows = row_axes(region)
         self.row_loops = list(rows)
         self.loops = [a for a in range(len(self.shape)) if a not in rows]
+        self.columns = {id(op) for op in region.ops
+                        if self.is_reduction(op) and tuple(op.attrs["axes"]) != rows}
         self.stage = stages(region)
         self.results = {r: j for j, r in enumerate(region.results)}
+        self.rows_split = self.threading()[1]
         return self.make_spec(tuple(dict.fromkeys(d for d in self.shape if isinstance(d, Sym))))
 
     def index(self, value) -> str:
@@ -352,8 +364,13 @@ class _StagedGenerator(_Generator):
             if p.type.rank == 0:
                 self.names[p] = f"a{k}"
                 before.append((f"a{k} = in{k}[()]", self.ir_names[p]))
+        columns = [op for op in reductions if id(op) in self.columns]
+        before += [line for op in columns for line in self.column_start(op)]
         body = statement_lines(before, "    ")
         indent = "    "
+        if self.rows_split:
+            body += self.chunk_loop()
+            indent += "    "
         for depth, axis in enumerate(self.loops):
             body.append(f"{indent}for i{axis} in {self.loop_range(depth, axis)}:")
             indent += "    "
@@ -374,7 +391,52 @@ class _StagedGenerator(_Generator):
                 continue
             body += self.stage_lines(s, folded, stored, needed, written, indent)
             written.update(id(r) for r in stored)
+        for op in columns:
+            body += self.column_finish(op)
         return body
+
+    def column_index(self) -> str:
+        """The element of a column reduction's accumulator that the current element
+        folds into: its row index (after the thread's, with a rows split)."""
+        return subscript((["c"] if self.rows_split else []) + [f"i{a}" for a in self.row_loops])
+
+    def column_start(self, op) -> list:
+        """The statements making column reduction ``op``'s accumulator array (one row per
+        thread of a rows split), filled with its identity by a plain loop (an array
+        expression would become a parallel loop of its own: a slow compile), before the
+        outer loops."""
+        wide = accumulator_dtype(op)
+        dims = ([str(self.rows_split)] if self.rows_split else []) + [
+            self.bound(a) for a in self.row_loops]
+        identity = self.constant(get_opdef(op.kind).reduction.identity(wide), wide)
+        col = f"col{self.names[op.results[0]][1:]}"
+        return [(f"{col} = np.empty(({', '.join(dims)},), {self.templates.SCALAR_TYPES[wide]})",
+                 self.ir_line(op)),
+                (f"flat{col} = {col}.reshape(-1)", None),
+                (f"for e in range(flat{col}.size):", None),
+                (f"    flat{col}[e] = {identity}", None)]
+
+    def column_finish(self, op) -> list[str]:
+        """After the outer loops: column reduction ``op``'s accumulator (the threads'
+        combined) into its output, divided by the count for a mean."""
+        fold, r = get_opdef(op.kind).reduction, op.results[0]
+        wide = accumulator_dtype(op)
+        col, row = f"col{self.names[r][1:]}", ", ".join(f"i{a}" for a in self.row_loops)
+        lines, indent = [], "    "
+        for axis in self.row_loops:
+            lines.append(f"{indent}for i{axis} in range({self.bound(axis)}):")
+            indent += "    "
+        if self.rows_split:
+            inner = [(f"r = {col}[0, {row}]", None),
+                     (f"for c in range(1, {self.rows_split}):", None),
+                     (f"    r = {self.combine(fold.combine, f'{col}[c, {row}]', 'r', wide)}",
+                      None)]
+        else:
+            inner = [(f"r = {col}[{row}]", None)]
+        value = f"r / {self.count(op.attrs['axes'])}" if fold.mean else "r"
+        T = self.templates.SCALAR_TYPES[r.type.dtype]
+        inner.append((f"out{self.results[r]}[{self.index(r)}] = {T}({value})", None))
+        return lines + statement_lines(inner, indent)
 
     def scratch(self, stage: dict, producers: dict) -> list:
         """The values that are not results but that a later stage reads, each given the
@@ -449,9 +511,12 @@ class _StagedGenerator(_Generator):
                     indent: str) -> list[str]:
         """Stage ``s``: its accumulators, its loop nest over the row axes (an earlier
         stage's stored result read back from its output), its reductions' results after
-        the loops (and those that are results, stored)."""
+        the loops (and those that are results, stored); its column reductions fold into
+        their arrays in the loops."""
         lines = [f"{indent}# stage {s}"]
         head, inner = [], []
+        columns = [op for op in folded if id(op) in self.columns]
+        folded = [op for op in folded if id(op) not in self.columns]
         for op in folded:
             wide = self.accumulator(op, self.row_loops)
             n = self.names[op.results[0]][1:]
@@ -461,7 +526,7 @@ class _StagedGenerator(_Generator):
             if _ordered_fold(op):
                 head.append((f"nan{n} = False", None))
         loaded: set = set()
-        for op in needed + folded:
+        for op in needed + folded + columns:
             for v in op.operands:
                 if id(v) in written and id(v) not in loaded:
                     loaded.add(id(v))
@@ -483,6 +548,11 @@ class _StagedGenerator(_Generator):
                 combine = self.local_combine(kind, element, f"acc{n}",
                                              self.accumulator(op, self.row_loops))
             inner.append((f"acc{n} = {combine}", self.ir_line(op)))
+        for op in columns:
+            target = f"col{self.names[op.results[0]][1:]}[{self.column_index()}]"
+            combine = self.combine(get_opdef(op.kind).reduction.combine,
+                                   self.names[op.operands[0]], target, accumulator_dtype(op))
+            inner.append((f"{target} = {combine}", self.ir_line(op)))
         for r in stored:
             inner.append((f"out{self.outputs[id(r)]}[{self.index(r)}] = {self.names[r]}",
                           None if r in self.results else f"{self.ir_names[r]}, read by a later stage"))

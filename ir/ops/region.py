@@ -24,10 +24,14 @@ parameters, which receive the op's operands in order. Its reference semantics ar
   equals the iteration dim or is 1 (a broadcast the types decide; no size is compared
   when the kernel runs);
 * ``reduction results``: a region op uses a reduction's result only in a *staged*
-  region: every reduction reduces the same trailing axes of the iteration shape (a
-  row's) keeping them (``keepdims``), and every op using a reduction's result is
-  elementwise. A kernel of it walks each row once per *stage* (softmax: the row's max,
-  then the sum of exponentials, then the quotients; see :func:`stages`); its
+  region: every reduction whose result a region op uses reduces the same trailing axes
+  of the iteration shape (a row's, :func:`row_axes`) keeping them (``keepdims``), every
+  other reduction reduces those axes too or is a *column reduction*
+  (:func:`is_column_reduction`: it reduces every other axis keeping them, a LayerNorm's
+  gamma and beta gradients summed over the rows), and every op using a reduction's
+  result is elementwise. A kernel of it walks each row once per *stage* (softmax: the
+  row's max, then the sum of exponentials, then the quotients; see :func:`stages`),
+  folding its column reductions into accumulators of the row's length as it goes; its
   elementwise ops may also have the *row shape* (:func:`row_shape`: computed once per
   row, between the stages);
 * ``results``: every region result is computed by a region op that is not a constant.
@@ -106,8 +110,11 @@ def check_kernel_region(region: Graph) -> None:
     staged = is_staged(region)
     if staged and row_axes(region) is None:
         _broken("reduction results", "a region op uses the result of a reduction of the "
-                                     "same kernel, but its reductions do not all reduce "
-                                     "the same trailing axes keeping them")
+                                     "same kernel, but its reductions have no row axes: "
+                                     "those whose results it uses must reduce the same "
+                                     "trailing axes keeping them, every other one these "
+                                     "too or (a column reduction) all the others, keeping "
+                                     "them")
     if staged:          # row ops: of the reductions' result shape, between the stages
         row = row_shape(region)
         reductions = [op for op in region.ops if get_opdef(op.kind).has(REDUCTION)]
@@ -150,33 +157,57 @@ def is_staged(region: Graph) -> bool:
 
 
 def row_axes(region: Graph) -> tuple | None:
-    """The axes every reduction of ``region`` reduces, when they are the same trailing
-    axes of the iteration shape for all and kept (``keepdims``): what a staged kernel
-    walks once per stage; None otherwise (or without reductions)."""
+    """The axes a staged kernel of ``region`` walks once per stage (a row's): those that
+    every reduction whose result a region op uses reduces (every reduction, when no
+    result is used), when they are the same trailing axes of the iteration shape for all,
+    kept (``keepdims``), and every other reduction reduces them too or is a column
+    reduction (:func:`is_column_reduction`); None otherwise (or without reductions)."""
     return row_axes_of(region.ops)
 
 
 def row_axes_of(ops) -> tuple | None:
     """:func:`row_axes` of the region ``ops`` would make (fusion asks it of a group)."""
-    axes = set()
-    for op in ops:
-        if get_opdef(op.kind).has(REDUCTION):
-            rank = op.operands[0].type.rank
-            reduced = tuple(op.attrs["axes"])
-            trailing = tuple(range(rank - len(reduced), rank))
-            if not op.attrs["keepdims"] or reduced != trailing or not reduced:
-                return None
-            axes.add(reduced)
-    return axes.pop() if len(axes) == 1 else None
+    reductions = [op for op in ops if get_opdef(op.kind).has(REDUCTION)]
+    read = {id(v) for op in ops for v in op.operands}
+    used = [op for op in reductions if id(op.results[0]) in read] or reductions
+    axes = {_kept_trailing_axes(op) for op in used}
+    if len(axes) != 1 or None in axes:
+        return None
+    rows = axes.pop()
+    if all(_kept_trailing_axes(op) == rows
+           or (id(op.results[0]) not in read and is_column_reduction(op, rows))
+           for op in reductions):
+        return rows
+    return None
+
+
+def _kept_trailing_axes(op: Op) -> tuple | None:
+    """The axes reduction ``op`` reduces when they are trailing ones it keeps, else None."""
+    rank = op.operands[0].type.rank
+    reduced = tuple(op.attrs["axes"])
+    if not op.attrs["keepdims"] or not reduced or reduced != tuple(range(rank - len(reduced), rank)):
+        return None
+    return reduced
+
+
+def is_column_reduction(op: Op, rows: tuple) -> bool:
+    """Whether reduction ``op`` of a staged region with row axes ``rows`` reduces every
+    other axis of the iteration shape, keeping them: its result has the row's length (a
+    LayerNorm's gamma gradient, the sum over the batch of ``g * x_hat``), folded as the
+    kernel walks each row. It must be a region result only (no region op uses it)."""
+    rank = op.operands[0].type.rank
+    columns = tuple(a for a in range(rank) if a not in rows)
+    return bool(columns) and op.attrs["keepdims"] and tuple(op.attrs["axes"]) == columns
 
 
 def row_shape(region: Graph) -> tuple | None:
-    """A staged region's row shape: the iteration shape with the row axes (every
-    reduction's, :func:`row_axes`) of size 1, the shape of its reductions' results and
-    of its *row ops* (elementwise ops of those results, computed once per row between
-    the stages: a LayerNorm's ``rsqrt(variance + eps)``); None without reductions."""
+    """A staged region's row shape: the iteration shape with the row axes
+    (:func:`row_axes`) of size 1, the shape of its row reductions' results and of its
+    *row ops* (elementwise ops of those results, computed once per row between the
+    stages: a LayerNorm's ``rsqrt(variance + eps)``); None without row reductions."""
+    rows = row_axes(region)
     for op in region.ops:
-        if get_opdef(op.kind).has(REDUCTION):
+        if get_opdef(op.kind).has(REDUCTION) and tuple(op.attrs["axes"]) == rows:
             return op.results[0].type.shape
     return None
 

@@ -89,10 +89,11 @@ def test_without_donation_nothing_is_written():
 
 @pytest.mark.parametrize("why, graph, donate", [
     ("another tail kernel reads it", """
-        graph @g(%w: f32[5,3], %x: f32[5,3]) -> (f32[5,3], f32[3]) {
+        graph @g(%w: f32[5,3], %x: f32[5,3], %y: f32[2,5,3]) -> (f32[5,3], f32[2,3]) {
           %0: f32[5,3] = add %w, %x
-          %1: f32[3] = reduce_sum %w {axes=[0], keepdims=false}
-          return %0, %1
+          %1: f32[2,5,3] = mul %w, %y
+          %2: f32[2,3] = reduce_sum %1 {axes=[1], keepdims=false}
+          return %0, %2
         }""", ((0, 0),)),
     ("it is a result too", """
         graph @g(%w: f32[5,3], %x: f32[5,3]) -> (f32[5,3], f32[5,3]) {

@@ -1,7 +1,7 @@
 """``verify`` accepts well-formed graphs and names the broken invariant otherwise."""
 import pytest
 
-from fusegraph.ir.ops.region import is_staged, row_axes, stages
+from fusegraph.ir.ops.region import is_column_reduction, is_staged, row_axes, row_shape, stages
 from fusegraph.ir import (BATCH, DType, Graph, Op, SourceLoc, TensorType, Value,
                           VerificationError, emit_op, verify)
 
@@ -258,6 +258,37 @@ def test_a_staged_kernel_uses_its_row_reductions_results():
     assert [stages(region)[id(op.results[0])] for op in region.ops] == [1, 1, 1, 2, 2]
 
 
+def test_a_staged_kernel_folds_column_reductions_as_it_walks_the_rows():
+    """A LayerNorm's backward: its rows' sums, used in the same kernel, and gamma's and
+    beta's gradients, sums over every other axis that nothing in the kernel reads."""
+    g = param("g", TensorType((BATCH, 3, 4)))
+    row_sum = emit_op("reduce_sum", [g], {"axes": (2,), "keepdims": True}, loc=LOC)
+    dx = emit_op("sub", [g, row_sum.result], loc=LOC)
+    column = emit_op("reduce_sum", [dx.result], {"axes": (0, 1), "keepdims": True}, loc=LOC)
+    graph = fused_of([g], [row_sum, dx, column], [dx.result, column.result])
+    verify(graph)
+    region = graph.ops[0].region
+    assert row_axes(region) == (2,) and row_shape(region) == (BATCH, 3, 1)
+    assert is_column_reduction(column, (2,)) and not is_column_reduction(row_sum, (2,))
+
+
+@pytest.mark.parametrize("axes, keepdims, used", [((0,), True, False), ((0, 1), False, False),
+                                                   ((0, 1), True, True)])
+def test_a_staged_kernel_refuses_other_reductions(axes, keepdims, used):
+    """Beside a row's reductions, a reduction over some of the other axes, one that drops
+    them, or a column reduction whose result the kernel uses: no row axes."""
+    g = param("g", TensorType((BATCH, 3, 4)))
+    row_sum = emit_op("reduce_sum", [g], {"axes": (2,), "keepdims": True}, loc=LOC)
+    dx = emit_op("sub", [g, row_sum.result], loc=LOC)
+    other = emit_op("reduce_sum", [dx.result], {"axes": axes, "keepdims": keepdims}, loc=LOC)
+    ops, results = [row_sum, dx, other], [dx.result, other.result]
+    if used:
+        ops.append(emit_op("mul", [dx.result, other.result], loc=LOC))
+        results = [ops[-1].result]
+    contract_fails(fused_of([g], ops, results), "reduction results",
+                   "its reductions have no row axes: those whose results it uses must reduce")
+
+
 def test_a_staged_kernel_reduces_values_of_its_iteration_shape_only():
     """A reduction of a row value (twice the row's max, summed over the row) would be
     folded once per element of the row by a staged kernel: refused."""
@@ -276,7 +307,7 @@ def test_a_kernel_that_uses_a_reduction_result_it_may_not():
     s = emit_op("reduce_max", [a], {"axes": (0,), "keepdims": True}, loc=LOC)   # not a row
     d = emit_op("sub", [a, s.result], loc=LOC)
     contract_fails(fused_of([a], [s, d], d.results), "reduction results",
-                   "its reductions do not all reduce the same trailing axes keeping them")
+                   "its reductions have no row axes: those whose results it uses must reduce")
 
 
 def test_a_kernel_result_that_no_kernel_op_computes():

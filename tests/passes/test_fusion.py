@@ -272,10 +272,12 @@ def test_a_gradient_graph_whose_groups_meet_both_ways_fuses_acyclically():
           return %11, %9
         }
     """)
+    # %0 joins the %1 group as its sibling: both read all of %arg0
     assert [[r.kind for r in k.region.ops] for k in kernels(out)] == [
-        ["mul", "cos", "mul", "mul", "reduce_sum"], ["add", "cos", "reduce_sum", "add"],
+        ["reduce_sum", "mul", "cos", "mul", "mul", "reduce_sum"],
+        ["add", "cos", "reduce_sum", "add"],
         ["add"]]                        # %11, reading %4 through its broadcast
-    assert [op.kind for op in out.ops] == ["reduce_sum", "fused", "fused", "fused"]
+    assert [op.kind for op in out.ops] == ["fused", "fused", "fused"]
     rng = np.random.default_rng(0)
     same_numbers(g, out, rng.normal(size=(2, 3)).astype(np.float32),
                  rng.normal(size=(2, 1)).astype(np.float32))
@@ -535,3 +537,25 @@ def test_a_lone_op_becomes_a_kernel_only_where_the_capability_asks():
     x = np.random.default_rng(0).random((2, 200, 64), np.float32)
     w = np.random.default_rng(1).random((2, 64, 64), np.float32)
     np.testing.assert_array_equal(reference(fused)(x, w)[0], reference(g)(x, w)[0])
+
+
+def test_siblings_reading_one_whole_array_share_a_kernel():
+    """A bias gradient (a sum over the batch) and the elementwise ops on the same matmul
+    output are siblings: one kernel reads the product once. An op reading that array
+    broadcast, at a larger iteration shape, is not a sibling."""
+    g, out = fused("""
+        graph @fn(%x: f32[4,3], %w: f32[3,5], %y: f32[2,4,5]) -> (f32[1,5], f32[4,5], f32[2,4,5]) {
+          %0: f32[4,5] = matmul %x, %w
+          %1: f32[1,5] = reduce_sum %0 {axes=[0], keepdims=true}
+          %2: f32[4,5] = tanh %0
+          %3: f32[2,4,5] = mul %0, %y
+          %4: f32[2,4,5] = exp %3
+          return %1, %2, %4
+        }
+    """)
+    assert [[r.kind for r in k.region.ops] for k in kernels(out)] == [
+        ["reduce_sum", "tanh"], ["mul", "exp"]]
+    for k in kernels(out):
+        assert_region_contract(k)
+    rng = np.random.default_rng(2)
+    same_numbers(g, out, *(rng.normal(size=p.type.shape).astype(np.float32) for p in g.params))
