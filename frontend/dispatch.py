@@ -22,7 +22,7 @@ import numpy as np
 
 from ..ir import Sym
 from ..ir.builder import current_layer_path
-from . import state
+from . import eager, state
 from .function import Function
 from .nest import flatten, labelled_leaves, map_structure
 from .tensor import is_symbolic
@@ -64,13 +64,16 @@ def eager_argument(x):
     """A data argument as the eager path passes it to its Function, which takes arrays
     for data and anything else for static values (part of its signature):
 
-    * numpy arrays stay; numpy scalars become 0-d arrays of their dtype;
+    * numpy arrays stay; eager tensors become their arrays; numpy scalars become 0-d
+      arrays of their dtype;
     * Python numbers, lists and tuples become ``np.asarray(x)``, with numpy's dtypes
       (``float`` float64, ``int`` int64): exactly what passing that array gives, so one
       trace serves every value;
     * ``bool``, ``None``, strings and other objects stay as they are: a bool is a flag
       (static), None an absent argument.
     """
+    if getattr(x, "concrete", False):        # an eager tensor: its value
+        return x.numpy()
     if isinstance(x, np.ndarray) or isinstance(x, (bool, str)) or x is None:
         return x
     if isinstance(x, (int, float, np.generic, list, tuple)):
@@ -119,7 +122,8 @@ def _argument_labels(fn, owner=None):
 
 
 def eager_or_traced(fn=None, *, method: bool = False, data=None, name=None,
-                    symbolic_batch: bool = True, eager_kwargs=None, eager_result=None):
+                    symbolic_batch: bool = True, eager_kwargs=None, eager_result=None,
+                    taped: bool = True):
     """Decorate ``fn``, written with ``fg.ops`` on symbolic tensors, to run eagerly on
     concrete arguments outside a trace.
 
@@ -141,11 +145,15 @@ def eager_or_traced(fn=None, *, method: bool = False, data=None, name=None,
     * ``eager_kwargs``: arguments set on the eager path only (a random draw that is a
       graph of its own is told so).
     * ``eager_result``: applied to the eager path's outputs (metrics' numpy scalars).
+    * ``taped``: while a gradient tape records eagerly (:mod:`.eager`), ``fn`` runs op by
+      op on eager tensors instead (its data arrays made eager tensors), so the tape
+      records its ops (a loss inside ``with tape``); False keeps the Function (random
+      draws, whose draw a Function's run key makes).
     """
     if fn is None:
         return functools.partial(eager_or_traced, method=method, data=data, name=name,
                                  symbolic_batch=symbolic_batch, eager_kwargs=eager_kwargs,
-                                 eager_result=eager_result)
+                                 eager_result=eager_result, taped=taped)
     signature = inspect.signature(fn)
     data = None if data is None else frozenset(data)
 
@@ -162,6 +170,11 @@ def eager_or_traced(fn=None, *, method: bool = False, data=None, name=None,
         is_data = {key: data is None or key in data for key, _ in arguments}
         if _runs_symbolically(arguments, is_data):
             return fn(*args, **kwargs)
+        if taped and eager.recording_tapes() and eager.running_eagerly():
+            for key, value in arguments:
+                if is_data[key]:
+                    bound.arguments[key] = map_structure(_eager_tensor, value)
+            return fn(*bound.args, **bound.kwargs)
         _convert_for_eager(bound, signature, arguments, is_data)
         bound.arguments.update(eager_kwargs or {})
         owner = args[0] if method else dispatch
@@ -173,6 +186,13 @@ def eager_or_traced(fn=None, *, method: bool = False, data=None, name=None,
 
     dispatch.symbolic = fn
     return dispatch
+
+
+def _eager_tensor(x):
+    """A data leaf as an eager tensor (arrays and numbers; others as they are)."""
+    if isinstance(x, (np.ndarray, np.generic, int, float)) and not isinstance(x, bool):
+        return eager.constant(x)
+    return x
 
 
 def _runs_symbolically(arguments, is_data) -> bool:

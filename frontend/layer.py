@@ -32,7 +32,7 @@ import numpy as np
 
 from ..ir import as_dtype, layer_scope
 from ..ir.builder import current_layer_path, user_site
-from . import initializers, state
+from . import eager, initializers, state
 from .checks import check_bool
 from .naming import check_name, release_path, to_snake_case, unique_name
 from .nest import flatten, map_structure, pack_like
@@ -190,6 +190,9 @@ class Layer:
         tensors = flatten((args, kwargs))
         if any(is_symbolic(t) for t in tensors):
             return self._symbolic_call(args, kwargs)
+        if eager.running_eagerly() and (eager.recording_tapes() or any(
+                eager.is_eager(t) for t in tensors)):
+            return self._eager_op_call(args, kwargs)
         return self._eager_call(args, kwargs)
 
     def _require_init(self) -> None:
@@ -234,12 +237,7 @@ class Layer:
         outside = state.current() is None
         with layer_scope(self.name), _training_scope(training), \
                 (state.deferring_updates(self) if outside else contextlib.nullcontext()) as deferred:
-            if not self.built:
-                self._path = current_layer_path() or self.name
-                with _weights_undone_on_error(self):
-                    self.build_from_call(args, kwargs)
-                self.built = True
-            outputs = self.call(*args, **kwargs)
+            outputs = self._build_and_call(args, kwargs)
         inputs = tuple(t for t in flatten((args, kwargs)) if is_symbolic(t))
         record = CallRecord(self, inputs, updates=tuple(deferred.updates) if outside else ())
         outputs = pack_like(outputs, [SymbolicTensor(t.value, record, t.name) if is_symbolic(t) else t
@@ -247,6 +245,33 @@ class Layer:
         record.outputs = tuple(t for t in flatten(outputs) if is_symbolic(t))
         self._last_record = record
         return outputs
+
+    def _build_and_call(self, args, kwargs):
+        """``call``'s outputs, in the caller's layer scope, after building the layer from
+        this first call (its weights undone if building fails)."""
+        if not self.built:
+            self._path = current_layer_path() or self.name
+            with _weights_undone_on_error(self):
+                self.build_from_call(args, kwargs)
+            self.built = True
+        return self.call(*args, **kwargs)
+
+    def _eager_op_call(self, args, kwargs):
+        """Eagerly, op by op (inside a recording tape, or on eager tensors): ``call`` runs
+        on eager tensors and its ops at once, so a tape records them (:mod:`.eager`);
+        outputs the ops left symbolic (a functional model's inlined graph, a recurrent
+        layer's loop) are computed at the end. Returns eager tensors."""
+        args, kwargs = map_structure(
+            lambda x: eager.constant(_autocast(np.asarray(x), self.dtype)) if _is_array_like(x)
+            else x,
+            (args, kwargs))
+        kwargs, training = self._with_training(kwargs)
+        with eager.eager_calls(), layer_scope(self.name), _training_scope(training):
+            outputs = self._build_and_call(args, kwargs)
+            leaves = flatten(outputs)
+            pending = [t for t in leaves if is_symbolic(t)]
+            done = iter(eager.materialize([t.value for t in pending]))
+        return pack_like(outputs, [next(done) if is_symbolic(t) else t for t in leaves])
 
     def _with_training(self, kwargs):
         """(the kwargs for ``call``, the training value of this call), as Keras 3 resolves
@@ -288,6 +313,11 @@ def _weights_undone_on_error(layer: Layer):
             release_path(weight.path)
         del own[weights_before:], subs[layers_before:]
         raise
+
+
+def training_mode():
+    """The ``training`` value the current layer call runs with (None when none says)."""
+    return _TRAINING.get()
 
 
 @contextlib.contextmanager

@@ -33,7 +33,7 @@ import numpy as np
 
 from ..ir.errors import ShapeError
 from ..ir.clone import inline
-from . import ops
+from . import eager, ops
 from . import state
 from .context import TRAINING
 from .function import _is_array, commit, graph_array
@@ -143,8 +143,16 @@ class Model(Layer):
             latest = trace.latest(variable)
             if latest is not None:
                 replacements[variable.symbol] = latest.value
+        eagerly = trace is None and eager.running_eagerly()
+        for variable in source.variables if eagerly else ():
+            replacements[variable.symbol] = variable.read_value().value   # its eager value
         results = inline(source.graph, replacements, fresh_salts())
         n = len(f.flat_outputs)
+        if eagerly:        # run the copy now; the updates apply now
+            tensors = eager.materialize(results)
+            for variable, tensor in zip(f.updated, tensors[n:]):
+                variable.assign(tensor.numpy())
+            return pack_like(f.outputs, tensors[:n])
         for variable, value in zip(f.updated, results[n:]):   # none from f.traced
             variable.assign(SymbolicTensor(value))
         return pack_like(f.outputs, [SymbolicTensor(v) for v in results[:n]])
@@ -178,9 +186,13 @@ class Model(Layer):
         first time that happens a model warns (once), and it keeps at most
         :data:`MAX_EAGER_TRACES` traces, dropping the least recently used, so such calls
         cost a retrace each but do not grow memory without bound. (Inside
-        ``fg.function`` or a train step, array arguments are graph inputs instead.)"""
-        if any(is_symbolic(t) for t in flatten((args, kwargs))):
-            return super().__call__(*args, **kwargs)
+        ``fg.function`` or a train step, array arguments are graph inputs instead.) While a
+        gradient tape records, or on eager tensors, the call runs op by op instead
+        (:mod:`.eager`), so the tape can differentiate it; it returns eager tensors."""
+        leaves = flatten((args, kwargs))
+        if any(is_symbolic(t) for t in leaves) or (eager.running_eagerly() and (
+                eager.recording_tapes() or any(eager.is_eager(t) for t in leaves))):
+            return super().__call__(*args, **kwargs)     # traced, or eagerly op by op
         training = kwargs.get("training")
         self._require_init()
         if training is not None and not isinstance(training, (bool, np.bool_)):

@@ -18,7 +18,8 @@ from ..ir.builder import user_location
 from ..ir.errors import ShapeError
 from ..ir.types import promote
 from .checks import cast_in_range
-from .tensor import CallRecord, SymbolicTensor, is_symbolic
+from . import eager
+from .tensor import CallRecord, SymbolicTensor, is_symbolic, is_tensor
 from .variables import Variable
 
 
@@ -34,6 +35,12 @@ def _error(kind, message: str, error=ShapeError) -> Exception:
 
 # --- conversion -------------------------------------------------------------------
 def _wrap(value, inputs) -> SymbolicTensor:
+    """The tensor of an emitted op's result: outside a trace, with every operand's value
+    known, the op runs now (an eager tensor, :mod:`.eager`)."""
+    if eager.running_eagerly():
+        tensors = eager.run_op(value.producer)
+        if tensors is not None:
+            return tensors[value.index]
     return SymbolicTensor(value, CallRecord(None, tuple(t for t in inputs if is_symbolic(t))))
 
 
@@ -44,8 +51,10 @@ def convert_to_tensor(x, dtype=None) -> SymbolicTensor:
     anything else (None, strings) a TypeError there."""
     if isinstance(x, Variable):
         x = x.read_value()
-    if is_symbolic(x):
+    if is_tensor(x) and not (x.concrete and not eager.running_eagerly()):
         return x if dtype is None or as_dtype(dtype) == x.type.dtype else cast(x, dtype)
+    if is_tensor(x):            # an eager tensor in a trace: a constant of its value
+        x = x.numpy()
     try:
         array = np.asarray(x)
     except ValueError:   # a ragged nested list
@@ -77,12 +86,13 @@ def _python_scalar_dtype(x, other: DType) -> DType:
 
 def _coerce_pair(a, b):
     """Two symbolic tensors of one dtype (Keras's weak typing for Python numbers)."""
-    a, b = (convert_to_tensor(t) if isinstance(t, Variable) else t for t in (a, b))
-    if not is_symbolic(a) and not is_symbolic(b):
+    a, b = (convert_to_tensor(t) if isinstance(t, Variable) or is_tensor(t) else t
+            for t in (a, b))
+    if not is_tensor(a) and not is_tensor(b):
         a = convert_to_tensor(a)
-    if not is_symbolic(a):
+    if not is_tensor(a):
         a = convert_to_tensor(a, _weak_dtype(a, b.type.dtype))
-    if not is_symbolic(b):
+    if not is_tensor(b):
         b = convert_to_tensor(b, _weak_dtype(b, a.type.dtype))
     if a.type.dtype != b.type.dtype:
         dtype = result_dtype(a.type.dtype, b.type.dtype)

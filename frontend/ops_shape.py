@@ -11,7 +11,7 @@ import numpy as np
 from ..ir import Sym, as_dtype, emit
 from ..ir.types import symbolic_size
 from .ops_coerce import _error, _wrap, cast, convert_to_tensor, normalize_axes, result_dtype
-from .tensor import is_symbolic
+from .tensor import is_tensor
 from .variables import Variable
 
 
@@ -144,7 +144,7 @@ def take(x, indices, axis=None):
         x, axis = _flat("take", x), 0
     (axis,) = normalize_axes(axis, x.ndim, op="take")
     dim = x.type.shape[axis]
-    if not is_symbolic(indices) and not isinstance(indices, Variable) and isinstance(dim, int):
+    if not is_tensor(indices) and not isinstance(indices, Variable) and isinstance(dim, int):
         # indices known now: wrap negative ones (numpy's meaning) and check the range
         array = np.asarray(indices)
         if array.dtype.kind in "iu" and array.size:
@@ -172,8 +172,8 @@ def one_hot(x, num_classes, axis=-1, dtype="float32"):
 def getitem(x, key):
     """``x[key]`` for ints, slices (positive step), ``None``, ``...``, and an int tensor or
     int array alone (a gather along axis 0)."""
-    if is_symbolic(key) or isinstance(key, (list, np.ndarray)):
-        dtype = key.dtype if is_symbolic(key) else np.asarray(key).dtype.name
+    if is_tensor(key) or isinstance(key, (list, np.ndarray)):
+        dtype = key.dtype if is_tensor(key) else np.asarray(key).dtype.name
         if not dtype.startswith(("int", "uint")):
             raise _error("getitem", f"an index tensor must hold ints, got {dtype} values"
                          + ("; a boolean mask gives a shape that depends on the values: use "

@@ -86,7 +86,8 @@ def _uniform01(shape, dtype, seed, stream: int = 0, eager: bool = False) -> Symb
     return SymbolicTensor(value, CallRecord(None, (key,)))
 
 
-@eager_or_traced(name="random", data=(), symbolic_batch=False, eager_kwargs={"eager": True})
+@eager_or_traced(name="random", data=(), symbolic_batch=False, eager_kwargs={"eager": True},
+                 taped=False)
 def _draw(kind: str, shape: tuple, dtype: DType, seed, a, b, eager: bool = False):
     """A ``kind`` draw ("uniform" on [a, b), "normal" of mean a and stddev b). Every
     argument is static: eagerly, a Function per kind, shape, dtype, seed and parameters

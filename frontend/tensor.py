@@ -42,9 +42,11 @@ class CallRecord:
 
 
 class SymbolicTensor:
-    """A traced tensor. ``shape`` follows Keras: unknown sizes (symbols) are ``None``."""
+    """A traced tensor. ``shape`` follows Keras: unknown sizes (symbols) are ``None``.
+    ``concrete``: whether it also has a value (an eager tensor, :mod:`.eager`)."""
 
     __array_priority__ = 1000  # numpy defers ``ndarray + tensor`` to our operators
+    concrete = False
 
     def __init__(self, value: Value, record: CallRecord | None = None, name: str | None = None):
         self.value = value
@@ -144,11 +146,10 @@ def _when() -> str:
     from . import state
     if state.current() is not None:
         return "while tracing; its value is unknown until the model runs"
-    return ("outside any traced function: it is a value of a graph (an fg.Input, a layer "
-            "called on one, or fg.ops called outside fg.function), not a result, and eager "
-            "execution (fg.ops run at once on arrays) is not built in fusegraph yet. Compute "
-            "with numpy on arrays, call a model on arrays, or trace the computation with "
-            "fg.function and call that on arrays")
+    return ("outside any traced function: it is a value of a graph being built (an "
+            "fg.Input, or a layer or fg.ops called on one), not a result. Call the model "
+            "built from it on arrays, or run fg.ops on arrays or eager tensors (they compute "
+            "at once), or trace the computation with fg.function and call that on arrays")
 
 
 def _ops():
@@ -157,4 +158,10 @@ def _ops():
 
 
 def is_symbolic(x) -> bool:
+    """A tensor of a graph being built or traced, with no value (not an eager tensor)."""
+    return isinstance(x, SymbolicTensor) and not x.concrete
+
+
+def is_tensor(x) -> bool:
+    """A symbolic or an eager tensor: what the ``fg.ops`` functions take as an operand."""
     return isinstance(x, SymbolicTensor)

@@ -81,9 +81,13 @@ class Variable:
         return self._value.copy()
 
     def read_value(self):
-        """The variable as a symbolic tensor: its latest value assigned in the current
-        trace, else its parameter."""
+        """The variable as a tensor: in a trace, its latest value assigned there, else its
+        parameter; outside any (eager code, :mod:`.eager`), its value now, as an eager
+        tensor."""
+        from . import eager
         trace = state.current()
+        if trace is None and eager.running_eagerly():
+            return eager.variable_leaf(self)
         latest = trace.latest(self) if trace is not None else None
         return latest if latest is not None else SymbolicTensor(self.symbol, None, self.path)
 
@@ -94,6 +98,9 @@ class Variable:
         Another Variable stands for its value (inside a trace, its latest value there)."""
         if isinstance(value, Variable):
             value = value.read_value() if state.current() is not None else value.value
+        if getattr(value, "concrete", False) and state.current() is not None:
+            from . import ops
+            value = ops.convert_to_tensor(value)      # an eager tensor in a trace: a constant
         if is_symbolic(value):
             self._assign_symbolic(value)
             return
@@ -157,9 +164,12 @@ class Variable:
     # --- operators: on read_value() in a trace, else on the numpy value ----------------
     def _operand(self, other=None):
         """What an operator applies to: the symbolic value inside a trace (or next to a
-        symbolic ``other``), else the numpy value."""
+        symbolic ``other``); its eager tensor next to an eager ``other`` or while a tape
+        records (:mod:`.eager`); else the numpy value."""
+        from . import eager
         from .dispatch import tracing
-        if tracing() or is_symbolic(other):
+        if (tracing() or is_symbolic(other) or eager.is_eager(other)
+                or (eager.recording_tapes() and eager.running_eagerly())):
             return self.read_value()
         view = self._value.view()        # results may be views of it: never written through
         view.flags.writeable = False

@@ -16,17 +16,20 @@ _threads.quiet_idle_workers()   # before Numba can start its OpenMP pool
 
 from . import callbacks, config, data, ir, layers, losses, metrics, ops, optimizers, random, utils  # noqa: E402
 from .backends import optimizing_compiler  # noqa: E402
+from .backends.reference.interpreter import run_single as _reference_op  # noqa: E402
 from .frontend import execution as _execution  # noqa: E402
 from .frontend.function import function  # noqa: E402
 from .frontend.input_layer import Input  # noqa: E402
 from .frontend.tape import GradientTape  # noqa: E402
+from .frontend.eager import EagerTensor  # noqa: E402
 from .frontend.tensor import SymbolicTensor, TraceError  # noqa: E402
 from .frontend.variables import Variable  # noqa: E402
 from .models import Model, Sequential  # noqa: E402
 
 _execution.set_compiler(optimizing_compiler("reference"))
+_execution.set_op_runner(_reference_op)
 
 __version__ = "0.1.0"
-__all__ = ["GradientTape", "Input", "Model", "Sequential", "SymbolicTensor", "TraceError",
+__all__ = ["EagerTensor", "GradientTape", "Input", "Model", "Sequential", "SymbolicTensor", "TraceError",
            "Variable", "callbacks", "config", "data", "function", "ir", "layers", "losses", "metrics", "ops",
            "optimizers", "random", "utils"]

@@ -31,12 +31,15 @@ class AutodiffError(FusegraphError, ValueError):
     """A gradient was asked of something that has none, or a rule is missing."""
 
 
-def _ops_between(ys, xs) -> list:
-    """Ops that lie on a path from some x to some y, in creation (topological) order."""
+def _ops_between(ys, xs, through=None) -> list:
+    """Ops that lie on a path from some x to some y, in creation (topological) order;
+    only ops whose ids are in ``through`` when it is given (the others' results are
+    taken as constants)."""
     needed, stack, seen = {}, [v for v in ys], set()
     while stack:
         v = stack.pop()
-        if id(v) in seen or v.producer is None:
+        if id(v) in seen or v.producer is None or (through is not None
+                                                    and id(v.producer) not in through):
             continue
         seen.add(id(v))
         needed[id(v.producer)] = v.producer
@@ -55,8 +58,10 @@ def _grad_loc(op) -> SourceLoc:
     return SourceLoc(op.loc.file, op.loc.line, layer)
 
 
-def gradients(ys, xs, seeds=None, unconnected: str = "none") -> list:
-    """Gradients of ``ys`` (weighted by ``seeds``, default ones) w.r.t. each of ``xs``.
+def gradients(ys, xs, seeds=None, unconnected: str = "none", through=None) -> list:
+    """Gradients of ``ys`` (weighted by ``seeds``, default ones) w.r.t. each of ``xs``;
+    ``through``: the ids of the only ops gradients flow through (an eager tape's
+    recorded ops), None for all.
 
     Returns one Value per x, in x's type; for an x no y depends on: None, or zeros
     when ``unconnected="zero"``. Raises AutodiffError for a non-float y or x, or a seed
@@ -89,7 +94,7 @@ def gradients(ys, xs, seeds=None, unconnected: str = "none") -> list:
         with source_location(SourceLoc(layer="grad")):
             accumulate(y, seed if seed is not None else
                        emit("broadcast_to", const(1, y.type.dtype), shape=y.type.shape))
-    for op in reversed(_ops_between(ys, xs)):
+    for op in reversed(_ops_between(ys, xs, through)):
         cts = [cotangent.get(id(r)) for r in op.results]
         if all(c is None for c in cts):
             continue

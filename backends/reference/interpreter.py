@@ -183,6 +183,12 @@ def run_op(step: Step, args: list, env: dict) -> list[np.ndarray]:
     return outs
 
 
+def run_single(op: Op, arrays) -> list[np.ndarray]:
+    """Run one op of concrete shapes on ``arrays`` (an eager op): :func:`run_op` with no
+    symbols to bind."""
+    return run_op(Step(op, []), list(arrays), {})
+
+
 def describe_op(op: Op) -> str:
     """``op <kind> at <location>``: how error messages name an op."""
     return f"op {op.kind}" + (f" at {op.loc}" if str(op.loc) else "")
