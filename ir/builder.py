@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import os
 import sys
 
@@ -25,21 +26,26 @@ _INTERNAL_FILES: set[str] = set()
 def register_internal_dir(module_file: str) -> None:
     """Mark the folder of ``module_file`` as fusegraph's own: its frames are not the user's."""
     _INTERNAL_DIRS.add(os.path.dirname(os.path.abspath(module_file)) + os.sep)
+    _is_internal.cache_clear()
 
 
 def register_internal_file(path: str) -> None:
     """Mark one file as not the user's (the ``fusegraph`` command's launcher script)."""
     _INTERNAL_FILES.add(os.path.abspath(path))
+    _is_internal.cache_clear()
 
 
-register_internal_dir(__file__)
-
-
+@functools.lru_cache(maxsize=4096)
 def _is_internal(filename: str) -> bool:
+    """Whether frames of ``filename`` are fusegraph's or Python's own (cached: every op
+    emitted walks the stack, an eager op included)."""
     if filename.startswith("<frozen "):      # runpy, importlib: Python's own machinery
         return True
     path = os.path.abspath(filename)
     return path in _INTERNAL_FILES or any(path.startswith(d) for d in _INTERNAL_DIRS)
+
+
+register_internal_dir(__file__)
 
 
 def user_frame(depth: int = 1):

@@ -158,22 +158,12 @@ def run_op(step: Step, args: list, env: dict) -> list[np.ndarray]:
         expected = [resolve_shape(r.type.shape, env) for r in op.results]
     except ValueError as e:
         raise ExecutionError(f"{describe_op(op)}: {e} (symbols bound: {_env_str(env)})") from None
-    try:
-        if step.region_plan is not None:
-            plan = step.region_plan
-            out = opdef.ref(args, attrs, op.region, lambda g, xs: plan.run(xs, env))
-        else:
-            out = opdef.ref(args, attrs)
-    except FusegraphError:
-        raise
-    except Exception as e:
-        shapes = ", ".join(f"{a.dtype}{list(a.shape)}" for a in args)
-        raise ExecutionError(f"{describe_op(op)} on arrays ({shapes}): "
-                             f"{type(e).__name__}: {e}") from e
-    outs = [np.asarray(a) for a in (out if isinstance(out, (tuple, list)) else (out,))]
-    if len(outs) != len(op.results):
-        raise ExecutionError(f"{describe_op(op)}: ref returned {len(outs)} arrays for "
-                             f"{len(op.results)} results")
+    if step.region_plan is not None:
+        plan = step.region_plan
+        outs = _ref_outputs(op, args, lambda: opdef.ref(args, attrs, op.region,
+                                                        lambda g, xs: plan.run(xs, env)))
+    else:
+        outs = _ref_outputs(op, args, lambda: opdef.ref(args, attrs))
     for i, (a, r, shape) in enumerate(zip(outs, op.results, expected)):
         if a.dtype != r.type.dtype.numpy or a.shape != shape:
             raise ExecutionError(f"{describe_op(op)}: result {i} is {a.dtype}{list(a.shape)} "
@@ -184,9 +174,36 @@ def run_op(step: Step, args: list, env: dict) -> list[np.ndarray]:
 
 
 def run_single(op: Op, arrays) -> list[np.ndarray]:
-    """Run one op of concrete shapes on ``arrays`` (an eager op): :func:`run_op` with no
-    symbols to bind."""
-    return run_op(Step(op, []), list(arrays), {})
+    """Run one op of concrete shapes on ``arrays`` (an eager op): its ``ref``, the
+    results checked against their types; the checks and messages of :func:`run_op`,
+    without its per-graph planning (a region op goes through it)."""
+    if op.region is not None:
+        return run_op(Step(op, []), list(arrays), {})
+    arrays = list(arrays)
+    outs = _ref_outputs(op, arrays, lambda: get_opdef(op.kind).ref(arrays, op.attrs))
+    for i, (a, r) in enumerate(zip(outs, op.results)):
+        if a.dtype != r.type.dtype.numpy or a.shape != r.type.shape:
+            raise ExecutionError(f"{describe_op(op)}: result {i} is {a.dtype}{list(a.shape)} "
+                                 f"but its type is {r.type}")
+    return outs
+
+
+def _ref_outputs(op: Op, args: list, compute) -> list[np.ndarray]:
+    """``compute()``'s arrays for ``op``, one per result; its failure an ExecutionError
+    naming the op and the arrays it was given."""
+    try:
+        out = compute()
+    except FusegraphError:
+        raise
+    except Exception as e:
+        shapes = ", ".join(f"{a.dtype}{list(a.shape)}" for a in args)
+        raise ExecutionError(f"{describe_op(op)} on arrays ({shapes}): "
+                             f"{type(e).__name__}: {e}") from e
+    outs = [np.asarray(a) for a in (out if isinstance(out, (tuple, list)) else (out,))]
+    if len(outs) != len(op.results):
+        raise ExecutionError(f"{describe_op(op)}: ref returned {len(outs)} arrays for "
+                             f"{len(op.results)} results")
+    return outs
 
 
 def describe_op(op: Op) -> str:
