@@ -13,13 +13,16 @@ __all__ = ["Activation", "Add", "Concatenate", "Dense", "Dropout", "Embedding", 
            "LayerNormalization", "MultiHeadAttention", "Reshape", "add", "concatenate"]
 
 from .convolutional import Conv1D, Conv2D
+from .conv_transpose import Conv1DTranspose, Conv2DTranspose
 from .normalization import BatchNormalization
 from .pooling import (AveragePooling1D, AveragePooling2D, GlobalAveragePooling2D,
                       GlobalMaxPooling2D, MaxPooling1D, MaxPooling2D)
 
-__all__ += ["AveragePooling1D", "AveragePooling2D", "BatchNormalization", "Conv1D", "Conv2D",
+__all__ += ["AveragePooling1D", "AveragePooling2D", "BatchNormalization", "Conv1D",
+            "Conv1DTranspose", "Conv2D", "Conv2DTranspose",
             "GlobalAveragePooling2D", "GlobalMaxPooling2D", "MaxPooling1D", "MaxPooling2D"]
 
 from .recurrent import GRU, LSTM, SimpleRNN
+from .upsampling import UpSampling1D, UpSampling2D
 
-__all__ += ["GRU", "LSTM", "SimpleRNN"]
+__all__ += ["GRU", "LSTM", "SimpleRNN", "UpSampling1D", "UpSampling2D"]

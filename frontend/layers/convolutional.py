@@ -45,7 +45,7 @@ from ...ir.builder import user_site
 from .. import activations, initializers, ops
 from ..checks import check_bool
 from ..layer import Layer
-from ..tensor import CallRecord, SymbolicTensor
+from ..ops_coerce import _wrap as ops_wrap
 from .core import incompatible
 
 
@@ -118,7 +118,7 @@ def window_patches(x, kernel_size, strides, dilation_rate, padding, layer, fill=
                                   f"with padding '{padding}'", x.shape)
     out = tuple(g[0] for g in geometry)
     if fill == "zeros" and any(g[1] or g[2] for g in geometry):
-        x = _zero_pad(x, [g[1] for g in geometry], [g[2] for g in geometry])
+        x = zero_pad(x, [g[1] for g in geometry], [g[2] for g in geometry])
     sizes = x.type.shape[1:1 + n]                         # padded for "zeros", else real
     channels = shape[-1]
     flat = ops.reshape(x, (shape[0], int(np.prod(sizes)), channels))
@@ -127,13 +127,14 @@ def window_patches(x, kernel_size, strides, dilation_rate, padding, layer, fill=
     return ops.take(flat, index, axis=1)
 
 
-def _zero_pad(x, before, after):
-    """``x`` with zeros before/after its spatial axes (the ``pad`` primitive; keras.ops
-    has no such op, so it is not in fg.ops)."""
+def zero_pad(x, before, after, between=None):
+    """``x`` with zeros before/after its spatial axes, and ``between`` zeros between
+    neighbours along each (a transposed convolution's strides; default none): the
+    ``pad`` primitive (keras.ops has no such op, so it is not in fg.ops)."""
     x = ops.convert_to_tensor(x)
     low, high = (0,) + tuple(before) + (0,), (0,) + tuple(after) + (0,)
-    return SymbolicTensor(emit("pad", x.value, low=low, high=high, interior=(0,) * x.ndim),
-                          CallRecord(None, (x,)))
+    interior = (0,) + (tuple(between) if between is not None else (0,) * len(before)) + (0,)
+    return ops_wrap(emit("pad", x.value, low=low, high=high, interior=interior), (x,))
 
 
 def _window_index(out, kernel_size, strides, dilation_rate, sizes, clamp_before):
@@ -205,28 +206,46 @@ class _Conv(Layer):
         if input_shape[-1] is None:
             raise incompatible(self, "the channel axis (last) must have a known size",
                                input_shape)
-        self.kernel = self.add_weight(self.kernel_size + (input_shape[-1], self.filters),
+        self.kernel = self.add_weight(self.kernel_shape(input_shape[-1]),
                                       self.kernel_initializer, name="kernel")
         if self.use_bias:
             self.bias = self.add_weight((self.filters,), self.bias_initializer, name="bias")
 
-    def call(self, inputs):
-        channels = self.kernel.shape[-2]
+    def kernel_shape(self, channels: int) -> tuple:
+        """The kernel's shape for ``channels`` input channels: (*kernel_size, channels,
+        filters)."""
+        return self.kernel_size + (channels, self.filters)
+
+    def checked_input(self, inputs):
+        """``inputs`` as a float tensor, after checking its rank and channels against the
+        kernel's (a ShapeError naming the layer)."""
+        channels = self.channels()
         if inputs.ndim != self.rank + 2 or inputs.shape[-1] != channels:
             raise incompatible(self, f"expected a rank-{self.rank + 2} input with {channels} "
                                      f"channels (last axis)", inputs.shape)
-        x = inputs if inputs.type.dtype.is_float else ops.cast(inputs, self.dtype)
-        taps = int(np.prod(self.kernel_size)) * channels
+        return inputs if inputs.type.dtype.is_float else ops.cast(inputs, self.dtype)
+
+    def channels(self) -> int:
+        """The input channels the built kernel takes."""
+        return self.kernel.shape[-2]
+
+    def call(self, inputs):
+        x = self.checked_input(inputs)
         if all(k == 1 for k in self.kernel_size) and all(s == 1 for s in self.strides):
             patches, out = x, x.type.shape[1:-1]              # 1x1: every pixel is a window
         else:
             patches = window_patches(x, self.kernel_size, self.strides, self.dilation_rate,
                                      self.padding, self)
             out = patches.type.shape[1:1 + self.rank]
-        batch = x.type.shape[0]
+        return self.contract(patches, out, ops.convert_to_tensor(self.kernel))
+
+    def contract(self, patches, out, kernel):
+        """The layer's output from the windows ``patches`` (batch, *out, *kernel, c) and
+        ``kernel`` (*kernel, c, filters): ONE matmul of the flattened windows with the
+        flattened kernel, the bias, the activation."""
+        batch, taps = patches.type.shape[0], int(np.prod(kernel.type.shape[:-1]))
         rows = ops.reshape(patches, (batch, int(np.prod(out)), taps))
-        kernel = ops.reshape(ops.convert_to_tensor(self.kernel), (taps, self.filters))
-        y = ops.matmul(rows, kernel)
+        y = ops.matmul(rows, ops.reshape(kernel, (taps, self.filters)))
         if self.use_bias:
             y = ops.add(y, ops.convert_to_tensor(self.bias))
         y = ops.reshape(y, (batch,) + tuple(out) + (self.filters,))
