@@ -37,6 +37,14 @@ def load_data():
     return (x[:split], y[:split]), (x[split:], y[split:])
 
 
+def images_28(images_8x8):
+    """8x8 images in [0, 1] (n, 8, 8) scaled 3.5 times to 28x28 (bilinear, SciPy), as
+    MNIST-sized stand-ins: (n, 28, 28, 1) float32 in [0, 1]."""
+    from scipy.ndimage import zoom
+
+    return np.clip(zoom(images_8x8, (1, 3.5, 3.5), order=1), 0.0, 1.0)[..., None].astype("float32")
+
+
 if __name__ == "__main__":
     (x_train, y_train), (x_test, y_test) = load_data()
     model = build_model()

@@ -69,6 +69,7 @@ class Layer:
         self._input_shape_arg = tuple(input_shape) if input_shape is not None else None
         self._eager_function = None
         self._last_record = None
+        self._first_record = None
 
     # --- tracking -------------------------------------------------------------------
     def __setattr__(self, name, value):
@@ -212,7 +213,7 @@ class Layer:
             raise TypeError(f"{owner()} was called with no inputs")
         first = args[0] if args else next(iter(kwargs.values()))
         leaves = flatten(first)
-        bad = [x for x in leaves if not (is_symbolic(x) or _is_array_like(x))]
+        bad = [x for x in leaves if not (is_symbolic(x) or _is_array_like(x) or eager.is_eager(x))]
         if bad or not leaves:
             data = not any(is_symbolic(x) for x in leaves) and isinstance(
                 first, (list, tuple, int, float))
@@ -244,7 +245,29 @@ class Layer:
                                       for t in flatten(outputs)])
         record.outputs = tuple(t for t in flatten(outputs) if is_symbolic(t))
         self._last_record = record
+        if outside and self._first_record is None:    # a functional model's construction
+            self._first_record = record
         return outputs
+
+    @property
+    def output(self):
+        """The output tensor(s) of the layer's first call on symbolic tensors outside a
+        step (Keras's node 0): what a model is built from, so that
+        ``fg.Model(model.input, model.get_layer("conv2").output)`` extracts a layer's
+        features."""
+        return _one_or_list(self._first_call("output").outputs)
+
+    @property
+    def input(self):
+        """The input tensor(s) of that first call (see :attr:`output`)."""
+        return _one_or_list(self._first_call("input").inputs)
+
+    def _first_call(self, what: str) -> CallRecord:
+        if self._first_record is None:
+            raise AttributeError(f"layer '{self.name}' has never been called on a symbolic "
+                                 f"tensor (fg.Input or a layer's output), so it has no "
+                                 f"defined {what}")
+        return self._first_record
 
     def _build_and_call(self, args, kwargs):
         """``call``'s outputs, in the caller's layer scope, after building the layer from
@@ -313,6 +336,11 @@ def _weights_undone_on_error(layer: Layer):
             release_path(weight.path)
         del own[weights_before:], subs[layers_before:]
         raise
+
+
+def _one_or_list(tensors):
+    """One tensor alone, several as a list (Keras's ``layer.output``)."""
+    return tensors[0] if len(tensors) == 1 else list(tensors)
 
 
 def training_mode():

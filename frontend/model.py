@@ -95,6 +95,18 @@ class Model(Layer):
         return list(self._require_functional().flat_outputs)
 
     @property
+    def input(self):
+        """The model's input tensor (a list for several): ``fg.Model(model.input, ...)``."""
+        inputs = self.inputs
+        return inputs[0] if len(inputs) == 1 else inputs
+
+    @property
+    def output(self):
+        """The model's output tensor (a list for several)."""
+        outputs = self.outputs
+        return outputs[0] if len(outputs) == 1 else outputs
+
+    @property
     def input_names(self) -> list[str]:
         return [t.name for t in self._require_functional().flat_inputs]
 

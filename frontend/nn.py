@@ -106,3 +106,27 @@ def moments(x, axes, keepdims=False):
     if keepdims:
         return mean, variance
     return ops.squeeze_axes(mean, axes_), ops.squeeze_axes(variance, axes_)
+
+
+def normalize(x, axis=-1, order=2, epsilon=None):
+    """``keras.ops.normalize``: ``x`` divided by its ``order``-norm (1 or 2) along
+    ``axis``; for order 2, ``x * rsqrt(max(sum(x**2), epsilon))`` as Keras computes it
+    (``epsilon`` default 1e-7, Keras's backend epsilon), for order 1 ``x / max(sum(|x|),
+    epsilon)``."""
+    x = _float(x)
+    epsilon = 1e-7 if epsilon is None else epsilon
+    axes = ops.normalize_axes(axis, x.ndim, op="normalize")
+    if order == 2:
+        return l2_normalize(x, axes, epsilon)
+    if order == 1:
+        return ops.divide(x, ops.maximum(ops.sum(ops.abs(x), axis=axes, keepdims=True), epsilon))
+    raise ValueError(f"fg.ops.normalize: order must be 1 or 2, got {order!r}")
+
+
+def l2_normalize(x, axis=None, epsilon=1e-12):
+    """``tf.math.l2_normalize``: ``x * rsqrt(max(sum(x**2, axis), epsilon))`` (every axis
+    when ``axis`` is None)."""
+    x = _float(x)
+    axes = ops.normalize_axes(axis, x.ndim, op="l2_normalize")
+    square_sum = ops.sum(ops.square(x), axis=axes, keepdims=True)
+    return ops.multiply(x, ops.rsqrt(ops.maximum(square_sum, epsilon)))

@@ -14,7 +14,9 @@ pass's counters; through ``--after`` if given, else the whole fusion pipeline).
 ``train`` builds the file's model
 (compiled as the file says), loads its data with ``load_data()`` — ``(x, y)`` or
 ``((x, y), (x_val, y_val))`` — fits it with a progress bar (``EPOCHS``/``BATCH_SIZE``
-from the file unless given) and prints the last epoch's metrics. ``bench`` times the
+from the file unless given), prints the last epoch's metrics and then calls the file's
+``after_training(model, history)`` if it has one (the VAE writes its latent-plane
+grid there). ``bench`` times the
 file's training step on several backends and prints each one's per-kernel profile (see
 :mod:`fusegraph.bench`).
 """
@@ -161,6 +163,9 @@ def _train(args) -> int:
     history = model.fit(x, y, epochs=epochs, batch_size=batch_size, validation_data=validation)
     final = {k: v[-1] for k, v in history.history.items()}
     print("final metrics: " + ", ".join(f"{k}={v:.4f}" for k, v in final.items()))
+    after = getattr(module, "after_training", None)
+    if after is not None:
+        after(model, history)
     return 0
 
 

@@ -2,8 +2,9 @@
 (``reduce_mean``, ``reduce_sum``, ``nn.relu``, ...)."""
 from types import SimpleNamespace
 
-from .frontend.nn import (elu, gelu, hard_sigmoid, leaky_relu, log_softmax, logsumexp, moments,
-                          relu, relu6, silu, softmax, softplus, softsign, swish)
+from .frontend.nn import (elu, gelu, hard_sigmoid, l2_normalize, leaky_relu, log_softmax,
+                          logsumexp, moments, normalize, relu, relu6, silu, softmax, softplus,
+                          softsign, swish)
 from .frontend.ops import (abs, add, arange, argmax, argmin, broadcast_to, cast, clip, concatenate,
                            convert_to_tensor, cos, divide, dot, equal, erf, exp, expand_dims, floor,
                            full, full_like, greater, greater_equal, iota, less, less_equal, log,
@@ -19,5 +20,6 @@ reduce_mean, reduce_sum, reduce_max, reduce_min = mean, sum, max, min
 nn = SimpleNamespace(relu=relu, relu6=relu6, elu=elu, gelu=gelu, leaky_relu=leaky_relu,
                      sigmoid=sigmoid, tanh=tanh, softmax=softmax, log_softmax=log_softmax,
                      softplus=softplus, softsign=softsign, silu=silu, swish=swish,
-                     moments=moments)
+                     moments=moments, l2_normalize=l2_normalize)
+newaxis = None                  # x[:, newaxis, :], as numpy's and TensorFlow's
 del SimpleNamespace

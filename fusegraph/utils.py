@@ -1,8 +1,9 @@
 """``fg.utils``: session helpers with Keras's names."""
 from .frontend import naming, random_state
 from .frontend.random_state import set_random_seed
+from .runtime.images import image_grid, save_image
 
-__all__ = ["clear_session", "set_random_seed"]
+__all__ = ["clear_session", "image_grid", "save_image", "set_random_seed"]
 
 
 def clear_session() -> None:

@@ -969,3 +969,23 @@ def test_a_model_called_on_what_is_not_numbers_names_the_model_and_input():
         Sub()(3.0)
     pixels = np.arange(4, dtype="uint8").reshape(2, 2)     # read as int32, as fg.function does
     np.testing.assert_allclose(Sub()(pixels).shape, (2, 2))
+
+
+def test_a_feature_extractor_from_a_layers_output():
+    """fg.Model(model.input, model.get_layer(name).output): Keras's layer.output and
+    layer.input (the first call's tensors), model.input and model.output; the extractor
+    computes the layer's activation from the model's own weights."""
+    inputs = fg.Input(shape=(4,))
+    hidden = L.Dense(3, activation="relu", name="hidden")(inputs)
+    outputs = L.Dense(2, name="out")(hidden)
+    model = fg.Model(inputs, outputs)
+    assert model.input is inputs and model.output is outputs
+    assert model.get_layer("hidden").output is hidden and model.get_layer("out").input is hidden
+    extractor = fg.Model(model.input, model.get_layer("hidden").output)
+    x = np.random.default_rng(0).normal(size=(5, 4)).astype("float32")
+    kernel, bias = model.get_layer("hidden").get_weights()
+    np.testing.assert_allclose(extractor.predict(x, verbose=0), np.maximum(x @ kernel + bias, 0),
+                               rtol=1e-6)
+    with pytest.raises(AttributeError, match="layer 'unused' has never been called on a "
+                                             "symbolic tensor"):
+        L.Dense(2, name="unused").output

@@ -671,3 +671,16 @@ def test_constants_of_other_dtypes_meeting_a_tensor():
         with pytest.raises(TypeError, match=r"test_ops\.py:\d+: expected a tensor, a number or "
                                             r"an array of numbers, got "):
             fg.function(lambda a: a + bad)(np.ones(2, "float32"))
+
+
+def test_normalize_and_l2_normalize_as_keras_and_tensorflow():
+    x = np.array([[3.0, 4.0], [0.0, 0.0], [1e-5, 0.0]], np.float32)
+    np.testing.assert_allclose(np.asarray(fg.ops.normalize(x)),
+                               x / np.sqrt(np.maximum((x ** 2).sum(-1, keepdims=True), 1e-7)),
+                               rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(fg.ops.normalize(x, axis=0, order=1)),
+                               x / np.maximum(np.abs(x).sum(0), 1e-7), rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(fg.ops.nn.l2_normalize(x)),
+                               x / np.sqrt((x ** 2).sum()), rtol=1e-6)
+    with pytest.raises(ValueError, match="order must be 1 or 2, got 3"):
+        fg.ops.normalize(x, order=3)

@@ -319,21 +319,53 @@ def test_custom_train_step_trackers_match_numpy():
     assert later[-1] < later[0] < history.history["loss"][0]
 
 
-def test_vae_without_call_trains_on_x_alone():
+def test_the_courses_vae_trains_on_x_alone_and_draws_its_latent_plane(tmp_path):
+    """examples/vae.py as the course writes it (Conv2D encoder, Conv2DTranspose decoder,
+    a Sampler called on two tensors, a Model with no call and three Mean trackers) on
+    28x28 digits; after training, the decoded latent plane as one PNG image."""
     module = load_user_file(str(ROOT / "examples" / "vae.py"))
     vae = module.build_model()
     x, targets = module.load_data()
-    assert targets is None
-    history = vae.fit(x[:384], epochs=3, batch_size=64, verbose=0)
+    assert targets is None and x.shape == (1797, 28, 28, 1) and 0 <= x.min() < x.max() <= 1
+    history = vae.fit(x[:128], epochs=3, batch_size=64, verbose=0)
     h = history.history
-    assert set(h) == {"loss", "reconstruction_loss", "kl_loss"}
-    assert h["loss"][2] < h["loss"][1] < h["loss"][0]
+    assert set(h) == {"total_loss", "reconstruction_loss", "kl_loss"}
+    assert h["total_loss"][2] < h["total_loss"][1] < h["total_loss"][0]
     for epoch in range(3):
-        assert h["loss"][epoch] == pytest.approx(
+        assert h["total_loss"][epoch] == pytest.approx(
             h["reconstruction_loss"][epoch] + h["kl_loss"][epoch], rel=1e-5)
     assert all(np.isfinite(w).all() for w in vae.get_weights())
     # the sampling layer's draws are in the step graph
     assert "random_uniform %rng_key" in vae.ir("train_step")
+    path = tmp_path / "grid.png"
+    module.after_training(vae, history, path=str(path))
+    data = path.read_bytes()
+    side = module.GRID * 28 + module.GRID - 1
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[16:24] == side.to_bytes(4, "big") * 2
+
+
+def test_the_courses_filter_visualization_ascends_a_filters_activation(tmp_path,
+                                                                        monkeypatch):
+    """examples/feature_visualization.py: a feature extractor from model.get_layer(...)
+    .output, the course's @fg.function gradient-ascent step with a tape watching the
+    image; each drawn pattern excites its filter more than the noise it started from."""
+    module = load_user_file(str(ROOT / "examples" / "feature_visualization.py"))
+    model = module.build_model()
+    (x, y), _ = module.load_data()
+    assert x.shape[1:] == (28, 28, 1)
+    history = model.fit(x[:256], y[:256], epochs=1, batch_size=64, verbose=0)
+    monkeypatch.setattr(module, "FILTERS", 2)
+    path = tmp_path / "patterns.png"
+    module.after_training(model, history, path=str(path))
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    extractor = fg.Model(model.input, model.get_layer(module.LAYER_NAME).output)
+    step = module.make_gradient_ascent_step(extractor)
+    noise = np.random.default_rng(0).uniform(0.4, 0.6, (1, 28, 28, 1)).astype("float32")
+    alive = int(np.argmax([float(module.compute_loss(extractor, noise, f)) for f in range(8)]))
+    before = float(module.compute_loss(extractor, noise, alive))
+    drawn = module.generate_filter_pattern(step, alive)[None]
+    assert float(module.compute_loss(extractor, drawn, alive)) > before > 0   # a dead
+    # (all-zero) filter's gradient is zero: its noise stays noise, as in the course
 
 
 # --- evaluate / test_on_batch / predict ------------------------------------------------------
