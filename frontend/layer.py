@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import inspect
+import warnings
 
 import numpy as np
 
@@ -40,6 +41,7 @@ from .tensor import CallRecord, SymbolicTensor, is_symbolic
 from .variables import Variable, check_shape
 
 _TRAINING: contextvars.ContextVar = contextvars.ContextVar("fusegraph_training", default=None)
+_BUILDING: contextvars.ContextVar = contextvars.ContextVar("fusegraph_building", default=False)
 
 
 class Layer:
@@ -70,6 +72,15 @@ class Layer:
         self._eager_function = None
         self._last_record = None
         self._first_record = None
+        trace = state.current()
+        if (trace is not None and not isinstance(trace, state.DeferredUpdates)
+                and not _BUILDING.get()):         # sub-layers made in build() are tracked
+            warnings.warn(
+                f"{user_site()}: layer '{self.name}' ({type(self).__name__}) was created while "
+                f"a step or function was being traced (inside call()): its weights are made "
+                f"again in each trace, are not tracked by the model (not in "
+                f"trainable_weights) and are never trained. Create layers in __init__ and use "
+                f"them in call()", UserWarning, stacklevel=2)
 
     # --- tracking -------------------------------------------------------------------
     def __setattr__(self, name, value):
@@ -274,10 +285,18 @@ class Layer:
         this first call (its weights undone if building fails)."""
         if not self.built:
             self._path = current_layer_path() or self.name
-            with _weights_undone_on_error(self):
-                self.build_from_call(args, kwargs)
+            token = _BUILDING.set(True)
+            try:
+                with _weights_undone_on_error(self):
+                    self.build_from_call(args, kwargs)
+            finally:
+                _BUILDING.reset(token)
             self.built = True
-        return self.call(*args, **kwargs)
+        token = _BUILDING.set(False)
+        try:
+            return self.call(*args, **kwargs)
+        finally:
+            _BUILDING.reset(token)
 
     def _eager_op_call(self, args, kwargs):
         """Eagerly, op by op (inside a recording tape, or on eager tensors): ``call`` runs

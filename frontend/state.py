@@ -27,6 +27,9 @@ class StateTrace:
 
     def __init__(self):
         self._updates: dict[int, tuple] = {}
+        # Variables made during the trace (a layer created inside ``call``), held for as
+        # long as the trace: the graph reads them even when nothing else keeps them.
+        self.created: list = []
 
     def accepts(self, variable) -> bool:
         """Whether an update of ``variable`` can be recorded here."""

@@ -65,6 +65,9 @@ class Variable:
         self.trainable = bool(trainable)
         self.symbol = Value(TensorType(self._value.shape, self.dtype), name=ir_name(self.path))
         _BY_SYMBOL[id(self.symbol)] = self
+        trace = state.current()
+        if trace is not None:
+            trace.created.append(self)
 
     @property
     def shape(self) -> tuple:

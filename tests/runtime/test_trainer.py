@@ -1397,3 +1397,24 @@ def test_a_ctrl_c_during_a_step_is_raised_after_its_commit(monkeypatch):
     assert int(model.optimizer.iterations.numpy()) == 2
     assert not np.array_equal(kernel.numpy(), before)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_layers_made_inside_call_train_nothing_and_say_so():
+    """The course's "don't do this": a call() that creates its Dense layers each time runs
+    under fit as in Keras: fresh layers, no trainable weights, a constant loss, and a
+    warning that those weights are not tracked (fit with several batches once raised
+    "comes from another trace")."""
+    class Careless(fg.Model):
+        def call(self, inputs):
+            x = fg.layers.Dense(8, activation="relu")(inputs)
+            return fg.layers.Dense(1)(x)
+
+    model = Careless()
+    model.compile(optimizer="adam", loss="mse")
+    x = np.random.default_rng(0).normal(size=(64, 4)).astype("float32")
+    with pytest.warns(UserWarning, match=r"test_trainer\.py:\d+: layer 'dense' \(Dense\) was "
+                                         r"created while a step or function was being traced"):
+        history = model.fit(x, x[:, :1], batch_size=16, epochs=3, verbose=0)
+    losses = history.history["loss"]
+    assert model.trainable_weights == [] and np.isfinite(losses).all()
+    assert losses[0] == pytest.approx(losses[1], rel=1e-6) == pytest.approx(losses[2], rel=1e-6)
