@@ -11,6 +11,7 @@ each inlined copy of a graph its own random draws.
 from __future__ import annotations
 
 import functools
+import warnings
 
 from ..ir.builder import user_site
 from . import guards
@@ -37,6 +38,11 @@ def make_functional(model, inputs, outputs, track_layers=True) -> "Functional":
         if not is_symbolic(t):
             raise TypeError(f"model '{model.name}': output {i} must be a symbolic tensor, "
                             f"got {t!r}")
+        if t._keras_mask is not None:
+            warnings.warn(f"model '{model.name}': output {i} carries a mask (from "
+                          f"Embedding(mask_zero=True) or Masking); Keras's losses and metrics "
+                          f"leave its masked steps out, fusegraph's do not yet, so fit's "
+                          f"numbers would count them", UserWarning, stacklevel=3)
     records = records_between(flat_inputs, outputs)
     check_unique_names(model.name, [t.record for t in flat_inputs] + records)
     if track_layers:

@@ -196,6 +196,53 @@ class Layer:
     def call(self, *args, **kwargs):
         raise TypeError(f"layer '{self.name}' ({type(self).__name__}) defines no call()")
 
+    # --- masks (Keras's): see the module docstring ------------------------------------------
+    supports_masking = False      # whether its outputs carry a mask (compute_mask's)
+    # Keras layers that would consume a mask fusegraph's version ignores: refused, not
+    # silently dropped (numbers would differ from Keras's)
+    mask_not_built = False
+
+    def compute_mask(self, inputs, mask=None):
+        """The outputs' mask from the first input and its mask: the input's, for a layer
+        that supports masking (a subclass that overrides this supports masking)."""
+        return mask
+
+    def _masks_supported(self) -> bool:
+        return self.supports_masking or type(self).compute_mask is not Layer.compute_mask
+
+    def _call_with_masks(self, args, kwargs):
+        """``call`` with Keras's mask plumbing: the first argument's mask passed as
+        ``mask`` to a ``call`` that takes it (unless given); the outputs given
+        ``compute_mask``'s mask when the layer supports masking (else a warning that the
+        mask stops here, as Keras warns)."""
+        first = args[0] if args else next(iter(kwargs.values()), None)
+        masks = [getattr(t, "_keras_mask", None) for t in flatten(first)]
+        previous = (masks[0] if not isinstance(first, (list, tuple, dict)) else
+                    pack_like(first, masks)) if any(m is not None for m in masks) else None
+        masked = any(getattr(t, "_keras_mask", None) is not None
+                     for t in flatten((args, kwargs)))
+        if masked and self.mask_not_built:
+            raise NotImplementedError(
+                f"{user_site()}: layer '{self.name}' ({type(self).__name__}) was passed a "
+                f"masked input (from Embedding(mask_zero=True) or Masking), and fusegraph's "
+                f"{type(self).__name__} does not use masks yet: its numbers would differ from "
+                f"Keras's. Pass an explicit mask or drop mask_zero")
+        if previous is not None and _accepts(self.call, "mask") and kwargs.get("mask") is None:
+            kwargs = {**kwargs, "mask": previous}
+        outputs = self.call(*args, **kwargs)
+        if previous is None and not self._masks_supported():
+            return outputs
+        if not self._masks_supported():
+            warnings.warn(f"layer '{self.name}' ({type(self).__name__}) was passed an input "
+                          f"with a mask, but does not support masking: downstream layers will "
+                          f"not see the mask", UserWarning, stacklevel=3)
+            return outputs
+        out_mask = self.compute_mask(first, previous)
+        for t in flatten(outputs):
+            if isinstance(t, SymbolicTensor) and t._keras_mask is None and out_mask is not None:
+                t._keras_mask = out_mask
+        return outputs
+
     def __call__(self, *args, **kwargs):
         self._require_init()
         self._check_call(args, kwargs)
@@ -252,7 +299,7 @@ class Layer:
             outputs = self._build_and_call(args, kwargs)
         inputs = tuple(t for t in flatten((args, kwargs)) if is_symbolic(t))
         record = CallRecord(self, inputs, updates=tuple(deferred.updates) if outside else ())
-        outputs = pack_like(outputs, [SymbolicTensor(t.value, record, t.name) if is_symbolic(t) else t
+        outputs = pack_like(outputs, [_recorded(t, record) if is_symbolic(t) else t
                                       for t in flatten(outputs)])
         record.outputs = tuple(t for t in flatten(outputs) if is_symbolic(t))
         self._last_record = record
@@ -294,7 +341,7 @@ class Layer:
             self.built = True
         token = _BUILDING.set(False)
         try:
-            return self.call(*args, **kwargs)
+            return self._call_with_masks(args, kwargs)
         finally:
             _BUILDING.reset(token)
 
@@ -355,6 +402,13 @@ def _weights_undone_on_error(layer: Layer):
             release_path(weight.path)
         del own[weights_before:], subs[layers_before:]
         raise
+
+
+def _recorded(tensor, record: CallRecord) -> SymbolicTensor:
+    """``tensor`` as an output of the layer call ``record`` (its mask kept)."""
+    out = SymbolicTensor(tensor.value, record, tensor.name)
+    out._keras_mask = tensor._keras_mask
+    return out
 
 
 def _one_or_list(tensors):

@@ -47,6 +47,7 @@ class SymbolicTensor:
 
     __array_priority__ = 1000  # numpy defers ``ndarray + tensor`` to our operators
     concrete = False
+    _keras_mask = None         # its mask (a bool tensor, batch and steps), as Keras's
 
     def __init__(self, value: Value, record: CallRecord | None = None, name: str | None = None):
         self.value = value

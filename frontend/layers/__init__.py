@@ -2,7 +2,7 @@
 from ..layer import Layer
 from ..input_layer import Input, InputLayer
 from .attention import MultiHeadAttention
-from .core import Activation, Dense, Dropout, Flatten, Reshape
+from .core import Activation, Dense, Dropout, Flatten, Masking, Reshape
 from .embedding import Embedding
 from .merging import Add, Concatenate, add, concatenate
 from .normalization import LayerNormalization
@@ -10,7 +10,7 @@ from .pooling import GlobalAveragePooling1D, GlobalMaxPooling1D
 
 __all__ = ["Activation", "Add", "Concatenate", "Dense", "Dropout", "Embedding", "Flatten",
            "GlobalAveragePooling1D", "GlobalMaxPooling1D", "Input", "InputLayer", "Layer",
-           "LayerNormalization", "MultiHeadAttention", "Reshape", "add", "concatenate"]
+           "LayerNormalization", "Masking", "MultiHeadAttention", "Reshape", "add", "concatenate"]
 
 from .convolutional import Conv1D, Conv2D
 from .conv_transpose import Conv1DTranspose, Conv2DTranspose

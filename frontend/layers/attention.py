@@ -5,7 +5,9 @@ Weights (KERAS_COMPAT.md): query/key/value kernels (d, heads, key_dim) with bias
 scaled by 1/sqrt(key_dim) before the dot product; masked scores are replaced by -1e9
 before the softmax and their probabilities zeroed after it (Keras's Softmax with a
 mask, so a query that sees no key attends to nothing); ``use_causal_mask`` hides key
-positions after each query position. ``output_shape`` is an int or a tuple (the output
+positions after each query position. The inputs' masks (Embedding(mask_zero=True),
+Masking; or ``query_mask``/``value_mask``/``key_mask``) join ``attention_mask`` as Keras 3
+combines them, and the output carries the query's mask. ``output_shape`` is an int or a tuple (the output
 kernel is then (heads, value_dim, *output_shape)). Projections lower to ``matmul`` with
 the kernel reshaped to (d, heads*key_dim), so the backend sees one contraction per
 projection.
@@ -29,6 +31,7 @@ from .core import Dropout, incompatible
 
 class MultiHeadAttention(Layer):
     single_input = True
+    supports_masking = True      # the output carries the query's mask (Keras)
 
     def __init__(self, num_heads, key_dim, value_dim=None, dropout=0.0, use_bias=True,
                  output_shape=None, kernel_initializer="glorot_uniform",
@@ -111,14 +114,17 @@ class MultiHeadAttention(Layer):
         y = ops.reshape(y, x.type.shape[:-1] + (self.num_heads, width))
         return ops.transpose(y, (0, 2, 1, 3))
 
-    def call(self, query, value, key=None, attention_mask=None, return_attention_scores=False,
-             training=None, use_causal_mask=False):
+    def call(self, query, value, key=None, query_mask=None, value_mask=None, key_mask=None,
+             attention_mask=None, return_attention_scores=False, training=None,
+             use_causal_mask=False):
+        masks = [m if m is not None else getattr(t, "_keras_mask", None) for m, t in
+                 ((query_mask, query), (value_mask, value), (key_mask, key))]
         key = value if key is None else key
         q = self._project(query, "query", self.key_dim, 1.0 / math.sqrt(self.key_dim))
         k = self._project(key, "key", self.key_dim)
         v = self._project(value, "value", self.value_dim)
         scores = ops.matmul(q, ops.transpose(k, (0, 1, 3, 2)))          # (B, h, T, S)
-        mask = self._mask(query, value, attention_mask, use_causal_mask)
+        mask = self._mask(query, value, attention_mask, use_causal_mask, *masks)
         if mask is not None:
             scores = ops.where(mask, scores, -1e9)
         probs = nn.softmax(scores, axis=-1)
@@ -138,11 +144,22 @@ class MultiHeadAttention(Layer):
             out = ops.reshape(out, query.type.shape[:-1] + out_dims)
         return (out, probs) if return_attention_scores else out
 
-    def _mask(self, query, value, attention_mask, use_causal_mask):
-        """A bool mask broadcastable to (B, h, T, S), or None."""
+    def _mask(self, query, value, attention_mask, use_causal_mask, query_mask=None,
+              value_mask=None, key_mask=None):
+        """A bool mask broadcastable to (B, h, T, S), or None: ``attention_mask`` (B, T, S)
+        and the inputs' masks as Keras 3 combines them (query positions (B, T, 1), value
+        and key positions (B, 1, S): the masks of Embedding(mask_zero=True) or Masking,
+        or given as ``query_mask``/``value_mask``/``key_mask``), and the causal mask."""
         mask = None
+        for m, axis in ((query_mask, -1), (value_mask, -2), (key_mask, -2)):
+            if m is not None:
+                m = ops.expand_dims(ops.cast(m, "bool"), axis)
+                mask = m if mask is None else ops.logical_and(mask, m)
         if attention_mask is not None:
-            mask = ops.expand_dims(ops.cast(attention_mask, "bool"), -3)   # (B, 1, T, S)
+            given = ops.cast(attention_mask, "bool")
+            mask = given if mask is None else ops.logical_and(given, mask)
+        if mask is not None:
+            mask = ops.expand_dims(mask, -3)                                 # (B, 1, T, S)
         if use_causal_mask:
             shape = (query.type.shape[1], value.type.shape[1])
             causal = ops.greater_equal(ops.iota(shape, 0), ops.iota(shape, 1))

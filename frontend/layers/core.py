@@ -45,6 +45,8 @@ def _known_rest(layer: Layer, inputs) -> tuple:
 class Dense(Layer):
     """``activation(inputs @ kernel + bias)`` over the last axis."""
 
+    supports_masking = True      # the input's mask passes through (Keras)
+
     single_input = True
 
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
@@ -81,6 +83,7 @@ class Dense(Layer):
 
 class Activation(Layer):
     single_input = True
+    supports_masking = True      # the input's mask passes through (Keras)
 
     def __init__(self, activation, **kwargs):
         super().__init__(**kwargs)
@@ -95,6 +98,8 @@ class Dropout(Layer):
     1 / (1 - rate); identity outside training. The mask comes from the in-graph random
     stream (:mod:`..random`). Called with ``training`` unknown (a functional model being
     built), it selects between both behaviours with the graph's ``training`` flag."""
+
+    supports_masking = True      # the input's mask passes through (Keras)
 
     single_input = True
 
@@ -162,3 +167,28 @@ class Reshape(Layer):
             raise incompatible(self, f"target_shape {self.target_shape} does not hold the "
                                      f"{size} values of each sample", inputs.shape)
         return ops.reshape(inputs, (inputs.type.shape[0],) + target)
+
+
+class Masking(Layer):
+    """Masks the steps whose features all equal ``mask_value`` (Keras): the output is the
+    input with those steps zeroed, and carries a (batch, steps) mask for the layers after
+    it (recurrent layers, pooling, attention)."""
+
+    single_input = True
+    supports_masking = True
+
+    def __init__(self, mask_value=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.mask_value = mask_value
+
+    def call(self, inputs):
+        keep = self._keep(inputs)
+        return ops.multiply(inputs, ops.cast(ops.expand_dims(keep, -1), inputs.dtype))
+
+    def compute_mask(self, inputs, mask=None):
+        return self._keep(inputs)
+
+    def _keep(self, inputs):
+        """(batch, steps) bool: some feature differs from ``mask_value``."""
+        differs = ops.cast(ops.not_equal(inputs, self.mask_value), "float32")
+        return ops.greater(ops.max(differs, axis=-1), 0)

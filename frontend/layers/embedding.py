@@ -20,9 +20,8 @@ class Embedding(Layer):
         super().__init__(**kwargs)
         check_positive_int(f"{user_site()}: Embedding", "input_dim", input_dim)
         check_positive_int(f"{user_site()}: Embedding", "output_dim", output_dim)
-        if mask_zero:
-            raise ValueError("Embedding(mask_zero=True) is not supported: fusegraph has no "
-                             "Keras mask propagation; pass an explicit attention_mask instead")
+        self.mask_zero = bool(mask_zero)
+        self.supports_masking = self.mask_zero
         initializers.check(f"{user_site()}: Embedding",
                            embeddings_initializer=embeddings_initializer)
         self.input_dim, self.output_dim = int(input_dim), int(output_dim)
@@ -36,3 +35,7 @@ class Embedding(Layer):
         guards.require_token_ids(inputs, self)
         ids = inputs if inputs.type.dtype.is_int else ops.cast(inputs, "int32")
         return ops.take(ops.convert_to_tensor(self.embeddings), ids, axis=0)
+
+    def compute_mask(self, inputs, mask=None):
+        """With ``mask_zero``: the positions whose id is not 0 (Keras); else none."""
+        return ops.not_equal(inputs, 0) if self.mask_zero else None

@@ -22,6 +22,8 @@ class LayerNormalization(Layer):
     """``x * inv + (beta - mean * inv)`` with ``inv = gamma / sqrt(var + epsilon)``, the
     moments taken over ``axis`` (Keras 3's formula)."""
 
+    supports_masking = True      # the input's mask passes through (Keras)
+
     single_input = True
 
     def __init__(self, axis=-1, epsilon=1e-3, center=True, scale=True,
@@ -88,6 +90,8 @@ class BatchNormalization(Layer):
     The output is ``x * inv + (beta - mean * inv)`` with ``inv = gamma / sqrt(var +
     epsilon)``; integer inputs are cast to the layer's dtype.
     """
+
+    supports_masking = True      # the input's mask passes through (Keras)
 
     single_input = True
 

@@ -52,10 +52,24 @@ class _GlobalPooling(Layer):
 
 
 class GlobalAveragePooling1D(_GlobalPooling):
-    """Mean over the steps axis: (batch, steps, c) -> (batch, c)."""
+    """Mean over the steps axis: (batch, steps, c) -> (batch, c); with a mask (batch,
+    steps), the mean of the unmasked steps (Keras), and no mask after it."""
 
     rank = 1
     reduce = staticmethod(ops.mean)
+    supports_masking = True
+
+    def call(self, inputs, mask=None):
+        if mask is None:
+            return super().call(inputs)
+        axis = self.pool_axes[0]
+        weights = ops.expand_dims(ops.cast(mask, inputs.dtype),
+                                  2 if self.data_format == "channels_last" else 1)
+        return ops.divide(ops.sum(ops.multiply(inputs, weights), axis=axis, keepdims=self.keepdims),
+                          ops.sum(weights, axis=axis, keepdims=self.keepdims))
+
+    def compute_mask(self, inputs, mask=None):
+        return None
 
 
 class GlobalMaxPooling1D(_GlobalPooling):

@@ -111,6 +111,8 @@ class _RNN(Layer):
     """The loop shared by the three layers; subclasses give the gate count, the states,
     the weights and the step."""
 
+    mask_not_built = True        # Keras's uses a mask: refused until built here
+
     single_input = True
 
     gates = 1

@@ -1,0 +1,148 @@
+"""Keras's masks (issue 9 item 3, first part): Embedding(mask_zero=True) and Masking make
+a mask, layers that support masking pass it on, a call(inputs, mask=None) receives it,
+GlobalAveragePooling1D averages the unmasked steps, MultiHeadAttention joins its inputs'
+masks to attention_mask; layers whose Keras versions use a mask that fusegraph's do not
+yet (recurrent layers) refuse a masked input instead of computing other numbers."""
+import contextlib
+
+import numpy as np
+import pytest
+
+import fusegraph as fg
+from fusegraph import ops
+
+L = fg.layers
+IDS = np.array([[3, 5, 0, 0], [7, 0, 0, 0], [1, 2, 4, 6]], np.int32)
+
+
+def test_an_embeddings_mask_reaches_a_masked_average():
+    inputs = fg.Input(shape=(4,), dtype="int32")
+    embedding = L.Embedding(10, 3, mask_zero=True)
+    hidden = L.Dense(5, activation="tanh")(embedding(inputs))   # passes the mask on
+    assert hidden._keras_mask is not None and hidden._keras_mask.shape == (None, 4)
+    outputs = L.GlobalAveragePooling1D()(hidden)
+    assert outputs._keras_mask is None
+    model = fg.Model(inputs, outputs)
+    table = embedding.get_weights()[0]
+    kernel, bias = model.layers[2].get_weights()
+    h = np.tanh(table[IDS] @ kernel + bias)
+    keep = (IDS != 0)[..., None]
+    want = (h * keep).sum(1) / keep.sum(1)
+    np.testing.assert_allclose(model.predict(IDS, verbose=0), want, rtol=1e-5, atol=1e-6)
+
+
+def test_masking_zeroes_and_masks_the_steps_equal_to_its_value():
+    x = np.random.default_rng(0).normal(size=(2, 4, 3)).astype("float32")
+    x[0, 2:] = 0.0
+    x[1, 1] = 0.0
+    inputs = fg.Input(shape=(4, 3))
+    masked = L.Masking()(inputs)
+    assert masked._keras_mask is not None
+    model = fg.Model(inputs, [masked, L.GlobalAveragePooling1D()(masked)])
+    out, pooled = model.predict(x, verbose=0)
+    keep = np.abs(x).max(-1, keepdims=True) > 0
+    np.testing.assert_allclose(out, x * keep)
+    np.testing.assert_allclose(pooled, (x * keep).sum(1) / keep.sum(1), rtol=1e-6)
+
+
+def test_a_subclassed_call_receives_the_mask():
+    class MaskedSum(L.Layer):
+        supports_masking = True
+
+        def compute_mask(self, inputs, mask=None):
+            return None                                # the steps are summed away
+
+        def call(self, inputs, mask=None):
+            return ops.sum(inputs * ops.expand_dims(ops.cast(mask, "float32"), -1), axis=1)
+
+    inputs = fg.Input(shape=(4,), dtype="int32")
+    embedding = L.Embedding(10, 2, mask_zero=True)
+    model = fg.Model(inputs, MaskedSum()(embedding(inputs)))
+    table = embedding.get_weights()[0]
+    np.testing.assert_allclose(model.predict(IDS, verbose=0),
+                               (table[IDS] * (IDS != 0)[..., None]).sum(1), rtol=1e-6)
+
+
+class TransformerEncoder(L.Layer):
+    """The course's encoder, as it writes it (mask[:, tf.newaxis, :] -> mask[:, None, :])."""
+
+    def __init__(self, embed_dim, dense_dim, num_heads, **kwargs):
+        super().__init__(**kwargs)
+        self.attention = L.MultiHeadAttention(num_heads=num_heads, key_dim=embed_dim)
+        self.dense_proj = fg.Sequential([L.Dense(dense_dim, activation="relu"),
+                                         L.Dense(embed_dim)])
+        self.layernorm_1 = L.LayerNormalization()
+        self.layernorm_2 = L.LayerNormalization()
+
+    def call(self, inputs, mask=None):
+        if mask is not None:
+            mask = mask[:, None, :]
+        attention_output = self.attention(inputs, inputs, attention_mask=mask)
+        proj_input = self.layernorm_1(inputs + attention_output)
+        proj_output = self.dense_proj(proj_input)
+        return self.layernorm_2(proj_input + proj_output)
+
+
+@pytest.mark.parametrize("mask_zero", [True, False])
+def test_the_courses_encoder_takes_its_mask_from_the_embedding(mask_zero):
+    """With mask_zero, what the padding tokens' embedding holds cannot reach the outputs
+    at the real tokens (the padding keys are masked); without it, it does. (The encoder
+    does not support masking, as in Keras: its output carries no mask, with a warning.)"""
+    fg.utils.set_random_seed(1)
+    inputs = fg.Input(shape=(4,), dtype="int32")
+    embedding = L.Embedding(10, 8, mask_zero=mask_zero)
+    with pytest.warns(UserWarning) if mask_zero else contextlib.nullcontext():
+        model = fg.Model(inputs, TransformerEncoder(8, 16, 2)(embedding(inputs)))
+    real = IDS != 0
+    before = model.predict(IDS, verbose=0)[real]
+    table = embedding.get_weights()[0]
+    table[0] = 5.0                                   # the padding token's row
+    embedding.set_weights([table])
+    after = model.predict(IDS, verbose=0)[real]
+    assert np.allclose(before, after, atol=1e-6) == mask_zero
+
+
+def test_a_recurrent_layer_refuses_a_masked_input_until_it_uses_masks():
+    inputs = fg.Input(shape=(4,), dtype="int32")
+    masked = L.Embedding(10, 3, mask_zero=True)(inputs)
+    with pytest.raises(NotImplementedError, match=r"test_masking\.py:\d+: layer 'lstm' \(LSTM\) "
+                                                  r"was passed a masked input"):
+        L.LSTM(2)(masked)
+
+
+def test_a_layer_without_mask_support_warns_that_the_mask_stops_there():
+    inputs = fg.Input(shape=(4,), dtype="int32")
+    masked = L.Embedding(10, 3, mask_zero=True)(inputs)
+    with pytest.warns(UserWarning, match=r"layer 'flatten' \(Flatten\) was passed an input "
+                                         r"with a mask, but does not support masking"):
+        flat = L.Flatten()(masked)
+    assert flat._keras_mask is None
+
+
+def test_attention_joins_its_inputs_masks_to_the_attention_mask():
+    """No attention_mask given: the masked tensors' masks alone keep the padding keys from
+    the real queries, and the output carries the query's mask."""
+    fg.utils.set_random_seed(2)
+    inputs = fg.Input(shape=(4,), dtype="int32")
+    embedding = L.Embedding(10, 6, mask_zero=True)
+    x = embedding(inputs)
+    out = L.MultiHeadAttention(num_heads=2, key_dim=3)(x, x)
+    assert out._keras_mask is x._keras_mask
+    model = fg.Model(inputs, out)
+    real = IDS != 0
+    before = model.predict(IDS, verbose=0)
+    table = embedding.get_weights()[0]
+    table[0] = -3.0
+    embedding.set_weights([table])
+    after = model.predict(IDS, verbose=0)
+    np.testing.assert_allclose(before[real], after[real], rtol=1e-5, atol=1e-6)
+    # a padded query sees no key (its own mask): its context is zeros (Keras's masked
+    # softmax), so its output is the output bias, zeros as initialized
+    np.testing.assert_array_equal(after[~real], 0.0)
+
+
+def test_a_model_whose_output_carries_a_mask_says_losses_do_not_use_it_yet():
+    inputs = fg.Input(shape=(4,), dtype="int32")
+    steps = L.Dense(2)(L.Embedding(10, 3, mask_zero=True)(inputs))
+    with pytest.warns(UserWarning, match="output 0 carries a mask .* fusegraph's do not yet"):
+        fg.Model(inputs, steps)
