@@ -198,9 +198,6 @@ class Layer:
 
     # --- masks (Keras's): see the module docstring ------------------------------------------
     supports_masking = False      # whether its outputs carry a mask (compute_mask's)
-    # Keras layers that would consume a mask fusegraph's version ignores: refused, not
-    # silently dropped (numbers would differ from Keras's)
-    mask_not_built = False
 
     def compute_mask(self, inputs, mask=None):
         """The outputs' mask from the first input and its mask: the input's, for a layer
@@ -219,14 +216,6 @@ class Layer:
         masks = [getattr(t, "_keras_mask", None) for t in flatten(first)]
         previous = (masks[0] if not isinstance(first, (list, tuple, dict)) else
                     pack_like(first, masks)) if any(m is not None for m in masks) else None
-        masked = any(getattr(t, "_keras_mask", None) is not None
-                     for t in flatten((args, kwargs)))
-        if masked and self.mask_not_built:
-            raise NotImplementedError(
-                f"{user_site()}: layer '{self.name}' ({type(self).__name__}) was passed a "
-                f"masked input (from Embedding(mask_zero=True) or Masking), and fusegraph's "
-                f"{type(self).__name__} does not use masks yet: its numbers would differ from "
-                f"Keras's. Pass an explicit mask or drop mask_zero")
         if previous is not None and _accepts(self.call, "mask") and kwargs.get("mask") is None:
             kwargs = {**kwargs, "mask": previous}
         outputs = self.call(*args, **kwargs)
@@ -238,9 +227,11 @@ class Layer:
                           f"not see the mask", UserWarning, stacklevel=3)
             return outputs
         out_mask = self.compute_mask(first, previous)
-        for t in flatten(outputs):
-            if isinstance(t, SymbolicTensor) and t._keras_mask is None and out_mask is not None:
-                t._keras_mask = out_mask
+        leaves = flatten(outputs)
+        masks = out_mask if isinstance(out_mask, list) else [out_mask] * len(leaves)
+        for t, m in zip(leaves, masks):     # one mask for all, or one per output
+            if isinstance(t, SymbolicTensor) and t._keras_mask is None and m is not None:
+                t._keras_mask = m
         return outputs
 
     def __call__(self, *args, **kwargs):

@@ -35,8 +35,10 @@ step's ``h`` as ``(batch, timesteps, units)``), then, with ``return_state``, the
 states (LSTM: ``h, c``). ``go_backwards`` runs the loop from the last step to the first
 (the scan's ``reverse``) and returns the sequence in that processing order, as Keras
 does. ``initial_state`` (a tensor or a list, one per state, ``(batch, units)`` each)
-replaces the zero states. Dropout, masking, ``stateful`` and ``unroll`` are not
-supported and say so.
+replaces the zero states. A mask (``mask=``, or the input's from Embedding(mask_zero=True)
+or Masking) is a second sequence of the loop: a masked step keeps the states, so its
+output is the previous step's (Keras's, ``zero_output_for_mask=False``), and the sequence
+output keeps the mask. Dropout, ``stateful`` and ``unroll`` are not supported and say so.
 """
 from __future__ import annotations
 
@@ -111,7 +113,7 @@ class _RNN(Layer):
     """The loop shared by the three layers; subclasses give the gate count, the states,
     the weights and the step."""
 
-    mask_not_built = True        # Keras's uses a mask: refused until built here
+    supports_masking = True
 
     single_input = True
 
@@ -170,9 +172,6 @@ class _RNN(Layer):
 
     # --- the loop -----------------------------------------------------------------
     def call(self, sequences, initial_state=None, mask=None):
-        if mask is not None:
-            raise ValueError(f"{user_site()}: layer '{self.name}': masks are not supported "
-                             f"(fusegraph has no Keras mask propagation)")
         x = ops.convert_to_tensor(sequences, self.dtype)
         if x.ndim != 3 or x.type.shape[-1] != self.kernel.shape[0]:
             raise incompatible(self, f"expected a rank-3 input (batch, timesteps, "
@@ -183,20 +182,38 @@ class _RNN(Layer):
         if input_bias is not None:
             projected = ops.add(projected, input_bias)
         invariants, invariant_names = self.invariants()
+        steps = [projected]
+        if mask is not None:
+            mask = ops.cast(mask, "bool")
+            if mask.ndim != 2 or mask.shape[1] != x.shape[1]:
+                raise incompatible(self, f"expected a (batch, timesteps) mask for the input "
+                                         f"of shape {x.shape}", mask.shape)
+            steps.append(mask)
 
-        def body(carries, steps, weights):
-            new = self.step(steps[0], carries, weights)
+        def body(carries, step, weights):
+            new = self.step(step[0], carries, weights)
+            if mask is not None:        # a masked step keeps the states (Keras)
+                keep = ops.expand_dims(step[1], -1)
+                new = [ops.where(keep, n, c) for n, c in zip(new, carries)]
             return new, [new[0]] if self.return_sequences else []
 
-        final, outputs = scan(body, states, [projected], invariants, axis=1,
+        final, outputs = scan(body, states, steps, invariants, axis=1,
                               reverse=self.go_backwards, name=self.cell_name,
-                              carry_names=self.state_names, step_names=["x"],
+                              carry_names=self.state_names,
+                              step_names=["x", "mask"][:len(steps)],
                               invariant_names=invariant_names)
         if self.return_sequences:
             output = reverse_time(outputs[0]) if self.go_backwards else outputs[0]
         else:
             output = final[0]
         return [output, *final] if self.return_state else output
+
+    def compute_mask(self, inputs, mask=None):
+        """Keras's: the sequence output keeps the input's mask; a last output and the
+        states have none."""
+        output_mask = mask if self.return_sequences else None
+        return [output_mask] + [None] * len(self.state_names) if self.return_state \
+            else output_mask
 
     def initial_states(self, x, initial_state) -> list:
         if initial_state is None:

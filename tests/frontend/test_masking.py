@@ -1,8 +1,7 @@
 """Keras's masks (issue 9 item 3, first part): Embedding(mask_zero=True) and Masking make
 a mask, layers that support masking pass it on, a call(inputs, mask=None) receives it,
 GlobalAveragePooling1D averages the unmasked steps, MultiHeadAttention joins its inputs'
-masks to attention_mask; layers whose Keras versions use a mask that fusegraph's do not
-yet (recurrent layers) refuse a masked input instead of computing other numbers."""
+masks to attention_mask (recurrent layers: tests/frontend/test_recurrent.py)."""
 import contextlib
 
 import numpy as np
@@ -100,14 +99,6 @@ def test_the_courses_encoder_takes_its_mask_from_the_embedding(mask_zero):
     embedding.set_weights([table])
     after = model.predict(IDS, verbose=0)[real]
     assert np.allclose(before, after, atol=1e-6) == mask_zero
-
-
-def test_a_recurrent_layer_refuses_a_masked_input_until_it_uses_masks():
-    inputs = fg.Input(shape=(4,), dtype="int32")
-    masked = L.Embedding(10, 3, mask_zero=True)(inputs)
-    with pytest.raises(NotImplementedError, match=r"test_masking\.py:\d+: layer 'lstm' \(LSTM\) "
-                                                  r"was passed a masked input"):
-        L.LSTM(2)(masked)
 
 
 def test_a_layer_without_mask_support_warns_that_the_mask_stops_there():

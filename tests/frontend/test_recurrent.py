@@ -28,9 +28,10 @@ def sigmoid(x):
 
 # --- the Keras equations, in numpy ---------------------------------------------------------
 def np_recurrent(kind, weights, x, initial=None, go_backwards=False, reset_after=True,
-                 act=np.tanh, rec=sigmoid):
+                 act=np.tanh, rec=sigmoid, mask=None):
     """(the per-step outputs in processing order (B, T, u), the final states) of a Keras
-    SimpleRNN / LSTM / GRU with these weights (kernel, recurrent_kernel[, bias])."""
+    SimpleRNN / LSTM / GRU with these weights (kernel, recurrent_kernel[, bias]); with a
+    (B, T) ``mask``, a masked step keeps the states and outputs the previous h."""
     kernel, recurrent = weights[0], weights[1]
     bias = weights[2] if len(weights) > 2 else None
     batch, steps, _ = x.shape
@@ -41,6 +42,7 @@ def np_recurrent(kind, weights, x, initial=None, go_backwards=False, reset_after
     outputs = []
     for t in (reversed(range(steps)) if go_backwards else range(steps)):
         xt = x[:, t]
+        before = states
         if kind == "simple_rnn":
             (h,) = states
             h = act(xt @ kernel + (0 if bias is None else bias) + h @ recurrent)
@@ -67,6 +69,9 @@ def np_recurrent(kind, weights, x, initial=None, go_backwards=False, reset_after
                 n = act(mx[:, 2 * u:] + (r * h) @ recurrent[:, 2 * u:])
             h = z * h + (1 - z) * n
             states = [h]
+        if mask is not None:
+            keep = mask[:, t][:, None]
+            states = [np.where(keep, s, b) for s, b in zip(states, before)]
         outputs.append(states[0])
     sequence = np.stack(outputs, axis=1) if outputs else np.zeros((batch, 0, u), x.dtype)
     return sequence, states
@@ -430,3 +435,38 @@ def test_a_scan_body_must_not_read_outer_tensors():
     with pytest.raises(ValueError, match=r"the body of scan @cell reads a tensor it was not "
                                          r"given; pass it as an invariant"):
         scan(lambda c, x, w: ([fg.ops.add(c[0], outer)], []), [outer], [fg.Input(shape=(3, 2))])
+
+
+@pytest.mark.parametrize("kind", sorted(LAYERS))
+@pytest.mark.parametrize("go_backwards", [False, True])
+def test_a_masked_step_keeps_the_states_as_keras(kind, go_backwards):
+    """From Embedding(mask_zero=True): masked steps (padding at either end, and inside)
+    keep the states and repeat the last output; the sequence output keeps the mask."""
+    ids = np.array([[3, 5, 0, 0, 2], [0, 0, 4, 1, 6], [7, 0, 8, 0, 9]], np.int32)
+    inputs = fg.Input(shape=(5,), dtype="int32")
+    embedding = L.Embedding(10, 4, mask_zero=True)
+    layer = LAYERS[kind](3, return_sequences=True, return_state=True, go_backwards=go_backwards)
+    sequence, *states = layer(embedding(inputs))
+    assert sequence._keras_mask is not None and all(s._keras_mask is None for s in states)
+    model = fg.Model(inputs, [sequence, *states])
+    layer.set_weights([_rand(*w.shape, seed=3 + i, scale=0.5)
+                       for i, w in enumerate(layer.get_weights())])
+    x = embedding.get_weights()[0][ids]
+    want_sequence, want_states = np_recurrent(kind, layer.get_weights(), x,
+                                              go_backwards=go_backwards, mask=ids != 0)
+    _check(model.predict(ids, verbose=0), [want_sequence, *want_states])
+
+
+def test_a_masked_lstm_trains_identically_on_numba_cpu_and_the_reference():
+    from helpers.training import trains_alike_on_both_backends
+    rng = np.random.default_rng(0)
+    ids = rng.integers(1, 10, size=(48, 6)).astype(np.int32)
+    ids[:, 4:] = 0                                          # padding
+    y = (ids[:, 0] > 5).astype(np.int32)
+
+    def build():
+        inputs = fg.Input(shape=(6,), dtype="int32")
+        h = L.LSTM(4)(L.Embedding(10, 3, mask_zero=True)(inputs))
+        return fg.Model(inputs, L.Dense(2, activation="softmax")(h))
+
+    trains_alike_on_both_backends(build, ids, y, "sparse_categorical_crossentropy")
