@@ -145,10 +145,11 @@ def eager_or_traced(fn=None, *, method: bool = False, data=None, name=None,
     * ``eager_kwargs``: arguments set on the eager path only (a random draw that is a
       graph of its own is told so).
     * ``eager_result``: applied to the eager path's outputs (metrics' numpy scalars).
-    * ``taped``: while a gradient tape records eagerly (:mod:`.eager`), ``fn`` runs op by
-      op on eager tensors instead (its data arrays made eager tensors), so the tape
-      records its ops (a loss inside ``with tape``); False keeps the Function (random
-      draws, whose draw a Function's run key makes).
+    * ``taped``: while a gradient tape records eagerly (:mod:`.eager`), or when a data
+      argument is an eager tensor carrying a mask (a model's prediction), ``fn`` runs op
+      by op on eager tensors instead (its data arrays made eager tensors), so the tape
+      records its ops and a loss sees the mask; False keeps the Function (random draws,
+      whose draw a Function's run key makes).
     """
     if fn is None:
         return functools.partial(eager_or_traced, method=method, data=data, name=name,
@@ -170,7 +171,9 @@ def eager_or_traced(fn=None, *, method: bool = False, data=None, name=None,
         is_data = {key: data is None or key in data for key, _ in arguments}
         if _runs_symbolically(arguments, is_data):
             return fn(*args, **kwargs)
-        if taped and eager.recording_tapes() and eager.running_eagerly():
+        if taped and eager.running_eagerly() and (eager.recording_tapes() or any(
+                getattr(x, "_keras_mask", None) is not None
+                for k, v in arguments if is_data[k] for x in flatten(v))):
             for key, value in arguments:
                 if is_data[key]:
                     bound.arguments[key] = map_structure(_eager_tensor, value)

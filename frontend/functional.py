@@ -11,7 +11,6 @@ each inlined copy of a graph its own random draws.
 from __future__ import annotations
 
 import functools
-import warnings
 
 from ..ir.builder import user_site
 from . import guards
@@ -38,11 +37,6 @@ def make_functional(model, inputs, outputs, track_layers=True) -> "Functional":
         if not is_symbolic(t):
             raise TypeError(f"model '{model.name}': output {i} must be a symbolic tensor, "
                             f"got {t!r}")
-        if t._keras_mask is not None:
-            warnings.warn(f"model '{model.name}': output {i} carries a mask (from "
-                          f"Embedding(mask_zero=True) or Masking); Keras's losses and metrics "
-                          f"leave its masked steps out, fusegraph's do not yet, so fit's "
-                          f"numbers would count them", UserWarning, stacklevel=3)
     records = records_between(flat_inputs, outputs)
     check_unique_names(model.name, [t.record for t in flat_inputs] + records)
     if track_layers:
@@ -53,22 +47,28 @@ def make_functional(model, inputs, outputs, track_layers=True) -> "Functional":
     updates = call_updates(records)
     stepped = traced if not updates else trace_graph(
         model.name, flat_inputs, flat_outputs + [t for _, t in updates], model.weights)
+    masked = [t._keras_mask for t in flat_outputs if t._keras_mask is not None]
+    masks = trace_graph(model.name, flat_inputs, masked, model.weights) if masked else None
     return Functional(inputs, outputs, flat_inputs, flat_outputs, records, traced,
-                      [v for v, _ in updates], stepped)
+                      [v for v, _ in updates], stepped, masks)
 
 
 class Functional:
     """The traced forward graph of a model and what is needed to run it. ``updated``: the
     variables its layers' calls update (see :func:`call_updates`); ``stepped``: the graph
     whose results are the outputs, then those variables' new values (``traced`` itself
-    when there are none). ``traced`` (``model.graph``, predictions) computes outputs only."""
+    when there are none). ``traced`` (``model.graph``, predictions) computes outputs only.
+    ``masks``: the graph of the masks the outputs carry (Embedding(mask_zero=True),
+    Masking), in output order, for the model's calls to attach (losses and metrics leave
+    masked steps out); None when none does."""
 
     def __init__(self, inputs, outputs, flat_inputs, flat_outputs, records, traced,
-                 updated=(), stepped=None):
+                 updated=(), stepped=None, masks=None):
         self.inputs, self.outputs = inputs, outputs
         self.flat_inputs, self.flat_outputs = flat_inputs, flat_outputs
         self.records, self.traced = records, traced
         self.updated, self.stepped = list(updated), stepped or traced
+        self.masks = masks
 
     @functools.cached_property
     def input_requirements(self) -> list:

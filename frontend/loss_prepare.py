@@ -141,3 +141,22 @@ def reduce_weighted_values(values, sample_weight=None, reduction="sum_over_batch
         return _divide_no_nan(ops.sum(values),
                               ops.sum(ops.broadcast_to(weights, values.type.shape)))
     return ops.mean(values)
+
+
+def apply_mask(sample_weight, mask, dtype, reduction):
+    """The sample weights with a prediction's ``mask`` (Keras's ``apply_mask``): masked
+    entries weigh 0; for a mean, the others ``total / valid`` (plus 1e-7), so the mean is
+    over the valid entries only; times ``sample_weight`` when given."""
+    mask = ops.cast(mask, dtype)
+    if reduction in ("mean", "sum_over_batch_size"):
+        total = ops.convert_to_tensor(1.0, dtype)
+        for axis in range(mask.ndim):                 # the batch and steps may be symbols
+            total = ops.multiply(total, ops.dim_size(mask, axis, dtype))
+        mask = ops.multiply(mask, ops.divide(total, ops.add(ops.sum(mask), EPSILON)))
+    if sample_weight is None:
+        return mask
+    weights = ops.convert_to_tensor(sample_weight, dtype)
+    mask, weights = squeeze_or_expand_to_same_rank(mask, weights)
+    while weights.ndim < mask.ndim:              # a (B,) weight for (B, T) steps
+        weights = ops.expand_dims(weights, -1)
+    return ops.multiply(weights, mask)

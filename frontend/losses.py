@@ -53,7 +53,7 @@ from .loss_functions import (  # noqa: F401
     kullback_leibler_divergence, mae, mean_absolute_error, mean_squared_error, mse,
     sparse_categorical_crossentropy)
 from .loss_prepare import (  # noqa: F401
-    EPSILON, REDUCTIONS, _float_tensor, reduce_weighted_values, sized_as,
+    EPSILON, REDUCTIONS, _float_tensor, apply_mask, reduce_weighted_values, sized_as,
     squeeze_or_expand_to_same_rank)
 from .naming import to_snake_case, unique_name
 from .tensor import is_symbolic
@@ -85,12 +85,16 @@ class Loss:
 
     @eager_or_traced(method=True, name=lambda loss: loss.name)
     def __call__(self, y_true, y_pred, sample_weight=None):
+        mask = getattr(y_pred, "_keras_mask", None)
         y_pred = _float_tensor(y_pred, self.dtype)
         values = self.call(y_true, y_pred)
         if not _is_numeric(values):
             raise TypeError(f"{user_site()}: loss '{self.name}': call(y_true, y_pred) returned "
                             f"{values!r:.80}; expected the per-sample losses, a float tensor "
                             f"(made with fg.ops)")
+        if mask is not None:
+            sample_weight = apply_mask(sample_weight, mask, _float_tensor(values).type.dtype,
+                                       self.reduction)
         return reduce_weighted_values(values, sample_weight, self.reduction, self.name)
 
     def call(self, y_true, y_pred):

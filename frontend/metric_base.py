@@ -14,7 +14,7 @@ from ..ir.builder import user_site
 from . import initializers, ops
 from .checks import check_bool, check_number
 from .dispatch import eager_or_traced, tracing
-from .loss_prepare import _divide_no_nan, squeeze_or_expand_to_same_rank
+from .loss_prepare import _divide_no_nan, apply_mask, squeeze_or_expand_to_same_rank
 from .naming import to_snake_case, unique_name
 from .nest import map_structure
 from .variables import Variable
@@ -181,7 +181,12 @@ class MeanMetricWrapper(Mean):
         self._fn_kwargs = kwargs
 
     def update_state(self, y_true, y_pred, sample_weight=None):
+        """As Keras 3: a prediction's mask weighs in only with ``sample_weight`` (masked
+        entries weigh 0; no rescaling, the reduction being a sum)."""
+        mask = getattr(y_pred, "_keras_mask", None)
         values = self._fn(y_true, y_pred, **self._fn_kwargs)
+        if sample_weight is not None and mask is not None:
+            sample_weight = apply_mask(sample_weight, mask, as_dtype(self.dtype), "sum")
         return super().update_state(values, sample_weight=sample_weight)
 
     def get_config(self) -> dict:

@@ -160,14 +160,22 @@ class Model(Layer):
             replacements[variable.symbol] = variable.read_value().value   # its eager value
         results = inline(source.graph, replacements, fresh_salts())
         n = len(f.flat_outputs)
+        masks = [] if f.masks is None else inline(f.masks.graph, replacements, fresh_salts())
         if eagerly:        # run the copy now; the updates apply now
-            tensors = eager.materialize(results)
-            for variable, tensor in zip(f.updated, tensors[n:]):
+            tensors = eager.materialize(results + masks)
+            for variable, tensor in zip(f.updated, tensors[n:len(results)]):
                 variable.assign(tensor.numpy())
-            return pack_like(f.outputs, tensors[:n])
-        for variable, value in zip(f.updated, results[n:]):   # none from f.traced
-            variable.assign(SymbolicTensor(value))
-        return pack_like(f.outputs, [SymbolicTensor(v) for v in results[:n]])
+            outputs, masks = tensors[:n], tensors[len(results):]
+        else:
+            for variable, value in zip(f.updated, results[n:]):   # none from f.traced
+                variable.assign(SymbolicTensor(value))
+            outputs, masks = ([SymbolicTensor(v) for v in results[:n]],
+                              [SymbolicTensor(v) for v in masks])
+        masks = iter(masks)
+        for out, t in zip(outputs, f.flat_outputs):      # the masks the outputs carry
+            if t._keras_mask is not None:
+                out._keras_mask = next(masks)
+        return pack_like(f.outputs, outputs)
 
     def build_from_call(self, args, kwargs) -> None:
         """Nothing to build on a call: a subclassed model's sub-layers build on their own

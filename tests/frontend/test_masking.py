@@ -132,8 +132,44 @@ def test_attention_joins_its_inputs_masks_to_the_attention_mask():
     np.testing.assert_array_equal(after[~real], 0.0)
 
 
-def test_a_model_whose_output_carries_a_mask_says_losses_do_not_use_it_yet():
+def test_a_loss_leaves_out_the_masked_steps_of_the_prediction():
+    """Keras's apply_mask: a mean over the unmasked steps only (sum / (valid + 1e-7)), in
+    evaluate's step graph and in an eager call of the loss on the model's output."""
     inputs = fg.Input(shape=(4,), dtype="int32")
-    steps = L.Dense(2)(L.Embedding(10, 3, mask_zero=True)(inputs))
-    with pytest.warns(UserWarning, match="output 0 carries a mask .* fusegraph's do not yet"):
-        fg.Model(inputs, steps)
+    embedding = L.Embedding(10, 3, mask_zero=True)
+    dense = L.Dense(2, activation="softmax")
+    model = fg.Model(inputs, dense(embedding(inputs)))
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    labels = (IDS % 2).astype(np.int32)
+    kernel, bias = dense.get_weights()
+    logits = embedding.get_weights()[0][IDS] @ kernel + bias
+    probs = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+    ce = -np.log(np.take_along_axis(probs, labels[..., None], -1)[..., 0])
+    keep = IDS != 0
+    want = (ce * keep).sum() / (keep.sum() + 1e-7)
+    assert model.evaluate(IDS, labels, verbose=0) == pytest.approx(want, rel=1e-5)
+    prediction = model(ops.convert_to_tensor(IDS))          # eager: carries the mask
+    assert prediction._keras_mask is not None
+    loss = fg.losses.SparseCategoricalCrossentropy()(labels, prediction)
+    assert float(loss) == pytest.approx(want, rel=1e-5)
+    assert ce.mean() != pytest.approx(want, rel=1e-3)               # the mask mattered
+
+
+def test_a_metric_uses_the_mask_with_sample_weights_as_keras_3():
+    """Keras 3's MeanMetricWrapper: the prediction's mask weighs in only together with
+    sample_weight (masked entries 0, the others their weight)."""
+    prediction = fg.layers.Embedding(10, 2, mask_zero=True)
+    inputs = ops.convert_to_tensor(IDS)
+    probs = ops.softmax(prediction(inputs))                  # eager, carrying the mask
+    probs._keras_mask = ops.not_equal(inputs, 0)
+    labels = (IDS % 2).astype(np.int32)
+    hit = (np.argmax(probs.numpy(), -1) == labels).astype(np.float32)
+    keep = IDS != 0
+    weights = np.array([1.0, 2.0, 0.5], np.float32)
+    weighted = fg.metrics.SparseCategoricalAccuracy()
+    weighted.update_state(labels, probs, sample_weight=weights)
+    w = weights[:, None] * keep
+    assert float(weighted.result()) == pytest.approx((hit * w).sum() / w.sum(), rel=1e-6)
+    plain = fg.metrics.SparseCategoricalAccuracy()
+    plain.update_state(labels, probs)
+    assert float(plain.result()) == pytest.approx(hit.mean(), rel=1e-6)
