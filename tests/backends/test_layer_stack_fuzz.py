@@ -1,6 +1,7 @@
 """Random layer stacks trained on every backend: hypothesis draws a small functional model
-(Dense, LSTM, GRU, Conv1D/Conv2D, BatchNormalization, LayerNormalization,
-MultiHeadAttention, Dropout over a sequence, an image or a flat input), it is compiled
+(Dense, LSTM, GRU, Conv1D/Conv2D, Conv2DTranspose, UpSampling2D, Masking,
+BatchNormalization, LayerNormalization, MultiHeadAttention, Dropout over a sequence, an
+image or a flat input), it is compiled
 and trained three steps (batches of 4, 3 and 4 examples) on ``reference`` and on
 ``numba_cpu`` (and half as many in the CUDA simulator), and the losses and the weights
 after the three steps (moving statistics included) must agree with the reference's.
@@ -94,10 +95,17 @@ def stacks(draw, kinds=tuple(INPUTS)) -> Stack:
                 _layer("MultiHeadAttention", num_heads=draw(st.integers(1, 2)),
                        key_dim=draw(st.integers(1, 3))),
                 _layer("Conv1D", filters=draw(units), kernel_size=draw(st.integers(1, 3)),
-                       padding=draw(st.sampled_from(["same", "causal"])))] + common
+                       padding=draw(st.sampled_from(["same", "causal"]))),
+                _layer("Masking", mask_value=0.0)] + common
         elif shape == "image":
             options = [_layer("Conv2D", filters=draw(units), kernel_size=2,
-                              padding=draw(st.sampled_from(["same", "valid"])))] + common
+                              padding=draw(st.sampled_from(["same", "valid"]))),
+                       _layer("Conv2DTranspose", filters=draw(units), kernel_size=2,
+                              strides=draw(st.integers(1, 2)),
+                              padding=draw(st.sampled_from(["same", "valid"]))),
+                       _layer("UpSampling2D",
+                              interpolation=draw(st.sampled_from(["nearest", "bilinear"])))
+                       ] + common
         else:
             options = common
         layer = draw(st.sampled_from(options))
@@ -135,7 +143,7 @@ STACK_SETTINGS = settings(max_examples=STACK_EXAMPLES, derandomize=True, deadlin
                                                                 HealthCheck.data_too_large])
 # Every layer kind at least once, whatever hypothesis draws.
 EVERY_SEQUENCE_LAYER = Stack("sequence", (
-    _layer("Conv1D", filters=3, kernel_size=2, padding="same"),
+    _layer("Conv1D", filters=3, kernel_size=2, padding="same"), _layer("Masking"),
     _layer("MultiHeadAttention", num_heads=2, key_dim=2),
     _layer("LSTM", units=3, return_sequences=True), _layer("LayerNormalization"),
     _layer("GRU", units=3, return_sequences=False), _layer("BatchNormalization"),
@@ -146,12 +154,18 @@ EVERY_IMAGE_LAYER = Stack("image", (
     _layer("Dropout", rate=0.25, seed=2), _layer("Conv2D", filters=2, kernel_size=2,
                                                   padding="same"),
     _layer("LayerNormalization"), _layer("Flatten"), _layer("Dense", units=3)), "mse", "sgd")
+DECODER_LAYERS = Stack("image", (
+    _layer("Conv2DTranspose", filters=2, kernel_size=3, strides=2, padding="same"),
+    _layer("UpSampling2D", interpolation="bilinear"),
+    _layer("Conv2DTranspose", filters=2, kernel_size=2, padding="valid"),
+    _layer("UpSampling2D"), _layer("Flatten"), _layer("Dense", units=2)), "mse", "adam")
 
 
 @STACK_SETTINGS
 @given(stacks())
 @example(EVERY_SEQUENCE_LAYER)
 @example(EVERY_IMAGE_LAYER)
+@example(DECODER_LAYERS)
 def test_numba_cpu_trains_random_stacks_like_the_reference(stack):
     assert_trains_like_the_reference(stack, "numba_cpu")
 
@@ -159,6 +173,7 @@ def test_numba_cpu_trains_random_stacks_like_the_reference(stack):
 @settings(STACK_SETTINGS, max_examples=max(2, STACK_EXAMPLES // 2))
 @given(stacks())
 @example(EVERY_SEQUENCE_LAYER)
+@example(DECODER_LAYERS)
 def test_the_cuda_simulator_trains_random_stacks_like_the_reference(stack):
     cuda_mode.skip_unless_cuda_runs()
     assert_trains_like_the_reference(stack, "numba_cuda")
