@@ -120,12 +120,46 @@ def emit_op(kind: str, operands, attrs: dict | None = None, region=None,
         raise TypeError(f"op {kind} takes at least one operand")
     attrs = opdef.normalize_attrs(dict(attrs or {}))
     types = tuple(v.type for v in operands)
-    try:
-        out = opdef.infer(types, attrs) if region is None else opdef.infer(types, attrs, region)
-    except ShapeError as e:
-        raise ShapeError(f"{_where(loc)}: {kind}: {e}") from None
-    out = out if isinstance(out, tuple) else (out,)
+    key = _inference_key(kind, types, attrs) if region is None else None
+    out = _INFERRED.get(key) if key is not None else None
+    if out is None:
+        try:
+            out = opdef.infer(types, attrs) if region is None else opdef.infer(types, attrs,
+                                                                               region)
+        except ShapeError as e:
+            raise ShapeError(f"{_where(loc)}: {kind}: {e}") from None
+        out = out if isinstance(out, tuple) else (out,)
+        if key is not None:
+            if len(_INFERRED) >= _INFERRED_MAX:
+                _INFERRED.clear()
+            _INFERRED[key] = out
     return Op(kind, operands, attrs, out, loc, region)
+
+
+# Result types by (kind, operand types, attributes): shape rules are pure functions of
+# these, and the same ops recur (every step of an eager loop, every layer of a trace).
+_INFERRED: dict = {}
+_INFERRED_MAX = 1 << 14
+
+
+def _inference_key(kind: str, types: tuple, attrs: dict):
+    """The cache key of an op's shape rule, or None when an attribute is a large value
+    (a constant's array: hashing it would cost what the rule does)."""
+    items = []
+    for name, value in attrs.items():
+        if isinstance(value, (list, tuple)) and len(value) > 16:
+            return None
+        items.append((name, _hashable(value)))
+    key = (kind, types, tuple(items))
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key
+
+
+def _hashable(value):
+    return tuple(_hashable(v) for v in value) if isinstance(value, (list, tuple)) else value
 
 
 def emit(kind: str, *operands: Value, region=None, **attrs) -> Value | tuple:
