@@ -68,6 +68,12 @@ class EagerTensor(SymbolicTensor):
     def shape(self) -> tuple:
         return self._array.shape
 
+    @property
+    def dtype(self):
+        """numpy's dtype of the value (equal to its name too: ``t.dtype == "float32"`` and
+        ``t.dtype == np.float32`` both hold, as for a JAX array)."""
+        return self._array.dtype
+
     def numpy(self) -> np.ndarray:
         """A copy of the value."""
         return self._array.copy()
@@ -147,6 +153,14 @@ def constant(array, name: str | None = None) -> EagerTensor:
     """A new leaf tensor (a parameter Value of its own) holding ``array``."""
     array = np.array(array, copy=True)      # the caller may change theirs afterwards
     return EagerTensor(Value(TensorType(array.shape, _dtype(array)), name=name), array, name)
+
+
+def results(structure):
+    """The arrays of ``structure`` (a compiled graph's results: fresh, nobody else's) as
+    eager tensors, each a leaf of its own, not copied."""
+    from .nest import map_structure
+    return map_structure(lambda a: EagerTensor(Value(TensorType(a.shape, _dtype(a))), a)
+                         if isinstance(a, np.ndarray) else a, structure)
 
 
 def _dtype(array: np.ndarray):

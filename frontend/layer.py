@@ -372,7 +372,7 @@ class Layer:
             self._eager_function = Function(lambda *a, **k: self._symbolic_call(a, k), self.name)
         arrays = map_structure(lambda x: _autocast(np.asarray(x), self.dtype)
                                if _is_array_like(x) else x, (args, kwargs))
-        return self._eager_function(*arrays[0], **arrays[1])
+        return eager.results(self._eager_function(*arrays[0], **arrays[1]))
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"

@@ -220,7 +220,7 @@ class Model(Layer):
                             f"{training!r}")
         training = bool(training)
         if self._functional is not None and not self._eager_forwards:
-            return self._run(args[0], training=training)
+            return eager.results(self._run(args[0], training=training))
         extras = (args[1:], {k: v for k, v in kwargs.items() if k != "training"})
         key = call_key(extras)
         forward = self._eager_forwards.pop(key, None)
@@ -233,7 +233,7 @@ class Model(Layer):
             if len(self._eager_forwards) >= MAX_EAGER_TRACES:   # the least recently used
                 del self._eager_forwards[next(iter(self._eager_forwards))]
         self._eager_forwards[key] = forward                      # now the most recent
-        return self._run(args[0], training=training, forward=forward)
+        return eager.results(self._run(args[0], training=training, forward=forward))
 
     def _warn_array_retrace(self, extras) -> None:
         """Warn once per model when a call's other arguments differ from an earlier

@@ -173,7 +173,7 @@ def getitem(x, key):
     """``x[key]`` for ints, slices (positive step), ``None``, ``...``, and an int tensor or
     int array alone (a gather along axis 0)."""
     if is_tensor(key) or isinstance(key, (list, np.ndarray)):
-        dtype = key.dtype if is_tensor(key) else np.asarray(key).dtype.name
+        dtype = key.type.dtype.keras_name if is_tensor(key) else np.asarray(key).dtype.name
         if not dtype.startswith(("int", "uint")):
             raise _error("getitem", f"an index tensor must hold ints, got {dtype} values"
                          + ("; a boolean mask gives a shape that depends on the values: use "

@@ -13,7 +13,7 @@ import itertools
 import numpy as np
 
 from ..frontend.function import commit
-from ..frontend.nest import flatten, pack_like
+from ..frontend.nest import flatten, map_structure, pack_like
 from ..backends.interrupts import interrupts_held
 from . import arguments
 from .callbacks import Callback, CallbackList
@@ -157,7 +157,7 @@ class BatchLoops:
         def predict_batch(batch):
             if data.arrays is None:
                 self._check_inputs(batch[0])
-            outputs = self(batch[0])
+            outputs = map_structure(np.asarray, self(batch[0]))   # eager tensors -> arrays
             pieces.append(outputs)
             return {"outputs": outputs}, True
 

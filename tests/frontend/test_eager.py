@@ -170,3 +170,15 @@ def test_a_hand_written_update_of_variables():
         b.assign(b - db * 0.1)
         first = float(loss) if first is None else first
     assert float(loss) < first / 10
+
+
+def test_models_and_layers_called_on_arrays_return_eager_tensors():
+    """Outside a tape, a call runs the compiled forward graph and its results are eager
+    tensors (leaves: nothing to differentiate); predict still returns numpy arrays."""
+    model = _model()
+    out = model(X)
+    assert isinstance(out, fg.EagerTensor) and out.dtype == np.float32 and out.dtype == "float32"
+    np.testing.assert_allclose(np.asarray(out), model.predict(X, verbose=0), rtol=1e-6)
+    assert isinstance(model.predict(X, verbose=0), np.ndarray)
+    dense = fg.layers.Dense(2)
+    assert isinstance(dense(X), fg.EagerTensor) and float(ops.sum(dense(X) * 0)) == 0.0

@@ -388,7 +388,7 @@ def test_mha_return_attention_scores():
     out, scores = layer(q, v, return_attention_scores=True)
     want_out, want_scores = np_mha(weights, q, v)
     assert scores.shape == (2, 2, 3, 5)
-    np.testing.assert_allclose(scores.sum(-1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(scores).sum(-1), 1.0, rtol=1e-5)
     np.testing.assert_allclose(scores, want_scores, rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(out, want_out, rtol=1e-4, atol=1e-5)
 

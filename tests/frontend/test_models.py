@@ -128,7 +128,7 @@ def test_mlp_matches_numpy():
     out = model(x)
     assert out.shape == (6, 5) and out.dtype == np.float32
     np.testing.assert_allclose(out, np_mlp(x, weights), rtol=1e-5, atol=1e-7)
-    np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(out).sum(axis=1), 1.0, rtol=1e-6)
 
 
 def test_mlp_ir_text():

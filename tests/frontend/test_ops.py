@@ -128,7 +128,7 @@ def test_softmax_and_log_softmax(axis):
     expected = np.exp(shifted) / np.exp(shifted).sum(axis=axis, keepdims=True)
     out = run(lambda t: fg.ops.softmax(t, axis=axis), x)
     check(out, expected.astype(np.float32))
-    np.testing.assert_allclose(out.sum(axis=axis), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(out).sum(axis=axis), 1.0, rtol=1e-6)
     check(run(lambda t: fg.ops.log_softmax(t, axis=axis), x),
           np.log(expected).astype(np.float32), atol=1e-5)
 
