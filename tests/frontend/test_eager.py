@@ -182,3 +182,14 @@ def test_models_and_layers_called_on_arrays_return_eager_tensors():
     assert isinstance(model.predict(X, verbose=0), np.ndarray)
     dense = fg.layers.Dense(2)
     assert isinstance(dense(X), fg.EagerTensor) and float(ops.sum(dense(X) * 0)) == 0.0
+
+
+def test_a_gradient_with_respect_to_an_intermediate_value():
+    """d loss / d h for h computed inside the tape from a watched input: the tape
+    recorded h's op, so h is differentiable (as TensorFlow's tape)."""
+    x = ops.convert_to_tensor(X)
+    with fg.GradientTape() as tape:
+        tape.watch(x)
+        h = ops.tanh(x)
+        loss = ops.sum(h * h)
+    np.testing.assert_allclose(tape.gradient(loss, h).numpy(), 2 * np.tanh(X), rtol=1e-6)

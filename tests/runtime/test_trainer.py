@@ -344,6 +344,24 @@ def test_the_courses_vae_trains_on_x_alone_and_draws_its_latent_plane(tmp_path):
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[16:24] == side.to_bytes(4, "big") * 2
 
 
+def test_the_courses_vae_trains_alike_on_the_reference_and_numba_cpu():
+    """Two steps of the VAE (its sampling draws from the seeded in-graph stream) give the
+    same losses and weights on both CPU backends."""
+    module = load_user_file(str(ROOT / "examples" / "vae.py"))
+    x, _ = module.load_data()
+    results = {}
+    for backend in ("reference", "numba_cpu"):
+        fg.utils.clear_session()
+        fg.utils.set_random_seed(0)
+        vae = module.build_model()
+        vae.recompile(backend)
+        history = vae.fit(x[:64], epochs=2, batch_size=32, shuffle=False, verbose=0)
+        results[backend] = (history.history["total_loss"], vae.get_weights())
+    np.testing.assert_allclose(results["numba_cpu"][0], results["reference"][0], rtol=1e-4)
+    for a, b in zip(results["numba_cpu"][1], results["reference"][1]):
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4)
+
+
 def test_the_courses_filter_visualization_ascends_a_filters_activation(tmp_path,
                                                                         monkeypatch):
     """examples/feature_visualization.py: a feature extractor from model.get_layer(...)
