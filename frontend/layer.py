@@ -240,10 +240,16 @@ class Layer:
         tensors = flatten((args, kwargs))
         if any(is_symbolic(t) for t in tensors):
             return self._symbolic_call(args, kwargs)
-        if eager.running_eagerly() and (eager.recording_tapes() or any(
-                eager.is_eager(t) for t in tensors)):
+        if eager.running_eagerly() and (eager.recording_tapes() or _masked(tensors)
+                                        or self._makes_masks()):
             return self._eager_op_call(args, kwargs)
         return self._eager_call(args, kwargs)
+
+    def _makes_masks(self) -> bool:
+        """Whether calls may give their outputs a mask of the layer's own
+        (Embedding(mask_zero=True), Masking): an eager call then runs op by op, so its
+        result carries it."""
+        return self.supports_masking and type(self).compute_mask is not Layer.compute_mask
 
     def _require_init(self) -> None:
         """A RuntimeError for a subclass whose ``__init__`` did not call the base's."""
@@ -337,7 +343,8 @@ class Layer:
             _BUILDING.reset(token)
 
     def _eager_op_call(self, args, kwargs):
-        """Eagerly, op by op (inside a recording tape, or on eager tensors): ``call`` runs
+        """Eagerly, op by op (inside a recording tape, or where masks are made or carried):
+        ``call`` runs
         on eager tensors and its ops at once, so a tape records them (:mod:`.eager`);
         outputs the ops left symbolic (a functional model's inlined graph, a recurrent
         layer's loop) are computed at the end. Returns eager tensors."""
@@ -371,7 +378,7 @@ class Layer:
             from .function import Function
             self._eager_function = Function(lambda *a, **k: self._symbolic_call(a, k), self.name)
         arrays = map_structure(lambda x: _autocast(np.asarray(x), self.dtype)
-                               if _is_array_like(x) else x, (args, kwargs))
+                               if _is_array_like(x) or eager.is_eager(x) else x, (args, kwargs))
         return eager.results(self._eager_function(*arrays[0], **arrays[1]))
 
     def __repr__(self) -> str:
@@ -400,6 +407,11 @@ def _recorded(tensor, record: CallRecord) -> SymbolicTensor:
     out = SymbolicTensor(tensor.value, record, tensor.name)
     out._keras_mask = tensor._keras_mask
     return out
+
+
+def _masked(tensors) -> bool:
+    """Whether one of ``tensors`` carries a mask."""
+    return any(getattr(t, "_keras_mask", None) is not None for t in tensors)
 
 
 def _one_or_list(tensors):

@@ -208,10 +208,12 @@ class Model(Layer):
         cost a retrace each but do not grow memory without bound. (Inside
         ``fg.function`` or a train step, array arguments are graph inputs instead.) While a
         gradient tape records, or on eager tensors, the call runs op by op instead
-        (:mod:`.eager`), so the tape can differentiate it; it returns eager tensors."""
+        (:mod:`.eager`), so the tape can differentiate it, and so does a model whose
+        outputs carry masks, so its results carry them; it returns eager tensors."""
         leaves = flatten((args, kwargs))
         if any(is_symbolic(t) for t in leaves) or (eager.running_eagerly() and (
-                eager.recording_tapes() or any(eager.is_eager(t) for t in leaves))):
+                eager.recording_tapes() or self._makes_masks() or any(
+                    getattr(t, "_keras_mask", None) is not None for t in leaves))):
             return super().__call__(*args, **kwargs)     # traced, or eagerly op by op
         training = kwargs.get("training")
         self._require_init()
@@ -234,6 +236,12 @@ class Model(Layer):
                 del self._eager_forwards[next(iter(self._eager_forwards))]
         self._eager_forwards[key] = forward                      # now the most recent
         return eager.results(self._run(args[0], training=training, forward=forward))
+
+    def _makes_masks(self) -> bool:
+        """Whether the model's outputs carry masks (its calls then run op by op eagerly,
+        so their results carry them too)."""
+        functional = self.__dict__.get("_functional")   # none before __init__ ran
+        return functional is not None and functional.masks is not None
 
     def _warn_array_retrace(self, extras) -> None:
         """Warn once per model when a call's other arguments differ from an earlier

@@ -120,7 +120,7 @@ def emit_op(kind: str, operands, attrs: dict | None = None, region=None,
         raise TypeError(f"op {kind} takes at least one operand")
     attrs = opdef.normalize_attrs(dict(attrs or {}))
     types = tuple(v.type for v in operands)
-    key = _inference_key(kind, types, attrs) if region is None else None
+    key = _inference_key(kind, types, attrs) if region is None and operands else None
     out = _INFERRED.get(key) if key is not None else None
     if out is None:
         try:
@@ -143,13 +143,16 @@ _INFERRED_MAX = 1 << 14
 
 
 def _inference_key(kind: str, types: tuple, attrs: dict):
-    """The cache key of an op's shape rule, or None when an attribute is a large value
-    (a constant's array: hashing it would cost what the rule does)."""
+    """The cache key of an op's shape rule, or None when an attribute holds more than a
+    few numbers (hashing and keeping it would cost more than the rule). Ops without
+    operands (constants, iotas) are not cached at all: their rules are trivial and a
+    constant's attribute is its whole array."""
     items = []
     for name, value in attrs.items():
-        if isinstance(value, (list, tuple)) and len(value) > 16:
+        value = _hashable(value)
+        if isinstance(value, tuple) and _leaves(value) > 16:
             return None
-        items.append((name, _hashable(value)))
+        items.append((name, value))
     key = (kind, types, tuple(items))
     try:
         hash(key)
@@ -160,6 +163,10 @@ def _inference_key(kind: str, types: tuple, attrs: dict):
 
 def _hashable(value):
     return tuple(_hashable(v) for v in value) if isinstance(value, (list, tuple)) else value
+
+
+def _leaves(value: tuple) -> int:
+    return sum(_leaves(v) if isinstance(v, tuple) else 1 for v in value)
 
 
 def emit(kind: str, *operands: Value, region=None, **attrs) -> Value | tuple:

@@ -173,3 +173,22 @@ def test_a_metric_uses_the_mask_with_sample_weights_as_keras_3():
     plain = fg.metrics.SparseCategoricalAccuracy()
     plain.update_state(labels, probs)
     assert float(plain.result()) == pytest.approx(hit.mean(), rel=1e-6)
+
+
+def test_calls_on_arrays_outside_a_tape_keep_their_masks():
+    """A layer that makes a mask, or a model whose output carries one, called on numpy
+    arrays eagerly gives results that carry the mask: a masked average and a masked loss
+    agree with the step graph's."""
+    embedding = L.Embedding(10, 3, mask_zero=True)
+    pooled = L.GlobalAveragePooling1D()(embedding(IDS))
+    table, keep = embedding.get_weights()[0], (IDS != 0)[..., None]
+    np.testing.assert_allclose(np.asarray(pooled), (table[IDS] * keep).sum(1) / keep.sum(1),
+                               rtol=1e-6)
+    inputs = fg.Input(shape=(4,), dtype="int32")
+    model = fg.Model(inputs, L.Dense(2)(L.Embedding(10, 3, mask_zero=True)(inputs)))
+    model.compile(loss="mse")
+    y = np.ones((3, 4, 2), np.float32)
+    prediction = model(IDS)
+    assert prediction._keras_mask is not None
+    assert float(fg.losses.MeanSquaredError()(y, prediction)) == pytest.approx(
+        model.evaluate(IDS, y, verbose=0), rel=1e-6)

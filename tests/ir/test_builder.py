@@ -49,3 +49,7 @@ def test_a_shape_rule_runs_once_per_kind_types_and_attributes(monkeypatch):
             builder.emit_op("reduce_sum", [x], {"axes": (2,)})
     assert len(cache) == 2
     assert builder._inference_key("constant", (), {"value": list(range(100))}) is None
+    nested = [[float(i)] * 20 for i in range(16)]              # 16 rows: 320 numbers
+    assert builder._inference_key("broadcast_to", (), {"shape": nested}) is None
+    builder.emit_op("constant", [], {"value": nested, "dtype": "float32"})
+    assert len(cache) == 2                                     # constants are never cached
