@@ -171,9 +171,8 @@ def eager_or_traced(fn=None, *, method: bool = False, data=None, name=None,
         is_data = {key: data is None or key in data for key, _ in arguments}
         if _runs_symbolically(arguments, is_data):
             return fn(*args, **kwargs)
-        if taped and eager.running_eagerly() and (eager.recording_tapes() or any(
-                getattr(x, "_keras_mask", None) is not None
-                for k, v in arguments if is_data[k] for x in flatten(v))):
+        if taped and eager.runs_op_by_op([x for k, v in arguments if is_data[k]
+                                          for x in flatten(v)]):
             for key, value in arguments:
                 if is_data[key]:
                     bound.arguments[key] = map_structure(_eager_tensor, value)

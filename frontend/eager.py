@@ -35,7 +35,7 @@ import weakref
 import numpy as np
 
 from ..ir import TensorType, Value
-from ..ir.builder import current_layer_path
+from ..ir.builder import current_layer_path, user_site
 from ..ir.core import Op
 from . import execution, state
 from .tensor import SymbolicTensor, TraceError
@@ -224,7 +224,8 @@ def materialize(values) -> list[EagerTensor]:
         elif array_of(v) is not None:
             continue
         elif v.producer is None:
-            raise TraceError(f"value {v.name or v!r} has no value to compute with: eager code "
+            raise TraceError(f"{user_site()}: value {v.name or v!r} has no value to compute "
+                             f"with: eager code "
                              f"reached a symbolic placeholder (an fg.Input, or a tensor of a "
                              f"model under construction)")
         else:
@@ -246,26 +247,35 @@ def _live(value: Value) -> EagerTensor | None:
     return tensor if tensor is not None and tensor.value is value else None
 
 
-@contextlib.contextmanager
 def reading(tape):
     """The arrays ``tape`` recorded are known inside, without it recording (its
     ``gradient`` after its ``with`` block)."""
-    token = _SOURCES.set(_SOURCES.get() + (tape,))
-    try:
-        yield
-    finally:
-        _SOURCES.reset(token)
+    return _pushed(_SOURCES, tape)
 
 
 def recording_tapes() -> tuple:
     return _TAPES.get()
 
 
-@contextlib.contextmanager
+def runs_op_by_op(tensors, makes_masks: bool = False) -> bool:
+    """Whether a call (a layer's, a model's, a loss's) on ``tensors`` outside a trace runs
+    op by op rather than through its compiled graph: while a tape records (so it can
+    differentiate the call), or when a mask is carried in (one of ``tensors``) or made
+    (``makes_masks``), so that the results see and carry it."""
+    return running_eagerly() and (bool(_TAPES.get()) or makes_masks or any(
+        getattr(t, "_keras_mask", None) is not None for t in tensors))
+
+
 def recording(tape):
     """``tape`` records the eager ops run inside (innermost last)."""
-    token = _TAPES.set(_TAPES.get() + (tape,))
+    return _pushed(_TAPES, tape)
+
+
+@contextlib.contextmanager
+def _pushed(stack: contextvars.ContextVar, tape):
+    """``tape`` on top of the tuple ``stack`` inside the block."""
+    token = stack.set(stack.get() + (tape,))
     try:
         yield
     finally:
-        _TAPES.reset(token)
+        stack.reset(token)

@@ -240,8 +240,7 @@ class Layer:
         tensors = flatten((args, kwargs))
         if any(is_symbolic(t) for t in tensors):
             return self._symbolic_call(args, kwargs)
-        if eager.running_eagerly() and (eager.recording_tapes() or _masked(tensors)
-                                        or self._makes_masks()):
+        if eager.runs_op_by_op(tensors, self._makes_masks()):
             return self._eager_op_call(args, kwargs)
         return self._eager_call(args, kwargs)
 
@@ -407,11 +406,6 @@ def _recorded(tensor, record: CallRecord) -> SymbolicTensor:
     out = SymbolicTensor(tensor.value, record, tensor.name)
     out._keras_mask = tensor._keras_mask
     return out
-
-
-def _masked(tensors) -> bool:
-    """Whether one of ``tensors`` carries a mask."""
-    return any(getattr(t, "_keras_mask", None) is not None for t in tensors)
 
 
 def _one_or_list(tensors):

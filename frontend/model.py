@@ -211,9 +211,8 @@ class Model(Layer):
         (:mod:`.eager`), so the tape can differentiate it, and so does a model whose
         outputs carry masks, so its results carry them; it returns eager tensors."""
         leaves = flatten((args, kwargs))
-        if any(is_symbolic(t) for t in leaves) or (eager.running_eagerly() and (
-                eager.recording_tapes() or self._makes_masks() or any(
-                    getattr(t, "_keras_mask", None) is not None for t in leaves))):
+        if any(is_symbolic(t) for t in leaves) or eager.runs_op_by_op(leaves,
+                                                                     self._makes_masks()):
             return super().__call__(*args, **kwargs)     # traced, or eagerly op by op
         training = kwargs.get("training")
         self._require_init()
