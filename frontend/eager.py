@@ -34,10 +34,11 @@ import weakref
 
 import numpy as np
 
-from ..ir import TensorType, Value
+from ..ir import TensorType, Value, as_dtype
 from ..ir.builder import current_layer_path, user_site
 from ..ir.core import Op
 from . import execution, state
+from .nest import map_structure
 from .tensor import SymbolicTensor, TraceError
 
 _LIVE: dict[int, weakref.ref] = {}           # id(Value) -> its EagerTensor (weakly)
@@ -151,21 +152,19 @@ def array_of(value: Value) -> np.ndarray | None:
 
 def constant(array, name: str | None = None) -> EagerTensor:
     """A new leaf tensor (a parameter Value of its own) holding ``array``."""
-    array = np.array(array, copy=True)      # the caller may change theirs afterwards
-    return EagerTensor(Value(TensorType(array.shape, _dtype(array)), name=name), array, name)
+    return _leaf(np.array(array, copy=True), name)   # the caller may change theirs later
 
 
 def results(structure):
     """The arrays of ``structure`` (a compiled graph's results: fresh, nobody else's) as
     eager tensors, each a leaf of its own, not copied."""
-    from .nest import map_structure
-    return map_structure(lambda a: EagerTensor(Value(TensorType(a.shape, _dtype(a))), a)
-                         if isinstance(a, np.ndarray) else a, structure)
+    return map_structure(lambda a: _leaf(a) if isinstance(a, np.ndarray) else a, structure)
 
 
-def _dtype(array: np.ndarray):
-    from ..ir import as_dtype
-    return as_dtype(array.dtype.name)
+def _leaf(array: np.ndarray, name: str | None = None) -> EagerTensor:
+    """``array`` (kept, not copied) as a tensor with a parameter Value of its own."""
+    value = Value(TensorType(array.shape, as_dtype(array.dtype.name)), name=name)
+    return EagerTensor(value, array, name)
 
 
 def variable_leaf(variable) -> EagerTensor:
