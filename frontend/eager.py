@@ -35,7 +35,7 @@ import weakref
 import numpy as np
 
 from ..ir import TensorType, Value, as_dtype
-from ..ir.builder import current_layer_path, user_site
+from ..ir.builder import current_layer_path, emit, emit_op, user_site
 from ..ir.core import Op
 from . import execution, state
 from .nest import map_structure
@@ -168,34 +168,58 @@ def _leaf(array: np.ndarray, name: str | None = None) -> EagerTensor:
 
 
 def variable_leaf(variable) -> EagerTensor:
-    """``variable``'s value as an eager tensor: one parameter Value per array the variable
-    has held (reads of one value share it: a gradient sums them), noted by the tapes
-    recording now (a trainable variable is watched by a tape that watches accessed
-    variables)."""
+    """``variable``'s value as an eager tensor: one parameter Value per value the variable
+    has held (per ``variable.version``: reads of one value share it, so a gradient sums
+    them), holding a copy (a training step may later write the variable's array in
+    place), noted by the tapes recording now (a trainable variable is watched by a tape
+    that watches accessed variables)."""
     entry = getattr(variable, "_eager_leaf", None)
-    if entry is None or entry[0] is not variable.value:
-        entry = (variable.value, EagerTensor(Value(variable.symbol.type, name=variable.symbol.name),
-                                             variable.value, variable.path))
-        variable._eager_leaf = entry      # (the array it was read from, its tensor)
+    if entry is None or entry[0] != variable.version:
+        entry = (variable.version,
+                 EagerTensor(Value(variable.symbol.type, name=variable.symbol.name),
+                             variable.value.copy(), variable.path))
+        variable._eager_leaf = entry      # (the version it was read at, its tensor)
     tensor = entry[1]
     for tape in _TAPES.get():
         tape.note_read(variable, tensor)
     return tensor
 
 
-def run_op(op: Op) -> list[EagerTensor] | None:
+def run_op(op: Op, keep_history: bool = True) -> list[EagerTensor] | None:
     """Run ``op`` now if every operand has a value (:func:`array_of`); its results as
     eager tensors, recorded by the tapes that watch one of its operands. None when an
-    operand has no value or a result a symbolic size (the op stays symbolic)."""
+    operand has no value or a result a symbolic size (the op stays symbolic).
+
+    ``keep_history=False``: when no tape recorded the op and it has operands, its results
+    are leaves of their own (:func:`_leaf`) rather than ``op``'s results, so that a long
+    eager loop outside tapes does not keep a chain of every op it ran (and the constants
+    they read): nothing can differentiate through them."""
     arrays = [array_of(v) for v in op.operands]
     if any(a is None for a in arrays) or not all(isinstance(d, int) for r in op.results
                                                  for d in r.type.shape):
         return None             # a placeholder's operand, or a symbolic size
     outs = execution.run_op(op, arrays)
-    tensors = [EagerTensor(r, a) for r, a in zip(op.results, outs)]
-    for tape in _TAPES.get():
-        tape.record(op, arrays, outs)
-    return tensors
+    recorded = [tape.record(op, arrays, outs) for tape in _TAPES.get()]
+    if not keep_history and op.operands and not any(recorded):
+        return [_leaf(a) for a in outs]
+    return [EagerTensor(r, a) for r, a in zip(op.results, outs)]
+
+
+def leaves_as_constants(op: Op) -> Op:
+    """``op``, or a copy of it reading a constant op instead of each operand that is an
+    eager leaf (:func:`_leaf`, :func:`variable_leaf`): for an op that stays symbolic
+    (a functional model's, a recurrent body's), whose graph must compute everything
+    from its own parameters, whoever holds those tensors later."""
+    if not any(v.producer is None and array_of(v) is not None for v in op.operands):
+        return op
+    operands = [_constant_op(v) if v.producer is None and array_of(v) is not None else v
+                for v in op.operands]
+    return emit_op(op.kind, operands, dict(op.attrs), op.region, loc=op.loc)
+
+
+def _constant_op(value: Value) -> Value:
+    array = array_of(value)
+    return emit("constant", value=array.tolist(), dtype=value.type.dtype)
 
 
 def materialize(values) -> list[EagerTensor]:

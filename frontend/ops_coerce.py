@@ -38,9 +38,10 @@ def _wrap(value, inputs) -> SymbolicTensor:
     """The tensor of an emitted op's result: outside a trace, with every operand's value
     known, the op runs now (an eager tensor, :mod:`.eager`)."""
     if eager.running_eagerly():
-        tensors = eager.run_op(value.producer)
+        tensors = eager.run_op(value.producer, keep_history=False)
         if tensors is not None:
             return tensors[value.index]
+        value = eager.leaves_as_constants(value.producer).results[value.index]
     return SymbolicTensor(value, CallRecord(None, tuple(t for t in inputs if is_symbolic(t))))
 
 
@@ -72,8 +73,9 @@ def convert_to_tensor(x, dtype=None) -> SymbolicTensor:
         fix = "cast the tensor to int64 first, or use a float" if dtype == DType.i32 \
             else "use a float"
         raise _error(None, f"{error} ({fix})", ValueError) from None
-    value = value.tolist()
-    return _wrap(emit("constant", value=value, dtype=dtype), ())
+    if eager.running_eagerly():
+        return eager.constant(value)            # a leaf: no constant op holding a list
+    return _wrap(emit("constant", value=value.tolist(), dtype=dtype), ())
 
 
 def _python_scalar_dtype(x, other: DType) -> DType:

@@ -16,6 +16,8 @@ drops its arrays after its one ``gradient``.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from ..ir import Value
@@ -23,7 +25,7 @@ from ..ir.builder import user_site
 from ..ir.errors import ShapeError
 from ..passes.autodiff import AutodiffError, gradients
 from . import eager, state
-from .ops import convert_to_tensor
+from .ops import add, convert_to_tensor
 from .nest import flatten, pack_like
 from .tensor import CallRecord, SymbolicTensor, TraceError, is_symbolic
 from .variables import Variable
@@ -40,7 +42,7 @@ class GradientTape:
         self._arrays: dict[int, tuple] = {}     # id(Value) -> (Value, array): eager record
         self._watched: set[int] = set()         # ids of the Values gradients may reach
         self._ops: set[int] = set()             # ids of the recorded ops
-        self._variables: dict[int, object] = {}  # id(variable) -> its watched tensor
+        self._variables: dict[int, list] = {}    # id(variable) -> its watched reads
 
     def __enter__(self):
         trace = state.current()
@@ -63,22 +65,31 @@ class GradientTape:
         entry = self._arrays.get(id(value))
         return entry[1] if entry is not None and entry[0] is value else None
 
-    def record(self, op, arrays, outs) -> None:
+    def record(self, op, arrays, outs) -> bool:
         """Keep eager ``op`` (its operands' and results' arrays) if it reads a value this
-        tape watches; its results are watched then."""
+        tape watches; its results are watched then. Whether it was kept."""
         if not any(id(v) in self._watched for v in op.operands):
-            return
+            return False
         self._ops.add(id(op))
         for v, a in zip((*op.operands, *op.results), (*arrays, *outs)):
             self._arrays[id(v)] = (v, a)
         self._watched.update(id(r) for r in op.results)
+        return True
 
     def note_read(self, variable, tensor) -> None:
         """A variable read eagerly in this tape's scope: watched when it is trainable and
         the tape watches accessed variables."""
         if self.watch_accessed_variables and variable.trainable:
-            self._watch_tensor(tensor)
-            self._variables[id(variable)] = tensor
+            self._watch_variable(variable, tensor)
+
+    def _watch_variable(self, variable, tensor) -> None:
+        """Watch ``tensor``, a read of ``variable``: its gradient is the sum over every
+        value of it read in the tape's scope (TensorFlow's rule, assignments between
+        reads included)."""
+        self._watch_tensor(tensor)
+        reads = self._variables.setdefault(id(variable), [])
+        if all(t is not tensor for t in reads):
+            reads.append(tensor)
 
     def _watch_tensor(self, tensor) -> None:
         self._watched.add(id(tensor.value))
@@ -92,9 +103,7 @@ class GradientTape:
             return
         for x in flatten(tensor):
             if isinstance(x, Variable):
-                leaf = eager.variable_leaf(x)
-                self._watch_tensor(leaf)
-                self._variables[id(x)] = leaf
+                self._watch_variable(x, eager.variable_leaf(x))
             elif eager.is_eager(x):
                 self._watch_tensor(x)
             else:
@@ -164,25 +173,27 @@ class GradientTape:
                             f"models (what the tape records), got {what}; numpy "
                             f"computations are not recorded")
         leaves = flatten(sources)
-        wrt = [self._eager_source(s) for s in leaves]
+        reads = [self._eager_sources(s) for s in leaves]
         seeds = None if output_gradients is None else _seeds(targets, output_gradients)
         self._used = True
         with eager.reading(self):
-            grads = self._differentiate(targets, leaves, wrt, seeds, unconnected, self._ops)
+            grads = self._differentiate(targets, [s for s, vs in zip(leaves, reads) for _ in vs],
+                                        [v for vs in reads for v in vs], seeds, unconnected,
+                                        self._ops)
             tensors = iter(eager.materialize([g for g in grads if _is_value(g)]))
-        out = [next(tensors) if _is_value(g) else g for g in grads]
+            parts = iter([next(tensors) if _is_value(g) else g for g in grads])
+            out = [_sum([next(parts) for _ in vs]) for vs in reads]
         if not self.persistent:
             self._arrays, self._ops, self._watched = {}, set(), set()
         return pack_like(sources, out)
 
-    def _eager_source(self, source):
-        """The Value the gradient for ``source`` is taken at, None when the tape did not
-        watch it."""
+    def _eager_sources(self, source) -> list:
+        """The Values the gradient for ``source`` sums (a variable's: each value of it read
+        in the tape's scope); ``[None]`` when the tape did not watch it."""
         if isinstance(source, Variable):
-            tensor = self._variables.get(id(source))
-            return tensor.value if tensor is not None else None
+            return [t.value for t in self._variables.get(id(source), ())] or [None]
         if eager.is_eager(source):
-            return source.value if id(source.value) in self._watched else None
+            return [source.value if id(source.value) in self._watched else None]
         raise TypeError(f"{user_site()}: gradient sources must be variables or tensors, "
                         f"got {source!r}")
 
@@ -218,6 +229,13 @@ def _seeds(targets, output_gradients) -> list:
                              f"times a weight)")
         seeds.append(seed)
     return seeds
+
+
+def _sum(parts: list):
+    """The sum of the gradient tensors in ``parts`` (run eagerly, so enclosing tapes record
+    it), skipping Nones; None when all are."""
+    got = [p for p in parts if p is not None]
+    return functools.reduce(add, got) if got else None
 
 
 def _is_value(x) -> bool:

@@ -60,6 +60,7 @@ class Variable:
             name = name or unique_name("variable")
         self.dtype = as_dtype(dtype or "float32")
         self._value = _initial_value(initializer, shape, self.dtype, name)
+        self.version = 0        # counts the values held: every assign and adopt, in place too
         self.name = name
         self.path = unique_path(path or name)
         self.trainable = bool(trainable)
@@ -115,6 +116,7 @@ class Variable:
             raise TypeError(f"variable '{self.path}' ({self.dtype.keras_name}) takes numbers, "
                             f"got an array of dtype {array.dtype}")
         self._value = array.astype(self.dtype.numpy, order="C", copy=True)
+        self.version += 1
 
     def adopt(self, array: np.ndarray) -> None:
         """Take ``array`` as the new value without copying it, when it owns its data, is
@@ -125,10 +127,11 @@ class Variable:
         the caller's input, another variable's value — or that repeats another result);
         a view is copied here."""
         if array is self._value:        # written in place (a donated parameter)
-            return
-        if (isinstance(array, np.ndarray) and array.base is None and array.flags.c_contiguous
+            self.version += 1
+        elif (isinstance(array, np.ndarray) and array.base is None and array.flags.c_contiguous
                 and array.dtype == self.dtype.numpy and array.shape == self._value.shape):
             self._value = array
+            self.version += 1
         else:
             self.assign(array)
 

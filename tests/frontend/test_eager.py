@@ -193,3 +193,56 @@ def test_a_gradient_with_respect_to_an_intermediate_value():
         h = ops.tanh(x)
         loss = ops.sum(h * h)
     np.testing.assert_allclose(tape.gradient(loss, h).numpy(), 2 * np.tanh(X), rtol=1e-6)
+
+
+def test_eager_code_outside_a_tape_keeps_no_history():
+    """An eager result outside any tape is a leaf: a long eager loop does not keep a
+    chain of every op it ran (nor the constants those ops read)."""
+    x = ops.zeros((4,))
+    for _ in range(3):
+        x = ops.add(x, np.ones(4, np.float32))
+    assert x.value.producer is None and np.asarray(x).tolist() == [3.0] * 4
+    with fg.GradientTape() as tape:
+        y = ops.exp(x)                  # nothing watched: not recorded, a leaf too
+        tape.watch(x)
+        z = ops.exp(x)                  # recorded: keeps its op for the gradient
+    assert y.value.producer is None and z.value.producer is not None
+    np.testing.assert_allclose(tape.gradient(z, x).numpy(), np.exp(3.0) * np.ones(4),
+                               rtol=1e-6)
+
+
+def test_eager_values_in_a_functional_model_are_its_constants():
+    """Eager tensors (a layer's result on an array, an eager op's) read by the ops of a
+    functional model become constants of its graph, whoever holds them later."""
+    offset = fg.layers.Dense(3)(np.ones((1, 4), np.float32))
+    inputs = fg.Input((3,))
+    scale = ops.add(ops.ones((3,)), 1.0)
+    model = fg.Model(inputs, ops.multiply(ops.add(inputs, offset), scale))
+    expected = (X + np.asarray(offset)) * 2.0
+    del offset, scale
+    np.testing.assert_allclose(model.predict(X, verbose=0), expected, rtol=1e-6)
+
+
+def test_a_variable_assigned_inside_a_tape_sums_the_gradients_of_its_reads():
+    """TensorFlow's rule: the gradient with respect to a variable sums over every read
+    in the tape's scope, before and after an assignment."""
+    v = fg.Variable(np.array([2.0], np.float32))
+    with fg.GradientTape() as tape:
+        a = v * 3.0
+        v.assign(np.array([5.0], np.float32))
+        y = a + v * v
+    np.testing.assert_allclose(tape.gradient(y, v).numpy(), [3.0 + 2 * 5.0])
+
+
+def test_an_eager_read_of_a_variable_keeps_its_value_after_training():
+    """A read is a snapshot: numba_cpu's step writes the new weights into the variable's
+    own array, and a tensor read before fit keeps the old values."""
+    model = _model()
+    model.compile(optimizer="sgd", loss="mse", backend="numba_cpu")
+    kernel = model.trainable_weights[0]
+    before = kernel.read_value()
+    kept = np.asarray(before).copy()
+    model.fit(X, np.zeros((5, 4), np.float32), epochs=2, verbose=0)
+    assert not np.array_equal(kernel.numpy(), kept)
+    np.testing.assert_array_equal(np.asarray(before), kept)
+    np.testing.assert_array_equal(np.asarray(kernel.read_value()), kernel.numpy())
