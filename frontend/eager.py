@@ -63,7 +63,7 @@ class EagerTensor(SymbolicTensor):
         super().__init__(value, None, name)
         self._array = array.view()              # read-only, whoever else holds the array
         self._array.flags.writeable = False
-        _LIVE[id(value)] = weakref.ref(self, lambda ref, key=id(value): _forget(key, ref))
+        _remember(value, self)
 
     @property
     def shape(self) -> tuple:
@@ -113,10 +113,19 @@ class EagerTensor(SymbolicTensor):
         return (self[i] for i in range(len(self)))
 
 
-def _forget(key: int, ref) -> None:
-    """Drop a dead tensor's entry (not a newer tensor's of the same Value)."""
-    if _LIVE.get(key) is ref:
-        del _LIVE[key]
+def _remember(value: Value, tensor: EagerTensor) -> None:
+    """Register ``tensor`` as ``value``'s (weakly). Dead entries are swept when the
+    registry has doubled since the last sweep (amortized: no callback per tensor)."""
+    global _SWEEP_AT
+    _LIVE[id(value)] = weakref.ref(tensor)
+    if len(_LIVE) > _SWEEP_AT:
+        for key in [k for k, ref in _LIVE.items() if ref() is None]:
+            del _LIVE[key]
+        _SWEEP_AT = max(_SWEEP_MIN, 2 * len(_LIVE))
+
+
+_SWEEP_MIN = 4096
+_SWEEP_AT = _SWEEP_MIN
 
 
 def is_eager(x) -> bool:
@@ -161,10 +170,12 @@ def results(structure):
     return map_structure(lambda a: _leaf(a) if isinstance(a, np.ndarray) else a, structure)
 
 
-def _leaf(array: np.ndarray, name: str | None = None) -> EagerTensor:
-    """``array`` (kept, not copied) as a tensor with a parameter Value of its own."""
-    value = Value(TensorType(array.shape, as_dtype(array.dtype.name)), name=name)
-    return EagerTensor(value, array, name)
+def _leaf(array: np.ndarray, name: str | None = None, type: TensorType | None = None
+          ) -> EagerTensor:
+    """``array`` (kept, not copied) as a tensor with a parameter Value of its own, of
+    ``type`` when known (the array's type)."""
+    type = type or TensorType(array.shape, as_dtype(array.dtype.name))
+    return EagerTensor(Value(type, name=name), array, name)
 
 
 def variable_leaf(variable) -> EagerTensor:
@@ -201,7 +212,7 @@ def run_op(op: Op, keep_history: bool = True) -> list[EagerTensor] | None:
     outs = execution.run_op(op, arrays)
     recorded = [tape.record(op, arrays, outs) for tape in _TAPES.get()]
     if not keep_history and op.operands and not any(recorded):
-        return [_leaf(a) for a in outs]
+        return [_leaf(a, type=r.type) for r, a in zip(op.results, outs)]
     return [EagerTensor(r, a) for r, a in zip(op.results, outs)]
 
 

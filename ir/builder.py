@@ -70,7 +70,12 @@ def user_location(with_layer: bool = True) -> SourceLoc:
     layer = "/".join(_LAYER_PATH.get()) or None if with_layer else None
     if frame is None:
         return SourceLoc(None, None, layer)
-    return SourceLoc(os.path.basename(frame.f_code.co_filename), frame.f_lineno, layer)
+    return SourceLoc(_base_name(frame.f_code.co_filename), frame.f_lineno, layer)
+
+
+@functools.lru_cache(maxsize=1024)
+def _base_name(filename: str) -> str:
+    return os.path.basename(filename)     # asked for every op emitted, eager ones included
 
 
 def user_site() -> str:

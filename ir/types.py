@@ -123,6 +123,10 @@ class TensorType:
         object.__setattr__(self, "shape", tuple(int(d) if isinstance(d, (int, np.integer)) else d
                                                 for d in shape))
         object.__setattr__(self, "dtype", as_dtype(self.dtype))
+        object.__setattr__(self, "_hash", hash((self.shape, self.dtype)))
+
+    def __hash__(self) -> int:
+        return self._hash          # types key the shape-rule cache: hashed on every op
 
     @property
     def rank(self) -> int:
