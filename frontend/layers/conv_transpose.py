@@ -27,7 +27,7 @@ import numpy as np
 
 from ...ir.builder import user_site
 from .. import ops
-from .convolutional import _Conv, window_patches, zero_pad
+from .convolutional import _Conv, normalize_tuple, window_patches, zero_pad
 
 
 def transpose_padding(kernel: int, stride: int, dilation: int, padding: str,
@@ -57,19 +57,12 @@ class _ConvTranspose(_Conv):
         if output_padding is None:
             self.output_padding = None
         else:
-            values = (output_padding,) * self.rank if isinstance(output_padding, (int, np.integer)) \
-                else tuple(output_padding)
-            if len(values) != self.rank or not all(
-                    isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 0
-                    for v in values):
-                raise ValueError(f"{user_site()}: {kind}: `output_padding` must be None, an "
-                                 f"int >= 0 or a tuple of {self.rank} ints >= 0, got "
-                                 f"{output_padding!r}")
+            values = normalize_tuple(output_padding, self.rank, "output_padding", kind, minimum=0)
             if any(p >= s for p, s in zip(values, self.strides)):
-                raise ValueError(f"{user_site()}: {kind}: `output_padding` {tuple(values)} "
+                raise ValueError(f"{user_site()}: {kind}: `output_padding` {values} "
                                  f"must be smaller than `strides` {self.strides} along each "
                                  f"axis")
-            self.output_padding = tuple(int(v) for v in values)
+            self.output_padding = values
 
     def kernel_shape(self, channels: int) -> tuple:
         """(*kernel_size, filters, channels): Keras's transposed layout."""

@@ -49,13 +49,16 @@ from ..ops_coerce import _wrap as ops_wrap
 from .core import incompatible
 
 
-def normalize_tuple(value, rank: int, name: str, layer_name: str) -> tuple:
-    """An int or a sequence of ``rank`` positive ints, as a tuple (Keras's rule)."""
+def normalize_tuple(value, rank: int, name: str, layer_name: str, minimum: int = 1) -> tuple:
+    """An int or a sequence of ``rank`` ints, each at least ``minimum`` (1: positive, as
+    kernel sizes and strides; 0: an output padding), as a tuple (Keras's rule)."""
     values = (value,) * rank if isinstance(value, (int, np.integer)) else tuple(value)
     if len(values) != rank or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool)
-                                       and v > 0 for v in values):
-        raise ValueError(f"{user_site()}: {layer_name}: `{name}` must be a positive int or a "
-                         f"tuple of {rank} positive ints, got {value!r}")
+                                       and v >= minimum for v in values):
+        one, many = (("a positive int", "positive ints") if minimum == 1 else
+                     (f"an int >= {minimum}", f"ints >= {minimum}"))
+        raise ValueError(f"{user_site()}: {layer_name}: `{name}` must be {one} or a "
+                         f"tuple of {rank} {many}, got {value!r}")
     return tuple(int(v) for v in values)
 
 

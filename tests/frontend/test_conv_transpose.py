@@ -118,7 +118,8 @@ def test_bad_output_padding_is_refused():
                                          r"`output_padding` \(2, 0\) must be smaller than "
                                          r"`strides` \(2, 2\)"):
         L.Conv2DTranspose(2, 3, strides=2, output_padding=(2, 0))
-    with pytest.raises(ValueError, match=r"`output_padding` must be None, an int >= 0"):
+    with pytest.raises(ValueError, match=r"`output_padding` must be an int >= 0 or a tuple "
+                                         r"of 1 ints >= 0, got -1"):
         L.Conv1DTranspose(2, 3, output_padding=-1)
 
 
