@@ -238,9 +238,9 @@ def materialize(values) -> list[EagerTensor]:
     functional model's inlined graph, the backward ops of ``tape.gradient``): each op
     between them and values that have arrays runs now, in program order. The context
     parameters get their eager values (``training``: the enclosing call's mode, False
-    when none says; ``rng_key``: a fresh run key). TraceError for a placeholder with no
+    when none says; ``rng_key``: a fresh run key; ``replicated``: False). TraceError for a placeholder with no
     value."""
-    from .context import RNG_KEY, TRAINING
+    from .context import REPLICATED, RNG_KEY, TRAINING
     from .layer import training_mode
     from .random_state import next_run_key
     context = []          # the context parameters' tensors, held while the ops run
@@ -253,6 +253,8 @@ def materialize(values) -> list[EagerTensor]:
         seen.add(id(v))
         if v is TRAINING:
             context.append(EagerTensor(v, np.array(bool(training_mode()))))
+        elif v is REPLICATED:           # eager code is not a replicated step
+            context.append(EagerTensor(v, np.array(False)))
         elif v is RNG_KEY:
             context.append(EagerTensor(v, np.array(next_run_key(), np.int64)))
         elif array_of(v) is not None:

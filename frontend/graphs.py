@@ -16,7 +16,8 @@ from ..ir import DType, Graph
 from ..ir.builder import emit, user_site
 from ..ir.clone import inline
 from ..ir.errors import VerificationError
-from .context import CONTEXT_PARAMS, RNG_KEY, TRAINING, context_value, is_context_param
+from .context import (CONTEXT_PARAMS, REPLICATED, RNG_KEY, TRAINING, context_value,
+                      is_context_param)
 from .execution import compile_graph
 from .naming import ir_name
 from .variables import Variable, variable_of
@@ -43,7 +44,9 @@ class TracedGraph:
     A graph that reads the ``training`` flag is compiled once per flag value, as
     :meth:`specialized` for it: the flag a constant, so the compile pipeline's simplify
     pass drops the branch not taken and DCE what only it read (an inference run of a
-    model with Dropout draws no random numbers). Other graphs compile as they are."""
+    model with Dropout draws no random numbers). The ``replicated`` flag is always False
+    there (a graph run on its own is not a replicated step, :mod:`.context`). Other
+    graphs compile as they are."""
 
     def __init__(self, graph: Graph, num_inputs: int, context: list, variables: list[Variable],
                  compile_fn=None, updated=()):
@@ -52,8 +55,8 @@ class TracedGraph:
         self.updated = tuple(updated)     # the variables the last results are new values of
         self._compile = compile_fn or compile_graph
         self._donated: dict = {}          # training flag (None: not read) -> donated pairs
-        self._reads_training = any(p is TRAINING for p in context)
-        self._run_context = [p for p in context if p is not TRAINING]
+        self._reads_flags = any(p is TRAINING or p is REPLICATED for p in context)
+        self._run_context = [p for p in context if p is not TRAINING and p is not REPLICATED]
         self._executable = None           # a graph without the flag: its one executable
         self._by_training: dict = {}      # a graph with the flag: flag value -> executable
         self._reads_key: dict = {}        # flag value (None: no flag) -> executable reads rng_key
@@ -62,16 +65,18 @@ class TracedGraph:
         """The graph a run with this ``training`` value compiles: ``self.graph`` with its
         ``training`` parameter replaced by that constant (and dropped from the
         parameters); ``self.graph`` itself when it does not read the flag."""
-        if not self._reads_training:
+        if not self._reads_flags:
             return self.graph
-        flag = emit("constant", value=bool(training), dtype=DType.bool)
-        results = inline(self.graph, {TRAINING: flag})
+        flags = {TRAINING: emit("constant", value=bool(training), dtype=DType.bool),
+                 REPLICATED: emit("constant", value=False, dtype=DType.bool)}
+        flags = {p: v for p, v in flags.items() if any(p is q for q in self.graph.params)}
+        results = inline(self.graph, flags)
         return Graph.from_results(self.graph.name,
-                                  [p for p in self.graph.params if p is not TRAINING], results)
+                                  [p for p in self.graph.params if p not in flags], results)
 
     def executable(self, training: bool = False):
         """The compiled :meth:`specialized` graph for ``training`` (compiled on first use)."""
-        if not self._reads_training:
+        if not self._reads_flags:
             if self._executable is None:
                 self._executable = self._compiled(self.graph, None)
             return self._executable
@@ -105,7 +110,7 @@ class TracedGraph:
         predict, a validation step of a model with Dropout) passes a placeholder key and
         leaves the counter alone, so it does not shift a training run's draws."""
         executable = self.executable(training)
-        which = bool(training) if self._reads_training else None
+        which = bool(training) if self._reads_flags else None
         reads_key = self._reads_key.get(which)
         if reads_key is None:
             reads_key = self._reads_key[which] = _reads_key(executable, self)
@@ -125,7 +130,7 @@ class TracedGraph:
         executable = self.executable(training)
         threads.apply()            # the thread policy, in this thread (after a compile)
         arguments = self.arguments(inputs, training)
-        pairs = self._donated[bool(training) if self._reads_training else None]
+        pairs = self._donated[bool(training) if self._reads_flags else None]
         if pairs:
             shared = _read_elsewhere(arguments, len(arguments) - len(self.variables))
             for _, i in pairs:

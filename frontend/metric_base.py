@@ -7,11 +7,13 @@ and the eager/traced dispatch of ``update_state`` and ``result`` (the rules are
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from ..ir import as_dtype
 from ..ir.builder import user_site
-from . import initializers, ops
+from . import collectives, initializers, ops
 from .checks import check_bool, check_number
 from .dispatch import eager_or_traced, tracing
 from .loss_prepare import _divide_no_nan, apply_mask, squeeze_or_expand_to_same_rank
@@ -30,6 +32,16 @@ _DUAL_METHODS = {"update_state": None,
                  "result": lambda outputs: map_structure(_to_numpy_scalar, outputs)}
 
 
+def _summed_over_replicas(update_state):
+    """``update_state`` whose changes to the metric's state are summed over the replicas
+    of a data-parallel step (:func:`.collectives.sync_metric_update`)."""
+    @functools.wraps(update_state)
+    def update(self, *args, **kwargs):
+        with collectives.sync_metric_update(self.variables):
+            return update_state(self, *args, **kwargs)
+    return update
+
+
 class Metric:
     """Base of the metrics; see :mod:`.metrics`.
 
@@ -42,6 +54,7 @@ class Metric:
         for name, eager_result in _DUAL_METHODS.items():
             fn = cls.__dict__.get(name)
             if fn is not None and not hasattr(fn, "symbolic"):
+                fn = _summed_over_replicas(fn) if name == "update_state" else fn
                 setattr(cls, name, eager_or_traced(fn, method=True, eager_result=eager_result))
 
     def __init__(self, name=None, dtype="float32"):
@@ -58,7 +71,8 @@ class Metric:
                      name=None):
         """A non-trainable Variable at ``<metric name>/<name>``; ``reset_state`` restores
         the value ``initializer`` gives now. (``aggregation`` is accepted for Keras
-        compatibility; there is one replica.)"""
+        compatibility: a data-parallel step sums every state variable's changes over the
+        replicas, Keras's ``"sum"``, :mod:`.collectives`.)"""
         if "_variables" not in self.__dict__:
             raise RuntimeError(f"{user_site()}: {type(self).__name__}.__init__ did not call "
                                f"super().__init__() before add_variable(): call it first (it "

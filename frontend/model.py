@@ -33,9 +33,9 @@ import numpy as np
 
 from ..ir.errors import ShapeError
 from ..ir.clone import inline
-from . import eager, ops
+from . import collectives, eager, ops
 from . import state
-from .context import TRAINING
+from .context import REPLICATED, TRAINING
 from .function import _is_array, commit, graph_array
 from .functional import Functional, fresh_salts, make_functional
 from .input_layer import InputLayer, placeholder
@@ -149,6 +149,8 @@ class Model(Layer):
         if isinstance(training, (bool, np.bool_)):
             training = bool(training)
             replacements[TRAINING] = ops.convert_to_tensor(training).value
+        if state.current() is not None:     # a step: replicated or not, as it is traced
+            replacements[REPLICATED] = ops.convert_to_tensor(collectives.active()).value
         source = f.traced if training is False else f.stepped
         trace = state.current()
         for variable in source.variables if trace is not None else ():

@@ -38,7 +38,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir.builder import user_site
-from . import ops
+from . import collectives, ops
 from .checks import check_number
 from .dispatch import clear_eager_functions, eager_or_traced, tracing
 from .optimizer_checks import check_gradients, check_options, check_variables, warn_at_user
@@ -259,10 +259,12 @@ class Optimizer:
     @eager_or_traced(method=True, data=("grads",), symbolic_batch=False,
                      name=lambda optimizer: f"{optimizer.name}_apply")
     def _apply_update(self, variables, *grads) -> None:
-        """Emit the whole update (clip, decay, each variable's rule, the step count);
+        """Emit the whole update (the average over replicas in a data-parallel step, clip,
+        decay, each variable's rule, the step count);
         with numpy gradients outside a trace, through a cached Function (the variables
         are static: one trace per set of them)."""
         grads = [ops.cast(ops.convert_to_tensor(g), v.dtype) for g, v in zip(grads, variables)]
+        grads = collectives.mean_over_replicas(grads)    # data-parallel: then clipped, as TF
         grads = self._clip_gradients(grads)
         learning_rate = self._current_learning_rate()
         self._per_apply = {}

@@ -68,13 +68,16 @@ CONTRACTION = "contraction"        # matmul: BLAS territory
 MOVEMENT = "movement"              # reshapes, transposes, slices, gathers: data movement only
 SIDE_EFFECTS = "side_effects"      # must not be removed or reordered
 RANDOM = "random"                  # draws from a random stream
+COLLECTIVE = "collective"          # talks to the other processes of a job: never folded,
+                                   # merged, hoisted or computed once for every call
 COMMUTATIVE = "commutative"        # f(a, b) == f(b, a)
 HAS_REGION = "has_region"          # carries a Graph of its own
 SHAPE_ONLY = "shape_only"          # the result depends on the operands' shapes, not their data
 ROW_GATHER = "row_gather"          # result row r: a row of operand 0 that operand 1 picks, or 0
 EXPANSION = "expansion"            # a movement op: result[i] = operand[i, broadcast dims at 0]
 ALL_TRAITS = frozenset({ELEMENTWISE, BROADCASTING, REDUCTION, ARG_REDUCTION, CONTRACTION,
-                        MOVEMENT, SIDE_EFFECTS, RANDOM, COMMUTATIVE, HAS_REGION, SHAPE_ONLY,
+                        MOVEMENT, SIDE_EFFECTS, RANDOM, COLLECTIVE, COMMUTATIVE, HAS_REGION,
+                        SHAPE_ONLY,
                         ROW_GATHER, EXPANSION})
 
 REQUIRED = object()

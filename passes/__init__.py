@@ -4,6 +4,7 @@ Each pass has one job and a docstring stating its contract; :mod:`.manager` hold
 ``{name: Pass}`` registry and :func:`run_pipeline`. ``DEFAULT_PIPELINE`` is the order
 passes run in by default, read top to bottom.
 """
+from .all_reduce_buckets import all_reduce_buckets
 from .cse import cse
 from .dce import dce
 from .early_scans import early_scans
@@ -39,6 +40,7 @@ DEFAULT_PIPELINE = [
     "hoist_sums",    # a loop's weight-gradient accumulators as sums over its stacked steps
     "hoist_invariants",  # a body's work on loop invariants done once, before the loop
     "reduce_views",  # a reduction of a transposed/reshaped value reads the value's base
+    "all_reduce_buckets",  # a data-parallel step's all-reduces in buckets, each sent early
 ]
 
 # The default pipeline, then kernels formed (each kernel backend states its own pipeline
@@ -55,7 +57,7 @@ def pipeline_through(after: str, pipeline=None) -> list[str]:
     return names[:len(names) - names[::-1].index(after)]
 
 
-__all__ = ["DEFAULT_PIPELINE", "FUSION_PIPELINE", "MemoryPlan", "PASSES", "Pass",
+__all__ = ["DEFAULT_PIPELINE", "FUSION_PIPELINE", "all_reduce_buckets", "MemoryPlan", "PASSES", "Pass",
            "PassRun", "PipelineReport", "Rule", "RuleTable", "collecting", "count", "cse",
            "dce", "early_scans", "expand", "fuse", "hoist_invariants", "hoist_sums", "infer_shapes",
            "late_scaling",

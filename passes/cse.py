@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ..ir.core import Graph, Op, attrs_key
 from ..ir.structure import structure
-from ..ir.opdef import COMMUTATIVE, RANDOM, get_opdef
+from ..ir.opdef import COLLECTIVE, COMMUTATIVE, RANDOM, get_opdef
 
 from .manager import Pass, count, register_pass
 from .rewrite import rebuild, reemit
@@ -31,7 +31,7 @@ def cse(graph: Graph) -> Graph:
     first: dict[tuple, tuple] = {}
 
     def rule(op, operands):
-        if get_opdef(op.kind).has(RANDOM):
+        if get_opdef(op.kind).has(RANDOM) or get_opdef(op.kind).has(COLLECTIVE):
             return None
         key = (op.kind, _operands_key(op, operands), attrs_key(op.attrs),
                structure(op.region) if op.region is not None else None)

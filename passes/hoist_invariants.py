@@ -29,7 +29,7 @@ Statistics: ``ops_hoisted`` (body ops moved out), ``invariants_added``.
 from __future__ import annotations
 
 from ..ir.core import Graph, Op, Value
-from ..ir.opdef import RANDOM, get_opdef
+from ..ir.opdef import COLLECTIVE, RANDOM, get_opdef
 
 from .dce import has_effects
 from .manager import Pass, count, register_pass
@@ -38,7 +38,8 @@ from .scan_edit import ScanParts, new_params, over_scans
 
 
 def _movable(op: Op) -> bool:
-    return not has_effects(op) and not get_opdef(op.kind).has(RANDOM)
+    opdef = get_opdef(op.kind)
+    return not has_effects(op) and not opdef.has(RANDOM) and not opdef.has(COLLECTIVE)
 
 
 def _classify(parts: ScanParts) -> tuple[list[Op], set[int]]:

@@ -23,7 +23,7 @@ import numpy as np
 
 from ..ir.builder import emit
 from ..ir.core import Graph, Op, Value
-from ..ir.opdef import HAS_REGION, RANDOM, REDUCTION, get_opdef
+from ..ir.opdef import COLLECTIVE, HAS_REGION, RANDOM, REDUCTION, get_opdef
 from ..ir.ops.vjp_utils import constant_value, is_all, splat_value
 from ..ir.types import Sym, symbolic_size
 
@@ -48,12 +48,12 @@ RULES = RuleTable("simplify")
 
 @RULES.rule()
 def fold_constants(op: Op, operands) -> tuple | None:
-    """An op (any kind but constant, random or region ops) whose operands are all
+    """An op (any kind but constant, random, collective or region ops) whose operands are all
     constants and whose results are concrete, non-empty and at most FOLD_LIMIT elements
     -> constants of what its ``ref`` computes, unless the ``ref`` raises or meets a
     floating-point exception, or gives arrays that disagree with the result types."""
     opdef = get_opdef(op.kind)
-    if op.kind == "constant" or opdef.has(RANDOM) or opdef.has(HAS_REGION):
+    if op.kind == "constant" or any(opdef.has(t) for t in (RANDOM, COLLECTIVE, HAS_REGION)):
         return None
     if any(isinstance(d, Sym) for r in op.results for d in r.type.shape):
         return None

@@ -29,6 +29,8 @@ import threading
 from contextlib import suppress
 from typing import BinaryIO, Callable
 
+from . import distribute
+
 _NAME_MAX = 255                       # bytes of one file name (ext4, xfs, btrfs, apfs, ntfs)
 _TAIL_ROOM = 1 + 10 + 1 + 8           # "-" pid "-" random
 _lock = threading.Lock()              # a listing never sees a temp file not yet registered
@@ -50,7 +52,10 @@ if hasattr(os, "register_at_fork"):
 
 def write_atomically(path: str, write: Callable[[BinaryIO], None]) -> None:
     """Replace ``path`` by what ``write(f)`` writes to a binary file object, atomically
-    (see the module docstring). ``path``'s folder must exist."""
+    (see the module docstring). ``path``'s folder must exist. In a data-parallel job
+    only rank 0 writes: elsewhere this does nothing (:mod:`.distribute`)."""
+    if not distribute.is_writer():
+        return
     folder = os.path.dirname(os.path.abspath(path))
     prefix = _temp_prefix(os.path.basename(path))
     with _lock:

@@ -15,7 +15,7 @@ import numpy as np
 from ..frontend.function import commit
 from ..frontend.nest import flatten, map_structure, pack_like
 from ..backends.interrupts import interrupts_held
-from . import arguments
+from . import arguments, distribute
 from .callbacks import Callback, CallbackList
 from .data import make_adapter
 from .error_context import errors_from
@@ -25,6 +25,18 @@ from .step_data import to_floats
 
 class BatchLoops:
     """The Trainer's shared batch loop and its non-training loops (see the module)."""
+
+    # --- data parallelism (compile(distribute=...), :mod:`.distribute`) -------------------
+    def _rank_verbose(self, verbose):
+        """``verbose`` on rank 0 (or without a strategy); 0 on the other ranks."""
+        return 0 if self._distribute is not None and self._distribute.rank else verbose
+
+    def _share(self, batch, exact: bool):
+        """This rank's share of a global ``batch`` (the whole batch without a strategy)."""
+        return batch if self._distribute is None else self._distribute.shard(batch, exact)
+
+    def _failures_end_the_job(self):
+        return distribute.failures_end_the_job(self._distribute)
 
     def _callbacks(self, callbacks, verbose, steps, epochs=1, first=()) -> CallbackList:
         """A CallbackList of ``first`` then the user's callbacks (a list, one Callback, or
@@ -81,13 +93,15 @@ class BatchLoops:
         self._require_compiled("evaluate")
         arguments.check("evaluate", batch_size=batch_size, verbose=verbose, steps=steps,
                         callbacks=callbacks, return_dict=return_dict)
-        with errors_from("evaluate()"):
-            data = make_adapter(x, y, sample_weight, batch_size=batch_size, shuffle=False,
-                                steps_per_epoch=steps, steps_name="steps")
-        self._check_data(self._test_function, data, "evaluate()")
-        verbose = 1 if verbose == "auto" else verbose
-        logs = self._evaluate_data(data, self._callbacks(callbacks, verbose, data.num_batches),
-                                   verbose, "evaluate()")
+        with self._failures_end_the_job():
+            with errors_from("evaluate()"):
+                data = make_adapter(x, y, sample_weight, batch_size=batch_size, shuffle=False,
+                                    steps_per_epoch=steps, steps_name="steps")
+            self._check_data(self._test_function, data, "evaluate()")
+            verbose = self._rank_verbose(1 if verbose == "auto" else verbose)
+            logs = self._evaluate_data(data, self._callbacks(callbacks, verbose,
+                                                             data.num_batches),
+                                       verbose, "evaluate()")
         return logs if return_dict else _as_list(logs)
 
     def _evaluate_data(self, data, callbacks, verbose=0, where="evaluate()") -> dict:
@@ -106,7 +120,7 @@ class BatchLoops:
     def _test_batch(self, batch) -> tuple:
         """``(logs, True)`` of the test step on ``batch``; the metric totals are written
         only when its logs are good."""
-        outputs, updates = self._test_function.run(self._step_data(*batch))
+        outputs, updates = self._test_function.run(self._step_data(*self._share(batch, False)))
         logs = to_floats(outputs, "test_step")
         commit(updates)
         return logs, True
@@ -118,7 +132,7 @@ class BatchLoops:
         arguments.check("train_on_batch", return_dict=return_dict)
         self.reset_metrics()
         with errors_from("train_on_batch()"):
-            data = self._step_data(x, y, sample_weight)
+            data = self._step_data(*self._share((x, y, sample_weight), True))
         # the step may write the new weights in place (Function.step: its logs will pass
         # to_floats, see Trainer._step_function); a Ctrl-C waits for the commit
         with interrupts_held():
@@ -142,22 +156,29 @@ class BatchLoops:
         ``{"outputs": ...}``, as in Keras) and a progress bar for ``verbose``. The inputs
         are checked against what the model's layers require (Embedding ids in range:
         :meth:`.StepData._check_inputs`), array data all at once before the first batch,
-        other sources batch by batch."""
+        other sources batch by batch. In a data-parallel job each rank runs its share of
+        every batch and every rank returns all the rows."""
         arguments.check("predict", batch_size=batch_size, verbose=verbose, steps=steps,
                         callbacks=callbacks)
+        with self._failures_end_the_job():
+            return self._predict(x, batch_size, verbose, steps, callbacks)
+
+    def _predict(self, x, batch_size, verbose, steps, callbacks):
         with errors_from("predict()"):
             data = make_adapter(x, None, None, batch_size=batch_size, shuffle=False,
                                 steps_per_epoch=steps, steps_name="steps")
             if data.arrays is not None:
                 self._check_inputs(data.arrays[0])   # all of x, before the first batch
-        verbose = 1 if verbose == "auto" else verbose
+        verbose = self._rank_verbose(1 if verbose == "auto" else verbose)
         callbacks = self._callbacks(callbacks, verbose, data.num_batches)
         pieces = []
 
         def predict_batch(batch):
             if data.arrays is None:
                 self._check_inputs(batch[0])
-            outputs = map_structure(np.asarray, self(batch[0]))   # eager tensors -> arrays
+            outputs = map_structure(np.asarray, self(self._share(batch[0], False)))
+            if self._distribute is not None:      # every rank's rows, on every rank
+                outputs = self._distribute.gather(outputs)
             pieces.append(outputs)
             return {"outputs": outputs}, True
 

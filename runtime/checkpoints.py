@@ -20,14 +20,18 @@ import zipfile
 
 import numpy as np
 
+from . import distribute
 from .atomic_file import write_atomically
 from .callbacks import MonitorCallback
 
 
 def save_weights(model, filepath: str) -> None:
     """Write ``model.weights`` to ``filepath`` (``.npz`` is appended if missing),
-    atomically (:func:`.atomic_file.write_atomically`), creating its folder if needed."""
+    atomically (:func:`.atomic_file.write_atomically`), creating its folder if needed.
+    In a data-parallel job only rank 0 writes (every rank holds the same weights)."""
     filepath = _npz_path(filepath)
+    if not distribute.is_writer():
+        return
     os.makedirs(os.path.dirname(os.path.abspath(filepath)), exist_ok=True)
     arrays = {f"w{i:04d}": w.numpy() for i, w in enumerate(model.weights)}
     arrays["paths"] = np.array([w.path for w in model.weights], dtype=str)

@@ -29,7 +29,8 @@ from ..frontend.nest import flatten, labelled_leaves, map_structure, pack_like
 INFINITE_CARDINALITY = -1
 
 
-def _draw_seed(seed) -> int:
+def draw_seed(seed) -> int:
+    """``seed``, or a seed drawn from fusegraph's random state when it is None."""
     return int(random_state.generator().integers(2**31)) if seed is None else int(seed)
 
 
@@ -136,7 +137,7 @@ class Dataset:
         place; ``buffer_size >= cardinality`` is a uniform shuffle. Iteration ``k`` uses
         ``default_rng([seed, k])`` (``k`` stays 0 without ``reshuffle_each_iteration``)."""
         size = _int_arg(buffer_size, "buffer_size")
-        seed, passes = _draw_seed(seed), itertools.count()
+        seed, passes = draw_seed(seed), itertools.count()
 
         def shuffled():
             rng = np.random.default_rng([seed, next(passes) if reshuffle_each_iteration else 0])
@@ -370,7 +371,7 @@ def _array_adapter(x, y, sample_weight, batch_size, shuffle, steps_per_epoch, se
     parts, n = _as_arrays(dict(zip(labels, (x, y, sample_weight))))
     if n == 0:
         raise ValueError(f"{labels[0]} has no samples (length 0)")
-    shuffle_seed = _draw_seed(seed) if shuffle else None
+    shuffle_seed = draw_seed(seed) if shuffle else None
 
     def new_pass(k):
         order = np.random.default_rng([shuffle_seed, k]).permutation(n) if shuffle else None

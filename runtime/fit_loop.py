@@ -16,7 +16,8 @@ from ..frontend.function import commit
 from ..backends.interrupts import interrupts_held
 from . import arguments, checkpoints
 from .callbacks import History, TerminateOnNaN
-from .data import is_stream, make_adapter, train_validation_split, unpack_x_y_sample_weight
+from .data import (draw_seed, is_stream, make_adapter, train_validation_split,
+                   unpack_x_y_sample_weight)
 from .error_context import errors_from
 from .progress import ProgressBar
 from .step_data import to_floats
@@ -65,10 +66,24 @@ class FitLoop:
                         steps_per_epoch=steps_per_epoch,
                         validation_batch_size=validation_batch_size, seed=seed,
                         validation_steps=validation_steps, profile=profile)
+        with self._failures_end_the_job():
+            return self._fit(x, y, batch_size, epochs, verbose, callbacks, validation_split,
+                             validation_data, shuffle, initial_epoch, steps_per_epoch,
+                             sample_weight, validation_batch_size, seed, validation_steps,
+                             profile)
+
+    def _fit(self, x, y, batch_size, epochs, verbose, callbacks, validation_split,
+             validation_data, shuffle, initial_epoch, steps_per_epoch, sample_weight,
+             validation_batch_size, seed, validation_steps, profile):
+        strategy = self._distribute
+        if strategy is not None and shuffle:     # one order of the samples on every rank
+            seed = strategy.common_seed(draw_seed(seed))
         data, validation = self._fit_data(
             x, y, sample_weight, batch_size, shuffle, steps_per_epoch, seed, validation_split,
             validation_data, validation_batch_size, validation_steps)
-        verbose = 1 if verbose == "auto" else verbose
+        if strategy is not None:
+            self._start_replicas(strategy, data, batch_size)
+        verbose = self._rank_verbose(1 if verbose == "auto" else verbose)
         history = History()
         callbacks = self._callbacks(callbacks, verbose, data.num_batches, epochs, [history])
         rejecters = [c for c in callbacks.callbacks if isinstance(c, TerminateOnNaN)]
@@ -81,6 +96,8 @@ class FitLoop:
             for epoch in range(initial_epoch, epochs):
                 logs = self._fit_epoch(epoch, epochs, data, validation, callbacks, verbose,
                                        train_batch)
+                if strategy is not None:      # every rank stops together (rank 0 says)
+                    self.stop_training = strategy.agree(self.stop_training)
                 if self.stop_training or data.ran_out_of_data:
                     break
         callbacks.on_train_end(logs if epochs > initial_epoch else {})
@@ -105,6 +122,15 @@ class FitLoop:
                              VALIDATION_NAMES, datasets=True)
         return data, validation
 
+    def _start_replicas(self, strategy, data, batch_size) -> None:
+        """A data-parallel fit's start: every training batch must divide among the ranks
+        (checked for array data now), and the weights and optimizer state become rank
+        0's on every rank (the optimizer built first, as Keras's fit builds it)."""
+        if data.num_samples is not None:
+            strategy.check_batches(data.num_samples, batch_size or 32)
+        self.optimizer.build(self.trainable_weights)
+        strategy.broadcast(self.weights + self.optimizer.variables)
+
     def _check_checkpoint_keys(self, callbacks, validation: bool) -> None:
         """Each ModelCheckpoint's filepath fields checked against the epoch logs' keys, when
         they are known already (see :meth:`_epoch_log_keys`)."""
@@ -123,7 +149,7 @@ class FitLoop:
         # (Function.step, when the trace's logs will pass to_floats); a rejected step
         # must write nothing. A Ctrl-C waits for the commit (interrupts_held): a step
         # whose weights were written in place is committed whole.
-        step, data = self._train_fn(), self._step_data(*batch)
+        step, data = self._train_fn(), self._step_data(*self._share(batch, True))
         with interrupts_held():
             outputs, updates = (step.run if rejecters else step.step)(data)
             batch_logs = to_floats(outputs, "train_step")

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 from ..backends import default_backend, optimizing_compiler
 from ..ir.builder import user_site
+from ..frontend import collectives
 from ..frontend import optimizers as optimizers_module
 from ..frontend.function import Function
 from ..frontend.metrics import Mean
@@ -47,6 +48,7 @@ from ..frontend.model import graph_text
 from . import checkpoints, compile_config
 from .batch_loops import BatchLoops
 from .data import unpack_x_y_sample_weight
+from .distribute import DataParallel
 from .error_context import errors_from
 from .fit_loop import FitLoop
 from .step_data import StepData, scalar_logs
@@ -57,19 +59,22 @@ class Trainer(FitLoop, BatchLoops, TracedSteps, StepData):
     """Mixed into ``fg.Model`` before the frontend model class."""
 
     compiled = False
+    _distribute = None       # compile(distribute=): a DataParallel strategy
     stop_training = False
     stop_evaluating = False
     stop_predicting = False
 
     # --- compile -----------------------------------------------------------------------
     def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None,
-                backend=None):
+                backend=None, distribute=None):
         """Configure training. ``loss``/``loss_weights``/``metrics``: one object, a list by
         output position, or a dict by output name (see :mod:`.compile_config` for how
         metrics are named and when a Metric instance is copied per output). ``backend``
         names the backend the step graphs compile on (None: ``fg.config.
         get_default_backend()``, numba_cpu unless ``FUSEGRAPH_BACKEND`` or
-        ``fg.config.set_default_backend`` says otherwise).
+        ``fg.config.set_default_backend`` says otherwise). ``distribute``: a
+        ``fg.distribute.DataParallel`` strategy to train on every rank of an MPI job
+        (:mod:`.distribute`), or None.
 
         All of it is checked first (the backend, the optimizer, every loss, loss weight
         and metric, and for a functional model how they map onto its outputs); the
@@ -83,7 +88,11 @@ class Trainer(FitLoop, BatchLoops, TracedSteps, StepData):
         compile_config.check(loss, loss_weights, metrics)
         specs = (compile_config.resolve(loss, loss_weights, metrics, self.output_names)
                  if self._functional is not None and loss is not None else None)
+        if distribute is not None and not isinstance(distribute, DataParallel):
+            raise TypeError(f"{user_site()}: compile(distribute=...) takes a "
+                            f"fg.distribute.DataParallel strategy or None, got {distribute!r}")
         self._compile_fn, self.optimizer, self._backend = compile_fn, optimizer, backend
+        self._distribute = distribute
         self._compile_args = (loss, loss_weights, metrics)
         self._set_output_specs(specs)
         self._loss_tracker = Mean(name="loss")
@@ -100,11 +109,14 @@ class Trainer(FitLoop, BatchLoops, TracedSteps, StepData):
         """Assign weights saved by ``save_weights``; nothing changes on a mismatch."""
         checkpoints.load_weights(self, filepath)
 
-    def recompile(self, backend: str) -> None:
-        """``compile()`` again with the same optimizer, losses and metrics, on ``backend``."""
+    def recompile(self, backend: str | None = None, distribute=False) -> None:
+        """``compile()`` again with the same optimizer, losses and metrics, on ``backend``
+        (None: the same one) with ``distribute`` (False: the same strategy)."""
         self._require_compiled("recompile")
         loss, loss_weights, metrics = self._compile_args
-        self.compile(self.optimizer, loss, loss_weights, metrics, backend=backend)
+        self.compile(self.optimizer, loss, loss_weights, metrics,
+                     backend=backend or self._backend,
+                     distribute=self._distribute if distribute is False else distribute)
 
     def _require_compiled(self, method: str):
         if not self.compiled:
@@ -125,6 +137,8 @@ class Trainer(FitLoop, BatchLoops, TracedSteps, StepData):
         input shapes (see :meth:`_step_holder_shapes`). It hands the variables' arrays
         over to a step (``Function.step``) only when the trace's logs will pass their
         checks, which run after the step and before its updates are committed."""
+        if self._distribute is not None:
+            step = collectives.replicated(step)
         function = Function(step, name, self._compile_fn,
                             holder_shapes=self._step_holder_shapes,
                             argument_labels=self._step_labels)

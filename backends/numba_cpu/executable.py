@@ -111,13 +111,14 @@ from ..reference.interpreter import (ExecutionError, Step, describe_op, free_sch
                                      interpret, run_op)
 from ...ir.binding import Binder
 from ...ir.core import Graph
-from ...ir.opdef import RANDOM, SHAPE_ONLY, SIDE_EFFECTS, get_opdef
+from ...ir.opdef import COLLECTIVE, RANDOM, SHAPE_ONLY, SIDE_EFFECTS, get_opdef
 
 from .codegen import generate_kernel
 from .contractions import checked_runner
 from .donation import in_place_writes
 from .native import NATIVE
 from . import plan_trust
+from ...ir.ops import collective
 from .plan import StepPlan
 from .scan import ScanStep, bound_by_params
 
@@ -271,14 +272,15 @@ class Executable(ExecutableProtocol):
         trust = plan_trust.plan_key(self.graph, env, [k.spec.source for k in self.kernels])
         trusted = plan_trust.verified(trust)    # checked before: not run twice (plan_trust)
         spare = None if trusted else self._copy_written(arrays)   # one update, not two
-        want = self._run_checked(arrays, env, captured)
+        with collective.recording() as reduced:
+            want = self._run_checked(arrays, env, captured)
         if not self.warmup.arrived():       # tiered start: the plan waits for its kernels
             return want
         plan = problem = None
         try:
             plan = StepPlan(self.graph, self._steps, self._size_only, env, captured)
-            if not trusted:
-                with self._lock:
+            if not trusted:     # all-reduces give the checked path's results: one message
+                with self._lock, collective.replaying(reduced):
                     got = plan.run(spare)
                 problem = steps.disagreement(got, want)
                 if problem is None:
@@ -380,7 +382,7 @@ def _size_only_values(graph: Graph) -> set:
     out: set = set()
     for op in graph.ops:
         opdef = get_opdef(op.kind)
-        if opdef.has(RANDOM) or opdef.has(SIDE_EFFECTS):
+        if opdef.has(RANDOM) or opdef.has(SIDE_EFFECTS) or opdef.has(COLLECTIVE):
             continue
         if opdef.has(SHAPE_ONLY) or all(v in out for v in op.operands):
             out.update(op.results)

@@ -60,7 +60,7 @@ from ..numba.templates import SCALAR_TYPES
 from ..reference.interpreter import describe_op
 from ...ir.binding import param_symbols
 from ...ir.core import Graph, Op, Value
-from ...ir.opdef import RANDOM, SHAPE_ONLY, SIDE_EFFECTS, get_opdef
+from ...ir.opdef import COLLECTIVE, RANDOM, SHAPE_ONLY, SIDE_EFFECTS, get_opdef
 from ...ir.types import Sym
 
 _COMMENT_COLUMN = 64
@@ -185,7 +185,7 @@ class LoopGenerator:
         hoisted = []
         for op in self.body.ops:
             opdef = get_opdef(op.kind)
-            pure = not (opdef.has(RANDOM) or opdef.has(SIDE_EFFECTS))
+            pure = not (opdef.has(RANDOM) or opdef.has(SIDE_EFFECTS) or opdef.has(COLLECTIVE))
             if pure and (opdef.has(SHAPE_ONLY) or self.hoisted_values.issuperset(op.operands)):
                 hoisted.append(op)          # of invariants and constants alone, or of shapes
                 self.hoisted_values.update(op.results)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...ir.builder import user_site
-from .. import initializers, nn, ops
+from .. import collectives, initializers, nn, ops
 from ..checks import check_bool, check_number
 from ..context import training_flag
 from ..layer import Layer
@@ -149,7 +149,7 @@ class BatchNormalization(Layer):
             mean, variance = moving_mean, moving_variance
         else:
             axes = tuple(a for a in range(x.ndim) if a != self.feature_axis)
-            mean, variance = nn.moments(x, axes)
+            mean, variance = collectives.moments(x, axes)   # the global batch's, replicated
             new_mean = ops.add(ops.multiply(moving_mean, self.momentum),
                                ops.multiply(mean, 1.0 - self.momentum))
             new_variance = ops.add(ops.multiply(moving_variance, self.momentum),

@@ -14,6 +14,7 @@ one composite op for its VJP, and written as primitives before any pass.
 * movement: reshape transpose broadcast_to concatenate slice take one_hot iota; pad and
   scatter_add (the transposes of slice and take, which their gradients need)
 * random: random_uniform (counter-based, a pure function of its key)
+* collective: all_reduce (a sum or mean over the processes of a data-parallel job)
 * regions: fused (a fused kernel); scan (a loop over a sequence axis with carried
   state: recurrent layers, never unrolled)
 * composite: softmax, which the first pass (``expand``) writes as the primitives above;
@@ -22,7 +23,8 @@ one composite op for its VJP, and written as primitives before any pass.
 Every op has a VJP rule or is marked NO_GRADIENT; ``stop_gradient`` (elementwise
 identity) has a zero rule, which is what makes it stop gradients.
 """
-from . import composite, elementwise, linalg, movement, random, reduction, region, scan, scatter
+from . import (collective, composite, elementwise, linalg, movement, random, reduction, region,
+               scan, scatter)
 
-__all__ = ["composite", "elementwise", "linalg", "movement", "random", "reduction", "region",
-           "scan", "scatter"]
+__all__ = ["collective", "composite", "elementwise", "linalg", "movement", "random",
+           "reduction", "region", "scan", "scatter"]

@@ -261,7 +261,7 @@ def test_broadcasting_dims_of_one_missing_leading_dims_and_scalars():
     acc = x
     for p in others:
         acc = emit("add", emit("mul", acc, p), p)
-    arrays = [floats(2, 3, 4, scale=0.5)] + [floats(*((2 if d is B else d) for d in p.type.shape),
+    arrays = [floats(2, 3, 4, scale=0.5)] + [floats(*((2 if d == B else d) for d in p.type.shape),
                                                      scale=0.5) for p in others]
     exe = differential([x] + others, [acc], arrays)
     src = exe.kernels[0].spec.source

@@ -133,7 +133,7 @@ def _data(shape, dtype, domain, position, tame, rng, batch):
     """An operand's array (``B`` = ``batch``): ``domain`` as in :data:`DOMAINS` (None: the
     default); ``tame`` keeps floats nonzero and small (the simulator runs ``math.*``, which
     raises on specials)."""
-    shape = tuple(batch if d is B else d for d in shape)
+    shape = tuple(batch if d == B else d for d in shape)
     size = int(np.prod(shape, dtype=np.int64))
     np_dtype = dtype.numpy
     if dtype == DType.bool:

@@ -21,7 +21,7 @@ def test_a_fused_ops_arguments_are_its_operands_outputs_and_sizes():
     op = next(o for o in g.ops if o.kind == "fused")
     arguments = kernel_arguments(op, (B,))
     assert len(arguments) == len(op.operands) + len(op.results) + 1
-    passed = [np.zeros([3 if d is B else d for d in v.type.shape], v.type.dtype.numpy)
+    passed = [np.zeros([3 if d == B else d for d in v.type.shape], v.type.dtype.numpy)
               for v in list(op.operands) + list(op.results)] + [3]
     assert numba_signature(arguments) == tuple(numba.typeof(a) for a in passed)
 

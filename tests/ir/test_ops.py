@@ -28,6 +28,7 @@ OP_NAMES = """
     matmul tensordot
     reshape transpose broadcast_to concatenate slice take one_hot iota pad scatter_add
     segment_rows gather_rows random_uniform
+    all_reduce
     fused scan
     softmax permuted_matmul
 """.split()
@@ -370,6 +371,16 @@ def gather_rows(draw):
 
 
 @st.composite
+def all_reduce(draw):
+    """One process (the installed default): the operands come back."""
+    mean = draw(st.booleans())
+    dtypes = st.sampled_from(FLOATS if mean else NUMERIC)
+    shapes = draw(st.lists(SHAPE, min_size=1, max_size=3))
+    return [(shape, draw(dtypes)) for shape in shapes], {"mean": mean,
+                                                           "tag": draw(st.integers(0, 9))}
+
+
+@st.composite
 def random_uniform(draw):
     """The drawn shape may start with B (bound through env only: the key is a scalar)."""
     shape = draw(SHAPE)
@@ -464,6 +475,7 @@ CASES = {
     "segment_rows": case(segment_rows(), symbolic=False),
     "gather_rows": case(gather_rows(), symbolic=False),
     "random_uniform": random_uniform(),
+    "all_reduce": case(all_reduce(), symbolic=False),
     "fused": fused(),
     "scan": scan(),
     "softmax": case(softmax()),

@@ -58,6 +58,7 @@ SAMPLES = {
     "segment_rows": ([TensorType((BATCH, 2), DType.i64), TensorType((BATCH, 2, 4))],
                      {"rows": 10}),
     "gather_rows": ([TensorType((BATCH, 2, 4)), TensorType((10, 1), DType.i32)], {}),
+    "all_reduce": ([TensorType((3, 4)), TensorType((2,), DType.f64)], {"mean": True, "tag": 7}),
     "random_uniform": ([TensorType((), DType.i64)],
                        {"shape": (BATCH, 3), "salt": 7, "dtype": DType.f64}),
     "stop_gradient": ([F32], {}),

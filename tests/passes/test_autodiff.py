@@ -324,6 +324,13 @@ def pad(draw):
 
 
 @st.composite
+def all_reduce(draw):
+    """One process (the installed default): the identity, in both reductions."""
+    rng = rng_of(draw)
+    return VjpCase([normal(rng, draw(RANKED))], {"mean": draw(st.booleans()), "tag": 0})
+
+
+@st.composite
 def scatter_add(draw):
     rng, shape = rng_of(draw), draw(RANKED)
     axis = draw(st.integers(0, len(shape) - 1))
@@ -430,6 +437,7 @@ VJP_CASES = {
     "take": take(),
     "pad": pad(),
     "scatter_add": scatter_add(),
+    "all_reduce": all_reduce(),
     "scan": scan(),
     "softmax": softmax(),
     "permuted_matmul": permuted_matmul(),
