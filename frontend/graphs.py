@@ -16,6 +16,8 @@ from ..ir import DType, Graph
 from ..ir.builder import emit, user_site
 from ..ir.clone import inline
 from ..ir.errors import VerificationError
+from ..passes.rewrite import rebuild
+from ..passes.simplify import where_constant_condition
 from .context import (CONTEXT_PARAMS, REPLICATED, RNG_KEY, TRAINING, context_value,
                       is_context_param)
 from .execution import compile_graph
@@ -60,6 +62,7 @@ class TracedGraph:
         self._executable = None           # a graph without the flag: its one executable
         self._by_training: dict = {}      # a graph with the flag: flag value -> executable
         self._reads_key: dict = {}        # flag value (None: no flag) -> executable reads rng_key
+        self._replica_graphs: dict = {}   # replicated flag -> graph (see replica_graph)
 
     def specialized(self, training: bool) -> Graph:
         """The graph a run with this ``training`` value compiles: ``self.graph`` with its
@@ -73,6 +76,22 @@ class TracedGraph:
         results = inline(self.graph, flags)
         return Graph.from_results(self.graph.name,
                                   [p for p in self.graph.params if p not in flags], results)
+
+    def replica_graph(self, replicated: bool) -> Graph:
+        """``self.graph`` with its ``replicated`` flag a constant and the branches the
+        flag did not take gone (before any autodiff sees them): what a step inlines, a
+        replicated one with True (:mod:`.collectives`), any other with False, so that no
+        all-reduce is reached outside a replicated step. ``self.graph`` itself when it
+        does not read the flag."""
+        if not any(p is REPLICATED for p in self.graph.params):
+            return self.graph
+        if replicated not in self._replica_graphs:
+            flag = emit("constant", value=bool(replicated), dtype=DType.bool)
+            graph = Graph.from_results(
+                self.graph.name, [p for p in self.graph.params if p is not REPLICATED],
+                inline(self.graph, {REPLICATED: flag}))
+            self._replica_graphs[replicated] = rebuild(graph, _taken_branch)
+        return self._replica_graphs[replicated]
 
     def executable(self, training: bool = False):
         """The compiled :meth:`specialized` graph for ``training`` (compiled on first use)."""
@@ -204,6 +223,11 @@ def _owned(results, arguments, donated=()) -> list:
         seen.add(id(r))
         out.append(r)
     return out
+
+
+def _taken_branch(op, operands):
+    """A ``where`` on a constant condition as the branch it takes (rebuild's rule)."""
+    return where_constant_condition(op, operands) if op.kind == "where" else None
 
 
 def _first_use(outputs, value):

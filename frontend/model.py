@@ -35,7 +35,7 @@ from ..ir.errors import ShapeError
 from ..ir.clone import inline
 from . import collectives, eager, ops
 from . import state
-from .context import REPLICATED, TRAINING
+from .context import TRAINING
 from .function import _is_array, commit, graph_array
 from .functional import Functional, fresh_salts, make_functional
 from .input_layer import InputLayer, placeholder
@@ -149,8 +149,6 @@ class Model(Layer):
         if isinstance(training, (bool, np.bool_)):
             training = bool(training)
             replacements[TRAINING] = ops.convert_to_tensor(training).value
-        if state.current() is not None:     # a step: replicated or not, as it is traced
-            replacements[REPLICATED] = ops.convert_to_tensor(collectives.active()).value
         source = f.traced if training is False else f.stepped
         trace = state.current()
         for variable in source.variables if trace is not None else ():
@@ -160,9 +158,11 @@ class Model(Layer):
         eagerly = trace is None and eager.running_eagerly()
         for variable in source.variables if eagerly else ():
             replacements[variable.symbol] = variable.read_value().value   # its eager value
-        results = inline(source.graph, replacements, fresh_salts())
+        replicated = collectives.active()    # a replicated step's copy syncs BatchNorm
+        results = inline(source.replica_graph(replicated), replacements, fresh_salts())
         n = len(f.flat_outputs)
-        masks = [] if f.masks is None else inline(f.masks.graph, replacements, fresh_salts())
+        masks = [] if f.masks is None else inline(f.masks.replica_graph(replicated),
+                                                  replacements, fresh_salts())
         if eagerly:        # run the copy now; the updates apply now
             tensors = eager.materialize(results + masks)
             for variable, tensor in zip(f.updated, tensors[n:len(results)]):

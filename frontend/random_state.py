@@ -50,11 +50,22 @@ def next_site_count() -> tuple[int, int]:
 
 
 def next_run_key() -> int:
-    """A fresh key for one run of a graph with random ops: a function of the seed and of
-    how many runs came before (fits in int64)."""
+    """A fresh key for one run of a graph with random ops: a function of the seed, of
+    how many runs came before and of the replica (fits in int64)."""
     global _runs
     _runs += 1
-    return (_seed * 1_000_003 + _runs) % (1 << 62)
+    return (_seed * 1_000_003 + _runs + _replica * (1 << 52)) % (1 << 62)
+
+
+_replica = 0
+
+
+def set_replica(index: int) -> None:
+    """Draw the keys of replica ``index`` of a data-parallel job from now on: each rank's
+    random ops (Dropout's masks on its share of the batch) draw their own numbers, as
+    if one process drew them for the global batch, not the same numbers on every rank."""
+    global _replica
+    _replica = int(index)
 
 
 def generator(seed: int | None = None) -> np.random.Generator:

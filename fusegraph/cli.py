@@ -28,6 +28,8 @@ import os
 import sys
 
 from .frontend.nest import map_structure
+from .runtime.distribute import DataParallel, is_writer
+from .runtime.launch import launch, launched_ranks
 from .ir.builder import register_internal_file
 
 
@@ -154,19 +156,34 @@ def _split_data(data):
 
 
 def _train(args) -> int:
+    if args.ranks is not None and args.ranks > 1 and launched_ranks() is None:
+        return _launch_ranks(args)
     module, model = build_user_model(args.file)
     (x, y), validation = _training_data(args.file, module, model, "train it")
-    if args.backend:
+    if launched_ranks() is not None:        # one of --ranks N: data parallel over them
+        model.recompile(args.backend, distribute=DataParallel())
+    elif args.backend:
         model.recompile(args.backend)
     epochs = args.epochs or getattr(module, "EPOCHS", 1)
     batch_size = args.batch_size or getattr(module, "BATCH_SIZE", 32)
     history = model.fit(x, y, epochs=epochs, batch_size=batch_size, validation_data=validation)
+    if not is_writer():
+        return 0
     final = {k: v[-1] for k, v in history.history.items()}
     print("final metrics: " + ", ".join(f"{k}={v:.4f}" for k, v in final.items()))
     after = getattr(module, "after_training", None)
     if after is not None:
         after(model, history)
     return 0
+
+
+def _launch_ranks(args) -> int:
+    """``fusegraph train`` again on ``args.ranks`` ranks, through the MPI launcher."""
+    argv = [sys.executable, "-m", "fusegraph"] + args.argv
+    try:
+        return launch(args.ranks, argv).returncode
+    except RuntimeError as e:
+        raise SystemExit(f"fusegraph: --ranks {args.ranks}: {e}") from None
 
 
 def _bench(args) -> int:
@@ -209,6 +226,9 @@ def main(argv=None) -> int:
     train.add_argument("--batch-size", type=int, default=None)
     train.add_argument("--backend", default=None,
                        help="compile the steps on this backend (reference, numba_cpu, numba_cuda) instead")
+    train.add_argument("--ranks", type=int, default=None,
+                       help="train data-parallel on this many MPI ranks (launches mpiexec; "
+                            "needs the 'distributed' extra); the batch size stays global")
     train.set_defaults(run=_train)
     bench = commands.add_parser("bench", help="median training-step time per backend")
     bench.add_argument("file", help="a Python file defining build_model() and load_data()")
@@ -218,6 +238,9 @@ def main(argv=None) -> int:
     bench.add_argument("--batch-size", type=int, default=None)
     bench.set_defaults(run=_bench)
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
+    if getattr(args, "ranks", None) is not None and args.ranks < 1:
+        parser.error(f"--ranks must be at least 1, got {args.ranks}")
     return args.run(args)
 
 

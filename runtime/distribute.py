@@ -20,7 +20,9 @@ README's "Data parallelism over MPI"):
   metric totals are sums, so the results are the global ones).
 * **State.** ``fit`` starts by broadcasting every weight and optimizer variable from
   rank 0, so ranks that initialized differently agree; all ranks then apply the same
-  averaged updates and stay equal.
+  averaged updates and stay equal. Random ops (Dropout) draw each rank's own numbers
+  (:func:`fusegraph.frontend.random_state.set_replica`), so a model with dropout trains
+  like one process would in distribution, not draw for draw.
 * **Output.** Only rank 0 shows progress bars and writes files (every file fusegraph
   writes goes through :func:`fusegraph.runtime.atomic_file.write_atomically`, which does
   nothing on other ranks); ``predict`` returns all rows on every rank.
@@ -38,6 +40,7 @@ import traceback
 
 import numpy as np
 
+from ..frontend import random_state
 from ..frontend.nest import flatten, map_structure, pack_like
 from ..ir.ops import collective
 
@@ -90,11 +93,11 @@ class DataParallel:
 
     def __init__(self, comm=None):
         global _STRATEGY
-        MPI = _mpi()
-        self.comm = comm if comm is not None else MPI.COMM_WORLD
+        self.comm = comm if comm is not None else _mpi().COMM_WORLD
         self.rank = self.comm.Get_rank()
         self.size = self.comm.Get_size()
         collective.install(MPICommunicator(self.comm))
+        random_state.set_replica(self.rank)
         _STRATEGY = self
         if self.size > 1:
             sys.excepthook = _aborting_excepthook(sys.excepthook)
