@@ -1,8 +1,6 @@
 """Variables: named, shaped numpy state (weights) that graphs read as parameters."""
 from __future__ import annotations
 
-import weakref
-
 import numpy as np
 
 from ..ir import TensorType, Value, as_dtype
@@ -11,12 +9,17 @@ from . import state
 from .naming import check_name, ir_name, unique_name, unique_path
 from .tensor import SymbolicTensor, TraceError, is_symbolic
 
-_BY_SYMBOL: "weakref.WeakValueDictionary[int, Variable]" = weakref.WeakValueDictionary()
+class _Symbol(Value):
+    """A variable's parameter Value. It holds its variable: every graph or tensor that
+    reads the variable keeps it alive (a layer made inside another's call is held by
+    nothing else once the call returns, yet the model built from the call reads it)."""
+
+    __slots__ = ("variable",)
 
 
 def variable_of(value: Value) -> "Variable | None":
     """The Variable whose parameter Value is ``value``, if any."""
-    return _BY_SYMBOL.get(id(value))
+    return value.variable if isinstance(value, _Symbol) else None
 
 
 class Variable:
@@ -64,8 +67,8 @@ class Variable:
         self.name = name
         self.path = unique_path(path or name)
         self.trainable = bool(trainable)
-        self.symbol = Value(TensorType(self._value.shape, self.dtype), name=ir_name(self.path))
-        _BY_SYMBOL[id(self.symbol)] = self
+        self.symbol = _Symbol(TensorType(self._value.shape, self.dtype), name=ir_name(self.path))
+        self.symbol.variable = self
         trace = state.current()
         if trace is not None:
             trace.created.append(self)

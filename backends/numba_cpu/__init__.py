@@ -50,7 +50,7 @@ from .executable import Executable, KernelStep, compile
 # took 30 s to compile cold). With the loops: ticket LSTM model 23.2 -> 14.4 ms per step
 # (measured in .scan_loop's docstring). Then "early_scans": every scan as early as its
 # operands allow, so that a plan on more than one thread runs independent loops at once
-# (:func:`.plan.concurrent_scans`). Then "updates_last": the kernels whose results only the
+# (:func:`.plan.concurrent_ops`). Then "updates_last": the kernels whose results only the
 # graph returns (an optimizer's updates) at the end, where a donated weight is written in
 # place (:mod:`.donation`).
 _BEFORE_REDUCE_VIEWS = FUSION_PIPELINE.index("reduce_views")

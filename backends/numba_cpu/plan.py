@@ -33,6 +33,7 @@ import numpy as np
 
 from .. import profiling, threads
 from ..reference.interpreter import run_op
+from ...ir.opdef import COLLECTIVE
 from ...ir.types import resolve_shape
 from ...passes.memory import plan_memory
 
@@ -63,11 +64,15 @@ def op_modes(steps: list, size_only: set, env: dict) -> list[str]:
     computed once, by the checked call), ``scan``, ``kernel``, ``contraction`` (into a
     buffer), ``native`` (a hand-written kernel into a buffer: :mod:`.native`), ``run_op`` (a region the kernel cannot run for these sizes: an empty
     iteration space) or ``ref`` (its numpy ``ref``). ``steps``: the Executable's ``(Step,
-    KernelStep | ScanStep | None)``."""
+    KernelStep | ScanStep | None)``. ``collective`` (an all-reduce: its ``ref``, on the
+    worker thread until its results are read when something can run meanwhile,
+    :func:`concurrent_ops`)."""
     modes = []
     for ref, kernel_step in steps:
         op = ref.op
-        if all(i in size_only for i in ref.results):
+        if ref.opdef.has(COLLECTIVE):
+            modes.append("collective")
+        elif all(i in size_only for i in ref.results):
             modes.append("skip")
         elif isinstance(kernel_step, ScanStep):
             modes.append("scan")
@@ -102,7 +107,7 @@ class StepPlan:
                  if mode in ("kernel", "contraction", "native", "scan")]
         slotted = [ref.op for (ref, _), mode in zip(steps, modes)
                    if mode in ("kernel", "contraction", "native")]
-        self.forks = concurrent_scans(graph, modes)
+        self.forks = concurrent_ops(graph, modes)
         self.memory = plan_memory(graph, env, fresh=fresh, slotted=slotted,
                                   keep_operands=self.forks)
         gen = _Generator(graph, env, captured, size_only, self.memory)
@@ -240,11 +245,15 @@ class _Generator:
             zero = self._is_zero(op.operands[0])
             self.body.append(f"{f}({k}, [{', '.join(args)}], [{', '.join(outs)}], {a}, {zero})"
                              f"{comment}")
-        elif mode == "scan" and join is not None:     # on the worker thread until ``join``
-            scan = self.global_("L", kernel_step.run)
+        elif mode in ("scan", "collective") and join is not None:   # on the worker until join
+            if mode == "scan":
+                task, submit = self.global_("L", kernel_step.run), "SUBMIT"
+            else:
+                task, submit = self.global_("L", _collective(ref.opdef.ref, dict(ref.attrs))), \
+                    "SUBMIT_COLLECTIVE"
             outs = [self.new_local(r) for r in op.results]
             future = f"F{index}"
-            self.body.append(f"{future} = SUBMIT({scan}, [{', '.join(args)}], env){comment} "
+            self.body.append(f"{future} = {submit}({task}, [{', '.join(args)}], env){comment} "
                              f"(on the worker thread)")
             unused = [self.name[r] for r in op.results if r in dying]
             self.joins.append((join, [f"{', '.join(outs)}, = JOIN({future})"]
@@ -320,7 +329,8 @@ class _Generator:
                  *_guarded(_writes(*timed) + last, forked),
                  "R.calls += 1", "R.total += clock() - t_call", ret]
         if forked:
-            self.ns.update(SUBMIT=_submit, JOIN=_join, DRAIN=_drain)
+            self.ns.update(SUBMIT=_submit, SUBMIT_COLLECTIVE=_submit_collective, JOIN=_join,
+                           DRAIN=_drain)
         if self.writes_from is not None:
             self.ns.update(HOLD=hold_interrupts, RELEASE=release_interrupts, WROTE=self.wrote)
         return "\n".join(["def run(arrays):", *_indent(plain), "",
@@ -352,7 +362,35 @@ _worker: list = []          # the one worker thread's executor, made on first us
 _submitted: list = []       # futures of scans submitted and not yet waited for on failure
 
 
-def concurrent_scans(graph, modes: list[str]) -> dict[int, int]:
+def concurrent_ops(graph, modes: list[str]) -> dict[int, int]:
+    """``{op index: join index}``: the scans (:func:`concurrent_scans`) and the
+    collectives a plan runs on its worker thread, each until the first op that reads one
+    of its results (the number of ops: the return). Every collective (an all-reduce of
+    gradients, placed after the op that makes its last operand) goes to the worker: the
+    messages of a data-parallel step travel while the rest of its backward pass
+    computes (mpi4py releases the GIL in MPI calls), and the one worker runs them one at
+    a time in graph order, as MPI requires of a communicator's collectives on every rank
+    (two in flight from two threads may pair up wrongly across ranks)."""
+    first_use = _first_uses(graph)
+    forks = concurrent_scans(graph, modes, first_use)
+    for i, mode in enumerate(modes):
+        if mode == "collective":
+            join = min((first_use.get(r, len(modes)) for r in graph.ops[i].results),
+                       default=len(modes))
+            forks[i] = join     # even when read at once: behind the ones in flight
+    return forks
+
+
+def _first_uses(graph) -> dict:
+    """Value -> the index of the first op that reads it."""
+    first_use: dict = {}
+    for j, op in enumerate(graph.ops):
+        for v in op.operands:
+            first_use.setdefault(v, j)
+    return first_use
+
+
+def concurrent_scans(graph, modes: list[str], first_use: dict) -> dict[int, int]:
     """``{op index: join index}``: the scans a plan runs on a worker thread, each until
     the first op that reads one of its results (the number of ops: the return).
 
@@ -368,10 +406,6 @@ def concurrent_scans(graph, modes: list[str]) -> dict[int, int]:
     ``early_scans`` pass)."""
     if threads.get_num_threads() < 2:
         return {}
-    first_use: dict = {}
-    for j, op in enumerate(graph.ops):
-        for v in op.operands:
-            first_use.setdefault(v, j)
     forks, busy_until = {}, -1
     for i, mode in enumerate(modes):
         if mode != "scan" or i < busy_until:
@@ -404,6 +438,24 @@ def _submit(scan, args: list, env: dict):
     return future
 
 
+def _submit_collective(task, args: list, env: dict):
+    """Run collective ``task(args, env)`` on the worker thread (behind any scan there: one
+    worker, so every rank's collectives keep their order); its future. The calling
+    thread keeps its threads: a collective mostly waits for the network."""
+    if not _worker:
+        from concurrent.futures import ThreadPoolExecutor
+        _worker.append(ThreadPoolExecutor(1, thread_name_prefix="fusegraph-scan"))
+    future = _worker[0].submit(task, args, env)
+    _submitted.append(future)
+    future.widen = None
+    return future
+
+
+def _collective(ref, attrs: dict):
+    """A collective op's ``ref`` with its attributes, as the worker calls a task."""
+    return lambda args, env: ref(args, attrs)
+
+
 def _join(future):
     """The results of a scan :func:`_submit` started, the threads given back."""
     try:
@@ -413,9 +465,12 @@ def _join(future):
 
 
 def _widen(future) -> None:
-    """Undo :func:`_submit`'s narrowing for ``future``, once."""
+    """Undo :func:`_submit`'s narrowing for ``future``, once (a collective's: nothing to
+    undo)."""
     if _submitted and future in _submitted:
         _submitted.remove(future)
+        if future.widen is None:
+            return
         narrow, kernel_threads = future.widen
         if kernel_threads is not None:
             threads.set_kernel_threads_here(kernel_threads)

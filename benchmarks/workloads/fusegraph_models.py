@@ -86,9 +86,10 @@ def _optimizer(kind: str):
     return fg.optimizers.RMSprop(specs.LEARNING_RATE, **specs.RMSPROP)
 
 
-def build(name: str, sizes, backend: str = "numba_cpu"):
-    """``(model, step)``: workload ``name`` at ``sizes`` compiled on ``backend`` with the
-    initial weights of :func:`specs.initial_weights`; ``step()`` runs one
+def build(name: str, sizes, backend: str = "numba_cpu", distribute=None):
+    """``(model, step)``: workload ``name`` at ``sizes`` compiled on ``backend`` (with the
+    data-parallel strategy ``distribute``, if any: then each rank trains on its share of
+    the batch) with the initial weights of :func:`specs.initial_weights`; ``step()`` runs one
     ``train_on_batch`` on the batch of :func:`specs.batch` and returns the step's total
     loss (computed before its update) as a float."""
     sizes = sizes or specs.WORKLOADS[name].sizes
@@ -103,7 +104,7 @@ def build(name: str, sizes, backend: str = "numba_cpu"):
     for layer_name, arrays in specs.initial_weights(name, sizes).items():
         _layer_for(model, layer_name).set_weights(arrays)
     model.compile(optimizer=_optimizer(specs.WORKLOADS[name].optimizer), loss=loss,
-                  backend=backend)
+                  backend=backend, distribute=distribute)
     inputs, targets = specs.batch(name, sizes)
     x = inputs if len(inputs) > 1 else next(iter(inputs.values()))
     y = targets if len(targets) > 1 else next(iter(targets.values()))

@@ -104,6 +104,12 @@ def test_numba_cpu_talks_once_per_bucket_per_step_even_while_it_checks_a_plan(st
     strategy.counting.calls = 0
     model.fit(X, Y, batch_size=16, epochs=2, verbose=0)     # 4 steps, a plan made
     assert graph is not None and buckets >= 2 and strategy.counting.calls == 4 * buckets
+    # the plan runs every all-reduce on its one worker thread, in graph order (two in
+    # flight on two threads could pair up wrongly across ranks)
+    plan = model._train_fn().last_trace.traced_graph.executable(True).plan_source()
+    lines = [line for line in plan.splitlines() if "# all_reduce" in line]
+    assert len(lines) == 2 * buckets            # run and run_profiled
+    assert all("SUBMIT_COLLECTIVE(" in line for line in lines)
 
 
 def test_the_replicated_step_trains_as_the_plain_one_in_one_process(strategy):

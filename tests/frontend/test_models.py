@@ -6,6 +6,7 @@ The examples' models are imported from examples/*.py. The autouse fixture in
 tests/conftest.py clears the session (auto-names start again at ``dense``) and seeds the
 weight generator before each test.
 """
+import gc
 from pathlib import Path
 
 import numpy as np
@@ -586,6 +587,20 @@ def test_layer_called_twice_shares_its_weights():
     k, b = _perturb(model)
     x = _rand(4, 3)
     np.testing.assert_allclose(model(x), np.tanh(np.tanh(x @ k + b) @ k + b), rtol=1e-5, atol=1e-6)
+
+
+def test_a_layer_made_inside_a_call_lives_as_long_as_a_graph_reads_it():
+    """Nothing holds the inner Dense once the call returns; the model built from the
+    call still reads its weights (they had been collected by a garbage collection in
+    between, and the model said its kernel was a foreign input)."""
+    class MakesItsOwn(fg.layers.Layer):
+        def call(self, inputs):
+            return L.Dense(2)(inputs)
+
+    inputs = fg.Input(shape=(3,))
+    outputs = MakesItsOwn()(inputs)
+    gc.collect()
+    assert fg.Model(inputs, outputs)(_rand(4, 3)).shape == (4, 2)
 
 
 def test_layer_made_inside_call_gets_new_weights_each_trace():
