@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
 import time
 
@@ -63,7 +64,7 @@ def measure(name: str, ranks: int, threads: int, steps: int, warmup: int) -> dic
     from fusegraph.runtime.launch import launch
     done = launch(ranks, [sys.executable, os.path.abspath(__file__), "--worker", name,
                           "--threads", str(threads), "--steps", str(steps),
-                          "--warmup", str(warmup)], capture_output=True, text=True,
+                          "--warmup", str(warmup)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                   timeout=1800)
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode != 0 or not lines:

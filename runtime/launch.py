@@ -10,8 +10,10 @@ neither. ``FUSEGRAPH_RANK_OF_N`` tells the started processes that a launch made 
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
+import signal
 import shutil
 import subprocess
 import sys
@@ -55,11 +57,53 @@ def mpiexec_command(ranks: int, argv: list[str]) -> tuple[list[str], dict]:
     return command + list(argv), env
 
 
-def launch(ranks: int, argv: list[str], **run_kwargs) -> subprocess.CompletedProcess:
-    """Run ``argv`` on ``ranks`` ranks and wait for the job (``subprocess.run``'s keyword
-    arguments pass through)."""
+def launch(ranks: int, argv: list[str], timeout: float | None = None,
+           **popen_kwargs) -> subprocess.CompletedProcess:
+    """Run ``argv`` on ``ranks`` ranks and wait for the job (``subprocess.Popen``'s
+    keyword arguments pass through). With a ``timeout`` (seconds) the launcher starts a
+    session of its own, and a job that outlives it is killed whole, ranks included
+    (killing only the launcher would leave them waiting in a collective for ever), and
+    TimeoutExpired raised; without one it stays in the caller's process group, where a
+    Ctrl-C at the terminal reaches every rank."""
     command, env = mpiexec_command(ranks, argv)
-    return subprocess.run(command, env=env, check=False, **run_kwargs)
+    with subprocess.Popen(command, env=env, start_new_session=timeout is not None,
+                          **popen_kwargs) as job:
+        try:
+            out, err = job.communicate(timeout=timeout)
+        except BaseException:
+            _end_job(job, whole=timeout is not None)
+            raise
+    return subprocess.CompletedProcess(command, job.returncode, out, err)
+
+
+def _end_job(job: subprocess.Popen, whole: bool) -> None:
+    """Stop the launcher ``job``: SIGTERM first (Open MPI's launcher then ends its ranks),
+    and after a few seconds SIGKILL to it and, when ``whole``, to every process left in
+    its session (each rank is a process group of its own, so only the session finds
+    them)."""
+    with contextlib.suppress(ProcessLookupError):
+        job.terminate()
+    try:
+        job.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            job.kill()
+        job.wait()
+    for pid in _session_members(job.pid) if whole else ():
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _session_members(session: int) -> list[int]:
+    """The processes of session ``session`` still running (Linux's /proc; elsewhere none
+    is found)."""
+    members = []
+    for name in os.listdir("/proc") if os.path.isdir("/proc") else ():
+        if name.isdigit():
+            with contextlib.suppress(OSError):
+                if os.getsid(int(name)) == session:
+                    members.append(int(name))
+    return members
 
 
 def launched_ranks() -> int | None:
