@@ -8,14 +8,14 @@ A model compiled with ``distribute=`` traces its train and test steps inside
   one op per gradient here, joined into buckets by the ``all_reduce_buckets`` pass);
 * a Metric's ``update_state`` adds what every replica added (:func:`sync_metric_update`:
   the change of each state variable, summed over replicas, on top of the value all
-  replicas shared), so the logs are the global ones on every replica;
+  replicas shared: :func:`summed_update`), so the logs are the global ones on every
+  replica;
 * BatchNormalization takes the batch moments over the global batch (SyncBatchNorm).
 
 Outside :func:`replicated`, or in eager code, nothing changes.
 """
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import functools
 
@@ -87,20 +87,19 @@ _SYNCING: contextvars.ContextVar[bool] = contextvars.ContextVar("fusegraph_metri
                                                                default=False)
 
 
-@contextlib.contextmanager
-def sync_metric_update(variables):
-    """Around a metric's ``update_state`` while :func:`active`: each state variable ends
-    with the value it had plus the sum over replicas of what each replica's update
-    changed (Keras's ``aggregation="sum"`` of a metric variable; every replica starts
-    from the same value: all reset together, all updated by the same sums). An update
-    inside another (a subclass calling its base's) is summed once, by the outer one."""
+def summed_update(variables, update):
+    """``update()`` (a metric's ``update_state``), and while :func:`active` each state
+    variable in ``variables`` ends with the value it had plus the sum over replicas of
+    what each replica's update changed (Keras's ``aggregation="sum"`` of a metric
+    variable; every replica starts from the same value: all reset together, all updated
+    by the same sums). An update inside another (a subclass calling its base's) is
+    summed once, by the outer one. Returns what ``update`` returns."""
     if not active() or _SYNCING.get():
-        yield
-        return
+        return update()
     before = [v.read_value() for v in variables]
     token = _SYNCING.set(True)
     try:
-        yield
+        returned = update()
     finally:
         _SYNCING.reset(token)
     after = [v.read_value() for v in variables]
@@ -108,3 +107,4 @@ def sync_metric_update(variables):
     sums = all_reduce([ops.subtract(a, b) for _, b, a in changed], mean=False)
     for (variable, b, _), total in zip(changed, sums):
         variable.assign(ops.add(b, total))
+    return returned

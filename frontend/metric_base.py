@@ -34,11 +34,11 @@ _DUAL_METHODS = {"update_state": None,
 
 def _summed_over_replicas(update_state):
     """``update_state`` whose changes to the metric's state are summed over the replicas
-    of a data-parallel step (:func:`.collectives.sync_metric_update`)."""
+    of a data-parallel step (:func:`.collectives.summed_update`)."""
     @functools.wraps(update_state)
     def update(self, *args, **kwargs):
-        with collectives.sync_metric_update(self.variables):
-            return update_state(self, *args, **kwargs)
+        return collectives.summed_update(self.variables,
+                                         lambda: update_state(self, *args, **kwargs))
     return update
 
 
