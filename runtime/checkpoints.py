@@ -162,9 +162,25 @@ def _arrays_of(data, malformed) -> tuple[list, list]:
     return [str(p) for p in paths], [read(k) for k in expected[1:]]
 
 
+# Keras's own files, which fusegraph does not read or write yet: a path ending so is an
+# error, not a file with ``.npz`` appended to its name.
+KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
+
+
 def _npz_path(filepath) -> str:
+    """``filepath`` as the ``.npz`` file fusegraph writes (``.npz`` appended if missing);
+    ValueError naming the formats for a path in one of Keras's formats."""
     filepath = os.fspath(filepath)
+    check_format(filepath)
     return filepath if filepath.endswith(".npz") else filepath + ".npz"
+
+
+def check_format(filepath: str) -> None:
+    """ValueError when ``filepath`` names a Keras file format (:data:`KERAS_SUFFIXES`)."""
+    if filepath.lower().endswith(KERAS_SUFFIXES):
+        raise ValueError(f"{filepath}: Keras's .keras and .weights.h5 (HDF5) files are not "
+                         f"supported yet; fusegraph saves weights as .npz (its own format: "
+                         f"end the path with .npz, or give no suffix and .npz is added)")
 
 
 class ModelCheckpoint(MonitorCallback):
@@ -198,6 +214,7 @@ class ModelCheckpoint(MonitorCallback):
             raise TypeError(f"ModelCheckpoint: `filepath` must be a path (a str or "
                             f"os.PathLike), got {filepath!r}")
         self.filepath, self.verbose = os.fspath(filepath), verbose
+        check_format(self.filepath)
         self._fields = _format_fields(self.filepath)
         self.save_best_only = save_best_only
         maximize = mode == "max" or (mode == "auto" and "acc" in monitor)

@@ -3,8 +3,11 @@
 ``ProgressBar(target, verbose=1)`` then ``update(current, values)`` after each step and
 ``update(current, values, finalize=True)`` once at the end:
 
-- ``verbose=1`` redraws one line with ``\\r`` (at most every ``interval`` seconds, and
-  always when finalizing), then ends it with a newline::
+- ``verbose=1`` on a terminal (or in a notebook) redraws one line with ``\\r`` (at most
+  every ``interval`` seconds, and always when finalizing), then ends it with a newline;
+  written elsewhere (a log file, a pipe, CI), where every update would pile up on one
+  line, it prints that line once, when finalizing (``dynamic`` decides; default: the
+  file is a terminal)::
 
       12/40 ━━━━━━────────────── 1s 25ms/step - loss: 0.5123 - priority_loss: 0.1234
 
@@ -54,16 +57,19 @@ def _format_eta(seconds: float) -> str:
 
 class ProgressBar:
     """See the module. ``file`` defaults to ``sys.stdout``; ``clock`` (seconds) is
-    ``time.monotonic`` unless a test fixes it."""
+    ``time.monotonic`` unless a test fixes it; ``dynamic``: redraw with ``\\r`` (None:
+    when ``file`` is a terminal or a notebook runs)."""
 
     def __init__(self, target, verbose=1, stateful_metrics=None, unit_name="step", width=20,
-                 interval=0.05, file=None, clock=time.monotonic):
+                 interval=0.05, file=None, clock=time.monotonic, dynamic=None):
         self.target, self.verbose, self.unit_name = target, verbose, unit_name
         self.stateful_metrics = None if stateful_metrics is None else set(stateful_metrics)
         self.width, self.interval = width, interval
         self.file = sys.stdout if file is None else file
         self._clock = clock
         self._color = bool(getattr(self.file, "isatty", lambda: False)())
+        self._dynamic = (self._color or "ipykernel" in sys.modules) if dynamic is None \
+            else bool(dynamic)
         self._start = self._last_update = clock()
         self._time_after_first_step = None
         self._seen = 0
@@ -86,7 +92,7 @@ class ProgressBar:
         metrics = "".join(f" - {name}: {_format_value(total / weight)}"
                           for name, (total, weight) in self._values.items())
         if self.verbose == 1:
-            if now - self._last_update < self.interval and not finalize:
+            if not finalize and (now - self._last_update < self.interval or not self._dynamic):
                 return
             self._last_update = now
             if self.target is not None and not finalize:
@@ -100,7 +106,7 @@ class ProgressBar:
                 done = f"\x1b[32m{done}\x1b[0m" if done.strip() else done
                 todo = f"\x1b[37m{todo.replace('─', '━')}\x1b[0m" if todo else todo
                 count, when = f"\x1b[1m{count}\x1b[0m", f"\x1b[1m{when}\x1b[0m"
-            self.file.write(f"\r{count}{done}{todo} {when}{rest}"
+            self.file.write(("\r" if self._dynamic else "") + f"{count}{done}{todo} {when}{rest}"
                             + " " * max(self._prev_width - len(plain), 0)
                             + ("\n" if finalize else ""))
             self.file.flush()

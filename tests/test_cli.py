@@ -255,10 +255,12 @@ def test_train_digits(capsys):
     assert main(["train", str(ROOT / "examples" / "digits.py"), "--epochs", "2"]) == 0
     out = capsys.readouterr().out
     assert re.findall(r"^Epoch (\d)/2$", out, re.M) == ["1", "2"]
-    # 1500 training images in batches of 32: 47 steps, the bar full at the end of each epoch
-    assert len(re.findall(r"\r47/47 ━{20} \d+s \d+m?u?s/step - loss: \d\.\d{4} - "
+    # 1500 training images in batches of 32: 47 steps, the bar full at the end of each
+    # epoch; captured (not a terminal): one line per epoch, no \r redraws
+    assert "\r" not in out
+    assert len(re.findall(r"^47/47 ━{20} \d+s \d+m?u?s/step - loss: \d\.\d{4} - "
                           r"accuracy: \d\.\d{4} - val_loss: \d\.\d{4} - val_accuracy: "
-                          r"\d\.\d{4} *\n", out)) == 2
+                          r"\d\.\d{4} *\n", out, re.M)) == 2
     last = out.splitlines()[-1]
     match = re.fullmatch(r"final metrics: loss=(\d\.\d{4}), accuracy=(\d\.\d{4}), "
                          r"val_loss=(\d\.\d{4}), val_accuracy=(\d\.\d{4})", last)

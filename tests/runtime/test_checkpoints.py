@@ -393,3 +393,17 @@ def test_a_child_forked_while_a_thread_saves_can_save(tmp_path):
         os.waitpid(pid, 0)
         pytest.fail("the forked child hung on the lock held at the fork")
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+@pytest.mark.parametrize("name", ["w.weights.h5", "model.keras", "w.hdf5"])
+def test_a_keras_format_is_an_error_naming_the_formats_not_an_npz_beside_it(tmp_path, name):
+    """save_weights("w.weights.h5") had written w.weights.h5.npz without a word."""
+    with pytest.raises(ValueError, match=r"Keras's \.keras and \.weights\.h5 \(HDF5\) files "
+                                         r"are not supported yet; fusegraph saves weights "
+                                         r"as \.npz"):
+        mlp().save_weights(tmp_path / name)
+    with pytest.raises(ValueError, match=r"not supported yet"):
+        fg.callbacks.ModelCheckpoint(str(tmp_path / name))
+    with pytest.raises(ValueError, match=r"not supported yet"):
+        mlp().load_weights(tmp_path / name)
+    assert os.listdir(tmp_path) == []

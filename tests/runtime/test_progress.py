@@ -18,8 +18,9 @@ class Clock:
 
 
 def make(target, **kwargs):
+    """A bar that redraws (as on a terminal) into a StringIO, on a clock the test sets."""
     out, clock = io.StringIO(), Clock()
-    bar = ProgressBar(target, file=out, clock=clock, interval=0, **kwargs)
+    bar = ProgressBar(target, file=out, clock=clock, interval=0, **{"dynamic": True, **kwargs})
     return bar, out, clock
 
 
@@ -135,7 +136,7 @@ def test_values_not_listed_stateful_are_averaged_over_steps():
 
 def test_updates_within_the_interval_are_not_drawn_but_finalize_is():
     out, clock = io.StringIO(), Clock()
-    bar = ProgressBar(3, file=out, clock=clock)
+    bar = ProgressBar(3, file=out, clock=clock, dynamic=True)
     bar.update(1, {"loss": 1.0})
     assert out.getvalue() == ""
     clock.now += 0.06
@@ -145,6 +146,19 @@ def test_updates_within_the_interval_are_not_drawn_but_finalize_is():
     assert out.getvalue().count("\r") == 1
     bar.update(3, {"loss": 1.0}, finalize=True)
     assert out.getvalue().count("\r") == 2 and out.getvalue().endswith("\n")
+
+
+def test_a_file_that_is_not_a_terminal_gets_one_line_per_pass():
+    """A log file or CI would get every \\r update glued on one line: it gets the
+    finalized line alone."""
+    out, clock = io.StringIO(), Clock()
+    bar = ProgressBar(3, file=out, clock=clock, interval=0)
+    for step in (1, 2, 3):
+        clock.now += 1
+        bar.update(step, {"loss": 1.0})
+    assert out.getvalue() == ""
+    bar.update(3, {"loss": 0.5}, finalize=True)
+    assert out.getvalue() == f"3/3 {bar_of(20)} 3s 1s/step - loss: 0.5000\n"
 
 
 def test_a_terminal_gets_keras_colours():
