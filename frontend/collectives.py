@@ -10,7 +10,11 @@ A model compiled with ``distribute=`` traces its train and test steps inside
   the change of each state variable, summed over replicas, on top of the value all
   replicas shared: :func:`summed_update`), so the logs are the global ones on every
   replica;
-* BatchNormalization takes the batch moments over the global batch (SyncBatchNorm).
+* BatchNormalization takes the batch moments over the global batch (SyncBatchNorm);
+* a loss whose reduction divides by a count of the batch (a masked mean, a mean over
+  the sample weights) divides by the global count, and a summed loss is scaled by the
+  number of replicas (:func:`global_count`, :func:`replicas`), so that the averaged
+  gradients are the global batch's.
 
 Outside :func:`replicated`, or in eager code, nothing changes.
 """
@@ -20,6 +24,7 @@ import contextvars
 import functools
 
 from ..ir import emit
+from ..ir.ops import collective
 from . import ops
 from .context import replicated_flag
 from .ops_coerce import _wrap
@@ -55,6 +60,21 @@ def all_reduce(tensors: list, mean: bool) -> list:
 def mean_over_replicas(tensors: list) -> list:
     """``tensors`` averaged over the replicas when :func:`active`, else as they are."""
     return all_reduce(tensors, mean=True) if active() and tensors else list(tensors)
+
+
+def global_count(count):
+    """A loss's denominator (the valid entries of a mask, the sum of sample weights) as
+    the mean over replicas of theirs while :func:`active`: a replica's loss over that
+    count, averaged over replicas as its gradients are, is then the global batch's
+    (sum of all numerators over the sum of all counts). Else ``count``."""
+    return mean_over_replicas([count])[0] if active() else count
+
+
+def replicas() -> int:
+    """How many replicas a step traced now is averaged over (1 outside :func:`active`):
+    a summed loss is scaled by it, so that the average of the replicas' gradients is the
+    gradient of the global batch's sum."""
+    return collective.communicator().size if active() else 1
 
 
 def moments(x, axes: tuple):

@@ -11,7 +11,7 @@ import numpy as np
 from ..ir.builder import user_site
 from ..ir.errors import ShapeError
 from ..ir.types import dims_compatible
-from . import ops
+from . import collectives, ops
 
 EPSILON = 1e-7  # keras.backend.epsilon()
 REDUCTIONS = ("sum_over_batch_size", "mean", "sum", "mean_with_sample_weight", "none", None)
@@ -135,11 +135,12 @@ def reduce_weighted_values(values, sample_weight=None, reduction="sum_over_batch
         values = ops.multiply(values, weights)
     if reduction in (None, "none") or values.ndim == 0:
         return values
-    if reduction == "sum":
-        return ops.sum(values)
+    if reduction == "sum":        # replicated: the global sum's share of the average
+        total, replicas = ops.sum(values), collectives.replicas()
+        return total if replicas == 1 else ops.multiply(total, float(replicas))
     if reduction == "mean_with_sample_weight" and weights is not None:
-        return _divide_no_nan(ops.sum(values),
-                              ops.sum(ops.broadcast_to(weights, values.type.shape)))
+        return _divide_no_nan(ops.sum(values), collectives.global_count(
+            ops.sum(ops.broadcast_to(weights, values.type.shape))))
     return ops.mean(values)
 
 
@@ -152,7 +153,8 @@ def apply_mask(sample_weight, mask, dtype, reduction):
         total = ops.convert_to_tensor(1.0, dtype)
         for axis in range(mask.ndim):                 # the batch and steps may be symbols
             total = ops.multiply(total, ops.dim_size(mask, axis, dtype))
-        mask = ops.multiply(mask, ops.divide(total, ops.add(ops.sum(mask), EPSILON)))
+        valid = collectives.global_count(ops.sum(mask))     # replicated: the global batch's
+        mask = ops.multiply(mask, ops.divide(total, ops.add(valid, EPSILON)))
     if sample_weight is None:
         return mask
     weights = ops.convert_to_tensor(sample_weight, dtype)

@@ -158,10 +158,9 @@ class Model(Layer):
         eagerly = trace is None and eager.running_eagerly()
         for variable in source.variables if eagerly else ():
             replacements[variable.symbol] = variable.read_value().value   # its eager value
-        replicated = collectives.active()    # a replicated step's copy syncs BatchNorm
-        results = inline(source.replica_graph(replicated), replacements, fresh_salts())
+        results = inline(_as_called(source, trace, eagerly), replacements, fresh_salts())
         n = len(f.flat_outputs)
-        masks = [] if f.masks is None else inline(f.masks.replica_graph(replicated),
+        masks = [] if f.masks is None else inline(_as_called(f.masks, trace, eagerly),
                                                   replacements, fresh_salts())
         if eagerly:        # run the copy now; the updates apply now
             tensors = eager.materialize(results + masks)
@@ -316,6 +315,17 @@ class Model(Layer):
     def graph(self):
         """The forward Graph: inputs, context parameters, then the variables it reads."""
         return self._require_functional().traced.graph
+
+
+def _as_called(source, trace, eagerly: bool):
+    """The graph of ``source`` (a TracedGraph) a call inlines: in a step or eagerly, with
+    its ``replicated`` flag decided (a replicated step's copy syncs BatchNormalization,
+    any other drops that branch); while another graph is built (a model calling a
+    model: no trace, or only the deferred updates of a layer call), with the flag open,
+    for that graph's own calls to decide."""
+    if (trace is None and not eagerly) or isinstance(trace, state.DeferredUpdates):
+        return source.graph
+    return source.replica_graph(collectives.active())
 
 
 def graph_text(graph, after: str | None, backend: str | None = None) -> str:

@@ -5,6 +5,6 @@
     model.compile(optimizer="adam", loss="mse", distribute=strategy)
     model.fit(x, y, batch_size=256)                # 256: the global batch
 """
-from .runtime.distribute import DataParallel, rank, world_size
+from .runtime.distribute import DataParallel, barrier, rank, world_size
 
-__all__ = ["DataParallel", "rank", "world_size"]
+__all__ = ["DataParallel", "barrier", "rank", "world_size"]

@@ -38,6 +38,23 @@ class BatchLoops:
     def _failures_end_the_job(self):
         return distribute.failures_end_the_job(self._distribute)
 
+    def _replicas_agree(self, build) -> None:
+        """Before a data-parallel step: the variables the ranks have not agreed on since
+        ``compile`` or the start of ``fit`` (all of them then; the optimizer's slots
+        once made) become rank 0's on every rank. ``build()`` (a trace of the step, a
+        call of the model) runs first when nothing was agreed yet, so that a model built
+        by its first call, and its optimizer, have their variables."""
+        strategy = self._distribute
+        if strategy is None:
+            return
+        if not self._agreed:
+            build()
+        variables = self.weights + (self.optimizer.variables if self.optimizer.built else [])
+        fresh = [v for v in variables if id(v) not in self._agreed]
+        if fresh:
+            strategy.broadcast(fresh)
+            self._agreed.update(id(v) for v in fresh)
+
     def _callbacks(self, callbacks, verbose, steps, epochs=1, first=()) -> CallbackList:
         """A CallbackList of ``first`` then the user's callbacks (a list, one Callback, or
         a CallbackList used as it is), with the model and Keras's params."""
@@ -78,6 +95,8 @@ class BatchLoops:
                 batch_logs, keep = run_step(batch)
             count = index + 1
             end(index, batch_logs)
+            if self._distribute is not None:       # one rank's stop is every rank's
+                setattr(self, stop_flag, self._distribute.any(getattr(self, stop_flag)))
             if not keep:
                 break
             logs = batch_logs
@@ -120,7 +139,9 @@ class BatchLoops:
     def _test_batch(self, batch) -> tuple:
         """``(logs, True)`` of the test step on ``batch``; the metric totals are written
         only when its logs are good."""
-        outputs, updates = self._test_function.run(self._step_data(*self._share(batch, False)))
+        data = self._step_data(*self._share(batch, False))
+        self._replicas_agree(lambda: self._test_function.traced(data))
+        outputs, updates = self._test_function.run(data)
         logs = to_floats(outputs, "test_step")
         commit(updates)
         return logs, True
@@ -133,6 +154,7 @@ class BatchLoops:
         self.reset_metrics()
         with errors_from("train_on_batch()"):
             data = self._step_data(*self._share((x, y, sample_weight), True))
+            self._replicas_agree(lambda: self._train_fn().traced(data))
         # the step may write the new weights in place (Function.step: its logs will pass
         # to_floats, see Trainer._step_function); a Ctrl-C waits for the commit
         with interrupts_held():
@@ -163,6 +185,21 @@ class BatchLoops:
         with self._failures_end_the_job():
             return self._predict(x, batch_size, verbose, steps, callbacks)
 
+    def _predict_share(self, x):
+        """The model's outputs for a global batch ``x``: this rank's share, gathered from
+        every rank in a data-parallel job (a rank whose share is empty, in a batch with
+        fewer samples than ranks, runs one sample and keeps none of it)."""
+        if self._distribute is None:
+            return self(x)
+        share = self._distribute.shard(x, exact=False, empty=True)
+        self._replicas_agree(lambda: self(map_structure(lambda a: a[:1], x)))
+        if len(flatten(share)[0]):
+            outputs = self(share)
+        else:
+            outputs = map_structure(lambda a: np.asarray(a)[:0],
+                                    self(map_structure(lambda a: a[:1], x)))
+        return self._distribute.gather(map_structure(np.asarray, outputs))
+
     def _predict(self, x, batch_size, verbose, steps, callbacks):
         with errors_from("predict()"):
             data = make_adapter(x, None, None, batch_size=batch_size, shuffle=False,
@@ -176,9 +213,7 @@ class BatchLoops:
         def predict_batch(batch):
             if data.arrays is None:
                 self._check_inputs(batch[0])
-            outputs = map_structure(np.asarray, self(self._share(batch[0], False)))
-            if self._distribute is not None:      # every rank's rows, on every rank
-                outputs = self._distribute.gather(outputs)
+            outputs = map_structure(np.asarray, self._predict_share(batch[0]))
             pieces.append(outputs)
             return {"outputs": outputs}, True
 

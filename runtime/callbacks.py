@@ -33,6 +33,7 @@ import warnings
 import numpy as np
 
 from ..frontend.checks import check_int_at_least, check_number
+from .distribute import say
 
 
 class Callback:
@@ -308,11 +309,11 @@ class EarlyStopping(MonitorCallback):
 
     def on_train_end(self, logs=None):
         if self.stopped_epoch > 0 and self.verbose > 0:
-            print(f"Epoch {self.stopped_epoch + 1}: early stopping")
+            say(f"Epoch {self.stopped_epoch + 1}: early stopping")
         if self.restore_best_weights and self.best_weights is not None:
             if self.verbose > 0:
-                print(f"Restoring model weights from the end of the best epoch: "
-                      f"{self.best_epoch + 1}.")
+                say(f"Restoring model weights from the end of the best epoch: "
+                    f"{self.best_epoch + 1}.")
             self.model.set_weights(self.best_weights)
 
     def _weights(self) -> list:
@@ -346,7 +347,7 @@ class TerminateOnNaN(Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         if self.should_reject(logs):
-            print(f"Batch {batch}: Invalid loss, terminating training")
+            say(f"Batch {batch}: Invalid loss, terminating training")
             self.model.stop_training = True
             self.stopped_epoch, self.stopped_batch = self._epoch, batch
 

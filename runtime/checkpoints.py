@@ -30,7 +30,7 @@ def save_weights(model, filepath: str) -> None:
     atomically (:func:`.atomic_file.write_atomically`), creating its folder if needed.
     In a data-parallel job only rank 0 writes (every rank holds the same weights)."""
     filepath = _npz_path(filepath)
-    if not distribute.is_writer():
+    if not distribute.is_writer():      # not even the folder
         return
     os.makedirs(os.path.dirname(os.path.abspath(filepath)), exist_ok=True)
     arrays = {f"w{i:04d}": w.numpy() for i, w in enumerate(model.weights)}
@@ -233,7 +233,7 @@ class ModelCheckpoint(MonitorCallback):
         if self.save_best_only:
             self.best = current                    # only once saved: a failed save keeps it
         if self.verbose:
-            print(f"Epoch {epoch + 1}: saved weights to {_npz_path(path)}")
+            distribute.say(f"Epoch {epoch + 1}: saved weights to {_npz_path(path)}")
 
 
     def check_log_keys(self, keys, validation: bool) -> None:

@@ -18,9 +18,13 @@ README's "Data parallelism over MPI"):
   the mean of the ranks' gradients would not be the global batch's; ``evaluate`` and
   ``predict`` split any batch of at least ``N`` samples (shares differ by one at most;
   metric totals are sums, so the results are the global ones).
-* **State.** ``fit`` starts by broadcasting every weight and optimizer variable from
-  rank 0, so ranks that initialized differently agree; all ranks then apply the same
-  averaged updates and stay equal. Random ops (Dropout) draw each rank's own numbers
+* **State.** Before the first step of ``fit`` (and the first of ``evaluate``,
+  ``predict``, ``train_on_batch``... after ``compile``) every weight and optimizer
+  variable becomes rank 0's, so ranks that initialized differently agree (a model built
+  by its first call is built first, by tracing the step); all ranks then apply the same
+  averaged updates and stay equal. A stop (``stop_training`` set by a callback) or a
+  step rejected (``TerminateOnNaN``) on any rank is every rank's, decided after each
+  batch. Random ops (Dropout) draw each rank's own numbers
   (:func:`fusegraph.frontend.random_state.set_replica`), so a model with dropout trains
   like one process would in distribution, not draw for draw.
 * **Output.** Only rank 0 shows progress bars and writes files (every file fusegraph
@@ -89,7 +93,9 @@ class MPICommunicator:
 class DataParallel:
     """Synchronous data-parallel training over the ranks of an MPI communicator (default:
     ``MPI.COMM_WORLD``, the ranks ``mpirun`` started). Pass it to
-    ``model.compile(..., distribute=strategy)``; see the module for what it changes."""
+    ``model.compile(..., distribute=strategy)``; see the module for what it changes.
+    Making one installs its communicator for every replicated step of the process (the
+    latest strategy's serves them all)."""
 
     def __init__(self, comm=None):
         global _STRATEGY
@@ -99,7 +105,7 @@ class DataParallel:
         collective.install(MPICommunicator(self.comm))
         random_state.set_replica(self.rank)
         _STRATEGY = self
-        if self.size > 1:
+        if self.size > 1 and not getattr(sys.excepthook, "aborts_the_job", False):
             sys.excepthook = _aborting_excepthook(sys.excepthook)
 
     def __repr__(self) -> str:
@@ -112,8 +118,8 @@ class DataParallel:
         last = num_samples % batch_size
         for size in (batch_size, last) if last else (batch_size,):
             if size % self.size:
-                self._indivisible(size, f" (the {'last' if size == last else 'global'} "
-                                        f"batch of {num_samples} samples in batches of "
+                self._indivisible(size, f" ({'the last batch of ' if size == last else ''}"
+                                        f"{num_samples} samples in batches of "
                                         f"{batch_size})")
 
     def _indivisible(self, size: int, what: str = "") -> None:
@@ -121,17 +127,19 @@ class DataParallel:
                          f"divide among {self.size} ranks: choose batch_size and the number "
                          f"of samples so that every batch is a multiple of {self.size}")
 
-    def shard(self, batch, exact: bool = True):
+    def shard(self, batch, exact: bool = True, empty: bool = False):
         """This rank's share of ``batch`` (a structure of arrays with the samples on axis
         0): ``[r*n/N, (r+1)*n/N)``. ``exact``: ``n`` must divide by the ranks (training);
-        else it must be at least the number of ranks."""
+        else, unless ``empty`` shares are fine (predict), it must be at least the number of
+        ranks."""
         leaves = [a for a in flatten(batch) if a is not None]
         n = len(leaves[0])
         if exact and n % self.size:
             self._indivisible(n)
-        if n < self.size:
-            raise ValueError(f"data parallelism: a batch of {n} samples cannot give each of "
-                             f"{self.size} ranks one")
+        if n < self.size and not empty:
+            raise ValueError(f"data parallelism: a batch of {n} sample{'s' * (n != 1)} "
+                             f"cannot give each of {self.size} ranks one (evaluate needs "
+                             f"batches of at least {self.size})")
         start, stop = self.rank * n // self.size, (self.rank + 1) * n // self.size
         return map_structure(lambda a: None if a is None else a[start:stop], batch)
 
@@ -153,9 +161,12 @@ class DataParallel:
         """Rank 0's ``seed`` on every rank (a shuffle's seed: one order for all)."""
         return self.comm.bcast(seed, root=0)
 
-    def agree(self, flag: bool) -> bool:
-        """Rank 0's ``flag`` on every rank (stop training: every rank together)."""
-        return bool(self.comm.bcast(bool(flag), root=0))
+    def any(self, flag: bool) -> bool:
+        """Whether ``flag`` is set on any rank, on every rank (a stop or a rejected step
+        on one rank stops or rejects on all: none is left waiting in a collective)."""
+        if self.size == 1:
+            return bool(flag)
+        return bool(self.comm.allreduce(bool(flag), op=_mpi().LOR))
 
     # --- state --------------------------------------------------------------------------
     def broadcast(self, variables) -> None:
@@ -203,12 +214,8 @@ def _aborting_excepthook(previous):
             return previous(kind, error, tb)
         _report(strategy, kind, error, tb)
         strategy.comm.Abort(1)
+    hook.aborts_the_job = True
     return hook
-
-
-def current() -> DataParallel | None:
-    """The strategy made last in this process (None: one process)."""
-    return _STRATEGY
 
 
 def rank() -> int:
@@ -222,6 +229,13 @@ def rank() -> int:
     return 0
 
 
+def barrier() -> None:
+    """Wait until every rank got here (nothing without a strategy): after rank 0 wrote a
+    file the other ranks read, for instance."""
+    if _STRATEGY is not None and _STRATEGY.size > 1:
+        _STRATEGY.comm.Barrier()
+
+
 def world_size() -> int:
     """The number of ranks: the strategy's, else the launcher's, else 1."""
     if _STRATEGY is not None:
@@ -230,6 +244,13 @@ def world_size() -> int:
         if name in os.environ:
             return int(os.environ[name])
     return 1
+
+
+def say(text: str) -> None:
+    """Print ``text`` (a callback's message, a profile) on rank 0 alone (everywhere
+    without a strategy): every rank would print the same."""
+    if is_writer():
+        print(text, flush=True)
 
 
 def is_writer() -> bool:

@@ -18,6 +18,7 @@ from . import arguments, checkpoints
 from .callbacks import History, TerminateOnNaN
 from .data import (draw_seed, is_stream, make_adapter, train_validation_split,
                    unpack_x_y_sample_weight)
+from .distribute import say
 from .error_context import errors_from
 from .progress import ProgressBar
 from .step_data import to_floats
@@ -36,7 +37,7 @@ def profiled(on: bool):
         try:
             yield
         finally:
-            print(profiling.report(profile), flush=True)
+            say(profiling.report(profile))
 
 
 class FitLoop:
@@ -96,8 +97,8 @@ class FitLoop:
             for epoch in range(initial_epoch, epochs):
                 logs = self._fit_epoch(epoch, epochs, data, validation, callbacks, verbose,
                                        train_batch)
-                if strategy is not None:      # every rank stops together (rank 0 says)
-                    self.stop_training = strategy.agree(self.stop_training)
+                if strategy is not None:      # one rank's stop (EarlyStopping) is all ranks'
+                    self.stop_training = strategy.any(self.stop_training)
                 if self.stop_training or data.ran_out_of_data:
                     break
         callbacks.on_train_end(logs if epochs > initial_epoch else {})
@@ -125,11 +126,10 @@ class FitLoop:
     def _start_replicas(self, strategy, data, batch_size) -> None:
         """A data-parallel fit's start: every training batch must divide among the ranks
         (checked for array data now), and the weights and optimizer state become rank
-        0's on every rank (the optimizer built first, as Keras's fit builds it)."""
+        0's on every rank before the first step (:meth:`_replicas_agree`)."""
         if data.num_samples is not None:
             strategy.check_batches(data.num_samples, batch_size or 32)
-        self.optimizer.build(self.trainable_weights)
-        strategy.broadcast(self.weights + self.optimizer.variables)
+        self._agreed = set()
 
     def _check_checkpoint_keys(self, callbacks, validation: bool) -> None:
         """Each ModelCheckpoint's filepath fields checked against the epoch logs' keys, when
@@ -150,10 +150,14 @@ class FitLoop:
         # must write nothing. A Ctrl-C waits for the commit (interrupts_held): a step
         # whose weights were written in place is committed whole.
         step, data = self._train_fn(), self._step_data(*self._share(batch, True))
+        self._replicas_agree(lambda: step.traced(data))
         with interrupts_held():
             outputs, updates = (step.run if rejecters else step.step)(data)
             batch_logs = to_floats(outputs, "train_step")
-            if any(c.should_reject(batch_logs) for c in rejecters):
+            rejected = any(c.should_reject(batch_logs) for c in rejecters)
+            if rejecters and self._distribute is not None:   # one rank's is every rank's
+                rejected = self._distribute.any(rejected)
+            if rejected:
                 return batch_logs, False
             commit(updates)
         return batch_logs, True

@@ -93,6 +93,7 @@ class Trainer(FitLoop, BatchLoops, TracedSteps, StepData):
                             f"fg.distribute.DataParallel strategy or None, got {distribute!r}")
         self._compile_fn, self.optimizer, self._backend = compile_fn, optimizer, backend
         self._distribute = distribute
+        self._agreed: set = set()    # ids of the variables the ranks agreed on
         self._compile_args = (loss, loss_weights, metrics)
         self._set_output_specs(specs)
         self._loss_tracker = Mean(name="loss")

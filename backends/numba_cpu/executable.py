@@ -97,7 +97,7 @@ from __future__ import annotations
 import functools
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import numpy as np
 
@@ -201,6 +201,7 @@ class Executable(ExecutableProtocol):
         self._lock = threading.Lock()
         self._last_plan: StepPlan | None = None
         self._forks = threads.forks()
+        self._collectives = any(get_opdef(op.kind).has(COLLECTIVE) for op in graph.ops)
 
     def serialize_after_fork(self) -> None:
         """In a child forked after Numba's pool started (:func:`~fusegraph.backends.
@@ -237,8 +238,10 @@ class Executable(ExecutableProtocol):
             return self._first_call(arrays, key)
         if plan is None or not self._lock.acquire(False):
             return self._run_checked(arrays, dict(zip(self._symbols, key)))
+        reduced: dict = {}      # a collective's results: what a rerun must not send again
         try:
-            return plan.run(arrays)
+            with collective.recording(reduced) if self._collectives else nullcontext():
+                return plan.run(arrays)
         except Exception as e:   # rerun checked: it raises the error naming the op
             if plan.wrote[0]:    # not after writes into donated parameters: a second update
                 raise ExecutionError(f"plan for {plan.env_text()} raised after writing "
@@ -247,7 +250,8 @@ class Executable(ExecutableProtocol):
             failure = f"{type(e).__name__}: {e}"
         finally:
             self._lock.release()
-        out = self._run_checked(arrays, plan.env)
+        with collective.replaying(reduced):     # the other processes got those already
+            out = self._run_checked(arrays, plan.env)
         steps.record_failure(self.plan_errors, f"plan for {plan.env_text()} raised "
                              f"{failure} but the checked path did not")
         return out

@@ -64,14 +64,17 @@ def install(communicator: Communicator | None) -> None:
 
 
 def communicator() -> Communicator:
+    """The installed communicator (its ``size``: the job's processes)."""
     return _COMMUNICATOR
 
 
 @contextlib.contextmanager
-def recording():
-    """All-reduces run inside keep their results by tag; yields that dict."""
+def recording(into: dict | None = None):
+    """All-reduces run inside keep their results by tag in ``into`` (a new dict when
+    None; the arrays themselves: backends only read an all-reduce's results); yields
+    that dict."""
     global _RECORDED
-    previous, _RECORDED = _RECORDED, {}
+    previous, _RECORDED = _RECORDED, ({} if into is None else into)
     try:
         yield _RECORDED
     finally:
@@ -105,8 +108,8 @@ def _ref(arrays, attrs):
     if _REPLAYED is not None and tag in _REPLAYED:
         return tuple(np.array(a, copy=True) for a in _REPLAYED[tag])
     out = _COMMUNICATOR.all_reduce([np.asarray(a, order="C") for a in arrays], attrs["mean"])
-    if _RECORDED is not None:
-        _RECORDED[tag] = [np.array(a, copy=True) for a in out]
+    if _RECORDED is not None:     # new arrays, which nothing writes into: kept as they are
+        _RECORDED[tag] = out
     return tuple(out)
 
 

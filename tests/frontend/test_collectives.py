@@ -118,3 +118,49 @@ def test_the_replicated_step_trains_as_the_plain_one_in_one_process(strategy):
         model.fit(X, Y, batch_size=16, epochs=2, verbose=0, seed=3)
     for a, b in zip(plain.weights, replicated.weights):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-6)
+
+
+def test_a_model_inside_a_model_keeps_batch_norm_synchronized(strategy):
+    """The inner model's BatchNormalization, inlined while the outer model is built, keeps
+    its replicated branch for the outer model's replicated step (it had been dropped)."""
+    def count(model):
+        model.fit(X, Y, batch_size=16, epochs=1, verbose=0)
+        return model.ir("train_step").count("= all_reduce")
+
+    flat = count(bn_model(strategy))
+    fg.utils.set_random_seed(0)
+    inputs = fg.Input((5,))
+    inner = fg.Model(inputs, fg.layers.BatchNormalization()(
+        fg.layers.Dense(4, activation="relu")(inputs)))
+    outer_inputs = fg.Input((5,))
+    nested = fg.Model(outer_inputs, fg.layers.Dense(2, activation="softmax")(
+        inner(outer_inputs)))
+    nested.compile("sgd", "sparse_categorical_crossentropy", metrics=["accuracy"],
+                   distribute=strategy)
+    assert count(nested) == flat
+
+
+def test_a_plan_that_raises_is_rerun_without_sending_its_all_reduces_again(strategy):
+    """numba_cpu reruns a step whose plan raised on its checked path: the all-reduces the
+    plan already sent replay their results (the other ranks would not send them again)."""
+    model = bn_model(strategy, backend="numba_cpu")
+    model.fit(X, Y, batch_size=16, epochs=2, verbose=0)
+    fg.config.wait_for_kernels()
+    model.fit(X, Y, batch_size=16, epochs=1, verbose=0)      # a plan is made and used
+    executable = model._train_fn().last_trace.traced_graph.executable(True)
+    assert any(p is not None for p in executable._plans.values())
+
+    class FailsOnce(Counting):
+        """Its second call of the next step fails once (the BatchNorm variance's)."""
+        def all_reduce(self, arrays, mean):
+            if self.calls == 1 and not getattr(self, "failed", False):
+                self.failed = True
+                raise RuntimeError("a message failed")
+            return super().all_reduce(arrays, mean)
+
+    flaky = FailsOnce()
+    collective.install(flaky)
+    model.fit(X[:16], Y[:16], batch_size=16, epochs=1, verbose=0)
+    buckets = model.ir("train_step", after="all_reduce_buckets").count("= all_reduce")
+    assert flaky.failed and flaky.calls == buckets     # the first one was not sent twice
+    assert any("a message failed" in e for e in executable.plan_errors)

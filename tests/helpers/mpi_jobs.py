@@ -9,6 +9,9 @@ a shuffle, evaluate and predict; rank r saves what it ended with as ``OUT_DIR/ra
 ``indivisible``: a global batch that 2 ranks cannot share. ``fail``: rank 1 raises in a
 callback in its second epoch. ``kill``: rank 1 is killed outright in its second epoch.
 ``files``: ModelCheckpoint and save_weights into OUT_DIR (only rank 0 writes).
+``edges``: a subclassed model (built by its first call, differently on each rank) fit on
+a Dataset, ``train_on_batch`` before any fit, a callback stopping rank 1 alone mid-epoch,
+and ``predict`` on a batch smaller than the ranks; rank r saves ``OUT_DIR/edges{r}.npz``.
 """
 import os
 import signal
@@ -61,10 +64,52 @@ class _Fail(fg.callbacks.Callback):
             raise RuntimeError("this rank's callback failed on purpose")
 
 
+class _Subclassed(fg.Model):
+    def __init__(self):
+        super().__init__()
+        self.hidden = fg.layers.Dense(8, activation="relu")
+        self.out = fg.layers.Dense(2, activation="softmax")
+
+    def call(self, inputs):
+        return self.out(self.hidden(inputs))
+
+
+class _StopsRank1(fg.callbacks.Callback):
+    def __init__(self, rank):
+        super().__init__()
+        self.rank = rank
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.rank == 1 and batch == 1:
+            self.model.stop_training = True
+
+
+def edges(backend: str, strategy) -> dict:
+    """The cases a data-parallel job must agree on (see the module)."""
+    fg.utils.set_random_seed(1 + strategy.rank)        # other weights on rank 1
+    model = _Subclassed()
+    model.compile("adam", "sparse_categorical_crossentropy", backend=backend,
+                  distribute=strategy)
+    data = fg.data.Dataset.from_tensor_slices((X, Y)).batch(16)
+    history = model.fit(data, epochs=2, verbose=0)
+    fg.utils.set_random_seed(1 + strategy.rank)
+    early = model_and_data(backend, strategy)
+    first = early.train_on_batch(X[:16], Y[:16])
+    stopped = model_and_data(backend, strategy)
+    stopped.fit(X, Y, batch_size=16, epochs=3, verbose=0, callbacks=[_StopsRank1(strategy.rank)])
+    return {"fit": np.concatenate([w.numpy().ravel() for w in model.weights]),
+            "loss": np.array(history.history["loss"]), "first": np.array(first),
+            "early": np.concatenate([w.numpy().ravel() for w in early.weights]),
+            "iterations": np.array(stopped.optimizer.iterations.numpy()),
+            "one_row": model.predict(X[:1], verbose=0)}
+
+
 def main(job: str, out: str, backend: str = "reference") -> None:
     strategy = fg.distribute.DataParallel()
     if job == "train":
         np.savez(os.path.join(out, f"rank{strategy.rank}.npz"), **train(backend, strategy))
+    elif job == "edges":
+        np.savez(os.path.join(out, f"edges{strategy.rank}.npz"), **edges(backend, strategy))
     elif job == "indivisible":
         model_and_data(backend, strategy).fit(X[:60], Y[:60], batch_size=15, verbose=0)
     elif job in ("fail", "kill"):

@@ -45,17 +45,17 @@ def test_each_rank_takes_its_contiguous_share_of_a_batch(make):
 def test_training_batches_must_divide_among_the_ranks(make):
     strategy = make(0, 2)
     strategy.check_batches(66, 16)                     # 4 batches of 16 and one of 2
-    with pytest.raises(ValueError, match=r"a global batch of 15 samples \(the global batch of "
-                                         r"60 samples in batches of 15\) does not divide "
-                                         r"among 2 ranks"):
+    with pytest.raises(ValueError, match=r"a global batch of 15 samples \(60 samples in "
+                                         r"batches of 15\) does not divide among 2 ranks"):
         strategy.check_batches(60, 15)
     with pytest.raises(ValueError, match=r"global batch of 2 samples \(the last batch of 66 "
                                          r"samples in batches of 16\) does not divide among 4"):
         make(0, 4).check_batches(66, 16)
     with pytest.raises(ValueError, match="a global batch of 5 samples does not divide among 2"):
         strategy.shard(np.arange(5))
-    with pytest.raises(ValueError, match="a batch of 1 samples cannot give each of 2 ranks one"):
+    with pytest.raises(ValueError, match="a batch of 1 sample cannot give each of 2 ranks one"):
         strategy.shard(np.arange(1), exact=False)
+    assert make(0, 2).shard(np.arange(1), exact=False, empty=True).tolist() == []
 
 
 def test_each_rank_draws_its_own_random_keys(make):

@@ -45,6 +45,19 @@ def test_two_ranks_end_as_one_process_does(backend, tmp_path):
     assert all(np.array_equal(ranks[0][k], ranks[1][k]) for k in one)   # ranks agree bitwise
 
 
+def test_ranks_agree_however_the_model_is_built_trained_or_stopped(tmp_path):
+    """A subclassed model built by its first step (differently on each rank) fit on a
+    Dataset, train_on_batch before any fit, a callback that stops rank 1 alone mid-epoch,
+    predict on fewer samples than ranks: the ranks end equal, and stop together."""
+    code, output, _ = run_job("edges", tmp_path, timeout=120)
+    assert code == 0, output
+    ranks = [np.load(tmp_path / f"edges{r}.npz") for r in (0, 1)]
+    for key in ranks[0].files:
+        np.testing.assert_array_equal(ranks[0][key], ranks[1][key], err_msg=key)
+    assert int(ranks[0]["iterations"]) == 2              # both stopped after batch 1
+    assert ranks[0]["one_row"].shape == (1, 2)
+
+
 def test_a_batch_the_ranks_cannot_share_is_an_error_naming_both_numbers(tmp_path):
     code, output, _ = run_job("indivisible", tmp_path)
     assert code != 0
