@@ -9,6 +9,8 @@ a shuffle, evaluate and predict; rank r saves what it ended with as ``OUT_DIR/ra
 ``indivisible``: a global batch that 2 ranks cannot share. ``fail``: rank 1 raises in a
 callback in its second epoch. ``kill``: rank 1 is killed outright in its second epoch.
 ``files``: ModelCheckpoint and save_weights into OUT_DIR (only rank 0 writes).
+``masked``: a Masking model whose mse is averaged over unmasked steps, the ranks'
+shares masked unevenly (:func:`masked` in one process is what it must equal).
 ``edges``: a subclassed model (built by its first call, differently on each rank) fit on
 a Dataset, ``train_on_batch`` before any fit, a callback stopping rank 1 alone mid-epoch,
 and ``predict`` on a batch smaller than the ranks; rank r saves ``OUT_DIR/edges{r}.npz``.
@@ -64,6 +66,22 @@ class _Fail(fg.callbacks.Callback):
             raise RuntimeError("this rank's callback failed on purpose")
 
 
+def masked(backend: str, strategy=None) -> dict:
+    """A mean over the valid steps of a batch whose first half is mostly masked: each
+    rank's share has its own count of valid steps."""
+    x = RNG_MASKED.normal(size=(32, 5, 2)).astype("float32")
+    x[:16, 2:] = 0.0
+    y = RNG_MASKED.normal(size=(32, 5, 1)).astype("float32")
+    fg.utils.set_random_seed(1)
+    model = fg.Sequential([fg.Input((5, 2)), fg.layers.Masking(0.0), fg.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse", backend=backend, distribute=strategy)
+    history = model.fit(x, y, batch_size=32, epochs=3, verbose=0, shuffle=False)
+    return {"loss": np.array(history.history["loss"]), "kernel": model.weights[0].numpy()}
+
+
+RNG_MASKED = np.random.default_rng(7)
+
+
 class _Subclassed(fg.Model):
     def __init__(self):
         super().__init__()
@@ -108,6 +126,8 @@ def main(job: str, out: str, backend: str = "reference") -> None:
     strategy = fg.distribute.DataParallel()
     if job == "train":
         np.savez(os.path.join(out, f"rank{strategy.rank}.npz"), **train(backend, strategy))
+    elif job == "masked":
+        np.savez(os.path.join(out, f"masked{strategy.rank}.npz"), **masked(backend, strategy))
     elif job == "edges":
         np.savez(os.path.join(out, f"edges{strategy.rank}.npz"), **edges(backend, strategy))
     elif job == "indivisible":

@@ -45,6 +45,18 @@ def test_two_ranks_end_as_one_process_does(backend, tmp_path):
     assert all(np.array_equal(ranks[0][k], ranks[1][k]) for k in one)   # ranks agree bitwise
 
 
+def test_a_masked_mean_over_uneven_shares_equals_one_process(tmp_path):
+    """Each rank's share has its own count of valid steps: the loss divides by the global
+    count (it had divided by the rank's own, and trained differently)."""
+    code, output, _ = run_job("masked", tmp_path)
+    assert code == 0, output
+    one = mpi_jobs.masked("reference")
+    for rank in (0, 1):
+        got = np.load(tmp_path / f"masked{rank}.npz")
+        for key, expected in one.items():
+            np.testing.assert_allclose(got[key], expected, rtol=1e-5, err_msg=key)
+
+
 def test_ranks_agree_however_the_model_is_built_trained_or_stopped(tmp_path):
     """A subclassed model built by its first step (differently on each rank) fit on a
     Dataset, train_on_batch before any fit, a callback that stops rank 1 alone mid-epoch,
