@@ -6,6 +6,8 @@ are described in :mod:`.losses`.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from ..ir import Sym
 from ..ir.builder import user_site
 from ..ir.types import dims_compatible
@@ -142,6 +144,100 @@ def kl_divergence(y_true, y_pred):
     return ops.sum(ops.multiply(y_true, ops.log(ops.divide(y_true, y_pred))), axis=-1)
 
 
+@eager_or_traced(data=("y_true", "y_pred"))
+def huber(y_true, y_pred, delta=1.0):
+    """mean over the last axis of ``e^2 / 2`` where ``|e| <= delta``, else
+    ``delta * |e| - delta^2 / 2`` (``e = y_pred - y_true``)."""
+    y_true, y_pred = _prepare("huber", y_true, y_pred)
+    error = ops.subtract(y_pred, y_true)
+    magnitude = ops.abs(error)
+    return ops.mean(ops.where(ops.less_equal(magnitude, delta),
+                              ops.multiply(ops.square(error), 0.5),
+                              ops.subtract(ops.multiply(magnitude, delta),
+                                           0.5 * delta * delta)), axis=-1)
+
+
+@eager_or_traced(data=("y_true", "y_pred"))
+def log_cosh(y_true, y_pred):
+    """mean over the last axis of ``log(cosh(e))``, as ``e + softplus(-2e) - log 2`` (no
+    overflow for a large error)."""
+    y_true, y_pred = _prepare("log_cosh", y_true, y_pred)
+    error = ops.subtract(y_pred, y_true)
+    return ops.mean(ops.subtract(ops.add(error, nn.softplus(ops.multiply(error, -2.0))),
+                                 float(np.log(2.0))), axis=-1)
+
+
+def _hinge_labels(y_true):
+    """Labels in {0, 1} as {-1, 1} (Keras converts them when every label is 0 or 1)."""
+    binary = ops.all(ops.logical_or(ops.equal(y_true, 0.0), ops.equal(y_true, 1.0)))
+    return ops.where(binary, ops.subtract(ops.multiply(y_true, 2.0), 1.0), y_true)
+
+
+@eager_or_traced(data=("y_true", "y_pred"))
+def hinge(y_true, y_pred):
+    """mean over the last axis of ``max(1 - y_true * y_pred, 0)`` (labels -1/1, or 0/1)."""
+    y_true, y_pred = _prepare("hinge", y_true, y_pred)
+    margin = ops.subtract(1.0, ops.multiply(_hinge_labels(y_true), y_pred))
+    return ops.mean(ops.maximum(margin, 0.0), axis=-1)
+
+
+@eager_or_traced(data=("y_true", "y_pred"))
+def squared_hinge(y_true, y_pred):
+    """mean over the last axis of ``max(1 - y_true * y_pred, 0)^2``."""
+    y_true, y_pred = _prepare("squared_hinge", y_true, y_pred)
+    margin = ops.subtract(1.0, ops.multiply(_hinge_labels(y_true), y_pred))
+    return ops.mean(ops.square(ops.maximum(margin, 0.0)), axis=-1)
+
+
+@eager_or_traced(data=("y_true", "y_pred"))
+def categorical_hinge(y_true, y_pred):
+    """``max(neg - pos + 1, 0)``: ``pos`` the prediction of the true class (one-hot
+    targets), ``neg`` the largest prediction of the others."""
+    y_true, y_pred = _prepare("categorical_hinge", y_true, y_pred)
+    positive = ops.sum(ops.multiply(y_true, y_pred), axis=-1)
+    negative = ops.max(ops.multiply(ops.subtract(1.0, y_true), y_pred), axis=-1)
+    return ops.maximum(ops.add(ops.subtract(negative, positive), 1.0), 0.0)
+
+
+@eager_or_traced(data=("y_true", "y_pred"))
+def poisson(y_true, y_pred):
+    """mean over the last axis of ``y_pred - y_true * log(y_pred + 1e-7)``."""
+    y_true, y_pred = _prepare("poisson", y_true, y_pred)
+    return ops.mean(ops.subtract(y_pred, ops.multiply(y_true, ops.log(ops.add(y_pred, EPSILON)))),
+                    axis=-1)
+
+
+@eager_or_traced(data=("y_true", "y_pred"))
+def cosine_similarity(y_true, y_pred, axis=-1):
+    """``-sum(normalize(y_true) * normalize(y_pred), axis)``: -1 for the same direction
+    (``fg.ops.normalize``, Keras's epsilon)."""
+    y_true, y_pred = _prepare("cosine_similarity", y_true, y_pred)
+    return ops.negative(ops.sum(ops.multiply(nn.normalize(y_true, axis=axis),
+                                             nn.normalize(y_pred, axis=axis)), axis=axis))
+
+
+@eager_or_traced(data=("y_true", "y_pred"))
+def mean_squared_logarithmic_error(y_true, y_pred):
+    """mean over the last axis of ``(log(max(y_pred, 1e-7) + 1) - log(max(y_true, 1e-7)
+    + 1))^2``."""
+    y_true, y_pred = _prepare("mean_squared_logarithmic_error", y_true, y_pred)
+    first = ops.log(ops.add(ops.maximum(y_pred, EPSILON), 1.0))
+    second = ops.log(ops.add(ops.maximum(y_true, EPSILON), 1.0))
+    return ops.mean(ops.square(ops.subtract(first, second)), axis=-1)
+
+
+@eager_or_traced(data=("y_true", "y_pred"))
+def mean_absolute_percentage_error(y_true, y_pred):
+    """``100 *`` mean over the last axis of ``|y_true - y_pred| / max(|y_true|, 1e-7)``."""
+    y_true, y_pred = _prepare("mean_absolute_percentage_error", y_true, y_pred)
+    relative = ops.abs(ops.divide(ops.subtract(y_true, y_pred),
+                                  ops.maximum(ops.abs(y_true), EPSILON)))
+    return ops.multiply(ops.mean(relative, axis=-1), 100.0)
+
+
 mse = MSE = mean_squared_error
 mae = MAE = mean_absolute_error
 kld = KLD = kullback_leibler_divergence = kl_divergence
+msle = MSLE = mean_squared_logarithmic_error
+mape = MAPE = mean_absolute_percentage_error
+logcosh = log_cosh

@@ -49,9 +49,11 @@ from ..ir.builder import user_site
 from .checks import check_bool, check_number
 from .dispatch import eager_or_traced
 from .loss_functions import (  # noqa: F401
-    KLD, MAE, MSE, binary_crossentropy, categorical_crossentropy, kl_divergence, kld,
-    kullback_leibler_divergence, mae, mean_absolute_error, mean_squared_error, mse,
-    sparse_categorical_crossentropy)
+    KLD, MAE, MAPE, MSE, MSLE, binary_crossentropy, categorical_crossentropy,
+    categorical_hinge, cosine_similarity, hinge, huber, kl_divergence, kld,
+    kullback_leibler_divergence, log_cosh, logcosh, mae, mape, mean_absolute_error,
+    mean_absolute_percentage_error, mean_squared_error, mean_squared_logarithmic_error, mse,
+    msle, poisson, sparse_categorical_crossentropy, squared_hinge)
 from .loss_prepare import (  # noqa: F401
     EPSILON, REDUCTIONS, _float_tensor, apply_mask, reduce_weighted_values, sized_as,
     squeeze_or_expand_to_same_rank)
@@ -66,6 +68,11 @@ __all__ = [
     "categorical_crossentropy", "sparse_categorical_crossentropy", "kl_divergence", "mse",
     "mae", "kld", "MSE", "MAE", "KLD", "kullback_leibler_divergence", "get",
     "squeeze_or_expand_to_same_rank", "reduce_weighted_values",
+    "Huber", "LogCosh", "Hinge", "SquaredHinge", "CategoricalHinge", "Poisson",
+    "CosineSimilarity", "MeanSquaredLogarithmicError", "MeanAbsolutePercentageError",
+    "huber", "log_cosh", "logcosh", "hinge", "squared_hinge", "categorical_hinge", "poisson",
+    "cosine_similarity", "mean_squared_logarithmic_error", "mean_absolute_percentage_error",
+    "msle", "MSLE", "mape", "MAPE",
 ]
 
 
@@ -195,10 +202,66 @@ class KLDivergence(LossFunctionWrapper):
         super().__init__(kl_divergence, reduction=reduction, name=name, dtype=dtype)
 
 
+class Huber(LossFunctionWrapper):
+    def __init__(self, delta=1.0, reduction="sum_over_batch_size", name="huber_loss",
+                 dtype=None):
+        check_number(self, "delta", delta, 0, None)
+        super().__init__(huber, reduction=reduction, name=name, dtype=dtype, delta=float(delta))
+
+
+class LogCosh(LossFunctionWrapper):
+    def __init__(self, reduction="sum_over_batch_size", name="log_cosh", dtype=None):
+        super().__init__(log_cosh, reduction=reduction, name=name, dtype=dtype)
+
+
+class Hinge(LossFunctionWrapper):
+    def __init__(self, reduction="sum_over_batch_size", name="hinge", dtype=None):
+        super().__init__(hinge, reduction=reduction, name=name, dtype=dtype)
+
+
+class SquaredHinge(LossFunctionWrapper):
+    def __init__(self, reduction="sum_over_batch_size", name="squared_hinge", dtype=None):
+        super().__init__(squared_hinge, reduction=reduction, name=name, dtype=dtype)
+
+
+class CategoricalHinge(LossFunctionWrapper):
+    def __init__(self, reduction="sum_over_batch_size", name="categorical_hinge", dtype=None):
+        super().__init__(categorical_hinge, reduction=reduction, name=name, dtype=dtype)
+
+
+class Poisson(LossFunctionWrapper):
+    def __init__(self, reduction="sum_over_batch_size", name="poisson", dtype=None):
+        super().__init__(poisson, reduction=reduction, name=name, dtype=dtype)
+
+
+class CosineSimilarity(LossFunctionWrapper):
+    def __init__(self, axis=-1, reduction="sum_over_batch_size", name="cosine_similarity",
+                 dtype=None):
+        _check_crossentropy_args(self, False, None, axis)
+        super().__init__(cosine_similarity, reduction=reduction, name=name, dtype=dtype,
+                         axis=axis)
+
+
+class MeanSquaredLogarithmicError(LossFunctionWrapper):
+    def __init__(self, reduction="sum_over_batch_size", name="mean_squared_logarithmic_error",
+                 dtype=None):
+        super().__init__(mean_squared_logarithmic_error, reduction=reduction, name=name,
+                         dtype=dtype)
+
+
+class MeanAbsolutePercentageError(LossFunctionWrapper):
+    def __init__(self, reduction="sum_over_batch_size", name="mean_absolute_percentage_error",
+                 dtype=None):
+        super().__init__(mean_absolute_percentage_error, reduction=reduction, name=name,
+                         dtype=dtype)
+
+
 # --- lookup -------------------------------------------------------------------------
 _CLASSES = {cls.__name__: cls for cls in (
     MeanSquaredError, MeanAbsoluteError, BinaryCrossentropy, CategoricalCrossentropy,
-    SparseCategoricalCrossentropy, KLDivergence)}
+    SparseCategoricalCrossentropy, KLDivergence, Huber, LogCosh, Hinge, SquaredHinge,
+    CategoricalHinge, Poisson, CosineSimilarity, MeanSquaredLogarithmicError,
+    MeanAbsolutePercentageError)}
 _BY_NAME = {
     "mse": MeanSquaredError, "MSE": MeanSquaredError, "mean_squared_error": MeanSquaredError,
     "mae": MeanAbsoluteError, "MAE": MeanAbsoluteError, "mean_absolute_error": MeanAbsoluteError,
@@ -207,6 +270,13 @@ _BY_NAME = {
     "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
     "kld": KLDivergence, "KLD": KLDivergence, "kl_divergence": KLDivergence,
     "kullback_leibler_divergence": KLDivergence,
+    "huber": Huber, "huber_loss": Huber, "log_cosh": LogCosh, "logcosh": LogCosh,
+    "hinge": Hinge, "squared_hinge": SquaredHinge, "categorical_hinge": CategoricalHinge,
+    "poisson": Poisson, "cosine_similarity": CosineSimilarity,
+    "msle": MeanSquaredLogarithmicError, "MSLE": MeanSquaredLogarithmicError,
+    "mean_squared_logarithmic_error": MeanSquaredLogarithmicError,
+    "mape": MeanAbsolutePercentageError, "MAPE": MeanAbsolutePercentageError,
+    "mean_absolute_percentage_error": MeanAbsolutePercentageError,
     **_CLASSES,
 }
 # the function each Loss class wraps, for code that recognizes a loss by its kind
@@ -214,7 +284,11 @@ FUNCTIONS = {MeanSquaredError: mean_squared_error, MeanAbsoluteError: mean_absol
              BinaryCrossentropy: binary_crossentropy,
              CategoricalCrossentropy: categorical_crossentropy,
              SparseCategoricalCrossentropy: sparse_categorical_crossentropy,
-             KLDivergence: kl_divergence}
+             KLDivergence: kl_divergence, Huber: huber, LogCosh: log_cosh, Hinge: hinge,
+             SquaredHinge: squared_hinge, CategoricalHinge: categorical_hinge, Poisson: poisson,
+             CosineSimilarity: cosine_similarity,
+             MeanSquaredLogarithmicError: mean_squared_logarithmic_error,
+             MeanAbsolutePercentageError: mean_absolute_percentage_error}
 
 
 def get(identifier):

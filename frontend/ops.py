@@ -21,7 +21,7 @@ from .ops_coerce import cast, convert_to_tensor, normalize_axes, result_dtype  #
 from .ops_create import (  # noqa: F401
     arange, full, full_like, iota, ones, ones_like, zeros, zeros_like)
 from .ops_math import (  # noqa: F401
-    abs, add, argmax, argmin, clip, cos, divide, dot, equal, erf, exp, floor, greater,
+    abs, add, all, any, argmax, argmin, clip, cos, divide, dot, equal, erf, exp, floor, greater,
     greater_equal, less, less_equal, log, log1p, logical_and, logical_not, logical_or, matmul,
     max, maximum, mean, min, minimum, multiply, negative, not_equal, power, reciprocal, rsqrt,
     sigmoid, sign, sin, sqrt, square, stop_gradient, subtract, sum, tanh, where)

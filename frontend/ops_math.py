@@ -98,6 +98,16 @@ def min(x, axis=None, keepdims=False): return _reduce("reduce_min", x, axis, kee
 def mean(x, axis=None, keepdims=False): return _reduce("reduce_mean", _float(x), axis, keepdims)
 
 
+def all(x, axis=None, keepdims=False):  # noqa: A001
+    """Whether every element is true (nonzero) over ``axis``: a bool tensor."""
+    return cast(min(cast(cast(x, "bool"), "int32"), axis, keepdims), "bool")
+
+
+def any(x, axis=None, keepdims=False):  # noqa: A001
+    """Whether some element is true (nonzero) over ``axis``: a bool tensor."""
+    return cast(max(cast(cast(x, "bool"), "int32"), axis, keepdims), "bool")
+
+
 def _arg(kind, x, axis, keepdims):
     x = convert_to_tensor(x)
     if axis is None:

@@ -5,7 +5,7 @@ from types import SimpleNamespace
 from .frontend.nn import (elu, gelu, hard_sigmoid, l2_normalize, leaky_relu, log_softmax,
                           logsumexp, moments, normalize, relu, relu6, silu, softmax, softplus,
                           softsign, swish)
-from .frontend.ops import (abs, add, arange, argmax, argmin, broadcast_to, cast, clip, concatenate,
+from .frontend.ops import (abs, add, all, any, arange, argmax, argmin, broadcast_to, cast, clip, concatenate,
                            convert_to_tensor, cos, divide, dot, equal, erf, exp, expand_dims, floor,
                            full, full_like, greater, greater_equal, iota, less, less_equal, log,
                            log1p, logical_and, logical_not, logical_or, matmul, max, maximum, mean,
@@ -17,6 +17,7 @@ from .frontend.ops import (abs, add, arange, argmax, argmin, broadcast_to, cast,
 absolute = abs
 true_divide = divide
 reduce_mean, reduce_sum, reduce_max, reduce_min = mean, sum, max, min
+reduce_all, reduce_any = all, any
 nn = SimpleNamespace(relu=relu, relu6=relu6, elu=elu, gelu=gelu, leaky_relu=leaky_relu,
                      sigmoid=sigmoid, tanh=tanh, softmax=softmax, log_softmax=log_softmax,
                      softplus=softplus, softsign=softsign, silu=silu, swish=swish,
