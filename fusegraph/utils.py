@@ -1,9 +1,11 @@
 """``fg.utils``: session helpers with Keras's names."""
 from .frontend import naming, random_state
 from .frontend.random_state import set_random_seed
+from .runtime.array_utils import pad_sequences, to_categorical
 from .runtime.images import image_grid, save_image
 
-__all__ = ["clear_session", "image_grid", "save_image", "set_random_seed"]
+__all__ = ["clear_session", "image_grid", "pad_sequences", "save_image", "set_random_seed",
+           "to_categorical"]
 
 
 def clear_session() -> None:

@@ -164,6 +164,14 @@ class BatchLoops:
             commit(updates)
         return logs if return_dict else _as_list(logs)
 
+    def predict_on_batch(self, x):
+        """The model's outputs for one batch ``x`` (numpy arrays, in the structure of the
+        model's outputs), as Keras's: no batching, callbacks or progress bar."""
+        with self._failures_end_the_job():
+            with errors_from("predict_on_batch()"):
+                self._check_inputs(x)
+                return map_structure(np.asarray, self._predict_share(x))
+
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
         self._require_compiled("test_on_batch")
         arguments.check("test_on_batch", return_dict=return_dict)

@@ -1437,3 +1437,11 @@ def test_layers_made_inside_call_train_nothing_and_say_so():
     losses = history.history["loss"]
     assert model.trainable_weights == [] and np.isfinite(losses).all()
     assert losses[0] == pytest.approx(losses[1], rel=1e-6) == pytest.approx(losses[2], rel=1e-6)
+
+
+def test_predict_on_batch_is_one_forward_pass_as_numpy():
+    model = mlp()
+    x = np.random.default_rng(0).normal(size=(5, 3)).astype("float32")
+    got = model.predict_on_batch(x)
+    assert isinstance(got, np.ndarray)
+    np.testing.assert_allclose(got, model.predict(x, verbose=0), rtol=1e-6)
