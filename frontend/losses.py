@@ -205,7 +205,7 @@ class KLDivergence(LossFunctionWrapper):
 class Huber(LossFunctionWrapper):
     def __init__(self, delta=1.0, reduction="sum_over_batch_size", name="huber_loss",
                  dtype=None):
-        check_number(self, "delta", delta, 0, None)
+        check_number(type(self).__name__, "delta", delta, 0, None)
         super().__init__(huber, reduction=reduction, name=name, dtype=dtype, delta=float(delta))
 
 

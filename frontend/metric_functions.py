@@ -41,24 +41,24 @@ def binary_accuracy(y_true, y_pred, threshold=0.5):
     return ops.mean(ops.cast(ops.equal(y_true, predicted), "float32"), axis=-1)
 
 
-def categorical_accuracy(y_true, y_pred):
-    """argmax(y_true) == argmax(y_pred) over the last axis: one value per sample."""
+def _one_hot_targets(y_true, y_pred, name: str):
+    """``(y_true, y_pred)`` as tensors, one-hot targets of the predictions' shape (else a
+    ShapeError naming metric ``name`` and pointing to its sparse form)."""
     y_true = ops.convert_to_tensor(y_true)
     y_pred = ops.convert_to_tensor(y_pred)
     if y_true.ndim != y_pred.ndim or not all(map(dims_compatible, y_true.type.shape,
                                                  y_pred.type.shape)):
-        raise ShapeError(f"{user_site()}: metric 'categorical_accuracy': y_true has shape "
+        raise ShapeError(f"{user_site()}: metric '{name}': y_true has shape "
                          f"{_shape_str(y_true)} but y_pred has shape {_shape_str(y_pred)}; "
                          f"expected one-hot targets of shape {_shape_str(y_pred)} (for "
-                         f"integer labels use sparse_categorical_accuracy)")
-    y_true = sized_as(y_true, y_pred.type.shape)
-    return ops.cast(ops.equal(ops.argmax(y_true, axis=-1), ops.argmax(y_pred, axis=-1)),
-                    "float32")
+                         f"integer labels use sparse_{name})")
+    return sized_as(y_true, y_pred.type.shape), y_pred
 
 
-def sparse_categorical_accuracy(y_true, y_pred):
-    """y_true == argmax(y_pred, axis=-1) with integer (or float) labels of shape
-    ``y_pred.shape[:-1]`` or that plus a trailing 1."""
+def _class_labels(y_true, y_pred, name: str):
+    """``(y_true, y_pred)`` as tensors, integer (or float) class labels of shape
+    ``y_pred.shape[:-1]`` (a trailing 1 dropped), checked against the class count (else
+    a ShapeError naming metric ``name``)."""
     y_true = ops.convert_to_tensor(y_true)
     y_pred = ops.convert_to_tensor(y_pred)
     if y_true.ndim == y_pred.ndim and y_true.ndim >= 1 and y_true.type.shape[-1] == 1:
@@ -66,14 +66,52 @@ def sparse_categorical_accuracy(y_true, y_pred):
     expected = y_pred.type.shape[:-1]
     if y_true.ndim != len(expected) or not all(map(dims_compatible, y_true.type.shape,
                                                    expected)):
-        raise ShapeError(f"{user_site()}: metric 'sparse_categorical_accuracy': y_true has "
+        raise ShapeError(f"{user_site()}: metric '{name}': y_true has "
                          f"shape {_shape_str(y_true)}; expected integer class indices of "
                          f"shape {tuple(y_pred.shape[:-1])} or {tuple(y_pred.shape[:-1]) + (1,)} "
                          f"for y_pred of shape {_shape_str(y_pred)}")
     y_true = sized_as(y_true, expected)
     if isinstance(y_pred.type.shape[-1], int):
-        guards.require_class_indices(y_true, y_pred.type.shape[-1],
-                                     "metric 'sparse_categorical_accuracy'")
+        guards.require_class_indices(y_true, y_pred.type.shape[-1], f"metric '{name}'")
+    return y_true, y_pred
+
+
+def categorical_accuracy(y_true, y_pred):
+    """argmax(y_true) == argmax(y_pred) over the last axis: one value per sample."""
+    y_true, y_pred = _one_hot_targets(y_true, y_pred, "categorical_accuracy")
+    return ops.cast(ops.equal(ops.argmax(y_true, axis=-1), ops.argmax(y_pred, axis=-1)),
+                    "float32")
+
+
+def sparse_categorical_accuracy(y_true, y_pred):
+    """y_true == argmax(y_pred, axis=-1) with integer (or float) labels of shape
+    ``y_pred.shape[:-1]`` or that plus a trailing 1."""
+    y_true, y_pred = _class_labels(y_true, y_pred, "sparse_categorical_accuracy")
     predicted = ops.cast(ops.argmax(y_pred, axis=-1), y_true.type.dtype)
     return ops.cast(ops.equal(y_true, predicted), "float32")
+
+
+def top_k_categorical_accuracy(y_true, y_pred, k=5):
+    """1.0 where the true class of one-hot targets is among the ``k`` largest
+    predictions (ties at the boundary count as in, as TensorFlow's ``in_top_k``)."""
+    y_true, y_pred = _one_hot_targets(y_true, y_pred, "top_k_categorical_accuracy")
+    return _in_top_k(ops.argmax(y_true, axis=-1), y_pred, k)
+
+
+def sparse_top_k_categorical_accuracy(y_true, y_pred, k=5):
+    """1.0 where the label's class is among the ``k`` largest predictions."""
+    y_true, y_pred = _class_labels(y_true, y_pred, "sparse_top_k_categorical_accuracy")
+    return _in_top_k(y_true, y_pred, k)
+
+
+def _in_top_k(labels, y_pred, k: int):
+    """Whether fewer than ``k`` classes score strictly above the labelled one."""
+    classes = y_pred.type.shape[-1]
+    if not isinstance(classes, int):
+        raise ShapeError(f"{user_site()}: top-k accuracy needs a known number of classes "
+                         f"(the last axis of y_pred), got {_shape_str(y_pred)}")
+    chosen = ops.one_hot(ops.cast(labels, "int32"), classes, dtype=y_pred.dtype)
+    target = ops.sum(ops.multiply(chosen, y_pred), axis=-1, keepdims=True)
+    above = ops.sum(ops.cast(ops.greater(y_pred, target), "int32"), axis=-1)
+    return ops.cast(ops.less(above, k), "float32")
 

@@ -33,17 +33,22 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir.builder import user_site
-from . import losses
+from . import losses, ops
 from .metric_base import Mean, MeanMetricWrapper, Metric
+from .checks import check_int_at_least
+from .loss_prepare import squeeze_or_expand_to_same_rank
 from .metric_functions import (accuracy, binary_accuracy, categorical_accuracy,
-                               sparse_categorical_accuracy)
+                               sparse_categorical_accuracy, sparse_top_k_categorical_accuracy,
+                               top_k_categorical_accuracy)
 
 __all__ = [
     "Metric", "Mean", "MeanMetricWrapper", "Accuracy", "BinaryAccuracy", "CategoricalAccuracy",
     "SparseCategoricalAccuracy", "MeanSquaredError", "MeanAbsoluteError", "BinaryCrossentropy",
     "CategoricalCrossentropy", "SparseCategoricalCrossentropy", "KLDivergence", "accuracy",
     "binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy", "get",
-    "resolve_accuracy",
+    "resolve_accuracy", "RootMeanSquaredError", "TopKCategoricalAccuracy",
+    "SparseTopKCategoricalAccuracy", "top_k_categorical_accuracy",
+    "sparse_top_k_categorical_accuracy",
 ]
 
 
@@ -111,11 +116,43 @@ class KLDivergence(MeanMetricWrapper):
         super().__init__(losses.kl_divergence, name=name, dtype=dtype)
 
 
+class TopKCategoricalAccuracy(MeanMetricWrapper):
+    def __init__(self, k=5, name="top_k_categorical_accuracy", dtype=None):
+        check_int_at_least(type(self).__name__, "k", k, 1)
+        super().__init__(top_k_categorical_accuracy, name=name, dtype=dtype, k=k)
+        self.k = k
+
+
+class SparseTopKCategoricalAccuracy(MeanMetricWrapper):
+    def __init__(self, k=5, name="sparse_top_k_categorical_accuracy", dtype=None):
+        check_int_at_least(type(self).__name__, "k", k, 1)
+        super().__init__(sparse_top_k_categorical_accuracy, name=name, dtype=dtype, k=k)
+        self.k = k
+
+
+class RootMeanSquaredError(Mean):
+    """sqrt of the (weighted) mean of the squared errors of every element, as Keras's."""
+
+    def __init__(self, name="root_mean_squared_error", dtype=None):
+        super().__init__(name=name, dtype=dtype)
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_pred = ops.convert_to_tensor(y_pred)
+        y_true = ops.cast(ops.convert_to_tensor(y_true), y_pred.type.dtype)
+        y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
+        return super().update_state(ops.square(ops.subtract(y_pred, y_true)),
+                                    sample_weight=sample_weight)
+
+    def result(self):
+        return ops.sqrt(super().result())
+
+
 # --- lookup ------------------------------------------------------------------------------------
 _CLASSES = {cls.__name__: cls for cls in (
     Mean, Accuracy, BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy,
     MeanSquaredError, MeanAbsoluteError, BinaryCrossentropy, CategoricalCrossentropy,
-    SparseCategoricalCrossentropy, KLDivergence)}
+    SparseCategoricalCrossentropy, KLDivergence, TopKCategoricalAccuracy,
+    SparseTopKCategoricalAccuracy, RootMeanSquaredError)}
 _BY_NAME = {
     "accuracy": Accuracy, "acc": Accuracy, "binary_accuracy": BinaryAccuracy,
     "categorical_accuracy": CategoricalAccuracy,
@@ -126,6 +163,9 @@ _BY_NAME = {
     "categorical_crossentropy": CategoricalCrossentropy,
     "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
     "kld": KLDivergence, "kl_divergence": KLDivergence,
+    "top_k_categorical_accuracy": TopKCategoricalAccuracy,
+    "sparse_top_k_categorical_accuracy": SparseTopKCategoricalAccuracy,
+    "root_mean_squared_error": RootMeanSquaredError,
     **_CLASSES,
 }
 

@@ -64,6 +64,8 @@ def test_each_loss_per_sample_by_object_and_by_name(fn, cls, names, y, p, refere
 
 
 def test_huber_delta_and_its_gradient():
+    with pytest.raises(ValueError, match=r"Huber: `delta` must be a number >= 0"):
+        losses.Huber(delta=-1)
     np.testing.assert_allclose(losses.Huber(delta=0.5)(Y, P), np.mean(np_huber(Y, P, 0.5)),
                                rtol=1e-6)
     y = fg.ops.convert_to_tensor(Y.astype(np.float64))

@@ -328,3 +328,34 @@ def test_accuracies_of_fixed_length_targets_against_a_symbolic_length(metric, ta
     y = targets(probs)
     got = model.evaluate(x, y, verbose=0, return_dict=True)[metric]
     np.testing.assert_allclose(got, want(probs, y), rtol=1e-6)
+
+
+def test_top_k_accuracies_count_ties_at_the_boundary_as_in():
+    p = np.array([[0.1, 0.5, 0.3, 0.1], [0.4, 0.1, 0.2, 0.3], [0.2, 0.2, 0.2, 0.4]], "float32")
+    labels = np.array([2, 1, 0])
+    # above the label's score: 1 class, 3 classes, 1 class (the tie at 0.2 is not above)
+    for k, want in ((1, 0.0), (2, 2 / 3), (4, 1.0)):
+        sparse = fg.metrics.SparseTopKCategoricalAccuracy(k=k)
+        sparse.update_state(labels, p)
+        one_hot = fg.metrics.TopKCategoricalAccuracy(k=k)
+        one_hot.update_state(np.eye(4, dtype="float32")[labels], p)
+        assert float(sparse.result()) == pytest.approx(want)
+        assert float(one_hot.result()) == pytest.approx(want)
+    assert isinstance(fg.metrics.get("sparse_top_k_categorical_accuracy"),
+                      fg.metrics.SparseTopKCategoricalAccuracy)
+    with pytest.raises(ValueError, match="k"):
+        fg.metrics.TopKCategoricalAccuracy(k=0)
+
+
+def test_root_mean_squared_error_weighs_samples():
+    y = np.array([[1.0, 2.0], [3.0, 4.0]], "float32")
+    p = np.array([[1.0, 3.0], [3.0, 7.0]], "float32")
+    metric = fg.metrics.RootMeanSquaredError()
+    metric.update_state(y, p, sample_weight=np.array([1.0, 3.0], "float32"))
+    # squared errors (0, 1) weigh 1 each, (0, 9) weigh 3 each: (1 + 27) / 8
+    assert float(metric.result()) == pytest.approx(np.sqrt(28 / 8), rel=1e-6)
+    model_inputs = fg.Input((2,))
+    model = fg.Model(model_inputs, fg.layers.Dense(2)(model_inputs))
+    model.compile("sgd", "mse", metrics=["root_mean_squared_error"])
+    logs = model.evaluate(y, p, verbose=0, return_dict=True)
+    assert logs["root_mean_squared_error"] == pytest.approx(np.sqrt(logs["loss"]), rel=1e-5)
