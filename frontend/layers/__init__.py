@@ -4,13 +4,16 @@ from ..input_layer import Input, InputLayer
 from .attention import MultiHeadAttention
 from .core import Activation, Dense, Dropout, Flatten, Masking, Reshape
 from .embedding import Embedding
-from .merging import Add, Concatenate, add, concatenate
+from .merging import (Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract, add,
+                      average, concatenate, maximum, minimum, multiply, subtract)
 from .normalization import LayerNormalization
 from .pooling import GlobalAveragePooling1D, GlobalMaxPooling1D
 
 __all__ = ["Activation", "Add", "Concatenate", "Dense", "Dropout", "Embedding", "Flatten",
            "GlobalAveragePooling1D", "GlobalMaxPooling1D", "Input", "InputLayer", "Layer",
-           "LayerNormalization", "Masking", "MultiHeadAttention", "Reshape", "add", "concatenate"]
+           "LayerNormalization", "Masking", "MultiHeadAttention", "Reshape", "add", "concatenate",
+           "Average", "Maximum", "Minimum", "Multiply", "Subtract", "average", "maximum",
+           "minimum", "multiply", "subtract"]
 
 from .convolutional import Conv1D, Conv2D
 from .conv_transpose import Conv1DTranspose, Conv2DTranspose
