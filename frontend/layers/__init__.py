@@ -27,5 +27,7 @@ __all__ += ["AveragePooling1D", "AveragePooling2D", "BatchNormalization", "Conv1
 
 from .recurrent import GRU, LSTM, SimpleRNN
 from .upsampling import UpSampling1D, UpSampling2D
+from .activation_layers import ELU, Identity, LeakyReLU, ReLU, Softmax
 
 __all__ += ["GRU", "LSTM", "SimpleRNN", "UpSampling1D", "UpSampling2D"]
+__all__ += ["ELU", "Identity", "LeakyReLU", "ReLU", "Softmax"]
