@@ -90,14 +90,99 @@ class GlorotNormal(Initializer):
 
     def sample(self, shape):
         fan_in, fan_out = compute_fans(shape, self.input_axes, self.output_axes)
-        stddev = np.sqrt(2.0 / (fan_in + fan_out)) / 0.87962566103423978
+        stddev = np.sqrt(2.0 / (fan_in + fan_out)) / TRUNCATED_STDDEV
+        return _truncated_normal(generator(self.seed), 0.0, stddev, shape)
+
+
+# The standard deviation of a unit normal truncated at 2 (a truncated draw of this
+# stddev is divided by it to have the stddev asked for).
+TRUNCATED_STDDEV = 0.87962566103423978
+
+
+def _truncated_normal(rng, mean, stddev, shape):
+    """Normal draws of ``mean`` and ``stddev``, each beyond 2 stddev drawn again."""
+    out = rng.normal(mean, stddev, shape)
+    bad = np.abs(out - mean) > 2 * stddev
+    while bad.any():
+        out[bad] = rng.normal(mean, stddev, int(bad.sum()))
+        bad = np.abs(out - mean) > 2 * stddev
+    return out
+
+
+class TruncatedNormal(Initializer):
+    """Normal draws, each beyond 2 ``stddev`` of the ``mean`` drawn again (Keras's)."""
+
+    def __init__(self, mean=0.0, stddev=0.05, seed=None):
+        self.mean, self.stddev, self.seed = mean, stddev, seed
+
+    def sample(self, shape):
+        return _truncated_normal(generator(self.seed), self.mean, self.stddev, shape)
+
+
+class VarianceScaling(Initializer):
+    """Keras's VarianceScaling: ``scale`` over the fan ``mode`` says (``fan_in``,
+    ``fan_out``, ``fan_avg``) is the variance of a ``truncated_normal`` (its stddev
+    corrected for the truncation), an ``untruncated_normal`` or a ``uniform``
+    distribution."""
+
+    MODES = ("fan_in", "fan_out", "fan_avg")
+    DISTRIBUTIONS = ("truncated_normal", "untruncated_normal", "uniform")
+
+    def __init__(self, scale=1.0, mode="fan_in", distribution="truncated_normal", seed=None):
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or scale <= 0:
+            raise ValueError(f"VarianceScaling: scale must be a positive number, got {scale!r}")
+        if mode not in self.MODES:
+            raise ValueError(f"VarianceScaling: mode must be one of {self.MODES}, got {mode!r}")
+        distribution = "truncated_normal" if distribution == "normal" else distribution
+        if distribution not in self.DISTRIBUTIONS:
+            raise ValueError(f"VarianceScaling: distribution must be one of "
+                             f"{self.DISTRIBUTIONS}, got {distribution!r}")
+        self.scale, self.mode, self.distribution, self.seed = scale, mode, distribution, seed
+
+    def sample(self, shape):
+        fan_in, fan_out = compute_fans(shape)
+        fan = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}
+        variance = self.scale / max(1.0, fan[self.mode])
         rng = generator(self.seed)
-        out = rng.normal(0.0, stddev, shape)
-        bad = np.abs(out) > 2 * stddev
-        while bad.any():
-            out[bad] = rng.normal(0.0, stddev, int(bad.sum()))
-            bad = np.abs(out) > 2 * stddev
-        return out
+        if self.distribution == "uniform":
+            limit = np.sqrt(3.0 * variance)
+            return rng.uniform(-limit, limit, shape)
+        if self.distribution == "untruncated_normal":
+            return rng.normal(0.0, np.sqrt(variance), shape)
+        return _truncated_normal(rng, 0.0, np.sqrt(variance) / TRUNCATED_STDDEV, shape)
+
+
+class HeNormal(VarianceScaling):
+    def __init__(self, seed=None):
+        super().__init__(2.0, "fan_in", "truncated_normal", seed)
+
+
+class HeUniform(VarianceScaling):
+    def __init__(self, seed=None):
+        super().__init__(2.0, "fan_in", "uniform", seed)
+
+
+class LecunNormal(VarianceScaling):
+    def __init__(self, seed=None):
+        super().__init__(1.0, "fan_in", "truncated_normal", seed)
+
+
+class LecunUniform(VarianceScaling):
+    def __init__(self, seed=None):
+        super().__init__(1.0, "fan_in", "uniform", seed)
+
+
+class Identity(Initializer):
+    """``gain`` times the identity matrix (2-D shapes only, as Keras's)."""
+
+    def __init__(self, gain=1.0):
+        self.gain = gain
+
+    def sample(self, shape):
+        if len(shape) != 2:
+            raise ValueError(f"{_where()}the identity initializer needs a 2-D shape, got "
+                             f"{shape}")
+        return self.gain * np.eye(*shape)
 
 
 class Orthogonal(Initializer):
@@ -126,7 +211,10 @@ class Orthogonal(Initializer):
 _BY_NAME = {"zeros": Zeros, "ones": Ones, "random_uniform": RandomUniform,
             "uniform": RandomUniform, "random_normal": RandomNormal, "normal": RandomNormal,
             "glorot_uniform": GlorotUniform, "glorot_normal": GlorotNormal,
-            "orthogonal": Orthogonal}
+            "orthogonal": Orthogonal, "constant": Constant,
+            "truncated_normal": TruncatedNormal, "variance_scaling": VarianceScaling,
+            "he_normal": HeNormal, "he_uniform": HeUniform, "lecun_normal": LecunNormal,
+            "lecun_uniform": LecunUniform, "identity": Identity}
 
 
 def get(identifier) -> Initializer:
