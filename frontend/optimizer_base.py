@@ -157,6 +157,11 @@ class Optimizer:
         """The slots this optimizer keeps per model variable, in creation order."""
         return ()
 
+    def slot_initial_value(self, slot: str) -> float:
+        """The value every element of ``slot`` starts at (Adagrad's accumulator: its
+        ``initial_accumulator_value``)."""
+        return 0.0
+
     def build(self, variables) -> None:
         """Create the slots for ``variables`` (once; later calls do nothing)."""
         if self.built:
@@ -171,9 +176,11 @@ class Optimizer:
         self.built = True
 
     def add_variable_from_reference(self, variable: Variable, slot: str) -> Variable:
-        """A zeros slot shaped like ``variable``, stored for :meth:`get_slot`."""
+        """A slot shaped like ``variable`` filled with :meth:`slot_initial_value`, stored
+        for :meth:`get_slot`."""
         path = f"{self.name}/{variable.path.replace('/', '_')}_{slot}"
-        created = Variable(np.zeros(variable.shape, variable.dtype.numpy), path.split("/")[-1],
+        created = Variable(np.full(variable.shape, self.slot_initial_value(slot),
+                                   variable.dtype.numpy), path.split("/")[-1],
                            path, trainable=False, dtype=variable.dtype)
         self._slots[(id(variable), slot)] = created
         self._slot_list.append(created)

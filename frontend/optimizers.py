@@ -17,9 +17,13 @@ update rules and :func:`get`.
 """
 from __future__ import annotations
 
+import numpy as np
+
+from ..ir import as_dtype
 from . import ops
 from .checks import check_bool, check_fraction, check_number
 from .optimizer_base import Optimizer
+from .variables import Variable
 
 
 class SGD(Optimizer):
@@ -139,14 +143,7 @@ class Adam(Optimizer):
     def update_step(self, gradient, variable, learning_rate):
         alpha = self.once_per_apply(("alpha", variable.dtype),
                                     lambda: self._alpha(learning_rate, variable.dtype))
-        m_slot = self.get_slot(variable, "momentum")
-        v_slot = self.get_slot(variable, "velocity")
-        m = m_slot.read_value()
-        m = m + (gradient - m) * (1 - self.beta_1)
-        m_slot.assign(m)
-        v = v_slot.read_value()
-        v = v + (ops.square(gradient) - v) * (1 - self.beta_2)
-        v_slot.assign(v)
+        m, v = _moments(self, variable, gradient)
         if self.amsgrad:
             v_hat = self.get_slot(variable, "velocity_hat")
             v = ops.maximum(v_hat.read_value(), v)
@@ -163,6 +160,20 @@ class Adam(Optimizer):
     def get_config(self):
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,
                 "epsilon": self.epsilon, "amsgrad": self.amsgrad}
+
+
+def _moments(optimizer, variable, gradient) -> tuple:
+    """Adam's moments of ``variable``'s slots, updated and assigned: ``m <- m + (g - m)(1
+    - beta_1)``, ``v <- v + (g**2 - v)(1 - beta_2)``; the new ``(m, v)``."""
+    m_slot = optimizer.get_slot(variable, "momentum")
+    v_slot = optimizer.get_slot(variable, "velocity")
+    m = m_slot.read_value()
+    m = m + (gradient - m) * (1 - optimizer.beta_1)
+    m_slot.assign(m)
+    v = v_slot.read_value()
+    v = v + (ops.square(gradient) - v) * (1 - optimizer.beta_2)
+    v_slot.assign(v)
+    return m, v
 
 
 class AdamW(Adam):
@@ -182,7 +193,158 @@ class AdamW(Adam):
                          global_clipnorm=global_clipnorm, name=name, **kwargs)
 
 
-_BY_NAME = {"sgd": SGD, "rmsprop": RMSprop, "adam": Adam, "adamw": AdamW}
+class Adagrad(Optimizer):
+    """Adagrad (Keras 3's rule): ``acc <- acc + g**2`` (starting at
+    ``initial_accumulator_value``); ``w <- w - lr * g / sqrt(acc + eps)``."""
+
+    default_name = "adagrad"
+
+    def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7,
+                 weight_decay=None, clipnorm=None, clipvalue=None, global_clipnorm=None,
+                 name=None, **kwargs):
+        super().__init__(learning_rate=learning_rate, weight_decay=weight_decay,
+                         clipnorm=clipnorm, clipvalue=clipvalue,
+                         global_clipnorm=global_clipnorm, name=name, **kwargs)
+        check_number("Adagrad", "initial_accumulator_value", initial_accumulator_value, low=0.0)
+        check_number("Adagrad", "epsilon", epsilon, low=0.0)
+        self.initial_accumulator_value = float(initial_accumulator_value)
+        self.epsilon = float(epsilon)
+
+    def slot_names(self):
+        return ("accumulator",)
+
+    def slot_initial_value(self, slot: str) -> float:
+        return self.initial_accumulator_value
+
+    def update_step(self, gradient, variable, learning_rate):
+        accumulator = self.get_slot(variable, "accumulator")
+        total = accumulator.read_value() + ops.square(gradient)
+        accumulator.assign(total)
+        variable.assign_sub(ops.cast(learning_rate, variable.dtype) * gradient
+                            / ops.sqrt(total + self.epsilon))
+
+    def get_config(self):
+        return {**super().get_config(), "epsilon": self.epsilon,
+                "initial_accumulator_value": self.initial_accumulator_value}
+
+
+class _BetasOptimizer(Optimizer):
+    """An optimizer with ``beta_1``, ``beta_2`` and ``epsilon`` (Adamax, Nadam)."""
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
+                 weight_decay=None, clipnorm=None, clipvalue=None, global_clipnorm=None,
+                 name=None, **kwargs):
+        super().__init__(learning_rate=learning_rate, weight_decay=weight_decay,
+                         clipnorm=clipnorm, clipvalue=clipvalue,
+                         global_clipnorm=global_clipnorm, name=name, **kwargs)
+        for key, value in (("beta_1", beta_1), ("beta_2", beta_2)):
+            check_fraction(type(self).__name__, key, value)
+        check_number(type(self).__name__, "epsilon", epsilon, low=0.0)
+        self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
+
+    def get_config(self):
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,
+                "epsilon": self.epsilon}
+
+
+class Adamax(_BetasOptimizer):
+    """Adamax (Keras 3's rule, t = iterations + 1): ``m <- m + (g - m)(1 - beta_1)``;
+    ``u <- max(beta_2 * u, |g|)``; ``w <- w - lr * m / ((1 - beta_1**t)(u + eps))``."""
+
+    default_name = "adamax"
+
+    def slot_names(self):
+        return ("momentum", "norm")
+
+    def update_step(self, gradient, variable, learning_rate):
+        dtype = variable.dtype
+        t = self.local_step(dtype.keras_name)
+        m_slot, u_slot = self.get_slot(variable, "momentum"), self.get_slot(variable, "norm")
+        m = m_slot.read_value()
+        m = m + (gradient - m) * (1 - self.beta_1)
+        m_slot.assign(m)
+        u = ops.maximum(u_slot.read_value() * self.beta_2, ops.abs(gradient))
+        u_slot.assign(u)
+        correction = 1 - ops.power(ops.convert_to_tensor(self.beta_1, dtype), t)
+        variable.assign_sub(ops.cast(learning_rate, dtype) * m / (correction * (u + self.epsilon)))
+
+
+class Nadam(_BetasOptimizer):
+    """Nadam (Keras 3's rule, t = iterations + 1): momentum schedule ``mu_t = beta_1 (1 -
+    0.96**t / 2)``, its running product ``P_t = P_{t-1} mu_t`` (a variable, from 1);
+    ``m`` and ``v`` as Adam's; ``m_hat = mu_{t+1} m / (1 - P_t mu_{t+1}) + (1 - mu_t) g
+    / (1 - P_t)``, ``v_hat = v / (1 - beta_2**t)``; ``w <- w - lr * m_hat / (sqrt(v_hat)
+    + eps)``."""
+
+    default_name = "nadam"
+
+    def slot_names(self):
+        return ("momentum", "velocity")
+
+    def build(self, variables) -> None:
+        if self.built:
+            return
+        super().build(variables)
+        dtype = list(variables)[0].dtype if variables else "float32"
+        self._u_product = Variable(np.ones((), as_dtype(dtype).numpy), "u_product",
+                                   f"{self.name}/u_product", trainable=False, dtype=dtype)
+        self._slot_list.append(self._u_product)    # among ``variables``: saved, restored
+
+    def update_step(self, gradient, variable, learning_rate):
+        dtype = variable.dtype
+        t = self.local_step(dtype.keras_name)
+        decay = ops.convert_to_tensor(0.96, dtype)
+        mu_t = self.beta_1 * (1.0 - 0.5 * ops.power(decay, t))
+        mu_next = self.beta_1 * (1.0 - 0.5 * ops.power(decay, t + 1))
+        product = ops.cast(self.once_per_apply("u_product", self._next_u_product), dtype)
+        m, v = _moments(self, variable, gradient)
+        m_hat = mu_next * m / (1 - product * mu_next) + (1 - mu_t) * gradient / (1 - product)
+        v_hat = v / (1 - ops.power(ops.convert_to_tensor(self.beta_2, dtype), t))
+        variable.assign_sub(ops.cast(learning_rate, dtype) * m_hat
+                            / (ops.sqrt(v_hat) + self.epsilon))
+
+    def _next_u_product(self):
+        """``P_t``: the running product times this step's ``mu_t``, assigned once per
+        apply (every variable's update reads it)."""
+        dtype = self._u_product.dtype
+        t = self.local_step(dtype.keras_name)
+        mu_t = self.beta_1 * (1.0 - 0.5 * ops.power(ops.convert_to_tensor(0.96, dtype), t))
+        product = self._u_product.read_value() * mu_t
+        self._u_product.assign(product)
+        return product
+
+
+class Lion(Optimizer):
+    """Lion (Keras 3's rule): ``w <- w - lr * sign(beta_1 m + (1 - beta_1) g)``, then
+    ``m <- beta_2 m + (1 - beta_2) g``."""
+
+    default_name = "lion"
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.99, weight_decay=None,
+                 clipnorm=None, clipvalue=None, global_clipnorm=None, name=None, **kwargs):
+        super().__init__(learning_rate=learning_rate, weight_decay=weight_decay,
+                         clipnorm=clipnorm, clipvalue=clipvalue,
+                         global_clipnorm=global_clipnorm, name=name, **kwargs)
+        check_number("Lion", "beta_1", beta_1, low=0.0, high=1.0, open_low=True)
+        check_fraction("Lion", "beta_2", beta_2)
+        self.beta_1, self.beta_2 = float(beta_1), float(beta_2)
+
+    def slot_names(self):
+        return ("momentum",)
+
+    def update_step(self, gradient, variable, learning_rate):
+        m_slot = self.get_slot(variable, "momentum")
+        m = m_slot.read_value()
+        direction = ops.sign(m * self.beta_1 + gradient * (1.0 - self.beta_1))
+        variable.assign_sub(ops.cast(learning_rate, variable.dtype) * direction)
+        m_slot.assign(m * self.beta_2 + gradient * (1.0 - self.beta_2))
+
+    def get_config(self):
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2}
+
+
+_BY_NAME = {"sgd": SGD, "rmsprop": RMSprop, "adam": Adam, "adamw": AdamW, "adagrad": Adagrad,
+            "adamax": Adamax, "nadam": Nadam, "lion": Lion}
 
 
 def get(identifier):
