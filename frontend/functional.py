@@ -17,6 +17,7 @@ from . import guards
 from .context import RNG_KEY
 from .graphs import trace_graph
 from .input_layer import InputLayer
+from .layer import BUILDING
 from .nest import flatten
 from .random import make_salt, next_site, split_salt
 from .tensor import is_symbolic
@@ -49,8 +50,23 @@ def make_functional(model, inputs, outputs, track_layers=True) -> "Functional":
         model.name, flat_inputs, flat_outputs + [t for _, t in updates], model.weights)
     masked = [t._keras_mask for t in flat_outputs if t._keras_mask is not None]
     masks = trace_graph(model.name, flat_inputs, masked, model.weights) if masked else None
+    added = _added_losses(records)
+    losses = trace_graph(model.name, flat_inputs, added, model.weights) if added else None
     return Functional(inputs, outputs, flat_inputs, flat_outputs, records, traced,
-                      [v for v, _ in updates], stepped, masks)
+                      [v for v, _ in updates], stepped, masks, losses)
+
+
+def _added_losses(records) -> list:
+    """The losses the layer calls ``records`` added while the model was built (activity
+    regularizers, ``add_loss``), each once: the model's calls add them again, computed
+    from their inputs (:attr:`Functional.losses`)."""
+    out, seen = [], set()
+    for record in records:
+        for key, loss in record.layer.__dict__.get("_added_losses", ()):
+            if key is BUILDING and is_symbolic(loss) and id(loss) not in seen:
+                seen.add(id(loss))
+                out.append(loss)
+    return out
 
 
 class Functional:
@@ -60,15 +76,17 @@ class Functional:
     when there are none). ``traced`` (``model.graph``, predictions) computes outputs only.
     ``masks``: the graph of the masks the outputs carry (Embedding(mask_zero=True),
     Masking), in output order, for the model's calls to attach (losses and metrics leave
-    masked steps out); None when none does."""
+    masked steps out); None when none does. ``losses``: the graph of the losses its
+    layers added while it was built (activity regularizers, ``add_loss``), which its
+    calls add to the model's ``losses`` there; None when there are none."""
 
     def __init__(self, inputs, outputs, flat_inputs, flat_outputs, records, traced,
-                 updated=(), stepped=None, masks=None):
+                 updated=(), stepped=None, masks=None, losses=None):
         self.inputs, self.outputs = inputs, outputs
         self.flat_inputs, self.flat_outputs = flat_inputs, flat_outputs
         self.records, self.traced = records, traced
         self.updated, self.stepped = list(updated), stepped or traced
-        self.masks = masks
+        self.masks, self.losses = masks, losses
 
     @functools.cached_property
     def input_requirements(self) -> list:

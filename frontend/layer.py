@@ -33,11 +33,11 @@ import numpy as np
 
 from ..ir import as_dtype, layer_scope
 from ..ir.builder import current_layer_path, user_site
-from . import eager, initializers, state
+from . import eager, initializers, regularizers, state
 from .checks import check_bool
 from .naming import check_name, release_path, to_snake_case, unique_name
 from .nest import flatten, map_structure, pack_like
-from .tensor import CallRecord, SymbolicTensor, is_symbolic
+from .tensor import CallRecord, SymbolicTensor, is_symbolic, is_tensor
 from .variables import Variable, check_shape
 
 _TRAINING: contextvars.ContextVar = contextvars.ContextVar("fusegraph_training", default=None)
@@ -53,7 +53,8 @@ class Layer:
 
     single_input = False
 
-    def __init__(self, name=None, trainable=True, dtype=None, input_shape=None, **kwargs):
+    def __init__(self, name=None, trainable=True, dtype=None, input_shape=None,
+                 activity_regularizer=None, **kwargs):
         if kwargs:
             raise TypeError(f"{type(self).__name__}() got unexpected arguments {sorted(kwargs)}")
         owner = f"{user_site()}: {type(self).__name__}"
@@ -70,6 +71,8 @@ class Layer:
         self._path = self.name
         self._input_shape_arg = tuple(input_shape) if input_shape is not None else None
         self._eager_function = None
+        self.activity_regularizer = regularizers.get(activity_regularizer)
+        self.__dict__.setdefault("_added_losses", [])
         self._last_record = None
         self._first_record = None
         trace = state.current()
@@ -93,10 +96,11 @@ class Layer:
 
     # --- weights --------------------------------------------------------------------
     def add_weight(self, shape, initializer="glorot_uniform", dtype=None, trainable=True,
-                   name=None) -> Variable:
+                   name=None, regularizer=None) -> Variable:
         """Create a weight now, initialized by ``initializer``; named ``<layer path>/<name>``.
         ``shape`` is a tuple of ints >= 0 (a ValueError naming the layer and the weight
-        otherwise)."""
+        otherwise). ``regularizer`` (:mod:`.regularizers`): its penalty of the weight is
+        in :attr:`losses` (and a compiled model's loss)."""
         self._require_init()
         own = self.__dict__.setdefault("_own_weights", [])
         name = name or f"variable_{len(own)}"
@@ -105,8 +109,39 @@ class Layer:
         shape = check_shape(owner, shape)
         value = initializers.get(initializer)(shape, dtype)
         variable = Variable(value, name, f"{self._path}/{name}", trainable=trainable, dtype=dtype)
+        variable.regularizer = regularizers.get(regularizer)
         own.append(variable)
         return variable
+
+    # --- losses ---------------------------------------------------------------------
+    def add_loss(self, loss) -> None:
+        """Add a scalar ``loss`` (a tensor of this call) to :attr:`losses`, as Keras's
+        ``add_loss``: inside a model's train step it joins the step's loss."""
+        self.__dict__.setdefault("_added_losses", []).append((_loss_context(loss), loss))
+
+    @property
+    def losses(self) -> list:
+        """The losses of the current context (the step being traced; eager code; a model
+        being built): those added by this layer's and its sub-layers' calls there
+        (:meth:`add_loss`, activity regularizers), then the penalties of the trainable
+        weights that have a regularizer, computed from their current values."""
+        context, out, seen = _loss_context(None), [], set()
+        for layer in _layers_within(self):
+            out += [t for key, t in layer.__dict__.get("_added_losses", ())
+                    if key is context and id(t) not in seen and not seen.add(id(t))]
+        for variable in self.trainable_weights:
+            if variable.regularizer is not None:
+                out.append(variable.regularizer(variable.read_value()))
+        return out
+
+    def _forget_other_losses(self) -> None:
+        """At an outermost call: drop the added losses of other traces (Keras clears a
+        layer's losses at each top-level call), keeping a model's construction's."""
+        context = _loss_context(None)
+        for layer in _layers_within(self):
+            kept = [(k, t) for k, t in layer.__dict__.get("_added_losses", ())
+                    if k is context or k is BUILDING]
+            layer.__dict__["_added_losses"] = kept
 
     @property
     def weights(self) -> list[Variable]:
@@ -237,6 +272,16 @@ class Layer:
     def __call__(self, *args, **kwargs):
         self._require_init()
         self._check_call(args, kwargs)
+        if current_layer_path() is None:
+            self._forget_other_losses()
+        outputs = self._dispatch_call(args, kwargs)
+        if self.activity_regularizer is not None:
+            for output in flatten(outputs):
+                if is_tensor(output):
+                    self.add_loss(self.activity_regularizer(output))
+        return outputs
+
+    def _dispatch_call(self, args, kwargs):
         tensors = flatten((args, kwargs))
         if any(is_symbolic(t) for t in tensors):
             return self._symbolic_call(args, kwargs)
@@ -405,6 +450,33 @@ def _recorded(tensor, record: CallRecord) -> SymbolicTensor:
     """``tensor`` as an output of the layer call ``record`` (its mask kept)."""
     out = SymbolicTensor(tensor.value, record, tensor.name)
     out._keras_mask = tensor._keras_mask
+    return out
+
+
+# The context of a loss added while a model is built from symbolic calls (outside any
+# step): the model's own graph of such losses carries them into its steps.
+BUILDING = "building"
+
+
+def _loss_context(loss):
+    """Where a loss added now belongs (and which ``losses`` reads): the step being traced;
+    :data:`BUILDING` for symbolic calls outside steps; None for eager code."""
+    trace = state.current()
+    if isinstance(trace, state.DeferredUpdates) or (trace is None and is_symbolic(loss)):
+        return BUILDING
+    return trace
+
+
+def _layers_within(layer) -> list:
+    """``layer`` and every layer inside it, each once, outermost first."""
+    out, stack, seen = [], [layer], set()
+    while stack:
+        current = stack.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        out.append(current)
+        stack.extend(current.__dict__.get("_layers", ()))
     return out
 
 

@@ -162,6 +162,10 @@ class Model(Layer):
         n = len(f.flat_outputs)
         masks = [] if f.masks is None else inline(_as_called(f.masks, trace, eagerly),
                                                   replacements, fresh_salts())
+        if f.losses is not None and not eagerly:   # its layers' added losses, for this call
+            for value in inline(_as_called(f.losses, trace, eagerly), replacements,
+                                fresh_salts()):
+                self.add_loss(SymbolicTensor(value))
         if eagerly:        # run the copy now; the updates apply now
             tensors = eager.materialize(results + masks)
             for variable, tensor in zip(f.updated, tensors[n:len(results)]):

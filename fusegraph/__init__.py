@@ -15,7 +15,7 @@ from .backends import threads as _threads  # noqa: E402
 _threads.quiet_idle_workers()   # before Numba can start its OpenMP pool
 
 from . import (callbacks, config, data, distribute, initializers, ir, layers, losses,  # noqa: E402
-               metrics, ops, optimizers, random, utils)
+               metrics, ops, optimizers, random, regularizers, utils)
 from .backends import optimizing_compiler  # noqa: E402
 from .backends.reference.interpreter import run_single as _reference_op  # noqa: E402
 from .frontend import execution as _execution  # noqa: E402
@@ -33,4 +33,4 @@ _execution.set_op_runner(_reference_op)
 __version__ = "0.1.0"
 __all__ = ["EagerTensor", "GradientTape", "Input", "Model", "Sequential", "SymbolicTensor", "TraceError",
            "Variable", "callbacks", "config", "data", "distribute", "function", "initializers", "ir", "layers", "losses", "metrics", "ops",
-           "optimizers", "random", "utils"]
+           "optimizers", "random", "regularizers", "utils"]

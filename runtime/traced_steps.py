@@ -12,7 +12,7 @@ from __future__ import annotations
 from ..frontend.metrics import Mean, Metric
 from ..frontend.naming import key_mismatch
 from ..frontend.nest import flatten
-from ..frontend import guards
+from ..frontend import guards, ops
 from ..frontend.tape import GradientTape
 from . import compile_config
 from .data import unpack_x_y_sample_weight
@@ -71,7 +71,10 @@ class TracedSteps:
             m.reset_state()
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        """The weighted sum of the per-output losses; updates the loss trackers."""
+        """The weighted sum of the per-output losses plus the model's ``losses`` of this
+        step (its layers' ``add_loss`` and activity penalties, its weights' regularizer
+        penalties: Keras's sum); updates the loss trackers (the ``loss`` log includes
+        the penalties, as Keras's)."""
         if self._compile_args[0] is None:
             raise ValueError(f"model '{self.name}': compile() got no loss, so compute_loss() "
                              f"has nothing to compute; pass loss= or compute the loss yourself")
@@ -92,6 +95,10 @@ class TracedSteps:
                 next(trackers).update_state(value, sample_weight=batch)
             weighted = value if spec.weight == 1.0 else value * spec.weight
             total = weighted if total is None else total + weighted
+        for penalty in self.losses:
+            penalty = ops.sum(penalty if penalty.type.dtype.is_float
+                              else ops.cast(penalty, "float32"))
+            total = penalty if total is None else total + penalty
         self._loss_tracker.update_state(total, sample_weight=batch)
         return total
 

@@ -42,7 +42,7 @@ import numpy as np
 
 from ...ir import Sym, emit
 from ...ir.builder import user_site
-from .. import activations, initializers, ops
+from .. import activations, initializers, ops, regularizers
 from ..checks import check_bool
 from ..layer import Layer
 from ..ops_coerce import _wrap as ops_wrap
@@ -179,6 +179,8 @@ class _Conv(Layer):
     def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None,
                  dilation_rate=1, activation=None, use_bias=True,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
+        self.kernel_regularizer = regularizers.get(kwargs.pop("kernel_regularizer", None))
+        self.bias_regularizer = regularizers.get(kwargs.pop("bias_regularizer", None))
         super().__init__(**kwargs)
         kind = type(self).__name__
         if not isinstance(filters, (int, np.integer)) or isinstance(filters, bool) or filters <= 0:
@@ -210,9 +212,11 @@ class _Conv(Layer):
             raise incompatible(self, "the channel axis (last) must have a known size",
                                input_shape)
         self.kernel = self.add_weight(self.kernel_shape(input_shape[-1]),
-                                      self.kernel_initializer, name="kernel")
+                                      self.kernel_initializer, name="kernel",
+                                      regularizer=self.kernel_regularizer)
         if self.use_bias:
-            self.bias = self.add_weight((self.filters,), self.bias_initializer, name="bias")
+            self.bias = self.add_weight((self.filters,), self.bias_initializer, name="bias",
+                                        regularizer=self.bias_regularizer)
 
     def kernel_shape(self, channels: int) -> tuple:
         """The kernel's shape for ``channels`` input channels: (*kernel_size, channels,

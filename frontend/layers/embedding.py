@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ...ir.builder import user_site
-from .. import guards, initializers, ops
+from .. import guards, initializers, ops, regularizers
 from ..checks import check_positive_int
 from ..layer import Layer
 
@@ -16,8 +16,9 @@ class Embedding(Layer):
     single_input = True
 
     def __init__(self, input_dim, output_dim, embeddings_initializer="uniform", mask_zero=False,
-                 **kwargs):
+                 embeddings_regularizer=None, **kwargs):
         super().__init__(**kwargs)
+        self.embeddings_regularizer = regularizers.get(embeddings_regularizer)
         check_positive_int(f"{user_site()}: Embedding", "input_dim", input_dim)
         check_positive_int(f"{user_site()}: Embedding", "output_dim", output_dim)
         self.mask_zero = bool(mask_zero)
@@ -29,7 +30,8 @@ class Embedding(Layer):
 
     def build(self, input_shape):
         self.embeddings = self.add_weight((self.input_dim, self.output_dim),
-                                          self.embeddings_initializer, name="embeddings")
+                                          self.embeddings_initializer, name="embeddings",
+                                          regularizer=self.embeddings_regularizer)
 
     def call(self, inputs):
         guards.require_token_ids(inputs, self)
