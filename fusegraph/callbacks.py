@@ -2,6 +2,7 @@
 from .runtime.callbacks import (Callback, EarlyStopping, History, LambdaCallback,
                                 TerminateOnNaN)
 from .runtime.checkpoints import ModelCheckpoint
+from .runtime.lr_callbacks import CSVLogger, LearningRateScheduler, ReduceLROnPlateau
 
-__all__ = ["Callback", "EarlyStopping", "History", "LambdaCallback", "ModelCheckpoint",
-           "TerminateOnNaN"]
+__all__ = ["CSVLogger", "Callback", "EarlyStopping", "History", "LambdaCallback",
+           "LearningRateScheduler", "ModelCheckpoint", "ReduceLROnPlateau", "TerminateOnNaN"]

@@ -55,19 +55,21 @@ class BatchLoops:
             strategy.broadcast(fresh)
             self._agreed.update(id(v) for v in fresh)
 
-    def _callbacks(self, callbacks, verbose, steps, epochs=1, first=()) -> CallbackList:
-        """A CallbackList of ``first`` then the user's callbacks (a list, one Callback, or
-        a CallbackList used as it is), with the model and Keras's params."""
+    def _callbacks(self, callbacks, verbose, steps, epochs=1, last=()) -> CallbackList:
+        """A CallbackList of the user's callbacks (a list, one Callback, or a CallbackList
+        used as it is) then ``last`` (History: after the others, as Keras adds it, so it
+        records what they add to the logs, such as ``learning_rate``), with the model and
+        Keras's params."""
         params = {"epochs": epochs, "steps": steps, "verbose": verbose}
         if isinstance(callbacks, CallbackList):
-            for callback in first:
+            for callback in last:
                 callbacks.append(callback)
             callbacks.set_model(self)
             callbacks.set_params(params)
             return callbacks
         if isinstance(callbacks, Callback):   # one callback: a list of one, as in Keras 3
             callbacks = [callbacks]
-        return CallbackList(list(first) + list(callbacks or []), model=self, params=params)
+        return CallbackList(list(callbacks or []) + list(last), model=self, params=params)
 
     def _run_batches(self, data, run_step, callbacks, mode: str, bar, stop_flag: str,
                      where: str):

@@ -86,7 +86,7 @@ class FitLoop:
             self._start_replicas(strategy, data, batch_size)
         verbose = self._rank_verbose(1 if verbose == "auto" else verbose)
         history = History()
-        callbacks = self._callbacks(callbacks, verbose, data.num_batches, epochs, [history])
+        callbacks = self._callbacks(callbacks, verbose, data.num_batches, epochs, last=[history])
         rejecters = [c for c in callbacks.callbacks if isinstance(c, TerminateOnNaN)]
         self._check_checkpoint_keys(callbacks, validation is not None)
         self.stop_training = False
