@@ -79,6 +79,26 @@ def _callbacks(value) -> None:
                             f"{i} is {kind}")
 
 
+def _validation_freq(value) -> None:
+    """An int >= 1 (every that many epochs) or a collection of 1-based epoch numbers."""
+    if isinstance(value, (list, tuple, set, frozenset)):
+        if not all(_is_int(v) and v >= 1 for v in value):
+            raise ValueError(f"expected epoch numbers >= 1, got {value!r}")
+        return
+    _int(1)(value)
+
+
+def _class_weight(value) -> None:
+    """None or a dict of class index -> weight."""
+    if value is None:
+        return
+    if not isinstance(value, dict) or not all(
+            _is_int(k) and isinstance(v, numbers.Real) and not isinstance(v, bool)
+            for k, v in value.items()):
+        raise TypeError(f"expected a dict of class index (int) -> weight (number), got "
+                        f"{_describe(value)}")
+
+
 def _seed(value) -> None:
     if value is not None and not _is_int(value):
         raise TypeError(f"expected an int or None, got {_describe(value)}")
@@ -99,6 +119,8 @@ RULES = {
     "validation_split": _fraction,
     "callbacks": _callbacks,
     "seed": _seed,
+    "validation_freq": _validation_freq,
+    "class_weight": _class_weight,
 }
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import functools
 from contextlib import contextmanager
 
+import numpy as np
+
 from ..backends import profiling
 from ..frontend.function import commit
 from ..backends.interrupts import interrupts_held
@@ -46,7 +48,7 @@ class FitLoop:
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
             validation_split=0.0, validation_data=None, shuffle=True, initial_epoch=0,
             steps_per_epoch=None, sample_weight=None, validation_batch_size=None, seed=None,
-            validation_steps=None, profile=False):
+            validation_steps=None, profile=False, class_weight=None, validation_freq=1):
         """Train for ``epochs`` epochs; returns the History. Validation runs the
         ``on_test_*`` hooks of these callbacks, without a progress bar of its own, over
         ``validation_steps`` batches of ``validation_data`` (None: a whole pass; an
@@ -59,14 +61,24 @@ class FitLoop:
 
         ``profile=True`` (or the environment variable ``FUSEGRAPH_PROFILE=1``) prints a
         per-kernel table of the numba_cpu steps after training
-        (:mod:`fusegraph.backends.profiling`)."""
+        (:mod:`fusegraph.backends.profiling`).
+
+        ``class_weight`` ({class index: weight}, single-output models): each sample of
+        a training batch weighs its class's weight (1 for a class not listed; the class
+        of one-hot targets is their argmax), as Keras's. ``validation_freq``: validate
+        every that many epochs, or at the listed (1-based) epochs."""
         self._require_compiled("fit")
         arguments.check("fit", epochs=epochs, initial_epoch=initial_epoch,
                         batch_size=batch_size, verbose=verbose, callbacks=callbacks,
                         validation_split=validation_split, shuffle=shuffle,
                         steps_per_epoch=steps_per_epoch,
                         validation_batch_size=validation_batch_size, seed=seed,
-                        validation_steps=validation_steps, profile=profile)
+                        validation_steps=validation_steps, profile=profile,
+                        class_weight=class_weight, validation_freq=validation_freq)
+        if class_weight is not None and sample_weight is not None:
+            raise ValueError("fit(): class_weight and sample_weight cannot be given together "
+                             "(as in Keras): fold the class weights into sample_weight")
+        self._class_weight, self._validation_freq = class_weight, validation_freq
         with self._failures_end_the_job():
             return self._fit(x, y, batch_size, epochs, verbose, callbacks, validation_split,
                              validation_data, shuffle, initial_epoch, steps_per_epoch,
@@ -149,6 +161,8 @@ class FitLoop:
         # (Function.step, when the trace's logs will pass to_floats); a rejected step
         # must write nothing. A Ctrl-C waits for the commit (interrupts_held): a step
         # whose weights were written in place is committed whole.
+        if self._class_weight is not None:
+            batch = _class_weighted(batch, self._class_weight)
         step, data = self._train_fn(), self._step_data(*self._share(batch, True))
         self._replicas_agree(lambda: step.traced(data))
         with interrupts_held():
@@ -175,7 +189,8 @@ class FitLoop:
         logs, count = self._run_batches(data, train_batch, callbacks, "train", bar,
                                         "stop_training", f"fit(), epoch {epoch + 1}")
         logs = dict(logs)
-        if validation is not None and not self.stop_training:
+        if validation is not None and not self.stop_training and \
+                _validates(epoch, self._validation_freq):
             val = self._evaluate_data(validation, callbacks,
                                       where=f"fit(): validation_data, epoch {epoch + 1}")
             logs.update({f"val_{k}": v for k, v in val.items()})
@@ -192,6 +207,29 @@ class FitLoop:
             return None
         keys = list(trace.outputs)
         return keys + [f"val_{k}" for k in keys] if validation else keys
+
+
+def _validates(epoch: int, frequency) -> bool:
+    """Whether fit validates after ``epoch`` (0-based) for ``validation_freq``."""
+    if isinstance(frequency, (list, tuple, set, frozenset)):
+        return epoch + 1 in frequency
+    return (epoch + 1) % frequency == 0
+
+
+def _class_weighted(batch, class_weight: dict) -> tuple:
+    """``(x, y, sample_weight)`` with the sample weights of ``y``'s classes (Keras's
+    ``class_weight``: 1 for a class not listed; one-hot targets by their argmax)."""
+    x, y, _ = batch
+    if isinstance(y, (list, tuple, dict)):
+        raise ValueError("fit(): class_weight is only supported for models with a single "
+                         "output (as in Keras); pass sample_weight per output instead")
+    y = np.asarray(y)
+    classes = np.argmax(y, axis=-1) if y.ndim > 1 and y.shape[-1] > 1 else \
+        np.round(y.reshape(len(y), -1)[:, 0]).astype(np.int64)
+    weights = np.ones(len(y), np.float32)
+    for label, weight in class_weight.items():
+        weights[classes == label] = weight
+    return x, y, weights
 
 
 def _validation_adapter(validation_data, batch_size, steps=None):

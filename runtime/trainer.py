@@ -60,6 +60,8 @@ class Trainer(FitLoop, BatchLoops, TracedSteps, StepData):
 
     compiled = False
     _distribute = None       # compile(distribute=): a DataParallel strategy
+    _class_weight = None     # fit(class_weight=), for its train batches
+    _validation_freq = 1     # fit(validation_freq=)
     stop_training = False
     stop_evaluating = False
     stop_predicting = False

@@ -153,7 +153,8 @@ ROWS = [
      ["validation_split", "[0, 1)"]),
     ("fit-validation-split-str", lambda e: e.fit(validation_split="0.2"), TypeError,
      ["validation_split", "a float"]),
-    ("fit-class-weight", lambda e: e.fit(class_weight={0: 1.0}), TypeError, ["class_weight"]),
+    ("fit-class-weight", lambda e: e.fit(class_weight=[1.0, 2.0]), TypeError,
+     ["fit(class_weight=...)", "a dict of class index"]),
     # --- fit: training data -------------------------------------------------------------
     ("fit-label-too-big", lambda e: e.fit(y=e.labels(5, 3)), ValueError,
      ["fit()", "y[5]", "'probs'", "[0, 3)"]),

@@ -1445,3 +1445,40 @@ def test_predict_on_batch_is_one_forward_pass_as_numpy():
     got = model.predict_on_batch(x)
     assert isinstance(got, np.ndarray)
     np.testing.assert_allclose(got, model.predict(x, verbose=0), rtol=1e-6)
+
+
+def test_class_weight_weighs_each_sample_by_its_class():
+    x = np.random.default_rng(1).normal(size=(6, 3)).astype("float32")
+    labels = np.array([0, 1, 1, 2, 0, 1])
+    fits = {}
+    for name, kwargs in (("class", {"class_weight": {0: 2.0, 2: 0.5}}),
+                         ("sample", {"sample_weight": np.array([2, 1, 1, .5, 2, 1], "float32")})):
+        fg.utils.set_random_seed(0)
+        inputs = fg.Input((3,))
+        model = fg.Model(inputs, fg.layers.Dense(3, activation="softmax")(inputs))
+        model.compile("sgd", "sparse_categorical_crossentropy")
+        fits[name] = (model.fit(x, labels, epochs=2, batch_size=6, verbose=0,
+                                shuffle=False, **kwargs).history["loss"],
+                      model.weights[0].numpy())
+    np.testing.assert_allclose(fits["class"][0], fits["sample"][0], rtol=1e-6)
+    np.testing.assert_allclose(fits["class"][1], fits["sample"][1], rtol=1e-6)
+    with pytest.raises(ValueError, match="class_weight and sample_weight cannot be given"):
+        model.fit(x, labels, class_weight={0: 1.0}, sample_weight=np.ones(6), verbose=0)
+
+
+def test_validation_freq_validates_on_the_epochs_it_names():
+    model = mlp()
+    model.compile(optimizer="sgd", loss="mse")
+    x, y = regression_data(20)
+    validated = []
+    watcher = fg.callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: validated.append("val_loss" in logs))
+    model.fit(x, y, epochs=4, verbose=0, validation_data=(x, y), validation_freq=2,
+              callbacks=[watcher])
+    assert validated == [False, True, False, True]
+    validated.clear()
+    model.fit(x, y, epochs=3, verbose=0, validation_data=(x, y), validation_freq=[1, 3],
+              callbacks=[watcher])
+    assert validated == [True, False, True]
+    with pytest.raises(ValueError, match=r"fit\(validation_freq=...\)"):
+        model.fit(x, y, validation_freq=0, verbose=0)
