@@ -36,6 +36,7 @@ from ..ir.builder import user_site
 from . import losses, ops
 from .metric_base import Mean, MeanMetricWrapper, Metric
 from .checks import check_int_at_least
+from .confusion_metrics import Precision, Recall
 from .loss_prepare import squeeze_or_expand_to_same_rank
 from .metric_functions import (accuracy, binary_accuracy, categorical_accuracy,
                                sparse_categorical_accuracy, sparse_top_k_categorical_accuracy,
@@ -46,7 +47,8 @@ __all__ = [
     "SparseCategoricalAccuracy", "MeanSquaredError", "MeanAbsoluteError", "BinaryCrossentropy",
     "CategoricalCrossentropy", "SparseCategoricalCrossentropy", "KLDivergence", "accuracy",
     "binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy", "get",
-    "resolve_accuracy", "RootMeanSquaredError", "TopKCategoricalAccuracy",
+    "resolve_accuracy", "RootMeanSquaredError", "TopKCategoricalAccuracy", "Precision",
+    "Recall",
     "SparseTopKCategoricalAccuracy", "top_k_categorical_accuracy",
     "sparse_top_k_categorical_accuracy",
 ]
@@ -152,7 +154,7 @@ _CLASSES = {cls.__name__: cls for cls in (
     Mean, Accuracy, BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy,
     MeanSquaredError, MeanAbsoluteError, BinaryCrossentropy, CategoricalCrossentropy,
     SparseCategoricalCrossentropy, KLDivergence, TopKCategoricalAccuracy,
-    SparseTopKCategoricalAccuracy, RootMeanSquaredError)}
+    SparseTopKCategoricalAccuracy, RootMeanSquaredError, Precision, Recall)}
 _BY_NAME = {
     "accuracy": Accuracy, "acc": Accuracy, "binary_accuracy": BinaryAccuracy,
     "categorical_accuracy": CategoricalAccuracy,
@@ -166,6 +168,7 @@ _BY_NAME = {
     "top_k_categorical_accuracy": TopKCategoricalAccuracy,
     "sparse_top_k_categorical_accuracy": SparseTopKCategoricalAccuracy,
     "root_mean_squared_error": RootMeanSquaredError,
+    "precision": Precision, "recall": Recall,
     **_CLASSES,
 }
 
