@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..ir.builder import user_site
+
 
 def check_number(owner: str, key: str, value, low=None, high=None, open_low=False) -> None:
     """``value`` must be a finite real number (not a bool) in ``[low, high]`` (``(low,
@@ -69,3 +71,22 @@ def cast_in_range(array: np.ndarray, dtype, what: str) -> np.ndarray:
                              f"(the range is {info.min} to {info.max}); numbers outside it "
                              f"would wrap around silently")
     return array.astype(dtype)
+
+
+def named_object(identifier, base: type, by_name: dict, kind: str):
+    """What a layer argument such as ``kernel_regularizer`` names: None, an instance of
+    ``base`` and any callable as they are; a name made by ``by_name[name]()``. A
+    ValueError for an unknown name and a TypeError for anything else, both at the user's
+    line, naming the ``kind`` of object and what was expected."""
+    if identifier is None or isinstance(identifier, base):
+        return identifier
+    if isinstance(identifier, str):
+        made = by_name.get(identifier)
+        if made is None:
+            raise ValueError(f"{user_site()}: unknown {kind} {identifier!r}: expected one of "
+                             f"{sorted(by_name)}, a {base.__name__} or a callable")
+        return made()
+    if callable(identifier):
+        return identifier
+    raise TypeError(f"{user_site()}: a {kind} must be a name, a {base.__name__} or a "
+                    f"callable, got {identifier!r}")

@@ -33,7 +33,7 @@ import numpy as np
 
 from ..ir import as_dtype, layer_scope
 from ..ir.builder import current_layer_path, user_site
-from . import eager, initializers, regularizers, state
+from . import constraints, eager, initializers, regularizers, state
 from .checks import check_bool
 from .naming import check_name, release_path, to_snake_case, unique_name
 from .nest import flatten, map_structure, pack_like
@@ -96,11 +96,12 @@ class Layer:
 
     # --- weights --------------------------------------------------------------------
     def add_weight(self, shape, initializer="glorot_uniform", dtype=None, trainable=True,
-                   name=None, regularizer=None) -> Variable:
+                   name=None, regularizer=None, constraint=None) -> Variable:
         """Create a weight now, initialized by ``initializer``; named ``<layer path>/<name>``.
         ``shape`` is a tuple of ints >= 0 (a ValueError naming the layer and the weight
         otherwise). ``regularizer`` (:mod:`.regularizers`): its penalty of the weight is
-        in :attr:`losses` (and a compiled model's loss)."""
+        in :attr:`losses` (and a compiled model's loss); ``constraint``
+        (:mod:`.constraints`) is applied after each optimizer update of the weight."""
         self._require_init()
         own = self.__dict__.setdefault("_own_weights", [])
         name = name or f"variable_{len(own)}"
@@ -110,6 +111,7 @@ class Layer:
         value = initializers.get(initializer)(shape, dtype)
         variable = Variable(value, name, f"{self._path}/{name}", trainable=trainable, dtype=dtype)
         variable.regularizer = regularizers.get(regularizer)
+        variable.constraint = constraints.get(constraint)
         own.append(variable)
         return variable
 

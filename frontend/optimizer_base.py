@@ -279,6 +279,8 @@ class Optimizer:
             self._apply_weight_decay(variables, learning_rate)
             for g, v in zip(grads, variables):
                 self.update_step(g, v, learning_rate)
+                if v.constraint is not None:        # Keras's: after the update, in the step
+                    v.assign(v.constraint(v.read_value()))
         finally:
             self._per_apply = {}
         self.iterations.assign_add(1)

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..ir.builder import user_site
 from . import nn, ops
+from .checks import named_object
 
 
 class Regularizer:
@@ -108,15 +109,4 @@ _BY_NAME = {"l1": L1, "l2": L2, "l1_l2": lambda: L1L2(0.01, 0.01), "L1L2": L1L2,
 def get(identifier):
     """A regularizer from a name (``"l1_l2"`` has 0.01 for both, as Keras's), a
     Regularizer, or any callable(tensor) -> scalar; None gives None."""
-    if identifier is None or isinstance(identifier, Regularizer):
-        return identifier
-    if isinstance(identifier, str):
-        made = _BY_NAME.get(identifier)
-        if made is None:
-            raise ValueError(f"{user_site()}: unknown regularizer {identifier!r}: expected one "
-                             f"of {sorted(_BY_NAME)}, a Regularizer or a callable")
-        return made()
-    if callable(identifier):
-        return identifier
-    raise TypeError(f"{user_site()}: a regularizer must be a name, a Regularizer or a "
-                    f"callable, got {identifier!r}")
+    return named_object(identifier, Regularizer, _BY_NAME, "regularizer")

@@ -65,6 +65,7 @@ class Variable:
         self._value = _initial_value(initializer, shape, self.dtype, name)
         self.version = 0        # counts the values held: every assign and adopt, in place too
         self.regularizer = None  # a penalty of the value, in its layer's ``losses``
+        self.constraint = None   # applied to the value after each optimizer update
         self.name = name
         self.path = unique_path(path or name)
         self.trainable = bool(trainable)

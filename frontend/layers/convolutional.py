@@ -42,7 +42,7 @@ import numpy as np
 
 from ...ir import Sym, emit
 from ...ir.builder import user_site
-from .. import activations, initializers, ops, regularizers
+from .. import activations, constraints, initializers, ops, regularizers
 from ..checks import check_bool
 from ..layer import Layer
 from ..ops_coerce import _wrap as ops_wrap
@@ -181,6 +181,8 @@ class _Conv(Layer):
                  kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
         self.kernel_regularizer = regularizers.get(kwargs.pop("kernel_regularizer", None))
         self.bias_regularizer = regularizers.get(kwargs.pop("bias_regularizer", None))
+        self.kernel_constraint = constraints.get(kwargs.pop("kernel_constraint", None))
+        self.bias_constraint = constraints.get(kwargs.pop("bias_constraint", None))
         super().__init__(**kwargs)
         kind = type(self).__name__
         if not isinstance(filters, (int, np.integer)) or isinstance(filters, bool) or filters <= 0:
@@ -213,10 +215,12 @@ class _Conv(Layer):
                                input_shape)
         self.kernel = self.add_weight(self.kernel_shape(input_shape[-1]),
                                       self.kernel_initializer, name="kernel",
-                                      regularizer=self.kernel_regularizer)
+                                      regularizer=self.kernel_regularizer,
+                                      constraint=self.kernel_constraint)
         if self.use_bias:
             self.bias = self.add_weight((self.filters,), self.bias_initializer, name="bias",
-                                        regularizer=self.bias_regularizer)
+                                        regularizer=self.bias_regularizer,
+                                        constraint=self.bias_constraint)
 
     def kernel_shape(self, channels: int) -> tuple:
         """The kernel's shape for ``channels`` input channels: (*kernel_size, channels,

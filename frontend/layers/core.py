@@ -6,7 +6,7 @@ import numpy as np
 from ...ir import Sym
 from ...ir.builder import user_site
 from ...ir.errors import ShapeError
-from .. import activations, initializers, ops, random, regularizers
+from .. import activations, constraints, initializers, ops, random, regularizers
 from ..checks import check_bool, check_positive_int
 from ..context import training_flag
 from ..layer import Layer
@@ -51,8 +51,10 @@ class Dense(Layer):
 
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
-                 **kwargs):
+                 kernel_constraint=None, bias_constraint=None, **kwargs):
         super().__init__(**kwargs)
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
         owner = f"{user_site()}: Dense"
@@ -69,10 +71,12 @@ class Dense(Layer):
         if not input_shape or input_shape[-1] is None:
             raise incompatible(self, "the last axis must have a known size", input_shape)
         self.kernel = self.add_weight((input_shape[-1], self.units), self.kernel_initializer,
-                                      name="kernel", regularizer=self.kernel_regularizer)
+                                      name="kernel", regularizer=self.kernel_regularizer,
+                                      constraint=self.kernel_constraint)
         if self.use_bias:
             self.bias = self.add_weight((self.units,), self.bias_initializer, name="bias",
-                                        regularizer=self.bias_regularizer)
+                                        regularizer=self.bias_regularizer,
+                                        constraint=self.bias_constraint)
 
     def call(self, inputs):
         expected = self.kernel.shape[0]

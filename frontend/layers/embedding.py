@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ...ir.builder import user_site
-from .. import guards, initializers, ops, regularizers
+from .. import constraints, guards, initializers, ops, regularizers
 from ..checks import check_positive_int
 from ..layer import Layer
 
@@ -16,8 +16,9 @@ class Embedding(Layer):
     single_input = True
 
     def __init__(self, input_dim, output_dim, embeddings_initializer="uniform", mask_zero=False,
-                 embeddings_regularizer=None, **kwargs):
+                 embeddings_regularizer=None, embeddings_constraint=None, **kwargs):
         super().__init__(**kwargs)
+        self.embeddings_constraint = constraints.get(embeddings_constraint)
         self.embeddings_regularizer = regularizers.get(embeddings_regularizer)
         check_positive_int(f"{user_site()}: Embedding", "input_dim", input_dim)
         check_positive_int(f"{user_site()}: Embedding", "output_dim", output_dim)
@@ -31,7 +32,8 @@ class Embedding(Layer):
     def build(self, input_shape):
         self.embeddings = self.add_weight((self.input_dim, self.output_dim),
                                           self.embeddings_initializer, name="embeddings",
-                                          regularizer=self.embeddings_regularizer)
+                                          regularizer=self.embeddings_regularizer,
+                                          constraint=self.embeddings_constraint)
 
     def call(self, inputs):
         guards.require_token_ids(inputs, self)
