@@ -28,6 +28,7 @@ __all__ += ["AveragePooling1D", "AveragePooling2D", "BatchNormalization", "Conv1
 from .recurrent import GRU, LSTM, SimpleRNN
 from .upsampling import UpSampling1D, UpSampling2D
 from .activation_layers import ELU, Identity, LeakyReLU, ReLU, Softmax
+from .noise import GaussianDropout, GaussianNoise, SpatialDropout1D, SpatialDropout2D
 from .reshaping import (Cropping1D, Cropping2D, Permute, RepeatVector, Rescaling,
                         UnitNormalization, ZeroPadding1D, ZeroPadding2D)
 
@@ -35,3 +36,4 @@ __all__ += ["GRU", "LSTM", "SimpleRNN", "UpSampling1D", "UpSampling2D"]
 __all__ += ["ELU", "Identity", "LeakyReLU", "ReLU", "Softmax"]
 __all__ += ["Cropping1D", "Cropping2D", "Permute", "RepeatVector", "Rescaling",
             "UnitNormalization", "ZeroPadding1D", "ZeroPadding2D"]
+__all__ += ["GaussianDropout", "GaussianNoise", "SpatialDropout1D", "SpatialDropout2D"]
