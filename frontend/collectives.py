@@ -67,7 +67,7 @@ def global_count(count):
     the mean over replicas of theirs while :func:`active`: a replica's loss over that
     count, averaged over replicas as its gradients are, is then the global batch's
     (sum of all numerators over the sum of all counts). Else ``count``."""
-    return mean_over_replicas([count])[0] if active() else count
+    return mean_over_replicas([count])[0]
 
 
 def replicas() -> int:
@@ -91,15 +91,16 @@ def moments(x, axes: tuple):
     if not is_symbolic(x):
         return local_moments(x, axes)
     flag = replicated_flag()
-    return tuple(ops.where(flag, g, l) for g, l in zip(_global_moments(x, axes, True),
+    return tuple(ops.where(flag, g, l) for g, l in zip(_global_moments(x, axes),
                                                        local_moments(x, axes)))
 
 
-def _global_moments(x, axes: tuple, forced: bool = False):
-    average = (lambda t: all_reduce([t], mean=True)[0]) if forced else \
-        (lambda t: mean_over_replicas([t])[0])
-    mean = average(ops.mean(x, axis=axes, keepdims=True))
-    variance = average(ops.mean(ops.square(ops.subtract(x, mean)), axis=axes))
+def _global_moments(x, axes: tuple):
+    """The global batch's moments, through mean all-reduces (whether or not a replicated
+    step is being traced: :func:`moments` decides when they are used)."""
+    (mean,) = all_reduce([ops.mean(x, axis=axes, keepdims=True)], mean=True)
+    (variance,) = all_reduce([ops.mean(ops.square(ops.subtract(x, mean)), axis=axes)],
+                             mean=True)
     return ops.squeeze_axes(mean, axes), variance
 
 

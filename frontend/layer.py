@@ -119,6 +119,8 @@ class Layer:
     def add_loss(self, loss) -> None:
         """Add a scalar ``loss`` (a tensor of this call) to :attr:`losses`, as Keras's
         ``add_loss``: inside a model's train step it joins the step's loss."""
+        global _ANY_ADDED_LOSS
+        _ANY_ADDED_LOSS = True
         self.__dict__.setdefault("_added_losses", []).append((_loss_context(loss), loss))
 
     @property
@@ -274,7 +276,7 @@ class Layer:
     def __call__(self, *args, **kwargs):
         self._require_init()
         self._check_call(args, kwargs)
-        if current_layer_path() is None:
+        if _ANY_ADDED_LOSS and current_layer_path() is None:   # no walk until a loss exists
             self._forget_other_losses()
         outputs = self._dispatch_call(args, kwargs)
         if self.activity_regularizer is not None:
@@ -458,6 +460,7 @@ def _recorded(tensor, record: CallRecord) -> SymbolicTensor:
 # The context of a loss added while a model is built from symbolic calls (outside any
 # step): the model's own graph of such losses carries them into its steps.
 BUILDING = "building"
+_ANY_ADDED_LOSS = False     # whether any layer ever added a loss (calls skip the walk)
 
 
 def _loss_context(loss):

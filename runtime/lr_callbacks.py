@@ -56,10 +56,8 @@ class LearningRateScheduler(Callback):
 
 class ReduceLROnPlateau(MonitorCallback):
     def __init__(self, monitor="val_loss", factor=0.1, patience=10, verbose=0, mode="auto",
-                 min_delta=1e-4, cooldown=0, min_lr=0.0, **kwargs):
+                 min_delta=1e-4, cooldown=0, min_lr=0.0):
         super().__init__(monitor)
-        if kwargs:
-            raise TypeError(f"ReduceLROnPlateau() got unexpected arguments {sorted(kwargs)}")
         if not 0 <= factor < 1:
             raise ValueError(f"ReduceLROnPlateau does not support a factor >= 1.0 (or < 0): "
                              f"got factor={factor}")
@@ -120,8 +118,9 @@ class CSVLogger(Callback):
         if not distribute.is_writer():
             return
         appending = self.append and os.path.exists(self.filename)
-        self._file = open(self.filename, "a" if appending else "w", newline="")
         self._keys = self._keys_in_file() if appending else None
+        self._file = open(self.filename, "a" if appending else "w", newline="")
+        self._writer = csv.writer(self._file, delimiter=self.sep)
 
     def _keys_in_file(self):
         """The columns an existing file has (its header), so appended rows match them."""
@@ -135,10 +134,7 @@ class CSVLogger(Callback):
         logs = logs or {}
         if self._keys is None:
             self._keys = sorted(logs)
-            self._writer = csv.writer(self._file, delimiter=self.sep)
             self._writer.writerow(["epoch"] + self._keys)
-        elif self._writer is None:
-            self._writer = csv.writer(self._file, delimiter=self.sep)
         self._writer.writerow([epoch] + [_cell(logs.get(k, "NA")) for k in self._keys])
         self._file.flush()
 

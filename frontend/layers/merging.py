@@ -49,7 +49,7 @@ class _Elementwise(_Merge):
     """A merge folding its inputs with one elementwise ``op``, left to right."""
 
     min_inputs = 2
-    op = staticmethod(ops.add)
+    op: staticmethod     # each subclass's elementwise op
 
     def call(self, inputs):
         return reduce(self.op, self._inputs(inputs))
