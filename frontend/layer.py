@@ -38,6 +38,7 @@ from .checks import check_bool
 from .naming import check_name, release_path, to_snake_case, unique_name
 from .nest import flatten, map_structure, pack_like
 from .tensor import CallRecord, SymbolicTensor, is_symbolic, is_tensor
+from .traceback_filter import filter_traceback
 from .variables import Variable, check_shape
 
 _TRAINING: contextvars.ContextVar = contextvars.ContextVar("fusegraph_training", default=None)
@@ -273,6 +274,7 @@ class Layer:
                 t._keras_mask = m
         return outputs
 
+    @filter_traceback
     def __call__(self, *args, **kwargs):
         self._require_init()
         self._check_call(args, kwargs)

@@ -48,6 +48,7 @@ from ..ir.ops.region import ANY_KERNEL
 from ..passes import FUSION_PIPELINE, pipeline_through, run_pipeline, targeting
 from .summary import format_summary
 from .tensor import SymbolicTensor, is_symbolic
+from .traceback_filter import filter_traceback
 
 
 MAX_EAGER_TRACES = 8   # forward graphs a model traced by its calls keeps (least recent dropped)
@@ -197,6 +198,7 @@ class Model(Layer):
         self._init_functional(holder, outputs, track_layers=False)
         self._eager_forwards[call_key(((), {}))] = self._functional
 
+    @filter_traceback
     def __call__(self, *args, **kwargs):
         """On symbolic tensors, a layer call. On arrays, the forward graph is run: a
         functional model's, or, for a model traced by its calls (subclassed, or a
@@ -261,7 +263,7 @@ class Model(Layer):
                 f"constant of the trace; at most {MAX_EAGER_TRACES} traces are kept). "
                 f"Pass per-batch arrays (masks, biases) as part of the inputs, or run the "
                 f"model inside fg.function, where array arguments are graph inputs",
-                stacklevel=3)
+                stacklevel=4)   # past __call__ and its traceback filter
         self._eager_array_layouts.add(layout)
 
     def _trace_call(self, x, extras) -> "Functional":
