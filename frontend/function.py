@@ -40,6 +40,7 @@ from .input_layer import placeholder
 from .nest import flatten, pack_like, treedef
 from .state import tracing_state
 from .tensor import is_symbolic
+from .traceback_filter import filter_traceback
 from .variables import Variable
 
 
@@ -90,6 +91,7 @@ class Function:
         self.last_trace: Traced | None = None
         functools.update_wrapper(self, fn)
 
+    @filter_traceback
     def __call__(self, *args, **kwargs):
         if any(is_symbolic(t) for t in flatten((args, kwargs))):
             return self.fn(*args, **kwargs)

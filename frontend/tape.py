@@ -25,6 +25,7 @@ from ..ir.builder import user_site
 from ..ir.errors import ShapeError
 from ..passes.autodiff import AutodiffError, gradients
 from . import eager, state
+from .traceback_filter import filter_traceback
 from .ops import add, convert_to_tensor
 from .nest import flatten, pack_like
 from .tensor import CallRecord, SymbolicTensor, TraceError, is_symbolic
@@ -110,6 +111,7 @@ class GradientTape:
                 raise TypeError(f"{user_site()}: GradientTape.watch takes tensors and "
                                 f"variables, got {x!r}")
 
+    @filter_traceback
     def gradient(self, target, sources, output_gradients=None, unconnected_gradients="none"):
         """d(sum of target) / d(each source), in the structure of ``sources``; None for a
         source the target does not depend on (or zeros with ``unconnected_gradients="zero"``).

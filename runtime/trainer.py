@@ -44,6 +44,7 @@ from ..frontend import collectives
 from ..frontend import optimizers as optimizers_module
 from ..frontend.function import Function
 from ..frontend.metrics import Mean
+from ..frontend.traceback_filter import filter_traceback
 from ..frontend.model import graph_text
 from . import checkpoints, compile_config
 from .batch_loops import BatchLoops
@@ -66,7 +67,16 @@ class Trainer(FitLoop, BatchLoops, TracedSteps, StepData):
     stop_evaluating = False
     stop_predicting = False
 
+    # --- the entry points: their errors leave fusegraph's frames out of the traceback ---
+    fit = filter_traceback(FitLoop.fit)
+    evaluate = filter_traceback(BatchLoops.evaluate)
+    predict = filter_traceback(BatchLoops.predict)
+    train_on_batch = filter_traceback(BatchLoops.train_on_batch)
+    test_on_batch = filter_traceback(BatchLoops.test_on_batch)
+    predict_on_batch = filter_traceback(BatchLoops.predict_on_batch)
+
     # --- compile -----------------------------------------------------------------------
+    @filter_traceback
     def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None,
                 backend=None, distribute=None):
         """Configure training. ``loss``/``loss_weights``/``metrics``: one object, a list by
