@@ -37,3 +37,5 @@ __all__ += ["ELU", "Identity", "LeakyReLU", "ReLU", "Softmax"]
 __all__ += ["Cropping1D", "Cropping2D", "Permute", "RepeatVector", "Rescaling",
             "UnitNormalization", "ZeroPadding1D", "ZeroPadding2D"]
 __all__ += ["GaussianDropout", "GaussianNoise", "SpatialDropout1D", "SpatialDropout2D"]
+from .depthwise import DepthwiseConv2D, SeparableConv2D
+__all__ += ["DepthwiseConv2D", "SeparableConv2D"]
