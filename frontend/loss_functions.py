@@ -41,32 +41,68 @@ def mean_absolute_error(y_true, y_pred):
     return ops.mean(ops.abs(ops.subtract(y_true, y_pred)), axis=-1)
 
 
+def _binary_from_probs(y_true, probs):
+    """The element-wise binary cross-entropy of probabilities, clipped to [1e-7, 1 - 1e-7]."""
+    p = ops.clip(probs, EPSILON, 1.0 - EPSILON)
+    return ops.negative(ops.add(
+        ops.multiply(y_true, ops.log(p)),
+        ops.multiply(ops.subtract(1.0, y_true), ops.log(ops.subtract(1.0, p)))))
+
+
+def _smooth_binary(y_true, label_smoothing):
+    """Binary label smoothing: ``z*(1-s) + s/2``."""
+    if not label_smoothing:
+        return y_true
+    return ops.add(ops.multiply(y_true, 1.0 - label_smoothing), 0.5 * label_smoothing)
+
+
 @eager_or_traced(data=("y_true", "y_pred"))
 def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
     """Binary cross-entropy of each element, averaged over ``axis`` (the last)."""
     name = "binary_crossentropy"
     y_true, y_pred = _prepare(name, y_true, y_pred)
     axis = _class_axis(name, y_pred, axis)
-    if label_smoothing:
-        y_true = ops.add(ops.multiply(y_true, 1.0 - label_smoothing), 0.5 * label_smoothing)
+    y_true = _smooth_binary(y_true, label_smoothing)
     if from_logits:
         # max(x, 0) - x*z + log(1 + e^-|x|): no exp of a large positive number
         x = y_pred
         elementwise = ops.add(ops.subtract(ops.maximum(x, 0.0), ops.multiply(x, y_true)),
                               ops.log1p(ops.exp(ops.negative(ops.abs(x)))))
     else:
-        p = ops.clip(y_pred, EPSILON, 1.0 - EPSILON)
-        elementwise = ops.negative(ops.add(
-            ops.multiply(y_true, ops.log(p)),
-            ops.multiply(ops.subtract(1.0, y_true), ops.log(ops.subtract(1.0, p)))))
+        elementwise = _binary_from_probs(y_true, y_pred)
     return ops.mean(elementwise, axis=axis)
 
 
 @eager_or_traced(data=("y_true", "y_pred"))
-def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
-    """-sum(y_true * log p, axis): one value per sample; ``y_true`` one-hot (or any
-    distribution) of the same shape as ``y_pred``."""
-    name = "categorical_crossentropy"
+def binary_focal_crossentropy(y_true, y_pred, apply_class_balancing=False, alpha=0.25,
+                              gamma=2.0, from_logits=False, label_smoothing=0.0, axis=-1):
+    """Focal binary cross-entropy (Lin et al. 2018) of each element, averaged over ``axis``:
+    ``(1 - p_t)^gamma * bce`` with ``p_t = z*p + (1-z)*(1-p)`` (``p`` the probability, the
+    sigmoid of a logit, unclipped there; ``bce`` from the clipped ``p``, as Keras computes
+    it, even from logits); with ``apply_class_balancing`` also times ``alpha`` for
+    positives and ``1 - alpha`` for negatives. Labels are smoothed first (binary)."""
+    name = "binary_focal_crossentropy"
+    y_true, y_pred = _prepare(name, y_true, y_pred)
+    axis = _class_axis(name, y_pred, axis)
+    y_true = _smooth_binary(y_true, label_smoothing)
+    probs = ops.sigmoid(y_pred) if from_logits else y_pred
+    negative = ops.subtract(1.0, y_true)
+    p_t = ops.add(ops.multiply(y_true, probs),
+                  ops.multiply(negative, ops.subtract(1.0, probs)))
+    focal = ops.multiply(ops.power(ops.subtract(1.0, p_t), gamma),
+                         _binary_from_probs(y_true, probs))
+    if apply_class_balancing:
+        focal = ops.multiply(ops.add(ops.multiply(y_true, alpha),
+                                     ops.multiply(negative, 1.0 - alpha)), focal)
+    return ops.mean(focal, axis=axis)
+
+
+def _prepare_one_hot(name: str, y_true, y_pred, axis, label_smoothing):
+    """Targets and predictions of a categorical loss: one-hot (or any distribution)
+    targets of ``y_pred``'s shape (a clear error for another class count, or integer
+    labels), the class ``axis`` as a non-negative int, and the targets smoothed as Keras
+    does: ``z*(1-s) + s/num_classes``, with ``num_classes`` the size of the LAST axis
+    whatever ``axis`` is (Keras's rule)."""
     y_pred = _float_tensor(y_pred)
     y_true = ops.convert_to_tensor(y_true)
     if (y_true.ndim == y_pred.ndim and y_pred.ndim >= 1
@@ -84,14 +120,56 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
                                    "sparse_categorical_crossentropy")
     axis = _class_axis(name, y_pred, axis)
     if label_smoothing:
-        num_classes = y_pred.type.shape[axis]
+        num_classes = y_pred.type.shape[-1]
         if isinstance(num_classes, Sym):
-            raise _shape_error(name, f"label_smoothing needs the number of classes, but axis "
-                                     f"{axis} of y_pred {_shape_str(y_pred)} has unknown size")
+            raise _shape_error(name, f"label_smoothing needs the number of classes, but the "
+                                     f"last axis of y_pred {_shape_str(y_pred)} has unknown size")
         y_true = ops.add(ops.multiply(y_true, 1.0 - label_smoothing),
                          label_smoothing / num_classes)
+    return y_true, y_pred, axis
+
+
+@eager_or_traced(data=("y_true", "y_pred"))
+def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
+    """-sum(y_true * log p, axis): one value per sample; ``y_true`` one-hot (or any
+    distribution) of the same shape as ``y_pred``."""
+    y_true, y_pred, axis = _prepare_one_hot("categorical_crossentropy", y_true, y_pred, axis,
+                                            label_smoothing)
     return ops.negative(ops.sum(ops.multiply(y_true, _log_probs(y_pred, axis, from_logits)),
                                 axis=axis))
+
+
+@eager_or_traced(data=("y_true", "y_pred"))
+def categorical_focal_crossentropy(y_true, y_pred, alpha=0.25, gamma=2.0, from_logits=False,
+                                   label_smoothing=0.0, axis=-1):
+    """Focal categorical cross-entropy (Lin et al. 2018): ``sum(alpha * (1 - p)^gamma *
+    -z * log p, axis)``, one value per sample. ``p``: the probabilities (softmax of logits,
+    as Keras computes it, not a log-softmax) rescaled to sum to 1 over ``axis`` and clipped
+    to [1e-7, 1 - 1e-7]. ``alpha`` is a number or one weight per class (a list or tuple
+    as long as the last axis)."""
+    name = "categorical_focal_crossentropy"
+    y_true, y_pred, axis = _prepare_one_hot(name, y_true, y_pred, axis, label_smoothing)
+    probs = nn.softmax(y_pred, axis=axis) if from_logits else y_pred
+    probs = ops.clip(ops.divide(probs, ops.sum(probs, axis=axis, keepdims=True)),
+                     EPSILON, 1.0 - EPSILON)
+    crossentropy = ops.negative(ops.multiply(y_true, ops.log(probs)))
+    weighting = ops.multiply(ops.power(ops.subtract(1.0, probs), gamma),
+                             _class_weights(name, alpha, y_pred))
+    return ops.sum(ops.multiply(weighting, crossentropy), axis=axis)
+
+
+def _class_weights(name: str, alpha, y_pred):
+    """A focal loss's ``alpha``: a number, or a list/tuple of one weight per class (the
+    last axis of ``y_pred``), as a float constant that broadcasts against it."""
+    if not isinstance(alpha, (list, tuple, np.ndarray)):
+        return float(alpha)
+    weights = np.asarray(alpha, dtype=y_pred.type.dtype.numpy)
+    num_classes = y_pred.type.shape[-1]
+    if weights.ndim != 1 or (not isinstance(num_classes, Sym) and len(weights) != num_classes):
+        raise _shape_error(name, f"alpha has shape {weights.shape}; expected one weight per "
+                                 f"class, shape ({num_classes},), for y_pred of shape "
+                                 f"{_shape_str(y_pred)}")
+    return ops.convert_to_tensor(weights)
 
 
 @eager_or_traced(data=("y_true", "y_pred"))

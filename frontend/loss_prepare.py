@@ -109,8 +109,11 @@ def reduce_weighted_values(values, sample_weight=None, reduction="sum_over_batch
     fusegraph also adds trailing axes, so a ``(B,)`` weight applies to ``(B, T)`` losses)
     and must then broadcast to them. ``"sum_over_batch_size"`` (= ``"mean"``) divides the
     weighted sum by the number of losses (not by the sum of the weights);
-    ``"mean_with_sample_weight"`` divides by the sum of the weights; ``"sum"`` sums;
-    ``None``/``"none"`` returns the weighted losses.
+    ``"mean_with_sample_weight"`` divides by the sum of the weights as given (after that
+    alignment, before broadcasting: a scalar weight ``w`` gives ``sum(values)``, a
+    ``(B, 1)`` weight on ``(B, T)`` losses divides by the B weights' sum, as in Keras);
+    ``"sum"`` sums; ``None``/``"none"`` returns the weighted losses. Scalar losses are
+    returned as they are, whatever the reduction.
     """
     if reduction not in REDUCTIONS:
         raise ValueError(f"{user_site()}: loss '{loss}': unknown reduction {reduction!r}: "
@@ -139,22 +142,21 @@ def reduce_weighted_values(values, sample_weight=None, reduction="sum_over_batch
         total, replicas = ops.sum(values), collectives.replicas()
         return total if replicas == 1 else ops.multiply(total, float(replicas))
     if reduction == "mean_with_sample_weight" and weights is not None:
-        return _divide_no_nan(ops.sum(values), collectives.global_count(
-            ops.sum(ops.broadcast_to(weights, values.type.shape))))
+        return _divide_no_nan(ops.sum(values), collectives.global_count(ops.sum(weights)))
     return ops.mean(values)
 
 
 def apply_mask(sample_weight, mask, dtype, reduction):
     """The sample weights with a prediction's ``mask`` (Keras's ``apply_mask``): masked
-    entries weigh 0; for a mean, the others ``total / valid`` (plus 1e-7), so the mean is
-    over the valid entries only; times ``sample_weight`` when given."""
+    entries weigh 0; for a mean, the others ``total / valid`` (0 when nothing is valid),
+    so the mean is over the valid entries only; times ``sample_weight`` when given."""
     mask = ops.cast(mask, dtype)
     if reduction in ("mean", "sum_over_batch_size"):
         total = ops.convert_to_tensor(1.0, dtype)
         for axis in range(mask.ndim):                 # the batch and steps may be symbols
             total = ops.multiply(total, ops.dim_size(mask, axis, dtype))
         valid = collectives.global_count(ops.sum(mask))     # replicated: the global batch's
-        mask = ops.multiply(mask, ops.divide(total, ops.add(valid, EPSILON)))
+        mask = ops.multiply(mask, _divide_no_nan(total, valid))
     if sample_weight is None:
         return mask
     weights = ops.convert_to_tensor(sample_weight, dtype)

@@ -24,7 +24,9 @@ Numerics follow Keras 3 (see KERAS_COMPAT.md, "Losses and logs"):
   (and sparse) first rescale the predictions to sum to 1 over the class axis, as
   Keras's backends do;
 * label smoothing: binary ``z*(1-s) + s/2``; categorical ``z*(1-s) + s/num_classes``;
-* ``kl_divergence`` clips both distributions to ``[1e-7, 1]``.
+* ``kl_divergence`` clips both distributions to ``[1e-7, 1]``;
+* the focal cross-entropies compute probabilities first (``softmax``/``sigmoid`` of
+  logits), as Keras does, then the clipped cross-entropy times the focal factor.
 
 Targets and predictions are first brought to the same rank as Keras does (a trailing
 axis of size 1 is squeezed or added: targets ``(B,)`` with predictions ``(B, 1)`` work).
@@ -49,8 +51,8 @@ from ..ir.builder import user_site
 from .checks import check_bool, check_number
 from .dispatch import eager_or_traced
 from .loss_functions import (  # noqa: F401
-    KLD, MAE, MAPE, MSE, MSLE, binary_crossentropy, categorical_crossentropy,
-    categorical_hinge, cosine_similarity, hinge, huber, kl_divergence, kld,
+    KLD, MAE, MAPE, MSE, MSLE, binary_crossentropy, binary_focal_crossentropy,
+    categorical_crossentropy, categorical_focal_crossentropy, categorical_hinge, cosine_similarity, hinge, huber, kl_divergence, kld,
     kullback_leibler_divergence, log_cosh, logcosh, mae, mape, mean_absolute_error,
     mean_absolute_percentage_error, mean_squared_error, mean_squared_logarithmic_error, mse,
     msle, poisson, sparse_categorical_crossentropy, squared_hinge)
@@ -72,7 +74,8 @@ __all__ = [
     "CosineSimilarity", "MeanSquaredLogarithmicError", "MeanAbsolutePercentageError",
     "huber", "log_cosh", "logcosh", "hinge", "squared_hinge", "categorical_hinge", "poisson",
     "cosine_similarity", "mean_squared_logarithmic_error", "mean_absolute_percentage_error",
-    "msle", "MSLE", "mape", "MAPE",
+    "msle", "MSLE", "mape", "MAPE", "BinaryFocalCrossentropy", "CategoricalFocalCrossentropy",
+    "binary_focal_crossentropy", "categorical_focal_crossentropy",
 ]
 
 
@@ -184,6 +187,46 @@ class CategoricalCrossentropy(LossFunctionWrapper):
         self.from_logits, self.label_smoothing, self.axis = from_logits, label_smoothing, axis
 
 
+class BinaryFocalCrossentropy(LossFunctionWrapper):
+    """Focal binary cross-entropy (:func:`binary_focal_crossentropy`): down-weights easy
+    examples by ``(1 - p_t)^gamma``; ``apply_class_balancing`` weighs positives by
+    ``alpha`` and negatives by ``1 - alpha``."""
+
+    def __init__(self, apply_class_balancing=False, alpha=0.25, gamma=2.0, from_logits=False,
+                 label_smoothing=0.0, axis=-1, reduction="sum_over_batch_size",
+                 name="binary_focal_crossentropy", dtype=None):
+        _check_crossentropy_args(self, from_logits, label_smoothing, axis)
+        owner = f"{user_site()}: {type(self).__name__}"
+        check_bool(owner, "apply_class_balancing", apply_class_balancing)
+        check_number(owner, "alpha", alpha, 0, 1)
+        check_number(owner, "gamma", gamma, 0, None)
+        super().__init__(binary_focal_crossentropy, reduction=reduction, name=name, dtype=dtype,
+                         apply_class_balancing=apply_class_balancing, alpha=alpha, gamma=gamma,
+                         from_logits=from_logits, label_smoothing=label_smoothing, axis=axis)
+
+
+class CategoricalFocalCrossentropy(LossFunctionWrapper):
+    """Focal categorical cross-entropy (:func:`categorical_focal_crossentropy`) of one-hot
+    targets: ``alpha * (1 - p)^gamma`` times the cross-entropy of each class; ``alpha`` a
+    number or one weight per class."""
+
+    def __init__(self, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0, axis=-1,
+                 reduction="sum_over_batch_size", name="categorical_focal_crossentropy",
+                 dtype=None):
+        _check_crossentropy_args(self, from_logits, label_smoothing, axis)
+        owner = f"{user_site()}: {type(self).__name__}"
+        if isinstance(alpha, (list, tuple, np.ndarray)):
+            for weight in np.ravel(np.asarray(alpha, dtype=object)):
+                check_number(owner, "alpha", weight, 0, None)
+            alpha = tuple(float(weight) for weight in np.ravel(alpha))
+        else:
+            check_number(owner, "alpha", alpha, 0, None)
+        check_number(owner, "gamma", gamma, 0, None)
+        super().__init__(categorical_focal_crossentropy, reduction=reduction, name=name,
+                         dtype=dtype, alpha=alpha, gamma=gamma, from_logits=from_logits,
+                         label_smoothing=label_smoothing, axis=axis)
+
+
 class SparseCategoricalCrossentropy(LossFunctionWrapper):
     def __init__(self, from_logits=False, ignore_class=None, reduction="sum_over_batch_size",
                  name="sparse_categorical_crossentropy", dtype=None, axis=-1):
@@ -261,7 +304,7 @@ _CLASSES = {cls.__name__: cls for cls in (
     MeanSquaredError, MeanAbsoluteError, BinaryCrossentropy, CategoricalCrossentropy,
     SparseCategoricalCrossentropy, KLDivergence, Huber, LogCosh, Hinge, SquaredHinge,
     CategoricalHinge, Poisson, CosineSimilarity, MeanSquaredLogarithmicError,
-    MeanAbsolutePercentageError)}
+    MeanAbsolutePercentageError, BinaryFocalCrossentropy, CategoricalFocalCrossentropy)}
 _BY_NAME = {
     "mse": MeanSquaredError, "MSE": MeanSquaredError, "mean_squared_error": MeanSquaredError,
     "mae": MeanAbsoluteError, "MAE": MeanAbsoluteError, "mean_absolute_error": MeanAbsoluteError,
@@ -277,6 +320,8 @@ _BY_NAME = {
     "mean_squared_logarithmic_error": MeanSquaredLogarithmicError,
     "mape": MeanAbsolutePercentageError, "MAPE": MeanAbsolutePercentageError,
     "mean_absolute_percentage_error": MeanAbsolutePercentageError,
+    "binary_focal_crossentropy": BinaryFocalCrossentropy,
+    "categorical_focal_crossentropy": CategoricalFocalCrossentropy,
     **_CLASSES,
 }
 # the function each Loss class wraps, for code that recognizes a loss by its kind
@@ -288,7 +333,9 @@ FUNCTIONS = {MeanSquaredError: mean_squared_error, MeanAbsoluteError: mean_absol
              SquaredHinge: squared_hinge, CategoricalHinge: categorical_hinge, Poisson: poisson,
              CosineSimilarity: cosine_similarity,
              MeanSquaredLogarithmicError: mean_squared_logarithmic_error,
-             MeanAbsolutePercentageError: mean_absolute_percentage_error}
+             MeanAbsolutePercentageError: mean_absolute_percentage_error,
+             BinaryFocalCrossentropy: binary_focal_crossentropy,
+             CategoricalFocalCrossentropy: categorical_focal_crossentropy}
 
 
 def get(identifier):

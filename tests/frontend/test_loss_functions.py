@@ -6,6 +6,7 @@ import pytest
 
 import fusegraph as fg
 from fusegraph import losses
+from fusegraph.ir.errors import ShapeError
 
 RNG = np.random.default_rng(5)
 Y = RNG.normal(size=(6, 4)).astype(np.float32)
@@ -83,4 +84,138 @@ def test_a_model_compiles_with_the_new_names():
     model = fg.Model(inputs, fg.layers.Dense(4)(inputs))
     model.compile("sgd", loss="huber")
     first = model.fit(Y, P, epochs=3, verbose=0).history["loss"]
+    assert first[-1] < first[0]
+
+
+# --- focal cross-entropies ----------------------------------------------------------------
+def np_categorical_focal(z, p, alpha=0.25, gamma=2.0, from_logits=False, smoothing=0.0, axis=-1):
+    z = z * (1 - smoothing) + smoothing / z.shape[-1]      # Keras: the last axis's size
+    if from_logits:
+        e = np.exp(p - p.max(axis=axis, keepdims=True))
+        p = e / e.sum(axis=axis, keepdims=True)
+    p = np.clip(p / p.sum(axis=axis, keepdims=True), 1e-7, 1 - 1e-7)
+    return np.sum(np.asarray(alpha) * (1 - p) ** gamma * -z * np.log(p), axis=axis)
+
+
+def np_binary_focal(z, p, balance=False, alpha=0.25, gamma=2.0, from_logits=False,
+                    smoothing=0.0, axis=-1):
+    z = z * (1 - smoothing) + 0.5 * smoothing
+    if from_logits:
+        p = 1 / (1 + np.exp(-p))
+    clipped = np.clip(p, 1e-7, 1 - 1e-7)
+    bce = -(z * np.log(clipped) + (1 - z) * np.log(1 - clipped))
+    focal = (1 - (z * p + (1 - z) * (1 - p))) ** gamma * bce
+    if balance:
+        focal = focal * (z * alpha + (1 - z) * (1 - alpha))
+    return focal.mean(axis=axis)
+
+
+SOFT = np.exp(P) / np.exp(P).sum(-1, keepdims=True)
+SIGMOID = 1 / (1 + np.exp(-P))
+FOCAL_CASES = [  # (function, Loss class, numpy reference, y_true, y_pred, kwargs)
+    (losses.categorical_focal_crossentropy, losses.CategoricalFocalCrossentropy,
+     np_categorical_focal, ONE_HOT, SOFT, {}),
+    (losses.categorical_focal_crossentropy, losses.CategoricalFocalCrossentropy,
+     np_categorical_focal, ONE_HOT, 3 * P, {"from_logits": True, "gamma": 1.5}),
+    (losses.categorical_focal_crossentropy, losses.CategoricalFocalCrossentropy,
+     np_categorical_focal, ONE_HOT, SOFT * 2.5,   # unnormalized: rescaled
+     {"alpha": [0.1, 0.2, 0.3, 0.4], "smoothing": 0.1}),
+    (losses.categorical_focal_crossentropy, losses.CategoricalFocalCrossentropy,
+     np_categorical_focal, ONE_HOT, P, {"from_logits": True, "axis": 0, "smoothing": 0.2}),
+    (losses.binary_focal_crossentropy, losses.BinaryFocalCrossentropy,
+     np_binary_focal, LABELS01, SIGMOID, {}),
+    (losses.binary_focal_crossentropy, losses.BinaryFocalCrossentropy,
+     np_binary_focal, LABELS01, 4 * P, {"from_logits": True, "gamma": 3.0}),
+    (losses.binary_focal_crossentropy, losses.BinaryFocalCrossentropy,
+     np_binary_focal, LABELS01, SIGMOID,
+     {"balance": True, "alpha": 0.4, "smoothing": 0.1, "axis": 0}),
+    (losses.binary_focal_crossentropy, losses.BinaryFocalCrossentropy,
+     np_binary_focal, LABELS01, np.where(LABELS01 > 0, 1.0, 0.0).astype(np.float32),
+     {"balance": True}),   # confident and right: 0 (p clipped in the log only)
+]
+KERAS_ARGS = {"smoothing": "label_smoothing", "balance": "apply_class_balancing"}
+
+
+@pytest.mark.parametrize("fn, cls, reference, y, p, kwargs", FOCAL_CASES,
+                         ids=[f"{c[0].__name__}-{i}" for i, c in enumerate(FOCAL_CASES)])
+def test_focal_crossentropies_per_sample_and_as_objects(fn, cls, reference, y, p, kwargs):
+    want = reference(y.astype(np.float64), p.astype(np.float64), **kwargs)
+    keras_kwargs = {KERAS_ARGS.get(k, k): v for k, v in kwargs.items()}
+    np.testing.assert_allclose(fn(y, p, **keras_kwargs), want, rtol=2e-5, atol=1e-6)
+    loss = cls(**keras_kwargs)
+    np.testing.assert_allclose(loss(y, p), np.mean(want), rtol=2e-5, atol=1e-6)
+    if keras_kwargs.get("axis", -1) == -1:
+        weights = RNG.random(len(y)).astype(np.float32)
+        np.testing.assert_allclose(loss(y, p, sample_weight=weights), np.mean(want * weights),
+                                   rtol=2e-5, atol=1e-6)
+
+
+def test_focal_crossentropies_match_keras_documented_values():
+    """The numbers printed in Keras 3's docstrings for these losses."""
+    cce = losses.CategoricalFocalCrossentropy()
+    y, p = [[0.0, 1.0, 0.0], [0.0, 0.0, 1.0]], [[0.05, 0.95, 0.0], [0.1, 0.8, 0.1]]
+    np.testing.assert_allclose(cce(y, p), 0.23315276, rtol=1e-5)
+    np.testing.assert_allclose(losses.CategoricalFocalCrossentropy(reduction=None)(y, p),
+                               [3.2058331e-05, 4.6627346e-01], rtol=1e-4)
+    np.testing.assert_allclose(losses.categorical_focal_crossentropy(
+        [[0, 1, 0], [0, 0, 1]], [[0.05, 0.9, 0.05], [0.1, 0.85, 0.05]]),
+        [2.63401289e-04, 6.75912094e-01], rtol=1e-5)
+    np.testing.assert_allclose(losses.binary_focal_crossentropy(
+        [[0, 1], [0, 0]], [[0.6, 0.4], [0.4, 0.6]], gamma=2), [0.330, 0.206], atol=1e-3)
+
+
+def test_focal_names_config_and_bad_arguments():
+    assert isinstance(losses.get("categorical_focal_crossentropy"),
+                      losses.CategoricalFocalCrossentropy)
+    assert isinstance(losses.get("BinaryFocalCrossentropy"), losses.BinaryFocalCrossentropy)
+    assert losses.get(losses.binary_focal_crossentropy).name == "binary_focal_crossentropy"
+    config = losses.BinaryFocalCrossentropy(apply_class_balancing=True, gamma=3.0).get_config()
+    assert config == {"name": "binary_focal_crossentropy", "reduction": "sum_over_batch_size",
+                      "apply_class_balancing": True, "alpha": 0.25, "gamma": 3.0,
+                      "from_logits": False, "label_smoothing": 0.0, "axis": -1}
+    restored = losses.CategoricalFocalCrossentropy.from_config(
+        losses.CategoricalFocalCrossentropy(alpha=[1, 2, 3, 4]).get_config())
+    assert restored.get_config()["alpha"] == (1.0, 2.0, 3.0, 4.0)
+    with pytest.raises(ValueError, match=r"BinaryFocalCrossentropy: `alpha` must be a number "
+                                         r">= 0 and <= 1, got 1.5"):
+        losses.BinaryFocalCrossentropy(alpha=1.5)
+    with pytest.raises(ValueError, match=r"CategoricalFocalCrossentropy: `gamma` must be"):
+        losses.CategoricalFocalCrossentropy(gamma=-1.0)
+    with pytest.raises(ValueError, match=r"`alpha` must be a number >= 0, got 'x'"):
+        losses.CategoricalFocalCrossentropy(alpha=[0.5, "x"])
+    with pytest.raises(ShapeError, match=r"alpha has shape \(3,\); expected one weight per "
+                                         r"class, shape \(4,\)"):
+        losses.CategoricalFocalCrossentropy(alpha=[0.1, 0.2, 0.3])(ONE_HOT, SOFT)
+
+
+def test_focal_gradients_match_central_differences():
+    y, p = ONE_HOT.astype(np.float64), P.astype(np.float64)
+    for fn, reference, kwargs in ((losses.categorical_focal_crossentropy, np_categorical_focal,
+                                   {}),
+                                  (losses.binary_focal_crossentropy, np_binary_focal,
+                                   {"apply_class_balancing": True})):
+        logits = fg.ops.convert_to_tensor(p)
+        with fg.GradientTape() as tape:
+            tape.watch(logits)
+            loss = fg.ops.sum(fn(y, logits, from_logits=True, **kwargs))
+        grad = tape.gradient(loss, logits).numpy()
+        numpy_kwargs = {"balance": True} if kwargs else {}
+        step, numeric = 1e-6, np.zeros_like(p)
+        for index in np.ndindex(p.shape):
+            shift = np.zeros_like(p)
+            shift[index] = step
+            numeric[index] = (reference(y, p + shift, from_logits=True, **numpy_kwargs).sum()
+                              - reference(y, p - shift, from_logits=True,
+                                          **numpy_kwargs).sum()) / (2 * step)
+        np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-8)
+
+
+def test_a_model_compiles_with_the_focal_names():
+    inputs = fg.Input((4,))
+    model = fg.Model(inputs, fg.layers.Dense(4, activation="softmax")(inputs))
+    model.compile("adam", loss="categorical_focal_crossentropy")
+    first = model.fit(Y, ONE_HOT, epochs=3, verbose=0).history["loss"]
+    assert first[-1] < first[0]
+    model.compile("adam", loss="binary_focal_crossentropy")
+    first = model.fit(Y, LABELS01, epochs=3, verbose=0).history["loss"]
     assert first[-1] < first[0]

@@ -273,6 +273,65 @@ def test_reductions():
         losses.MeanSquaredError(reduction="average")
 
 
+ALL_LOSS_CLASSES = sorted({type(losses.get(name)) for name in (
+    "mse", "mae", "binary_crossentropy", "categorical_crossentropy", "kld", "huber", "log_cosh",
+    "hinge", "squared_hinge", "categorical_hinge", "poisson", "cosine_similarity", "msle",
+    "mape", "binary_focal_crossentropy", "categorical_focal_crossentropy")},
+    key=lambda cls: cls.__name__)
+
+
+@pytest.mark.parametrize("cls", ALL_LOSS_CLASSES, ids=lambda cls: cls.__name__)
+def test_every_reduction_and_weight_shape_of_every_loss(cls):
+    """Keras 3.15's reduce_weighted_values, written out: weights aligned (a trailing 1
+    squeezed) and multiplied in; the mean divides by the number of losses,
+    mean_with_sample_weight by the sum of the weights as given (a scalar weight w: the
+    plain sum), sum sums, None/"none" keep the weighted losses."""
+    z = onehot(RNG.integers(0, 3, size=4), 3)
+    p = probs(4, 3)
+    per_sample = np.asarray(cls(reduction=None)(z, p), dtype="float64")
+    for weight, flat in ((None, np.ones(4)), (2.0, np.full(4, 2.0)),
+                         (np.array([1.0, 2.0, 0.0, 0.5]), np.array([1.0, 2.0, 0.0, 0.5])),
+                         (np.array([[1.0], [2.0], [0.0], [0.5]]), np.array([1.0, 2.0, 0.0, 0.5]))):
+        weighted = per_sample * flat
+        given = 4.0 if weight is None else np.sum(weight)
+        expected = {"sum_over_batch_size": weighted.mean(), "mean": weighted.mean(),
+                    "sum": weighted.sum(), "mean_with_sample_weight": weighted.sum() / given}
+        for reduction, want in expected.items():
+            got = cls(reduction=reduction)(z, p, sample_weight=weight)
+            assert np.shape(got) == ()
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6, err_msg=reduction)
+        for reduction in (None, "none"):
+            got = cls(reduction=reduction)(z, p, sample_weight=weight)
+            shape = (4, 1) if np.ndim(weight) == 2 else (4,)     # Keras expands the losses
+            np.testing.assert_allclose(got, weighted.reshape(shape), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match=r"invalid reduction 'auto' for loss "
+                                         rf"{cls.__name__}: expected one of \['sum_over_batch"
+                                         r"_size', 'mean', 'sum', 'mean_with_sample_weight', "
+                                         r"'none', None\]"):
+        cls(reduction="auto")
+
+
+def test_mean_with_sample_weight_divides_by_the_weights_as_given():
+    """(B, 1) weights on (B, T) losses: Keras divides by the B weights' sum, not by the sum
+    of the weights broadcast over T; all-zero weights give 0, not nan."""
+    z, p = RNG.normal(size=(3, 5, 2)).astype("float32"), RNG.normal(size=(3, 5, 2)).astype("float32")
+    per_step = ((f64(z)[0] - f64(p)[0]) ** 2).mean(-1)  # (3, 5)
+    w = np.array([[1.0], [0.0], [3.0]], dtype="float32")
+    loss = losses.MeanSquaredError(reduction="mean_with_sample_weight")
+    np.testing.assert_allclose(loss(z, p, sample_weight=w), (per_step * w).sum() / 4.0,
+                               rtol=1e-5)
+    assert loss(z, p, sample_weight=np.zeros((3, 1), "float32")) == 0.0
+    step_weights = RNG.uniform(size=(3, 5)).astype("float32")
+    np.testing.assert_allclose(loss(z, p, sample_weight=step_weights),
+                               (per_step * step_weights).sum() / step_weights.sum(), rtol=1e-5)
+
+
+def test_reduce_weighted_values_names_the_valid_reductions():
+    with pytest.raises(ValueError, match=r"loss 'custom': unknown reduction 'avg': expected one "
+                                         r"of \['sum_over_batch_size'"):
+        losses.reduce_weighted_values(np.ones(3, "float32"), reduction="avg", loss="custom")
+
+
 def test_sample_weight_per_sample_applies_to_losses_with_a_time_axis():
     z, p = RNG.normal(size=(3, 5, 2)).astype("float32"), RNG.normal(size=(3, 5, 2)).astype("float32")
     w = np.array([1.0, 0.0, 3.0], dtype="float32")
