@@ -77,6 +77,46 @@ def check_data_format(data_format, layer_name: str) -> None:
                          f"transpose the input to channels_last")
 
 
+def set_window_arguments(layer, kernel_size, strides, padding, data_format, dilation_rate,
+                         activation, use_bias) -> None:
+    """Check a convolution's window arguments (Keras's rules, errors naming the layer's
+    class) and set them on ``layer`` as normalized tuples, the padding mode, the
+    activation function and ``use_bias``."""
+    kind = type(layer).__name__
+    check_data_format(data_format, kind)
+    layer.kernel_size = normalize_tuple(kernel_size, layer.rank, "kernel_size", kind)
+    layer.strides = normalize_tuple(strides, layer.rank, "strides", kind)
+    layer.dilation_rate = normalize_tuple(dilation_rate, layer.rank, "dilation_rate", kind)
+    if max(layer.strides) > 1 and max(layer.dilation_rate) > 1:
+        raise ValueError(f"{user_site()}: {kind}: strides > 1 together with "
+                         f"dilation_rate > 1 is not supported (as in Keras), got "
+                         f"strides={layer.strides}, dilation_rate={layer.dilation_rate}")
+    layer.padding = normalize_padding(padding, layer.paddings, kind)
+    layer.data_format = "channels_last"
+    layer.activation = activations.get(activation)
+    check_bool(f"{user_site()}: {kind}", "use_bias", use_bias)
+    layer.use_bias = bool(use_bias)
+
+
+def check_build_shape(layer, input_shape) -> None:
+    """A ShapeError naming ``layer`` unless ``input_shape`` is (batch, ``layer.rank``
+    spatial axes, channels) with a known channel count."""
+    if len(input_shape) != layer.rank + 2:
+        raise incompatible(layer, f"expected a rank-{layer.rank + 2} input (batch, "
+                                  f"{layer.rank} spatial axes, channels)", input_shape)
+    if input_shape[-1] is None:
+        raise incompatible(layer, "the channel axis (last) must have a known size", input_shape)
+
+
+def checked_conv_input(layer, inputs, channels: int):
+    """``inputs`` as a float tensor, after checking its rank and ``channels`` against the
+    built layer's (a ShapeError naming the layer)."""
+    if inputs.ndim != layer.rank + 2 or inputs.shape[-1] != channels:
+        raise incompatible(layer, f"expected a rank-{layer.rank + 2} input with {channels} "
+                                  f"channels (last axis)", inputs.shape)
+    return inputs if inputs.type.dtype.is_float else ops.cast(inputs, layer.dtype)
+
+
 def window_geometry(size: int, kernel: int, stride: int, dilation: int, padding: str):
     """(output size, padding before, padding after) of one spatial axis; None when the
     input is smaller than one window (no output)."""
@@ -188,31 +228,15 @@ class _Conv(Layer):
         if not isinstance(filters, (int, np.integer)) or isinstance(filters, bool) or filters <= 0:
             raise ValueError(f"{user_site()}: {kind}: `filters` must be a positive int, "
                              f"got {filters!r}")
-        check_data_format(data_format, kind)
         self.filters = int(filters)
-        self.kernel_size = normalize_tuple(kernel_size, self.rank, "kernel_size", kind)
-        self.strides = normalize_tuple(strides, self.rank, "strides", kind)
-        self.dilation_rate = normalize_tuple(dilation_rate, self.rank, "dilation_rate", kind)
-        if max(self.strides) > 1 and max(self.dilation_rate) > 1:
-            raise ValueError(f"{user_site()}: {kind}: strides > 1 together with "
-                             f"dilation_rate > 1 is not supported (as in Keras), got "
-                             f"strides={self.strides}, dilation_rate={self.dilation_rate}")
-        self.padding = normalize_padding(padding, self.paddings, kind)
-        self.data_format = "channels_last"
-        self.activation = activations.get(activation)
-        check_bool(f"{user_site()}: {kind}", "use_bias", use_bias)
+        set_window_arguments(self, kernel_size, strides, padding, data_format, dilation_rate,
+                             activation, use_bias)
         initializers.check(f"{user_site()}: {kind}", kernel_initializer=kernel_initializer,
                            bias_initializer=bias_initializer)
-        self.use_bias = bool(use_bias)
         self.kernel_initializer, self.bias_initializer = kernel_initializer, bias_initializer
 
     def build(self, input_shape):
-        if len(input_shape) != self.rank + 2:
-            raise incompatible(self, f"expected a rank-{self.rank + 2} input (batch, "
-                                     f"{self.rank} spatial axes, channels)", input_shape)
-        if input_shape[-1] is None:
-            raise incompatible(self, "the channel axis (last) must have a known size",
-                               input_shape)
+        check_build_shape(self, input_shape)
         self.kernel = self.add_weight(self.kernel_shape(input_shape[-1]),
                                       self.kernel_initializer, name="kernel",
                                       regularizer=self.kernel_regularizer,
@@ -230,11 +254,7 @@ class _Conv(Layer):
     def checked_input(self, inputs):
         """``inputs`` as a float tensor, after checking its rank and channels against the
         kernel's (a ShapeError naming the layer)."""
-        channels = self.channels()
-        if inputs.ndim != self.rank + 2 or inputs.shape[-1] != channels:
-            raise incompatible(self, f"expected a rank-{self.rank + 2} input with {channels} "
-                                     f"channels (last axis)", inputs.shape)
-        return inputs if inputs.type.dtype.is_float else ops.cast(inputs, self.dtype)
+        return checked_conv_input(self, inputs, self.channels())
 
     def channels(self) -> int:
         """The input channels the built kernel takes."""
