@@ -68,6 +68,23 @@ def set_replica(index: int) -> None:
     _replica = int(index)
 
 
+def get_state() -> dict:
+    """What decides the coming random numbers of this process, as JSON-able Python data:
+    the seed, the run counter (the in-graph stream's position) and the initializers'
+    generator's state. Not the draw sites (they belong to the built model) nor the
+    replica (it belongs to the rank)."""
+    return {"seed": _seed, "runs": _runs, "generator": _generator.bit_generator.state}
+
+
+def set_state(state: dict) -> None:
+    """Continue from :func:`get_state`'s ``state``: the run keys and the initializers'
+    draws that follow are those that followed it."""
+    global _generator, _seed, _runs
+    generator = np.random.default_rng()
+    generator.bit_generator.state = state["generator"]
+    _generator, _seed, _runs = generator, int(state["seed"]), int(state["runs"])
+
+
 def generator(seed: int | None = None) -> np.random.Generator:
     """A generator for ``seed``, or the global one when ``seed`` is None."""
     return _generator if seed is None else np.random.default_rng(seed)

@@ -72,7 +72,7 @@ class BatchLoops:
         return CallbackList(list(callbacks or []) + list(last), model=self, params=params)
 
     def _run_batches(self, data, run_step, callbacks, mode: str, bar, stop_flag: str,
-                     where: str):
+                     where: str, first: int = 0, logs=None):
         """One pass over ``data``, the loop ``fit``, ``evaluate`` and ``predict`` share.
 
         Per batch ``i``: ``on_<mode>_batch_begin(i)``; ``run_step(batch)`` gives ``(logs,
@@ -82,12 +82,14 @@ class BatchLoops:
         step) or once ``self.<stop_flag>`` is set (``stop_training``,
         ``stop_evaluating``, ``stop_predicting``, as in Keras). A batch whose labels or
         inputs a check refuses (:class:`IndexRangeError`) is said from ``where`` and its
-        index.
-        Returns the last kept logs and the number of batches run."""
+        index. A pass resumed after its batch ``first - 1`` (:mod:`.backup`) numbers its
+        batches from ``first`` and starts from that batch's ``logs``.
+        Returns the last kept logs and the number of batches run (those before ``first``
+        included)."""
         begin = getattr(callbacks, f"on_{mode}_batch_begin")
         end = getattr(callbacks, f"on_{mode}_batch_end")
-        logs, count, batches = {}, 0, data.epoch_batches()
-        for index in itertools.count():
+        logs, count, batches = logs or {}, first, data.epoch_batches()
+        for index in itertools.count(first):
             with errors_from(where):   # a source that yields nothing, or fails
                 batch = next(batches, None)
             if batch is None:

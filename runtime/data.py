@@ -230,6 +230,9 @@ class DataAdapter:
     when a pass ends; a one-shot iterator (a generator object) that runs out ends the epoch
     early with Keras's warning and sets ``ran_out_of_data``, and the loop should stop.
 
+    ``position()`` and ``move_to(position)`` carry where the batches stand over to a new
+    adapter of the same data (a resumed ``fit``, :mod:`.backup`).
+
     ``num_batches``: batches per epoch, None when unknown (learned after the first full
     pass of a re-iterable source). ``num_samples``: for array data, else None.
     ``arrays``: for array data, the whole ``(x, y, sample_weight)`` (numpy leaves, None
@@ -249,7 +252,7 @@ class DataAdapter:
         self.num_samples = num_samples
         self.arrays, self._batch_size, self._peek = arrays, batch_size, peek
         self.ran_out_of_data = False
-        self._passes, self._iterator = 0, None
+        self._passes, self._iterator, self._taken = 0, None, 0
 
     def first_batch(self, datasets: bool = False) -> tuple | None:
         """The first ``(x, y, sample_weight)`` batch of array data (no pass is started,
@@ -264,16 +267,50 @@ class DataAdapter:
     def _start_pass(self) -> None:
         self._iterator = iter(self._new_pass(self._passes))
         self._passes += 1
+        self._taken = 0
+
+    def _take(self):
+        """The current pass's next batch (None at its end)."""
+        batch = next(self._iterator, None)
+        self._taken += batch is not None
+        return batch
+
+    def position(self) -> list:
+        """``[passes started, batches taken from the last one]``, the second None between
+        passes (after a whole-pass epoch)."""
+        return [self._passes, None if self._iterator is None else self._taken]
+
+    def move_to(self, position) -> None:
+        """Stand where an adapter of the same data stood at ``position()``, so that the
+        batches that follow are the ones that followed there. Array data starts its pass
+        there (a pass's order is a function of its number); another source is replayed:
+        its passes are run through and the batches taken are dropped, which repeats a
+        deterministic source (a Dataset's shuffles included) exactly."""
+        passes, taken = position
+        if self.arrays is not None:
+            self._passes = passes - (taken is not None)
+        else:
+            for _ in range(passes - (taken is not None)):
+                self._start_pass()
+                while self._take() is not None:
+                    pass
+        self._iterator = None
+        if taken is not None:
+            self._start_pass()
+            for _ in range(taken):
+                self._take()
 
     def epoch_batches(self):
-        """One epoch of ``(x, y, sample_weight)`` batches (see the class)."""
+        """One epoch of ``(x, y, sample_weight)`` batches (see the class); a whole-pass
+        epoch continues a pass that :meth:`move_to` left unfinished."""
         if self.ran_out_of_data:
             return
         if self.steps_per_epoch is None:
-            self._start_pass()
-            count = 0
-            for count, batch in enumerate(self._iterator, 1):
+            if self._iterator is None:
+                self._start_pass()
+            while (batch := self._take()) is not None:
                 yield batch
+            count, self._iterator = self._taken, None
             if not count:
                 raise ValueError(
                     f"{self._source}: the generator is used up: an earlier epoch consumed it. "
@@ -290,10 +327,10 @@ class DataAdapter:
         for _ in range(self.steps_per_epoch):
             if self._iterator is None:
                 self._start_pass()
-            batch = next(self._iterator, None)
+            batch = self._take()
             if batch is None and not self._one_shot:
                 self._start_pass()
-                batch = next(self._iterator, None)
+                batch = self._take()
             if batch is None:
                 warnings.warn("Your input ran out of data; interrupting training. Make sure that "
                               "your dataset or generator can generate at least "

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -102,13 +103,17 @@ class FitLoop:
         rejecters = [c for c in callbacks.callbacks if isinstance(c, TerminateOnNaN)]
         self._check_checkpoint_keys(callbacks, validation is not None)
         self.stop_training = False
-        callbacks.on_train_begin()
+        self._fit_start = FitStart(data, initial_epoch)
+        callbacks.on_train_begin()       # where a BackupAndRestore moves the start
+        start = self._fit_start
+        initial_epoch = start.epoch
         train_batch = functools.partial(self._train_batch, rejecters=rejecters)
         logs = {}
         with profiled(profile or profiling.requested()):
             for epoch in range(initial_epoch, epochs):
+                resumed = (start.batch, start.logs) if epoch == start.epoch else (0, None)
                 logs = self._fit_epoch(epoch, epochs, data, validation, callbacks, verbose,
-                                       train_batch)
+                                       train_batch, *resumed)
                 if strategy is not None:      # one rank's stop (EarlyStopping) is all ranks'
                     self.stop_training = strategy.any(self.stop_training)
                 if self.stop_training or data.ran_out_of_data:
@@ -177,17 +182,21 @@ class FitLoop:
         return batch_logs, True
 
     def _fit_epoch(self, epoch, epochs, data, validation, callbacks, verbose,
-                   train_batch) -> dict:
+                   train_batch, first=0, first_logs=None) -> dict:
         """Epoch ``epoch`` (0-based) of fit: the epoch hooks around the train batches
         (``train_batch(batch)`` gives ``(logs, keep)``) and, unless training was stopped,
-        the validation pass, whose logs join with ``val_``; returns the epoch's logs."""
-        self.reset_metrics()
+        the validation pass, whose logs join with ``val_``; returns the epoch's logs. An
+        epoch resumed after its batch ``first - 1`` keeps the metrics' restored state
+        and starts from that batch's logs ``first_logs``."""
+        if not first:
+            self.reset_metrics()
         callbacks.on_epoch_begin(epoch)
         if verbose:
             print(f"Epoch {epoch + 1}/{epochs}")
         bar = ProgressBar(data.num_batches, verbose=verbose)
         logs, count = self._run_batches(data, train_batch, callbacks, "train", bar,
-                                        "stop_training", f"fit(), epoch {epoch + 1}")
+                                        "stop_training", f"fit(), epoch {epoch + 1}",
+                                        first, first_logs)
         logs = dict(logs)
         if validation is not None and not self.stop_training and \
                 _validates(epoch, self._validation_freq):
@@ -207,6 +216,19 @@ class FitLoop:
             return None
         keys = list(trace.outputs)
         return keys + [f"val_{k}" for k in keys] if validation else keys
+
+
+@dataclass
+class FitStart:
+    """Where a ``fit`` starts: at batch ``batch`` of epoch ``epoch`` (0-based), the logs
+    of the batch before being ``logs``; ``data`` is its training data adapter. fit
+    makes it as ``model._fit_start`` before ``on_train_begin``, where a
+    :class:`~fusegraph.runtime.backup.BackupAndRestore` may move it (and the data) to
+    where an interrupted fit stopped, and reads it after."""
+    data: object
+    epoch: int
+    batch: int = 0
+    logs: dict | None = None
 
 
 def _validates(epoch: int, frequency) -> bool:
