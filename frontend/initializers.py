@@ -1,6 +1,8 @@
 """Weight initializers with Keras's names, defaults and fan computation."""
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 
 from ..ir import as_dtype
@@ -32,6 +34,16 @@ class Initializer:
 
     def sample(self, shape):
         raise TypeError(f"{type(self).__name__} does not define sample()")
+
+    def get_config(self) -> dict:
+        """Keras's config: the constructor's arguments, read from the attributes of the
+        same names."""
+        parameters = list(inspect.signature(type(self).__init__).parameters)[1:]
+        return {name: getattr(self, name) for name in parameters}
+
+    @classmethod
+    def from_config(cls, config: dict):
+        return cls(**config)
 
 
 class Zeros(Initializer):
@@ -217,8 +229,13 @@ _BY_NAME = {"zeros": Zeros, "ones": Ones, "random_uniform": RandomUniform,
             "lecun_uniform": LecunUniform, "identity": Identity}
 
 
+# Keras's get() also takes the class names ("Zeros", PReLU's default; "GlorotUniform").
+_BY_NAME.update({cls.__name__: cls for cls in set(_BY_NAME.values())})
+
+
 def get(identifier) -> Initializer:
-    """An initializer from a Keras name, an Initializer or any callable(shape, dtype)."""
+    """An initializer from a Keras name (or class name), an Initializer or any
+    callable(shape, dtype)."""
     try:
         return _lookup(identifier)
     except (TypeError, ValueError) as e:
