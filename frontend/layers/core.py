@@ -137,8 +137,13 @@ class Dropout(Layer):
         shape = inputs.type.shape if self.noise_shape is None else tuple(
             d if n is None else n for d, n in zip(inputs.type.shape, self.noise_shape))
         keep = random.dropout_mask(shape, self.rate, inputs.type.dtype, self.seed_generator)
-        dropped = ops.where(keep, ops.divide(inputs, 1.0 - self.rate), 0.0)
+        dropped = self.drop(inputs, keep)
         return dropped if training else ops.where(training_flag(), dropped, inputs)
+
+    def drop(self, inputs, keep):
+        """The training output from the inputs and ``keep`` (bool, True with probability
+        1 - rate, broadcasting against them): kept values scaled by 1 / (1 - rate)."""
+        return ops.where(keep, ops.divide(inputs, 1.0 - self.rate), 0.0)
 
 
 class Flatten(Layer):
