@@ -11,17 +11,28 @@ from .. import ops, random
 from ..checks import check_number
 from ..context import training_flag
 from ..layer import Layer
+from ..layer_config import layer_config
 from .core import Dropout, incompatible
 
 
-class SpatialDropout1D(Dropout):
+class _SpatialDropout(Dropout):
+    def get_config(self) -> dict:
+        """Keras 3's SpatialDropout configs: no ``trainable`` (its constructor takes
+        none), the dtype by name."""
+        config = layer_config(self, with_arguments=True)
+        del config["trainable"]
+        config["dtype"] = self.dtype
+        return config
+
+
+class SpatialDropout1D(_SpatialDropout):
     """Drops whole channels of (batch, steps, channels): one draw per sample and channel."""
 
     def __init__(self, rate, seed=None, **kwargs):
         super().__init__(rate, noise_shape=(None, 1, None), seed=seed, **kwargs)
 
 
-class SpatialDropout2D(Dropout):
+class SpatialDropout2D(_SpatialDropout):
     """Drops whole channels of (batch, rows, cols, channels)."""
 
     def __init__(self, rate, data_format=None, seed=None, **kwargs):
