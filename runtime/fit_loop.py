@@ -118,6 +118,8 @@ class FitLoop:
                     self.stop_training = strategy.any(self.stop_training)
                 if self.stop_training or data.ran_out_of_data:
                     break
+        if epochs > 0:        # as Keras's fit: an EMA optimizer's averages become the weights
+            self.optimizer.finalize_variable_values(self.trainable_weights)
         callbacks.on_train_end(logs if epochs > initial_epoch else {})
         return history
 
