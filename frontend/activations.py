@@ -18,6 +18,19 @@ _BY_NAME = {
 }
 
 
+def name_of(fn) -> str | None:
+    """The Keras name of a built-in activation function (its first name), else None."""
+    for name, known in _BY_NAME.items():
+        if known is fn:
+            return name
+    return None
+
+
+def get_or_none(name: str):
+    """The built-in activation of this Keras name, else None."""
+    return _BY_NAME.get(name)
+
+
 def get(identifier):
     """A callable activation from None, a Keras name, or a callable."""
     if identifier is None:

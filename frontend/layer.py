@@ -33,7 +33,7 @@ import numpy as np
 
 from ..ir import as_dtype, layer_scope
 from ..ir.builder import current_layer_path, user_site
-from . import constraints, eager, initializers, regularizers, state
+from . import constraints, eager, initializers, layer_config, regularizers, state
 from .checks import check_bool
 from .naming import check_name, release_path, to_snake_case, unique_name
 from .nest import flatten, map_structure, pack_like
@@ -53,6 +53,11 @@ class Layer:
     taking several tensors (Add, Concatenate, user layers by default) leave it False."""
 
     single_input = False
+
+    def __new__(cls, *args, **kwargs):
+        layer = super().__new__(cls)
+        layer._init_args = (args, kwargs)   # for get_config (Keras 3's auto-config)
+        return layer
 
     def __init__(self, name=None, trainable=True, dtype=None, input_shape=None,
                  activity_regularizer=None, **kwargs):
@@ -187,6 +192,39 @@ class Layer:
             return True
         return any(layer.trainable and layer._owner_trainable(weight)
                    for layer in self._layers if any(weight is w for w in layer.weights))
+
+    # --- config ---------------------------------------------------------------------
+    def get_config(self) -> dict:
+        """Keras's config: ``name``, ``trainable``, ``dtype``, and, unless the class
+        defines its own ``get_config``, its constructor's arguments
+        (:mod:`.layer_config`)."""
+        own = type(self).get_config is Layer.get_config
+        return layer_config.layer_config(self, with_arguments=own)
+
+    @classmethod
+    def from_config(cls, config: dict):
+        """A new layer from :meth:`get_config`'s dict (Keras's ``cls(**config)``, with
+        records made objects again: :func:`.layer_config.layer_from_config`)."""
+        return layer_config.layer_from_config(cls, config)
+
+    def get_build_config(self) -> dict | None:
+        """Keras's ``build_config``: the input shape of the first call, once built."""
+        shape = self.__dict__.get("_build_input_shape")
+        return None if shape is None else {"input_shape": shape}
+
+    def build_from_config(self, config: dict | None) -> None:
+        """Build from :meth:`get_build_config`'s dict (before weights are loaded)."""
+        shape = (config or {}).get("input_shape")
+        if shape is None or self.built:
+            return
+        token = _BUILDING.set(True)
+        try:
+            with _weights_undone_on_error(self):
+                self.build(_shape_tuples(shape))
+        finally:
+            _BUILDING.reset(token)
+        self.built = True
+        self._build_input_shape = _shape_tuples(shape)
 
     def get_weights(self) -> list[np.ndarray]:
         return [w.numpy() for w in self.weights]
@@ -386,6 +424,7 @@ class Layer:
             finally:
                 _BUILDING.reset(token)
             self.built = True
+            self._build_input_shape = _first_argument_shape(args, kwargs)
         token = _BUILDING.set(False)
         try:
             return self._call_with_masks(args, kwargs)
@@ -505,6 +544,26 @@ def _training_scope(training):
         yield
     finally:
         _TRAINING.reset(token)
+
+
+def _first_argument_shape(args, kwargs):
+    """The shape (or list of shapes) of a call's first argument, as Keras's
+    ``build_config`` records it."""
+    first = args[0] if args else next(iter(kwargs.values()), None)
+    if isinstance(first, (list, tuple)):
+        return [getattr(t, "shape", None) for t in first]
+    if isinstance(first, dict):
+        return {k: getattr(t, "shape", None) for k, t in first.items()}
+    return getattr(first, "shape", None)
+
+
+def _shape_tuples(shape):
+    """A JSON shape (lists) as Keras's build takes it: a tuple, or a list of tuples."""
+    if isinstance(shape, dict):
+        return {k: _shape_tuples(v) for k, v in shape.items()}
+    if isinstance(shape, (list, tuple)) and shape and isinstance(shape[0], (list, tuple)):
+        return [tuple(s) for s in shape]
+    return tuple(shape)
 
 
 def _dtype_name(owner: str, dtype) -> str:
