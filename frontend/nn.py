@@ -110,14 +110,14 @@ def moments(x, axes, keepdims=False):
 
 def normalize(x, axis=-1, order=2, epsilon=None):
     """``keras.ops.normalize``: ``x`` divided by its ``order``-norm (1 or 2) along
-    ``axis``; for order 2, ``x * rsqrt(max(sum(x**2), epsilon))`` as Keras computes it
-    (``epsilon`` default 1e-7, Keras's backend epsilon), for order 1 ``x / max(sum(|x|),
-    epsilon)``."""
+    ``axis``; for order 2, ``x * min(rsqrt(sum(x**2)), 1 / epsilon)`` as Keras computes it,
+    that is ``x * rsqrt(max(sum(x**2), epsilon**2))`` (``epsilon`` default 1e-7, Keras's
+    backend epsilon), for order 1 ``x / max(sum(|x|), epsilon)``."""
     x = _float(x)
     epsilon = 1e-7 if epsilon is None else epsilon
     axes = ops.normalize_axes(axis, x.ndim, op="normalize")
     if order == 2:
-        return l2_normalize(x, axes, epsilon)
+        return l2_normalize(x, axes, epsilon * epsilon)
     if order == 1:
         return ops.divide(x, ops.maximum(ops.sum(ops.abs(x), axis=axes, keepdims=True), epsilon))
     raise ValueError(f"fg.ops.normalize: order must be 1 or 2, got {order!r}")
