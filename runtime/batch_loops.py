@@ -88,7 +88,7 @@ class BatchLoops:
         included)."""
         begin = getattr(callbacks, f"on_{mode}_batch_begin")
         end = getattr(callbacks, f"on_{mode}_batch_end")
-        logs, count, batches = logs or {}, first, data.epoch_batches()
+        logs, count, batches = logs or {}, first, data.epoch_batches(first)
         for index in itertools.count(first):
             with errors_from(where):   # a source that yields nothing, or fails
                 batch = next(batches, None)

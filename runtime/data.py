@@ -25,6 +25,7 @@ import numpy as np
 
 from ..frontend import random_state
 from ..frontend.nest import flatten, labelled_leaves, map_structure, pack_like
+from .py_dataset import PyDataset, pass_batches, standardize_batch
 
 INFINITE_CARDINALITY = -1
 
@@ -300,9 +301,10 @@ class DataAdapter:
             for _ in range(taken):
                 self._take()
 
-    def epoch_batches(self):
-        """One epoch of ``(x, y, sample_weight)`` batches (see the class); a whole-pass
-        epoch continues a pass that :meth:`move_to` left unfinished."""
+    def epoch_batches(self, done: int = 0):
+        """One epoch of ``(x, y, sample_weight)`` batches (see the class), less the
+        ``done`` batches a resumed epoch trained before (a whole-pass epoch continues
+        the pass that :meth:`move_to` left unfinished)."""
         if self.ran_out_of_data:
             return
         if self.steps_per_epoch is None:
@@ -324,7 +326,7 @@ class DataAdapter:
             if self.num_batches is None and not self._one_shot:
                 self.num_batches = count
             return
-        for _ in range(self.steps_per_epoch):
+        for _ in range(self.steps_per_epoch - done):
             if self._iterator is None:
                 self._start_pass()
             batch = self._take()
@@ -351,6 +353,8 @@ def make_adapter(x, y=None, sample_weight=None, batch_size=None, shuffle=False,
       ``shuffle=True`` reorders the samples every pass (see the module on ``seed``).
     - A ``Dataset`` yielding ``x``, ``(x, y)`` or ``(x, y, sample_weight)`` batches (batch
       it yourself: no ``batch_size``); an infinite one needs ``steps_per_epoch``.
+    - A ``PyDataset`` (:mod:`.py_dataset`): its batches by index, in a new order every
+      pass when ``shuffle``; its ``on_epoch_begin``/``on_epoch_end`` around every epoch.
     - A generator function (called again each pass), an iterable (``iter()`` each pass) or
       a generator/iterator of such batches. A generator object is consumed: it yields its
       batches once, so for several epochs pass ``steps_per_epoch`` and a generator that
@@ -363,6 +367,9 @@ def make_adapter(x, y=None, sample_weight=None, batch_size=None, shuffle=False,
     """
     if steps_per_epoch is not None:
         steps_per_epoch = _int_arg(steps_per_epoch, steps_name)
+    if isinstance(x, PyDataset):
+        return _py_dataset_adapter(x, y, sample_weight, batch_size, shuffle, steps_per_epoch,
+                                   seed, labels, steps_name)
     if is_stream(x):
         return _stream_adapter(x, y, sample_weight, batch_size, steps_per_epoch, labels,
                                steps_name)
@@ -396,6 +403,58 @@ def _stream_adapter(x, y, sample_weight, batch_size, steps_per_epoch, labels,
                        num_samples=None, steps_per_epoch=steps_per_epoch,
                        one_shot=hasattr(x, "__next__"), peek=peek, source=labels[0],
                        steps_name=steps_name)
+
+
+class _PyDatasetAdapter(DataAdapter):
+    """A DataAdapter that calls its PyDataset's ``on_epoch_begin()`` before and
+    ``on_epoch_end()`` after every epoch (also one cut short), as Keras's loops do."""
+
+    def __init__(self, dataset: PyDataset, new_pass, **kwargs):
+        super().__init__(new_pass, **kwargs)
+        self._dataset = dataset
+
+    def epoch_batches(self):
+        self._dataset.on_epoch_begin()
+        try:
+            yield from super().epoch_batches()
+        finally:
+            self._dataset.on_epoch_end()
+
+
+def _py_dataset_adapter(x, y, sample_weight, batch_size, shuffle, steps_per_epoch, seed,
+                        labels, steps_name) -> DataAdapter:
+    """``make_adapter`` for a PyDataset ``x`` (see there): y, sample_weight and
+    batch_size must not be given; an infinite one (``num_batches`` None) needs
+    ``steps_per_epoch`` and is not shuffled (Keras's warning when asked)."""
+    kind = type(x).__name__
+    for name, value in (("y", y), ("sample_weight", sample_weight), ("batch_size", batch_size)):
+        if value is not None:
+            raise ValueError(f"{name} must not be given when x is a PyDataset ({kind}): its "
+                             f"__getitem__ returns whole batches, (x, y) or (x, y, "
+                             f"sample_weight)")
+    num_batches = x.num_batches
+    if num_batches is None:
+        if steps_per_epoch is None:
+            raise ValueError(f"{labels[0]}: the PyDataset {kind} is infinite (num_batches is "
+                             f"None): pass {steps_name} so that it ends")
+        if shuffle:
+            warnings.warn("`shuffle=True` was passed, but will be ignored since the data `x` "
+                          "was provided as an infinite PyDataset. The PyDataset is expected "
+                          "to already be shuffled.", stacklevel=4)
+        shuffle = False
+    elif _int_arg(num_batches, f"{kind}: len() (the number of batches)", minimum=0) == 0:
+        raise ValueError(f"{labels[0]}: the PyDataset {kind} has no batches (len() is 0)")
+    shuffle_seed = draw_seed(seed) if shuffle else None
+
+    def new_pass(k):
+        order = np.random.default_rng([shuffle_seed, k]).permutation(num_batches) \
+            if shuffle else None
+        return map(_numpy_batch, pass_batches(x, order))
+
+    return _PyDatasetAdapter(x, new_pass, num_batches=num_batches, num_samples=None,
+                             steps_per_epoch=steps_per_epoch, one_shot=False,
+                             peek=lambda: _numpy_batch(standardize_batch(x, 0, x[0])),
+                             source=labels[0], steps_name=steps_name)
 
 
 def _array_adapter(x, y, sample_weight, batch_size, shuffle, steps_per_epoch, seed,
