@@ -39,3 +39,5 @@ __all__ += ["Cropping1D", "Cropping2D", "Permute", "RepeatVector", "Rescaling",
 __all__ += ["GaussianDropout", "GaussianNoise", "SpatialDropout1D", "SpatialDropout2D"]
 from .depthwise import DepthwiseConv2D, SeparableConv2D
 __all__ += ["DepthwiseConv2D", "SeparableConv2D"]
+from .merging import Dot, dot
+__all__ += ["Dot", "dot"]
