@@ -9,11 +9,19 @@ variable's rule (:meth:`Optimizer.update_step`); everything else is here. What o
 2. build the slots on the first call (for every variable passed, with or without a
    gradient), and drop pairs whose gradient is None (with a warning naming them);
 3. clip: ``clipnorm`` per gradient (``g * c / max(||g||, c)``), ``global_clipnorm``
-   over all of them, or ``clipvalue`` elementwise (at most one of the three);
+   over all of them (``g * c * min(1 / norm, 1 / c)``, NaN when the norm is not
+   finite), or ``clipvalue`` elementwise (at most one of the three);
 4. weight decay, when ``weight_decay`` is set, for every optimizer as Keras applies it:
    ``w <- w - w * weight_decay * lr`` before the update rule;
 5. each variable's update rule (:meth:`Optimizer.update_step`);
-6. ``iterations <- iterations + 1``.
+6. with ``use_ema``, the moving average of every variable the optimizer was built on
+   (``a <- m a + (1 - m) w``, ``m = ema_momentum``, 0 at the first step so that ``a``
+   starts at ``w``), and, with ``ema_overwrite_frequency`` N, ``w <- a`` at every N-th
+   step (Keras's JAX backend's order: the average of the new weights, then the
+   overwrite); :meth:`Optimizer.finalize_variable_values` writes the averages into the
+   weights (``fit`` calls it after its last epoch, as Keras's);
+7. each updated variable's constraint (``w <- constraint(w)``);
+8. ``iterations <- iterations + 1``.
 
 The learning rate is a non-trainable float32 Variable (``<name>/learning_rate``, as in
 Keras), read by the step graph as a parameter: setting ``optimizer.learning_rate`` to a
@@ -31,7 +39,8 @@ change.
 Slots are zeros Variables shaped like their model variable, non-trainable, with Keras's
 paths ``<optimizer name>/<variable path, '/' -> '_'>_<slot>`` (``adam/dense_kernel_momentum``).
 ``variables`` lists ``iterations``, the learning-rate variable, then the slots variable
-by variable (``momentum, velocity`` for each variable for Adam), Keras 3's order.
+by variable (``momentum, velocity`` for each variable for Adam), Keras 3's order; with
+``use_ema`` the averages (``<path>_average``) of all variables come before the slots.
 """
 from __future__ import annotations
 
@@ -41,7 +50,8 @@ from ..ir.builder import user_site
 from . import collectives, ops
 from .checks import check_number
 from .dispatch import clear_eager_functions, eager_or_traced, tracing
-from .optimizer_checks import check_gradients, check_options, check_variables, warn_at_user
+from .optimizer_checks import (check_ema, check_gradients, check_options, check_variables,
+                               warn_at_user)
 from .schedules import LearningRateSchedule
 from .tensor import TraceError, is_symbolic
 from .variables import Variable
@@ -54,13 +64,17 @@ class Optimizer:
     default_name = "optimizer"
 
     def __init__(self, learning_rate=0.001, weight_decay=None, clipnorm=None, clipvalue=None,
-                 global_clipnorm=None, name=None, **kwargs):
-        check_options(type(self).__name__, kwargs, {"clipnorm": clipnorm, "clipvalue": clipvalue,
-                                                  "global_clipnorm": global_clipnorm},
-                      weight_decay, name)
+                 global_clipnorm=None, use_ema=False, ema_momentum=0.99,
+                 ema_overwrite_frequency=None, name=None, **kwargs):
+        owner = type(self).__name__
+        check_options(owner, kwargs, {"clipnorm": clipnorm, "clipvalue": clipvalue,
+                                      "global_clipnorm": global_clipnorm}, weight_decay, name)
+        check_ema(owner, use_ema, ema_momentum, ema_overwrite_frequency)
         self.name = name if name is not None else self.default_name
         self.weight_decay = weight_decay
         self.clipnorm, self.clipvalue, self.global_clipnorm = clipnorm, clipvalue, global_clipnorm
+        self.use_ema, self.ema_momentum = bool(use_ema), ema_momentum
+        self.ema_overwrite_frequency = ema_overwrite_frequency
         self.built = False
         self._trainable_variables: list[Variable] = []
         self._index: dict[int, int] = {}
@@ -158,16 +172,21 @@ class Optimizer:
         return ()
 
     def slot_initial_value(self, slot: str) -> float:
-        """The value every element of ``slot`` starts at (Adagrad's accumulator: its
+        """The value every element of ``slot`` starts at (0; Adagrad's accumulator: its
         ``initial_accumulator_value``)."""
         return 0.0
 
     def build(self, variables) -> None:
-        """Create the slots for ``variables`` (once; later calls do nothing)."""
+        """Create the slots for ``variables`` (once; later calls do nothing): with
+        ``use_ema`` first every variable's ``average``, then the slots variable by
+        variable."""
         if self.built:
             return
         variables = list(variables)
         check_variables(self, variables)
+        if self.use_ema:
+            for variable in variables:
+                self.add_variable_from_reference(variable, "average")
         for i, variable in enumerate(variables):
             self._index[id(variable)] = i
             for slot in self.slot_names():
@@ -279,11 +298,51 @@ class Optimizer:
             self._apply_weight_decay(variables, learning_rate)
             for g, v in zip(grads, variables):
                 self.update_step(g, v, learning_rate)
-                if v.constraint is not None:        # Keras's: after the update, in the step
-                    v.assign(v.constraint(v.read_value()))
         finally:
             self._per_apply = {}
+        if self.use_ema:
+            self._update_moving_averages()
+        for v in variables:
+            if v.constraint is not None:        # Keras's: after the update, in the step
+                v.assign(v.constraint(v.read_value()))
         self.iterations.assign_add(1)
+
+    def _update_moving_averages(self) -> None:
+        """Emit the EMA of every variable built on (step 6 of the module docstring). The
+        overwrite test ``(iterations + 1) % N == 0`` is ``q == floor(q)`` for ``q =
+        (iterations + 1) / N`` in float64, exact below 2**52 steps (the IR has no
+        integer remainder)."""
+        iterations = self.iterations.read_value()
+        later_step = ops.not_equal(iterations, 0)
+        overwrite = None
+        if self.ema_overwrite_frequency is not None:
+            q = ops.cast(iterations + 1, "float64") / float(self.ema_overwrite_frequency)
+            overwrite = ops.equal(q, ops.floor(q))
+        for variable in self._trainable_variables:
+            average = self.get_slot(variable, "average")
+            w = variable.read_value()
+            momentum = ops.cast(later_step, variable.dtype) * self.ema_momentum
+            new = momentum * average.read_value() + (1 - momentum) * w
+            average.assign(new)
+            if overwrite is not None:
+                variable.assign(ops.where(overwrite, new, w))
+
+    def finalize_variable_values(self, var_list) -> None:
+        """With ``use_ema``, set each variable of ``var_list`` to its moving average
+        (Keras's ``fit`` calls this with the model's trainable weights after training);
+        otherwise, or before the first step (no averages yet), nothing. Each variable
+        must be one the optimizer was built on."""
+        if not (self.use_ema and self.built):
+            return
+        var_list = list(var_list)
+        check_variables(self, var_list)
+        unknown = [v.path for v in var_list if id(v) not in self._index]
+        if unknown:
+            raise ValueError(f"{user_site()}: optimizer '{self.name}' keeps no moving average "
+                             f"of {unknown}: it was built on "
+                             f"{[v.path for v in self._trainable_variables]}")
+        for variable in var_list:
+            variable.assign(self.get_slot(variable, "average"))
 
     def _clip_gradients(self, grads):
         if self.clipnorm is not None and self.clipnorm > 0:
@@ -294,9 +353,9 @@ class Optimizer:
             dtype = "float64" if any(g.dtype == "float64" for g in grads) else "float32"
             total = ops.sum(ops.stack([ops.cast(ops.sum(ops.square(g)), dtype) for g in grads]))
             norm = ops.sqrt(total)
-            # c / max(norm, c) (1 when the norm is within c); NaN when the norm is inf or
-            # NaN (norm - norm), as Keras's clip_by_global_norm
-            scale = c / ops.maximum(norm, c) + (norm - norm)
+            # Keras's clip_by_global_norm to the last rounding: c * min(1 / norm, 1 / c)
+            # (c * (1 / c) need not be 1 in float32); NaN when the norm is inf or NaN
+            scale = c * ops.minimum(1.0 / norm, 1.0 / c) + (norm - norm)
             return [g * ops.cast(scale, g.dtype) for g in grads]
         if self.clipvalue is not None and self.clipvalue > 0:
             c = self.clipvalue
@@ -338,7 +397,10 @@ class Optimizer:
             lr = float(self._learning_rate_variable.numpy())
         return {"name": self.name, "learning_rate": lr, "weight_decay": self.weight_decay,
                 "clipnorm": self.clipnorm, "global_clipnorm": self.global_clipnorm,
-                "clipvalue": self.clipvalue}
+                "clipvalue": self.clipvalue, "use_ema": self.use_ema,
+                "ema_momentum": self.ema_momentum,
+                "ema_overwrite_frequency": self.ema_overwrite_frequency,
+                "loss_scale_factor": None, "gradient_accumulation_steps": None}
 
     @classmethod
     def from_config(cls, config: dict):

@@ -12,27 +12,28 @@ import warnings
 import numpy as np
 
 from ..ir.builder import user_frame, user_site
-from .checks import check_number
+from .checks import check_bool, check_number, check_positive_int
 from .tensor import is_symbolic
 from .variables import Variable
 
-# Keras arguments fusegraph does not implement, so a model written for Keras fails loudly
+# Keras arguments fusegraph does not implement: accepted at None, Keras's default (so a
+# Keras config round-trips), refused otherwise, so a model written for Keras fails loudly
 # rather than training differently.
-_UNSUPPORTED = ("use_ema", "ema_momentum", "ema_overwrite_frequency", "loss_scale_factor",
-                "gradient_accumulation_steps")
+_UNSUPPORTED = ("loss_scale_factor", "gradient_accumulation_steps")
 
 
 def check_options(owner: str, kwargs: dict, clips: dict, weight_decay, name) -> None:
-    """The base optimizer's constructor arguments: no Keras option fusegraph lacks, no
-    unknown keyword, at most one of the clipping options (``clips``, by name), each
-    clipping value and ``weight_decay`` a number >= 0, ``name`` a str or None."""
-    unsupported = [k for k in kwargs if k in _UNSUPPORTED]
+    """The base optimizer's constructor arguments: no Keras option fusegraph lacks (unless
+    None), no unknown keyword, at most one of the clipping options (``clips``, by name),
+    each clipping value and ``weight_decay`` a number >= 0, ``name`` a str or None."""
+    unsupported = [k for k in _UNSUPPORTED if kwargs.get(k) is not None]
     if unsupported:
         raise NotImplementedError(f"{owner}: Keras's {unsupported} "
                                   f"{'is' if len(unsupported) == 1 else 'are'} not "
-                                  f"supported by fusegraph")
-    if kwargs:
-        raise TypeError(f"{owner}: argument(s) not recognized: {sorted(kwargs)}")
+                                  f"supported by fusegraph (only None, the default)")
+    unknown = sorted(k for k in kwargs if k not in _UNSUPPORTED)
+    if unknown:
+        raise TypeError(f"{owner}: argument(s) not recognized: {unknown}")
     given = {k: v for k, v in clips.items() if v is not None}
     if len(given) > 1:
         raise ValueError(f"only one of `clipnorm`, `clipvalue` and `global_clipnorm` can "
@@ -43,6 +44,17 @@ def check_options(owner: str, kwargs: dict, clips: dict, weight_decay, name) -> 
         check_number(owner, "weight_decay", weight_decay, low=0.0)
     if name is not None and not isinstance(name, str):
         raise TypeError(f"{owner}: `name` must be a str, got {name!r}")
+
+
+def check_ema(owner: str, use_ema, ema_momentum, ema_overwrite_frequency) -> None:
+    """``use_ema`` a bool; with it (as Keras, which checks them only then) ``ema_momentum``
+    a number in [0, 1] and ``ema_overwrite_frequency`` None or an int >= 1 (Keras lets
+    0 through, which its JAX backend then takes modulo: a division by zero)."""
+    check_bool(owner, "use_ema", use_ema)
+    if use_ema:
+        check_number(owner, "ema_momentum", ema_momentum, low=0.0, high=1.0)
+        if ema_overwrite_frequency is not None:
+            check_positive_int(owner, "ema_overwrite_frequency", ema_overwrite_frequency)
 
 
 def check_variables(optimizer, variables) -> None:

@@ -1,4 +1,5 @@
-"""``fg.optimizers``: SGD, RMSprop, Adam, AdamW with Keras 3's update rules and defaults.
+"""``fg.optimizers``: SGD, RMSprop, Adam, AdamW, Adagrad, Adadelta, Ftrl, Adamax, Nadam and
+Lion with Keras 3's update rules and defaults.
 
 An optimizer's update is traced like everything else. ``apply_gradients`` inside a
 trace (a ``train_step``, an ``fg.function``, or any symbolic gradient) emits the update
@@ -214,7 +215,7 @@ class Adagrad(Optimizer):
         return ("accumulator",)
 
     def slot_initial_value(self, slot: str) -> float:
-        return self.initial_accumulator_value
+        return self.initial_accumulator_value if slot == "accumulator" else 0.0
 
     def update_step(self, gradient, variable, learning_rate):
         accumulator = self.get_slot(variable, "accumulator")
@@ -226,6 +227,106 @@ class Adagrad(Optimizer):
     def get_config(self):
         return {**super().get_config(), "epsilon": self.epsilon,
                 "initial_accumulator_value": self.initial_accumulator_value}
+
+
+class Adadelta(Optimizer):
+    """Adadelta (Keras 3's rule, Zeiler 2012 with a learning rate): ``acc_g <- rho acc_g +
+    (1 - rho) g**2``; ``d = -sqrt(acc_d + eps) g / sqrt(acc_g + eps)`` (``acc_d`` before
+    its update); ``acc_d <- rho acc_d + (1 - rho) d**2``; ``w <- w + lr d``. The paper's
+    form is ``learning_rate=1.0``."""
+
+    default_name = "adadelta"
+
+    def __init__(self, learning_rate=0.001, rho=0.95, epsilon=1e-7, weight_decay=None,
+                 clipnorm=None, clipvalue=None, global_clipnorm=None, name=None, **kwargs):
+        super().__init__(learning_rate=learning_rate, weight_decay=weight_decay,
+                         clipnorm=clipnorm, clipvalue=clipvalue,
+                         global_clipnorm=global_clipnorm, name=name, **kwargs)
+        check_number("Adadelta", "rho", rho, low=0.0, high=1.0)
+        check_number("Adadelta", "epsilon", epsilon, low=0.0)
+        self.rho, self.epsilon = float(rho), float(epsilon)
+
+    def slot_names(self):
+        return ("accumulated_grad", "accumulated_delta_var")
+
+    def update_step(self, gradient, variable, learning_rate):
+        rho = self.rho
+        grad_slot = self.get_slot(variable, "accumulated_grad")
+        delta_slot = self.get_slot(variable, "accumulated_delta_var")
+        acc_g = grad_slot.read_value() * rho + ops.square(gradient) * (1 - rho)
+        grad_slot.assign(acc_g)
+        acc_d = delta_slot.read_value()
+        delta = -(ops.sqrt(acc_d + self.epsilon) * gradient) / ops.sqrt(acc_g + self.epsilon)
+        delta_slot.assign(acc_d * rho + ops.square(delta) * (1 - rho))
+        variable.assign_add(ops.cast(learning_rate, variable.dtype) * delta)
+
+    def get_config(self):
+        return {**super().get_config(), "rho": self.rho, "epsilon": self.epsilon}
+
+
+class Ftrl(Optimizer):
+    """FTRL-proximal (McMahan et al. 2013; Keras 3's rule, ``p = learning_rate_power``,
+    ``l1``, ``l2``, ``l2_shrinkage`` the regularization strengths): ``n' = n + g**2``;
+    ``z <- z + g + 2 l2_shrinkage w - (n'**-p - n**-p) / lr * w``; ``w <- (clip(z, -l1,
+    l1) - z) / (n'**-p / lr + 2 l2 + beta / lr)``; ``n <- n'`` (``n`` starts at
+    ``initial_accumulator_value``, ``z`` at 0)."""
+
+    default_name = "ftrl"
+
+    def __init__(self, learning_rate=0.001, learning_rate_power=-0.5,
+                 initial_accumulator_value=0.1, l1_regularization_strength=0.0,
+                 l2_regularization_strength=0.0, l2_shrinkage_regularization_strength=0.0,
+                 beta=0.0, weight_decay=None, clipnorm=None, clipvalue=None,
+                 global_clipnorm=None, name=None, **kwargs):
+        super().__init__(learning_rate=learning_rate, weight_decay=weight_decay,
+                         clipnorm=clipnorm, clipvalue=clipvalue,
+                         global_clipnorm=global_clipnorm, name=name, **kwargs)
+        check_number("Ftrl", "learning_rate_power", learning_rate_power, high=0.0)
+        for key, value in (("initial_accumulator_value", initial_accumulator_value),
+                           ("l1_regularization_strength", l1_regularization_strength),
+                           ("l2_regularization_strength", l2_regularization_strength),
+                           ("l2_shrinkage_regularization_strength",
+                            l2_shrinkage_regularization_strength),
+                           ("beta", beta)):
+            check_number("Ftrl", key, value, low=0.0)
+        self.learning_rate_power = float(learning_rate_power)
+        self.initial_accumulator_value = float(initial_accumulator_value)
+        self.l1_regularization_strength = float(l1_regularization_strength)
+        self.l2_regularization_strength = float(l2_regularization_strength)
+        self.l2_shrinkage_regularization_strength = float(l2_shrinkage_regularization_strength)
+        self.beta = float(beta)
+
+    def slot_names(self):
+        return ("accumulator", "linear")
+
+    def slot_initial_value(self, slot: str) -> float:
+        return self.initial_accumulator_value if slot == "accumulator" else 0.0
+
+    def update_step(self, gradient, variable, learning_rate):
+        lr = ops.cast(learning_rate, variable.dtype)
+        power = -self.learning_rate_power
+        accumulator = self.get_slot(variable, "accumulator")
+        linear_slot = self.get_slot(variable, "linear")
+        w, n = variable.read_value(), accumulator.read_value()
+        n_new = n + ops.square(gradient)
+        shrunk = gradient + 2 * self.l2_shrinkage_regularization_strength * w
+        sigma = (ops.power(n_new, power) - ops.power(n, power)) / lr
+        z = linear_slot.read_value() + (shrunk - sigma * w)
+        linear_slot.assign(z)
+        l1 = self.l1_regularization_strength
+        quadratic = ops.power(n_new, power) / lr + 2 * (
+            self.l2_regularization_strength + self.beta / (2.0 * lr))
+        variable.assign((ops.clip(z, -l1, l1) - z) / quadratic)
+        accumulator.assign(n_new)
+
+    def get_config(self):
+        return {**super().get_config(), "learning_rate_power": self.learning_rate_power,
+                "initial_accumulator_value": self.initial_accumulator_value,
+                "l1_regularization_strength": self.l1_regularization_strength,
+                "l2_regularization_strength": self.l2_regularization_strength,
+                "l2_shrinkage_regularization_strength":
+                    self.l2_shrinkage_regularization_strength,
+                "beta": self.beta}
 
 
 class _BetasOptimizer(Optimizer):
@@ -345,7 +446,7 @@ class Lion(Optimizer):
 
 
 _BY_NAME = {"sgd": SGD, "rmsprop": RMSprop, "adam": Adam, "adamw": AdamW, "adagrad": Adagrad,
-            "adamax": Adamax, "nadam": Nadam, "lion": Lion}
+            "adamax": Adamax, "nadam": Nadam, "lion": Lion, "adadelta": Adadelta, "ftrl": Ftrl}
 
 
 def get(identifier):
@@ -369,4 +470,5 @@ def get(identifier):
                      f"name ({', '.join(sorted(_BY_NAME))}), a config dict or an Optimizer")
 
 
-__all__ = ["Adam", "AdamW", "Optimizer", "RMSprop", "SGD", "get"]
+__all__ = ["Adadelta", "Adagrad", "Adam", "Adamax", "AdamW", "Ftrl", "Lion", "Nadam", "Optimizer",
+           "RMSprop", "SGD", "get"]

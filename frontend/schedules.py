@@ -7,9 +7,12 @@ variable and one compiled step serves every step. Called with a Python or numpy 
 it returns a ``numpy.float32``, computed in float32 as the graph computes it.
 
 The formulas are Keras 3's (``keras.optimizers.schedules``): the step is cast to the
-float32 dtype of the learning rate first. Keras chooses the warmup or decay branch of
+float32 dtype of the learning rate first (:class:`PiecewiseConstantDecay` compares it,
+as Keras, in its own dtype). Keras chooses the warmup or decay branch of
 :class:`CosineDecay` with ``cond``; here both are computed and ``where`` picks one
 (the warmup branch divides by ``max(warmup_steps, 1)`` so the unused branch is finite).
+:class:`CosineDecayRestarts` picks its branch (``t_mul`` 1 or not) in Python, since
+``t_mul`` is a number.
 """
 from __future__ import annotations
 
@@ -53,42 +56,58 @@ class _NumpyMath:
 
     cos = staticmethod(np.cos)
     floor = staticmethod(np.floor)
+    log = staticmethod(np.log)
+    logical_and = staticmethod(np.logical_and)
     minimum = staticmethod(np.minimum)
     power = staticmethod(np.power)
     where = staticmethod(np.where)
 
     @staticmethod
-    def const(x):
-        return np.float32(x)
+    def const(x, dtype="float32"):
+        return np.asarray(x, dtype)[()]
+
+    @staticmethod
+    def cast(x, dtype):
+        return np.asarray(x).astype(dtype)[()]
 
 
 class _SymbolicMath:
     cos = staticmethod(ops.cos)
     floor = staticmethod(ops.floor)
+    log = staticmethod(ops.log)
+    logical_and = staticmethod(ops.logical_and)
     minimum = staticmethod(ops.minimum)
     power = staticmethod(ops.power)
     where = staticmethod(ops.where)
+    cast = staticmethod(ops.cast)
 
     @staticmethod
-    def const(x):
-        return ops.convert_to_tensor(x, "float32")
+    def const(x, dtype="float32"):
+        return ops.convert_to_tensor(x, dtype)
 
 
-def _prepare(step):
-    """(step as float32, math namespace, whether symbolic). A Variable is read: its
-    symbolic value inside a trace, its array outside."""
+def _read_step(step):
+    """(step in its own dtype, math namespace, whether symbolic): a scalar tensor, or a
+    0-d numpy array. A Variable is read: its symbolic value inside a trace, its array
+    outside."""
     if isinstance(step, Variable):
         step = step.read_value() if state.current() is not None else step.numpy()
     if is_symbolic(step):
         if step.ndim != 0:
             raise ValueError(f"a learning rate schedule's step must be a scalar, got a tensor "
                              f"of shape {step.shape}")
-        return ops.cast(step, "float32"), _SymbolicMath, True
+        return step, _SymbolicMath, True
     array = np.asarray(step)
     if array.ndim != 0 or array.dtype.kind not in "iuf":
         raise ValueError(f"a learning rate schedule's step must be a scalar number or a "
                          f"scalar tensor, got {step!r}")
-    return np.float32(array), _NumpyMath, False
+    return array, _NumpyMath, False
+
+
+def _prepare(step):
+    """(step as float32, math namespace, whether symbolic): :func:`_read_step`, cast."""
+    step, m, symbolic = _read_step(step)
+    return m.cast(step, "float32"), m, symbolic
 
 
 def _finish(value, symbolic):
@@ -100,40 +119,56 @@ def _check_rate(owner: str, key: str, value) -> None:
     check_number(owner, key, value, low=0.0)
 
 
-def _check_steps(owner: str, value) -> None:
-    """``decay_steps``: a finite number > 0 (Keras's wording of the error)."""
-    check_number(owner, "decay_steps", value, low=0.0, open_low=True)
+def _check_steps(owner: str, value, key: str = "decay_steps") -> None:
+    """``decay_steps`` (or ``key``): a finite number > 0."""
+    check_number(owner, key, value, low=0.0, open_low=True)
 
 
-class ExponentialDecay(LearningRateSchedule):
-    """``initial_learning_rate * decay_rate ** (step / decay_steps)``; with ``staircase``
-    the exponent is floored (the rate drops every ``decay_steps`` steps)."""
+class _StepDecay(LearningRateSchedule):
+    """A decay of ``initial_learning_rate`` by ``decay_rate`` along ``p = step /
+    decay_steps``, floored with ``staircase``: the arguments, checks and config that
+    :class:`ExponentialDecay` and :class:`InverseTimeDecay` share (``name`` defaults to
+    the class's name, as Keras's)."""
+
+    decay_rate_must_be_positive = False
 
     def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False,
-                 name="ExponentialDecay"):
-        _check_rate("ExponentialDecay", "initial_learning_rate", initial_learning_rate)
-        _check_steps("ExponentialDecay", decay_steps)
-        # a rate <= 0 has no real power of a fractional step: NaN learning rates
-        check_number("ExponentialDecay", "decay_rate", decay_rate, low=0.0, open_low=True)
-        check_bool("ExponentialDecay", "staircase", staircase)
+                 name=None):
+        owner = type(self).__name__
+        _check_rate(owner, "initial_learning_rate", initial_learning_rate)
+        _check_steps(owner, decay_steps)
+        check_number(owner, "decay_rate", decay_rate, low=0.0,
+                     open_low=self.decay_rate_must_be_positive)
+        check_bool(owner, "staircase", staircase)
         self.initial_learning_rate = initial_learning_rate
         self.decay_steps = decay_steps
         self.decay_rate = decay_rate
         self.staircase = staircase
-        self.name = name
+        self.name = name if name is not None else owner
 
-    def __call__(self, step):
+    def _progress(self, step):
+        """``(p, math namespace, whether symbolic)`` at ``step``."""
         step, m, symbolic = _prepare(step)
         p = step / m.const(self.decay_steps)
-        if self.staircase:
-            p = m.floor(p)
-        rate = m.power(m.const(self.decay_rate), p)
-        return _finish(m.const(self.initial_learning_rate) * rate, symbolic)
+        return (m.floor(p) if self.staircase else p), m, symbolic
 
     def get_config(self) -> dict:
         return {"initial_learning_rate": self.initial_learning_rate,
                 "decay_steps": self.decay_steps, "decay_rate": self.decay_rate,
                 "staircase": self.staircase, "name": self.name}
+
+
+class ExponentialDecay(_StepDecay):
+    """``initial_learning_rate * decay_rate ** p`` (``p`` as :class:`_StepDecay`'s: with
+    ``staircase`` the rate drops every ``decay_steps`` steps); ``decay_rate`` > 0 (a
+    rate <= 0 has no real power of a fractional step: NaN learning rates)."""
+
+    decay_rate_must_be_positive = True
+
+    def __call__(self, step):
+        p, m, symbolic = self._progress(step)
+        rate = m.power(m.const(self.decay_rate), p)
+        return _finish(m.const(self.initial_learning_rate) * rate, symbolic)
 
 
 class CosineDecay(LearningRateSchedule):
@@ -185,4 +220,145 @@ class CosineDecay(LearningRateSchedule):
                 "warmup_target": self.warmup_target, "warmup_steps": self.warmup_steps}
 
 
-__all__ = ["CosineDecay", "ExponentialDecay", "LearningRateSchedule"]
+class PiecewiseConstantDecay(LearningRateSchedule):
+    """``values[0]`` while ``step <= boundaries[0]``, ``values[i]`` while ``boundaries[i-1]
+    < step <= boundaries[i]``, ``values[-1]`` after ``boundaries[-1]``. As Keras, the
+    boundaries are cast to the step's dtype (an int step compares with 2.5 as 2) and
+    the rate is the sum of each value times its interval's indicator; it is float32."""
+
+    def __init__(self, boundaries, values, name="PiecewiseConstant"):
+        for key, seq in (("boundaries", boundaries), ("values", values)):
+            if not isinstance(seq, (list, tuple)):
+                raise TypeError(f"PiecewiseConstantDecay: `{key}` must be a list of numbers, "
+                                f"got {seq!r}")
+        for boundary in boundaries:
+            check_number("PiecewiseConstantDecay", "boundaries", boundary)
+        for value in values:
+            _check_rate("PiecewiseConstantDecay", "values", value)
+        if len(boundaries) != len(values) - 1 or not boundaries:
+            raise ValueError(f"PiecewiseConstantDecay: `boundaries` must be one shorter than "
+                             f"`values` and not empty, got {len(boundaries)} boundaries "
+                             f"{list(boundaries)} and {len(values)} values {list(values)}")
+        if any(b >= c for b, c in zip(boundaries, boundaries[1:])):
+            raise ValueError(f"PiecewiseConstantDecay: `boundaries` must be strictly "
+                             f"increasing, got {list(boundaries)}")
+        self.boundaries = boundaries
+        self.values = values
+        self.name = name
+
+    def __call__(self, step):
+        step, m, symbolic = _read_step(step)
+        dtype = str(step.dtype)
+        edges = [m.cast(m.const(b, "int64" if isinstance(b, (int, np.integer)) else "float32"),
+                        dtype) for b in self.boundaries]
+        values = [m.const(v) for v in self.values]
+
+        def indicator(condition):
+            return m.cast(condition, "float32")
+
+        rate = indicator(step <= edges[0]) * values[0] + indicator(step > edges[-1]) * values[-1]
+        for low, high, value in zip(edges, edges[1:], values[1:-1]):
+            rate = rate + indicator(m.logical_and(step > low, step <= high)) * value
+        return _finish(rate, symbolic)
+
+    def get_config(self) -> dict:
+        return {"boundaries": self.boundaries, "values": self.values, "name": self.name}
+
+
+class PolynomialDecay(LearningRateSchedule):
+    """``(lr0 - end_learning_rate) * (1 - s / decay_steps) ** power + end_learning_rate``
+    with ``s = min(step, decay_steps)``; with ``cycle``, ``s = step`` and ``decay_steps``
+    times ``ceil(step / decay_steps)`` (1 at step 0): the decay restarts every
+    ``decay_steps``."""
+
+    def __init__(self, initial_learning_rate, decay_steps, end_learning_rate=0.0001, power=1.0,
+                 cycle=False, name="PolynomialDecay"):
+        _check_rate("PolynomialDecay", "initial_learning_rate", initial_learning_rate)
+        _check_steps("PolynomialDecay", decay_steps)
+        _check_rate("PolynomialDecay", "end_learning_rate", end_learning_rate)
+        # a negative power makes the rate infinite at decay_steps
+        check_number("PolynomialDecay", "power", power, low=0.0)
+        check_bool("PolynomialDecay", "cycle", cycle)
+        self.initial_learning_rate = initial_learning_rate
+        self.decay_steps = decay_steps
+        self.end_learning_rate = end_learning_rate
+        self.power = power
+        self.cycle = cycle
+        self.name = name
+
+    def __call__(self, step):
+        step, m, symbolic = _prepare(step)
+        decay_steps = m.const(self.decay_steps)
+        if self.cycle:
+            multiplier = m.where(step == 0, m.const(1.0), -m.floor(-(step / decay_steps)))
+            decay_steps = decay_steps * multiplier
+        else:
+            step = m.minimum(step, decay_steps)
+        end = m.const(self.end_learning_rate)
+        decay = m.power(1 - step / decay_steps, m.const(self.power))
+        return _finish((m.const(self.initial_learning_rate) - end) * decay + end, symbolic)
+
+    def get_config(self) -> dict:
+        return {"initial_learning_rate": self.initial_learning_rate,
+                "decay_steps": self.decay_steps, "end_learning_rate": self.end_learning_rate,
+                "power": self.power, "cycle": self.cycle, "name": self.name}
+
+
+class InverseTimeDecay(_StepDecay):
+    """``initial_learning_rate / (1 + decay_rate * p)`` (``p`` as :class:`_StepDecay`'s);
+    ``decay_rate`` >= 0 (a negative one divides by zero at some step)."""
+
+    def __call__(self, step):
+        p, m, symbolic = self._progress(step)
+        denominator = m.const(1.0) + m.const(self.decay_rate) * p
+        return _finish(m.const(self.initial_learning_rate) / denominator, symbolic)
+
+
+class CosineDecayRestarts(LearningRateSchedule):
+    """Cosine decay with warm restarts (SGDR): periods of ``first_decay_steps``, each
+    ``t_mul`` times longer than the last and starting from ``m_mul`` times the last
+    start; within a period at fraction ``f``, ``lr0 * ((1 - alpha) * 0.5 * m_mul**i * (1
+    + cos(pi f)) + alpha)`` in period ``i`` (from 0). With ``t_mul`` != 1, ``i =
+    floor(log(1 - c (1 - t_mul)) / log(t_mul))`` for ``c = step / first_decay_steps``
+    (Keras's closed form; with ``t_mul`` < 1 the periods sum to a finite length, after
+    which the rate is NaN, as in Keras)."""
+
+    def __init__(self, initial_learning_rate, first_decay_steps, t_mul=2.0, m_mul=1.0, alpha=0.0,
+                 name="SGDRDecay"):
+        _check_rate("CosineDecayRestarts", "initial_learning_rate", initial_learning_rate)
+        _check_steps("CosineDecayRestarts", first_decay_steps, "first_decay_steps")
+        check_number("CosineDecayRestarts", "t_mul", t_mul, low=0.0, open_low=True)
+        check_number("CosineDecayRestarts", "m_mul", m_mul, low=0.0)
+        check_number("CosineDecayRestarts", "alpha", alpha, low=0.0, high=1.0)
+        self.initial_learning_rate = initial_learning_rate
+        self.first_decay_steps = first_decay_steps
+        self.t_mul = t_mul
+        self.m_mul = m_mul
+        self.alpha = alpha
+        self.name = name
+
+    def __call__(self, step):
+        step, m, symbolic = _prepare(step)
+        fraction = step / m.const(self.first_decay_steps)
+        if np.float32(self.t_mul) == 1:      # Keras's test, on the float32 t_mul
+            restarts = m.floor(fraction)
+            fraction = fraction - restarts
+        else:
+            t_mul = m.const(self.t_mul)
+            restarts = m.floor(m.log(1.0 - fraction * (1.0 - t_mul)) / m.log(t_mul))
+            finished = (1.0 - m.power(t_mul, restarts)) / (1.0 - t_mul)
+            fraction = (fraction - finished) / m.power(t_mul, restarts)
+        cosine = 0.5 * m.power(m.const(self.m_mul), restarts) * (
+            1.0 + m.cos(m.const(math.pi) * fraction))
+        alpha = m.const(self.alpha)
+        decayed = (1 - alpha) * cosine + alpha
+        return _finish(m.const(self.initial_learning_rate) * decayed, symbolic)
+
+    def get_config(self) -> dict:
+        return {"initial_learning_rate": self.initial_learning_rate,
+                "first_decay_steps": self.first_decay_steps, "t_mul": self.t_mul,
+                "m_mul": self.m_mul, "alpha": self.alpha, "name": self.name}
+
+
+__all__ = ["CosineDecay", "CosineDecayRestarts", "ExponentialDecay", "InverseTimeDecay",
+           "LearningRateSchedule", "PiecewiseConstantDecay", "PolynomialDecay"]

@@ -1,15 +1,15 @@
 """``fg.optimizers``: Keras's optimizers (``SGD``, ``RMSprop``, ``Adam``, ``AdamW``,
-``Adagrad``, ``Adamax``, ``Nadam``, ``Lion``), ``get``,
+``Adagrad``, ``Adadelta``, ``Ftrl``, ``Adamax``, ``Nadam``, ``Lion``), ``get``,
 and ``fg.optimizers.schedules`` (``ExponentialDecay``, ``CosineDecay``, ...)."""
 import sys as _sys
 
 from .frontend import schedules
-from .frontend.optimizers import (SGD, Adagrad, Adam, Adamax, AdamW, Lion, Nadam, Optimizer,
-                                  RMSprop, get)
+from .frontend.optimizers import (SGD, Adadelta, Adagrad, Adam, Adamax, AdamW, Ftrl, Lion, Nadam,
+                                  Optimizer, RMSprop, get)
 
 # ``from fusegraph.optimizers.schedules import ExponentialDecay`` works as in Keras
 _sys.modules.setdefault(__name__ + ".schedules", schedules)
 del _sys
 
-__all__ = ["Adagrad", "Adam", "Adamax", "AdamW", "Lion", "Nadam", "Optimizer", "RMSprop", "SGD",
-           "get", "schedules"]
+__all__ = ["Adadelta", "Adagrad", "Adam", "Adamax", "AdamW", "Ftrl", "Lion", "Nadam", "Optimizer",
+           "RMSprop", "SGD", "get", "schedules"]
