@@ -8,6 +8,10 @@ as below every threshold; values tied with the k-th all may); with ``class_id`` 
 are 0/1 (cast to bool); ``sample_weight`` weighs each sample's counts. The result is
 ``tp / (tp + fp)`` (Precision) or ``tp / (tp + fn)`` (Recall), 0 where the denominator
 is, one value per threshold (a scalar for one).
+
+The counting is shared: :func:`confusion_counts` sums weighted true/false
+positives/negatives of 0/1 truths and predictions (the F-scores use it),
+:func:`counts_per_threshold` does so at each of several thresholds (AUC uses it too).
 """
 from __future__ import annotations
 
@@ -22,21 +26,21 @@ from .metric_base import Metric
 class _Confusion(Metric):
     """Counts of one kind of error next to the true positives (see the module)."""
 
-    counted = "false_positives"
+    counted, kind = "false_positives", "fp"   # the error kept, and its confusion_counts kind
 
     def __init__(self, thresholds=None, top_k=None, class_id=None, name=None, dtype=None):
         super().__init__(name=name, dtype=dtype)
-        kind = type(self).__name__
+        owner = type(self).__name__
         single = thresholds is None or np.isscalar(thresholds)
         values = [0.5] if thresholds is None else ([thresholds] if single else list(thresholds))
         if not values or not all(isinstance(t, (int, float)) and not isinstance(t, bool)
                                  and 0 <= t <= 1 for t in values):
-            raise ValueError(f"{user_site()}: {kind}: thresholds must be numbers in [0, 1], "
+            raise ValueError(f"{user_site()}: {owner}: thresholds must be numbers in [0, 1], "
                              f"got {thresholds!r}")
         for key, value in (("top_k", top_k), ("class_id", class_id)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int)
                                       or value < (1 if key == "top_k" else 0)):
-                raise ValueError(f"{user_site()}: {kind}: {key} must be a "
+                raise ValueError(f"{user_site()}: {owner}: {key} must be a "
                                  f"{'positive' if key == 'top_k' else 'non-negative'} int, "
                                  f"got {value!r}")
         self.thresholds, self.single = values, single
@@ -55,13 +59,10 @@ class _Confusion(Metric):
             y_true, y_pred = y_true[..., self.class_id], y_pred[..., self.class_id]
         weight = 1.0 if sample_weight is None else _per_entry(
             ops.cast(ops.convert_to_tensor(sample_weight), self.dtype), y_pred)
-        truth = ops.multiply(ops.expand_dims(y_true, 0), weight)
-        above = ops.cast(ops.greater(ops.expand_dims(y_pred, 0), ops.reshape(
-            ops.convert_to_tensor(np.array(self.thresholds), self.dtype),
-            (len(self.thresholds),) + (1,) * y_pred.ndim)), self.dtype)
-        axes = tuple(range(1, y_pred.ndim + 1))
-        self.true_positives.assign_add(ops.sum(ops.multiply(truth, above), axis=axes))
-        self.errors.assign_add(ops.sum(self._error(truth, above, weight), axis=axes))
+        counts = counts_per_threshold(y_true, y_pred, self.thresholds, weight,
+                                      ("tp", self.kind), self.dtype)
+        self.true_positives.assign_add(counts["tp"])
+        self.errors.assign_add(counts[self.kind])
 
     def result(self):
         tp = self.true_positives.read_value()
@@ -74,26 +75,50 @@ class _Confusion(Metric):
 
 
 class Precision(_Confusion):
-    counted = "false_positives"
+    counted, kind = "false_positives", "fp"
 
     def __init__(self, thresholds=None, top_k=None, class_id=None, name="precision",
                  dtype=None):
         super().__init__(thresholds, top_k, class_id, name, dtype)
 
-    def _error(self, truth, above, weight):
-        """False positives: predicted positive, not true."""
-        return ops.multiply(ops.subtract(weight, truth), above)
-
 
 class Recall(_Confusion):
-    counted = "false_negatives"
+    counted, kind = "false_negatives", "fn"
 
     def __init__(self, thresholds=None, top_k=None, class_id=None, name="recall", dtype=None):
         super().__init__(thresholds, top_k, class_id, name, dtype)
 
-    def _error(self, truth, above, weight):
-        """False negatives: true, not predicted positive."""
-        return ops.multiply(truth, ops.subtract(1.0, above))
+
+# --- counting, shared with AUC and the F-scores ------------------------------------------
+def confusion_counts(truth, positive, weight, kinds, axes=None) -> dict:
+    """The weighted confusion counts ``kinds`` (among ``"tp"``, ``"fp"``, ``"fn"``,
+    ``"tn"``) summed over ``axes`` (None: all), by kind.
+
+    ``truth`` and ``positive`` are 0/1 floats (true label, predicted positive) and
+    ``weight`` each entry's weight (``1.0`` for all); the three broadcast together. An
+    entry adds its weight to one count: true and positive to ``tp``, not true and
+    positive to ``fp``, true and not positive to ``fn``, neither to ``tn``."""
+    true_weight = ops.multiply(truth, weight)
+    false_weight = ops.multiply(ops.subtract(1.0, truth), weight)
+    pairs = {"tp": (true_weight, True), "fp": (false_weight, True),
+             "fn": (true_weight, False), "tn": (false_weight, False)}
+    return {kind: ops.sum(ops.multiply(pairs[kind][0], positive if pairs[kind][1]
+                                       else ops.subtract(1.0, positive)), axis=axes)
+            for kind in kinds}
+
+
+def counts_per_threshold(y_true, score, thresholds, weight, kinds, dtype,
+                         per_label=False) -> dict:
+    """:func:`confusion_counts` at each of ``thresholds`` (numbers), where an entry is
+    positive when its ``score`` is strictly above the threshold: arrays of shape
+    ``(len(thresholds),)``, or ``(len(thresholds), labels)`` with ``per_label`` (the last
+    axis of ``score`` kept). ``y_true`` (0/1) and ``score`` have one shape; ``weight``
+    broadcasts against them; ``dtype`` is the counts' float dtype."""
+    levels = ops.reshape(ops.convert_to_tensor(np.asarray(thresholds), dtype),
+                         (len(thresholds),) + (1,) * score.ndim)
+    positive = ops.cast(ops.greater(ops.expand_dims(score, 0), levels), dtype)
+    axes = tuple(range(1, score.ndim + (0 if per_label else 1)))
+    return confusion_counts(ops.expand_dims(y_true, 0), positive, weight, kinds, axes)
 
 
 def _top_k_values(x, k: int):

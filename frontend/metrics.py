@@ -25,10 +25,14 @@ as Keras 3 does.
 
 The pieces: :mod:`.metric_base` (:class:`Metric`, :class:`Mean`,
 :class:`MeanMetricWrapper`), :mod:`.metric_functions` (the per-sample accuracy
-functions); this module holds the metric classes, the lookup by name and
-:func:`resolve_accuracy`.
+functions), :mod:`.confusion_metrics` (Precision, Recall and the confusion counts they
+share), :mod:`.auc_metric` (AUC), :mod:`.fscore_metrics` (FBetaScore, F1Score),
+:mod:`.iou_metrics` (IoU, MeanIoU); this module holds the other metric classes, the
+lookup by name and :func:`resolve_accuracy`.
 """
 from __future__ import annotations
+
+import inspect
 
 import numpy as np
 
@@ -36,7 +40,10 @@ from ..ir.builder import user_site
 from . import losses, ops
 from .metric_base import Mean, MeanMetricWrapper, Metric
 from .checks import check_int_at_least
+from .auc_metric import AUC
 from .confusion_metrics import Precision, Recall
+from .fscore_metrics import F1Score, FBetaScore
+from .iou_metrics import IoU, MeanIoU
 from .loss_prepare import squeeze_or_expand_to_same_rank
 from .metric_functions import (accuracy, binary_accuracy, categorical_accuracy,
                                sparse_categorical_accuracy, sparse_top_k_categorical_accuracy,
@@ -48,7 +55,7 @@ __all__ = [
     "CategoricalCrossentropy", "SparseCategoricalCrossentropy", "KLDivergence", "accuracy",
     "binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy", "get",
     "resolve_accuracy", "RootMeanSquaredError", "TopKCategoricalAccuracy", "Precision",
-    "Recall",
+    "Recall", "AUC", "F1Score", "FBetaScore", "IoU", "MeanIoU",
     "SparseTopKCategoricalAccuracy", "top_k_categorical_accuracy",
     "sparse_top_k_categorical_accuracy",
 ]
@@ -154,7 +161,8 @@ _CLASSES = {cls.__name__: cls for cls in (
     Mean, Accuracy, BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy,
     MeanSquaredError, MeanAbsoluteError, BinaryCrossentropy, CategoricalCrossentropy,
     SparseCategoricalCrossentropy, KLDivergence, TopKCategoricalAccuracy,
-    SparseTopKCategoricalAccuracy, RootMeanSquaredError, Precision, Recall)}
+    SparseTopKCategoricalAccuracy, RootMeanSquaredError, Precision, Recall, AUC, F1Score,
+    FBetaScore, IoU, MeanIoU)}
 _BY_NAME = {
     "accuracy": Accuracy, "acc": Accuracy, "binary_accuracy": BinaryAccuracy,
     "categorical_accuracy": CategoricalAccuracy,
@@ -168,7 +176,8 @@ _BY_NAME = {
     "top_k_categorical_accuracy": TopKCategoricalAccuracy,
     "sparse_top_k_categorical_accuracy": SparseTopKCategoricalAccuracy,
     "root_mean_squared_error": RootMeanSquaredError,
-    "precision": Precision, "recall": Recall,
+    "precision": Precision, "recall": Recall, "auc": AUC, "f1_score": F1Score,
+    "f_beta_score": FBetaScore, "io_u": IoU, "mean_io_u": MeanIoU,
     **_CLASSES,
 }
 
@@ -177,6 +186,12 @@ def check_identifier(identifier) -> None:
     """Raise what :func:`get` would raise for ``identifier``, without creating a metric
     (``compile`` checks its metrics before the first step creates them)."""
     if isinstance(identifier, str):
+        if identifier in _BY_NAME and _required_arguments(_BY_NAME[identifier]):
+            cls = _BY_NAME[identifier]
+            needed = ", ".join(f"{a}=..." for a in _required_arguments(cls))
+            raise ValueError(f"{user_site()}: metric {identifier!r} ({cls.__name__}) needs "
+                             f"arguments a name cannot give: pass fg.metrics.{cls.__name__}"
+                             f"({needed}) instead")
         if identifier.lower() in ("accuracy", "acc") or identifier in _BY_NAME:
             return
         raise ValueError(f"{user_site()}: unknown metric {identifier!r}: expected a Metric, "
@@ -185,6 +200,12 @@ def check_identifier(identifier) -> None:
         return
     raise TypeError(f"{user_site()}: a metric must be a name, a Metric or a callable(y_true, "
                     f"y_pred), got {identifier!r}")
+
+
+def _required_arguments(cls: type) -> list[str]:
+    """The constructor arguments of ``cls`` that have no default."""
+    return [p.name for p in inspect.signature(cls).parameters.values()
+            if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
 
 
 def fresh_copy(metric: Metric, name: str | None = None) -> Metric:
