@@ -306,9 +306,13 @@ class Model(Layer):
         (see :func:`.model_calls.match_inputs`); ``functional`` defaults to the model's."""
         return match_inputs(self.name, functional or self._functional, x, convert)
 
-    def summary(self, print_fn=print) -> None:
-        """Print a Keras-style table of layers, output shapes and parameter counts."""
-        print_fn(format_summary(self))
+    def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False,
+                show_trainable=False, layer_range=None) -> None:
+        """Print a Keras-style table of layers, output shapes and parameter counts, as
+        wide as the terminal allows (Keras 3's arguments; see :mod:`.summary`);
+        ``print_fn`` (default ``print``) gets the whole text."""
+        (print_fn or print)(format_summary(self, line_length, positions, expand_nested,
+                                           show_trainable, layer_range))
 
     def ir(self, stage: str = "forward", after: str | None = None) -> str:
         """The forward graph as SSA text; with ``after``, as it is after that pass of the
