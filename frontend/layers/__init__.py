@@ -41,3 +41,7 @@ from .depthwise import DepthwiseConv2D, SeparableConv2D
 __all__ += ["DepthwiseConv2D", "SeparableConv2D"]
 from .merging import Dot, dot
 __all__ += ["Dot", "dot"]
+from .activation_layers import PReLU
+from .noise import AlphaDropout
+from .normalization import GroupNormalization
+__all__ += ["AlphaDropout", "GroupNormalization", "PReLU"]

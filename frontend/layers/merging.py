@@ -97,6 +97,7 @@ class Dot(_Merge):
     second's."""
 
     min_inputs = max_inputs = 2
+    supports_masking = True       # masked inputs are taken; the output has no mask (Keras)
 
     def __init__(self, axes, normalize=False, **kwargs):
         super().__init__(**kwargs)
@@ -129,6 +130,9 @@ class Dot(_Merge):
         y = ops.reshape(y, (batch, y.type.shape[1], self._fold(y_rest, y.shape, "second")))
         out_rest = x_rest + y_rest
         return ops.reshape(ops.matmul(x, y), (batch, *(out_rest or (1,))))
+
+    def compute_mask(self, inputs, mask=None):
+        return None
 
     def _axis(self, x, axis) -> int:
         """``axis`` of ``x`` as a non-negative int, checked: in range, not the batch axis."""

@@ -1,6 +1,8 @@
 """Keras's regularizing noise layers: SpatialDropout1D/2D (Dropout of whole channels),
-GaussianNoise (``x + N(0, stddev)``) and GaussianDropout (``x * N(1, sqrt(rate / (1 -
-rate)))``), each active in training only. Called with ``training`` unknown (a functional
+AlphaDropout (dropped values set to SELU's negative saturation, then an affine map that
+keeps a standard normal input's mean and variance), GaussianNoise (``x + N(0, stddev)``)
+and GaussianDropout (``x * N(1, sqrt(rate / (1 - rate)))``), each active in training
+only. Called with ``training`` unknown (a functional
 model being built), a layer selects with the graph's ``training`` flag, as Dropout does;
 the draws come from the in-graph random stream (:mod:`..random`)."""
 from __future__ import annotations
@@ -39,6 +41,21 @@ class SpatialDropout2D(_SpatialDropout):
         from .convolutional import check_data_format
         check_data_format(data_format, "SpatialDropout2D")
         super().__init__(rate, noise_shape=(None, 1, 1, None), seed=seed, **kwargs)
+
+
+class AlphaDropout(Dropout):
+    """Keras 3's formula: with ``alpha' = -1.6732632423543772 * 1.0507009873554805``
+    (SELU's negative saturation), ``a = ((1 - rate) * (1 + rate * alpha'**2)) ** -0.5``
+    and ``b = -a * alpha' * rate``, a kept value x becomes ``a * x + b`` and a dropped
+    one ``a * alpha' + b``; ``noise_shape`` as Dropout's. ``rate`` must be < 1 (Keras
+    takes 1 and outputs infinities)."""
+
+    SATURATION = -1.6732632423543772848170429916717 * 1.0507009873554804934193349852946
+
+    def drop(self, inputs, keep):
+        alpha, rate = self.SATURATION, float(self.rate)
+        a = ((1.0 - rate) * (1.0 + rate * alpha ** 2)) ** -0.5
+        return ops.add(ops.multiply(ops.where(keep, inputs, alpha), a), -a * alpha * rate)
 
 
 class _Noise(Layer):

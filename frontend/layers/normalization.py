@@ -1,11 +1,12 @@
-"""LayerNormalization and BatchNormalization (Keras defaults: axis -1, epsilon 1e-3,
-center and scale; BatchNormalization momentum 0.99)."""
+"""LayerNormalization, BatchNormalization and GroupNormalization (Keras defaults: axis
+-1, epsilon 1e-3, center and scale; BatchNormalization momentum 0.99; GroupNormalization
+32 groups)."""
 from __future__ import annotations
 
 import numpy as np
 
 from ...ir.builder import user_site
-from .. import collectives, initializers, nn, ops
+from .. import collectives, constraints, initializers, nn, ops, regularizers
 from ..checks import check_bool, check_number
 from ..context import training_flag
 from ..layer import Layer
@@ -170,3 +171,89 @@ class BatchNormalization(Layer):
             shift = ops.add(shift, ops.cast(ops.convert_to_tensor(self.beta), x.type.dtype))
         return ops.add(ops.multiply(x, self._broadcastable(inv, x.ndim)),
                        self._broadcastable(shift, x.ndim))
+
+
+class GroupNormalization(Layer):
+    """Keras 3's GroupNormalization: the channels along ``axis`` split into ``groups``
+    consecutive groups (-1: one group per channel, instance normalization); each
+    sample's values in a group (every axis but the batch's, the channel axis restricted
+    to the group) are normalized by their mean and biased variance, then scaled by
+    ``gamma`` and shifted by ``beta`` (one per channel): ``x * inv + (beta - mean * inv)``
+    with ``inv = gamma / sqrt(var + epsilon)``. The channel count must divide by
+    ``groups``. Traced as a reshape splitting the channel axis into (groups, channels per
+    group), the moments, and a reshape back; an unknown size other than the batch's is
+    kept as a symbol."""
+
+    supports_masking = True      # the input's mask passes through (Keras)
+
+    single_input = True
+
+    def __init__(self, groups=32, axis=-1, epsilon=1e-3, center=True, scale=True,
+                 beta_initializer="zeros", gamma_initializer="ones", beta_regularizer=None,
+                 gamma_regularizer=None, beta_constraint=None, gamma_constraint=None,
+                 **kwargs):
+        super().__init__(**kwargs)
+        owner = f"{user_site()}: GroupNormalization"
+        if not isinstance(groups, (int, np.integer)) or isinstance(groups, bool) or (
+                groups <= 0 and groups != -1):
+            raise ValueError(f"{owner}: `groups` must be a positive int (or -1 for instance "
+                             f"normalization), got {groups!r}")
+        if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
+            raise ValueError(f"{owner}: `axis` must be an int, got {axis!r}")
+        check_number(owner, "epsilon", epsilon, low=0.0, open_low=True)
+        _check_flags_and_initializers(owner, center, scale, beta_initializer=beta_initializer,
+                                      gamma_initializer=gamma_initializer)
+        self.groups, self.axis, self.epsilon = int(groups), int(axis), float(epsilon)
+        self.center, self.scale = center, scale
+        self.beta_initializer, self.gamma_initializer = beta_initializer, gamma_initializer
+        self.beta_regularizer = regularizers.get(beta_regularizer)
+        self.gamma_regularizer = regularizers.get(gamma_regularizer)
+        self.beta_constraint = constraints.get(beta_constraint)
+        self.gamma_constraint = constraints.get(gamma_constraint)
+
+    def build(self, input_shape):
+        (self.channel_axis,) = ops.normalize_axes(self.axis, len(input_shape))
+        if self.channel_axis == 0:
+            raise incompatible(self, "axis must not be the batch axis 0", input_shape)
+        channels = input_shape[self.channel_axis]
+        if channels is None:
+            raise incompatible(self, f"axis {self.axis} must have a known size", input_shape)
+        groups = channels if self.groups == -1 else self.groups
+        if channels < groups or channels % groups:
+            raise incompatible(self, f"the {channels} channels of axis {self.axis} must split "
+                                     f"into {groups} groups of equal size", input_shape)
+        self.groups, self.channels = groups, channels
+        if self.scale:
+            self.gamma = self.add_weight((channels,), self.gamma_initializer, name="gamma",
+                                         regularizer=self.gamma_regularizer,
+                                         constraint=self.gamma_constraint)
+        if self.center:
+            self.beta = self.add_weight((channels,), self.beta_initializer, name="beta",
+                                        regularizer=self.beta_regularizer,
+                                        constraint=self.beta_constraint)
+
+    def call(self, inputs):
+        channels, a = self.channels, self.channel_axis
+        if inputs.ndim <= a or inputs.shape[a] != channels:
+            raise incompatible(self, f"expected axis {self.axis} of the input to have size "
+                                     f"{channels}", inputs.shape)
+        x = inputs if inputs.type.dtype.is_float else ops.cast(inputs, self.dtype)
+        shape = x.type.shape
+        split = shape[:a] + (self.groups, channels // self.groups) + shape[a + 1:]
+        grouped = ops.reshape(x, split)
+        axes = tuple(i for i in range(1, len(split)) if i != a)
+        mean, variance = nn.moments(grouped, axes, keepdims=True)
+        inv = ops.rsqrt(ops.add(variance, self.epsilon))
+        per_channel = [1] * len(split)
+        per_channel[a:a + 2] = [self.groups, channels // self.groups]
+        if self.scale:
+            inv = ops.multiply(inv, _per_channel(self.gamma, x, per_channel))
+        shift = ops.negative(ops.multiply(mean, inv))
+        if self.center:
+            shift = ops.add(shift, _per_channel(self.beta, x, per_channel))
+        return ops.reshape(ops.add(ops.multiply(grouped, inv), shift), shape)
+
+
+def _per_channel(variable, x, shape):
+    """``variable`` (one value per channel) in ``x``'s dtype, reshaped to ``shape``."""
+    return ops.reshape(ops.cast(ops.convert_to_tensor(variable), x.type.dtype), tuple(shape))
