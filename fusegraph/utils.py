@@ -3,9 +3,10 @@ from .frontend import naming, random_state
 from .frontend.random_state import set_random_seed
 from .runtime.array_utils import pad_sequences, to_categorical
 from .runtime.images import image_grid, save_image
+from .runtime.plot_model import model_to_dot, plot_model
 
-__all__ = ["clear_session", "image_grid", "pad_sequences", "save_image", "set_random_seed",
-           "to_categorical"]
+__all__ = ["clear_session", "image_grid", "model_to_dot", "pad_sequences", "plot_model",
+           "save_image", "set_random_seed", "to_categorical"]
 
 
 def clear_session() -> None:
