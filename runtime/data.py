@@ -89,12 +89,15 @@ class Dataset:
     Build with ``Dataset.from_tensor_slices``; each method returns a new dataset
     (``prefetch`` returns this one). ``cardinality()`` is the number of elements, or
     ``INFINITE_CARDINALITY`` (-1) after ``repeat()``, when ``len()`` raises TypeError.
+    ``batch_size``: the ``batch()`` size when this dataset is made by ``batch()`` (its
+    elements are batches), else None (as tf.data's, a ``map`` after ``batch`` forgets it).
     """
 
-    def __init__(self, make_iterator, cardinality: int):
+    def __init__(self, make_iterator, cardinality: int, batch_size=None):
         """Internal: ``make_iterator()`` starts a fresh pass over the elements."""
         self._make_iterator = make_iterator
         self._cardinality = cardinality
+        self.batch_size = batch_size
 
     @classmethod
     def from_tensor_slices(cls, structure) -> "Dataset":
@@ -130,7 +133,7 @@ class Dataset:
         n = self._cardinality
         if n != INFINITE_CARDINALITY:
             n = n // size if drop_remainder else -(-n // size)
-        return Dataset(batches, n)
+        return Dataset(batches, n, batch_size=size)
 
     def shuffle(self, buffer_size, seed=None, reshuffle_each_iteration: bool = True) -> "Dataset":
         """Shuffle through a buffer of ``buffer_size`` elements, as tf.data does: each
@@ -413,10 +416,10 @@ class _PyDatasetAdapter(DataAdapter):
         super().__init__(new_pass, **kwargs)
         self._dataset = dataset
 
-    def epoch_batches(self):
+    def epoch_batches(self, done: int = 0):
         self._dataset.on_epoch_begin()
         try:
-            yield from super().epoch_batches()
+            yield from super().epoch_batches(done)
         finally:
             self._dataset.on_epoch_end()
 
