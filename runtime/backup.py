@@ -210,14 +210,16 @@ class _TrainingVariables:
 
 
 def _metric_variables(model) -> list:
-    return [v for metric in model.metrics for v in metric.variables]
+    """``(metric name, variable)`` of every metric variable of ``model``, in order."""
+    return [(metric.name, v) for metric in model.metrics for v in metric.variables]
 
 
 def _metric_state(model) -> list:
-    """The metrics' running state, as JSON-able ``[path, dtype, shape, values]`` (a float
-    of a float32 or float64 array round-trips through JSON exactly)."""
-    return [[v.path, str(v.numpy().dtype), list(v.shape), v.numpy().ravel().tolist()]
-            for v in _metric_variables(model)]
+    """The metrics' running state, as JSON-able ``[metric name, dtype, shape, values]``
+    per variable (a float of a float32 or float64 array round-trips through JSON
+    exactly)."""
+    return [[name, str(v.numpy().dtype), list(v.shape), v.numpy().ravel().tolist()]
+            for name, v in _metric_variables(model)]
 
 
 def _set_metric_state(model, state) -> None:
@@ -229,9 +231,9 @@ def _set_metric_state(model, state) -> None:
     if state is None:
         return
     variables = _metric_variables(model)
-    layout = [[v.path, str(v.numpy().dtype), list(v.shape)] for v in variables]
+    layout = [[name, str(v.numpy().dtype), list(v.shape)] for name, v in variables]
     if layout != [entry[:3] for entry in state]:
         model.reset_metrics()
         return
-    for variable, (_, dtype, shape, values) in zip(variables, state):
+    for (_, variable), (_, dtype, shape, values) in zip(variables, state):
         variable.assign(np.asarray(values, dtype=dtype).reshape(shape))
