@@ -208,23 +208,37 @@ class Layer:
         return layer_config.layer_from_config(cls, config)
 
     def get_build_config(self) -> dict | None:
-        """Keras's ``build_config``: the input shape of the first call, once built."""
-        shape = self.__dict__.get("_build_input_shape")
-        return None if shape is None else {"input_shape": shape}
+        """Keras's ``build_config`` once built by a call: ``{"input_shape": shape}`` when
+        the first call had one tensor argument, else ``{"shapes_dict": {"<argument>_shape":
+        shape, ...}}``."""
+        shapes = self.__dict__.get("_build_shapes")
+        if not shapes:
+            return None
+        if len(shapes) == 1:
+            return {"input_shape": next(iter(shapes.values()))}
+        return {"shapes_dict": shapes}
 
     def build_from_config(self, config: dict | None) -> None:
-        """Build from :meth:`get_build_config`'s dict (before weights are loaded)."""
-        shape = (config or {}).get("input_shape")
-        if shape is None or self.built:
+        """Build from :meth:`get_build_config`'s dict (before weights are loaded), as
+        Keras: ``build(input_shape)``, or ``build(**shapes_dict)`` (a layer built from
+        several tensors, ``build(query_shape, value_shape)``)."""
+        config = config or {}
+        if self.built or not (config.get("input_shape") or config.get("shapes_dict")):
             return
+        shapes = {"input_shape": config["input_shape"]} if config.get("input_shape") \
+            else config["shapes_dict"]
+        shapes = {k: _shape_tuples(v) for k, v in shapes.items()}
         token = _BUILDING.set(True)
         try:
             with _weights_undone_on_error(self):
-                self.build(_shape_tuples(shape))
+                if "input_shape" in shapes:
+                    self.build(shapes["input_shape"])
+                else:
+                    self.build(**shapes)
         finally:
             _BUILDING.reset(token)
         self.built = True
-        self._build_input_shape = _shape_tuples(shape)
+        self._build_shapes = shapes
 
     def get_weights(self) -> list[np.ndarray]:
         return [w.numpy() for w in self.weights]
@@ -377,13 +391,15 @@ class Layer:
             raise TypeError(f"{owner()}: training must be True, False or None, got {training!r}")
 
     def _symbolic_call(self, args, kwargs):
+        given = (args, kwargs)
         kwargs, training = self._with_training(kwargs)
         outside = state.current() is None
         with layer_scope(self.name), _training_scope(training), \
                 (state.deferring_updates(self) if outside else contextlib.nullcontext()) as deferred:
             outputs = self._build_and_call(args, kwargs)
         inputs = tuple(t for t in flatten((args, kwargs)) if is_symbolic(t))
-        record = CallRecord(self, inputs, updates=tuple(deferred.updates) if outside else ())
+        record = CallRecord(self, inputs, updates=tuple(deferred.updates) if outside else (),
+                            arguments=given)
         outputs = pack_like(outputs, [_recorded(t, record) if is_symbolic(t) else t
                                       for t in flatten(outputs)])
         record.outputs = tuple(t for t in flatten(outputs) if is_symbolic(t))
@@ -424,7 +440,7 @@ class Layer:
             finally:
                 _BUILDING.reset(token)
             self.built = True
-            self._build_input_shape = _first_argument_shape(args, kwargs)
+            self._build_shapes = _call_shapes(self.call, args, kwargs)
         token = _BUILDING.set(False)
         try:
             return self._call_with_masks(args, kwargs)
@@ -546,15 +562,20 @@ def _training_scope(training):
         _TRAINING.reset(token)
 
 
-def _first_argument_shape(args, kwargs):
-    """The shape (or list of shapes) of a call's first argument, as Keras's
-    ``build_config`` records it."""
-    first = args[0] if args else next(iter(kwargs.values()), None)
-    if isinstance(first, (list, tuple)):
-        return [getattr(t, "shape", None) for t in first]
-    if isinstance(first, dict):
-        return {k: getattr(t, "shape", None) for k, t in first.items()}
-    return getattr(first, "shape", None)
+def _call_shapes(call, args, kwargs) -> dict:
+    """``{"<argument>_shape": shape}`` for each argument of a call holding tensors (a
+    list or dict of them as a list or dict of shapes), as Keras's build config keeps
+    them."""
+    try:
+        bound = inspect.signature(call).bind(*args, **kwargs).arguments
+    except TypeError:
+        bound = {f"input_{i}": a for i, a in enumerate(args)} | dict(kwargs)
+    shapes = {}
+    for name, value in bound.items():
+        leaves = flatten(value)
+        if leaves and all(is_tensor(t) for t in leaves):
+            shapes[f"{name}_shape"] = map_structure(lambda t: tuple(t.shape), value)
+    return shapes
 
 
 def _shape_tuples(shape):

@@ -27,19 +27,21 @@ are matched and checked, and its other arguments keyed, is :mod:`.model_calls`.
 """
 from __future__ import annotations
 
+import json
 import warnings
 
 import numpy as np
 
 from ..ir.errors import ShapeError
 from ..ir.clone import inline
-from . import collectives, eager, ops
+from . import collectives, eager, model_config, ops, serialization
 from . import state
 from .context import TRAINING
 from .function import _is_array, commit, graph_array
 from .functional import Functional, fresh_salts, make_functional
 from .input_layer import InputLayer, placeholder
 from .layer import Layer, autocast_dtype
+from .layer_config import layer_config
 from .model_calls import brief, call_key, check_tensor, constant_note, match_inputs
 from .naming import unique_name
 from .nest import flatten, pack_like
@@ -64,12 +66,39 @@ class Model(Layer):
                 and type(self).__name__ == "Model":
             name = unique_name("functional")   # Keras 3: Model(inputs, outputs) is "functional"
         super().__init__(name=name, **kwargs)
+        self._graph_network = inputs is not None or outputs is not None
         self._functional = None
         self._eager_forwards: dict = {}   # traced by calls: their other arguments' key -> forward
         self._eager_array_layouts: set = set()   # keys of those with arrays, contents left out
         self._warned_array_retrace = False
         if inputs is not None or outputs is not None:
             self._init_functional(inputs, outputs)
+
+    # --- config (Keras 3's: :mod:`.model_config`) ----------------------------------------
+    @property
+    def _keras_class_name(self) -> str:
+        """The class a config names: Keras's ``Functional`` for ``Model(inputs, outputs)``."""
+        return "Functional" if self._graph_network and type(self).__name__ == "Model" \
+            else type(self).__name__
+
+    def get_config(self) -> dict:
+        """A functional model's layers and calls (:func:`.model_config.functional_config`);
+        a subclassed model's as a layer's (its constructor's arguments unless it defines
+        ``get_config``)."""
+        if self._graph_network:
+            return model_config.functional_config(self)
+        return layer_config(self, with_arguments=type(self).get_config is Model.get_config)
+
+    @classmethod
+    def from_config(cls, config: dict, custom_objects=None):
+        if "layers" in config and "input_layers" in config:
+            return model_config.functional_from_config(cls, config, custom_objects)
+        return super().from_config(config)
+
+    def to_json(self, **kwargs) -> str:
+        """The model's record (:func:`.serialization.serialize_keras_object`) as JSON;
+        ``kwargs`` go to ``json.dumps``."""
+        return json.dumps(serialization.serialize_keras_object(self), **kwargs)
 
     # --- functional construction --------------------------------------------------------
     def _init_functional(self, inputs, outputs, track_layers=True):
@@ -382,6 +411,19 @@ class Sequential(Model):
                                   track_layers=False)
 
     build_from_call = Layer.build_from_call   # build(input_shape) from the first call's input
+
+    _graph_network = False    # its config is its layer list (model_config.sequential_config)
+
+    @property
+    def _keras_class_name(self) -> str:
+        return type(self).__name__
+
+    def get_config(self) -> dict:
+        return model_config.sequential_config(self)
+
+    @classmethod
+    def from_config(cls, config: dict, custom_objects=None):
+        return model_config.sequential_from_config(cls, config, custom_objects)
 
     def _trace(self, x):
         for layer in self._layers:

@@ -182,8 +182,12 @@ def _serialize_instance(obj) -> dict:
         raise TypeError(f"{type(obj).__name__}.get_config() must return a dict, got "
                         f"{type(config).__name__}")
     registered = _REGISTERED_NAMES.get(id(type(obj)))
+    class_name = getattr(obj, "_keras_class_name", type(obj).__name__)
+    if kind and class_name == "Functional":   # where Keras 3 keeps it, as it writes it
+        return {"module": "keras.src.models.functional", "class_name": "Functional",
+                "config": serialize_keras_object(config), "registered_name": "Functional"}
     return {"module": KIND_MODULES[kind] if kind else type(obj).__module__,
-            "class_name": type(obj).__name__,
+            "class_name": class_name,
             "config": serialize_keras_object(config),
             "registered_name": None if kind else registered or type(obj).__name__}
 

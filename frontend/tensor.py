@@ -32,13 +32,15 @@ class TraceError(FusegraphError, TypeError):
 class CallRecord:
     """One call of a layer (``layer`` set) or of a plain op (``layer`` None).
     ``updates``: (variable, new symbolic value) pairs the call made outside any trace
-    (a model built from the call carries them; see :mod:`.state`)."""
+    (a model built from the call carries them; see :mod:`.state`). ``arguments``: the
+    layer call's (args, kwargs) as given (a functional model's config names them)."""
 
     layer: object
     inputs: tuple
     outputs: tuple = ()
     seq: int = field(default_factory=lambda: next(_call_counter))
     updates: tuple = ()
+    arguments: tuple = ((), {})
 
 
 class SymbolicTensor:

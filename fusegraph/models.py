@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .frontend import model as _frontend
+from .frontend import serialization as _serialization
 from .runtime.trainer import Trainer
 
 
@@ -12,3 +13,7 @@ class Model(Trainer, _frontend.Model):
 
 class Sequential(Model, _frontend.Sequential):
     __doc__ = _frontend.Sequential.__doc__
+
+
+_serialization.register_builtins("models", {"Functional": Model, "Model": Model,
+                                            "Sequential": Sequential})

@@ -20,6 +20,8 @@ weights, so ``get_weights()`` keeps the order above.
 """
 from __future__ import annotations
 
+import numpy as np
+
 import math
 
 from ...ir.builder import user_site
@@ -35,7 +37,7 @@ class MultiHeadAttention(Layer):
 
     def __init__(self, num_heads, key_dim, value_dim=None, dropout=0.0, use_bias=True,
                  output_shape=None, kernel_initializer="glorot_uniform",
-                 bias_initializer="zeros", seed=None, **kwargs):
+                 bias_initializer="zeros", seed=None, attention_axes=None, **kwargs):
         super().__init__(**kwargs)
         for key, value in (("num_heads", num_heads), ("key_dim", key_dim)) + (
                 (("value_dim", value_dim),) if value_dim is not None else ()):
@@ -50,6 +52,9 @@ class MultiHeadAttention(Layer):
         self.output_dim = output_shape
         self.kernel_initializer, self.bias_initializer = kernel_initializer, bias_initializer
         self.seed = seed
+        # Keras's config names the axes attended over; only its default (all but the
+        # batch and the features) is built here.
+        self.attention_axes = attention_axes
         # Named explicitly, so it takes no auto-name from the user's own Dropout layers.
         self._dropout_layer = Dropout(dropout, seed=seed, name="dropout")
 
@@ -73,6 +78,13 @@ class MultiHeadAttention(Layer):
                                          f"features)", shape)
             if shape[-1] is None:
                 raise incompatible(self, f"the {name}'s last axis must have a known size", shape)
+        rank = len(query_shape)
+        if self.attention_axes is not None and sorted(
+                a % rank for a in np.atleast_1d(self.attention_axes)) != list(range(1, rank - 1)):
+            raise ValueError(f"{user_site()}: layer '{self.name}' (MultiHeadAttention): "
+                             f"attention_axes={self.attention_axes!r} is not supported: "
+                             f"fusegraph attends over all axes between the batch and the "
+                             f"features ({list(range(1, rank - 1))} here)")
         out = self._output_dims(query_shape)
         for name, shape, width in inputs:
             kernel_init = initializers.with_fan_axes(self.kernel_initializer, [0], [1, 2])

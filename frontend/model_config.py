@@ -1,0 +1,223 @@
+"""Models' configs as Keras 3 writes and reads them: functional, Sequential, subclassed.
+
+A functional model's config lists its layers (``model.layers`` order, inputs included),
+each as its serialized record plus ``name``, ``build_config`` and ``inbound_nodes``: one
+node per call of the layer inside this model, holding the call's ``args`` and ``kwargs``
+with every tensor written as Keras's ``__keras_tensor__`` record, whose
+``keras_history`` ``[layer name, node index, tensor index]`` names the call that made it
+(node indices count the layer's calls in this model, in call order). ``input_layers``
+and ``output_layers`` give the inputs' and outputs' histories in the structure the
+model was built with. Plain ops called outside layers (``x + y``) have no config of
+their own here: saving such a model's config is a ValueError naming the op and what to
+do instead. :func:`functional_from_config` creates the layers again and replays the
+calls in an order where every call's inputs exist (Keras's rule).
+
+A Sequential's config lists an ``InputLayer`` record (when it has an input) and its
+layers with their ``build_config``; a subclassed model's is its own ``get_config`` (or
+the constructor's arguments, as a layer's).
+"""
+from __future__ import annotations
+
+from ..ir.builder import user_site
+from . import serialization
+from .input_layer import Input, InputLayer
+from .layer_config import dtype_name, dtype_policy
+from .nest import flatten, map_structure
+from .tensor import is_symbolic
+
+
+def input_layer_config(layer: InputLayer) -> dict:
+    """Keras's InputLayer record (its config has the dtype by name, not a policy)."""
+    return {"module": "keras.layers", "class_name": "InputLayer",
+            "config": {"batch_shape": list(_keras_shape(layer.type.shape)),
+                       "dtype": layer.type.dtype.keras_name, "sparse": False,
+                       "ragged": False, "name": layer.name, "optional": False},
+            "registered_name": None}
+
+
+def _keras_shape(shape) -> tuple:
+    return tuple(d if isinstance(d, int) else None for d in shape)
+
+
+def layer_record(layer) -> dict:
+    """A layer's serialized record with Keras's ``build_config`` when it has one."""
+    if isinstance(layer, InputLayer):
+        return input_layer_config(layer)
+    record = serialization.serialize_keras_object(layer)
+    build = layer.get_build_config()
+    if build is not None:
+        record["build_config"] = serialization.serialize_keras_object(build)
+    return record
+
+
+# --- functional -------------------------------------------------------------------------
+def functional_config(model) -> dict:
+    """Keras 3's config of the functional model ``model`` (see the module docstring)."""
+    functional = model._require_functional()
+    calls: dict[int, list] = {}
+    for record in sorted(functional.records, key=lambda r: r.seq):
+        calls.setdefault(id(record.layer), []).append(record)
+    nodes = {id(r): (r.layer.name, i) for rs in calls.values() for i, r in enumerate(rs)}
+
+    def tensor_record(t):
+        if not is_symbolic(t):
+            return serialization.serialize_keras_object(t)
+        record = t.record
+        if record is None or record.layer is None or id(record) not in nodes:
+            producer = getattr(t.value, "producer", None)
+            what = f"the op '{producer.kind}'" if producer is not None else "an op"
+            raise ValueError(
+                f"{user_site()}: model '{model.name}' cannot be saved as a config: "
+                f"{what} was called on its tensors outside any layer, and only layer calls "
+                f"have configs here; do it inside a layer (a merge layer such as "
+                f"fg.layers.Add, fg.layers.Lambda, or a Layer subclass), or save the "
+                f"weights only (save_weights)")
+        name, node = nodes[id(record)]
+        index = next(i for i, out in enumerate(record.outputs) if out is t)
+        return {"class_name": "__keras_tensor__",
+                "config": {"shape": list(t.shape), "dtype": t.dtype,
+                           "keras_history": [name, node, index]}}
+
+    layers = []
+    for layer in model.layers:
+        entry = layer_record(layer)
+        entry["name"] = layer.name
+        entry["inbound_nodes"] = [] if isinstance(layer, InputLayer) else [
+            {"args": map_structure(tensor_record, list(r.arguments[0])),
+             "kwargs": map_structure(tensor_record, dict(r.arguments[1]))}
+            for r in calls.get(id(layer), [])]
+        layers.append(entry)
+    return {"name": model.name, "trainable": model.trainable, "layers": layers,
+            "input_layers": _histories(functional.inputs, tensor_record),
+            "output_layers": _histories(functional.outputs, tensor_record)}
+
+
+def _histories(structure, tensor_record):
+    """A structure of tensors as Keras writes ``input_layers``/``output_layers``: one
+    tensor as its history, a list as a list of histories, a dict by key."""
+    if isinstance(structure, dict):
+        return {k: _histories(v, tensor_record) for k, v in structure.items()}
+    if isinstance(structure, (list, tuple)):
+        return [_histories(t, tensor_record) for t in structure]
+    return tensor_record(structure)["config"]["keras_history"]
+
+
+def functional_from_config(model_class, config: dict, custom_objects=None):
+    """A new functional model of ``model_class`` from :func:`functional_config`'s dict
+    (Keras's too): layers made, their calls replayed once their inputs exist."""
+    made: dict[str, object] = {}
+    outputs: dict[tuple, list] = {}
+    pending = []
+    for entry in config["layers"]:
+        name = entry.get("name") or entry["config"]["name"]
+        if entry["class_name"] == "InputLayer":
+            inner = entry["config"]
+            tensor = Input(batch_shape=tuple(inner.get("batch_shape") or
+                                             inner.get("batch_input_shape")),
+                           dtype=dtype_name(inner.get("dtype")), name=inner.get("name", name))
+            made[name] = tensor.record.layer
+            outputs[(name, 0)] = [tensor]
+            continue
+        layer = serialization.deserialize_keras_object(entry, custom_objects)
+        made[name] = layer
+        pending += [(layer, name, i, node) for i, node in enumerate(entry["inbound_nodes"])]
+    while pending:
+        waiting = [call for call in pending if not _call_if_ready(call, outputs)]
+        if len(waiting) == len(pending):
+            missing = sorted({tuple(h) for _, _, _, node in waiting
+                              for h in _histories_in(node) if tuple(h[:2]) not in outputs})
+            raise ValueError(f"model config '{config.get('name')}': the calls of "
+                             f"{sorted({n for _, n, _, _ in waiting})} read tensors no layer "
+                             f"makes: {missing}")
+        pending = waiting
+
+    def tensor(history):
+        name, node, index = history
+        return outputs[(name, node)][index]
+    inputs = _from_histories(config["input_layers"], tensor)
+    results = _from_histories(config["output_layers"], tensor)
+    return model_class(inputs=inputs, outputs=results, name=config.get("name"),
+                       trainable=config.get("trainable", True))
+
+
+def _from_histories(structure, tensor):
+    if isinstance(structure, dict):
+        return {k: _from_histories(v, tensor) for k, v in structure.items()}
+    if isinstance(structure, list) and structure and isinstance(structure[0], list):
+        return [_from_histories(h, tensor) for h in structure]
+    return tensor(structure)
+
+
+def _histories_in(node) -> list:
+    found = []
+
+    def visit(x):
+        if isinstance(x, dict):
+            if x.get("class_name") == "__keras_tensor__":
+                found.append(x["config"]["keras_history"])
+            else:
+                for v in x.values():
+                    visit(v)
+        elif isinstance(x, list):
+            for v in x:
+                visit(v)
+    visit(node)
+    return found
+
+
+def _call_if_ready(call, outputs) -> bool:
+    """Replay one node when every tensor it reads exists; whether it ran."""
+    layer, name, index, node = call
+    if any(tuple(h[:2]) not in outputs for h in _histories_in(node)):
+        return False
+
+    def rebuild(x):
+        if isinstance(x, dict):
+            if x.get("class_name") == "__keras_tensor__":
+                layer_name, node_index, tensor_index = x["config"]["keras_history"]
+                return outputs[(layer_name, node_index)][tensor_index]
+            if "class_name" in x:
+                return serialization.deserialize_keras_object(x)
+            return {k: rebuild(v) for k, v in x.items()}
+        if isinstance(x, list):
+            return [rebuild(v) for v in x]
+        return x
+    args = rebuild(node.get("args", []))
+    # Keras records the training flag a call had while built and masks that were None:
+    # the model's own calls set training, and masks travel with their tensors
+    kwargs = {k: v for k, v in rebuild(node.get("kwargs", {})).items()
+              if k != "training" and not (k == "mask" and v is None)}
+    result = layer(*args, **kwargs)
+    outputs[(name, index)] = [t for t in flatten(result) if is_symbolic(t)]
+    return True
+
+
+# --- Sequential ---------------------------------------------------------------------------
+def sequential_config(model) -> dict:
+    """Keras 3's config of a Sequential."""
+    layers = []
+    if model._input_tensor is not None:
+        layers.append(input_layer_config(model._input_tensor.record.layer))
+    layers += [layer_record(layer) for layer in model.layers]
+    config = {"name": model.name, "trainable": model.trainable,
+              "dtype": dtype_policy(model.dtype), "layers": layers}
+    if model._input_tensor is not None:
+        config["build_input_shape"] = list(model._input_tensor.shape)
+    return config
+
+
+def sequential_from_config(model_class, config: dict, custom_objects=None):
+    """A new Sequential from :func:`sequential_config`'s dict (Keras's too)."""
+    model = model_class(name=config.get("name"), trainable=config.get("trainable", True))
+    for entry in config["layers"]:
+        if entry["class_name"] == "InputLayer":
+            inner = entry["config"]
+            model.add(Input(batch_shape=tuple(inner.get("batch_shape") or
+                                              inner.get("batch_input_shape")),
+                            dtype=dtype_name(inner.get("dtype")), name=inner.get("name")))
+            continue
+        layer = serialization.deserialize_keras_object(entry, custom_objects)
+        model.add(layer)
+    if not model.built and config.get("build_input_shape") is not None:
+        model.build(tuple(config["build_input_shape"]))
+    return model
