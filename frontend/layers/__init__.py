@@ -45,3 +45,8 @@ from .activation_layers import PReLU
 from .noise import AlphaDropout
 from .normalization import GroupNormalization
 __all__ += ["AlphaDropout", "GroupNormalization", "PReLU"]
+from .wrappers import Bidirectional, TimeDistributed
+__all__ += ["Bidirectional", "TimeDistributed"]
+from .hashing import Hashing
+from .index_lookup import IntegerLookup, StringLookup
+__all__ += ["Hashing", "IntegerLookup", "StringLookup"]
