@@ -1,13 +1,18 @@
 """The ``fusegraph`` command line.
 
-    fusegraph dump FILE.py [--format text|dot] [--stage forward|train_step|test_step]
-                           [--after PASS] [--kernels | --stats]
+    fusegraph dump FILE.py [--format text|dot|png|svg|pdf] [--output PATH]
+                           [--stage forward|train_step|test_step] [--after PASS]
+                           [--kernels | --stats | --memory]
     fusegraph train FILE.py [--epochs N] [--batch-size N] [--backend NAME]
     fusegraph bench FILE.py [--backends reference,numba_cpu] [--steps N] [--batch-size N]
 
 ``dump`` imports FILE.py, calls its ``build_model()`` and prints the model's graph at
-the chosen stage (a step graph is traced on a batch of ``load_data()``), as SSA text or
-as Graphviz DOT, optionally after a pass of the compile pipeline (``--after fusion``), or
+the chosen stage (a step graph is traced on a batch of ``load_data()``), as SSA text, as
+Graphviz DOT (:func:`fusegraph.ir.graphviz.to_dot`: ops as nodes, values as edges), or
+drawn by Graphviz's ``dot`` into an image (``--format png``, ``svg`` or ``pdf``, written
+atomically to ``--output``, by default ``FILE.<format>`` in the current folder; without
+``dot`` installed, an error says how to install it), optionally after a pass of the
+compile pipeline (``--after fusion``), or
 the numba_cpu backend's generated kernel source for it (``--kernels``), or the compile
 pipeline's per-pass statistics (``--stats``: time, op counts before and after, each
 pass's counters; through ``--after`` if given, else the whole fusion pipeline).
@@ -31,6 +36,8 @@ from .frontend.nest import map_structure
 from .runtime.distribute import DataParallel, is_writer
 from .runtime.launch import launch, launched_ranks
 from .ir.builder import register_internal_file
+
+IMAGE_FORMATS = ("png", "svg", "pdf")   # drawn by Graphviz's dot (fusegraph.runtime.graphviz_files)
 
 
 def load_user_file(path: str):
@@ -75,9 +82,13 @@ def _dump(args) -> int:
     module, model = build_user_model(args.file)
     if args.stage == "forward":
         _require_forward_graph(args.file, model)
-    for flag in ("stats", "memory"):
-        if getattr(args, flag) and args.format == "dot":
-            raise SystemExit(f"fusegraph: --{flag} prints a report, not a graph: drop --format dot")
+    for flag in ("kernels", "stats", "memory"):
+        if getattr(args, flag) and args.format != "text":
+            raise SystemExit(f"fusegraph: --{flag} prints a report, not a graph: drop "
+                             f"--format {args.format}")
+    if args.output is not None and args.format not in IMAGE_FORMATS:
+        raise SystemExit(f"fusegraph: --output is for --format {'/'.join(IMAGE_FORMATS)}; "
+                         f"--format {args.format} prints to the standard output")
     if args.kernels:
         from .backends import optimizing_compiler
         print(optimizing_compiler("numba_cpu")(_stage_graph(args, module, model)).source())
@@ -86,9 +97,9 @@ def _dump(args) -> int:
     elif args.memory:
         print(_memory_report(args, module, model), end="")
     elif args.format == "dot":
-        if args.stage != "forward" or args.after:
-            raise SystemExit("fusegraph: --format dot supports --stage forward only, without --after")
-        print(to_dot(model.graph))
+        print(to_dot(_graph_after(args, module, model)))
+    elif args.format in IMAGE_FORMATS:
+        _draw(args, to_dot(_graph_after(args, module, model)))
     elif args.stage == "forward":
         print(model.ir(args.stage, after=args.after), end="")
     else:
@@ -102,6 +113,27 @@ def _stage_graph(args, module, model):
     if args.stage == "forward":
         return model.graph
     return model.step_graph(args.stage, _first_batch(args.file, module, model))
+
+
+def _graph_after(args, module, model):
+    """The graph of ``--stage``, through the compile pipeline up to ``--after`` if given."""
+    graph = _stage_graph(args, module, model)
+    return _run_pipeline(args, model, graph)[0] if args.after else graph
+
+
+def _draw(args, dot_text: str) -> None:
+    """``dot_text`` drawn by Graphviz into ``--output`` (``FILE.<format>`` by default)."""
+    from .runtime.graphviz_files import write_graph
+    stem = os.path.splitext(os.path.basename(args.file))[0]
+    path = args.output or f"{stem}.{args.format}"
+    if os.path.splitext(path)[1][1:].lower() != args.format:
+        raise SystemExit(f"fusegraph: --output {path} does not end in .{args.format} "
+                         f"(--format {args.format})")
+    try:
+        write_graph(dot_text, path, f"fusegraph dump --format {args.format}")
+    except ImportError as e:
+        raise SystemExit(f"fusegraph: {e}") from None
+    print(f"wrote {path}")
 
 
 def _run_pipeline(args, model, graph) -> tuple:
@@ -203,9 +235,12 @@ def main(argv=None) -> int:
         register_internal_file(sys.argv[0])   # the `fusegraph` launcher is not the user's code
     parser = argparse.ArgumentParser(prog="fusegraph", description="Compile Keras-style models.")
     commands = parser.add_subparsers(dest="command", required=True)
-    dump = commands.add_parser("dump", help="print a model's IR (or DOT) at a stage")
+    dump = commands.add_parser("dump", help="print a model's IR (or DOT) at a stage, or draw it")
     dump.add_argument("file", help="a Python file defining build_model()")
-    dump.add_argument("--format", choices=("text", "dot"), default="text")
+    dump.add_argument("--format", choices=("text", "dot") + IMAGE_FORMATS, default="text",
+                      help="SSA text, Graphviz DOT, or an image drawn by Graphviz's dot")
+    dump.add_argument("--output", "-o", default=None,
+                      help="where an image goes (default: FILE's name with the format's suffix)")
     dump.add_argument("--stage", default="forward", choices=("forward", "train_step", "test_step"),
                       help="which graph (default: forward; a step is traced on load_data())")
     dump.add_argument("--after", default=None,

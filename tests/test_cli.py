@@ -1,7 +1,9 @@
 """``fusegraph dump``: the IR it prints for each example parses back to the model's own
-graph and verifies; ``--format dot`` prints DOT; bad files get clear errors.
+graph and verifies; ``--format dot`` prints DOT, ``--format png`` draws it through Graphviz
+(skipped without ``dot``; its absence faked for the error); bad files get clear errors.
 ``fusegraph train``: fits a file's model on its data with a progress bar."""
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -88,10 +90,58 @@ def test_dump_dot(path, capsys):
     assert all(f" = {op.kind}" in text for op in model.graph.ops)
 
 
-def test_dump_dot_only_for_forward(capsys):
-    with pytest.raises(SystemExit, match="--format dot supports --stage forward only"):
-        main(["dump", str(ROOT / "examples" / "mlp.py"), "--format", "dot",
-              "--stage", "train_step"])
+def test_dump_dot_of_a_step_after_a_pass_is_the_texts_graph(capsys):
+    from fusegraph.ir.graphviz import to_dot
+
+    path = ROOT / "examples" / "digits.py"
+    fg.utils.clear_session()
+    text = _dump(capsys, path, "--stage", "train_step", "--after", "fusion")
+    fg.utils.clear_session()
+    dot = _dump(capsys, path, "--stage", "train_step", "--after", "fusion", "--format", "dot")
+    assert dot == to_dot(parse_graph(text)) + "\n"
+    assert " = fused" in dot
+
+
+needs_dot = pytest.mark.skipif(shutil.which("dot") is None,
+                               reason="Graphviz's dot program is not installed")
+
+
+@needs_dot
+def test_dump_png_draws_the_ir_graph(tmp_path, monkeypatch, capsys):
+    """Ops as nodes, values as edges (the DOT of ``--format dot``), drawn by Graphviz into
+    FILE.png in the current folder, or into ``--output``."""
+    monkeypatch.chdir(tmp_path)
+    path = ROOT / "examples" / "mlp.py"
+    assert _dump(capsys, path, "--format", "png") == "wrote mlp.png\n"
+    assert (tmp_path / "mlp.png").read_bytes().startswith(b"\x89PNG")
+    out = tmp_path / "forward.svg"
+    assert _dump(capsys, path, "--format", "svg", "-o", out) == f"wrote {out}\n"
+    svg = out.read_text()
+    model = load_user_file(str(path)).build_model()
+    assert all(f"= {op.kind}" in svg for op in model.graph.ops)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["forward.svg", "mlp.png"]
+
+
+def test_dump_png_without_dot_says_how_to_install_graphviz(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PATH", str(tmp_path))            # no `dot` anywhere
+    with pytest.raises(SystemExit, match=r"fusegraph: fusegraph dump --format png needs "
+                                         r"Graphviz's `dot` program.*apt install graphviz"):
+        main(["dump", str(ROOT / "examples" / "mlp.py"), "--format", "png"])
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_dump_image_arguments_are_checked(tmp_path):
+    mlp = str(ROOT / "examples" / "mlp.py")
+    with pytest.raises(SystemExit, match="--output is for --format png/svg/pdf; --format "
+                                         "text prints to the standard output"):
+        main(["dump", mlp, "--output", str(tmp_path / "x.txt")])
+    with pytest.raises(SystemExit, match=r"--output .*x\.svg does not end in \.png"):
+        main(["dump", mlp, "--format", "png", "--output", str(tmp_path / "x.svg")])
+    with pytest.raises(SystemExit, match="--kernels prints a report, not a graph: drop "
+                                         "--format png"):
+        main(["dump", mlp, "--kernels", "--format", "png"])
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_dump_unknown_stage(capsys):
@@ -224,9 +274,9 @@ def test_file_without_build_model(tmp_path):
 
 def test_unknown_command_and_format(capsys):
     with pytest.raises(SystemExit) as e:
-        main(["dump", str(ROOT / "examples" / "mlp.py"), "--format", "png"])
+        main(["dump", str(ROOT / "examples" / "mlp.py"), "--format", "jpg"])
     assert e.value.code == 2
-    assert "invalid choice: 'png'" in capsys.readouterr().err
+    assert "invalid choice: 'jpg'" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("extra", [[], ["--format", "dot"]])
