@@ -37,3 +37,21 @@ def test_compiled_by_name_and_checked():
         fg.metrics.Precision(thresholds=[1.5])
     with pytest.raises(ValueError, match="top_k must be a positive int"):
         fg.metrics.Recall(top_k=0)
+
+
+def test_confusion_counts_per_threshold():
+    """The shared counting: weighted tp/fp/fn/tn strictly above each threshold, summed
+    over everything or kept per label."""
+    from fusegraph.frontend.confusion_metrics import counts_per_threshold
+    weight = np.array([[1.0], [2.0]], "float32")
+    counts = counts_per_threshold(Y_TRUE, Y_PRED, [0.25, 0.6], weight,
+                                  ("tp", "fp", "fn", "tn"), "float32")
+    # at 0.25: row 0 tp 0.8 0.3 fp 0.6 tn 0.1; row 1 (x2) tp 0.9 0.7, fp 0.4, fn 0.2
+    # at 0.6: 0.6 is not above; row 0 tp 0.8, fn 0.3; row 1 tp 0.9 0.7, fn 0.2, tn 0.4
+    expected = {"tp": [2 + 4, 1 + 4], "fp": [1 + 2, 0], "fn": [0 + 2, 1 + 2],
+                "tn": [1 + 0, 2 + 2]}
+    for kind, want in expected.items():
+        np.testing.assert_allclose(np.asarray(counts[kind]), want, err_msg=kind)
+    per_label = counts_per_threshold(Y_TRUE, Y_PRED, [0.5], 1.0, ("tp",), "float32",
+                                     per_label=True)
+    np.testing.assert_allclose(np.asarray(per_label["tp"]), [[1, 1, 1, 0]])
