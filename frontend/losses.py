@@ -52,7 +52,8 @@ from .checks import check_bool, check_number
 from .dispatch import eager_or_traced
 from .loss_functions import (  # noqa: F401
     KLD, MAE, MAPE, MSE, MSLE, binary_crossentropy, binary_focal_crossentropy,
-    categorical_crossentropy, categorical_focal_crossentropy, categorical_hinge, cosine_similarity, hinge, huber, kl_divergence, kld,
+    categorical_crossentropy, categorical_focal_crossentropy, categorical_hinge,
+    cosine_similarity, hinge, huber, kl_divergence, kld,
     kullback_leibler_divergence, log_cosh, logcosh, mae, mape, mean_absolute_error,
     mean_absolute_percentage_error, mean_squared_error, mean_squared_logarithmic_error, mse,
     msle, poisson, sparse_categorical_crossentropy, squared_hinge)
