@@ -50,3 +50,5 @@ __all__ += ["Bidirectional", "TimeDistributed"]
 from .hashing import Hashing
 from .index_lookup import IntegerLookup, StringLookup
 __all__ += ["Hashing", "IntegerLookup", "StringLookup"]
+from .text import TextVectorization
+__all__ += ["TextVectorization"]

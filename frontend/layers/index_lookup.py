@@ -29,6 +29,7 @@ index) and :attr:`IndexLookup.idf_weights` (a float32 array over every index, or
 from __future__ import annotations
 
 import collections
+import itertools
 
 import numpy as np
 
@@ -178,25 +179,28 @@ class IndexLookup(DataLayer):
         :class:`fg.data.Dataset` or other iterable of batches, of which ``steps`` at most
         are read (module docstring)."""
         owner = self.owner()
-        if self._has_input_vocabulary:
-            raise ValueError(f"{owner}: cannot adapt a layer given a `vocabulary`")
-        counts, documents, n_documents = collections.Counter(), collections.Counter(), 0
         single = isinstance(data, (np.ndarray, list, tuple, str, bytes))
-        for i, batch in enumerate(adapt_batches(data, owner)):
-            if steps is not None and i >= steps:
-                break
-            rows = self.adapt_rows(as_data_array(batch, self), single)
-            for row in rows:
-                counts.update(row)
-                documents.update(set(row))
-            n_documents += len(rows)
+        batches = itertools.islice(adapt_batches(data, owner), steps)
+        self.learn(row for batch in batches
+                   for row in self.adapt_rows(as_data_array(batch, self), single))
+
+    def learn(self, documents) -> None:
+        """Set the vocabulary (and idf weights) from ``documents``, an iterable of lists
+        of tokens: adapt's counting and ordering (module docstring)."""
+        if self._has_input_vocabulary:
+            raise ValueError(f"{self.owner()}: cannot adapt a layer given a `vocabulary`")
+        counts, containing, n_documents = collections.Counter(), collections.Counter(), 0
+        for row in documents:
+            counts.update(row)
+            containing.update(set(row))
+            n_documents += 1
         for special in (self.mask_token, self.oov_token):
             counts.pop(special, None)
         ranked = sorted(counts, key=lambda t: (counts[t], self.sort_key(t)), reverse=True)
         if self.max_tokens is not None:
             ranked = ranked[:self.max_tokens - self.token_start()]
         if self.output_mode == "tf_idf" and ranked:
-            seen = np.array([documents[t] for t in ranked], dtype=np.float64)
+            seen = np.array([containing[t] for t in ranked], dtype=np.float64)
             idf = np.log(1 + n_documents / (1 + seen)).astype(np.float32)
             front = np.full(self.token_start(), np.mean(idf), np.float32)
             self.idf_weights = self._padded(np.concatenate([front, idf]))
