@@ -13,7 +13,8 @@ the batches in a new order each epoch (Keras shuffles the indices too; fusegraph
 reproducible: ``default_rng([seed, pass])``, see :mod:`.data`), ``evaluate``/``predict``
 in index order. With ``workers > 1``, a thread pool of that many threads prepares up to
 ``max_queue_size`` batches ahead while the model trains on the current one; batches
-still come out in order. Threads help where ``__getitem__`` waits (reading files) or
+still come out in order, and ``__getitem__`` must then be safe to call from several
+threads at once. Threads help where ``__getitem__`` waits (reading files) or
 runs numpy code that releases the GIL. ``use_multiprocessing=True`` is refused (a
 ValueError): fusegraph does not fork worker processes.
 """
