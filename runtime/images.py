@@ -1,4 +1,4 @@
-"""Images written as PNG files, with no imaging library: a grayscale or RGB array of
+"""Images written as PNG files, with no imaging library: a grayscale, RGB or RGBA array of
 values in [0, 1] (clipped), 8 bits per channel, one zlib-compressed IDAT chunk, written
 atomically (:mod:`.atomic_file`). What the examples save (the VAE's latent-plane grid,
 feature visualizations); ``fg.utils.save_image`` and ``fg.utils.image_grid``."""
@@ -12,17 +12,17 @@ import numpy as np
 from .atomic_file import write_atomically
 
 _SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_COLOR_TYPES = {1: 0, 3: 2}        # channels -> PNG colour type (gray, RGB)
+_COLOR_TYPES = {1: 0, 3: 2, 4: 6}  # channels -> PNG colour type (gray, RGB, RGBA)
 
 
 def png_bytes(image) -> bytes:
-    """The PNG file of ``image``: (height, width) or (height, width, 1 or 3) values in
+    """The PNG file of ``image``: (height, width) or (height, width, 1, 3 or 4) values in
     [0, 1]; ValueError for another shape."""
     array = np.asarray(image, dtype=np.float64)
     if array.ndim == 2:
         array = array[:, :, None]
     if array.ndim != 3 or array.shape[2] not in _COLOR_TYPES or 0 in array.shape[:2]:
-        raise ValueError(f"an image is (height, width) or (height, width, 1 or 3) with "
+        raise ValueError(f"an image is (height, width) or (height, width, 1, 3 or 4) with "
                          f"height and width > 0, got shape {np.shape(image)}")
     height, width, channels = array.shape
     pixels = np.round(np.clip(np.nan_to_num(array), 0.0, 1.0) * 255).astype(np.uint8)

@@ -21,13 +21,13 @@ def read_png(path):
         chunks[kind] = chunks.get(kind, b"") + body
         pos += 12 + length
     width, height, depth, color = struct.unpack(">IIBB", chunks[b"IHDR"][:10])
-    channels = {0: 1, 2: 3}[color]
+    channels = {0: 1, 2: 3, 6: 4}[color]
     raw = np.frombuffer(zlib.decompress(chunks[b"IDAT"]), np.uint8).reshape(height, -1)
     assert depth == 8 and not raw[:, 0].any() and b"IEND" in chunks
     return raw[:, 1:].reshape(height, width, channels)
 
 
-@pytest.mark.parametrize("shape", [(3, 5), (4, 2, 3), (2, 2, 1)])
+@pytest.mark.parametrize("shape", [(3, 5), (4, 2, 3), (2, 2, 1), (2, 3, 4)])
 def test_an_image_reads_back_as_8_bit_values(tmp_path, shape):
     image = np.random.default_rng(0).random(shape)
     image.flat[0], image.flat[1] = -0.5, 1.5                  # clipped
