@@ -28,15 +28,13 @@ import numpy as np
 from ..ir.builder import user_site
 from . import ops
 from .checks import check_bool, check_int_at_least
-from .confusion_metrics import _per_entry, counts_per_threshold
-from .loss_prepare import _divide_no_nan, squeeze_or_expand_to_same_rank
+from .confusion_metrics import VARIABLE_NAMES, weights_per_entry, counts_per_threshold
+from .loss_prepare import EPSILON, _divide_no_nan, squeeze_or_expand_to_same_rank
 from .metric_base import Metric
 
-_EPSILON = 1e-7   # Keras's backend.epsilon(): the end points' distance outside [0, 1]
 _CURVES = ("ROC", "PR", "PRGAIN")
 _SUMMATIONS = ("interpolation", "minoring", "majoring")
-_KINDS = {"tp": "true_positives", "fp": "false_positives", "tn": "true_negatives",
-          "fn": "false_negatives"}
+_KINDS = {kind: VARIABLE_NAMES[kind] for kind in ("tp", "fp", "tn", "fn")}   # Keras's order
 
 
 def _evenly_spaced(points: np.ndarray) -> bool:
@@ -44,7 +42,7 @@ def _evenly_spaced(points: np.ndarray) -> bool:
     ``i / (n - 1)``."""
     n = len(points)
     return n >= 3 and bool(np.allclose(points, np.arange(n, dtype=np.float32) / (n - 1),
-                                       atol=_EPSILON))
+                                       atol=EPSILON))
 
 
 class AUC(Metric):
@@ -71,7 +69,7 @@ class AUC(Metric):
             self.num_thresholds = int(num_thresholds)
             inner = [(i + 1) * 1.0 / (num_thresholds - 1) for i in range(num_thresholds - 2)]
             self._evenly = True
-        self._thresholds = np.array([0.0 - _EPSILON] + inner + [1.0 + _EPSILON])
+        self._thresholds = np.array([0.0 - EPSILON] + inner + [1.0 + EPSILON])
         if num_labels is not None:
             if not multi_label:
                 raise ValueError(f"{owner}: `num_labels` is needed only when `multi_label` is "
@@ -107,7 +105,7 @@ class AUC(Metric):
             self._check_labels(y_pred)
         if self._from_logits:
             y_pred = ops.sigmoid(y_pred)
-        weight = 1.0 if sample_weight is None else _per_entry(
+        weight = 1.0 if sample_weight is None else weights_per_entry(
             ops.cast(ops.convert_to_tensor(sample_weight), self.dtype), y_pred)
         if self.label_weights is not None and not self.multi_label:
             weight = ops.multiply(weight, ops.convert_to_tensor(self.label_weights, self.dtype))
@@ -129,7 +127,8 @@ class AUC(Metric):
         call makes the variables when ``num_labels`` was not given."""
         shape = tuple(y_pred.shape)
         labels = shape[-1] if len(shape) == 2 else None
-        if not isinstance(labels, (int, np.integer)) or (self._built and labels != self._num_labels):
+        if not isinstance(labels, (int, np.integer)) or (
+                self._built and labels != self._num_labels):
             expected = f"(batch, {self._num_labels})" if self._built else "(batch, labels)"
             raise ValueError(f"{user_site()}: AUC(multi_label=True) ({self.name}): y_pred must "
                              f"have shape {expected}, got shape {shape}")

@@ -4,10 +4,10 @@ Each keeps running counts per threshold (``true_positives`` and ``false_positive
 ``false_negatives``, vectors of one entry per threshold). A prediction is positive above
 a threshold (``thresholds``: default 0.5; a list gives a list of results); with
 ``top_k`` only each sample's ``k`` largest predictions may be positive (the others count
-as below every threshold; values tied with the k-th all may); with ``class_id`` only that class's column counts. Targets
-are 0/1 (cast to bool); ``sample_weight`` weighs each sample's counts. The result is
-``tp / (tp + fp)`` (Precision) or ``tp / (tp + fn)`` (Recall), 0 where the denominator
-is, one value per threshold (a scalar for one).
+as below every threshold; values tied with the k-th all may); with ``class_id`` only
+that class's column counts. Targets are 0/1 (cast to bool); ``sample_weight`` weighs
+each sample's counts. The result is ``tp / (tp + fp)`` (Precision) or ``tp / (tp + fn)``
+(Recall), 0 where the denominator is, one value per threshold (a scalar for one).
 
 The counting is shared: :func:`confusion_counts` sums weighted true/false
 positives/negatives of 0/1 truths and predictions (the F-scores use it),
@@ -26,7 +26,7 @@ from .metric_base import Metric
 class _Confusion(Metric):
     """Counts of one kind of error next to the true positives (see the module)."""
 
-    counted, kind = "false_positives", "fp"   # the error kept, and its confusion_counts kind
+    kind = "fp"   # the error kept next to the true positives (a confusion_counts kind)
 
     def __init__(self, thresholds=None, top_k=None, class_id=None, name=None, dtype=None):
         super().__init__(name=name, dtype=dtype)
@@ -46,7 +46,8 @@ class _Confusion(Metric):
         self.thresholds, self.single = values, single
         self.init_thresholds, self.top_k, self.class_id = thresholds, top_k, class_id
         self.true_positives = self.add_variable((len(values),), "zeros", name="true_positives")
-        self.errors = self.add_variable((len(values),), "zeros", name=self.counted)
+        self.errors = self.add_variable((len(values),), "zeros",
+                                        name=VARIABLE_NAMES[self.kind])
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         y_pred = ops.cast(ops.convert_to_tensor(y_pred), self.dtype)
@@ -57,7 +58,7 @@ class _Confusion(Metric):
             y_pred = ops.where(ops.greater_equal(y_pred, kth), y_pred, -1.0)
         if self.class_id is not None:
             y_true, y_pred = y_true[..., self.class_id], y_pred[..., self.class_id]
-        weight = 1.0 if sample_weight is None else _per_entry(
+        weight = 1.0 if sample_weight is None else weights_per_entry(
             ops.cast(ops.convert_to_tensor(sample_weight), self.dtype), y_pred)
         counts = counts_per_threshold(y_true, y_pred, self.thresholds, weight,
                                       ("tp", self.kind), self.dtype)
@@ -75,7 +76,7 @@ class _Confusion(Metric):
 
 
 class Precision(_Confusion):
-    counted, kind = "false_positives", "fp"
+    kind = "fp"
 
     def __init__(self, thresholds=None, top_k=None, class_id=None, name="precision",
                  dtype=None):
@@ -83,13 +84,17 @@ class Precision(_Confusion):
 
 
 class Recall(_Confusion):
-    counted, kind = "false_negatives", "fn"
+    kind = "fn"
 
     def __init__(self, thresholds=None, top_k=None, class_id=None, name="recall", dtype=None):
         super().__init__(thresholds, top_k, class_id, name, dtype)
 
 
 # --- counting, shared with AUC and the F-scores ------------------------------------------
+# the state variable Keras keeps for each kind of count
+VARIABLE_NAMES = {"tp": "true_positives", "fp": "false_positives", "fn": "false_negatives",
+                  "tn": "true_negatives"}
+
 def confusion_counts(truth, positive, weight, kinds, axes=None) -> dict:
     """The weighted confusion counts ``kinds`` (among ``"tp"``, ``"fp"``, ``"fn"``,
     ``"tn"``) summed over ``axes`` (None: all), by kind.
@@ -132,7 +137,7 @@ def _top_k_values(x, k: int):
     return ops.concatenate(found, axis=-1)
 
 
-def _per_entry(weights, like):
+def weights_per_entry(weights, like):
     """Sample weights broadcast over ``like``'s entries (a (B,) weight per row)."""
     while weights.ndim < like.ndim:
         weights = ops.expand_dims(weights, -1)

@@ -20,12 +20,12 @@ import numpy as np
 from ..ir.builder import user_site
 from . import ops
 from .checks import check_number
-from .confusion_metrics import _per_entry, confusion_counts
+from .confusion_metrics import VARIABLE_NAMES, weights_per_entry, confusion_counts
+from .loss_prepare import EPSILON
 from .metric_base import Metric
 
-_EPSILON = 1e-7   # Keras's backend.epsilon()
 _AVERAGES = (None, "micro", "macro", "weighted")
-_KINDS = {"tp": "true_positives", "fp": "false_positives", "fn": "false_negatives"}
+_KINDS = {kind: VARIABLE_NAMES[kind] for kind in ("tp", "fp", "fn")}
 
 
 class FBetaScore(Metric):
@@ -73,7 +73,7 @@ class FBetaScore(Metric):
         else:
             positive = ops.greater(y_pred, self.threshold)
         positive = ops.cast(positive, self.dtype)
-        weight = 1.0 if sample_weight is None else _per_entry(
+        weight = 1.0 if sample_weight is None else weights_per_entry(
             ops.cast(ops.convert_to_tensor(sample_weight), self.dtype), y_pred)
         counts = confusion_counts(y_true, positive, weight, tuple(_KINDS), self.axis)
         for kind, variable in _KINDS.items():
@@ -85,16 +85,16 @@ class FBetaScore(Metric):
         if not self._built:
             return ops.convert_to_tensor(0.0, self.dtype)
         tp, fp, fn = (getattr(self, variable).read_value() for variable in _KINDS.values())
-        precision = ops.divide(tp, ops.add(ops.add(tp, fp), _EPSILON))
-        recall = ops.divide(tp, ops.add(ops.add(tp, fn), _EPSILON))
+        precision = ops.divide(tp, ops.add(ops.add(tp, fp), EPSILON))
+        recall = ops.divide(tp, ops.add(ops.add(tp, fn), EPSILON))
         beta2 = self.beta ** 2
         harmonic = ops.divide(ops.multiply(precision, recall),
-                              ops.add(ops.add(ops.multiply(beta2, precision), recall), _EPSILON))
+                              ops.add(ops.add(ops.multiply(beta2, precision), recall), EPSILON))
         score = ops.multiply(harmonic, 1.0 + beta2)
         if self.average == "weighted":
             support = self.intermediate_weights.read_value()
             return ops.sum(ops.multiply(score, ops.divide(
-                support, ops.add(ops.sum(support), _EPSILON))))
+                support, ops.add(ops.sum(support), EPSILON))))
         return score if self.average is None else ops.mean(score)
 
     def get_config(self) -> dict:

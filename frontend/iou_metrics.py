@@ -25,9 +25,9 @@ from ..ir import as_dtype
 from ..ir.builder import user_site
 from . import ops
 from .checks import check_bool, check_int_at_least
+from .loss_prepare import EPSILON
 from .metric_base import Metric
 
-_EPSILON = 1e-7   # Keras's backend.epsilon()
 
 
 class IoU(Metric):
@@ -111,8 +111,8 @@ class IoU(Metric):
         tp = ops.cast(ops.take(tp, ids), "float32")
         denominator = ops.cast(ops.take(denominator, ids), "float32")
         seen = ops.greater(denominator, 1e-9)
-        iou = ops.where(seen, ops.divide(tp, ops.add(denominator, _EPSILON)), 0.0)
-        return ops.divide(ops.sum(iou), ops.add(ops.sum(ops.cast(seen, "float32")), _EPSILON))
+        iou = ops.where(seen, ops.divide(tp, ops.add(denominator, EPSILON)), 0.0)
+        return ops.divide(ops.sum(iou), ops.add(ops.sum(ops.cast(seen, "float32")), EPSILON))
 
     def get_config(self) -> dict:
         return {**super().get_config(), "num_classes": self.num_classes,

@@ -19,7 +19,8 @@ def eager(metric, y, p):
 @pytest.mark.parametrize("backend", ["reference", "numba_cpu"])
 def test_auc_and_f1_score_in_fit_and_evaluate(backend):
     def metrics():
-        return [fg.metrics.AUC(name="roc_auc"), fg.metrics.AUC(curve="PR", multi_label=True, name="pr_auc"),
+        return [fg.metrics.AUC(name="roc_auc"),
+                fg.metrics.AUC(curve="PR", multi_label=True, name="pr_auc"),
                 fg.metrics.F1Score(average="macro", threshold=0.5), "auc"]
 
     inputs = fg.Input((4,))
@@ -36,12 +37,15 @@ def test_auc_and_f1_score_in_fit_and_evaluate(backend):
     assert logs["auc"] == logs["roc_auc"]           # "auc": AUC() by name
 
 
-def test_mean_iou_in_a_compiled_step():
+@pytest.mark.parametrize("backend", ["reference", "numba_cpu"])
+def test_mean_iou_in_a_compiled_step(backend):
+    """int32 state: the confusion matrix of one-hot rows, cast, in the step graph."""
     labels = (X[:, 0] > 0).astype("float32")
     inputs = fg.Input((4,))
     model = fg.Model(inputs, fg.layers.Dense(2, activation="softmax")(inputs))
     model.compile("sgd", "sparse_categorical_crossentropy",
-                  metrics=[fg.metrics.MeanIoU(2, name="miou", sparse_y_pred=False)])
+                  metrics=[fg.metrics.MeanIoU(2, name="miou", sparse_y_pred=False)],
+                  backend=backend)
     model.fit(X, labels, batch_size=16, epochs=1, verbose=0)
     logs = model.evaluate(X, labels, batch_size=16, verbose=0, return_dict=True)
     expected = eager(fg.metrics.MeanIoU(2, sparse_y_pred=False), labels,

@@ -35,7 +35,8 @@ def both(name, kwargs, y, p, sample_weight=None, times=2):
 
 
 @pytest.mark.parametrize("kwargs", [
-    {}, {"num_thresholds": 3}, {"num_thresholds": 3, "curve": "PR"}, {"curve": "PR"}, {"curve": "PR", "summation_method": "minoring"},
+    {}, {"num_thresholds": 3}, {"num_thresholds": 3, "curve": "PR"}, {"curve": "PR"},
+    {"curve": "PR", "summation_method": "minoring"},
     {"summation_method": "majoring"}, {"curve": "PRGAIN"}, {"thresholds": [0.1, 0.45, 0.9]},
     {"thresholds": [0.25, 0.5, 0.75]}, {"multi_label": True},
     {"multi_label": True, "num_labels": 3, "label_weights": [1.0, 2.0, 0.5]},
