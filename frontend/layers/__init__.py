@@ -52,3 +52,5 @@ from .index_lookup import IntegerLookup, StringLookup
 __all__ += ["Hashing", "IntegerLookup", "StringLookup"]
 from .text import TextVectorization
 __all__ += ["TextVectorization"]
+from .preprocessing import CategoryEncoding, Normalization
+__all__ += ["CategoryEncoding", "Normalization"]

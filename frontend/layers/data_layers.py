@@ -98,12 +98,14 @@ def encode(ids: np.ndarray, mode: str, depth: int, dtype) -> np.ndarray:
     return folded.astype(dtype)
 
 
-def adapt_batches(data, owner: str):
-    """The batches ``adapt`` walks (Keras's rule): a numpy array, list or tuple (or a
-    string) is one batch; any other iterable (a :class:`fg.data.Dataset`, a generator)
-    yields batches, of which a ``(x, y)`` tuple gives its ``x``. A ValueError names
-    ``owner`` when there is no data."""
-    if isinstance(data, (np.ndarray, list, tuple, str, bytes)) or not hasattr(data, "__iter__"):
+def adapt_batches(data, owner: str, listed: bool = False):
+    """The batches ``adapt`` walks (Keras's rules): a numpy array or a string is one
+    batch, and so is a list or tuple unless ``listed`` (Normalization's rule: then it
+    holds batches); any other iterable (a :class:`fg.data.Dataset`, a generator) yields
+    batches, of which a ``(x, y)`` tuple gives its ``x``. A ValueError names ``owner``
+    when there is no data."""
+    single = (np.ndarray, str, bytes) if listed else (np.ndarray, list, tuple, str, bytes)
+    if isinstance(data, single) or not hasattr(data, "__iter__"):
         batches = [data]
     else:
         batches = (batch[0] if isinstance(batch, tuple) else batch for batch in data)
