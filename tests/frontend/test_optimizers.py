@@ -242,6 +242,28 @@ def test_clipnorm_rescales_each_gradient_to_the_norm():
     np.testing.assert_allclose(B0 - b.numpy(), 1e-3, atol=1e-7)  # under the norm: unchanged
 
 
+@pytest.mark.parametrize("traced", [False, True])
+def test_global_clipnorm_is_keras_formula_to_the_last_bit(traced):
+    """Keras scales by c * min(1 / norm, 1 / c): within the norm, c * (1 / c), which is
+    0.99999994 in float32 for c = 0.03, not 1 (c / max(norm, c) would leave g as is).
+    The weights start at 0 and lr is 1, so they become -g * scale exactly."""
+    c = 0.03
+    gw, gb = np.full(W0.shape, 1e-3, np.float32), np.full(B0.shape, -2e-3, np.float32)
+    for factor in (1, 100):                     # within the norm, past it
+        opt = optimizers.SGD(learning_rate=1.0, global_clipnorm=c)
+        vs = (fg.Variable(np.zeros_like(W0)), fg.Variable(np.zeros_like(B0)))
+        (traced_apply if traced else eager_apply)(opt, vs)(gw * factor, gb * factor)
+        norm = np.sqrt(np.sum(np.square(gw * factor)) + np.sum(np.square(gb * factor)),
+                       dtype=np.float32)
+        scale = np.float32(c) * np.minimum(np.float32(1) / norm, np.float32(1 / c))
+        if factor == 1:
+            assert scale == np.float32(0.99999994)
+            np.testing.assert_array_equal(vs[0].numpy(), -gw * scale)
+            np.testing.assert_array_equal(vs[1].numpy(), -gb * scale)
+        else:     # the norm's float32 sum may round differently: to a few ulps
+            np.testing.assert_allclose(vs[0].numpy(), -gw * factor * scale, rtol=1e-6)
+
+
 def test_only_one_clip_argument():
     with pytest.raises(ValueError, match="only one of `clipnorm`, `clipvalue` and "
                                          "`global_clipnorm`.*clipnorm=1.0, clipvalue=0.5"):
