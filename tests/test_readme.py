@@ -9,9 +9,9 @@ its first line is a comment ``# not run by tests/test_readme.py: <reason>`` (vis
 reader, with a reason: it needs ``mpirun``, a GPU, ...).
 
 Each section runs in a fresh temporary folder as the current directory (files the blocks
-write land there) and a fresh session (``fg.utils.clear_session()``), with the default
-backend, on the reference backend's data sizes the blocks choose (small: the whole file
-runs in seconds). A failing block's traceback names README.md and its line there.
+write land there) and a fresh session (``fg.utils.clear_session()``), on the default
+backend; the blocks keep their data small and their epochs few, so the whole file runs in
+seconds. A failing block's traceback names README.md and its line there.
 """
 import re
 from pathlib import Path
