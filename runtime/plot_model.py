@@ -67,7 +67,7 @@ def model_to_dot(model, show_shapes=False, show_dtype=False, show_layer_names=Tr
             dot.add_node(_node(pydot, layer, records.get(id(layer)), label))
     if _kind(model) == "sequential":
         for source, target in zip(layers, layers[1:]):
-            _add_edge(pydot, dot, _last_box(source, expand_nested),
+            _add_edge(pydot, dot, _output_box(source, 0, expand_nested),
                       _first_box(target, 0, expand_nested))
         return dot
     for record in model._functional.records:
@@ -75,7 +75,7 @@ def model_to_dot(model, show_shapes=False, show_dtype=False, show_layer_names=Tr
             source = tensor.record.layer if tensor.record is not None else None
             if source is None:
                 continue
-            _add_edge(pydot, dot, _output_box(source, tensor, expand_nested),
+            _add_edge(pydot, dot, _output_box(source, _position(tensor), expand_nested),
                       _first_box(record.layer, index, expand_nested))
     return dot
 
@@ -155,30 +155,18 @@ def _first_box(layer, index: int, expand: bool):
     return layer
 
 
-def _output_box(layer, tensor, expand: bool):
-    """The box an edge from ``tensor`` (made by ``layer``) starts at: inside an expanded
-    nested model, the layer that makes the model's output of the same position."""
+def _output_box(layer, position: int, expand: bool):
+    """The box an edge from ``layer``'s output ``position`` starts at: inside an expanded
+    nested model, the layer that makes that output of the model."""
     while expand and _kind(layer) in ("functional", "sequential"):
-        position = _output_position(layer, tensor)
         tensor = layer.outputs[position]
-        layer = tensor.record.layer
+        layer, position = tensor.record.layer, _position(tensor)
     return layer
 
 
-def _last_box(layer, expand: bool):
-    """The box an edge from a Sequential's layer starts at (its first output's maker)."""
-    while expand and _kind(layer) in ("functional", "sequential"):
-        layer = layer.outputs[0].record.layer
-    return layer
-
-
-def _output_position(model, tensor) -> int:
-    """Which of ``model``'s outputs ``tensor`` (a result of a call of it) is."""
-    record = tensor.record
-    for i, out in enumerate(flatten(record.outputs)):
-        if out is tensor:
-            return i
-    return 0
+def _position(tensor) -> int:
+    """Which output of the call that made it ``tensor`` is."""
+    return next((i for i, out in enumerate(flatten(tensor.record.outputs)) if out is tensor), 0)
 
 
 def _add_edge(pydot, dot, source, target) -> None:

@@ -163,3 +163,19 @@ def test_a_format_graphviz_refuses_leaves_the_file(tmp_path):
     with pytest.raises(ValueError, match="could not write format 'nosuchformat'"):
         fg.utils.plot_model(_sequential(), to_file=str(path))
     assert os.listdir(tmp_path) == []
+
+
+def test_expand_nested_functional_points_into_its_input_and_output_layers():
+    ix = fg.Input(shape=(3,), name="ix")
+    inner = fg.Model(ix, fg.layers.Dense(2, name="id")(ix), name="inner")
+    x = fg.Input(shape=(3,), name="x")
+    outer = fg.Model(x, fg.layers.Dense(1, name="head")(inner(x)))
+    nested = fg.utils.model_to_dot(outer, expand_nested=True, show_shapes=True)
+    assert _edges(nested) == {("x", "ix"), ("id", "head")}
+    (cluster,) = nested.get_subgraphs()
+    names = _names(nested)
+    assert {(names[e.get_source()], names[e.get_destination()])
+            for e in cluster.get_edges()} == {("ix", "id")}
+    flat = fg.utils.model_to_dot(outer, show_shapes=True)
+    label = next(n.get("label") for n in flat.get_nodes() if "(Functional)" in (n.get("label") or ""))
+    assert "Input shape: <b>(None, 3)</b>" in label and "Output shape: <b>(None, 2)</b>" in label
