@@ -43,3 +43,59 @@ def test_inputs_broadcast_and_gradients_flow():
     x1, x2 = RNG.normal(size=(8, 4, 3)).astype("float32"), RNG.normal(size=(8, 1, 3)).astype("float32")
     history = model.fit([x1, x2], np.ones((8, 4, 1), "float32"), epochs=5, verbose=0).history
     assert history["loss"][-1] < history["loss"][0]
+
+
+def np_dot(x, y, axes, normalize=False):
+    """Keras's Dot from its definition: per sample, the tensordot over the two axes
+    (numbered with the batch axis); a lone batch axis left gets a trailing 1."""
+    a, b = (axes, axes) if isinstance(axes, int) else axes
+    a, b = a % x.ndim, b % y.ndim
+    if normalize:
+        x = x * np.minimum(1 / np.sqrt((x ** 2).sum(a, keepdims=True)), 1e7)
+        y = y * np.minimum(1 / np.sqrt((y ** 2).sum(b, keepdims=True)), 1e7)
+    out = np.stack([np.tensordot(xs, ys, axes=(a - 1, b - 1)) for xs, ys in zip(x, y)])
+    return out.reshape(len(x), 1) if out.ndim == 1 else out
+
+
+@pytest.mark.parametrize("x_shape, y_shape, axes", [
+    ((4, 5), (4, 5), -1), ((4, 3, 5), (4, 6, 5), (2, 2)), ((4, 3, 5), (4, 5, 6), (2, 1)),
+    ((4, 2, 3, 5), (4, 5, 6), (3, 1)), ((4, 5), (4, 5, 3), (1, 1)), ((4, 3, 5), (4, 5), (2, 1)),
+    ((4, 3, 4, 5), (4, 6, 7, 4), (2, 3)),
+])
+@pytest.mark.parametrize("normalize", [False, True])
+def test_dot_as_keras_defines_it(x_shape, y_shape, axes, normalize):
+    x, y = RNG.normal(size=x_shape).astype("float32"), RNG.normal(size=y_shape).astype("float32")
+    if normalize:
+        x[0] = 1e-5                              # a tiny norm: Keras's clamp at 1e-7
+    got = np.asarray(fg.layers.Dot(axes, normalize=normalize)([x, y]))
+    want = np_dot(x, y, axes, normalize)
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_dot_function_in_a_model_trains_alike_on_both_backends():
+    from helpers.training import trains_alike_on_both_backends
+    x1, x2 = RNG.normal(size=(48, 4)).astype("float32"), RNG.normal(size=(48, 2, 4)).astype("float32")
+    y = (np.sum(x1 * x2[:, 0], axis=1, keepdims=True) > 0).astype("float32")
+
+    def build():
+        a, b = fg.Input((4,)), fg.Input((2, 4))
+        seq = fg.layers.Dense(3)(b)
+        scores = fg.layers.dot([fg.layers.Dense(3)(a), seq], axes=(1, 2), normalize=True)
+        return fg.Model([a, b], fg.layers.Dense(1, activation="sigmoid")(scores))
+
+    trains_alike_on_both_backends(build, [x1, x2], y, "binary_crossentropy")
+
+
+def test_dot_arguments_and_inputs_are_checked():
+    a, b = fg.Input((3,)), fg.Input((4,))
+    with pytest.raises(ValueError, match=r"`axes` must be an int or a list of two ints, got "
+                                         r"\(1, 2, 3\)"):
+        fg.layers.Dot((1, 2, 3))
+    with pytest.raises(ValueError, match=r"axis 1 of the first input \(size 3\) and axis 1 of "
+                                         r"the second \(size 4\) must have the same size"):
+        fg.layers.Dot(1)([a, b])
+    with pytest.raises(ValueError, match=r"axis 0 is not a non-batch axis"):
+        fg.layers.Dot(0)([a, a])
+    with pytest.raises(ValueError, match=r"\(Dot\) takes a list of 2 tensors to merge, got 3"):
+        fg.layers.Dot(1)([a, a, a])
