@@ -44,3 +44,42 @@ def test_arguments_are_checked():
         fg.layers.LeakyReLU(negative_slope=-1)
     with pytest.raises(TypeError, match="axis must be an int"):
         fg.layers.Softmax(axis="last")
+
+
+@pytest.mark.parametrize("shared_axes, alpha_shape", [(None, (3, 4, 5)), ([1, 2], (1, 1, 5)),
+                                                      (3, (3, 4, 1))])
+def test_prelu_has_keras_alpha_shape_and_formula(shared_axes, alpha_shape):
+    x = np.random.default_rng(0).normal(size=(2, 3, 4, 5)).astype("float32")
+    layer = fg.layers.PReLU(shared_axes=shared_axes)
+    np.testing.assert_array_equal(np.asarray(layer(x)), np.maximum(x, 0))   # alpha starts at 0
+    assert [w.path.rsplit("/", 1)[1] for w in layer.weights] == ["alpha"]
+    alpha = np.random.default_rng(1).normal(size=alpha_shape).astype("float32")
+    layer.set_weights([alpha])
+    np.testing.assert_allclose(np.asarray(layer(x)), np.where(x > 0, x, alpha * x), rtol=1e-6)
+
+
+def test_prelu_learns_its_slope_alike_on_both_backends():
+    from helpers.training import trains_alike_on_both_backends
+    x = np.random.default_rng(0).normal(size=(64, 3)).astype("float32")
+    y = np.where(x > 0, x, 0.5 * x)
+
+    def build():
+        inputs = fg.Input((3,))
+        return fg.Model(inputs, fg.layers.PReLU(alpha_initializer="ones")(inputs))
+
+    trains_alike_on_both_backends(build, x, y, "mse", lr=5e-2)
+
+
+def test_prelu_regularizer_constraint_and_errors():
+    layer = fg.layers.PReLU(alpha_initializer=fg.initializers.Constant(-2.0),
+                            alpha_regularizer=fg.regularizers.L2(0.1),
+                            alpha_constraint=fg.constraints.NonNeg())
+    layer(np.ones((1, 2), "float32"))
+    assert float(np.asarray(layer.losses[0])) == pytest.approx(0.1 * 4 * 2)
+    assert layer.weights[0].constraint is not None
+    with pytest.raises(ValueError, match=r"`shared_axes` must be an int or a list of ints >= 1"):
+        fg.layers.PReLU(shared_axes=[0])
+    with pytest.raises(Exception, match=r"expected an input of shape \(batch, 2\)"):
+        layer(np.ones((1, 3), "float32"))
+    with pytest.raises(Exception, match=r"must have known sizes"):
+        fg.layers.PReLU()(fg.Input((None, 3)))
