@@ -1,6 +1,11 @@
 """Saving and loading a model's weights, and the ModelCheckpoint callback.
 
-Format: one ``.npz`` file (numpy's zip of arrays) holding the weights in
+The path's suffix picks the format (:func:`weights_format`): ``.weights.h5`` is Keras 3's
+HDF5 layout (:mod:`.keras_archive`, which also writes whole models as ``.keras``);
+``.npz``, or no suffix (``.npz`` is added), is fusegraph's own; any other suffix is a
+ValueError naming the formats (Keras 2's legacy ``.h5``/``.hdf5`` included).
+
+fusegraph's own format: one ``.npz`` file (numpy's zip of arrays) holding the weights in
 ``model.weights`` order under the keys ``w0000``, ``w0001``, ..., plus ``paths`` (the
 variables' paths). Weights load by position through ``model.set_weights``, which
 checks the count and every shape first: a mismatch changes nothing.
@@ -20,15 +25,19 @@ import zipfile
 
 import numpy as np
 
-from . import distribute
+from . import distribute, keras_archive
 from .atomic_file import write_atomically
 from .callbacks import MonitorCallback
 
 
 def save_weights(model, filepath: str) -> None:
-    """Write ``model.weights`` to ``filepath`` (``.npz`` is appended if missing),
-    atomically (:func:`.atomic_file.write_atomically`), creating its folder if needed.
-    In a data-parallel job only rank 0 writes (every rank holds the same weights)."""
+    """Write ``model``'s weights to ``filepath`` in the format its suffix names
+    (:func:`weights_format`), atomically (:func:`.atomic_file.write_atomically`),
+    creating its folder if needed. In a data-parallel job only rank 0 writes (every
+    rank holds the same weights)."""
+    if weights_format(filepath) == "h5":
+        keras_archive.save_weights_h5(model, os.fspath(filepath))
+        return
     filepath = _npz_path(filepath)
     if not distribute.is_writer():      # not even the folder
         return
@@ -50,7 +59,15 @@ def load_weights(model, filepath: str) -> None:
     the keys expected; nothing is ever unpickled. A count or shape mismatch is a
     ValueError naming the file, the model, and, for a shape, the model's weight next to
     the saved weight at its position (the path it was saved under); nothing is assigned
-    then."""
+    then. A ``.weights.h5`` file (Keras 3's or ours) or a ``.keras`` file's weights load
+    through :mod:`.keras_archive`, checked as fully first."""
+    kind = weights_format(filepath, loading=True)
+    if kind == "h5":
+        keras_archive.load_weights_h5(model, os.fspath(filepath))
+        return
+    if kind == "keras":
+        keras_archive.load_archive_weights(model, os.fspath(filepath))
+        return
     filepath = _weights_file(filepath)
     paths, arrays = _read_weights(filepath)
     mine = model.weights
@@ -164,27 +181,39 @@ def _arrays_of(data, malformed) -> tuple[list, list]:
 
 # Keras's own files, which fusegraph does not read or write yet: a path ending so is an
 # error, not a file with ``.npz`` appended to its name.
-KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
-
-
 def _npz_path(filepath) -> str:
-    """``filepath`` as the ``.npz`` file fusegraph writes (``.npz`` appended if missing);
-    ValueError naming the formats for a path in one of Keras's formats."""
+    """``filepath`` as the ``.npz`` file fusegraph writes (``.npz`` appended if missing)."""
     filepath = os.fspath(filepath)
-    check_format(filepath)
     return filepath if filepath.endswith(".npz") else filepath + ".npz"
 
 
-def check_format(filepath: str) -> None:
-    """ValueError when ``filepath`` names a Keras file format (:data:`KERAS_SUFFIXES`)."""
-    if filepath.lower().endswith(KERAS_SUFFIXES):
-        raise ValueError(f"{filepath}: Keras's .keras and .weights.h5 (HDF5) files are not "
-                         f"supported yet; fusegraph saves weights as .npz (its own format: "
-                         f"end the path with .npz, or give no suffix and .npz is added)")
+def weights_format(filepath, loading: bool = False) -> str:
+    """``"h5"`` for ``.weights.h5``, ``"npz"`` for ``.npz`` or no suffix, and, when
+    ``loading``, ``"keras"`` for a ``.keras`` file (its weights); any other suffix is a
+    ValueError naming the formats."""
+    filepath = os.fspath(filepath)
+    lower = filepath.lower()
+    if lower.endswith(".weights.h5"):
+        return "h5"
+    if lower.endswith(".keras") and loading:
+        return "keras"
+    suffix = os.path.splitext(os.path.basename(lower))[1]
+    if suffix in ("", ".npz"):
+        return "npz"
+    what = {".keras": "a .keras file holds a whole model: write it with model.save(path)",
+            ".h5": "Keras 2's legacy HDF5 files are not supported",
+            ".hdf5": "Keras 2's legacy HDF5 files are not supported"}.get(
+        suffix, f"unknown suffix {suffix!r}")
+    raise ValueError(f"{filepath}: {what}; weights files end in .weights.h5 (Keras 3's "
+                     f"HDF5 layout) or .npz (fusegraph's own; a path without a suffix gets "
+                     f".npz)")
 
 
 class ModelCheckpoint(MonitorCallback):
-    """Save the weights after each epoch (Keras's callback, weights only).
+    """Save the model (a ``.keras`` path) or its weights (``.weights.h5``, ``.npz``) after
+    each epoch (Keras's callback). The suffix decides: ``save_weights_only=True`` with a
+    ``.keras`` path is an error as in Keras; a weights path saves weights whatever
+    ``save_weights_only`` says (Keras wants it True there).
 
     ``filepath`` may hold ``str.format`` fields: ``epoch`` (1-based) and any log key
     (``"ckpt-{epoch:02d}-{val_loss:.3f}.weights.npz"``); a malformed pattern (unbalanced
@@ -200,11 +229,8 @@ class ModelCheckpoint(MonitorCallback):
                         "Available metrics are: {keys}")
 
     def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False,
-                 save_weights_only=True, mode="auto", save_freq="epoch"):
+                 save_weights_only=False, mode="auto", save_freq="epoch"):
         super().__init__(monitor)
-        if not save_weights_only:
-            raise ValueError("ModelCheckpoint(save_weights_only=False): fusegraph saves "
-                             "weights only; pass save_weights_only=True")
         if save_freq != "epoch":
             raise ValueError(f"ModelCheckpoint(save_freq={save_freq!r}): only 'epoch' is "
                              f"supported")
@@ -214,7 +240,13 @@ class ModelCheckpoint(MonitorCallback):
             raise TypeError(f"ModelCheckpoint: `filepath` must be a path (a str or "
                             f"os.PathLike), got {filepath!r}")
         self.filepath, self.verbose = os.fspath(filepath), verbose
-        check_format(self.filepath)
+        self._whole = self.filepath.lower().endswith(".keras")
+        if self._whole and save_weights_only:
+            raise ValueError(f"ModelCheckpoint({self.filepath!r}, save_weights_only=True): "
+                             f"a .keras file holds a whole model; weights files end in "
+                             f".weights.h5 or .npz")
+        if not self._whole:
+            weights_format(self.filepath)
         self._fields = _format_fields(self.filepath)
         self.save_best_only = save_best_only
         maximize = mode == "max" or (mode == "auto" and "acc" in monitor)
@@ -229,11 +261,16 @@ class ModelCheckpoint(MonitorCallback):
             return
         self._check_fields(logs, f"the logs of epoch {epoch + 1} do not have")
         path = self.filepath.format(epoch=epoch + 1, **logs)
-        save_weights(self.model, path)
+        if self._whole:
+            keras_archive.save_model(self.model, path)
+        else:
+            save_weights(self.model, path)
         if self.save_best_only:
             self.best = current                    # only once saved: a failed save keeps it
         if self.verbose:
-            distribute.say(f"Epoch {epoch + 1}: saved weights to {_npz_path(path)}")
+            written = path if self._whole or weights_format(path) == "h5" else _npz_path(path)
+            distribute.say(f"Epoch {epoch + 1}: saved the "
+                           f"{'model' if self._whole else 'weights'} to {written}")
 
 
     def check_log_keys(self, keys, validation: bool) -> None:

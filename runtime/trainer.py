@@ -38,6 +38,8 @@ of its arguments before it changes the model.
 """
 from __future__ import annotations
 
+import os
+
 from ..backends import default_backend, optimizing_compiler
 from ..ir.builder import user_site
 from ..frontend import collectives
@@ -46,7 +48,7 @@ from ..frontend.function import Function
 from ..frontend.metrics import Mean
 from ..frontend.traceback_filter import filter_traceback
 from ..frontend.model import graph_text
-from . import checkpoints, compile_config
+from . import checkpoints, compile_config, keras_archive
 from .batch_loops import BatchLoops
 from .data import unpack_x_y_sample_weight
 from .distribute import DataParallel
@@ -113,6 +115,14 @@ class Trainer(FitLoop, BatchLoops, TracedSteps, StepData):
         self._train_function_version = self.optimizer.trace_version
         self._test_function = self._step_function(self.test_step, "test_step")
         self.compiled = True
+
+    def save(self, filepath, overwrite=True) -> None:
+        """Save the whole model to a ``.keras`` file (Keras 3's format: config, weights,
+        optimizer state, compile arguments), atomically; ``overwrite=False`` refuses an
+        existing file (:mod:`.keras_archive`)."""
+        if not overwrite and os.path.exists(os.fspath(filepath)):
+            raise FileExistsError(f"{os.fspath(filepath)} exists and overwrite=False")
+        keras_archive.save_model(self, filepath)
 
     def save_weights(self, filepath) -> None:
         """Write the weights to ``filepath`` (``.npz``), atomically (see :mod:`.checkpoints`)."""
