@@ -8,6 +8,7 @@ import pytest
 import fusegraph as fg
 from fusegraph.ir import Sym
 from fusegraph.ir.errors import ShapeError
+from helpers.conv_reference import central_differences, np_padding
 from helpers.training import trains_alike_on_both_backends
 
 L = fg.layers
@@ -18,18 +19,6 @@ def _rand(*shape, seed=0):
 
 
 # --- numpy reference ---------------------------------------------------------------------
-def np_padding(size, k, stride, dilation, padding):
-    """(before, after) zeros of one axis, TensorFlow's rule as Keras documents it."""
-    span = dilation * (k - 1) + 1
-    if padding == "valid":
-        return 0, 0
-    if padding == "causal":
-        return span - 1, 0
-    out = int(np.ceil(size / stride))
-    total = max((out - 1) * stride + span - size, 0)
-    return total // 2, total - total // 2
-
-
 def np_conv(x, kernel, bias, strides, padding, dilation):
     """N-d channels_last convolution (cross-correlation, as Keras): x (b, *spatial, c),
     kernel (*k, c, f)."""
@@ -190,19 +179,6 @@ def test_bad_inputs_are_named():
 
 
 # --- gradients -------------------------------------------------------------------------
-def _central_differences(f, array, eps=1e-6):
-    grad = np.zeros_like(array)
-    for i in np.ndindex(*array.shape):
-        old = array[i]
-        array[i] = old + eps
-        up = f()
-        array[i] = old - eps
-        down = f()
-        array[i] = old
-        grad[i] = (up - down) / (2 * eps)
-    return grad
-
-
 @pytest.mark.parametrize("layer_fn,x_shape", [
     (lambda: L.Conv2D(2, (2, 3), strides=(2, 1), padding="same", dtype="float64"), (2, 5, 4, 2)),
     (lambda: L.Conv2D(2, 2, dilation_rate=2, dtype="float64"), (1, 5, 5, 2)),
@@ -230,14 +206,14 @@ def test_gradients_match_central_differences(layer_fn, x_shape):
         return float(np.sum(layer(x) * r))
 
     np.testing.assert_allclose(loss, value(), rtol=1e-12)
-    np.testing.assert_allclose(gx, _central_differences(value, x), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(gx, central_differences(value, x), rtol=1e-6, atol=1e-7)
     kernel = layer.kernel.numpy()
 
     def value_of_kernel():
         layer.kernel.assign(kernel)
         return value()
 
-    expected_gk = _central_differences(value_of_kernel, kernel)
+    expected_gk = central_differences(value_of_kernel, kernel)
     np.testing.assert_allclose(gk, expected_gk, rtol=1e-6, atol=1e-7)
 
 
