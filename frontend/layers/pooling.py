@@ -73,7 +73,10 @@ class GlobalAveragePooling1D(_GlobalPooling):
 
 
 class GlobalMaxPooling1D(_GlobalPooling):
-    """Max over the steps axis: (batch, steps, c) -> (batch, c)."""
+    """Max over the steps axis: (batch, steps, c) -> (batch, c). A mask is not read, as
+    in Keras 3.15 (its call takes none and it does not support masking): masked steps
+    count in the max, the mask stops here with Keras's warning, and ``mask=`` is a
+    TypeError."""
 
     rank = 1
     reduce = staticmethod(ops.max)

@@ -145,3 +145,21 @@ def test_gradients_match_central_differences(cls, kwargs):
         x[i] = old
         expected[i] = (up - down) / (2 * eps)
     np.testing.assert_allclose(grad(x, r), expected, rtol=1e-6, atol=1e-7)
+
+
+def test_global_max_pooling1d_ignores_a_mask_as_keras_3_15():
+    """Keras 3.15's GlobalMaxPooling1D takes no mask: padded steps count in the max (its
+    output equals the unmasked max), the mask stops with a warning, mask= is refused."""
+    ids = np.array([[1, 2, 0, 0], [3, 0, 0, 4]], np.int32)
+    inputs = fg.Input((4,), dtype="int32")
+    embedding = L.Embedding(5, 3, mask_zero=True)
+    with pytest.warns(UserWarning, match="does not support masking"):
+        pooled = L.GlobalMaxPooling1D()(embedding(inputs))
+    assert pooled._keras_mask is None
+    table = embedding.get_weights()[0]
+    table[0] = 1.0                          # the padding row is the max everywhere
+    embedding.set_weights([table])
+    np.testing.assert_allclose(fg.Model(inputs, pooled).predict(ids, verbose=0),
+                               table[ids].max(axis=1), rtol=1e-6)
+    with pytest.raises(TypeError, match="mask"):
+        L.GlobalMaxPooling1D()(_rand(2, 4, 3), mask=ids != 0)
