@@ -54,3 +54,6 @@ from .text import TextVectorization
 __all__ += ["TextVectorization"]
 from .preprocessing import CategoryEncoding, Normalization
 __all__ += ["CategoryEncoding", "Normalization"]
+from .lambda_layer import Lambda
+
+__all__ += ["Lambda"]
