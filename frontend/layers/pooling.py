@@ -31,7 +31,7 @@ class _GlobalPooling(Layer):
 
     rank = 1
 
-    def __init__(self, data_format="channels_last", keepdims=False, **kwargs):
+    def __init__(self, data_format=None, keepdims=False, **kwargs):
         super().__init__(**kwargs)
         if data_format is None:
             data_format = "channels_last"
