@@ -121,6 +121,7 @@ class FitLoop:
         if epochs > 0:        # as Keras's fit: an EMA optimizer's averages become the weights
             self.optimizer.finalize_variable_values(self.trainable_weights)
         callbacks.on_train_end(logs if epochs > initial_epoch else {})
+        self._fit_start = None           # the model keeps no reference to the data
         return history
 
     def _fit_data(self, x, y, sample_weight, batch_size, shuffle, steps_per_epoch, seed,
