@@ -64,26 +64,23 @@ def _hash_0_to_16(s: bytes) -> int:
     return _K2
 
 
-def _hash_17_to_32(s: bytes) -> int:
+def _hash_17_to_64_start(s: bytes, k: int) -> tuple[int, int, int, int]:
+    """(mul, a, y, z) of farmhash's 17-to-64-byte hashes (its first word times ``k``):
+    ``z`` is the whole hash of 17 to 32 bytes."""
     n = len(s)
     mul = _K2 + n * 2
-    a = (_fetch64(s, 0) * _K1) & _MASK
-    b = _fetch64(s, 8)
-    c = (_fetch64(s, n - 8) * mul) & _MASK
-    d = (_fetch64(s, n - 16) * _K2) & _MASK
-    return _hash_16((_rotate((a + b) & _MASK, 43) + _rotate(c, 30) + d) & _MASK,
-                    (a + _rotate((b + _K2) & _MASK, 18) + c) & _MASK, mul)
-
-
-def _hash_33_to_64(s: bytes) -> int:
-    n = len(s)
-    mul = _K2 + n * 2
-    a = (_fetch64(s, 0) * _K2) & _MASK
+    a = (_fetch64(s, 0) * k) & _MASK
     b = _fetch64(s, 8)
     c = (_fetch64(s, n - 8) * mul) & _MASK
     d = (_fetch64(s, n - 16) * _K2) & _MASK
     y = (_rotate((a + b) & _MASK, 43) + _rotate(c, 30) + d) & _MASK
     z = _hash_16(y, (a + _rotate((b + _K2) & _MASK, 18) + c) & _MASK, mul)
+    return mul, a, y, z
+
+
+def _hash_33_to_64(s: bytes) -> int:
+    n = len(s)
+    mul, a, y, z = _hash_17_to_64_start(s, _K2)
     e = (_fetch64(s, 16) * mul) & _MASK
     f = _fetch64(s, 24)
     g = ((y + _fetch64(s, n - 32)) * mul) & _MASK
@@ -109,7 +106,7 @@ def fingerprint64(data: bytes) -> int:
     if n <= 16:
         return _hash_0_to_16(data)
     if n <= 32:
-        return _hash_17_to_32(data)
+        return _hash_17_to_64_start(data, _K1)[3]
     if n <= 64:
         return _hash_33_to_64(data)
     seed = 81
