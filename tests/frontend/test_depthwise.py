@@ -31,7 +31,8 @@ def np_depthwise(x, kernel, strides, padding, dilation):
         for j in range(ow):
             for p in range(kh):
                 for q in range(kw):
-                    pixel = xp[:, i * strides[0] + p * dilation[0], j * strides[1] + q * dilation[1]]
+                    row, col = i * strides[0] + p * dilation[0], j * strides[1] + q * dilation[1]
+                    pixel = xp[:, row, col]
                     for ch in range(c):
                         for k in range(m):
                             y[:, i, j, ch * m + k] += pixel[:, ch] * kernel[p, q, ch, k]
