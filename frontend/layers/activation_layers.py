@@ -1,6 +1,6 @@
 """Keras's activation layers with arguments: ReLU, LeakyReLU, PReLU (a learned slope),
-ELU, Softmax, and the Identity layer. Each passes its input's mask through, as Keras's do (Softmax reads it:
-masked positions get no probability)."""
+ELU, Softmax, and the Identity layer. Each passes its input's mask through, as Keras's
+do (Softmax reads it: masked positions get no probability)."""
 from __future__ import annotations
 
 import numpy as np

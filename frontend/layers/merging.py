@@ -92,9 +92,9 @@ class Dot(_Merge):
     has the first input's other axes, then the second's (its batch axis dropped), and
     is ``(batch, 1)`` when that leaves the batch axis alone, as Keras's ``batch_dot``.
     ``normalize=True`` L2-normalizes both along their axis first (the output is then the
-    cosine similarity), as ``keras.ops.normalize`` does. Traced as one batched matmul: the first input's free axes are folded into
-    one (they must then have known sizes when there are several), likewise the
-    second's."""
+    cosine similarity), as ``keras.ops.normalize`` does. Traced as one batched matmul:
+    the first input's free axes are folded into one (they must then have known sizes
+    when there are several), likewise the second's."""
 
     min_inputs = max_inputs = 2
     supports_masking = True       # masked inputs are taken; the output has no mask (Keras)

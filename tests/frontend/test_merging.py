@@ -75,7 +75,8 @@ def test_dot_as_keras_defines_it(x_shape, y_shape, axes, normalize):
 
 def test_dot_function_in_a_model_trains_alike_on_both_backends():
     from helpers.training import trains_alike_on_both_backends
-    x1, x2 = RNG.normal(size=(48, 4)).astype("float32"), RNG.normal(size=(48, 2, 4)).astype("float32")
+    x1 = RNG.normal(size=(48, 4)).astype("float32")
+    x2 = RNG.normal(size=(48, 2, 4)).astype("float32")
     y = (np.sum(x1 * x2[:, 0], axis=1, keepdims=True) > 0).astype("float32")
 
     def build():

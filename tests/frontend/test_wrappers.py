@@ -205,7 +205,8 @@ def test_bidirectional_trains_alike_on_both_backends():
 
     def build():
         inputs = fg.Input((6,), dtype="int32")
-        h = L.Bidirectional(L.GRU(4, return_sequences=True))(L.Embedding(10, 3, mask_zero=True)(inputs))
+        embedded = L.Embedding(10, 3, mask_zero=True)(inputs)
+        h = L.Bidirectional(L.GRU(4, return_sequences=True))(embedded)
         h = L.Bidirectional(L.LSTM(3), merge_mode="ave")(h)
         return fg.Model(inputs, L.Dense(2, activation="softmax")(h))
 
