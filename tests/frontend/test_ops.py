@@ -675,9 +675,10 @@ def test_constants_of_other_dtypes_meeting_a_tensor():
 
 def test_normalize_and_l2_normalize_as_keras_and_tensorflow():
     x = np.array([[3.0, 4.0], [0.0, 0.0], [1e-5, 0.0]], np.float32)
-    np.testing.assert_allclose(np.asarray(fg.ops.normalize(x)),
-                               x * np.minimum(1 / np.sqrt((x ** 2).sum(-1, keepdims=True)),
-                                              1e7), rtol=1e-6)     # Keras's: [1e-5, 0] -> [1, 0]
+    with np.errstate(divide="ignore"):                  # the zero row: 0 * min(inf, 1e7)
+        want = x * np.minimum(1 / np.sqrt((x ** 2).sum(-1, keepdims=True)), 1e7)
+    np.testing.assert_allclose(np.asarray(fg.ops.normalize(x)), want,
+                               rtol=1e-6)                   # Keras's: [1e-5, 0] -> [1, 0]
     np.testing.assert_allclose(np.asarray(fg.ops.normalize(x, axis=0, order=1)),
                                x / np.maximum(np.abs(x).sum(0), 1e-7), rtol=1e-6)
     np.testing.assert_allclose(np.asarray(fg.ops.nn.l2_normalize(x)),
