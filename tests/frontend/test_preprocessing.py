@@ -110,3 +110,18 @@ def test_category_encoding_in_a_model_after_integer_inputs():
     x = np.array([[1, 1, 4], [0, 2, 2]])
     history = model.fit(x, np.array([[1.], [2.]]), epochs=3, verbose=0)
     assert history.history["loss"][-1] < history.history["loss"][0]
+
+
+def test_adapt_after_compile_takes_effect_and_fit_leaves_the_statistics():
+    inputs = fg.Input(shape=(2,))
+    layer = L.Normalization()
+    model = fg.Model(inputs, L.Dense(1)(layer(inputs)))
+    model.compile(optimizer="sgd", loss="mse")
+    x = np.array([[1., 1.]], dtype="float32")
+    before = model.predict(x, verbose=0)
+    layer.adapt(np.array([[0., 7.], [2., 9.], [5., 1.]]))
+    assert not np.allclose(model.predict(x, verbose=0), before)
+    statistics = layer.get_weights()
+    model.fit(np.ones((4, 2), "float32"), np.ones((4, 1), "float32"), verbose=0)
+    for a, b in zip(layer.get_weights(), statistics):
+        np.testing.assert_array_equal(a, b)
