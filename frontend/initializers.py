@@ -38,8 +38,9 @@ class Initializer:
     def get_config(self) -> dict:
         """Keras's config: the constructor's arguments, read from the attributes of the
         same names."""
-        parameters = list(inspect.signature(type(self).__init__).parameters)[1:]
-        return {name: getattr(self, name) for name in parameters}
+        parameters = inspect.signature(type(self).__init__).parameters.values()
+        return {p.name: getattr(self, p.name) for p in parameters
+                if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
 
     @classmethod
     def from_config(cls, config: dict):

@@ -564,14 +564,16 @@ def _training_scope(training):
 
 def _call_shapes(call, args, kwargs) -> dict:
     """``{"<argument>_shape": shape}`` for each argument of a call holding tensors (a
-    list or dict of them as a list or dict of shapes), as Keras's build config keeps
-    them."""
+    list or dict of them as a list or dict of shapes), masks left out, as Keras's build
+    config keeps them."""
     try:
         bound = inspect.signature(call).bind(*args, **kwargs).arguments
     except TypeError:
         bound = {f"input_{i}": a for i, a in enumerate(args)} | dict(kwargs)
     shapes = {}
     for name, value in bound.items():
+        if name == "mask" or name.startswith("mask_"):    # as Keras: masks are not built on
+            continue
         leaves = flatten(value)
         if leaves and all(is_tensor(t) for t in leaves):
             shapes[f"{name}_shape"] = map_structure(lambda t: tuple(t.shape), value)

@@ -102,9 +102,10 @@ def _histories(structure, tensor_record):
     return tensor_record(structure)["config"]["keras_history"]
 
 
-def functional_from_config(model_class, config: dict, custom_objects=None):
+def functional_from_config(model_class, config: dict, custom_objects=None, make_layer=None):
     """A new functional model of ``model_class`` from :func:`functional_config`'s dict
-    (Keras's too): layers made, their calls replayed once their inputs exist."""
+    (Keras's too): layers made (by ``make_layer(entry)`` when given, else from their
+    records), their calls replayed once their inputs exist."""
     made: dict[str, object] = {}
     outputs: dict[tuple, list] = {}
     pending = []
@@ -118,7 +119,8 @@ def functional_from_config(model_class, config: dict, custom_objects=None):
             made[name] = tensor.record.layer
             outputs[(name, 0)] = [tensor]
             continue
-        layer = serialization.deserialize_keras_object(entry, custom_objects)
+        layer = make_layer(entry) if make_layer is not None else \
+            serialization.deserialize_keras_object(entry, custom_objects)
         made[name] = layer
         pending += [(layer, name, i, node) for i, node in enumerate(entry["inbound_nodes"])]
     while pending:
@@ -206,8 +208,9 @@ def sequential_config(model) -> dict:
     return config
 
 
-def sequential_from_config(model_class, config: dict, custom_objects=None):
-    """A new Sequential from :func:`sequential_config`'s dict (Keras's too)."""
+def sequential_from_config(model_class, config: dict, custom_objects=None, make_layer=None):
+    """A new Sequential from :func:`sequential_config`'s dict (Keras's too); layers made
+    by ``make_layer(entry)`` when given."""
     model = model_class(name=config.get("name"), trainable=config.get("trainable", True))
     for entry in config["layers"]:
         if entry["class_name"] == "InputLayer":
@@ -216,8 +219,32 @@ def sequential_from_config(model_class, config: dict, custom_objects=None):
                                               inner.get("batch_input_shape")),
                             dtype=dtype_name(inner.get("dtype")), name=inner.get("name")))
             continue
-        layer = serialization.deserialize_keras_object(entry, custom_objects)
-        model.add(layer)
+        model.add(make_layer(entry) if make_layer is not None else
+                  serialization.deserialize_keras_object(entry, custom_objects))
     if not model.built and config.get("build_input_shape") is not None:
         model.build(tuple(config["build_input_shape"]))
     return model
+
+
+# --- clone_model --------------------------------------------------------------------------
+def clone_model(model, input_tensors=None, clone_function=None):
+    """A new model of the same architecture with new, freshly initialized layers
+    (Keras's ``clone_model``): ``clone_function(layer)`` makes each layer's copy (default
+    ``type(layer).from_config(layer.get_config())``); a subclassed model is
+    ``from_config(get_config())``. ``input_tensors`` (Keras's option of new inputs) is
+    not supported: a ValueError."""
+    if input_tensors is not None:
+        raise ValueError("clone_model(input_tensors=...) is not supported by fusegraph: "
+                         "clone the model, then call the clone on your tensors")
+    clone_function = clone_function or (lambda layer: type(layer).from_config(
+        layer.get_config()))
+    config = model.get_config()
+    if getattr(model, "_graph_network", False):
+        def make_layer(entry):
+            return clone_function(model.get_layer(entry["name"]))
+        return functional_from_config(type(model), config, make_layer=make_layer)
+    if type(model).__name__ == "Sequential" or hasattr(model, "_input_tensor"):
+        layers = iter(model.layers)
+        return sequential_from_config(type(model), config,
+                                      make_layer=lambda entry: clone_function(next(layers)))
+    return type(model).from_config(config)

@@ -183,6 +183,9 @@ def _serialize_instance(obj) -> dict:
                         f"{type(config).__name__}")
     registered = _REGISTERED_NAMES.get(id(type(obj)))
     class_name = getattr(obj, "_keras_class_name", type(obj).__name__)
+    if getattr(obj, "_keras_module", None):         # a Keras op node (.keras_op_layer)
+        return {"module": obj._keras_module, "class_name": class_name,
+                "config": serialize_keras_object(config), "registered_name": class_name}
     if kind and class_name == "Functional":   # where Keras 3 keeps it, as it writes it
         return {"module": "keras.src.models.functional", "class_name": "Functional",
                 "config": serialize_keras_object(config), "registered_name": "Functional"}
@@ -233,6 +236,9 @@ def deserialize_keras_object(config, custom_objects=None, kind: str | None = Non
         return _load_lambda(inner)
     if class_name == "function":
         return _find(inner, config, custom_objects, "function")
+    from .keras_op_layer import KerasOp, is_keras_op
+    if is_keras_op(config.get("module")):
+        return KerasOp.from_record(config)
     cls = _find(class_name, config, custom_objects, "class")
     if not inspect.isclass(cls):
         raise TypeError(f"{class_name!r} names {cls!r}, not a class")

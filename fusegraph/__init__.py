@@ -15,7 +15,7 @@ from .backends import threads as _threads  # noqa: E402
 _threads.quiet_idle_workers()   # before Numba can start its OpenMP pool
 
 from . import (callbacks, config, constraints, data, distribute, initializers, ir, layers,  # noqa: E402
-               losses, metrics, ops, optimizers, random, regularizers, utils)
+               losses, metrics, models, ops, optimizers, random, regularizers, saving, utils)
 from .backends import optimizing_compiler  # noqa: E402
 from .backends.reference.interpreter import run_single as _reference_op  # noqa: E402
 from .frontend import execution as _execution  # noqa: E402
@@ -32,5 +32,5 @@ _execution.set_op_runner(_reference_op)
 
 __version__ = "0.1.0"
 __all__ = ["EagerTensor", "GradientTape", "Input", "Model", "Sequential", "SymbolicTensor", "TraceError",
-           "Variable", "callbacks", "config", "constraints", "data", "distribute", "function", "initializers", "ir", "layers", "losses", "metrics", "ops",
-           "optimizers", "random", "regularizers", "utils"]
+           "Variable", "callbacks", "config", "constraints", "data", "distribute", "function", "initializers", "ir", "layers", "losses", "metrics", "models", "ops",
+           "optimizers", "random", "regularizers", "saving", "utils"]
