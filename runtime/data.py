@@ -246,10 +246,14 @@ class DataAdapter:
 
     def __init__(self, new_pass, *, num_batches, num_samples, steps_per_epoch, one_shot,
                  arrays=None, batch_size=None, peek=None, source="x",
-                 steps_name="steps_per_epoch"):
-        """Internal (use ``make_adapter``): ``new_pass(k)`` iterates pass ``k``'s batches;
-        ``source`` and ``steps_name`` name the data and the steps argument in errors."""
+                 steps_name="steps_per_epoch", shuffle_seed=None, seekable=False):
+        """Internal (use ``make_adapter``): ``new_pass(k, shuffle_seed)`` iterates pass
+        ``k``'s batches, ordered by ``shuffle_seed`` (None: not shuffled); ``seekable``:
+        a pass depends on ``k`` and the seed alone (arrays, a PyDataset), so that
+        :meth:`move_to` need not replay the passes before it. ``source`` and
+        ``steps_name`` name the data and the steps argument in errors."""
         self._new_pass, self._one_shot = new_pass, one_shot
+        self.shuffle_seed, self._seekable = shuffle_seed, seekable
         self._source, self._steps_name = source, steps_name
         self.steps_per_epoch = steps_per_epoch
         self.num_batches = steps_per_epoch or num_batches
@@ -269,7 +273,7 @@ class DataAdapter:
         return self._peek() if datasets and self._peek is not None else None
 
     def _start_pass(self) -> None:
-        self._iterator = iter(self._new_pass(self._passes))
+        self._iterator = iter(self._new_pass(self._passes, self.shuffle_seed))
         self._passes += 1
         self._taken = 0
 
@@ -280,18 +284,19 @@ class DataAdapter:
         return batch
 
     def position(self) -> list:
-        """``[passes started, batches taken from the last one]``, the second None between
-        passes (after a whole-pass epoch)."""
-        return [self._passes, None if self._iterator is None else self._taken]
+        """``[passes started, batches taken from the last one, the shuffle seed]``, the
+        second None between passes (after a whole-pass epoch)."""
+        return [self._passes, None if self._iterator is None else self._taken,
+                self.shuffle_seed]
 
     def move_to(self, position) -> None:
         """Stand where an adapter of the same data stood at ``position()``, so that the
-        batches that follow are the ones that followed there. Array data starts its pass
-        there (a pass's order is a function of its number); another source is replayed:
-        its passes are run through and the batches taken are dropped, which repeats a
-        deterministic source (a Dataset's shuffles included) exactly."""
-        passes, taken = position
-        if self.arrays is not None:
+        batches that follow are the ones that followed there, in the same shuffled
+        orders. A seekable source (arrays, a PyDataset) starts its pass there; another is
+        replayed: its passes are run through and the batches taken are dropped, which
+        repeats a deterministic source (a Dataset's shuffles included) exactly."""
+        passes, taken, self.shuffle_seed = position
+        if self._seekable:
             self._passes = passes - (taken is not None)
         else:
             for _ in range(passes - (taken is not None)):
@@ -402,7 +407,7 @@ def _stream_adapter(x, y, sample_weight, batch_size, steps_per_epoch, labels,
                          f"batch(..., drop_remainder=True) dropped every sample)")
     source = x if inspect.isgeneratorfunction(x) else x.__iter__
     peek = (lambda: next(map(_numpy_batch, x), None)) if isinstance(x, Dataset) else None
-    return DataAdapter(lambda k: map(_numpy_batch, source()), num_batches=num_batches,
+    return DataAdapter(lambda k, seed: map(_numpy_batch, source()), num_batches=num_batches,
                        num_samples=None, steps_per_epoch=steps_per_epoch,
                        one_shot=hasattr(x, "__next__"), peek=peek, source=labels[0],
                        steps_name=steps_name)
@@ -447,17 +452,22 @@ def _py_dataset_adapter(x, y, sample_weight, batch_size, shuffle, steps_per_epoc
         shuffle = False
     elif _int_arg(num_batches, f"{kind}: len() (the number of batches)", minimum=0) == 0:
         raise ValueError(f"{labels[0]}: the PyDataset {kind} has no batches (len() is 0)")
-    shuffle_seed = draw_seed(seed) if shuffle else None
-
-    def new_pass(k):
-        order = np.random.default_rng([shuffle_seed, k]).permutation(num_batches) \
-            if shuffle else None
+    def new_pass(k, shuffle_seed):
+        order = _pass_order(shuffle_seed, k, num_batches)
         return map(_numpy_batch, pass_batches(x, order))
 
     return _PyDatasetAdapter(x, new_pass, num_batches=num_batches, num_samples=None,
                              steps_per_epoch=steps_per_epoch, one_shot=False,
                              peek=lambda: _numpy_batch(standardize_batch(x, 0, x[0])),
-                             source=labels[0], steps_name=steps_name)
+                             source=labels[0], steps_name=steps_name, seekable=True,
+                             shuffle_seed=draw_seed(seed) if shuffle else None)
+
+
+def _pass_order(shuffle_seed, k: int, size: int):
+    """The order of ``size`` items (samples, batches) in pass ``k``: a permutation drawn
+    from ``shuffle_seed`` and ``k`` (see the module), or None (in order) without a seed."""
+    return None if shuffle_seed is None else \
+        np.random.default_rng([shuffle_seed, k]).permutation(size)
 
 
 def _array_adapter(x, y, sample_weight, batch_size, shuffle, steps_per_epoch, seed,
@@ -470,17 +480,16 @@ def _array_adapter(x, y, sample_weight, batch_size, shuffle, steps_per_epoch, se
     parts, n = _as_arrays(dict(zip(labels, (x, y, sample_weight))))
     if n == 0:
         raise ValueError(f"{labels[0]} has no samples (length 0)")
-    shuffle_seed = draw_seed(seed) if shuffle else None
-
-    def new_pass(k):
-        order = np.random.default_rng([shuffle_seed, k]).permutation(n) if shuffle else None
+    def new_pass(k, shuffle_seed):
+        order = _pass_order(shuffle_seed, k, n)
         for start in range(0, n, batch_size):
             stop = start + batch_size
             yield _slice_parts(parts, slice(start, stop) if order is None else order[start:stop])
 
     return DataAdapter(new_pass, num_batches=math.ceil(n / batch_size), num_samples=n,
                        steps_per_epoch=steps_per_epoch, one_shot=False, arrays=parts,
-                       batch_size=batch_size)
+                       batch_size=batch_size, seekable=True,
+                       shuffle_seed=draw_seed(seed) if shuffle else None)
 
 
 def train_validation_split(x, y, sample_weight, validation_split) -> tuple:

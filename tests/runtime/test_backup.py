@@ -29,17 +29,20 @@ KILL_AT = (2, 1)            # (epoch, batch): the third epoch of five, its secon
 def train(backend="reference", callbacks=(), steps=None, epochs=5):
     """The fit under test, from ``set_random_seed`` on: (model, history)."""
     fg.utils.set_random_seed(7)
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(50, 4)).astype("float32")
-    y = (x.sum(axis=1) > 0).astype("float32")
     inputs = fg.Input(shape=(4,))
     hidden = fg.layers.Dropout(0.5)(fg.layers.Dense(8, activation="relu")(inputs))
     model = fg.Model(inputs, fg.layers.Dense(1, activation="sigmoid")(hidden))
     model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"],
                   backend=backend)
-    history = model.fit(x, y, batch_size=16, epochs=epochs, shuffle=True, verbose=0,
-                        validation_split=0.2, steps_per_epoch=steps, callbacks=list(callbacks))
-    return model, history
+    return model, fit(model, callbacks, steps, epochs)
+
+
+def fit(model, callbacks=(), steps=None, epochs=5):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(50, 4)).astype("float32")
+    y = (x.sum(axis=1) > 0).astype("float32")
+    return model.fit(x, y, batch_size=16, epochs=epochs, shuffle=True, verbose=0,
+                     validation_split=0.2, steps_per_epoch=steps, callbacks=list(callbacks))
 
 
 class Interrupt(fg.callbacks.Callback):
@@ -106,6 +109,20 @@ def test_a_fit_interrupted_in_epoch_3_of_5_resumes_to_the_uninterrupted_weights(
     for key, values in history.history.items():
         assert values == full.history[key][2:], key
     assert not os.path.exists(folder)          # delete_checkpoint=True
+
+
+def test_the_same_model_fit_again_in_the_same_process_resumes_bitwise(tmp_path):
+    """As Keras's example: the interrupted model's fit is called again. The random state
+    and the shuffle's seed, drawn anew by the second fit, come from the backup."""
+    reference, _ = train()
+    folder = str(tmp_path / "backup")
+    callback = fg.callbacks.BackupAndRestore(folder)
+    with pytest.raises(RuntimeError, match="interrupted"):
+        train(callbacks=[callback, Interrupt()])
+    model = callback.model
+    history = fit(model, [callback])
+    assert history.epoch == [2, 3, 4]
+    assert_same_state(model, reference)
 
 
 @pytest.mark.parametrize("steps", [None, 4])

@@ -1,6 +1,6 @@
 """What BackupAndRestore carries over to a new process, piece by piece: a data adapter's
 position (runtime/data.py: ``position``/``move_to``) for arrays, Datasets with a
-shuffle and generator functions, in whole-pass epochs and with steps_per_epoch; and
+shuffle, generator functions and PyDatasets, in whole-pass epochs and with steps_per_epoch; and
 fusegraph's random state (frontend/random_state.py: ``get_state``/``set_state``). Then a
 fit on a shuffled Dataset resumed from a backup ends bitwise as an uninterrupted one."""
 import json
@@ -24,7 +24,19 @@ SOURCES = {
     "Dataset": lambda: make_adapter(Dataset.from_tensor_slices(arrays()).shuffle(10, seed=4)
                                     .batch(3)),
     "generator function, 4 steps": lambda: make_adapter(_batches, steps_per_epoch=4),
+    "PyDataset, shuffled": lambda: make_adapter(Batches(), shuffle=True, seed=4),
 }
+
+
+class Batches(fg.utils.PyDataset):
+    """Batches of 3 rows (the last of 1), read by index, so seekable."""
+
+    def __len__(self):
+        return 4
+
+    def __getitem__(self, index):
+        x, y = arrays()
+        return x[3 * index:3 * index + 3], y[3 * index:3 * index + 3]
 
 
 def _batches():
@@ -60,12 +72,23 @@ def test_an_adapter_moved_to_a_position_yields_what_followed_it(source, epochs_b
 
 def test_positions_count_passes_and_the_batches_taken_from_the_last():
     adapter = SOURCES["arrays"]()
-    assert adapter.position() == [0, None]
+    assert adapter.position() == [0, None, 4]                # the shuffle's seed last
     first_samples(adapter, 2)
-    assert adapter.position() == [2, None]                   # between passes
+    assert adapter.position() == [2, None, 4]                # between passes
     stepping = SOURCES["arrays, 4 steps"]()
     first_samples(stepping, 2)
-    assert stepping.position() == [2, 4]                     # 8 batches: 4 + 4 of the 2nd
+    assert stepping.position() == [2, 4, 4]                  # 8 batches: 4 + 4 of the 2nd
+    assert SOURCES["Dataset"]().position() == [0, None, None]
+
+
+def test_moving_to_a_position_takes_its_shuffle_seed():
+    """A fit run again in the same process draws another seed for its shuffle: the
+    backup's position brings back the first fit's."""
+    moved = make_adapter(*arrays(), batch_size=3, shuffle=True, seed=5)
+    moved.move_to([1, None, 4])
+    expected = first_samples(SOURCES["arrays"](), 2)[1:]
+    assert first_samples(moved, 1) == expected != first_samples(
+        make_adapter(*arrays(), batch_size=3, shuffle=True, seed=5), 2)[1:]
 
 
 def test_the_random_state_round_trips_through_json():
