@@ -10,14 +10,18 @@ the training depends on:
   rate, the slots), in one ``.npz`` written by :func:`.checkpoints.save_weights`;
 - where training stands: the next epoch, and with ``save_freq`` a number of batches,
   the batches of that epoch already trained and the logs of the last of them;
-- where the training data stands (:meth:`.DataAdapter.position`: the pass, hence the
-  shuffle order, and the batches taken from it);
+- where the training data stands (:meth:`.DataAdapter.position`: the pass and the
+  shuffle's seed, hence the order, and the batches taken from it). Arrays and a
+  PyDataset seek there; a Dataset or generator is replayed from its start (its earlier
+  batches are read and dropped), which is exact for the same script in a new process
+  (in the same process, make the Dataset again: its shuffle counts its own passes);
 - fusegraph's random state (:func:`.random_state.get_state`: the run counter keying
   Dropout's masks and the other in-graph draws, the initializers' generator);
 - mid-epoch, the metrics' running state, so the resumed epoch logs what it would have.
 
 The History is not restored: as in Keras, the resumed ``fit`` returns the epochs it ran.
-Other callbacks' state (EarlyStopping's patience, ...) is not backed up, as in Keras.
+Other callbacks' state (EarlyStopping's patience, ...) is not backed up, as in Keras,
+nor the order of a shuffled validation Dataset (it changes validation logs only).
 
 Files (``backup_dir`` is the callback's own): generation ``n`` is
 ``backup-<n>.weights.npz`` (weights and optimizer variables) and ``backup-<n>.json``
