@@ -229,15 +229,16 @@ def sequential_from_config(model_class, config: dict, custom_objects=None, make_
 # --- clone_model --------------------------------------------------------------------------
 def clone_model(model, input_tensors=None, clone_function=None):
     """A new model of the same architecture with new, freshly initialized layers
-    (Keras's ``clone_model``): ``clone_function(layer)`` makes each layer's copy (default
-    ``type(layer).from_config(layer.get_config())``); a subclassed model is
+    (Keras's ``clone_model``): ``clone_function(layer)`` makes each layer's copy (default:
+    the layer made again from its record, ``type(layer).from_config(layer.get_config())``
+    for most, Keras op nodes included); a subclassed model is
     ``from_config(get_config())``. ``input_tensors`` (Keras's option of new inputs) is
     not supported: a ValueError."""
     if input_tensors is not None:
         raise ValueError("clone_model(input_tensors=...) is not supported by fusegraph: "
                          "clone the model, then call the clone on your tensors")
-    clone_function = clone_function or (lambda layer: type(layer).from_config(
-        layer.get_config()))
+    clone_function = clone_function or (lambda layer: serialization.deserialize_keras_object(
+        serialization.serialize_keras_object(layer)))
     config = model.get_config()
     if getattr(model, "_graph_network", False):
         def make_layer(entry):

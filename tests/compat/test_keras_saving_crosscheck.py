@@ -1,0 +1,91 @@
+"""Files both ways between fusegraph and real Keras 3: a .keras or .weights.h5 file
+written by one loads in the other and predicts the same (optimizer state included).
+Skipped where Keras is not installed (tests/runtime/test_keras_files.py checks files
+Keras wrote, without Keras)."""
+import os
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+keras = pytest.importorskip("keras")
+
+import fusegraph as fg  # noqa: E402
+
+
+def build(lib):
+    L = lib.layers
+    inputs = lib.Input((6, 4), name="x")
+    h = L.Dense(5, activation="relu", kernel_regularizer="l2")(inputs)
+    seq = L.LSTM(5, return_sequences=True)(h)
+    attended = L.MultiHeadAttention(2, 3)(seq, seq)
+    x = L.LayerNormalization()(L.Add()([h, attended]))
+    x = L.Conv1D(4, 3, padding="same")(x)
+    x = L.BatchNormalization()(x)
+    x = L.GRU(3)(L.Dropout(0.1)(x))
+    return lib.Model(inputs, L.Dense(2, activation="softmax")(x))
+
+
+def trained(lib, x, y):
+    model = build(lib)
+    model.compile(optimizer=lib.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy")
+    model.fit(x, y, epochs=2, batch_size=4, verbose=0)
+    return model
+
+
+@pytest.fixture
+def xy():
+    rng = np.random.default_rng(0)
+    return rng.normal(size=(8, 6, 4)).astype("float32"), rng.integers(0, 2, 8)
+
+
+def same_optimizer_state(a, b):
+    left = [np.asarray(v.numpy() if hasattr(v, "numpy") else v) for v in a.optimizer.variables]
+    right = [np.asarray(v.numpy() if hasattr(v, "numpy") else v) for v in b.optimizer.variables]
+    assert len(left) == len(right)
+    for u, v in zip(left, right):
+        np.testing.assert_allclose(u, v, rtol=1e-6, atol=1e-7)
+
+
+def test_a_fusegraph_keras_file_loads_in_keras(tmp_path, xy):
+    x, y = xy
+    ours = trained(fg, x, y)
+    ours.save(tmp_path / "fg.keras")
+    theirs = keras.models.load_model(tmp_path / "fg.keras")
+    np.testing.assert_allclose(np.asarray(theirs.predict(x, verbose=0)),
+                               ours.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+    same_optimizer_state(ours, theirs)
+    ours.save_weights(tmp_path / "fg.weights.h5")
+    fresh = build(keras)
+    fresh.load_weights(tmp_path / "fg.weights.h5")
+    np.testing.assert_allclose(np.asarray(fresh.predict(x, verbose=0)),
+                               ours.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+
+
+def test_a_keras_file_loads_in_fusegraph(tmp_path, xy):
+    x, y = xy
+    theirs = trained(keras, x, y)
+    theirs.save(tmp_path / "k.keras")
+    theirs.save_weights(tmp_path / "k.weights.h5")
+    ours = fg.models.load_model(tmp_path / "k.keras")
+    np.testing.assert_allclose(ours.predict(x, verbose=0),
+                               np.asarray(theirs.predict(x, verbose=0)), rtol=1e-5, atol=1e-6)
+    same_optimizer_state(ours, theirs)
+    fresh = build(fg)
+    fresh.load_weights(tmp_path / "k.weights.h5")
+    np.testing.assert_allclose(fresh.predict(x, verbose=0),
+                               np.asarray(theirs.predict(x, verbose=0)), rtol=1e-5, atol=1e-6)
+
+
+def test_sequential_and_registered_subclassed_models_load_both_ways(tmp_path, xy):
+    x, _ = xy
+    flat = x.reshape(8, -1)
+    stack = fg.Sequential([fg.Input((24,)), fg.layers.Dense(4, activation="relu"),
+                           fg.layers.Dense(2)])
+    stack.save(tmp_path / "s.keras")
+    np.testing.assert_allclose(np.asarray(keras.models.load_model(tmp_path / "s.keras")(flat)),
+                               np.asarray(stack(flat)), rtol=1e-5, atol=1e-6)
+    ks = keras.Sequential([keras.Input((24,)), keras.layers.Dense(3)])
+    ks.save(tmp_path / "ks.keras")
+    np.testing.assert_allclose(np.asarray(fg.models.load_model(tmp_path / "ks.keras")(flat)),
+                               np.asarray(ks(flat)), rtol=1e-5, atol=1e-6)
