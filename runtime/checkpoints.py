@@ -189,8 +189,9 @@ def _npz_path(filepath) -> str:
 
 def weights_format(filepath, loading: bool = False) -> str:
     """``"h5"`` for ``.weights.h5``, ``"npz"`` for ``.npz`` or no suffix, and, when
-    ``loading``, ``"keras"`` for a ``.keras`` file (its weights); any other suffix is a
-    ValueError naming the formats."""
+    ``loading``, ``"keras"`` for a ``.keras`` file (its weights). Any other suffix is a
+    ValueError naming the formats when saving; when loading it is read as ``"npz"``,
+    whose reader says what the file holds instead."""
     filepath = os.fspath(filepath)
     lower = filepath.lower()
     if lower.endswith(".weights.h5"):
@@ -198,7 +199,7 @@ def weights_format(filepath, loading: bool = False) -> str:
     if lower.endswith(".keras") and loading:
         return "keras"
     suffix = os.path.splitext(os.path.basename(lower))[1]
-    if suffix in ("", ".npz"):
+    if suffix in ("", ".npz") or loading:
         return "npz"
     what = {".keras": "a .keras file holds a whole model: write it with model.save(path)",
             ".h5": "Keras 2's legacy HDF5 files are not supported",

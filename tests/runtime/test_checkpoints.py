@@ -287,8 +287,9 @@ def test_model_checkpoint_field_missing_from_a_generators_logs_is_found_at_epoch
 
 
 def test_model_checkpoint_refuses_what_it_cannot_do():
-    with pytest.raises(ValueError, match="saves weights only"):
-        fg.callbacks.ModelCheckpoint("x.npz", save_weights_only=False)
+    with pytest.raises(ValueError, match=r"x\.keras', save_weights_only=True\): a \.keras "
+                                         r"file holds a whole model"):
+        fg.callbacks.ModelCheckpoint("x.keras", save_weights_only=True)
 
 
 # --- temporary files: named after their destination, stale ones removed ----------------------
@@ -395,15 +396,18 @@ def test_a_child_forked_while_a_thread_saves_can_save(tmp_path):
     assert os.waitstatus_to_exitcode(status) == 0
 
 
-@pytest.mark.parametrize("name", ["w.weights.h5", "model.keras", "w.hdf5"])
-def test_a_keras_format_is_an_error_naming_the_formats_not_an_npz_beside_it(tmp_path, name):
-    """save_weights("w.weights.h5") had written w.weights.h5.npz without a word."""
-    with pytest.raises(ValueError, match=r"Keras's \.keras and \.weights\.h5 \(HDF5\) files "
-                                         r"are not supported yet; fusegraph saves weights "
-                                         r"as \.npz"):
+@pytest.mark.parametrize("name, why", [
+    ("model.keras", r"a \.keras file holds a whole model: write it with model\.save\(path\)"),
+    ("w.hdf5", r"Keras 2's legacy HDF5 files are not supported"),
+    ("w.h5", r"Keras 2's legacy HDF5 files are not supported"),
+    ("w.bin", r"unknown suffix '\.bin'")])
+def test_a_suffix_naming_no_weights_format_is_an_error_naming_the_formats(tmp_path, name, why):
+    """save_weights("w.weights.h5") had written w.weights.h5.npz without a word; now the
+    suffix picks the format and one naming none is refused, with nothing written."""
+    formats = r"; weights files end in \.weights\.h5 \(Keras 3's HDF5 layout\) or \.npz"
+    with pytest.raises(ValueError, match=f"{name}: {why}{formats}"):
         mlp().save_weights(tmp_path / name)
-    with pytest.raises(ValueError, match=r"not supported yet"):
-        fg.callbacks.ModelCheckpoint(str(tmp_path / name))
-    with pytest.raises(ValueError, match=r"not supported yet"):
-        mlp().load_weights(tmp_path / name)
+    if name != "model.keras":               # a .keras checkpoint saves the whole model
+        with pytest.raises(ValueError, match=why):
+            fg.callbacks.ModelCheckpoint(str(tmp_path / name))
     assert os.listdir(tmp_path) == []
