@@ -391,8 +391,8 @@ class Optimizer:
     # --- config -----------------------------------------------------------------------
     def get_config(self) -> dict:
         if isinstance(self._learning_rate, LearningRateSchedule):
-            lr = {"class_name": type(self._learning_rate).__name__,
-                  "config": self._learning_rate.get_config()}
+            from .serialization import serialize_keras_object   # Keras's record, with module
+            lr = serialize_keras_object(self._learning_rate)
         else:
             lr = float(self._learning_rate_variable.numpy())
         return {"name": self.name, "learning_rate": lr, "weight_decay": self.weight_decay,
