@@ -131,7 +131,7 @@ class BackupAndRestore(Callback):
         model = self.model
         generation = (self._generations() or [0])[0] + 1
         state = {"format": _FORMAT, "epoch": epoch, "batch": batch,
-                 "logs": dict(logs) if batch else None,
+                 "logs": _json_logs(logs) if batch else None,
                  "data": model._fit_start.data.position(),
                  "random": random_state.get_state(),
                  "metrics": _metric_state(model) if batch else None}
@@ -178,7 +178,10 @@ class BackupAndRestore(Callback):
         _set_metric_state(model, state["metrics"])
         start = model._fit_start
         start.data.move_to(state["data"])
-        start.epoch, start.batch, start.logs = state["epoch"], state["batch"], state["logs"]
+        start.epoch, start.batch = state["epoch"], state["batch"]
+        start.logs = None if state["logs"] is None else {
+            k: np.asarray(v, np.float64) if isinstance(v, list) else v
+            for k, v in state["logs"].items()}
 
     def _read_state(self, generation: int) -> dict:
         path = self._path(generation, "json")
@@ -241,3 +244,8 @@ def _set_metric_state(model, state) -> None:
         return
     for (_, variable), (_, dtype, shape, values) in zip(variables, state):
         variable.assign(np.asarray(values, dtype=dtype).reshape(shape))
+
+
+def _json_logs(logs) -> dict:
+    """Logs as JSON holds them: arrays (per-class metrics) as lists."""
+    return {k: v.tolist() if isinstance(v, np.ndarray) else v for k, v in logs.items()}

@@ -20,7 +20,7 @@ from .callbacks import Callback, CallbackList
 from .data import make_adapter
 from .error_context import errors_from
 from .progress import ProgressBar
-from .step_data import to_floats
+from .step_data import log_values
 
 
 class BatchLoops:
@@ -146,7 +146,7 @@ class BatchLoops:
         data = self._step_data(*self._share(batch, False))
         self._replicas_agree(lambda: self._test_function.traced(data))
         outputs, updates = self._test_function.run(data)
-        logs = to_floats(outputs, "test_step")
+        logs = log_values(outputs, "test_step")
         commit(updates)
         return logs, True
 
@@ -160,11 +160,11 @@ class BatchLoops:
             data = self._step_data(*self._share((x, y, sample_weight), True))
             self._replicas_agree(lambda: self._train_fn().traced(data))
         # the step may write the new weights in place (Function.step: its logs will pass
-        # to_floats, see Trainer._step_function); a Ctrl-C waits for the commit
+        # log_values, see Trainer._step_function); a Ctrl-C waits for the commit
         with interrupts_held():
             with errors_from("train_on_batch()"):
                 outputs, updates = self._train_fn().step(data)
-                logs = to_floats(outputs, "train_step")
+                logs = log_values(outputs, "train_step")
             commit(updates)
         return logs if return_dict else _as_list(logs)
 

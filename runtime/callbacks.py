@@ -198,7 +198,8 @@ class MonitorCallback(Callback):
         self._warned = False
 
     def monitored(self, logs):
-        """``logs[self.monitor]``, or None (after the warning) when it is missing."""
+        """``logs[self.monitor]``, or None (after the warning) when it is missing; a
+        TypeError when it is an array (a per-class metric), which has no order."""
         current = (logs or {}).get(self.monitor)
         if current is None:
             if not self._warned:
@@ -206,6 +207,10 @@ class MonitorCallback(Callback):
                 warnings.warn(self._missing_message.format(
                     monitor=self.monitor, keys=",".join(logs or {})), stacklevel=3)
             return None
+        if np.ndim(current):
+            raise TypeError(f"{type(self).__name__}: monitor '{self.monitor}' is an array of "
+                            f"shape {np.shape(current)} (a per-class metric); monitor a "
+                            f"number, such as a metric with average='macro'")
         return current
 
 

@@ -24,7 +24,7 @@ from .data import (draw_seed, is_stream, make_adapter, train_validation_split,
 from .distribute import say
 from .error_context import errors_from
 from .progress import ProgressBar
-from .step_data import to_floats
+from .step_data import log_values
 
 VALIDATION_NAMES = ("validation_data[0]", "validation_data[1]", "validation_data[2]")
 
@@ -166,7 +166,7 @@ class FitLoop:
         unless one of the ``rejecters`` (TerminateOnNaN callbacks) rejects its logs, which
         gives ``keep`` False."""
         # Without rejecters the step may write the new weights into the old arrays
-        # (Function.step, when the trace's logs will pass to_floats); a rejected step
+        # (Function.step, when the trace's logs will pass log_values); a rejected step
         # must write nothing. A Ctrl-C waits for the commit (interrupts_held): a step
         # whose weights were written in place is committed whole.
         if self._class_weight is not None:
@@ -175,7 +175,7 @@ class FitLoop:
         self._replicas_agree(lambda: step.traced(data))
         with interrupts_held():
             outputs, updates = (step.run if rejecters else step.step)(data)
-            batch_logs = to_floats(outputs, "train_step")
+            batch_logs = log_values(outputs, "train_step")
             rejected = any(c.should_reject(batch_logs) for c in rejecters)
             if rejecters and self._distribute is not None:   # one rank's is every rank's
                 rejected = self._distribute.any(rejected)

@@ -145,6 +145,9 @@ class CSVLogger(Callback):
 
 
 def _cell(value):
+    """A log value as a CSV cell: a number, or an array as Keras writes it ("[a, b]")."""
     if isinstance(value, (np.ndarray, np.generic)) and np.ndim(value) == 0:
         return value.item()
+    if isinstance(value, np.ndarray):
+        return "[" + ", ".join(map(str, value.ravel().tolist())) + "]"
     return value

@@ -7,7 +7,9 @@ runs on it, and what the step's logs become after.
 placeholders the model's input shapes, and ``_check_data`` traces a loop's first batch
 and checks all of its array data against the trace's host guards before the first step
 (``_check_inputs``: the model inputs against what its layers require, as Embedding ids).
-:func:`to_floats` turns a step's returned logs into floats, or says which key is wrong.
+:func:`log_values` turns a step's returned logs into floats (numeric arrays, such as
+F1Score's per-class result, into float arrays, as Keras logs them), or says which key
+is wrong.
 """
 from __future__ import annotations
 
@@ -161,32 +163,26 @@ def _check_not_empty(parts: dict) -> None:
                                  f"needs a batch of at least one sample")
 
 
-def scalar_logs(logs) -> bool:
-    """Whether a step's traced ``logs`` will pass :func:`to_floats`: a dict of scalar
-    numbers, symbolic or not (known from the trace, before the step runs)."""
+def numeric_logs(logs) -> bool:
+    """Whether a step's traced ``logs`` will pass :func:`log_values`: a dict of numbers
+    or numeric arrays, symbolic or not (known from the trace, before the step runs)."""
     return isinstance(logs, dict) and all(
-        _scalar_number(value.shape, np.dtype(value.dtype)) if is_symbolic(value)
-        else _scalar_number(np.shape(value), np.asarray(value).dtype)
-        for value in logs.values())
+        np.dtype(value.dtype).kind in "biuf" if is_symbolic(value)
+        else np.asarray(value).dtype.kind in "biuf" for value in logs.values())
 
 
-def _scalar_number(shape: tuple, dtype: np.dtype) -> bool:
-    """Whether a log value of ``shape`` and ``dtype`` is what :func:`to_floats` takes."""
-    return shape == () and dtype.kind in "biuf"
-
-
-def to_floats(logs, step: str) -> dict:
-    """The logs ``step`` (``train_step``, ``test_step``) returned, as floats: a dict of
-    scalars (0-d arrays or numbers); a TypeError naming the step and the key otherwise."""
+def log_values(logs, step: str) -> dict:
+    """The logs ``step`` (``train_step``, ``test_step``) returned: scalars as floats,
+    numeric arrays (a per-class metric) as float64 arrays, as Keras logs them; a
+    TypeError naming the step and the key for anything else."""
     if not isinstance(logs, dict):
-        raise TypeError(f"{step} must return a dict of metric values (scalars by name), got "
-                        f"{type(logs).__name__}")
-    floats = {}
+        raise TypeError(f"{step} must return a dict of metric values (numbers by name), "
+                        f"got {type(logs).__name__}")
+    values = {}
     for key, value in logs.items():
         array = np.asarray(value)
-        if not _scalar_number(array.shape, array.dtype):
-            got = f"shape {array.shape}" if array.dtype.kind in "biuf" else repr(value)[:60]
-            raise TypeError(f"{step} returned {{{key!r}: ...}} of {got}; the values of the "
-                            f"logs are scalars (reduce a tensor with fg.ops.mean)")
-        floats[key] = float(array)
-    return floats
+        if array.dtype.kind not in "biuf":
+            raise TypeError(f"{step} returned {{{key!r}: ...}} of {repr(value)[:60]}; the "
+                            f"values of the logs are numbers or numeric arrays")
+        values[key] = float(array) if array.ndim == 0 else array.astype(np.float64)
+    return values

@@ -123,8 +123,17 @@ class TensorBoard(Callback):
         writer.flush()
 
     def _scalars(self, kind: str, tags: dict, step: int) -> None:
+        """One scalar per tag; an array (a per-class metric) as one per element,
+        ``<tag>/<index>``."""
         scalar = self._tensorboardx.summary.scalar
-        self._write(kind, [scalar(tag, float(value)) for tag, value in tags.items()], step)
+        summaries = []
+        for tag, value in tags.items():
+            if np.ndim(value):
+                summaries += [scalar(f"{tag}/{i}", float(v))
+                              for i, v in enumerate(np.ravel(value))]
+            else:
+                summaries.append(scalar(tag, float(value)))
+        self._write(kind, summaries, step)
 
     # --- the hooks ----------------------------------------------------------------------
     def on_train_begin(self, logs=None):

@@ -54,7 +54,7 @@ from .data import unpack_x_y_sample_weight
 from .distribute import DataParallel
 from .error_context import errors_from
 from .fit_loop import FitLoop
-from .step_data import StepData, scalar_logs
+from .step_data import StepData, numeric_logs
 from .traced_steps import TracedSteps
 
 
@@ -165,7 +165,7 @@ class Trainer(FitLoop, BatchLoops, TracedSteps, StepData):
         function = Function(step, name, self._compile_fn,
                             holder_shapes=self._step_holder_shapes,
                             argument_labels=self._step_labels)
-        function.donate_if = scalar_logs
+        function.donate_if = numeric_logs
         return function
 
     def ir(self, stage: str = "forward", after: str | None = None, data=None) -> str:
