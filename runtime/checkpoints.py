@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import codecs
 import os
+import re
 import string
 import zipfile
 
@@ -179,8 +180,6 @@ def _arrays_of(data, malformed) -> tuple[list, list]:
     return [str(p) for p in paths], [read(k) for k in expected[1:]]
 
 
-# Keras's own files, which fusegraph does not read or write yet: a path ending so is an
-# error, not a file with ``.npz`` appended to its name.
 def _npz_path(filepath) -> str:
     """``filepath`` as the ``.npz`` file fusegraph writes (``.npz`` appended if missing)."""
     filepath = os.fspath(filepath)
@@ -189,9 +188,10 @@ def _npz_path(filepath) -> str:
 
 def weights_format(filepath, loading: bool = False) -> str:
     """``"h5"`` for ``.weights.h5``, ``"npz"`` for ``.npz`` or no suffix, and, when
-    ``loading``, ``"keras"`` for a ``.keras`` file (its weights). Any other suffix is a
-    ValueError naming the formats when saving; when loading it is read as ``"npz"``,
-    whose reader says what the file holds instead."""
+    ``loading``, ``"keras"`` for a ``.keras`` file (its weights). A suffix is a dot and
+    a letter, then letters and digits (``ck-0.0349`` and ``w-3.5`` have none: ``.npz``
+    is added). Any other suffix is a ValueError naming the formats when saving; when
+    loading it is read as ``"npz"``, whose reader says what the file holds instead."""
     filepath = os.fspath(filepath)
     lower = filepath.lower()
     if lower.endswith(".weights.h5"):
@@ -199,7 +199,7 @@ def weights_format(filepath, loading: bool = False) -> str:
     if lower.endswith(".keras") and loading:
         return "keras"
     suffix = os.path.splitext(os.path.basename(lower))[1]
-    if suffix in ("", ".npz") or loading:
+    if not re.fullmatch(r"\.[a-z][a-z0-9]*", suffix) or suffix == ".npz" or loading:
         return "npz"
     what = {".keras": "a .keras file holds a whole model: write it with model.save(path)",
             ".h5": "Keras 2's legacy HDF5 files are not supported",
@@ -246,9 +246,9 @@ class ModelCheckpoint(MonitorCallback):
             raise ValueError(f"ModelCheckpoint({self.filepath!r}, save_weights_only=True): "
                              f"a .keras file holds a whole model; weights files end in "
                              f".weights.h5 or .npz")
-        if not self._whole:
-            weights_format(self.filepath)
         self._fields = _format_fields(self.filepath)
+        if not self._whole:       # the suffix as saves will see it, fields filled in
+            weights_format(self.filepath.format(**{name: 1 for name in self._fields}))
         self.save_best_only = save_best_only
         maximize = mode == "max" or (mode == "auto" and "acc" in monitor)
         self._better = (lambda a, b: a > b) if maximize else (lambda a, b: a < b)

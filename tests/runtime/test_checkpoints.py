@@ -411,3 +411,18 @@ def test_a_suffix_naming_no_weights_format_is_an_error_naming_the_formats(tmp_pa
         with pytest.raises(ValueError, match=why):
             fg.callbacks.ModelCheckpoint(str(tmp_path / name))
     assert os.listdir(tmp_path) == []
+
+
+def test_a_number_after_the_last_dot_is_no_suffix_so_npz_is_added(tmp_path):
+    """A checkpoint named by its loss (``ck-{loss}``) ends in digits after a dot: that is
+    no format's suffix, and the save appends .npz (it had failed after the first epoch)."""
+    x = np.random.default_rng(0).normal(size=(8, 3)).astype("float32")
+    model = mlp()
+    model.compile(optimizer="sgd", loss="mse", backend="reference")
+    model.fit(x, x[:, :2], epochs=1, verbose=0, callbacks=[
+        fg.callbacks.ModelCheckpoint(str(tmp_path / "ck-{loss}")),
+        fg.callbacks.ModelCheckpoint(str(tmp_path / "ck-{epoch:02d}-{loss:.3f}"))])
+    names = sorted(os.listdir(tmp_path))
+    assert len(names) == 2 and all(n.startswith("ck-") and n.endswith(".npz") for n in names)
+    model.save_weights(tmp_path / "w-3.5")
+    assert (tmp_path / "w-3.5.npz").exists()
