@@ -18,6 +18,9 @@ the constructor's arguments, as a layer's).
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
+
 from ..ir.builder import user_site
 from . import serialization
 from .input_layer import Input, InputLayer
@@ -100,6 +103,24 @@ def _histories(structure, tensor_record):
     if isinstance(structure, (list, tuple)):
         return [_histories(t, tensor_record) for t in structure]
     return tensor_record(structure)["config"]["keras_history"]
+
+
+# Whether calls' ``training`` arguments are the user's (files fusegraph wrote: a call
+# given training=True keeps it) or Keras's (which records the flag every training-aware
+# call had while built, and ignores it when its models run): see _call_if_ready.
+_USERS_TRAINING: contextvars.ContextVar = contextvars.ContextVar("fusegraph_users_training",
+                                                                default=False)
+
+
+@contextlib.contextmanager
+def calls_keep_training(keep: bool):
+    """Within the block, functional configs keep their calls' ``training`` arguments
+    (``keep``: the config was written by fusegraph) or drop them (Keras's)."""
+    token = _USERS_TRAINING.set(bool(keep))
+    try:
+        yield
+    finally:
+        _USERS_TRAINING.reset(token)
 
 
 def functional_from_config(model_class, config: dict, custom_objects=None, make_layer=None):
@@ -185,10 +206,12 @@ def _call_if_ready(call, outputs) -> bool:
             return [rebuild(v) for v in x]
         return x
     args = rebuild(node.get("args", []))
-    # Keras records the training flag a call had while built and masks that were None:
-    # the model's own calls set training, and masks travel with their tensors
+    # Keras records the training flag a call had while built (its models ignore it; a
+    # training= the user gave is kept from our own files) and masks that were None
+    # (masks travel with their tensors)
     kwargs = {k: v for k, v in rebuild(node.get("kwargs", {})).items()
-              if k != "training" and not (k == "mask" and v is None)}
+              if not (k == "training" and not _USERS_TRAINING.get())
+              and not (k == "mask" and v is None)}
     result = layer(*args, **kwargs)
     outputs[(name, index)] = [t for t in flatten(result) if is_symbolic(t)]
     return True
@@ -237,8 +260,11 @@ def clone_model(model, input_tensors=None, clone_function=None):
     if input_tensors is not None:
         raise ValueError("clone_model(input_tensors=...) is not supported by fusegraph: "
                          "clone the model, then call the clone on your tensors")
-    clone_function = clone_function or (lambda layer: serialization.deserialize_keras_object(
-        serialization.serialize_keras_object(layer)))
+    def copy(layer):        # no file involved: a Lambda's function is our own
+        with serialization.safe_mode_scope(False):
+            return serialization.deserialize_keras_object(
+                serialization.serialize_keras_object(layer))
+    clone_function = clone_function or copy
     config = model.get_config()
     if getattr(model, "_graph_network", False):
         def make_layer(entry):
@@ -248,4 +274,5 @@ def clone_model(model, input_tensors=None, clone_function=None):
         layers = iter(model.layers)
         return sequential_from_config(type(model), config,
                                       make_layer=lambda entry: clone_function(next(layers)))
-    return type(model).from_config(config)
+    with serialization.safe_mode_scope(False):
+        return type(model).from_config(config)

@@ -327,6 +327,10 @@ class Optimizer:
             if overwrite is not None:
                 variable.assign(ops.where(overwrite, new, w))
 
+    def keeps_average(self, variable) -> bool:
+        """Whether this optimizer keeps a moving average (``use_ema``) of ``variable``."""
+        return self.use_ema and (id(variable), "average") in self._slots
+
     def finalize_variable_values(self, var_list) -> None:
         """With ``use_ema``, set each variable of ``var_list`` to its moving average
         (Keras's ``fit`` calls this with the model's trainable weights after training);
@@ -406,12 +410,14 @@ class Optimizer:
     def from_config(cls, config: dict):
         config = dict(config)
         lr = config.get("learning_rate")
-        if isinstance(lr, dict):
-            from . import schedules
-            schedule = getattr(schedules, lr.get("class_name", ""), None)
-            if not (isinstance(schedule, type) and issubclass(schedule, LearningRateSchedule)):
-                raise ValueError(f"unknown learning rate schedule {lr.get('class_name')!r}")
-            config["learning_rate"] = schedule.from_config(lr.get("config", {}))
+        if isinstance(lr, dict):        # a schedule's record: ours, a registered one, Keras's
+            from .serialization import deserialize_keras_object
+            schedule = deserialize_keras_object(
+                {"module": "keras.optimizers.schedules", **lr})
+            if not isinstance(schedule, LearningRateSchedule):
+                raise ValueError(f"the learning rate {lr.get('class_name')!r} is not a "
+                                 f"learning rate schedule")
+            config["learning_rate"] = schedule
         return cls(**config)
 
     def __repr__(self) -> str:

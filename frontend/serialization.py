@@ -147,8 +147,9 @@ def _builtins() -> dict:
                              ("losses", losses), ("metrics", metrics),
                              ("optimizers", optimizers), ("schedules", schedules)):
             register_builtins(kind, {name: obj for name, obj in vars(module).items()
-                                     if inspect.isclass(obj) and hasattr(obj, "get_config")
-                                     or kind == "initializers" and inspect.isclass(obj)})
+                                     if inspect.isclass(obj) and not name.startswith("_")
+                                     and (hasattr(obj, "get_config")
+                                          or kind == "initializers")})
     return _BUILTINS
 
 
@@ -167,6 +168,11 @@ def serialize_keras_object(obj):
     if isinstance(obj, np.ndarray):
         return {"class_name": "__numpy__",
                 "config": {"value": obj.tolist(), "dtype": obj.dtype.name}}
+    if isinstance(obj, slice):
+        return {"class_name": "__slice__",
+                "config": {"start": obj.start, "stop": obj.stop, "step": obj.step}}
+    if obj is Ellipsis:
+        return {"class_name": "__ellipsis__", "config": {}}
     if hasattr(obj, "get_config") and not inspect.isclass(obj):
         return _serialize_instance(obj)
     if callable(obj):
@@ -232,6 +238,10 @@ def deserialize_keras_object(config, custom_objects=None, kind: str | None = Non
         return np.asarray(inner["value"], dtype=inner["dtype"])
     if class_name == "__tuple__":
         return tuple(deserialize_keras_object(x, custom_objects) for x in inner["value"])
+    if class_name == "__slice__":
+        return slice(inner.get("start"), inner.get("stop"), inner.get("step"))
+    if class_name == "__ellipsis__":
+        return Ellipsis
     if class_name == "__lambda__":
         return _load_lambda(inner)
     if class_name == "function":

@@ -20,7 +20,7 @@ import json
 import os
 import zipfile
 
-from ..frontend import serialization
+from ..frontend import model_config, serialization
 from . import distribute, keras_weights
 from .atomic_file import write_atomically
 
@@ -105,12 +105,14 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
     try:
         with zipfile.ZipFile(filepath) as archive:
             config = json.loads(archive.read(CONFIG))
+            ours = "fusegraph_version" in json.loads(archive.read(METADATA)) \
+                if METADATA in archive.namelist() else False
             weights = archive.read(WEIGHTS) if WEIGHTS in archive.namelist() else None
     except (zipfile.BadZipFile, KeyError, json.JSONDecodeError) as e:
         raise ValueError(f"{filepath}: not a .keras file ({e}): expected a zip holding "
                          f"{CONFIG} and {WEIGHTS}") from None
     with serialization.custom_object_scope(custom_objects or {}), \
-            serialization.safe_mode_scope(safe_mode):
+            serialization.safe_mode_scope(safe_mode), model_config.calls_keep_training(ours):
         model = serialization.deserialize_keras_object(config, custom_objects)
         build = config.get("build_config")
         if build and not model.built:
@@ -160,21 +162,30 @@ def compile_config(model) -> dict | None:
 
 
 def _named(obj):
-    """Losses and metrics as configs: names stay names, functions by their names."""
+    """Losses and metrics as configs: names stay names, fusegraph's loss and metric
+    functions by their names (as Keras writes its own), other functions as Keras's
+    function records (registered ones load by name; a lambda is refused here, before
+    anything is written), objects as their records."""
     if isinstance(obj, (list, tuple)):
         return [_named(x) for x in obj]
     if isinstance(obj, dict):
         return {k: _named(v) for k, v in obj.items()}
     if callable(obj) and not hasattr(obj, "get_config"):
-        return getattr(obj, "__name__", None) or serialization.serialize_keras_object(obj)
+        from ..frontend import losses, metrics
+        name = getattr(obj, "__name__", "")
+        if any(getattr(module, name, None) is obj for module in (losses, metrics)):
+            return name
     return serialization.serialize_keras_object(obj)
 
 
 def compile_from_config(model, config: dict) -> None:
-    """Compile ``model`` as ``config`` (Keras's ``compile_config``) says."""
+    """Compile ``model`` as ``config`` (Keras's ``compile_config``) says; records become
+    objects (functions through the registry and the ``custom_objects`` in scope)."""
     def restore(x):
         if isinstance(x, dict) and "class_name" in x:
             return serialization.deserialize_keras_object(x)
+        if isinstance(x, str) and serialization.get_registered_object(x) is not None:
+            return serialization.get_registered_object(x)
         if isinstance(x, dict):
             return {k: restore(v) for k, v in x.items()}
         if isinstance(x, list):

@@ -18,12 +18,13 @@ groups against the model's (every path, count and shape) before assigning anythi
 """
 from __future__ import annotations
 
-import re
+import warnings
 
 import numpy as np
 
 from ..frontend.input_layer import InputLayer
 from ..frontend.layer import Layer
+from ..frontend.naming import to_snake_case
 from ..frontend.optimizer_base import Optimizer
 
 
@@ -123,9 +124,8 @@ def _join(path: str, name: str) -> str:
 
 
 def _snake(name: str) -> str:
-    """Keras's ``to_snake_case``."""
-    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
-    name = re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
+    """Keras's ``to_snake_case`` (a private class's name gets ``private`` in front)."""
+    name = to_snake_case(name)
     return "private" + name if name[0] == "_" else name
 
 
@@ -140,41 +140,54 @@ def write(h5file, model) -> None:
 
 
 def read_into(h5file, model, source: str, with_optimizer: bool = True) -> None:
-    """Assign the weights (and the optimizer's variables, when the file and the model
-    both have them) in the open HDF5 file ``h5file`` to ``model``. Every group the
-    model has must be in the file with its count and shapes; a file group with
-    variables the model lacks is an error too; nothing is assigned before all is
-    checked. ``source`` names the file in errors; ``with_optimizer``: False ignores the
-    file's optimizer variables."""
+    """Assign the weights in the open HDF5 file ``h5file`` to ``model``. Every group the
+    model has must be in the file with its count and shapes, and a file group with
+    variables the model lacks is an error too: nothing is assigned before all is
+    checked. The optimizer's variables load too when the file and the model both have
+    them (with ``with_optimizer``), its slots built first if needed; when they do not
+    match (another optimizer: Keras's "load pretrained weights, fine-tune with another
+    optimizer"), a warning says so and the optimizer keeps its state, as in Keras.
+    ``source`` names the file in errors."""
+    assignments = _checked(h5file, weight_groups(model, with_optimizer=False), model, source)
+    extra = sorted(key for key in _groups_with_vars(h5file)
+                   if key.split("/")[0] != "optimizer"
+                   and key not in {_join(path, "vars") for path, _, _ in
+                                   weight_groups(model, with_optimizer=False)})
+    if extra:
+        raise ValueError(f"{source}: model '{model.name}' has no weights where the file "
+                         f"holds {extra}: the file was written by another model")
     optimizer = getattr(model, "optimizer", None)
-    with_optimizer = with_optimizer and "optimizer" in h5file and optimizer is not None
-    if with_optimizer and not optimizer.built:
-        optimizer.build(model.trainable_weights)
-    assignments = []
-    expected = set()
-    for path, variables, _ in weight_groups(model, with_optimizer):
+    if with_optimizer and optimizer is not None and "optimizer" in h5file:
+        if not optimizer.built:
+            optimizer.build(model.trainable_weights)
+        try:
+            assignments += _checked(h5file, [("optimizer", list(optimizer.variables),
+                                              optimizer.name)], model, source)
+        except ValueError as e:
+            warnings.warn(f"{source}: the optimizer's variables were not loaded: {e}",
+                          stacklevel=3)
+    for w, array in assignments:
+        w.assign(np.asarray(array, dtype=w.value.dtype))
+
+
+def _checked(h5file, groups, model, source: str) -> list:
+    """``(variable, array)`` pairs for ``groups``, each checked against the file's
+    ``<path>/vars`` (count and shapes); a ValueError naming the first mismatch."""
+    pairs = []
+    for path, variables, _ in groups:
         key = _join(path, "vars")
-        expected.add(key)
         stored = _stored(h5file, key)
         if len(stored) != len(variables):
-            raise ValueError(
-                f"{source}: model '{model.name}': '{path or model.name}' has "
-                f"{len(variables)} weights, the file holds {len(stored)} at '{key}'"
-                + ("" if variables or stored else ""))
+            raise ValueError(f"{source}: model '{model.name}': '{path or model.name}' has "
+                             f"{len(variables)} weights, the file holds {len(stored)} at "
+                             f"'{key}'")
         for w, array in zip(variables, stored):
             if tuple(array.shape) != tuple(w.shape):
                 raise ValueError(f"{source}: model '{model.name}': weight '{w.path}' has "
                                  f"shape {tuple(w.shape)}, the file's '{key}' holds shape "
                                  f"{tuple(array.shape)}")
-            assignments.append((w, array))
-    extra = sorted(key for key in _groups_with_vars(h5file)
-                   if key not in expected and not (key.startswith("optimizer/")
-                                                   and not with_optimizer))
-    if extra:
-        raise ValueError(f"{source}: model '{model.name}' has no weights where the file "
-                         f"holds {extra}: the file was written by another model")
-    for w, array in assignments:
-        w.assign(np.asarray(array, dtype=w.value.dtype))
+            pairs.append((w, array))
+    return pairs
 
 
 def _stored(h5file, key: str) -> list:

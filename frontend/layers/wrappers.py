@@ -33,6 +33,7 @@ import inspect
 from ...ir.builder import user_site
 from .. import ops, state
 from ..layer import Layer
+from ..layer_config import layer_config
 from ..nest import flatten, pack_like
 from .core import incompatible
 from .recurrent import GRU, LSTM, SimpleRNN, reverse_time, scan
@@ -146,6 +147,13 @@ class Bidirectional(Layer):
         self.merge_mode = merge_mode
         self.return_sequences, self.return_state = forward.return_sequences, forward.return_state
         self.initial_weights = None if weights is None else list(weights)
+
+    def get_config(self) -> dict:
+        """Keras's: the constructor's arguments but ``weights`` (they travel in the
+        weights file, not the config)."""
+        config = layer_config(self, with_arguments=True)
+        del config["weights"]
+        return config
 
     def build(self, sequences_shape, initial_state_shape=None):
         for layer in (self.forward_layer, self.backward_layer):

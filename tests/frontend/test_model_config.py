@@ -134,3 +134,42 @@ def test_keras_op_nodes_load_as_layers_calling_fg_ops_and_save_again():
     with pytest.raises(ValueError, match=r"the Keras op Frobnicate .* has no fusegraph "
                                          r"counterpart fg\.ops\.frobnicate"):
         fg.saving.deserialize_keras_object({**record, "class_name": "Frobnicate"})
+
+
+def test_clone_model_copies_lambda_layers_no_file_being_involved():
+    inputs = fg.Input((2,))
+    model = fg.Model(inputs, fg.layers.Lambda(lambda t: t * 3.0)(inputs))
+    clone = fg.models.clone_model(model)
+    np.testing.assert_array_equal(np.asarray(clone(np.ones((1, 2), "float32"))), [[3.0, 3.0]])
+
+
+def test_bidirectional_configs_leave_initial_weights_to_the_weights_file():
+    layer = fg.layers.Bidirectional(fg.layers.LSTM(2), weights=None)
+    config = layer.get_config()
+    assert "weights" not in config and config["layer"]["class_name"] == "LSTM"
+    assert config["merge_mode"] == "concat"
+
+
+def test_private_classes_cannot_be_named_by_a_config():
+    with pytest.raises(ValueError, match=r"could not find the class '_StepDecay'"):
+        fg.saving.deserialize_keras_object({"module": "keras.optimizers.schedules",
+                                            "class_name": "_StepDecay", "config": {}})
+
+
+@fg.saving.register_keras_serializable("ModelConfigTest")
+class Halving(fg.optimizers.schedules.LearningRateSchedule):
+    def __init__(self, rate):
+        self.rate = rate
+
+    def __call__(self, step):
+        return self.rate * 0.5
+
+    def get_config(self):
+        return {"rate": self.rate}
+
+
+def test_an_optimizer_with_a_registered_schedule_round_trips():
+    optimizer = fg.optimizers.SGD(Halving(0.4))
+    again = fg.saving.deserialize_keras_object(
+        json.loads(json.dumps(fg.saving.serialize_keras_object(optimizer))))
+    assert isinstance(again._learning_rate, Halving) and again._learning_rate.rate == 0.4

@@ -123,3 +123,46 @@ def test_model_checkpoint_saves_the_whole_model_to_a_keras_path(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["best-1.keras", "best-2.keras"]
     loaded = fg.models.load_model(tmp_path / "best-2.keras")
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+@fg.saving.register_keras_serializable("ArchiveTest")
+def halved_mse(y_true, y_pred):
+    return fg.ops.mean(fg.ops.square(y_true - y_pred), axis=-1) * 0.5
+
+
+def test_custom_loss_functions_are_saved_by_record_and_lambdas_refused(tmp_path):
+    inputs = fg.Input((2,))
+    model = fg.Model(inputs, fg.layers.Dense(1)(inputs))
+    model.compile(optimizer="sgd", loss=halved_mse, metrics=[fg.losses.mean_absolute_error])
+    model.save(tmp_path / "m.keras")
+    with zipfile.ZipFile(tmp_path / "m.keras") as archive:
+        compiled = json.loads(archive.read("config.json"))["compile_config"]
+    assert compiled["loss"]["config"] == "ArchiveTest>halved_mse"
+    assert compiled["metrics"] == ["mean_absolute_error"]
+    loaded = fg.models.load_model(tmp_path / "m.keras")
+    x, y = np.ones((4, 2), "float32"), np.zeros((4, 1), "float32")
+    np.testing.assert_allclose(loaded.evaluate(x, y, verbose=0),
+                               model.evaluate(x, y, verbose=0), rtol=1e-6)
+    model.compile(optimizer="sgd", loss=lambda t, p: fg.ops.mean(p))
+    with pytest.raises(ValueError, match=r"cannot serialize the function .*lambda"):
+        model.save(tmp_path / "lambda.keras")
+    assert sorted(os.listdir(tmp_path)) == ["m.keras"]
+
+
+def test_a_call_given_training_keeps_it_through_our_files_not_keras_records(tmp_path):
+    """Dropout(x, training=True) drops at prediction too; a file fusegraph wrote keeps that
+    (a Keras file's recorded flags are Keras's own, which its models ignore)."""
+    inputs = fg.Input((64,))
+    model = fg.Model(inputs, fg.layers.Dropout(0.5)(inputs, training=True))
+    model.save(tmp_path / "mc.keras")
+    x = np.ones((4, 64), "float32")
+    for m in (model, fg.models.load_model(tmp_path / "mc.keras")):
+        dropped = float(np.mean(m.predict(x, verbose=0) == 0))
+        assert 0.3 < dropped < 0.7
+    with zipfile.ZipFile(tmp_path / "mc.keras") as archive:
+        config = json.loads(archive.read("config.json"))
+    with zipfile.ZipFile(tmp_path / "keras-like.keras", "w") as archive:   # no fusegraph_version
+        archive.writestr("metadata.json", json.dumps({"keras_version": "3.15.1"}))
+        archive.writestr("config.json", json.dumps(config))
+    plain = fg.models.load_model(tmp_path / "keras-like.keras")
+    np.testing.assert_array_equal(plain.predict(x, verbose=0), x)

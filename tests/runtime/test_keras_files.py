@@ -8,7 +8,7 @@ import pytest
 import fusegraph as fg
 
 HERE = os.path.join(os.path.dirname(__file__), "..", "data", "keras")
-MODELS = ["mlp", "convnet", "text", "attention"]
+MODELS = ["mlp", "convnet", "text", "attention", "ops_graph"]
 
 
 def io(name):

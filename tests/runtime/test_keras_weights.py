@@ -104,3 +104,24 @@ def test_weights_and_optimizer_state_round_trip_through_weights_h5(tmp_path):
     a.fit(x, y, epochs=1, batch_size=8, verbose=0, shuffle=False)
     b.fit(x, y, epochs=1, batch_size=8, verbose=0, shuffle=False)
     assert all(np.array_equal(u, v) for u, v in zip(a.get_weights(), b.get_weights()))
+
+
+def test_weights_load_into_a_model_with_another_optimizer_with_a_warning(tmp_path):
+    """Keras's "load pretrained weights, fine-tune with another optimizer": the weights
+    load, the optimizer keeps its own state and a warning says why."""
+    def model(optimizer):
+        inputs = fg.Input((3,))
+        m = fg.Model(inputs, fg.layers.Dense(2)(inputs))
+        m.compile(optimizer=optimizer, loss="mse", backend="reference")
+        return m
+
+    x = np.ones((4, 3), "float32")
+    adam = model("adam")
+    adam.fit(x, np.zeros((4, 2), "float32"), verbose=0)
+    adam.save_weights(tmp_path / "w.weights.h5")
+    sgd = model(fg.optimizers.SGD(momentum=0.9))
+    with pytest.warns(UserWarning, match=r"the optimizer's variables were not loaded: .*"
+                                         r"'optimizer' has 4 weights, the file holds 6"):
+        sgd.load_weights(tmp_path / "w.weights.h5")
+    np.testing.assert_array_equal(sgd.get_weights()[0], adam.get_weights()[0])
+    assert int(sgd.optimizer.iterations.numpy()) == 0

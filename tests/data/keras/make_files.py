@@ -47,6 +47,17 @@ def attention():
     return keras.Model(inputs, outputs), (5, 4), "mse", None
 
 
+def ops_graph():
+    """keras.ops called on a functional model's tensors: slicing (GetItem with __slice__
+    and __ellipsis__ records), concatenate, transpose, reshape, mean, add."""
+    inputs = keras.Input((5, 4), name="sequence")
+    h = L.Dense(3)(inputs)
+    x = keras.ops.concatenate([h[:, :2], h[:, 1:3, ...]], axis=1)
+    x = keras.ops.reshape(keras.ops.transpose(x, (0, 2, 1)), (-1, 12))
+    outputs = keras.ops.mean(x, axis=1, keepdims=True) + 1.0
+    return keras.Model(inputs, outputs), (5, 4), "mse", None
+
+
 def with_lambda():
     inputs = keras.Input((3,))
     outputs = L.Lambda(lambda t: t * 2.0 + 1.0)(L.Dense(2)(inputs))
@@ -64,7 +75,7 @@ def data(shape, classes, seed):
 
 
 def main():
-    for seed, make in enumerate((mlp, convnet, text, attention, with_lambda)):
+    for seed, make in enumerate((mlp, convnet, text, attention, with_lambda, ops_graph)):
         keras.utils.set_random_seed(seed)
         model, shape, loss, classes = make()
         x, rng = data(shape, classes, seed)
