@@ -161,12 +161,12 @@ class BackupAndRestore(Callback):
             model.optimizer.build(model.trainable_weights)
         errors = []
         for generation in generations:
+            before = _snapshot(model)
             try:
-                state = self._read_state(generation)
-                checkpoints.load_weights(_TrainingVariables(model),
-                                         self._path(generation, "weights.npz"))
+                self._apply(generation)
                 break
-            except (OSError, ValueError) as error:
+            except _UNREADABLE as error:      # nothing of a backup that fails is kept
+                _roll_back(model, before)
                 errors.append(error)
         else:
             raise errors[0]
@@ -174,6 +174,13 @@ class BackupAndRestore(Callback):
             warnings.warn(f"BackupAndRestore: the newest backup in {self.backup_dir} could not "
                           f"be restored ({errors[0]}); restored the one before it",
                           stacklevel=2)
+
+    def _apply(self, generation: int) -> None:
+        """Restore ``generation``: weights and optimizer variables, random state, running
+        metrics, and fit's start (data position, epoch, batch, logs)."""
+        model = self.model
+        state = self._read_state(generation)
+        checkpoints.load_weights(_TrainingVariables(model), self._path(generation, "weights.npz"))
         random_state.set_state(state["random"])
         _set_metric_state(model, state["metrics"])
         start = model._fit_start
@@ -198,6 +205,27 @@ class BackupAndRestore(Callback):
                              f"a JSON object with the keys {sorted(keys)} (format {_FORMAT}), "
                              f"got {got}")
         return state
+
+
+# What a damaged or foreign backup raises while it is applied.
+_UNREADABLE = (OSError, ValueError, TypeError, KeyError, IndexError)
+
+
+def _snapshot(model):
+    """What restoring a backup changes: the training variables' values, the random
+    state, the metrics' state and the data's position."""
+    return ([v.numpy() for v in _TrainingVariables(model).weights], random_state.get_state(),
+            _metric_state(model), model._fit_start.data.position())
+
+
+def _roll_back(model, snapshot) -> None:
+    """Put back what :func:`_snapshot` saw (a backup that failed midway keeps nothing)."""
+    values, random, metrics, position = snapshot
+    for variable, value in zip(_TrainingVariables(model).weights, values):
+        variable.assign(value)
+    random_state.set_state(random)
+    _set_metric_state(model, metrics)
+    model._fit_start.data.move_to(position)
 
 
 class _TrainingVariables:

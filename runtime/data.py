@@ -19,12 +19,12 @@ import inspect
 import itertools
 import math
 import numbers
-import warnings
 
 import numpy as np
 
 from ..frontend import random_state
 from ..frontend.nest import flatten, labelled_leaves, map_structure, pack_like
+from ..frontend.optimizer_checks import warn_at_user
 from .py_dataset import PyDataset, pass_batches, standardize_batch
 
 INFINITE_CARDINALITY = -1
@@ -342,10 +342,10 @@ class DataAdapter:
                 self._start_pass()
                 batch = self._take()
             if batch is None:
-                warnings.warn("Your input ran out of data; interrupting training. Make sure that "
-                              "your dataset or generator can generate at least "
-                              "`steps_per_epoch * epochs` batches. You may need to use the "
-                              "`.repeat()` function when building your dataset.", stacklevel=2)
+                warn_at_user("Your input ran out of data; interrupting training. Make sure that "
+                             "your dataset or generator can generate at least "
+                             "`steps_per_epoch * epochs` batches. You may need to use the "
+                             "`.repeat()` function when building your dataset.")
                 self.ran_out_of_data = True
                 return
             yield batch
@@ -446,9 +446,9 @@ def _py_dataset_adapter(x, y, sample_weight, batch_size, shuffle, steps_per_epoc
             raise ValueError(f"{labels[0]}: the PyDataset {kind} is infinite (num_batches is "
                              f"None): pass {steps_name} so that it ends")
         if shuffle:
-            warnings.warn("`shuffle=True` was passed, but will be ignored since the data `x` "
-                          "was provided as an infinite PyDataset. The PyDataset is expected "
-                          "to already be shuffled.", stacklevel=4)
+            warn_at_user("`shuffle=True` was passed, but will be ignored since the data `x` "
+                         "was provided as an infinite PyDataset. The PyDataset is expected "
+                         "to already be shuffled.")
         shuffle = False
     elif _int_arg(num_batches, f"{kind}: len() (the number of batches)", minimum=0) == 0:
         raise ValueError(f"{labels[0]}: the PyDataset {kind} has no batches (len() is 0)")

@@ -104,24 +104,28 @@ class FitLoop:
         self._check_checkpoint_keys(callbacks, validation is not None)
         self.stop_training = False
         self._fit_start = FitStart(data, initial_epoch)
-        callbacks.on_train_begin()       # where a BackupAndRestore moves the start
-        start = self._fit_start
-        initial_epoch = start.epoch
-        train_batch = functools.partial(self._train_batch, rejecters=rejecters)
-        logs = {}
-        with profiled(profile or profiling.requested()):
-            for epoch in range(initial_epoch, epochs):
-                resumed = (start.batch, start.logs) if epoch == start.epoch else (0, None)
-                logs = self._fit_epoch(epoch, epochs, data, validation, callbacks, verbose,
-                                       train_batch, *resumed)
-                if strategy is not None:      # one rank's stop (EarlyStopping) is all ranks'
-                    self.stop_training = strategy.any(self.stop_training)
-                if self.stop_training or data.ran_out_of_data:
-                    break
-        if epochs > 0:        # as Keras's fit: an EMA optimizer's averages become the weights
-            self.optimizer.finalize_variable_values(self.trainable_weights)
-        callbacks.on_train_end(logs if epochs > initial_epoch else {})
-        self._fit_start = None           # the model keeps no reference to the data
+        try:
+            callbacks.on_train_begin()       # where a BackupAndRestore moves the start
+            start = self._fit_start
+            initial_epoch = start.epoch
+            train_batch = functools.partial(self._train_batch, rejecters=rejecters)
+            logs = {}
+            with profiled(profile or profiling.requested()):
+                for epoch in range(initial_epoch, epochs):
+                    resumed = (start.batch, start.logs) if epoch == start.epoch else (0, None)
+                    logs = self._fit_epoch(epoch, epochs, data, validation, callbacks, verbose,
+                                           train_batch, *resumed)
+                    if strategy is not None:   # one rank's stop (EarlyStopping) is all ranks'
+                        self.stop_training = strategy.any(self.stop_training)
+                    if self.stop_training or data.ran_out_of_data:
+                        break
+            if epochs > 0:     # as Keras's fit: an EMA optimizer's averages become the weights
+                # (of the variables it averaged: one unfrozen since has none)
+                self.optimizer.finalize_variable_values(
+                    [v for v in self.trainable_weights if self.optimizer.keeps_average(v)])
+            callbacks.on_train_end(logs if epochs > initial_epoch else {})
+        finally:
+            self._fit_start = None       # the model keeps no reference to the data
         return history
 
     def _fit_data(self, x, y, sample_weight, batch_size, shuffle, steps_per_epoch, seed,

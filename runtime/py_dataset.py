@@ -23,9 +23,10 @@ from __future__ import annotations
 import collections
 import concurrent.futures
 import itertools
-import warnings
 
 import numpy as np
+
+from ..frontend.optimizer_checks import warn_at_user
 
 _DEFAULTS = {"_workers": 1, "_use_multiprocessing": False, "_max_queue_size": 10}
 
@@ -45,10 +46,10 @@ class PyDataset:
         """A constructor setting, its default with Keras's warning when a subclass did
         not call ``super().__init__``."""
         if key not in vars(self):
-            warnings.warn("Your `PyDataset` class should call `super().__init__(**kwargs)` in "
-                          "its constructor. `**kwargs` can include `workers`, "
-                          "`use_multiprocessing`, `max_queue_size`. Do not pass these "
-                          "arguments to `fit()`, as they will be ignored.", stacklevel=3)
+            warn_at_user("Your `PyDataset` class should call `super().__init__(**kwargs)` in "
+                         "its constructor. `**kwargs` can include `workers`, "
+                         "`use_multiprocessing`, `max_queue_size`. Do not pass these "
+                         "arguments to `fit()`, as they will be ignored.")
             setattr(self, key, _DEFAULTS[key])
         return vars(self)[key]
 

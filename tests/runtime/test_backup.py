@@ -228,6 +228,35 @@ def test_a_backup_of_another_model_is_refused_before_anything_changes(tmp_path):
     assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), before))
 
 
+def test_a_backup_failing_after_its_weights_loaded_leaves_nothing_of_it(tmp_path):
+    """A malformed data position is found only after the weights were assigned: they and
+    the optimizer's variables go back to what they were before the restore."""
+    folder = str(tmp_path / "backup")
+    interrupted(folder)
+    path = os.path.join(folder, "backup-000002.json")
+    with open(path) as f:
+        broken = json.load(f)
+    broken["data"] = "nowhere"
+    with open(path, "w") as f:
+        json.dump(broken, f)
+    fg.utils.set_random_seed(7)
+    inputs = fg.Input(shape=(4,))
+    hidden = fg.layers.Dropout(0.5)(fg.layers.Dense(8, activation="relu")(inputs))
+    model = fg.Model(inputs, fg.layers.Dense(1, activation="sigmoid")(hidden))
+    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"],
+                  backend="reference")
+    model.optimizer.build(model.trainable_weights)
+    before = state(model)
+
+    class Spy(fg.callbacks.Callback):        # what fit holds after the failed restore
+        def on_train_begin(self, logs=None):
+            raise AssertionError("the restore should have failed first")
+
+    with pytest.raises((ValueError, TypeError)):
+        fit(model, [fg.callbacks.BackupAndRestore(folder), Spy()])
+    assert all(np.array_equal(a, b) for a, b in zip(state(model), before))
+
+
 def test_without_delete_checkpoint_the_last_backup_stays_and_a_rerun_trains_no_more(tmp_path):
     folder = str(tmp_path / "backup")
     keep = fg.callbacks.BackupAndRestore(folder, delete_checkpoint=False)
