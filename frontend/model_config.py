@@ -7,9 +7,8 @@ with every tensor written as Keras's ``__keras_tensor__`` record, whose
 ``keras_history`` ``[layer name, node index, tensor index]`` names the call that made it
 (node indices count the layer's calls in this model, in call order). ``input_layers``
 and ``output_layers`` give the inputs' and outputs' histories in the structure the
-model was built with. Plain ops called outside layers (``x + y``) have no config of
-their own here: saving such a model's config is a ValueError naming the op and what to
-do instead. :func:`functional_from_config` creates the layers again and replays the
+model was built with. Plain ops called outside layers (``x * 2.0``, ``fg.ops.mean``)
+are written as Keras's op nodes (:mod:`.op_nodes`). :func:`functional_from_config` creates the layers again and replays the
 calls in an order where every call's inputs exist (Keras's rule).
 
 A Sequential's config lists an ``InputLayer`` record (when it has an input) and its
@@ -21,11 +20,11 @@ from __future__ import annotations
 import contextlib
 import contextvars
 
-from ..ir.builder import user_site
 from . import serialization
 from .input_layer import Input, InputLayer
 from .layer_config import dtype_name, dtype_policy
 from .nest import flatten, map_structure
+from .op_nodes import OpNodes
 from .tensor import is_symbolic
 
 
@@ -62,24 +61,30 @@ def functional_config(model) -> dict:
         calls.setdefault(id(record.layer), []).append(record)
     nodes = {id(r): (r.layer.name, i) for rs in calls.values() for i, r in enumerate(rs)}
 
+    def history(t) -> list:
+        """The ``[layer, node, tensor]`` of the input or layer call that made ``t``, or
+        None."""
+        if t.record is not None and isinstance(t.record.layer, InputLayer):
+            return [t.record.layer.name, 0, 0]      # (an input no output reads too)
+        if t.record is None or id(t.record) not in nodes:
+            return None
+        name, node = nodes[id(t.record)]
+        return [name, node, next(i for i, out in enumerate(t.record.outputs) if out is t)]
+
+    known: dict = {}         # an op's operands by IR value: the first call that made each
+    for record in [t.record for t in functional.flat_inputs] + sorted(
+            functional.records, key=lambda r: r.seq):
+        for out in record.outputs:
+            if history(out) is not None:
+                known.setdefault(id(out.value), history(out))
+    op_nodes = OpNodes(model.name, known, [layer.name for layer in model.layers])
+
     def tensor_record(t):
         if not is_symbolic(t):
             return serialization.serialize_keras_object(t)
-        record = t.record
-        if record is None or record.layer is None or id(record) not in nodes:
-            producer = getattr(t.value, "producer", None)
-            what = f"the op '{producer.kind}'" if producer is not None else "an op"
-            raise ValueError(
-                f"{user_site()}: model '{model.name}' cannot be saved as a config: "
-                f"{what} was called on its tensors outside any layer, and only layer calls "
-                f"have configs here; do it inside a layer (a merge layer such as "
-                f"fg.layers.Add, fg.layers.Lambda, or a Layer subclass), or save the "
-                f"weights only (save_weights)")
-        name, node = nodes[id(record)]
-        index = next(i for i, out in enumerate(record.outputs) if out is t)
         return {"class_name": "__keras_tensor__",
                 "config": {"shape": list(t.shape), "dtype": t.dtype,
-                           "keras_history": [name, node, index]}}
+                           "keras_history": history(t) or op_nodes.history(t.value)}}
 
     layers = []
     for layer in model.layers:
@@ -90,9 +95,11 @@ def functional_config(model) -> dict:
              "kwargs": map_structure(tensor_record, dict(r.arguments[1]))}
             for r in calls.get(id(layer), [])]
         layers.append(entry)
-    return {"name": model.name, "trainable": model.trainable, "layers": layers,
-            "input_layers": _histories(functional.inputs, tensor_record),
-            "output_layers": _histories(functional.outputs, tensor_record)}
+    inputs = _histories(functional.inputs, tensor_record)
+    outputs = _histories(functional.outputs, tensor_record)
+    return {"name": model.name, "trainable": model.trainable,
+            "layers": layers + op_nodes.entries, "input_layers": inputs,
+            "output_layers": outputs}
 
 
 def _histories(structure, tensor_record):

@@ -89,3 +89,25 @@ def test_sequential_and_registered_subclassed_models_load_both_ways(tmp_path, xy
     ks.save(tmp_path / "ks.keras")
     np.testing.assert_allclose(np.asarray(fg.models.load_model(tmp_path / "ks.keras")(flat)),
                                np.asarray(ks(flat)), rtol=1e-5, atol=1e-6)
+
+
+def test_ops_between_layers_load_both_ways(tmp_path, xy):
+    """fg.ops / keras.ops on a functional model's tensors: written as Keras's op nodes."""
+    x, _ = xy
+
+    def build(lib):
+        inputs = lib.Input((6, 4))
+        h = lib.layers.Dense(3)(inputs)
+        pooled = lib.ops.mean(h * 2.0 + 1.0, axis=1, keepdims=True) - h[:, :1, :]
+        flat = lib.ops.reshape(lib.ops.transpose(pooled, (0, 2, 1)), (-1, 3))
+        gated = lib.ops.where(lib.ops.greater(flat, 0.0), lib.ops.sigmoid(flat), -flat)
+        return lib.Model(inputs, lib.layers.Dense(2)(lib.ops.concatenate([gated, flat], axis=-1)))
+
+    ours = build(fg)
+    ours.save(tmp_path / "fg.keras")
+    theirs = keras.models.load_model(tmp_path / "fg.keras")
+    np.testing.assert_allclose(np.asarray(theirs(x)), np.asarray(ours(x)), rtol=1e-5, atol=1e-6)
+    made = build(keras)
+    made.save(tmp_path / "k.keras")
+    loaded = fg.models.load_model(tmp_path / "k.keras")
+    np.testing.assert_allclose(np.asarray(loaded(x)), np.asarray(made(x)), rtol=1e-5, atol=1e-6)

@@ -95,11 +95,39 @@ def test_a_registered_subclassed_model_round_trips_through_its_get_config():
     assert type(again) is Residual and again.width == 4
 
 
-def test_a_plain_op_between_layers_cannot_be_saved_as_a_config():
+def test_plain_ops_between_layers_are_written_as_keras_op_nodes():
+    inputs = fg.Input((5, 4), name="x")
+    h = fg.layers.Dense(3, name="proj")(inputs)
+    pooled = fg.ops.mean(h * 2.0 + 1.0, axis=1, keepdims=True) - h[:, :1, :]
+    flat = fg.ops.reshape(fg.ops.transpose(pooled, (0, 2, 1)), (-1, 3))
+    model = fg.Model(inputs, fg.layers.Dense(2, name="head")(fg.ops.sigmoid(flat)))
+    config = model.get_config()
+    ops = [e for e in config["layers"] if e["module"].startswith("keras.src.ops")]
+    assert [(e["class_name"], e["config"]) for e in ops] == [
+        ("Multiply", {"name": "multiply"}), ("Add", {"name": "add"}),
+        ("Mean", {"name": "mean", "axis": [1], "keepdims": True}),
+        ("GetItem", {"name": "get_item"}), ("Subtract", {"name": "subtract"}),
+        ("Transpose", {"name": "transpose", "axes": [0, 2, 1]}),
+        ("Reshape", {"name": "reshape", "newshape": [-1, 3]}),
+        ("Sigmoid", {"name": "sigmoid"})]
+    multiply = ops[0]["inbound_nodes"][0]["args"]
+    assert multiply[0]["config"]["keras_history"] == ["proj", 0, 0] and multiply[1] == 2.0
+    key = ops[3]["inbound_nodes"][0]["args"][1]
+    assert key == [slice(None), slice(0, 1, 1)]
+    head = next(e for e in config["layers"] if e["name"] == "head")
+    assert head["inbound_nodes"][0]["args"][0]["config"]["keras_history"] == ["sigmoid", 0, 0]
+    again = fg.models.model_from_json(model.to_json())
+    again.set_weights(model.get_weights())
+    x = rand(2, 5, 4)
+    np.testing.assert_array_equal(np.asarray(again(x)), np.asarray(model(x)))
+
+
+def test_an_op_no_keras_node_writes_cannot_be_saved_as_a_config():
     inputs = fg.Input((3,))
-    model = fg.Model(inputs, fg.layers.Dense(2)(inputs) * 2.0)
-    with pytest.raises(ValueError, match=r"cannot be saved as a config: the op 'mul' was called "
-                                         r"on its tensors outside any layer"):
+    model = fg.Model(inputs, fg.ops.zeros_like(fg.layers.Dense(2)(inputs)))
+    with pytest.raises(ValueError, match=r"cannot be saved as a config: the op "
+                                         r"'broadcast_to' was called on its tensors outside "
+                                         r"any layer, and no Keras op node writes it"):
         model.get_config()
 
 
