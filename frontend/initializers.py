@@ -136,12 +136,13 @@ class VarianceScaling(Initializer):
     """Keras's VarianceScaling: ``scale`` over the fan ``mode`` says (``fan_in``,
     ``fan_out``, ``fan_avg``) is the variance of a ``truncated_normal`` (its stddev
     corrected for the truncation), an ``untruncated_normal`` or a ``uniform``
-    distribution."""
+    distribution; ``input_axes`` and ``output_axes`` as :func:`compute_fans` takes them."""
 
     MODES = ("fan_in", "fan_out", "fan_avg")
     DISTRIBUTIONS = ("truncated_normal", "untruncated_normal", "uniform")
 
-    def __init__(self, scale=1.0, mode="fan_in", distribution="truncated_normal", seed=None):
+    def __init__(self, scale=1.0, mode="fan_in", distribution="truncated_normal", seed=None,
+                 input_axes=None, output_axes=None):
         if isinstance(scale, bool) or not isinstance(scale, (int, float)) or scale <= 0:
             raise ValueError(f"VarianceScaling: scale must be a positive number, got {scale!r}")
         if mode not in self.MODES:
@@ -151,9 +152,10 @@ class VarianceScaling(Initializer):
             raise ValueError(f"VarianceScaling: distribution must be one of "
                              f"{self.DISTRIBUTIONS}, got {distribution!r}")
         self.scale, self.mode, self.distribution, self.seed = scale, mode, distribution, seed
+        self.input_axes, self.output_axes = input_axes, output_axes
 
     def sample(self, shape):
-        fan_in, fan_out = compute_fans(shape)
+        fan_in, fan_out = compute_fans(shape, self.input_axes, self.output_axes)
         fan = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}
         variance = self.scale / max(1.0, fan[self.mode])
         rng = generator(self.seed)
@@ -166,23 +168,23 @@ class VarianceScaling(Initializer):
 
 
 class HeNormal(VarianceScaling):
-    def __init__(self, seed=None):
-        super().__init__(2.0, "fan_in", "truncated_normal", seed)
+    def __init__(self, seed=None, input_axes=None, output_axes=None):
+        super().__init__(2.0, "fan_in", "truncated_normal", seed, input_axes, output_axes)
 
 
 class HeUniform(VarianceScaling):
-    def __init__(self, seed=None):
-        super().__init__(2.0, "fan_in", "uniform", seed)
+    def __init__(self, seed=None, input_axes=None, output_axes=None):
+        super().__init__(2.0, "fan_in", "uniform", seed, input_axes, output_axes)
 
 
 class LecunNormal(VarianceScaling):
-    def __init__(self, seed=None):
-        super().__init__(1.0, "fan_in", "truncated_normal", seed)
+    def __init__(self, seed=None, input_axes=None, output_axes=None):
+        super().__init__(1.0, "fan_in", "truncated_normal", seed, input_axes, output_axes)
 
 
 class LecunUniform(VarianceScaling):
-    def __init__(self, seed=None):
-        super().__init__(1.0, "fan_in", "uniform", seed)
+    def __init__(self, seed=None, input_axes=None, output_axes=None):
+        super().__init__(1.0, "fan_in", "uniform", seed, input_axes, output_axes)
 
 
 class Identity(Initializer):
@@ -266,12 +268,15 @@ def _lookup(identifier) -> Initializer:
 
 
 def with_fan_axes(identifier, input_axes, output_axes):
-    """``identifier`` as Keras's EinsumDense builds its kernel: a Glorot initializer
-    without axes becomes one with these fan axes; anything else is returned as it is."""
+    """``identifier`` as Keras 3.15's EinsumDense builds its kernel: a variance-scaling
+    initializer (Glorot, He, LeCun, VarianceScaling) without axes becomes one with these
+    fan axes; anything else is returned as it is."""
     initializer = get(identifier)
-    if isinstance(initializer, (GlorotUniform, GlorotNormal)) and (
+    if isinstance(initializer, (GlorotUniform, GlorotNormal, VarianceScaling)) and (
             initializer.input_axes is None or initializer.output_axes is None):
-        return type(initializer)(initializer.seed, input_axes, output_axes)
+        return type(initializer).from_config({**initializer.get_config(),
+                                              "input_axes": input_axes,
+                                              "output_axes": output_axes})
     return initializer
 
 

@@ -27,7 +27,7 @@ KERAS_INERT = {
     "ragged": False, "optional": False, "autocast": True, "renorm": False,
     "renorm_clipping": None, "renorm_momentum": 0.99, "use_gate": False,
     "sliding_window": None, "stateful": False, "unroll": False,
-    "zero_output_for_mask": False, "flash_attention": None, "synchronized": False,
+    "flash_attention": None, "synchronized": False,
     "input_dim": None, "input_length": None, "groups": 1, "rms_scaling": False,
     "data_format": "channels_last", "use_cudnn": "auto", "seed": None, "weights": None,
     "attention_axes": None,

@@ -125,12 +125,13 @@ class _RNN(Layer):
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
                  bias_initializer="zeros", return_sequences=False, return_state=False,
                  go_backwards=False, dropout=0.0, recurrent_dropout=0.0, stateful=False,
-                 unroll=False, **kwargs):
+                 unroll=False, zero_output_for_mask=False, **kwargs):
         super().__init__(**kwargs)
         owner = f"{user_site()}: {type(self).__name__}"
         check_positive_int(owner, "units", units)
         for key, value in (("use_bias", use_bias), ("return_sequences", return_sequences),
-                           ("return_state", return_state), ("go_backwards", go_backwards)):
+                           ("return_state", return_state), ("go_backwards", go_backwards),
+                           ("zero_output_for_mask", zero_output_for_mask)):
             check_bool(owner, key, value)
         initializers.check(owner, kernel_initializer=kernel_initializer,
                            recurrent_initializer=recurrent_initializer,
@@ -150,6 +151,8 @@ class _RNN(Layer):
         self.bias_initializer = bias_initializer
         self.return_sequences, self.return_state = return_sequences, return_state
         self.go_backwards = go_backwards
+        # Keras's: a masked step's sequence output is zeros (else the last unmasked one's)
+        self.zero_output_for_mask = zero_output_for_mask
 
     # --- weights ------------------------------------------------------------------
     def build(self, sequences_shape, initial_state_shape=None):
@@ -203,7 +206,10 @@ class _RNN(Layer):
                               step_names=["x", "mask"][:len(steps)],
                               invariant_names=invariant_names)
         if self.return_sequences:
-            output = reverse_time(outputs[0]) if self.go_backwards else outputs[0]
+            output = outputs[0]
+            if mask is not None and self.zero_output_for_mask:
+                output = ops.where(ops.expand_dims(mask, -1), output, ops.zeros_like(output))
+            output = reverse_time(output) if self.go_backwards else output
         else:
             output = final[0]
         return [output, *final] if self.return_state else output

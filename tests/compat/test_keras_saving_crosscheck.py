@@ -111,3 +111,50 @@ def test_ops_between_layers_load_both_ways(tmp_path, xy):
     made.save(tmp_path / "k.keras")
     loaded = fg.models.load_model(tmp_path / "k.keras")
     np.testing.assert_allclose(np.asarray(loaded(x)), np.asarray(made(x)), rtol=1e-5, atol=1e-6)
+
+
+CONFIGS = {
+    "Dense": lambda: dict(units=3, activation="gelu", use_bias=False,
+                          kernel_initializer="he_normal",
+                          kernel_regularizer=keras.regularizers.L1L2(0.1, 0.2),
+                          kernel_constraint=keras.constraints.MaxNorm(2.0)),
+    "Conv2D": lambda: dict(filters=2, kernel_size=(3, 2), strides=2, padding="same",
+                           activation="relu"),
+    "LSTM": lambda: dict(units=3, return_sequences=True, go_backwards=True,
+                         recurrent_activation="hard_sigmoid", unit_forget_bias=False),
+    "GRU": lambda: dict(units=3, reset_after=False, return_state=True),
+    "Embedding": lambda: dict(input_dim=10, output_dim=4, mask_zero=True,
+                              embeddings_initializer="uniform"),
+    "BatchNormalization": lambda: dict(momentum=0.9, epsilon=1e-5, center=False),
+    "MultiHeadAttention": lambda: dict(num_heads=3, key_dim=2, value_dim=5, dropout=0.1,
+                                       output_shape=7),
+    "Dropout": lambda: dict(rate=0.3, noise_shape=(None, 1), seed=3),
+    "UpSampling2D": lambda: dict(size=(2, 3), interpolation="bilinear"),
+    "PReLU": lambda: dict(shared_axes=[1]),
+    "GroupNormalization": lambda: dict(groups=2),
+    "SeparableConv2D": lambda: dict(filters=3, kernel_size=2, depth_multiplier=2),
+    "Dot": lambda: dict(axes=(1, 1), normalize=True),
+    "TimeDistributed": lambda: dict(layer=keras.layers.Dense(2)),
+    "Bidirectional": lambda: dict(layer=keras.layers.LSTM(2, return_sequences=True),
+                                  merge_mode="sum"),
+    "Normalization": lambda: dict(mean=[1.0, 2.0], variance=[4.0, 9.0]),
+}
+
+
+def _plain(value):
+    import json
+    return json.dumps(keras.saving.serialize_keras_object(value), sort_keys=True, default=str)
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_layer_configs_with_non_default_arguments_cross_both_ways(name):
+    """A Keras layer's config made into ours and back into Keras's keeps every argument."""
+    import json
+    theirs = getattr(keras.layers, name)(**CONFIGS[name]())
+    ours = fg.saving.deserialize_keras_object(
+        json.loads(json.dumps(keras.saving.serialize_keras_object(theirs))))
+    assert type(ours).__name__ == name
+    back = keras.saving.deserialize_keras_object(
+        json.loads(json.dumps(fg.saving.serialize_keras_object(ours))))
+    want, got = theirs.get_config(), back.get_config()
+    assert {k for k in want if k != "name" and _plain(want[k]) != _plain(got.get(k))} == set()

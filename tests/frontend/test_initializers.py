@@ -36,3 +36,17 @@ def test_variance_scaling_modes_truncated_normal_identity_and_constant():
     dense = fg.layers.Dense(4, kernel_initializer="he_uniform")
     dense.build((None, 6))
     assert np.abs(dense.kernel.numpy()).max() <= np.sqrt(6 / 6)
+
+
+def test_variance_scaling_initializers_take_keras_fan_axes():
+    """Keras 3.15's He/LeCun/VarianceScaling take input_axes/output_axes (an einsum
+    kernel's fans); MultiHeadAttention's kernels get them as Keras's EinsumDense gives."""
+    shape = (8, 2, 3)                                   # (d, heads, width): fans 8 and 6
+    with_axes = fg.initializers.HeUniform(seed=1, input_axes=[0], output_axes=[1, 2])
+    limit = np.sqrt(3.0 * 2.0 / 8)
+    values = with_axes(shape)
+    assert np.abs(values).max() <= limit and np.abs(values).max() > 0.8 * limit
+    assert with_axes.get_config() == {"seed": 1, "input_axes": [0], "output_axes": [1, 2]}
+    made = fg.frontend.initializers.with_fan_axes(fg.initializers.LecunNormal(seed=2), [0],
+                                                   [1, 2])
+    assert (made.input_axes, made.output_axes, made.seed) == ([0], [1, 2], 2)

@@ -470,3 +470,20 @@ def test_a_masked_lstm_trains_identically_on_numba_cpu_and_the_reference():
         return fg.Model(inputs, L.Dense(2, activation="softmax")(h))
 
     trains_alike_on_both_backends(build, ids, y, "sparse_categorical_crossentropy")
+
+
+@pytest.mark.parametrize("zero", [False, True])
+def test_zero_output_for_mask_zeroes_masked_steps_of_the_sequence(zero):
+    """Keras's flag (Bidirectional sets it on its layers): masked steps of a sequence
+    output are zeros; without it they repeat the last unmasked step's output."""
+    tokens = fg.Input((4,), dtype="int32")
+    embedded = fg.layers.Embedding(5, 3, mask_zero=True)(tokens)
+    rnn = fg.layers.SimpleRNN(2, return_sequences=True, zero_output_for_mask=zero)
+    model = fg.Model(tokens, rnn(embedded))
+    out = np.asarray(model(np.array([[1, 2, 0, 0]], "int32")))
+    if zero:
+        np.testing.assert_array_equal(out[0, 2:], 0.0)
+    else:
+        np.testing.assert_array_equal(out[0, 2], out[0, 1])
+        np.testing.assert_array_equal(out[0, 3], out[0, 1])
+    assert rnn.get_config()["zero_output_for_mask"] is zero
