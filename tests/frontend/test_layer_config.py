@@ -51,7 +51,9 @@ def test_a_config_holds_keras_records_for_initializers_dtype_and_activations():
                                "config": {"name": "float32"}, "registered_name": None}
     record = serialization.serialize_keras_object(config)
     assert record["kernel_initializer"] == {"module": "keras.initializers",
-                                            "class_name": "HeNormal", "config": {"seed": 4},
+                                            "class_name": "HeNormal",
+                                            "config": {"seed": 4, "input_axes": None,
+                                                       "output_axes": None},
                                             "registered_name": None}
     assert record["bias_regularizer"]["config"] == {"l2": 0.5}
     again = fg.layers.Dense.from_config(record)
