@@ -1,13 +1,12 @@
 """Weight initializers with Keras's names, defaults and fan computation."""
 from __future__ import annotations
 
-import inspect
-
 import numpy as np
 
 from ..ir import as_dtype
 from ..ir.builder import current_layer_path, user_site
 from .random_state import generator
+from .serialization import arguments_config
 
 
 def compute_fans(shape, input_axes=None, output_axes=None) -> tuple[float, float]:
@@ -36,11 +35,8 @@ class Initializer:
         raise TypeError(f"{type(self).__name__} does not define sample()")
 
     def get_config(self) -> dict:
-        """Keras's config: the constructor's arguments, read from the attributes of the
-        same names."""
-        parameters = inspect.signature(type(self).__init__).parameters.values()
-        return {p.name: getattr(self, p.name) for p in parameters
-                if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+        """Keras's config: the constructor's arguments (kept as attributes)."""
+        return arguments_config(self)
 
     @classmethod
     def from_config(cls, config: dict):

@@ -75,8 +75,9 @@ def functional_config(model) -> dict:
     for record in [t.record for t in functional.flat_inputs] + sorted(
             functional.records, key=lambda r: r.seq):
         for out in record.outputs:
-            if history(out) is not None:
-                known.setdefault(id(out.value), history(out))
+            made_by = history(out)
+            if made_by is not None:
+                known.setdefault(id(out.value), made_by)
     op_nodes = OpNodes(model.name, known, [layer.name for layer in model.layers])
 
     def tensor_record(t):

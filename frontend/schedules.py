@@ -22,22 +22,30 @@ import numpy as np
 
 from . import ops, state
 from .checks import check_bool, check_number
+from .serialization import arguments_config
 from .tensor import is_symbolic
 from .variables import Variable
 
 
 class LearningRateSchedule:
-    """Base class: subclasses implement ``__call__(step)`` (and ``get_config`` to be
-    serializable). ``step`` may be symbolic (an int or float scalar tensor) or a number;
-    :func:`_prepare` turns it into float32 and picks the matching math functions."""
+    """Base class: subclasses implement ``__call__(step)``; ``get_config`` is their
+    constructor's arguments when each is kept as an attribute of its name (all of
+    ours), else they override it to be serializable. ``step`` may be symbolic (an int or
+    float scalar tensor) or a number; :func:`_prepare` turns it into float32 and picks
+    the matching math functions."""
 
     def __call__(self, step):
         raise NotImplementedError(f"learning rate schedule '{type(self).__name__}' must "
                                   f"override `__call__(self, step)`")
 
     def get_config(self) -> dict:
-        raise NotImplementedError(f"learning rate schedule '{type(self).__name__}' must "
-                                  f"override `get_config()` to be serializable")
+        try:
+            return arguments_config(self)
+        except AttributeError:
+            raise NotImplementedError(f"learning rate schedule '{type(self).__name__}' must "
+                                      f"override `get_config()` to be serializable (not "
+                                      f"every constructor argument is an attribute of its "
+                                      f"name)") from None
 
     @classmethod
     def from_config(cls, config: dict):
@@ -152,11 +160,6 @@ class _StepDecay(LearningRateSchedule):
         p = step / m.const(self.decay_steps)
         return (m.floor(p) if self.staircase else p), m, symbolic
 
-    def get_config(self) -> dict:
-        return {"initial_learning_rate": self.initial_learning_rate,
-                "decay_steps": self.decay_steps, "decay_rate": self.decay_rate,
-                "staircase": self.staircase, "name": self.name}
-
 
 class ExponentialDecay(_StepDecay):
     """``initial_learning_rate * decay_rate ** p`` (``p`` as :class:`_StepDecay`'s: with
@@ -214,11 +217,6 @@ class CosineDecay(LearningRateSchedule):
         decay = self._decay(m, step - warmup_steps, decay_steps, target)
         return _finish(m.where(step < warmup_steps, warmup, decay), symbolic)
 
-    def get_config(self) -> dict:
-        return {"initial_learning_rate": self.initial_learning_rate,
-                "decay_steps": self.decay_steps, "alpha": self.alpha, "name": self.name,
-                "warmup_target": self.warmup_target, "warmup_steps": self.warmup_steps}
-
 
 class PiecewiseConstantDecay(LearningRateSchedule):
     """``values[0]`` while ``step <= boundaries[0]``, ``values[i]`` while ``boundaries[i-1]
@@ -261,9 +259,6 @@ class PiecewiseConstantDecay(LearningRateSchedule):
             rate = rate + indicator(m.logical_and(step > low, step <= high)) * value
         return _finish(rate, symbolic)
 
-    def get_config(self) -> dict:
-        return {"boundaries": self.boundaries, "values": self.values, "name": self.name}
-
 
 class PolynomialDecay(LearningRateSchedule):
     """``(lr0 - end_learning_rate) * (1 - s / decay_steps) ** power + end_learning_rate``
@@ -297,11 +292,6 @@ class PolynomialDecay(LearningRateSchedule):
         end = m.const(self.end_learning_rate)
         decay = m.power(1 - step / decay_steps, m.const(self.power))
         return _finish((m.const(self.initial_learning_rate) - end) * decay + end, symbolic)
-
-    def get_config(self) -> dict:
-        return {"initial_learning_rate": self.initial_learning_rate,
-                "decay_steps": self.decay_steps, "end_learning_rate": self.end_learning_rate,
-                "power": self.power, "cycle": self.cycle, "name": self.name}
 
 
 class InverseTimeDecay(_StepDecay):
@@ -353,11 +343,6 @@ class CosineDecayRestarts(LearningRateSchedule):
         alpha = m.const(self.alpha)
         decayed = (1 - alpha) * cosine + alpha
         return _finish(m.const(self.initial_learning_rate) * decayed, symbolic)
-
-    def get_config(self) -> dict:
-        return {"initial_learning_rate": self.initial_learning_rate,
-                "first_decay_steps": self.first_decay_steps, "t_mul": self.t_mul,
-                "m_mul": self.m_mul, "alpha": self.alpha, "name": self.name}
 
 
 __all__ = ["CosineDecay", "CosineDecayRestarts", "ExponentialDecay", "InverseTimeDecay",

@@ -153,6 +153,14 @@ def _builtins() -> dict:
     return _BUILTINS
 
 
+def arguments_config(obj) -> dict:
+    """A config of ``obj``'s constructor arguments, read from the attributes of the same
+    names (the config of a class that keeps each argument as such an attribute)."""
+    parameters = inspect.signature(type(obj).__init__).parameters.values()
+    return {p.name: getattr(obj, p.name) for p in parameters
+            if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+
+
 # --- serialization ------------------------------------------------------------------------
 def serialize_keras_object(obj):
     """``obj`` as Keras 3 writes it in a config (see the module docstring). A lambda or
@@ -273,7 +281,7 @@ def _find(name: str, config: dict, custom_objects, what: str):
                 return found
     if what == "function" and registered == "function":
         from . import activations
-        if activations.name_of(activations.get_or_none(name)) is not None:
+        if activations.get_or_none(name) is not None:
             return activations.get_or_none(name)
     raise ValueError(
         f"could not find the {what} {name!r} (module {module!r}) to deserialize: pass it "

@@ -32,15 +32,16 @@ class TraceError(FusegraphError, TypeError):
 class CallRecord:
     """One call of a layer (``layer`` set) or of a plain op (``layer`` None).
     ``updates``: (variable, new symbolic value) pairs the call made outside any trace
-    (a model built from the call carries them; see :mod:`.state`). ``arguments``: the
-    layer call's (args, kwargs) as given (a functional model's config names them)."""
+    (a model built from the call carries them; see :mod:`.state`). ``arguments``: a
+    layer call's (args, kwargs) as given (a functional model's config names them); None
+    for a plain op."""
 
     layer: object
     inputs: tuple
     outputs: tuple = ()
     seq: int = field(default_factory=lambda: next(_call_counter))
     updates: tuple = ()
-    arguments: tuple = ((), {})
+    arguments: tuple | None = None
 
 
 class SymbolicTensor:

@@ -20,7 +20,7 @@ import json
 import os
 import zipfile
 
-from ..frontend import model_config, serialization
+from ..frontend import losses, metrics, model_config, serialization
 from . import distribute, keras_weights
 from .atomic_file import write_atomically
 
@@ -111,15 +111,19 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
     except (zipfile.BadZipFile, KeyError, json.JSONDecodeError) as e:
         raise ValueError(f"{filepath}: not a .keras file ({e}): expected a zip holding "
                          f"{CONFIG} and {WEIGHTS}") from None
-    with serialization.custom_object_scope(custom_objects or {}), \
-            serialization.safe_mode_scope(safe_mode), model_config.calls_keep_training(ours):
-        model = serialization.deserialize_keras_object(config, custom_objects)
-        build = config.get("build_config")
-        if build and not model.built:
-            model.build_from_config(build)
-        compiled = config.get("compile_config")
-        if compile and compiled:
-            compile_from_config(model, compiled)
+    try:
+        with serialization.custom_object_scope(custom_objects or {}), \
+                serialization.safe_mode_scope(safe_mode), model_config.calls_keep_training(ours):
+            model = serialization.deserialize_keras_object(config, custom_objects)
+            build = config.get("build_config")
+            if build and not model.built:
+                model.build_from_config(build)
+            compiled = config.get("compile_config")
+            if compile and compiled:
+                compile_from_config(model, compiled)
+    except (ValueError, TypeError, KeyError) as e:      # which file the config came from
+        raise type(e)(f"{filepath}: {config.get('class_name', 'a model')} "
+                      f"{(config.get('config') or {}).get('name', '')!r}: {e}") from None
     if weights is not None:
         with _h5py().File(io.BytesIO(weights), "r") as h5:
             keras_weights.read_into(h5, model, filepath, with_optimizer=compile)
@@ -171,7 +175,6 @@ def _named(obj):
     if isinstance(obj, dict):
         return {k: _named(v) for k, v in obj.items()}
     if callable(obj) and not hasattr(obj, "get_config"):
-        from ..frontend import losses, metrics
         name = getattr(obj, "__name__", "")
         if any(getattr(module, name, None) is obj for module in (losses, metrics)):
             return name

@@ -81,8 +81,7 @@ def _children(obj) -> list:
         return []
     attrs = {name: value for name, value in vars(obj).items()
              if not name.startswith("__") and _saveable(value)}
-    graph = getattr(obj, "_graph_network", False) or type(obj).__name__ == "Sequential" \
-        or hasattr(obj, "_input_tensor")
+    graph = getattr(obj, "_graph_network", False) or hasattr(obj, "_input_tensor")
     if hasattr(obj, "layers") and hasattr(obj, "_functional"):     # a model
         attrs["layers"] = obj.layers
         optimizer = getattr(obj, "optimizer", None)
@@ -148,11 +147,11 @@ def read_into(h5file, model, source: str, with_optimizer: bool = True) -> None:
     match (another optimizer: Keras's "load pretrained weights, fine-tune with another
     optimizer"), a warning says so and the optimizer keeps its state, as in Keras.
     ``source`` names the file in errors."""
-    assignments = _checked(h5file, weight_groups(model, with_optimizer=False), model, source)
+    groups = weight_groups(model, with_optimizer=False)
+    assignments = _checked(h5file, groups, model, source)
+    expected = {_join(path, "vars") for path, _, _ in groups}
     extra = sorted(key for key in _groups_with_vars(h5file)
-                   if key.split("/")[0] != "optimizer"
-                   and key not in {_join(path, "vars") for path, _, _ in
-                                   weight_groups(model, with_optimizer=False)})
+                   if key.split("/")[0] != "optimizer" and key not in expected)
     if extra:
         raise ValueError(f"{source}: model '{model.name}' has no weights where the file "
                          f"holds {extra}: the file was written by another model")

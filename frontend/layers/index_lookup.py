@@ -28,6 +28,8 @@ index) and :attr:`IndexLookup.idf_weights` (a float32 array over every index, or
 """
 from __future__ import annotations
 
+from abc import abstractmethod
+
 import collections
 import itertools
 
@@ -273,12 +275,13 @@ class IndexLookup(DataLayer):
         table = np.asarray(vocabulary + [self.oov_token])
         return table[np.where(inside, ids, len(vocabulary))]
 
+    @abstractmethod
     def tokens_of(self, inputs: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        """The layer's inputs as an array of its tokens (strings or ints), checked."""
 
+    @abstractmethod
     def token_value(self, value):
         """A vocabulary entry as this layer's token type."""
-        raise NotImplementedError
 
 
 class StringLookup(IndexLookup):

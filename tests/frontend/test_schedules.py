@@ -294,3 +294,22 @@ def test_custom_schedule_drives_an_optimizer(traced):
             opt.apply_gradients([(g, w)])
     np.testing.assert_allclose(w.numpy(), -g * 0.3 * (1 + 1 / 2 + 1 / 3), rtol=1e-6)
     np.testing.assert_allclose(opt.learning_rate, 0.3 / 4, rtol=1e-6)
+
+
+def test_a_schedule_keeping_its_arguments_as_attributes_has_a_config_else_says_why():
+    class Halving(fg.optimizers.schedules.LearningRateSchedule):
+        def __init__(self, rate):
+            self.rate = rate
+
+        def __call__(self, step):
+            return self.rate / 2
+
+    class Hidden(Halving):
+        def __init__(self, rate):
+            self._rate = rate
+
+    assert Halving(0.4).get_config() == {"rate": 0.4}
+    with pytest.raises(NotImplementedError, match=r"'Hidden' must override `get_config\(\)` "
+                                                  r"to be serializable \(not every "
+                                                  r"constructor argument is an attribute"):
+        Hidden(0.4).get_config()
